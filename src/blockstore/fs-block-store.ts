@@ -1,0 +1,137 @@
+/**
+ * BlockStore on a local directory: `<root>/<hh>/<hh>/<hash>`, two levels of 256 shards so that no
+ * directory grows past a few thousand entries even with hundreds of millions of blocks.
+ *
+ * A put writes `<root>/tmp/<random>`, fsyncs it, renames it into place and fsyncs the shard
+ * directory: after a crash a block is either complete or absent, never torn. Concurrent puts of the
+ * same hash race harmlessly (both rename identical bytes). Leftover temp files are removed at open.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { LoftError } from '../shared/errors.js';
+import { assertHash, sha256hex, verifyBlock } from '../shared/hash.js';
+import { MAX_BLOCK_SIZE } from '../shared/protocol.js';
+import { decodeBlock, encodeBlock, type Compression } from './block-codec.js';
+import type { BlockStore, PutResult } from './block-store.js';
+
+export interface FsBlockStoreOptions {
+  root: string;
+  compression?: Compression;
+  maxBlockSize?: number;
+  /** fsync files and directories (on by default; tests of logic may turn it off for speed). */
+  durable?: boolean;
+}
+
+export class FsBlockStore implements BlockStore {
+  readonly #root: string;
+  readonly #tmp: string;
+  readonly #compression: Compression;
+  readonly #maxBlockSize: number;
+  readonly #durable: boolean;
+
+  constructor(options: FsBlockStoreOptions) {
+    this.#root = options.root;
+    this.#tmp = path.join(this.#root, 'tmp');
+    this.#compression = options.compression ?? 'brotli';
+    this.#maxBlockSize = options.maxBlockSize ?? MAX_BLOCK_SIZE;
+    this.#durable = options.durable ?? true;
+    mkdirSync(this.#tmp, { recursive: true });
+    for (const leftover of readdirSync(this.#tmp)) rmSync(path.join(this.#tmp, leftover), { force: true });
+  }
+
+  #path(hash: string): string {
+    return path.join(this.#root, hash.slice(0, 2), hash.slice(2, 4), hash);
+  }
+
+  async put(hash: string, data: Uint8Array): Promise<PutResult> {
+    assertHash(hash);
+    if (data.byteLength > this.#maxBlockSize) {
+      throw new LoftError(
+        'TOO_LARGE',
+        `block is ${data.byteLength} bytes; the limit is ${this.#maxBlockSize}`,
+      );
+    }
+    verifyBlock(hash, data);
+    const final = this.#path(hash);
+    if (await exists(final)) return { created: false, storedSize: 0 };
+    const parts = await encodeBlock(data, this.#compression);
+    const tmp = path.join(this.#tmp, randomBytes(12).toString('hex'));
+    const fh = await fs.open(tmp, 'wx');
+    try {
+      await fh.writev(parts);
+      if (this.#durable) await fh.sync();
+    } catch (err) {
+      await fh.close();
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+    await fh.close();
+    const dir = path.dirname(final);
+    try {
+      await fs.mkdir(dir, { recursive: true });
+      await fs.rename(tmp, final);
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+    if (this.#durable) await syncDir(dir);
+    return { created: true, storedSize: parts.reduce((n, p) => n + p.length, 0) };
+  }
+
+  async get(hash: string): Promise<Buffer | null> {
+    assertHash(hash);
+    let stored: Buffer;
+    try {
+      stored = await fs.readFile(this.#path(hash));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    const data = await decodeBlock(stored, hash);
+    if (sha256hex(data) !== hash) throw new LoftError('CORRUPT', `block ${hash} no longer matches its hash`);
+    return data;
+  }
+
+  async has(hash: string): Promise<boolean> {
+    assertHash(hash);
+    return exists(this.#path(hash));
+  }
+
+  async delete(hash: string): Promise<void> {
+    assertHash(hash);
+    await fs.rm(this.#path(hash), { force: true });
+  }
+
+  async *list(): AsyncIterable<string> {
+    for (const a of await fs.readdir(this.#root)) {
+      if (!/^[0-9a-f]{2}$/.test(a)) continue;
+      for (const b of await fs.readdir(path.join(this.#root, a))) {
+        for (const name of await fs.readdir(path.join(this.#root, a, b))) {
+          if (/^[0-9a-f]{64}$/.test(name)) yield name;
+        }
+      }
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.access(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await fs.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,50 @@
+/** BlockStore in memory: for unit tests of logic and as the reference in the contract suite. */
+import { LoftError } from '../shared/errors.js';
+import { assertHash, verifyBlock } from '../shared/hash.js';
+import { MAX_BLOCK_SIZE } from '../shared/protocol.js';
+import type { BlockStore, PutResult } from './block-store.js';
+
+export class MemoryBlockStore implements BlockStore {
+  readonly #blocks = new Map<string, Buffer>();
+  readonly #maxBlockSize: number;
+
+  constructor(options: { maxBlockSize?: number } = {}) {
+    this.#maxBlockSize = options.maxBlockSize ?? MAX_BLOCK_SIZE;
+  }
+
+  async put(hash: string, data: Uint8Array): Promise<PutResult> {
+    assertHash(hash);
+    if (data.byteLength > this.#maxBlockSize) {
+      throw new LoftError(
+        'TOO_LARGE',
+        `block is ${data.byteLength} bytes; the limit is ${this.#maxBlockSize}`,
+      );
+    }
+    verifyBlock(hash, data);
+    if (this.#blocks.has(hash)) return { created: false, storedSize: 0 };
+    this.#blocks.set(hash, Buffer.from(data));
+    return { created: true, storedSize: data.byteLength };
+  }
+
+  async get(hash: string): Promise<Buffer | null> {
+    assertHash(hash);
+    const b = this.#blocks.get(hash);
+    return b ? Buffer.from(b) : null;
+  }
+
+  async has(hash: string): Promise<boolean> {
+    assertHash(hash);
+    return this.#blocks.has(hash);
+  }
+
+  async delete(hash: string): Promise<void> {
+    assertHash(hash);
+    this.#blocks.delete(hash);
+  }
+
+  async *list(): AsyncIterable<string> {
+    yield* [...this.#blocks.keys()];
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,48 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { LoftError } from '../../shared/errors.js';
+import { openDataDir, startServer } from '../../server/server.js';
+
+export const DEFAULT_LISTEN = '127.0.0.1:7420';
+export const DEFAULT_DATA = './loft-data';
+
+/** Parses HOST:PORT ("[::1]:80" for IPv6); port 0 picks a free one. */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535)
+    throw new LoftError('BAD_REQUEST', `--listen wants HOST:PORT, got ${JSON.stringify(text)}`);
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description(
+      'run the Loft server (embedded default: SQLite metadata + blocks on local disk under --data)',
+    )
+    .option('--data <dir>', 'data directory', process.env.LOFT_DATA ?? DEFAULT_DATA)
+    .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', DEFAULT_LISTEN)
+    .option('--log-level <level>', 'fatal|error|warn|info|debug', 'warn')
+    .action(async (opts: { data: string; listen: string; logLevel: string }) => {
+      const { host, port } = parseListen(opts.listen);
+      const dataDir = path.resolve(opts.data);
+      const server = await startServer({ stores: openDataDir(dataDir), host, port, logLevel: opts.logLevel });
+      process.stdout.write(`loft serve: listening on ${server.url} (data in ${dataDir})\n`);
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        process.stdout.write(`loft serve: ${signal}, shutting down\n`);
+        server.close().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            process.stderr.write(`loft serve: shutdown failed: ${String(err)}\n`);
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+}

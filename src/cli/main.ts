@@ -1,0 +1,40 @@
+/** The `loft` command: parses arguments (commander) and runs one subcommand. */
+import { Command, CommanderError } from 'commander';
+import { registerServe } from './commands/serve.js';
+import { registerUser } from './commands/user.js';
+import { reportError } from './errors.js';
+
+export function buildProgram(): Command {
+  const program = new Command('loft')
+    .description('Loft: self-hosted file storage and sync with an on-demand drive')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({
+      // One line per user error: "loft: <what is wrong> (see --help)".
+      outputError: (str, write) => write(`loft: ${str.replace(/^error: /, '').trimEnd()} (see --help)\n`),
+    });
+  registerServe(program);
+  registerUser(program);
+  const inherit = (c: Command): void => {
+    for (const sub of c.commands) {
+      sub.exitOverride().configureOutput(program.configureOutput());
+      inherit(sub);
+    }
+  };
+  inherit(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander already printed its one-line message (or the help/version text).
+      process.exitCode = err.exitCode;
+      return;
+    }
+    process.exitCode = reportError(err);
+  }
+}

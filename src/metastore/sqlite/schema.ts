@@ -1,0 +1,112 @@
+/**
+ * SQLite schema, versioned with `PRAGMA user_version` and migrated forward only. A database newer
+ * than this code is refused rather than guessed at.
+ *
+ * Table roles:
+ * - nodes: the current tree (one row per node ever created; tombstones keep `deleted = 1`).
+ * - revisions: every change, numbered per namespace (`seq`); the journal and the version history.
+ * - content_blocks: the ordered block list of each file revision that set content (`content_seq`).
+ * - blocks / user_blocks: block sizes and who has proven possession of which block by sending it.
+ */
+import type Database from 'better-sqlite3';
+
+const MIGRATIONS: readonly string[] = [
+  // v1
+  `
+  CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    home_ns INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE devices (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    revoked_at INTEGER
+  );
+  CREATE TABLE namespaces (
+    id INTEGER PRIMARY KEY,
+    owner_id INTEGER NOT NULL,
+    root_id INTEGER NOT NULL,
+    head_seq INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE ns_members (
+    ns_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('owner', 'write', 'read')),
+    PRIMARY KEY (ns_id, user_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX ns_members_user ON ns_members(user_id, ns_id);
+  CREATE TABLE nodes (
+    id INTEGER PRIMARY KEY,
+    ns_id INTEGER NOT NULL,
+    parent_id INTEGER,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('file', 'dir')),
+    deleted INTEGER NOT NULL DEFAULT 0,
+    rev INTEGER NOT NULL
+  );
+  CREATE UNIQUE INDEX nodes_live_name ON nodes(parent_id, name) WHERE deleted = 0;
+  CREATE TABLE revisions (
+    ns_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    node_id INTEGER NOT NULL,
+    op TEXT NOT NULL,
+    parent_id INTEGER,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    deleted INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime INTEGER NOT NULL,
+    mode INTEGER NOT NULL,
+    content_seq INTEGER,
+    device_id INTEGER,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (ns_id, seq)
+  ) WITHOUT ROWID;
+  CREATE INDEX revisions_node ON revisions(node_id, seq);
+  CREATE TABLE content_blocks (
+    ns_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (ns_id, seq, idx)
+  ) WITHOUT ROWID;
+  CREATE INDEX content_blocks_hash ON content_blocks(hash, ns_id);
+  CREATE TABLE blocks (
+    hash TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    stored_size INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE user_blocks (
+    user_id INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    uploaded_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, hash)
+  ) WITHOUT ROWID;
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new Error(
+      `metadata database is schema v${current}, newer than this Loft (v${SCHEMA_VERSION}); upgrade Loft`,
+    );
+  }
+  for (let v = current; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}

@@ -1,0 +1,40 @@
+/** Creating users and their device tokens (used by `loft user add` and by tests). */
+import type { MetadataStore } from '../metastore/metadata-store.js';
+import type { Clock } from '../shared/clock.js';
+import { LoftError } from '../shared/errors.js';
+import { hashToken, newToken } from './tokens.js';
+
+export interface NewDevice {
+  userId: number;
+  deviceId: number;
+  /** Shown once; only its hash is stored. */
+  token: string;
+}
+
+const DEVICE_NAME_RE = /^[^\0/\n\r]{1,64}$/;
+
+export async function addDevice(
+  store: MetadataStore,
+  clock: Clock,
+  userName: string,
+  options: { device?: string; ttlMs?: number | undefined; createUser?: boolean },
+): Promise<NewDevice> {
+  const now = clock.now();
+  let user = await store.findUser(userName);
+  if (!user) {
+    if (!options.createUser) throw new LoftError('NOT_FOUND', `no user ${userName}`);
+    user = await store.createUser(userName, now);
+  } else if (options.createUser) {
+    throw new LoftError(
+      'EXISTS',
+      `user ${userName} already exists (use "loft user token" for another device)`,
+    );
+  }
+  const device = options.device ?? `${userName}-device`;
+  if (!DEVICE_NAME_RE.test(device))
+    throw new LoftError('BAD_REQUEST', 'device name must be 1-64 characters without "/"');
+  const token = newToken();
+  const expiresAt = options.ttlMs === undefined ? null : now + options.ttlMs;
+  const deviceId = await store.addDevice(user.id, device, hashToken(token), expiresAt, now);
+  return { userId: user.id, deviceId, token };
+}

@@ -1,0 +1,113 @@
+/**
+ * Request schemas (JSON Schema via TypeBox), checked by fastify's Ajv before a handler runs.
+ * Ajv is configured without type coercion and without removing unknown fields, so a wrongly typed
+ * or unknown field is a 400, never silently "fixed". Query strings are strings, checked by pattern.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { MAX_HASHES_PER_REQUEST } from '../../shared/protocol.js';
+
+const Hash = Type.String({ pattern: '^[0-9a-f]{64}$' });
+const Ns = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
+const NodeId = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
+const Rev = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+const Size = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+// Path syntax (components, lengths) is checked by splitPath with precise messages; this only bounds it.
+const Path = Type.String({ minLength: 1, maxLength: 8192 });
+const Mtime = Type.Integer({ minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER });
+const Mode = Type.Integer({ minimum: 0, maximum: 0o7777 });
+const strict = { additionalProperties: false } as const;
+
+export const MissingBody = Type.Object(
+  { ns: Type.Optional(Ns), hashes: Type.Array(Hash, { maxItems: MAX_HASHES_PER_REQUEST }) },
+  strict,
+);
+export type MissingBody = Static<typeof MissingBody>;
+
+export const HashParams = Type.Object({ hash: Type.String() }, strict);
+export type HashParams = Static<typeof HashParams>;
+
+export const BlockRefSchema = Type.Object({ hash: Hash, size: Size }, strict);
+
+export const CommitBody = Type.Object(
+  {
+    ns: Type.Optional(Ns),
+    path: Type.Optional(Path),
+    id: Type.Optional(NodeId),
+    parentRev: Type.Union([Rev, Type.Null()]),
+    blocks: Type.Array(BlockRefSchema),
+    size: Size,
+    mtime: Mtime,
+    mode: Type.Optional(Mode),
+  },
+  strict,
+);
+export type CommitBody = Static<typeof CommitBody>;
+
+export const MkdirBody = Type.Object(
+  {
+    ns: Type.Optional(Ns),
+    path: Path,
+    mtime: Type.Optional(Mtime),
+    mode: Type.Optional(Mode),
+    parents: Type.Optional(Type.Boolean()),
+  },
+  strict,
+);
+export type MkdirBody = Static<typeof MkdirBody>;
+
+export const MoveBody = Type.Object(
+  {
+    ns: Type.Optional(Ns),
+    path: Type.Optional(Path),
+    id: Type.Optional(NodeId),
+    parentRev: Rev,
+    toPath: Path,
+    overwrite: Type.Optional(Type.Boolean()),
+    targetRev: Type.Optional(Rev),
+  },
+  strict,
+);
+export type MoveBody = Static<typeof MoveBody>;
+
+export const DeleteBody = Type.Object(
+  {
+    ns: Type.Optional(Ns),
+    path: Type.Optional(Path),
+    id: Type.Optional(NodeId),
+    parentRev: Rev,
+    recursive: Type.Optional(Type.Boolean()),
+  },
+  strict,
+);
+export type DeleteBody = Static<typeof DeleteBody>;
+
+const QInt = Type.String({ pattern: '^[0-9]{1,15}$' });
+const QNs = Type.Optional(QInt);
+
+export const NodeQuery = Type.Object(
+  { ns: QNs, path: Type.Optional(Type.String({ maxLength: 8192 })), id: Type.Optional(QInt) },
+  strict,
+);
+export type NodeQuery = Static<typeof NodeQuery>;
+
+export const ChangesQuery = Type.Object(
+  {
+    ns: QNs,
+    cursor: Type.Optional(Type.String({ maxLength: 128 })),
+    limit: Type.Optional(QInt),
+  },
+  strict,
+);
+export type ChangesQuery = Static<typeof ChangesQuery>;
+
+export const WaitQuery = Type.Object(
+  {
+    ns: QNs,
+    cursor: Type.Optional(Type.String({ maxLength: 128 })),
+    limit: Type.Optional(QInt),
+    /** Seconds, fractions allowed. */
+    timeout: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}(\\.[0-9]{1,3})?$' })),
+  },
+  strict,
+);
+export type WaitQuery = Static<typeof WaitQuery>;

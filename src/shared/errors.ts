@@ -1,0 +1,88 @@
+/**
+ * Errors with a stable code, a one-line message and an optional cause.
+ *
+ * Every layer throws `LoftError`; the HTTP layer maps `code` to a status (see `httpStatus`), the FUSE
+ * glue (later) maps it to an errno. Anything that is not a LoftError is a bug and becomes a 500/EIO,
+ * logged once.
+ */
+export type ErrorCode =
+  | 'BAD_REQUEST'
+  | 'BAD_PATH'
+  | 'BAD_HASH'
+  | 'BAD_CURSOR'
+  | 'HASH_MISMATCH'
+  | 'TOO_LARGE'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'EXISTS'
+  | 'NOT_DIR'
+  | 'IS_DIR'
+  | 'NOT_EMPTY'
+  | 'CYCLE'
+  | 'BLOCK_UNUSABLE'
+  | 'CORRUPT'
+  | 'UNAVAILABLE'
+  | 'INTERNAL';
+
+const STATUS: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400,
+  BAD_PATH: 400,
+  BAD_HASH: 400,
+  BAD_CURSOR: 400,
+  HASH_MISMATCH: 400,
+  BLOCK_UNUSABLE: 400,
+  TOO_LARGE: 413,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  EXISTS: 409,
+  NOT_DIR: 409,
+  IS_DIR: 409,
+  NOT_EMPTY: 409,
+  CYCLE: 409,
+  CORRUPT: 500,
+  UNAVAILABLE: 503,
+  INTERNAL: 500,
+};
+
+export class LoftError extends Error {
+  readonly code: ErrorCode;
+  /** Extra machine-readable fields sent to the client (e.g. `currentRev` on a conflict). */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, unknown> },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'LoftError';
+    this.code = code;
+    this.details = options?.details;
+  }
+
+  get status(): number {
+    return STATUS[this.code];
+  }
+}
+
+export function isLoftError(err: unknown, code?: ErrorCode): err is LoftError {
+  return err instanceof LoftError && (code === undefined || err.code === code);
+}
+
+export function httpStatus(code: ErrorCode): number {
+  return STATUS[code];
+}
+
+/** The error codes that mean "someone else changed this first": the client must re-read and merge. */
+export const CONFLICT_CODES: ReadonlySet<ErrorCode> = new Set([
+  'CONFLICT',
+  'EXISTS',
+  'NOT_DIR',
+  'IS_DIR',
+  'NOT_EMPTY',
+  'CYCLE',
+]);

@@ -1,0 +1,58 @@
+/**
+ * Types shared by the server and the client: what travels over the HTTP API (see docs/PROTOCOL.md).
+ *
+ * Revisions are numbered per namespace: every change (commit, mkdir, move, delete) takes the next
+ * sequence number of its namespace, and a node's `rev` is the number of its latest change. The
+ * journal is the list of revisions in that order, so "changes since cursor C" and "has node N changed
+ * since I read it" are the same question.
+ */
+export type NodeKind = 'file' | 'dir';
+export type RevisionOp = 'create' | 'commit' | 'mkdir' | 'move' | 'delete';
+
+export interface BlockRef {
+  hash: string;
+  size: number;
+}
+
+/** One revision of a node: the node's full state after the change (a tombstone when `deleted`). */
+export interface Revision {
+  /** Namespace sequence number of this change; the node's revision. */
+  rev: number;
+  /** Stable node id: renames and moves keep it. */
+  id: number;
+  op: RevisionOp;
+  /** Parent directory's node id; null only for the namespace root. */
+  parentId: number | null;
+  name: string;
+  kind: NodeKind;
+  deleted: boolean;
+  size: number;
+  /** Modification time, milliseconds since the epoch. */
+  mtime: number;
+  /** Permission bits (e.g. 0o644); the file type is `kind`. */
+  mode: number;
+  /** Ordered block list of a file's content; absent for directories and tombstones. */
+  blocks?: BlockRef[];
+  /** Name of the device that made the change (null for server-side changes). */
+  device: string | null;
+  /** Server time of the change, milliseconds since the epoch. */
+  time: number;
+}
+
+export interface ChangesPage {
+  entries: Revision[];
+  /** Opaque; pass it back to get what follows. */
+  cursor: string;
+  hasMore: boolean;
+}
+
+export interface ErrorBody {
+  error: { code: string; message: string } & Record<string, unknown>;
+}
+
+/** Largest block the server accepts (the client's chunker caps chunks at 4 MiB; this leaves room). */
+export const MAX_BLOCK_SIZE = 8 * 1024 * 1024;
+/** Most hashes one "which blocks are missing" request may ask about. */
+export const MAX_HASHES_PER_REQUEST = 100_000;
+/** Largest journal page. */
+export const MAX_CHANGES_LIMIT = 10_000;
