@@ -1,7 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { LoftError } from '../../shared/errors.js';
-import { openDataDir, startServer } from '../../server/server.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:7420';
 export const DEFAULT_DATA = './loft-data';
@@ -27,6 +26,8 @@ export function registerServe(program: Command): void {
     .action(async (opts: { data: string; listen: string; logLevel: string }) => {
       const { host, port } = parseListen(opts.listen);
       const dataDir = path.resolve(opts.data);
+      // Loaded on use: `loft --help` and client commands should not pay for the server's modules.
+      const { openDataDir, startServer } = await import('../../server/server.js');
       const server = await startServer({ stores: openDataDir(dataDir), host, port, logLevel: opts.logLevel });
       process.stdout.write(`loft serve: listening on ${server.url} (data in ${dataDir})\n`);
       let stopping = false;

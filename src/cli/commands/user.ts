@@ -1,7 +1,5 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { addDevice } from '../../server/accounts.js';
-import { openDataDir } from '../../server/server.js';
 import { systemClock } from '../../shared/clock.js';
 import { parseDuration } from '../../shared/size.js';
 import { DEFAULT_DATA } from './serve.js';
@@ -13,6 +11,8 @@ interface AddOptions {
 }
 
 async function add(name: string, opts: AddOptions, createUser: boolean): Promise<void> {
+  const { openDataDir } = await import('../../server/server.js');
+  const { addDevice } = await import('../../server/accounts.js');
   const stores = openDataDir(path.resolve(opts.data));
   try {
     const ttlMs = opts.ttl === undefined ? undefined : parseDuration(opts.ttl);

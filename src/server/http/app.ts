@@ -76,11 +76,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.setErrorHandler((err: unknown, request, reply) => sendError(app, request, reply, err));
   app.setNotFoundHandler((request, reply) =>
-    reply
-      .code(404)
-      .send({
-        error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` },
-      }),
+    reply.code(404).send({
+      error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` },
+    }),
   );
 
   app.decorateRequest('principal', null as unknown as Principal);
@@ -319,7 +317,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   );
 
-  app.addHook('onClose', async () => hub.close());
+  // preClose, not onClose: in-flight long-polls must be released before fastify waits for them.
+  app.addHook('preClose', async () => hub.close());
   await app.ready();
   return app;
 }

@@ -1,0 +1,557 @@
+/**
+ * The MetadataStore contract: every implementation (SQLite now, PostgreSQL later) runs this suite.
+ * `factory` returns a fresh, empty store; the suite closes it.
+ */
+import type { Test } from 'tap';
+import type { Actor, MetadataStore } from '../../src/metastore/metadata-store.js';
+import { sha256hex } from '../../src/shared/hash.js';
+import type { BlockRef } from '../../src/shared/protocol.js';
+
+export type MetadataStoreFactory = () => Promise<MetadataStore>;
+
+const NOW = 1_700_000_000_000;
+
+function block(text: string): BlockRef {
+  return { hash: sha256hex(Buffer.from(text)), size: Buffer.byteLength(text) };
+}
+
+export function metadataStoreContract(t: Test, name: string, factory: MetadataStoreFactory): void {
+  t.test(`${name}: MetadataStore contract`, async (t) => {
+    let store: MetadataStore;
+    let alice: { userId: number; ns: number; actor: Actor; rootId: number };
+    let bob: { userId: number; ns: number; actor: Actor; rootId: number };
+
+    async function user(name: string) {
+      const u = await store.createUser(name, NOW);
+      const deviceId = await store.addDevice(u.id, `${name}-laptop`, sha256hex(Buffer.from(name)), null, NOW);
+      const root = await store.getNode(u.homeNs, { path: '/' });
+      return { userId: u.id, ns: u.homeNs, actor: { userId: u.id, deviceId, now: NOW }, rootId: root!.id };
+    }
+
+    /** Uploads (records possession of) blocks for `who` and commits them at `path`. */
+    async function write(who: typeof alice, path: string, texts: string[], parentRev: number | null = null) {
+      const blocks = texts.map(block);
+      for (const b of blocks) await store.recordUpload(who.userId, b.hash, b.size, b.size, NOW);
+      return store.commitFile(who.actor, {
+        ns: who.ns,
+        node: { path },
+        parentRev,
+        blocks,
+        size: blocks.reduce((n, b) => n + b.size, 0),
+        mtime: NOW,
+        mode: 0o644,
+      });
+    }
+
+    t.beforeEach(async () => {
+      store = await factory();
+      alice = await user('alice');
+      bob = await user('bob');
+    });
+    t.afterEach(async () => {
+      await store.close();
+    });
+
+    t.test('users: unique names, a home namespace with a root they own', async (t) => {
+      await t.rejects(store.createUser('alice', NOW), { code: 'EXISTS' });
+      await t.rejects(store.createUser('../x', NOW), { code: 'BAD_REQUEST' });
+      await t.rejects(store.createUser('', NOW), { code: 'BAD_REQUEST' });
+      t.equal((await store.findUser('alice'))?.homeNs, alice.ns);
+      t.equal(await store.findUser('nobody'), null);
+      t.not(alice.ns, bob.ns);
+      t.equal(await store.role(alice.userId, alice.ns), 'owner');
+      t.equal(await store.role(alice.userId, bob.ns), null);
+      const root = await store.getNode(alice.ns, { path: '/' });
+      t.match(root, { kind: 'dir', parentId: null, deleted: false });
+      t.equal(await store.headSeq(alice.ns), 0);
+    });
+
+    t.test('devices: authenticate by token hash; unknown and expired tokens fail', async (t) => {
+      const p = await store.authenticate(sha256hex(Buffer.from('alice')), NOW);
+      t.match(p, { userId: alice.userId, userName: 'alice', deviceName: 'alice-laptop', homeNs: alice.ns });
+      t.equal(await store.authenticate(sha256hex(Buffer.from('mallory')), NOW), null);
+      await store.addDevice(alice.userId, 'phone', 'f'.repeat(64), NOW + 1000, NOW);
+      t.ok(await store.authenticate('f'.repeat(64), NOW + 999));
+      t.equal(await store.authenticate('f'.repeat(64), NOW + 1000), null);
+    });
+
+    t.test('possession: missing reflects only the caller; other users never unlock a block', async (t) => {
+      const b = block('secret');
+      t.same(await store.missingBlocks(alice.userId, [b.hash, b.hash]), [b.hash]);
+      await write(alice, '/s.txt', ['secret']);
+      t.same(await store.missingBlocks(alice.userId, [b.hash]), []);
+      t.equal(await store.canReadBlock(alice.userId, b.hash), true);
+      // Bob knows the hash but never sent the bytes and cannot read Alice's namespace.
+      t.same(await store.missingBlocks(bob.userId, [b.hash]), [b.hash]);
+      t.equal(await store.canReadBlock(bob.userId, b.hash), false);
+      await t.rejects(
+        store.commitFile(bob.actor, {
+          ns: bob.ns,
+          node: { path: '/x' },
+          parentRev: null,
+          blocks: [b],
+          size: b.size,
+          mtime: NOW,
+          mode: 0o644,
+        }),
+        { code: 'BLOCK_UNUSABLE', details: { missing: [b.hash] } },
+      );
+      t.equal(await store.headSeq(bob.ns), 0, 'nothing committed');
+      // Once Bob sends the bytes himself, he may use the (deduplicated) block.
+      await store.recordUpload(bob.userId, b.hash, b.size, 0, NOW);
+      t.same(await store.missingBlocks(bob.userId, [b.hash]), []);
+      t.ok(
+        await store.commitFile(bob.actor, {
+          ns: bob.ns,
+          node: { path: '/x' },
+          parentRev: null,
+          blocks: [b],
+          size: b.size,
+          mtime: NOW,
+          mode: 0o644,
+        }),
+      );
+    });
+
+    t.test('commit: block sizes must be true and add up to size', async (t) => {
+      const b = block('abc');
+      await store.recordUpload(alice.userId, b.hash, b.size, b.size, NOW);
+      const base = { ns: alice.ns, node: { path: '/f' }, parentRev: null, mtime: NOW, mode: 0o644 };
+      await t.rejects(
+        store.commitFile(alice.actor, { ...base, blocks: [{ hash: b.hash, size: 4 }], size: 4 }),
+        { code: 'BAD_REQUEST' },
+      );
+      await t.rejects(store.commitFile(alice.actor, { ...base, blocks: [b], size: 2 }), {
+        code: 'BAD_REQUEST',
+      });
+      t.equal(await store.headSeq(alice.ns), 0);
+    });
+
+    t.test('commit: create, update with parentRev, conflict otherwise; history kept', async (t) => {
+      const r1 = await write(alice, '/docs/a.txt', ['v1']);
+      t.match(r1, {
+        op: 'create',
+        name: 'a.txt',
+        kind: 'file',
+        size: 2,
+        deleted: false,
+        device: 'alice-laptop',
+      });
+      t.same(r1.blocks, [block('v1')]);
+      const docs = await store.getNode(alice.ns, { path: '/docs' });
+      t.match(docs, { kind: 'dir', parentId: alice.rootId });
+      t.equal(r1.parentId, docs!.id, 'missing parents are created');
+      const r2 = await write(alice, '/docs/a.txt', ['v2', '!'], r1.rev);
+      t.equal(r2.id, r1.id, 'same node');
+      t.ok(r2.rev > r1.rev);
+      t.equal(r2.op, 'commit');
+      await t.rejects(write(alice, '/docs/a.txt', ['v3'], r1.rev), {
+        code: 'CONFLICT',
+        details: { currentRev: r2.rev },
+      });
+      await t.rejects(write(alice, '/docs/a.txt', ['v3'], null), {
+        code: 'CONFLICT',
+        details: { currentRev: r2.rev },
+      });
+      await t.rejects(write(alice, '/docs/b.txt', ['v3'], 5), { code: 'CONFLICT' });
+      // By id.
+      const b = block('v4');
+      await store.recordUpload(alice.userId, b.hash, b.size, b.size, NOW);
+      const r3 = await store.commitFile(alice.actor, {
+        ns: alice.ns,
+        node: { id: r1.id },
+        parentRev: r2.rev,
+        blocks: [b],
+        size: 2,
+        mtime: NOW + 5,
+        mode: 0o600,
+      });
+      t.match(r3, { id: r1.id, mtime: NOW + 5, mode: 0o600 });
+      await t.rejects(
+        store.commitFile(alice.actor, {
+          ns: alice.ns,
+          node: { id: r1.id },
+          parentRev: r2.rev,
+          blocks: [b],
+          size: 2,
+          mtime: NOW,
+          mode: 0o600,
+        }),
+        { code: 'CONFLICT' },
+      );
+      const history = await store.listRevisions(alice.ns, r1.id);
+      t.same(
+        history.map((h) => h.rev),
+        [r1.rev, r2.rev, r3.rev],
+      );
+      t.same(history[0]!.blocks, [block('v1')], 'old revisions keep their block lists');
+      // A file in the way of a directory, and a directory in the way of a file.
+      await t.rejects(write(alice, '/docs/a.txt/x', ['y']), { code: 'NOT_DIR' });
+      await t.rejects(write(alice, '/docs', ['y']), { code: 'IS_DIR' });
+      await t.rejects(write(alice, '/', ['y']), { code: 'IS_DIR' });
+    });
+
+    t.test('commit: an empty file has no blocks', async (t) => {
+      const r = await write(alice, '/empty', []);
+      t.equal(r.size, 0);
+      t.same(r.blocks, []);
+    });
+
+    t.test('mkdir: exists, parents, missing parent', async (t) => {
+      const d = await store.mkdir(alice.actor, {
+        ns: alice.ns,
+        path: '/a',
+        mtime: NOW,
+        mode: 0o700,
+        parents: false,
+      });
+      t.match(d, { op: 'mkdir', kind: 'dir', mode: 0o700, name: 'a' });
+      await t.rejects(
+        store.mkdir(alice.actor, { ns: alice.ns, path: '/a', mtime: NOW, mode: 0o755, parents: false }),
+        {
+          code: 'EXISTS',
+          details: { id: d.id, kind: 'dir' },
+        },
+      );
+      await t.rejects(
+        store.mkdir(alice.actor, { ns: alice.ns, path: '/x/y', mtime: NOW, mode: 0o755, parents: false }),
+        { code: 'NOT_FOUND' },
+      );
+      const deep = await store.mkdir(alice.actor, {
+        ns: alice.ns,
+        path: '/x/y/z',
+        mtime: NOW,
+        mode: 0o755,
+        parents: true,
+      });
+      t.equal((await store.getNode(alice.ns, { path: '/x/y/z' }))?.id, deep.id);
+      await t.rejects(
+        store.mkdir(alice.actor, { ns: alice.ns, path: '/', mtime: NOW, mode: 0o755, parents: false }),
+        { code: 'EXISTS' },
+      );
+      await t.rejects(
+        store.mkdir(alice.actor, { ns: alice.ns, path: '/a/../b', mtime: NOW, mode: 0o755, parents: false }),
+        { code: 'BAD_PATH' },
+      );
+    });
+
+    t.test('move: keeps the node id and blocks; overwrite rules; cycles refused', async (t) => {
+      const f = await write(alice, '/a/f.txt', ['data']);
+      const m = await store.move(alice.actor, {
+        ns: alice.ns,
+        node: { id: f.id },
+        parentRev: f.rev,
+        toPath: '/a/g.txt',
+        overwrite: false,
+      });
+      t.match(m, { id: f.id, op: 'move', name: 'g.txt', size: 4 });
+      t.same(m.blocks, f.blocks, 'content unchanged, nothing re-sent');
+      t.equal(await store.getNode(alice.ns, { path: '/a/f.txt' }), null);
+      await t.rejects(
+        store.move(alice.actor, {
+          ns: alice.ns,
+          node: { id: f.id },
+          parentRev: f.rev,
+          toPath: '/a/h.txt',
+          overwrite: false,
+        }),
+        { code: 'CONFLICT', details: { currentRev: m.rev } },
+      );
+      // Target exists.
+      const other = await write(alice, '/a/other.txt', ['o']);
+      await t.rejects(
+        store.move(alice.actor, {
+          ns: alice.ns,
+          node: { id: f.id },
+          parentRev: m.rev,
+          toPath: '/a/other.txt',
+          overwrite: false,
+        }),
+        { code: 'EXISTS', details: { id: other.id } },
+      );
+      await t.rejects(
+        store.move(alice.actor, {
+          ns: alice.ns,
+          node: { id: f.id },
+          parentRev: m.rev,
+          toPath: '/a/other.txt',
+          overwrite: true,
+          targetRev: other.rev - 1,
+        }),
+        { code: 'CONFLICT' },
+      );
+      const over = await store.move(alice.actor, {
+        ns: alice.ns,
+        node: { id: f.id },
+        parentRev: m.rev,
+        toPath: '/a/other.txt',
+        overwrite: true,
+        targetRev: other.rev,
+      });
+      t.equal(over.id, f.id);
+      t.match(
+        await store.getNode(alice.ns, { id: other.id }),
+        { deleted: true },
+        'replaced target is a tombstone',
+      );
+      // Kinds.
+      const dir = await store.mkdir(alice.actor, {
+        ns: alice.ns,
+        path: '/a/d',
+        mtime: NOW,
+        mode: 0o755,
+        parents: false,
+      });
+      await t.rejects(
+        store.move(alice.actor, {
+          ns: alice.ns,
+          node: { id: f.id },
+          parentRev: over.rev,
+          toPath: '/a/d',
+          overwrite: true,
+        }),
+        { code: 'IS_DIR' },
+      );
+      await t.rejects(
+        store.move(alice.actor, {
+          ns: alice.ns,
+          node: { id: dir.id },
+          parentRev: dir.rev,
+          toPath: '/a/other.txt',
+          overwrite: true,
+        }),
+        { code: 'NOT_DIR' },
+      );
+      const full = await store.mkdir(alice.actor, {
+        ns: alice.ns,
+        path: '/full',
+        mtime: NOW,
+        mode: 0o755,
+        parents: false,
+      });
+      await write(alice, '/full/x', ['x']);
+      await t.rejects(
+        store.move(alice.actor, {
+          ns: alice.ns,
+          node: { id: dir.id },
+          parentRev: dir.rev,
+          toPath: '/full',
+          overwrite: true,
+        }),
+        { code: 'NOT_EMPTY' },
+      );
+      // Directory moves carry their subtree; a move below itself is a cycle.
+      const a = await store.getNode(alice.ns, { path: '/a' });
+      await t.rejects(
+        store.move(alice.actor, {
+          ns: alice.ns,
+          node: { id: a!.id },
+          parentRev: a!.rev,
+          toPath: '/a/d/a',
+          overwrite: false,
+        }),
+        { code: 'CYCLE' },
+      );
+      await t.rejects(
+        store.move(alice.actor, {
+          ns: alice.ns,
+          node: { id: a!.id },
+          parentRev: a!.rev,
+          toPath: '/a/a',
+          overwrite: false,
+        }),
+        { code: 'CYCLE' },
+      );
+      const moved = await store.move(alice.actor, {
+        ns: alice.ns,
+        node: { path: '/a' },
+        parentRev: a!.rev,
+        toPath: '/full/a',
+        overwrite: false,
+      });
+      t.equal(moved.id, a!.id);
+      t.equal((await store.getNode(alice.ns, { path: '/full/a/other.txt' }))?.id, f.id);
+      t.equal(full.id, moved.parentId);
+      await t.rejects(
+        store.move(alice.actor, {
+          ns: alice.ns,
+          node: { path: '/' },
+          parentRev: 0,
+          toPath: '/r',
+          overwrite: false,
+        }),
+        { code: 'BAD_REQUEST' },
+      );
+      await t.rejects(
+        store.move(alice.actor, {
+          ns: alice.ns,
+          node: { path: '/nope' },
+          parentRev: 0,
+          toPath: '/r',
+          overwrite: false,
+        }),
+        { code: 'NOT_FOUND' },
+      );
+      await t.rejects(
+        store.move(alice.actor, {
+          ns: alice.ns,
+          node: { id: f.id },
+          parentRev: over.rev,
+          toPath: '/missing/x',
+          overwrite: false,
+        }),
+        { code: 'NOT_FOUND' },
+      );
+    });
+
+    t.test('remove: tombstones with history; non-empty needs recursive; deepest first', async (t) => {
+      const f = await write(alice, '/d/e/f', ['f']);
+      const d = await store.getNode(alice.ns, { path: '/d' });
+      await t.rejects(
+        store.remove(alice.actor, { ns: alice.ns, node: { id: d!.id }, parentRev: d!.rev, recursive: false }),
+        { code: 'NOT_EMPTY' },
+      );
+      await t.rejects(
+        store.remove(alice.actor, {
+          ns: alice.ns,
+          node: { id: f.id },
+          parentRev: f.rev - 1,
+          recursive: false,
+        }),
+        { code: 'CONFLICT' },
+      );
+      const gone = await store.remove(alice.actor, {
+        ns: alice.ns,
+        node: { path: '/d' },
+        parentRev: d!.rev,
+        recursive: true,
+      });
+      t.same(
+        gone.map((r) => r.name),
+        ['f', 'e', 'd'],
+      );
+      t.ok(gone.every((r) => r.deleted && r.op === 'delete'));
+      t.equal(await store.getNode(alice.ns, { path: '/d' }), null);
+      t.match(await store.getNode(alice.ns, { id: f.id }), { deleted: true, name: 'f' });
+      const history = await store.listRevisions(alice.ns, f.id);
+      t.same(
+        history.map((r) => r.op),
+        ['create', 'delete'],
+      );
+      t.same(history[0]!.blocks, [block('f')], 'the deleted content stays in history');
+      await t.rejects(
+        store.remove(alice.actor, {
+          ns: alice.ns,
+          node: { id: f.id },
+          parentRev: gone[0]!.rev,
+          recursive: false,
+        }),
+        { code: 'CONFLICT', details: { deleted: true } },
+      );
+      await t.rejects(
+        store.commitFile(alice.actor, {
+          ns: alice.ns,
+          node: { id: f.id },
+          parentRev: gone[0]!.rev,
+          blocks: [],
+          size: 0,
+          mtime: NOW,
+          mode: 0o644,
+        }),
+        { code: 'CONFLICT', details: { deleted: true } },
+      );
+      // The name is free again; a new file there is a new node.
+      const again = await write(alice, '/d/e/f', ['new']);
+      t.not(again.id, f.id);
+      await t.rejects(
+        store.remove(alice.actor, { ns: alice.ns, node: { path: '/' }, parentRev: 0, recursive: true }),
+        { code: 'BAD_REQUEST' },
+      );
+    });
+
+    t.test('journal: every change once, in order, paginated; namespaces separate', async (t) => {
+      const revs = [];
+      for (let i = 0; i < 25; i++) revs.push(await write(alice, `/j/${i}`, [`${i}`]));
+      await write(bob, '/bob', ['b']);
+      const head = await store.headSeq(alice.ns);
+      t.equal(head, 26, 'one mkdir + 25 creates');
+      const seen = [];
+      let after = 0;
+      for (;;) {
+        const page = await store.readJournal(alice.ns, after, 7);
+        t.equal(page.head, head);
+        if (page.entries.length === 0) break;
+        t.ok(page.entries.length <= 7);
+        seen.push(...page.entries);
+        after = page.last;
+      }
+      t.same(
+        seen.map((e) => e.rev),
+        Array.from({ length: 26 }, (_, i) => i + 1),
+      );
+      t.same(
+        seen.slice(1).map((e) => e.id),
+        revs.map((r) => r.id),
+      );
+      t.ok(seen.every((e) => e.name !== 'bob'));
+      t.same((await store.readJournal(alice.ns, head, 10)).entries, []);
+      t.equal((await store.readJournal(bob.ns, 0, 10)).entries.length, 1);
+    });
+
+    t.test('listChildren: live children only, by name', async (t) => {
+      await write(alice, '/c/b', ['1']);
+      const a = await write(alice, '/c/a', ['2']);
+      await store.remove(alice.actor, {
+        ns: alice.ns,
+        node: { id: a.id },
+        parentRev: a.rev,
+        recursive: false,
+      });
+      await write(alice, '/c/c', ['3']);
+      const c = await store.getNode(alice.ns, { path: '/c' });
+      t.same(
+        (await store.listChildren(alice.ns, c!.id)).map((r) => r.name),
+        ['b', 'c'],
+      );
+      const root = await store.listChildren(alice.ns, alice.rootId);
+      t.same(
+        root.map((r) => r.name),
+        ['c'],
+      );
+      const file = await store.getNode(alice.ns, { path: '/c/b' });
+      await t.rejects(store.listChildren(alice.ns, file!.id), { code: 'NOT_DIR' });
+    });
+
+    t.test('nodes of one namespace are invisible from another', async (t) => {
+      const f = await write(alice, '/private', ['p']);
+      t.equal(await store.getNode(bob.ns, { id: f.id }), null);
+      await t.rejects(store.listRevisions(bob.ns, f.id), { code: 'NOT_FOUND' });
+      await t.rejects(
+        store.commitFile(bob.actor, {
+          ns: bob.ns,
+          node: { id: f.id },
+          parentRev: f.rev,
+          blocks: [],
+          size: 0,
+          mtime: NOW,
+          mode: 0o644,
+        }),
+        { code: 'NOT_FOUND' },
+      );
+      await t.rejects(
+        store.remove(bob.actor, { ns: bob.ns, node: { id: f.id }, parentRev: f.rev, recursive: false }),
+        { code: 'NOT_FOUND' },
+      );
+      await t.rejects(
+        store.move(bob.actor, {
+          ns: bob.ns,
+          node: { id: f.id },
+          parentRev: f.rev,
+          toPath: '/stolen',
+          overwrite: false,
+        }),
+        { code: 'NOT_FOUND' },
+      );
+    });
+  });
+}
