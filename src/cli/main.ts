@@ -1,6 +1,9 @@
 /** The `loft` command: parses arguments (commander) and runs one subcommand. */
 import { Command, CommanderError } from 'commander';
+import { registerMount } from './commands/mount.js';
+import { registerPin } from './commands/pin.js';
 import { registerServe } from './commands/serve.js';
+import { registerStatus } from './commands/status.js';
 import { registerUser } from './commands/user.js';
 import { reportError } from './errors.js';
 
@@ -15,6 +18,9 @@ export function buildProgram(): Command {
     });
   registerServe(program);
   registerUser(program);
+  registerMount(program);
+  registerStatus(program);
+  registerPin(program);
   const inherit = (c: Command): void => {
     for (const sub of c.commands) {
       sub.exitOverride().configureOutput(program.configureOutput());

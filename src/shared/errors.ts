@@ -86,3 +86,75 @@ export const CONFLICT_CODES: ReadonlySet<ErrorCode> = new Set([
   'NOT_EMPTY',
   'CYCLE',
 ]);
+
+/** POSIX error names the filesystem boundary can answer. */
+export type Errno =
+  | 'EPERM'
+  | 'ENOENT'
+  | 'EIO'
+  | 'EBADF'
+  | 'EACCES'
+  | 'EEXIST'
+  | 'EXDEV'
+  | 'ENOTDIR'
+  | 'EISDIR'
+  | 'EINVAL'
+  | 'ENOSPC'
+  | 'EROFS'
+  | 'ERANGE'
+  | 'ENAMETOOLONG'
+  | 'ENOTEMPTY'
+  | 'ENODATA'
+  | 'ENOTSUP'
+  | 'ETIMEDOUT';
+
+/** An error at the filesystem boundary: a LoftError that also names the errno to answer. */
+export class FsError extends LoftError {
+  readonly errno: Errno;
+
+  constructor(errno: Errno, message: string, options?: { cause?: unknown }) {
+    super(ERRNO_CODE[errno], message, options);
+    this.name = 'FsError';
+    this.errno = errno;
+  }
+}
+
+const ERRNO_CODE: Record<Errno, ErrorCode> = {
+  EPERM: 'FORBIDDEN',
+  ENOENT: 'NOT_FOUND',
+  EIO: 'UNAVAILABLE',
+  EBADF: 'BAD_REQUEST',
+  EACCES: 'FORBIDDEN',
+  EEXIST: 'EXISTS',
+  EXDEV: 'BAD_REQUEST',
+  ENOTDIR: 'NOT_DIR',
+  EISDIR: 'IS_DIR',
+  EINVAL: 'BAD_REQUEST',
+  ENOSPC: 'TOO_LARGE',
+  EROFS: 'FORBIDDEN',
+  ERANGE: 'BAD_REQUEST',
+  ENAMETOOLONG: 'BAD_PATH',
+  ENOTEMPTY: 'NOT_EMPTY',
+  ENODATA: 'NOT_FOUND',
+  ENOTSUP: 'BAD_REQUEST',
+  ETIMEDOUT: 'UNAVAILABLE',
+};
+
+const CODE_ERRNO: Partial<Record<ErrorCode, Errno>> = {
+  NOT_FOUND: 'ENOENT',
+  EXISTS: 'EEXIST',
+  NOT_DIR: 'ENOTDIR',
+  IS_DIR: 'EISDIR',
+  NOT_EMPTY: 'ENOTEMPTY',
+  BAD_PATH: 'EINVAL',
+  BAD_REQUEST: 'EINVAL',
+  FORBIDDEN: 'EACCES',
+  TOO_LARGE: 'ENOSPC',
+};
+
+/** The errno for any error: FsError's own, a mapped LoftError code, else EIO. */
+export function errnoOf(err: unknown): Errno {
+  if (err instanceof FsError) return err.errno;
+  if (err instanceof LoftError) return CODE_ERRNO[err.code] ?? 'EIO';
+  return 'EIO';
+}

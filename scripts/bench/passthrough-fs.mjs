@@ -1,0 +1,189 @@
+#!/usr/bin/env node
+// The ceiling for scripts/bench/drive.mjs: the smallest fuse-native filesystem that can serve the
+// benchmark's data. Read-only; the tree (names + stats) is loaded into memory at start-up, file
+// reads go straight from a local file (page cache) into the buffer libfuse hands us. Whatever Loft
+// adds on top (mirror lookups, cache, hashing, network) can only be slower than this, as long as it
+// mounts with the same options and runs on the same binding.
+//
+// Usage: node scripts/bench/passthrough-fs.mjs SRC_DIR MOUNTPOINT [--opts big_writes,attr_timeout=1,…]
+//   Prints "mounted MOUNTPOINT" on stdout when the kernel has answered FUSE INIT; unmounts and exits
+//   on SIGTERM/SIGINT (printing "passthrough stats {json}" on stderr first).
+// Environment:
+//   PASSTHROUGH_READ_STATS=1  count FUSE ops and the `len` of every read request (histogram).
+//   PASSTHROUGH_XATTR=0       do not implement getxattr/listxattr (default: implement them the
+//                             way Loft must, answering user.loft.* like a cached file would; GNU
+//                             `ls -l` then asks for ACLs on every file, as it will with Loft).
+//   PASSTHROUGH_READ=async    read with fs.read on the libuv pool instead of fs.readSync on the JS
+//                             thread (default sync: a page-cache hit is a memcpy, the pool hop costs
+//                             more than it saves).
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const require = createRequire(import.meta.url);
+const Fuse = require('fuse-native');
+
+const usage = 'usage: node scripts/bench/passthrough-fs.mjs SRC_DIR MOUNTPOINT [--opts o1,o2,…]';
+const argv = process.argv.slice(2);
+let fuseOpts = ['big_writes', 'attr_timeout=1', 'entry_timeout=1'];
+const positional = [];
+for (let i = 0; i < argv.length; i++) {
+  if (argv[i] === '--opts') fuseOpts = (argv[++i] ?? '').split(',').filter(Boolean);
+  else if (argv[i].startsWith('--opts=')) fuseOpts = argv[i].slice(7).split(',').filter(Boolean);
+  else positional.push(argv[i]);
+}
+if (positional.length !== 2) {
+  console.error(usage);
+  process.exit(2);
+}
+const [srcDir, mnt] = positional.map((p) => path.resolve(p));
+const STATS = process.env.PASSTHROUGH_READ_STATS === '1';
+const XATTR = process.env.PASSTHROUGH_XATTR !== '0';
+const ASYNC_READ = process.env.PASSTHROUGH_READ === 'async';
+
+// ---- the tree, in memory -----------------------------------------------------------------------
+
+/** path ('/a/b') → { stat, names? (dirs, sorted), stats? (dirs: the children's stats) } */
+const tree = new Map();
+function load(rel) {
+  const abs = path.join(srcDir, rel);
+  const st = fs.statSync(abs);
+  const stat = {
+    mode: st.mode,
+    uid: process.getuid(),
+    gid: process.getgid(),
+    size: st.size,
+    nlink: st.isDirectory() ? 2 : 1,
+    blksize: 4096,
+    blocks: Math.ceil(st.size / 512),
+    atime: st.mtime,
+    mtime: st.mtime,
+    ctime: st.mtime,
+  };
+  const node = { stat, abs };
+  tree.set(rel, node);
+  if (st.isDirectory()) {
+    node.names = fs.readdirSync(abs).sort();
+    node.stats = node.names.map((n) => load(rel === '/' ? `/${n}` : `${rel}/${n}`).stat);
+  }
+  return node;
+}
+load('/');
+
+// ---- ops ---------------------------------------------------------------------------------------
+
+const counts = {}; // op → calls
+const readLens = {}; // read len → calls
+const count = STATS ? (op) => (counts[op] = (counts[op] ?? 0) + 1) : () => {};
+const handles = new Map(); // fuse fd → local fd
+let nextHandle = 1;
+const XATTRS = { 'user.loft.state': 'cached', 'user.loft.rev': '1' };
+
+const ops = {
+  getattr(p, cb) {
+    count('getattr');
+    const node = tree.get(p);
+    if (!node) return cb(Fuse.ENOENT);
+    cb(0, node.stat);
+  },
+  fgetattr(p, fd, cb) {
+    count('fgetattr');
+    const node = tree.get(p);
+    if (!node) return cb(Fuse.ENOENT);
+    cb(0, node.stat);
+  },
+  opendir(p, flags, cb) {
+    count('opendir');
+    cb(tree.get(p)?.names ? 0 : Fuse.ENOTDIR, 0);
+  },
+  readdir(p, cb) {
+    count('readdir');
+    const node = tree.get(p);
+    if (!node?.names) return cb(Fuse.ENOTDIR);
+    cb(0, node.names, node.stats);
+  },
+  open(p, flags, cb) {
+    count('open');
+    const node = tree.get(p);
+    if (!node) return cb(Fuse.ENOENT);
+    if ((flags & 3) !== fs.constants.O_RDONLY) return cb(Fuse.EROFS);
+    fs.open(node.abs, 'r', (err, fd) => {
+      if (err) return cb(Fuse.EIO);
+      const h = nextHandle++;
+      handles.set(h, fd);
+      cb(0, h);
+    });
+  },
+  read(p, h, buf, len, pos, cb) {
+    if (STATS) {
+      count('read');
+      readLens[len] = (readLens[len] ?? 0) + 1;
+    }
+    const fd = handles.get(h);
+    if (fd === undefined) return cb(Fuse.EBADF);
+    if (ASYNC_READ) return fs.read(fd, buf, 0, len, pos, (err, n) => cb(err ? Fuse.EIO : n));
+    try {
+      cb(fs.readSync(fd, buf, 0, len, pos));
+    } catch {
+      cb(Fuse.EIO);
+    }
+  },
+  release(p, h, cb) {
+    count('release');
+    const fd = handles.get(h);
+    handles.delete(h);
+    if (fd === undefined) return cb(0);
+    fs.close(fd, () => cb(0));
+  },
+  statfs(p, cb) {
+    count('statfs');
+    cb(0, { bsize: 4096, frsize: 4096, blocks: 1 << 28, bfree: 1 << 27, bavail: 1 << 27, files: 1e6, ffree: 1e6, favail: 1e6, fsid: 0, flag: 0, namemax: 255 });
+  },
+};
+if (XATTR) {
+  ops.getxattr = (p, name, position, cb) => {
+    count('getxattr');
+    const node = tree.get(p);
+    if (!node) return cb(Fuse.ENOENT);
+    const v = XATTRS[name];
+    cb(0, v === undefined ? null : Buffer.from(v)); // null → ENODATA in fuse-native
+  };
+  ops.listxattr = (p, cb) => {
+    count('listxattr');
+    cb(tree.has(p) ? 0 : Fuse.ENOENT, Object.keys(XATTRS));
+  };
+}
+
+/** fuse-native has no flag for big_writes (and others): pass the option string ourselves. */
+class RawOptionsFuse extends Fuse {
+  _fuseOptions() {
+    const base = super._fuseOptions(); // '' or '-oa,b'
+    const all = [...(base ? base.slice(2).split(',') : []), ...fuseOpts];
+    return all.length ? `-o${all.join(',')}` : '';
+  }
+}
+
+// Reads that hydrate in Loft get a long timeout; here nothing takes long, keep the default (15 s).
+const fuse = new RawOptionsFuse(mnt, ops, { fsname: 'loft-bench-passthrough', force: false, mkdir: false });
+
+let closing = false;
+function shutdown(code) {
+  if (closing) return;
+  closing = true;
+  if (STATS) process.stderr.write(`passthrough stats ${JSON.stringify({ ops: counts, readLens })}\n`);
+  fuse.unmount((err) => {
+    if (err) process.stderr.write(`passthrough: unmount: ${err.message}\n`);
+    for (const fd of handles.values()) fs.closeSync(fd);
+    process.exit(err ? 1 : code);
+  });
+}
+process.on('SIGTERM', () => shutdown(0));
+process.on('SIGINT', () => shutdown(0));
+
+fuse.mount((err) => {
+  if (err) {
+    process.stderr.write(`passthrough: mount failed: ${err.message}\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`mounted ${mnt} (-o ${fuseOpts.join(',')})\n`);
+});

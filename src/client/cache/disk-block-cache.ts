@@ -1,0 +1,338 @@
+/**
+ * DiskBlockCache: verified copies of downloaded blocks under a HARD byte cap.
+ *
+ * Layout: `<dir>/blocks/<hh>/<hash>` plus an index (`<dir>/index.db`, SQLite) of size, hits and last
+ * access, so that recency survives a restart. Cache files are disposable: no fsync; a torn or
+ * corrupted file is detected on read (length + SHA-256) and dropped, and the caller refetches.
+ *
+ * Cap: space is admitted before a file is written (`put` evicts first, then writes); `usedBytes`
+ * counts each block rounded up to the 4 KiB the file system allocates, and never exceeds `capBytes`.
+ * When nothing can be evicted (everything left is pinned), `put` declines and the caller serves the
+ * block from memory without caching it: a read never pushes the cache past its cap.
+ *
+ * Eviction (segmented LRU, scan resistant): a block enters the probation segment; a second hit
+ * promotes it to the protected segment, which may hold at most PROTECTED_SHARE of the cap. Victims
+ * come from probation first (oldest first), so one big sequential scan, whose blocks are each hit
+ * once, recycles probation space and cannot flush the working set. Pinned blocks are never evicted;
+ * blocks of open files are evicted only when nothing else is left.
+ *
+ * Concurrency: all index state is touched on the event loop only; `put` reserves space
+ * synchronously before its first await, so concurrent puts cannot overshoot the cap together.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { sha256hex } from '../../shared/hash.js';
+
+/** File-system allocation unit the accounting rounds up to. */
+const ALLOC_UNIT = 4096;
+/** Largest share of the cap the protected (hit twice or more) segment may keep. */
+const PROTECTED_SHARE = 0.75;
+/** Access-time updates are written to the index in batches this often (ms). */
+const FLUSH_INTERVAL_MS = 5000;
+
+interface Entry {
+  hash: string;
+  size: number;
+  hits: number;
+  lastAccess: number;
+}
+
+export interface BlockCacheUsage {
+  usedBytes: number;
+  capBytes: number;
+  blocks: number;
+}
+
+export interface DiskBlockCacheOptions {
+  dir: string;
+  capBytes: number;
+  /** Blocks of pinned files: never evicted. */
+  isPinned?: (hash: string) => boolean;
+  /** Blocks of open files: evicted only when nothing else is left. */
+  isHeld?: (hash: string) => boolean;
+  now?: () => number;
+  /** Called once per corrupted or truncated cache file found (for logging). */
+  onCorrupt?: (hash: string, reason: string) => void;
+}
+
+export function allocated(size: number): number {
+  return Math.max(ALLOC_UNIT, Math.ceil(size / ALLOC_UNIT) * ALLOC_UNIT);
+}
+
+export class DiskBlockCache {
+  readonly #dir: string;
+  readonly #tmp: string;
+  #cap: number;
+  readonly #isPinned: (hash: string) => boolean;
+  readonly #isHeld: (hash: string) => boolean;
+  readonly #now: () => number;
+  readonly #onCorrupt: (hash: string, reason: string) => void;
+  readonly #db: Database.Database;
+  readonly #s;
+  /** Insertion order = recency order (oldest first). */
+  readonly #probation = new Map<string, Entry>();
+  readonly #protected = new Map<string, Entry>();
+  #protectedBytes = 0;
+  #used = 0;
+  readonly #dirty = new Set<string>();
+  readonly #flushTimer: NodeJS.Timeout;
+
+  constructor(options: DiskBlockCacheOptions) {
+    this.#dir = options.dir;
+    this.#tmp = path.join(this.#dir, 'tmp');
+    this.#cap = options.capBytes;
+    this.#isPinned = options.isPinned ?? (() => false);
+    this.#isHeld = options.isHeld ?? (() => false);
+    this.#now = options.now ?? Date.now;
+    this.#onCorrupt = options.onCorrupt ?? (() => {});
+    mkdirSync(path.join(this.#dir, 'blocks'), { recursive: true });
+    rmSync(this.#tmp, { recursive: true, force: true });
+    mkdirSync(this.#tmp, { recursive: true });
+    this.#db = new Database(path.join(this.#dir, 'index.db'));
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = OFF'); // the index is a cache of the files; losing it loses only recency
+    this.#db.exec(
+      `CREATE TABLE IF NOT EXISTS entries (hash TEXT PRIMARY KEY, size INTEGER NOT NULL, hits INTEGER NOT NULL,
+         last_access INTEGER NOT NULL) WITHOUT ROWID`,
+    );
+    this.#s = {
+      all: this.#db.prepare(
+        'SELECT hash, size, hits, last_access AS lastAccess FROM entries ORDER BY last_access',
+      ),
+      upsert: this.#db.prepare(
+        `INSERT INTO entries (hash, size, hits, last_access) VALUES (?, ?, ?, ?)
+         ON CONFLICT (hash) DO UPDATE SET size = excluded.size, hits = excluded.hits, last_access = excluded.last_access`,
+      ),
+      delete: this.#db.prepare('DELETE FROM entries WHERE hash = ?'),
+    };
+    for (const e of this.#s.all.all() as Entry[]) this.#insert(e);
+    // Files the index does not know (a crash between rename and index write is impossible since the
+    // index is written first, but an index lost by hand is not) would count against no cap: remove.
+    this.sweepOrphans();
+    // A smaller cap than last time: shrink now.
+    this.#evictUntil(0, false);
+    this.#flushTimer = setInterval(() => this.#flush(), FLUSH_INTERVAL_MS);
+    this.#flushTimer.unref();
+  }
+
+  usage(): BlockCacheUsage {
+    return {
+      usedBytes: this.#used,
+      capBytes: this.#cap,
+      blocks: this.#probation.size + this.#protected.size,
+    };
+  }
+
+  has(hash: string): boolean {
+    return this.#probation.has(hash) || this.#protected.has(hash);
+  }
+
+  /** Bytes (logical) of the given blocks that are cached. */
+  cachedBytes(hashes: Iterable<{ hash: string; size: number }>): number {
+    let n = 0;
+    for (const b of hashes) if (this.has(b.hash)) n += b.size;
+    return n;
+  }
+
+  /** Sets a new cap, evicting down to it if needed. */
+  setCap(capBytes: number): void {
+    this.#cap = capBytes;
+    this.#evictUntil(0, true);
+  }
+
+  /**
+   * The block's verified bytes, or null when absent. A file that is missing, truncated or whose
+   * bytes no longer hash to `hash` is dropped (reported via onCorrupt) and null is returned.
+   */
+  async get(hash: string): Promise<Buffer | null> {
+    const entry = this.#entry(hash);
+    if (!entry) return null;
+    let data: Buffer;
+    try {
+      data = await fs.readFile(this.#path(hash));
+    } catch {
+      this.#drop(hash, 'missing');
+      return null;
+    }
+    if (data.length !== entry.size) {
+      this.#drop(hash, `truncated (${data.length} of ${entry.size} bytes)`);
+      return null;
+    }
+    if (sha256hex(data) !== hash) {
+      this.#drop(hash, 'content does not match its hash');
+      return null;
+    }
+    if (this.has(hash)) this.#touch(hash);
+    return data;
+  }
+
+  /**
+   * Admits a verified block. Returns false (and stores nothing) when the cap cannot make room
+   * because everything else is pinned, or the block alone is larger than the cap.
+   */
+  async put(hash: string, data: Buffer): Promise<boolean> {
+    if (this.has(hash)) {
+      this.#touch(hash);
+      return true;
+    }
+    const need = allocated(data.length);
+    if (!this.#evictUntil(need, true)) return false;
+    // Space is reserved synchronously, before the first await.
+    const entry: Entry = { hash, size: data.length, hits: 1, lastAccess: this.#now() };
+    this.#insert(entry);
+    this.#s.upsert.run(hash, entry.size, entry.hits, entry.lastAccess);
+    const final = this.#path(hash);
+    const tmp = path.join(this.#tmp, randomBytes(8).toString('hex'));
+    try {
+      await fs.writeFile(tmp, data);
+      await fs.mkdir(path.dirname(final), { recursive: true });
+      await fs.rename(tmp, final);
+    } catch {
+      await fs.rm(tmp, { force: true });
+      this.#remove(hash);
+      return false;
+    }
+    return true;
+  }
+
+  /** Moves a block to the front of the eviction order (its file was replaced remotely). */
+  demote(hash: string): void {
+    const e = this.#entry(hash);
+    if (!e) return;
+    this.#detach(e);
+    e.hits = 0;
+    // Re-insert as the oldest probation entry.
+    const rest = [...this.#probation.values()];
+    this.#probation.clear();
+    this.#probation.set(hash, e);
+    for (const r of rest) this.#probation.set(r.hash, r);
+    this.#used += allocated(e.size);
+    e.lastAccess = 0;
+    this.#dirty.add(hash);
+  }
+
+  /** Deletes a block now. */
+  evict(hash: string): void {
+    if (this.has(hash)) this.#remove(hash);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#flushTimer);
+    this.#flush();
+    if (this.#db.open) this.#db.close();
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  #path(hash: string): string {
+    return path.join(this.#dir, 'blocks', hash.slice(0, 2), hash);
+  }
+
+  #entry(hash: string): Entry | undefined {
+    return this.#probation.get(hash) ?? this.#protected.get(hash);
+  }
+
+  #insert(e: Entry): void {
+    if (e.hits >= 2) {
+      this.#protected.set(e.hash, e);
+      this.#protectedBytes += allocated(e.size);
+    } else {
+      this.#probation.set(e.hash, e);
+    }
+    this.#used += allocated(e.size);
+  }
+
+  #detach(e: Entry): void {
+    if (this.#protected.delete(e.hash)) this.#protectedBytes -= allocated(e.size);
+    else this.#probation.delete(e.hash);
+    this.#used -= allocated(e.size);
+  }
+
+  #touch(hash: string): void {
+    const e = this.#entry(hash)!;
+    this.#detach(e);
+    e.hits++;
+    e.lastAccess = this.#now();
+    this.#insert(e);
+    this.#dirty.add(hash);
+    // Keep the protected segment within its share: demote its oldest entries to probation.
+    const limit = this.#cap * PROTECTED_SHARE;
+    for (const old of this.#protected.values()) {
+      if (this.#protectedBytes <= limit) break;
+      this.#protected.delete(old.hash);
+      this.#protectedBytes -= allocated(old.size);
+      old.hits = 1;
+      this.#probation.set(old.hash, old);
+      this.#dirty.add(old.hash);
+    }
+  }
+
+  /**
+   * Evicts until `need` more bytes fit under the cap. Returns false when that is impossible
+   * (then nothing more is evicted than could help).
+   */
+  #evictUntil(need: number, allowHeld: boolean): boolean {
+    if (need > this.#cap) return false;
+    while (this.#used + need > this.#cap) {
+      const victim = this.#victim(false) ?? (allowHeld ? this.#victim(true) : undefined);
+      if (!victim) return false;
+      this.#remove(victim.hash);
+    }
+    return true;
+  }
+
+  #victim(allowHeld: boolean): Entry | undefined {
+    for (const seg of [this.#probation, this.#protected]) {
+      for (const e of seg.values()) {
+        if (this.#isPinned(e.hash)) continue;
+        if (!allowHeld && this.#isHeld(e.hash)) continue;
+        return e;
+      }
+    }
+    return undefined;
+  }
+
+  #remove(hash: string): void {
+    const e = this.#entry(hash);
+    if (!e) return;
+    this.#detach(e);
+    this.#dirty.delete(hash);
+    this.#s.delete.run(hash);
+    // Unlinking is synchronous so that the space is really free before the caller writes.
+    rmSync(this.#path(hash), { force: true });
+  }
+
+  #drop(hash: string, reason: string): void {
+    this.#onCorrupt(hash, reason);
+    this.#remove(hash);
+  }
+
+  #flush(): void {
+    if (!this.#dirty.size || !this.#db.open) return;
+    this.#db.transaction(() => {
+      for (const hash of this.#dirty) {
+        const e = this.#entry(hash);
+        if (e) this.#s.upsert.run(hash, e.size, e.hits, e.lastAccess);
+      }
+    })();
+    this.#dirty.clear();
+  }
+
+  /** Files in the block directory that the index does not know (after an index loss); removed. */
+  sweepOrphans(): number {
+    let removed = 0;
+    const root = path.join(this.#dir, 'blocks');
+    for (const shard of readdirSync(root)) {
+      for (const name of readdirSync(path.join(root, shard))) {
+        if (!this.has(name)) {
+          rmSync(path.join(root, shard, name), { force: true });
+          removed++;
+        }
+      }
+    }
+    return removed;
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * Composition root of `loft mount`: wires remote, mirror, cache, hydrator, pins, VFS, pull loop,
+ * FUSE and the control socket, and tears them down in reverse order.
+ *
+ * Start-up: a state directory that has synced before mounts at once from its mirror and catches up
+ * in the background; a new one pulls the whole tree first (paginated, with progress), because an
+ * empty drive that fills in later looks like data loss to a file manager.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { LoftError } from '../shared/errors.js';
+import type { Logger } from '../shared/log.js';
+import { DiskBlockCache } from './cache/disk-block-cache.js';
+import { ControlServer } from './control/control-server.js';
+import { FuseMount } from './fuse/fuse-mount.js';
+import { Hydrator, type Connectivity } from './hydrate/hydrator.js';
+import { Mirror } from './mirror/mirror.js';
+import { Pinner } from './pins/pinner.js';
+import { RemoteClient } from './remote/remote-client.js';
+import {
+  controlSocketPath,
+  lockState,
+  preflightMountpoint,
+  readMountRecord,
+  unlockState,
+  type MountRecord,
+} from './state-dir.js';
+import { PullLoop } from './sync/pull-loop.js';
+import { Vfs } from './vfs/vfs.js';
+
+export interface DriveOptions {
+  mountpoint: string;
+  server: string;
+  token: string;
+  state: string;
+  cacheBytes: number;
+  clearStale?: boolean;
+  log: Logger;
+  /** Progress of the first full sync (entries applied so far). */
+  onSyncProgress?: (entries: number, done: boolean) => void;
+}
+
+export interface DriveStatus {
+  mountpoint: string;
+  server: string;
+  user: string;
+  online: boolean;
+  offlineReason: string | null;
+  synced: boolean;
+  cursor: string;
+  files: number;
+  openFiles: number;
+  /** Local changes not yet committed on the server (the write path arrives in a later milestone). */
+  pending: number;
+  uploading: number;
+  uploadedBytes: number;
+  downloadedBytes: number;
+  downloads: { blocks: number; bytes: number };
+  cache: { usedBytes: number; capBytes: number; blocks: number };
+  pins: ReturnType<Pinner['progress']>;
+  conflicts: string[];
+}
+
+export interface Drive {
+  status(): DriveStatus;
+  close(): Promise<void>;
+}
+
+class OnlineState implements Connectivity {
+  online = true;
+  reason: string | null = null;
+  constructor(
+    private readonly log: Logger,
+    private readonly onChange: (online: boolean) => void,
+  ) {}
+  setOnline(online: boolean, reason?: string): void {
+    if (online === this.online) return;
+    this.online = online;
+    this.reason = online ? null : (reason ?? 'unreachable');
+    // One line per transition, not per failed request.
+    if (online) this.log.warn('server reachable again; back online');
+    else
+      this.log.warn(
+        { reason: this.reason },
+        'server unreachable: offline (cached data stays readable; uncached reads fail with EIO)',
+      );
+    this.onChange(online);
+  }
+}
+
+export async function startDrive(options: DriveOptions): Promise<Drive> {
+  const { log } = options;
+  const mountpoint = path.resolve(options.mountpoint);
+  const state = path.resolve(options.state);
+  mkdirSync(state, { recursive: true, mode: 0o700 });
+  const prev = readMountRecord(state);
+  for (const note of preflightMountpoint(mountpoint, {
+    clearStale: options.clearStale ?? false,
+    ownStale: prev?.mountpoint === mountpoint,
+  })) {
+    log.warn(note);
+  }
+  const record: MountRecord = { pid: process.pid, mountpoint, socket: controlSocketPath(state), state };
+  lockState(state, record);
+
+  const cleanups: (() => Promise<void> | void)[] = [() => unlockState(state, record)];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        log.error({ err }, 'cleanup step failed');
+      }
+    }
+  };
+
+  try {
+    const remote = new RemoteClient({ url: options.server, token: options.token });
+    cleanups.push(() => remote.close());
+    const mirror = new Mirror(path.join(state, 'mirror.db'));
+    cleanups.push(() => mirror.close());
+
+    let identity = mirror.identity();
+    if (!identity) {
+      const me = await remote.whoami().catch((err: unknown) => {
+        throw new LoftError(
+          'UNAVAILABLE',
+          `cannot reach ${options.server} for the first sync: ${(err as Error).message}`,
+        );
+      });
+      identity = { server: remote.url, user: me.user, ns: me.ns, rootId: me.rootId };
+      mirror.initialize(identity);
+    } else if (identity.server !== remote.url) {
+      throw new LoftError(
+        'BAD_REQUEST',
+        `state directory ${state} belongs to ${identity.user} at ${identity.server}, not ${remote.url}; use another --state`,
+      );
+    }
+
+    let pinner: Pinner | undefined;
+    let vfs: Vfs | undefined;
+    const cache = new DiskBlockCache({
+      dir: path.join(state, 'cache'),
+      capBytes: options.cacheBytes,
+      isPinned: (h) => pinner?.isPinnedHash(h) ?? false,
+      isHeld: (h) => vfs?.isHeld(h) ?? false,
+      onCorrupt: (hash, reason) =>
+        log.warn({ hash, reason }, 'cache block damaged; it will be downloaded again'),
+    });
+    cleanups.push(() => cache.close());
+    const online = new OnlineState(log, (up) => {
+      if (up) pinner?.refresh();
+    });
+    const hydrator = new Hydrator({
+      source: remote,
+      cache,
+      connectivity: online,
+      log: (msg, fields) => log.warn(fields ?? {}, msg),
+    });
+    cleanups.push(() => hydrator.close());
+    pinner = new Pinner({ mirror, cache, hydrator, log: (msg, fields) => log.info(fields ?? {}, msg) });
+    cleanups.push(() => pinner!.close());
+    vfs = new Vfs({ mirror, hydrator, cache, pinner });
+
+    const pull = new PullLoop({
+      source: remote,
+      mirror,
+      connectivity: online,
+      log: (msg, fields) => log.warn(fields ?? {}, msg),
+      onApplied: (_entries, released) => {
+        for (const h of released) {
+          cache.demote(h);
+          hydrator.forget(h);
+        }
+        pinner!.refresh();
+      },
+    });
+    cleanups.push(() => pull.close());
+    if (!mirror.synced) {
+      await pull.catchUp((n) => options.onSyncProgress?.(n, false));
+      options.onSyncProgress?.(pull.applied, true);
+    }
+    pull.start();
+
+    const fuse = new FuseMount({
+      mountpoint,
+      vfs,
+      onError: (op, p, err) => log.error({ op, path: p, err }, 'unexpected filesystem error (answered EIO)'),
+    });
+    await fuse.mount();
+    cleanups.push(() => fuse.unmount());
+
+    const status = (): DriveStatus => {
+      const id = mirror.identity()!;
+      return {
+        mountpoint,
+        server: id.server,
+        user: id.user,
+        online: online.online,
+        offlineReason: online.reason,
+        synced: mirror.synced,
+        cursor: mirror.cursor(),
+        files: mirror.stats().files,
+        openFiles: vfs!.openHandles,
+        pending: 0,
+        uploading: 0,
+        uploadedBytes: 0,
+        downloadedBytes: hydrator.downloadedBytes,
+        downloads: hydrator.pending,
+        cache: cache.usage(),
+        pins: pinner!.progress(),
+        conflicts: [],
+      };
+    };
+    const toMountPaths = (paths: string[]) => paths.map((p) => (p.startsWith('/') ? p : '/' + p));
+    const control = new ControlServer(record.socket, {
+      status,
+      pin: (paths) => vfs!.pin(toMountPaths(paths)),
+      unpin: (paths) => vfs!.unpin(toMountPaths(paths)),
+    });
+    await control.listen();
+    cleanups.push(() => control.close());
+
+    let closing: Promise<void> | null = null;
+    return {
+      status,
+      close: () => (closing ??= cleanup()),
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * FUSE glue: fuse-native callbacks → Vfs calls → negative errnos. No logic lives here.
+ *
+ * Mount options (measured choices, see README "Mount options"):
+ * - big_writes: fuse-native has no flag for it, so `_fuseOptions` is wrapped to append it; writes
+ *   then arrive in up to 128 KiB pieces instead of 4 KiB.
+ * - attr_timeout / entry_timeout of ATTR_TIMEOUT_S: `ls -l` of a big directory is answered from the
+ *   kernel's cache on repeat, while remote changes still show within that time.
+ * - auto_cache: the kernel keeps file pages between opens and drops them when an open sees a new
+ *   size or mtime (remote change), so warm re-reads never reach this process.
+ * - Per-op timeouts: reads may hydrate, so they get READ_TIMEOUT_MS, longer than the hydrator's
+ *   own retry budget (a slow download never answers a spurious error) yet bounded (a dead server
+ *   never hangs a reader forever); metadata ops never touch the network and get a short one.
+ */
+import Fuse from 'fuse-native';
+import { errnoOf, FsError, type Errno } from '../../shared/errors.js';
+import type { Stat, Vfs } from '../vfs/vfs.js';
+
+export const ATTR_TIMEOUT_S = 1;
+const READ_TIMEOUT_MS = 60_000;
+const META_TIMEOUT_MS = 10_000;
+
+export interface FuseMountOptions {
+  mountpoint: string;
+  vfs: Vfs;
+  debug?: boolean;
+  /** Called once per unexpected (non-FsError) failure, which is answered as EIO. */
+  onError?: (op: string, path: string, err: unknown) => void;
+}
+
+/** fuse-native with extra libfuse options its option builder does not know. */
+class LoftFuse extends Fuse {
+  override _fuseOptions(): string {
+    const base = super._fuseOptions();
+    const extra = ['big_writes'];
+    return base ? `${base},${extra.join(',')}` : `-o${extra.join(',')}`;
+  }
+}
+
+function errno(name: Errno): number {
+  return Fuse[name] as number;
+}
+
+export class FuseMount {
+  readonly #fuse: LoftFuse;
+  readonly #vfs: Vfs;
+  readonly #onError: (op: string, path: string, err: unknown) => void;
+  #mounted = false;
+
+  constructor(options: FuseMountOptions) {
+    this.#vfs = options.vfs;
+    this.#onError = options.onError ?? (() => {});
+    this.#fuse = new LoftFuse(options.mountpoint, this.#ops(), {
+      fsname: 'loft',
+      subtype: 'loft',
+      autoCache: true,
+      attrTimeout: ATTR_TIMEOUT_S,
+      entryTimeout: ATTR_TIMEOUT_S,
+      debug: options.debug ?? false,
+      timeout: {
+        default: META_TIMEOUT_MS,
+        read: READ_TIMEOUT_MS,
+        open: META_TIMEOUT_MS,
+        release: META_TIMEOUT_MS,
+      },
+    });
+  }
+
+  get mountpoint(): string {
+    return this.#fuse.mnt;
+  }
+
+  mount(): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.#fuse.mount((err) => {
+        if (err) return reject(err);
+        this.#mounted = true;
+        resolve();
+      }),
+    );
+  }
+
+  unmount(): Promise<void> {
+    if (!this.#mounted) return Promise.resolve();
+    return new Promise((resolve, reject) =>
+      this.#fuse.unmount((err) => {
+        if (err) return reject(err);
+        this.#mounted = false;
+        resolve();
+      }),
+    );
+  }
+
+  /** Converts a thrown error to a negative errno, reporting unexpected ones once. */
+  #fail(op: string, path: string, err: unknown): number {
+    if (!(err instanceof FsError)) this.#onError(op, path, err);
+    return errno(errnoOf(err));
+  }
+
+  #ops() {
+    const vfs = this.#vfs;
+    const sync =
+      <T extends unknown[]>(op: string, fn: (path: string, ...args: T) => unknown) =>
+      (path: string, ...rest: unknown[]) => {
+        const cb = rest.pop() as (code: number, value?: unknown) => void;
+        try {
+          const value = fn(path, ...(rest as T));
+          cb(0, value);
+        } catch (err) {
+          cb(this.#fail(op, path, err));
+        }
+      };
+    const readOnly = (path: string, ...rest: unknown[]) =>
+      (rest.pop() as (code: number) => void)(errno('EROFS'));
+
+    return {
+      init: (cb: (code: number) => void) => cb(0),
+      getattr: sync('getattr', (path): Stat => vfs.getattr(path)),
+      fgetattr: (path: string, _fd: number, cb: (code: number, st?: Stat) => void) => {
+        try {
+          cb(0, vfs.getattr(path));
+        } catch (err) {
+          cb(this.#fail('fgetattr', path, err));
+        }
+      },
+      access: sync('access', (path) => vfs.access(path)),
+      statfs: sync('statfs', () => vfs.statfs()),
+      readdir: (path: string, cb: (code: number, names?: string[], stats?: Stat[]) => void) => {
+        try {
+          const { names, stats } = vfs.readdir(path);
+          cb(0, names, stats);
+        } catch (err) {
+          cb(this.#fail('readdir', path, err));
+        }
+      },
+      open: sync('open', (path, flags: number) => vfs.open(path, flags)),
+      read: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void) => {
+        vfs.read(fd, buf.length === len ? buf : buf.subarray(0, len), pos).then(
+          (n) => cb(n),
+          (err) => cb(this.#fail('read', path, err)),
+        );
+      },
+      release: (path: string, fd: number, cb: (code: number) => void) => {
+        vfs.release(fd);
+        cb(0);
+      },
+      getxattr: (
+        path: string,
+        name: string,
+        _position: number,
+        cb: (code: number, value?: Buffer | null) => void,
+      ) => {
+        try {
+          cb(0, vfs.getxattr(path, name));
+        } catch (err) {
+          cb(this.#fail('getxattr', path, err));
+        }
+      },
+      listxattr: (path: string, cb: (code: number, list?: string[]) => void) => {
+        try {
+          cb(0, vfs.listxattr(path));
+        } catch (err) {
+          cb(this.#fail('listxattr', path, err));
+        }
+      },
+      // Everything that would change the tree: read-only in this milestone.
+      create: readOnly,
+      write: readOnly,
+      truncate: readOnly,
+      ftruncate: readOnly,
+      unlink: readOnly,
+      mkdir: readOnly,
+      rmdir: readOnly,
+      rename: readOnly,
+      chmod: readOnly,
+      chown: readOnly,
+      utimens: readOnly,
+      symlink: readOnly,
+      link: readOnly,
+      mknod: readOnly,
+      setxattr: readOnly,
+      removexattr: readOnly,
+    };
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * RemoteClient: the drive's view of the server's HTTP API (docs/PROTOCOL.md), on undici with
+ * keep-alive connections.
+ *
+ * Errors: a server answer with an error body becomes the LoftError with the server's code; a
+ * network failure (refused, reset, timed out) becomes UNAVAILABLE, which callers treat as "offline"
+ * and retry with backoff. Idempotent reads retry here a bounded number of times; writes do not.
+ */
+import { Agent, request, type Dispatcher } from 'undici';
+import { LoftError, type ErrorCode } from '../../shared/errors.js';
+import type { ChangesPage, Revision } from '../../shared/protocol.js';
+
+export interface RemoteOptions {
+  url: string;
+  token: string;
+  /** Per-request timeout for ordinary calls (ms). */
+  timeoutMs?: number;
+  /** Connections kept to the server (parallel block fetches). */
+  connections?: number;
+}
+
+export interface WhoAmI {
+  user: string;
+  device: string;
+  ns: number;
+  rootId: number;
+}
+
+/** A block download rarely takes long; a stalled one is retried rather than waited on forever. */
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+export class RemoteClient {
+  readonly url: string;
+  readonly #token: string;
+  readonly #agent: Agent;
+  readonly #timeoutMs: number;
+
+  constructor(options: RemoteOptions) {
+    this.url = options.url.replace(/\/+$/, '');
+    this.#token = options.token;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#agent = new Agent({
+      connections: options.connections ?? 16,
+      keepAliveTimeout: 30_000,
+      connectTimeout: 5_000,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+
+  whoami(signal?: AbortSignal): Promise<WhoAmI> {
+    return this.#json('GET', '/v1/whoami', undefined, signal);
+  }
+
+  changes(cursor: string, limit: number, signal?: AbortSignal): Promise<ChangesPage> {
+    return this.#json(
+      'GET',
+      `/v1/changes?cursor=${encodeURIComponent(cursor)}&limit=${limit}`,
+      undefined,
+      signal,
+    );
+  }
+
+  /** Long-poll: answers as soon as anything newer than `cursor` exists, or after `timeoutS`. */
+  waitChanges(cursor: string, timeoutS: number, signal?: AbortSignal): Promise<ChangesPage> {
+    return this.#json(
+      'GET',
+      `/v1/changes/wait?cursor=${encodeURIComponent(cursor)}&timeout=${timeoutS}`,
+      undefined,
+      signal,
+      (timeoutS + 15) * 1000,
+    );
+  }
+
+  node(path: string, signal?: AbortSignal): Promise<Revision> {
+    return this.#json('GET', `/v1/node?path=${encodeURIComponent(path)}`, undefined, signal);
+  }
+
+  /** Downloads one block's bytes (not verified here: the caller checks the hash). */
+  async getBlock(hash: string, signal?: AbortSignal): Promise<Buffer> {
+    const res = await this.#send('GET', `/v1/blocks/${hash}`, undefined, signal, this.#timeoutMs);
+    const body = Buffer.from(await res.body.arrayBuffer());
+    if (res.statusCode !== 200) throw errorFrom(res.statusCode, body);
+    return body;
+  }
+
+  async #json<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    body: unknown,
+    signal?: AbortSignal,
+    timeoutMs?: number,
+  ): Promise<T> {
+    const res = await this.#send(method, path, body, signal, timeoutMs ?? this.#timeoutMs);
+    const raw = Buffer.from(await res.body.arrayBuffer());
+    if (res.statusCode >= 300) throw errorFrom(res.statusCode, raw);
+    return JSON.parse(raw.toString('utf8')) as T;
+  }
+
+  async #send(
+    method: 'GET' | 'POST' | 'PUT',
+    path: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+    timeoutMs: number,
+  ): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.#token}` };
+    let payload: string | Buffer | undefined;
+    if (Buffer.isBuffer(body)) {
+      headers['content-type'] = 'application/octet-stream';
+      payload = body;
+    } else if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      payload = JSON.stringify(body);
+    }
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    try {
+      return await request(this.url + path, {
+        method,
+        headers,
+        body: payload,
+        dispatcher: this.#agent,
+        signal: combined,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+    } catch (cause) {
+      if (signal?.aborted) throw cause;
+      throw new LoftError('UNAVAILABLE', `server ${this.url} unreachable: ${(cause as Error).message}`, {
+        cause,
+      });
+    }
+  }
+}
+
+function errorFrom(status: number, raw: Buffer): LoftError {
+  try {
+    const body = JSON.parse(raw.toString('utf8')) as {
+      error?: { code?: string; message?: string } & Record<string, unknown>;
+    };
+    if (body.error?.code) {
+      const { code, message, ...details } = body.error;
+      return new LoftError(code as ErrorCode, message ?? `HTTP ${status}`, {
+        details: { ...details, status },
+      });
+    }
+  } catch {
+    // not JSON: fall through
+  }
+  const code: ErrorCode = status >= 500 ? 'UNAVAILABLE' : 'BAD_REQUEST';
+  return new LoftError(code, `server answered HTTP ${status}`, { details: { status } });
+}

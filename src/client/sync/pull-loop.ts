@@ -1,0 +1,111 @@
+/**
+ * PullLoop: keeps the mirror in step with the server's journal.
+ *
+ *   ┌──────────┐ page hasMore  ┌──────────┐ nothing new  ┌───────────┐
+ *   │ catch up │──────────────►│ catch up │─────────────►│ long-poll │──┐ entries → apply, loop
+ *   └──────────┘               └──────────┘              └───────────┘◄─┘
+ *        ▲ network error: offline, back off (BACKOFF_MIN..BACKOFF_MAX, doubling), retry
+ *
+ * Every page is applied to the mirror in one transaction with its cursor (Mirror.applyChanges), so
+ * a crash resumes from the last applied page. `close()` aborts the poll and awaits the loop.
+ */
+import { isLoftError } from '../../shared/errors.js';
+import type { ChangesPage, Revision } from '../../shared/protocol.js';
+import type { Connectivity } from '../hydrate/hydrator.js';
+import type { Mirror } from '../mirror/mirror.js';
+
+export interface JournalSource {
+  changes(cursor: string, limit: number, signal?: AbortSignal): Promise<ChangesPage>;
+  waitChanges(cursor: string, timeoutS: number, signal?: AbortSignal): Promise<ChangesPage>;
+}
+
+/** Entries per page: large enough that a 100k-file first sync is ~20 requests. */
+const PAGE_LIMIT = 5000;
+/** Long-poll length: below common proxy idle timeouts. */
+const POLL_TIMEOUT_S = 25;
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+
+export interface PullLoopOptions {
+  source: JournalSource;
+  mirror: Mirror;
+  connectivity: Connectivity;
+  /** Called after each applied page with the entries and the block hashes no file references any more. */
+  onApplied?: (entries: readonly Revision[], released: string[]) => void;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+export class PullLoop {
+  readonly #o: PullLoopOptions;
+  readonly #abort = new AbortController();
+  #loop: Promise<void> | null = null;
+  /** Entries applied since start. */
+  applied = 0;
+
+  constructor(options: PullLoopOptions) {
+    this.#o = options;
+  }
+
+  /** Pulls until the mirror has everything the journal has now; reports progress per page. */
+  async catchUp(onPage?: (applied: number) => void): Promise<void> {
+    for (;;) {
+      const page = await this.#o.source.changes(this.#o.mirror.cursor(), PAGE_LIMIT, this.#abort.signal);
+      this.#apply(page);
+      onPage?.(this.applied);
+      if (!page.hasMore) return;
+    }
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  async close(): Promise<void> {
+    this.#abort.abort();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#abort.signal;
+    let backoff = BACKOFF_MIN_MS;
+    while (!signal.aborted) {
+      try {
+        await this.catchUp();
+        this.#o.connectivity.setOnline(true);
+        backoff = BACKOFF_MIN_MS;
+        for (;;) {
+          const page = await this.#o.source.waitChanges(this.#o.mirror.cursor(), POLL_TIMEOUT_S, signal);
+          this.#apply(page);
+          if (page.hasMore) break; // catch up the rest with full pages
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        if (isLoftError(err, 'UNAVAILABLE')) {
+          this.#o.connectivity.setOnline(false, err.message);
+        } else {
+          this.#o.log?.('pull failed', { error: (err as Error).message });
+        }
+        await sleep(backoff, signal);
+        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+      }
+    }
+  }
+
+  #apply(page: ChangesPage): void {
+    const { released } = this.#o.mirror.applyChanges(page.entries, page.cursor, !page.hasMore);
+    this.applied += page.entries.length;
+    if (page.entries.length || released.length) this.#o.onApplied?.(page.entries, released);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
