@@ -137,7 +137,10 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
       );
     }
 
+    // Late-bound: the cache's eviction callbacks need the pinner and the VFS, which need the cache.
+    // eslint-disable-next-line prefer-const
     let pinner: Pinner | undefined;
+    // eslint-disable-next-line prefer-const
     let vfs: Vfs | undefined;
     const cache = new DiskBlockCache({
       dir: path.join(state, 'cache'),

@@ -104,8 +104,11 @@ export interface MetadataStore {
   role(userId: number, ns: number): Promise<Role | null>;
 
   // Blocks (bytes live in a BlockStore; these are the possession records)
-  /** Records that `userId` sent the block's bytes (verified). Idempotent. */
-  recordUpload(userId: number, hash: string, size: number, storedSize: number, now: number): Promise<void>;
+  /**
+   * Records that `userId` sent the block's bytes (verified). Idempotent. Returns true when this user
+   * had not sent it before (whether anyone else had is never revealed).
+   */
+  recordUpload(userId: number, hash: string, size: number, storedSize: number, now: number): Promise<boolean>;
   /** Of `hashes`, those the user may not use yet and so must send. Never depends on other users' blocks. */
   missingBlocks(userId: number, hashes: readonly string[]): Promise<string[]>;
   /** True when the user sent this block or a namespace they can read references it. */

@@ -98,7 +98,12 @@ export function metadataStoreContract(t: Test, name: string, factory: MetadataSt
       );
       t.equal(await store.headSeq(bob.ns), 0, 'nothing committed');
       // Once Bob sends the bytes himself, he may use the (deduplicated) block.
-      await store.recordUpload(bob.userId, b.hash, b.size, 0, NOW);
+      t.equal(
+        await store.recordUpload(bob.userId, b.hash, b.size, 0, NOW),
+        true,
+        'new for bob, whoever had it',
+      );
+      t.equal(await store.recordUpload(bob.userId, b.hash, b.size, 0, NOW), false, 'bob had it already');
       t.same(await store.missingBlocks(bob.userId, [b.hash]), []);
       t.ok(
         await store.commitFile(bob.actor, {

@@ -41,8 +41,11 @@ t.test('blocks: missing → put → get; puts are idempotent and deduplicated', 
   t.equal(got.status, 200);
   t.ok(got.raw.equals(data));
   t.equal(got.headers['content-type'], 'application/octet-stream');
-  // Bob sends the same bytes: stored once, but Bob proves possession by sending them.
-  t.equal((await bob.call('PUT', `/v1/blocks/${hash}`, data)).status, 200);
+  // Bob sends the same bytes: stored once, but Bob proves possession by sending them, and the answer
+  // is the one he would get if nobody had them (it must not reveal that Alice stored them).
+  const bobPut = await bob.call('PUT', `/v1/blocks/${hash}`, data);
+  t.equal(bobPut.status, 201);
+  t.equal(bobPut.body.created, true);
   t.ok((await bob.get(`/v1/blocks/${hash}`)).raw.equals(data));
 });
 

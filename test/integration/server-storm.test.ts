@@ -7,8 +7,9 @@
  * The server must never answer 5xx, every 4xx must be the documented JSON error with a code and a
  * one-line message, and afterwards the process must be alive and still serve health and a commit.
  *
- * The request list depends only on the seed (printed; set LOFT_STORM_SEED to replay one), not on
- * the answers; only the interleaving of the 16 workers varies between runs.
+ * The request list comes from the seed alone (printed; set LOFT_STORM_SEED=<seed> to replay it).
+ * Only the interleaving of the 16 workers varies between runs, and with it the parentRev values
+ * marked LIVE, which are filled in at send time from the revs seen in earlier answers.
  */
 import t from 'tap';
 import { Pool } from 'undici';
@@ -616,7 +617,7 @@ interface Outcome {
 
 const server = new ServerProcess();
 t.teardown(() => server.dispose());
-// The storm is bounded (~3000 requests, usually 10-30 s); leave room on slow machines.
+// The storm is bounded (3000 requests, a few seconds here); leave room on slow machines.
 t.setTimeout(180_000);
 
 t.test(`request storm (seed ${seed}; LOFT_STORM_SEED=${seed} replays it)`, async (t) => {
@@ -675,6 +676,7 @@ t.test(`request storm (seed ${seed}; LOFT_STORM_SEED=${seed} replays it)`, async
   const pool = new Pool(server.url, { connections: CONCURRENCY, pipelining: 1 });
   t.teardown(() => pool.destroy());
   const statuses = new Map<number, number>();
+  const codes = new Map<string, number>();
   const serverErrors = new Map<string, { count: number; example: string }>();
   const dropped = new Map<string, { count: number; example: string }>();
   const badShape = new Map<string, { count: number; example: string }>();
@@ -757,8 +759,8 @@ t.test(`request storm (seed ${seed}; LOFT_STORM_SEED=${seed} replays it)`, async
         skipped++;
         return;
       }
-      // A connection dropped without an answer; with keep-alive this can hit an innocent request
-      // sent on a connection the server closed after answering an earlier one.
+      // A connection dropped without an answer. With keep-alive this hits an innocent request
+      // when the server closes a connection after an answer that did not say "Connection: close".
       note(dropped, `no answer (${code})`, `${req.label}: ${out.message}`);
       return;
     }
@@ -778,6 +780,7 @@ t.test(`request storm (seed ${seed}; LOFT_STORM_SEED=${seed} replays it)`, async
     }
     const error = body?.error;
     const code = typeof error === 'object' && error !== null ? error.code : undefined;
+    codes.set(String(code), (codes.get(String(code)) ?? 0) + 1);
     if (!out.contentType.startsWith('application/json') || typeof code !== 'string') {
       const shape =
         body === undefined
@@ -812,6 +815,7 @@ t.test(`request storm (seed ${seed}; LOFT_STORM_SEED=${seed} replays it)`, async
     .map(([s, n]) => `${s}×${n}`)
     .join(' ');
   t.comment(`${REQUESTS} requests in ${elapsed} ms (${skipped} refused by the client): ${summary}`);
+  t.comment(`error codes: ${[...codes].map(([c, n]) => `${c}×${n}`).join(' ')}`);
 
   const report = (map: typeof badShape) => [...map].map(([k, v]) => `${k} (${v.count}×), e.g. ${v.example}`);
   t.same(report(serverErrors), [], `no 5xx (seed ${seed})`);

@@ -211,11 +211,11 @@ export class SqliteMetadataStore implements MetadataStore {
     size: number,
     storedSize: number,
     now: number,
-  ): Promise<void> {
-    this.#db
+  ): Promise<boolean> {
+    return this.#db
       .transaction(() => {
         this.#stmt.insertBlock.run(hash, size, storedSize, now);
-        this.#stmt.insertUserBlock.run(userId, hash, now);
+        return this.#stmt.insertUserBlock.run(userId, hash, now).changes > 0;
       })
       .immediate();
   }

@@ -66,6 +66,30 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
     },
     return503OnClosing: true,
+    // Router errors (bad percent-encoding, over-long parameters) in the documented error shape.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      void reply.code(400).send({ error: { code: 'BAD_REQUEST', message: oneLine(error.message) } });
+    },
+    // Errors of Node's HTTP parser (header too large, invalid bytes in the request line): answer in
+    // the documented shape and close, so a keep-alive client does not reuse a poisoned connection.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      const status = tooLarge ? 431 : 400;
+      const body = JSON.stringify({
+        error: {
+          code: tooLarge ? 'TOO_LARGE' : 'BAD_REQUEST',
+          message: tooLarge ? 'request headers too large' : 'malformed HTTP request',
+        },
+      });
+      if (socket.writable) {
+        socket.end(
+          `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+            `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        );
+      } else {
+        socket.destroy();
+      }
+    },
   });
 
   app.addContentTypeParser(
@@ -83,7 +107,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.decorateRequest('principal', null as unknown as Principal);
   app.addHook('onRequest', async (request) => {
-    if (request.url === '/v1/health') return;
+    if (request.routeOptions.url === '/v1/health') return;
     const token = bearerToken(request.headers.authorization);
     if (!token)
       throw new LoftError('UNAUTHORIZED', 'missing or malformed "Authorization: Bearer <token>" header');
@@ -140,20 +164,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     async (request, reply) => {
       const { hash } = request.params;
       assertHash(hash);
-      if (!Buffer.isBuffer(request.body)) {
-        throw new LoftError('BAD_REQUEST', 'send the block as Content-Type: application/octet-stream');
+      if (!Buffer.isBuffer(request.body) || !isOctetStream(request.headers['content-type'])) {
+        throw new LoftError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          'send the block as Content-Type: application/octet-stream',
+        );
       }
       const result = await blocks.put(hash, request.body);
-      await meta.recordUpload(
+      // "created" is about this user: whether someone else stored the bytes first is not revealed.
+      const created = await meta.recordUpload(
         request.principal.userId,
         hash,
         request.body.length,
         result.storedSize,
         clock.now(),
       );
-      return reply
-        .code(result.created ? 201 : 200)
-        .send({ hash, size: request.body.length, created: result.created });
+      return reply.code(created ? 201 : 200).send({ hash, size: request.body.length, created });
     },
   );
 
@@ -323,6 +349,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   return app;
 }
 
+function isOctetStream(contentType: string | undefined): boolean {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase() === 'application/octet-stream';
+}
+
+/** Error messages are one line: control characters (a newline in a hostile path) are escaped. */
+export function oneLine(message: string): string {
+  // eslint-disable-next-line no-control-regex
+  return message.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+}
+
 function nodeRef(b: { path?: string | undefined; id?: number | undefined }): NodeRef {
   if ((b.path === undefined) === (b.id === undefined))
     throw new LoftError('BAD_REQUEST', 'give exactly one of "path" and "id"');
@@ -349,7 +385,9 @@ function sendError(
   if (err instanceof LoftError) {
     if (err.status >= 500) app.log.error({ err, url: request.url }, 'request failed');
     if (err.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'Bearer');
-    return reply.code(err.status).send({ error: { ...err.details, code: err.code, message: err.message } });
+    return reply
+      .code(err.status)
+      .send({ error: { ...err.details, code: err.code, message: oneLine(err.message) } });
   }
   const e = (err ?? {}) as FastifyLikeError;
   const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
@@ -362,7 +400,7 @@ function sendError(
           : status === 404
             ? 'NOT_FOUND'
             : 'BAD_REQUEST';
-    const message = (e.message ?? 'bad request').split('\n')[0]!;
+    const message = oneLine(e.message ?? 'bad request');
     return reply.code(status).send({ error: { code, message } });
   }
   app.log.error({ err, url: request.url }, 'request failed');

@@ -1,0 +1,130 @@
+/**
+ * Runs a real `loft mount` child process for integration tests and reads its status through the
+ * real `loft status --json` command. Teardown always leaves no mount behind.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { LOFT_BIN, runLoft } from './server-process.js';
+
+export interface Status {
+  online: boolean;
+  pending: number;
+  uploading: number;
+  uploadedBytes: number;
+  downloadedBytes: number;
+  cache: { usedBytes: number; capBytes: number; blocks: number };
+  pins: { files: number; totalBytes: number; cachedBytes: number; hydrating: boolean; error: string | null };
+  conflicts: string[];
+  cursor: string;
+  files: number;
+  synced: boolean;
+}
+
+export function isMounted(dir: string): boolean {
+  return readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === dir);
+}
+
+export function forceUnmount(dir: string): void {
+  if (!isMounted(dir)) return;
+  try {
+    execFileSync('fusermount', ['-uz', dir], { stdio: 'ignore' });
+  } catch {
+    // already gone
+  }
+}
+
+export class MountProcess {
+  readonly root: string;
+  readonly mountpoint: string;
+  readonly state: string;
+  #child: ChildProcess | null = null;
+  stderr = '';
+
+  constructor(
+    readonly server: string,
+    readonly token: string,
+    readonly options: { cacheSize?: string; root?: string; state?: string } = {},
+  ) {
+    this.root = options.root ?? mkdtempSync(path.join(os.tmpdir(), 'loft-mount-'));
+    this.mountpoint = path.join(this.root, 'mnt');
+    this.state = options.state ?? path.join(this.root, 'state');
+    mkdirSync(this.mountpoint, { recursive: true });
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** Starts `loft mount` and resolves once it reports the mount; rejects with its stderr otherwise. */
+  async start(extra: string[] = []): Promise<void> {
+    const args = [
+      LOFT_BIN,
+      'mount',
+      this.mountpoint,
+      '--server',
+      this.server,
+      '--token',
+      this.token,
+      '--state',
+      this.state,
+    ];
+    if (this.options.cacheSize) args.push('--cache-size', this.options.cacheSize);
+    const child = spawn(process.execPath, [...args, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#child = child;
+    this.stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(
+        () => reject(new Error(`mount did not come up in 30 s: ${this.stderr}`)),
+        30_000,
+      );
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('mounted at')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`loft mount exited with ${code}: ${this.stderr.trim()}`));
+      });
+    });
+  }
+
+  async status(): Promise<Status> {
+    const r = await runLoft(['status', '--json', '--state', this.state]);
+    if (r.code !== 0) throw new Error(`loft status failed: ${r.stderr}`);
+    return JSON.parse(r.stdout) as Status;
+  }
+
+  /** Path inside the mount. */
+  p(rel: string): string {
+    return path.join(this.mountpoint, rel);
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const child = this.#child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill(signal);
+    const code = await exited;
+    return code;
+  }
+
+  /** kill -9: leaves a stale FUSE mount behind, as a crash would. */
+  async crash(): Promise<void> {
+    await this.stop('SIGKILL');
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop();
+    forceUnmount(this.mountpoint);
+    if (!this.options.root) rmSync(this.root, { recursive: true, force: true });
+  }
+}
