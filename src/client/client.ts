@@ -94,14 +94,20 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
   const state = path.resolve(options.state);
   mkdirSync(state, { recursive: true, mode: 0o700 });
   const prev = readMountRecord(state);
-  for (const note of preflightMountpoint(mountpoint, {
-    clearStale: options.clearStale ?? false,
-    ownStale: prev?.mountpoint === mountpoint,
-  })) {
-    log.warn(note);
-  }
   const record: MountRecord = { pid: process.pid, mountpoint, socket: controlSocketPath(state), state };
+  // Claim the state directory first: "in use by another mount" explains more than any mountpoint check.
   lockState(state, record);
+  try {
+    for (const note of preflightMountpoint(mountpoint, {
+      clearStale: options.clearStale ?? false,
+      ownStale: prev?.mountpoint === mountpoint,
+    })) {
+      log.warn(note);
+    }
+  } catch (err) {
+    unlockState(state, record);
+    throw err;
+  }
 
   const cleanups: (() => Promise<void> | void)[] = [() => unlockState(state, record)];
   const cleanup = async () => {

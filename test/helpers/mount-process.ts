@@ -6,6 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Agent, request } from 'undici';
 import { LOFT_BIN, runLoft } from './server-process.js';
 
 export interface Status {
@@ -52,7 +53,12 @@ export class MountProcess {
     this.root = options.root ?? mkdtempSync(path.join(os.tmpdir(), 'loft-mount-'));
     this.mountpoint = path.join(this.root, 'mnt');
     this.state = options.state ?? path.join(this.root, 'state');
-    mkdirSync(this.mountpoint, { recursive: true });
+    try {
+      mkdirSync(this.mountpoint, { recursive: true });
+    } catch (err) {
+      // A stale mount left by a crash answers ENOTCONN: the directory is there.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOTCONN') throw err;
+    }
   }
 
   get pid(): number | undefined {
@@ -106,6 +112,20 @@ export class MountProcess {
   /** Path inside the mount. */
   p(rel: string): string {
     return path.join(this.mountpoint, rel);
+  }
+
+  /** Status straight from the control socket (no CLI process: for tight polling loops). */
+  async statusDirect(): Promise<Status> {
+    const { socket } = JSON.parse(readFileSync(path.join(this.state, 'mount.json'), 'utf8')) as {
+      socket: string;
+    };
+    const agent = new Agent({ connect: { socketPath: socket } });
+    try {
+      const res = await request('http://loft/status', { dispatcher: agent });
+      return (await res.body.json()) as Status;
+    } finally {
+      await agent.close();
+    }
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
