@@ -88,38 +88,50 @@ class OnlineState implements Connectivity {
   }
 }
 
-export async function startDrive(options: DriveOptions): Promise<Drive> {
-  const { log } = options;
-  const mountpoint = path.resolve(options.mountpoint);
-  const state = path.resolve(options.state);
-  mkdirSync(state, { recursive: true, mode: 0o700 });
-  const prev = readMountRecord(state);
-  const record: MountRecord = { pid: process.pid, mountpoint, socket: controlSocketPath(state), state };
-  // Claim the state directory first: "in use by another mount" explains more than any mountpoint check.
-  lockState(state, record);
-  try {
-    for (const note of preflightMountpoint(mountpoint, {
-      clearStale: options.clearStale ?? false,
-      ownStale: prev?.mountpoint === mountpoint,
-    })) {
-      log.warn(note);
-    }
-  } catch (err) {
-    unlockState(state, record);
-    throw err;
+/** A cleanup stack: steps run in reverse order, each failure logged, never thrown. */
+class Cleanups {
+  readonly #steps: (() => Promise<void> | void)[] = [];
+  constructor(private readonly log: Logger) {}
+  push(step: () => Promise<void> | void): void {
+    this.#steps.push(step);
   }
-
-  const cleanups: (() => Promise<void> | void)[] = [() => unlockState(state, record)];
-  const cleanup = async () => {
-    for (const fn of cleanups.reverse()) {
+  async run(): Promise<void> {
+    while (this.#steps.length) {
       try {
-        await fn();
+        await this.#steps.pop()!();
       } catch (err) {
-        log.error({ err }, 'cleanup step failed');
+        this.log.error({ err }, 'cleanup step failed');
       }
     }
-  };
+  }
+}
 
+export interface CoreOptions {
+  server: string;
+  token: string;
+  state: string;
+  cacheBytes: number;
+  log: Logger;
+  onSyncProgress?: (entries: number, done: boolean) => void;
+}
+
+/** Everything of the drive but FUSE: the VFS and what it stands on (also used in-process by tests). */
+export interface DriveCore {
+  vfs: Vfs;
+  mirror: Mirror;
+  cache: DiskBlockCache;
+  hydrator: Hydrator;
+  pinner: Pinner;
+  pull: PullLoop;
+  online: Connectivity & { reason: string | null };
+  close(): Promise<void>;
+}
+
+export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
+  const { log } = options;
+  const state = path.resolve(options.state);
+  mkdirSync(state, { recursive: true, mode: 0o700 });
+  const cleanups = new Cleanups(log);
   try {
     const remote = new RemoteClient({ url: options.server, token: options.token });
     cleanups.push(() => remote.close());
@@ -168,7 +180,8 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
     });
     cleanups.push(() => hydrator.close());
     pinner = new Pinner({ mirror, cache, hydrator, log: (msg, fields) => log.info(fields ?? {}, msg) });
-    cleanups.push(() => pinner!.close());
+    const pins = pinner;
+    cleanups.push(() => pins.close());
     vfs = new Vfs({ mirror, hydrator, cache, pinner });
 
     const pull = new PullLoop({
@@ -181,7 +194,7 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
           cache.demote(h);
           hydrator.forget(h);
         }
-        pinner!.refresh();
+        pins.refresh();
       },
     });
     cleanups.push(() => pull.close());
@@ -190,6 +203,34 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
       options.onSyncProgress?.(pull.applied, true);
     }
     pull.start();
+    return { vfs, mirror, cache, hydrator, pinner: pins, pull, online, close: () => cleanups.run() };
+  } catch (err) {
+    await cleanups.run();
+    throw err;
+  }
+}
+
+export async function startDrive(options: DriveOptions): Promise<Drive> {
+  const { log } = options;
+  const mountpoint = path.resolve(options.mountpoint);
+  const state = path.resolve(options.state);
+  mkdirSync(state, { recursive: true, mode: 0o700 });
+  const prev = readMountRecord(state);
+  const record: MountRecord = { pid: process.pid, mountpoint, socket: controlSocketPath(state), state };
+  // Claim the state directory first: "in use by another mount" explains more than any mountpoint check.
+  lockState(state, record);
+  const cleanups = new Cleanups(log);
+  cleanups.push(() => unlockState(state, record));
+  try {
+    for (const note of preflightMountpoint(mountpoint, {
+      clearStale: options.clearStale ?? false,
+      ownStale: prev?.mountpoint === mountpoint,
+    })) {
+      log.warn(note);
+    }
+    const core = await openDriveCore(options);
+    cleanups.push(() => core.close());
+    const { vfs, mirror, cache, hydrator, pinner, online } = core;
 
     const fuse = new FuseMount({
       mountpoint,
@@ -210,33 +251,30 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
         synced: mirror.synced,
         cursor: mirror.cursor(),
         files: mirror.stats().files,
-        openFiles: vfs!.openHandles,
+        openFiles: vfs.openHandles,
         pending: 0,
         uploading: 0,
         uploadedBytes: 0,
         downloadedBytes: hydrator.downloadedBytes,
         downloads: hydrator.pending,
         cache: cache.usage(),
-        pins: pinner!.progress(),
+        pins: pinner.progress(),
         conflicts: [],
       };
     };
     const toMountPaths = (paths: string[]) => paths.map((p) => (p.startsWith('/') ? p : '/' + p));
     const control = new ControlServer(record.socket, {
       status,
-      pin: (paths) => vfs!.pin(toMountPaths(paths)),
-      unpin: (paths) => vfs!.unpin(toMountPaths(paths)),
+      pin: (paths) => vfs.pin(toMountPaths(paths)),
+      unpin: (paths) => vfs.unpin(toMountPaths(paths)),
     });
     await control.listen();
     cleanups.push(() => control.close());
 
     let closing: Promise<void> | null = null;
-    return {
-      status,
-      close: () => (closing ??= cleanup()),
-    };
+    return { status, close: () => (closing ??= cleanups.run()) };
   } catch (err) {
-    await cleanup();
+    await cleanups.run();
     throw err;
   }
 }

@@ -164,7 +164,7 @@ export class FuseMount {
         }
       },
       // Everything that would change the tree: read-only in this milestone.
-      create: readOnly,
+      create: sync('create', (path, mode: number) => vfs.create(path, mode)),
       write: readOnly,
       truncate: readOnly,
       ftruncate: readOnly,

@@ -189,6 +189,11 @@ export class Vfs {
     return fh;
   }
 
+  /** Creating files arrives with the write path; until then the drive is read-only. */
+  create(path: string, _mode: number): number {
+    throw new FsError('EROFS', `cannot create ${path}: the drive is read-only in this version`);
+  }
+
   async read(fh: number, out: Buffer, offset: number): Promise<number> {
     const h = this.#handles.get(fh);
     if (!h) throw new FsError('EBADF', `no open file ${fh}`);

@@ -1,0 +1,70 @@
+/** The read conformance suite through a real FUSE mount of a real `loft mount` process. */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { putFixture, readConformance, type ReadFs } from '../conformance/read-conformance.js';
+import { Api } from '../helpers/api.js';
+import { MountProcess } from '../helpers/mount-process.js';
+import { ServerProcess } from '../helpers/server-process.js';
+
+const execFileP = promisify(execFile);
+const server = new ServerProcess();
+let m: MountProcess;
+
+t.before(async () => {
+  await server.start();
+  const token = await server.addUser('conf');
+  await putFixture(new Api(server.url, token));
+  m = new MountProcess(server.url, token, { cacheSize: '64M' });
+  await m.start();
+});
+t.teardown(async () => {
+  await m?.dispose();
+  await server.dispose();
+});
+
+const at = (p: string) => path.join(m.mountpoint, p);
+
+const mountAdapter = (): ReadFs => ({
+  stat: async (p) => {
+    const st = await fs.stat(at(p));
+    return {
+      size: st.size,
+      isDir: st.isDirectory(),
+      isFile: st.isFile(),
+      mode: st.mode,
+      mtimeMs: st.mtimeMs,
+    };
+  },
+  readdir: (p) => fs.readdir(at(p)),
+  read: async (p, offset, length) => {
+    const fh = await fs.open(at(p), 'r');
+    try {
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await fh.read(buf, 0, length, offset);
+      return buf.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  },
+  xattr: async (p, name) => {
+    try {
+      return (await execFileP('getfattr', ['--only-values', '-n', name, at(p)])).stdout;
+    } catch (err) {
+      if (/No such attribute/.test(String((err as { stderr?: string }).stderr))) return null;
+      throw err;
+    }
+  },
+  listxattr: async (p) => {
+    const { stdout } = await execFileP('getfattr', ['-m', '-', at(p)]);
+    return stdout
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => l.replace(/=.*$/, ''));
+  },
+  write: (p, data) => fs.writeFile(at(p), data),
+});
+
+readConformance(t, 'FUSE mount', mountAdapter);

@@ -1,0 +1,89 @@
+/** The read conformance suite against the VFS in-process (no FUSE), backed by a real server process. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { openDriveCore, type DriveCore } from '../../../src/client/client.js';
+import { FsError } from '../../../src/shared/errors.js';
+import { silentLogger } from '../../../src/shared/log.js';
+import { putFixture, readConformance, type ReadFs } from '../../conformance/read-conformance.js';
+import { Api } from '../../helpers/api.js';
+import { ServerProcess } from '../../helpers/server-process.js';
+
+const server = new ServerProcess();
+const state = mkdtempSync(path.join(os.tmpdir(), 'loft-vfs-'));
+let core: DriveCore;
+
+t.before(async () => {
+  await server.start();
+  const token = await server.addUser('conf');
+  await putFixture(new Api(server.url, token));
+  core = await openDriveCore({
+    server: server.url,
+    token,
+    state,
+    cacheBytes: 64 * 1024 * 1024,
+    log: silentLogger(),
+  });
+});
+t.teardown(async () => {
+  await core?.close();
+  await server.dispose();
+  rmSync(state, { recursive: true, force: true });
+});
+
+/** VFS errors carry the errno name as `code`, as node's fs errors do. */
+async function errno<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof FsError) throw Object.assign(new Error(err.message), { code: err.errno });
+    throw err;
+  }
+}
+
+const vfsAdapter = (): ReadFs => {
+  const vfs = core.vfs;
+  return {
+    stat: (p) =>
+      errno(() => {
+        const st = vfs.getattr(p);
+        const type = st.mode & 0o170000;
+        return {
+          size: st.size,
+          isDir: type === 0o040000,
+          isFile: type === 0o100000,
+          mode: st.mode,
+          mtimeMs: st.mtime.getTime(),
+        };
+      }),
+    readdir: (p) => errno(() => vfs.readdir(p).names.filter((n) => n !== '.' && n !== '..')),
+    read: (p, offset, length) =>
+      errno(async () => {
+        const fh = vfs.open(p, 0);
+        try {
+          const out = Buffer.alloc(length);
+          const n = await vfs.read(fh, out, offset);
+          return out.subarray(0, n);
+        } finally {
+          vfs.release(fh);
+        }
+      }),
+    xattr: (p, name) => errno(() => vfs.getxattr(p, name)?.toString() ?? null),
+    listxattr: (p) => errno(() => vfs.listxattr(p)),
+    write: (p) =>
+      errno(() => {
+        // O_WRONLY | O_CREAT | O_TRUNC, as the kernel would send it: create when absent, else open.
+        let exists = true;
+        try {
+          vfs.getattr(p);
+        } catch {
+          exists = false;
+        }
+        if (exists) vfs.open(p, 0o1001);
+        else vfs.create(p, 0o644);
+      }),
+  };
+};
+
+readConformance(t, 'Vfs in-process', vfsAdapter);
