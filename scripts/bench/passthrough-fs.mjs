@@ -5,7 +5,7 @@
 // adds on top (mirror lookups, cache, hashing, network) can only be slower than this, as long as it
 // mounts with the same options and runs on the same binding.
 //
-// Usage: node scripts/bench/passthrough-fs.mjs SRC_DIR MOUNTPOINT [--opts big_writes,attr_timeout=1,…]
+// Usage: node scripts/bench/passthrough-fs.mjs SRC_DIR MOUNTPOINT [--opts big_writes,auto_cache,attr_timeout=1,…]
 //   Prints "mounted MOUNTPOINT" on stdout when the kernel has answered FUSE INIT; unmounts and exits
 //   on SIGTERM/SIGINT (printing "passthrough stats {json}" on stderr first).
 // Environment:
@@ -25,7 +25,7 @@ const Fuse = require('fuse-native');
 
 const usage = 'usage: node scripts/bench/passthrough-fs.mjs SRC_DIR MOUNTPOINT [--opts o1,o2,…]';
 const argv = process.argv.slice(2);
-let fuseOpts = ['big_writes', 'attr_timeout=1', 'entry_timeout=1'];
+let fuseOpts = ['big_writes', 'auto_cache', 'attr_timeout=1', 'entry_timeout=1']; // loft mount's
 const positional = [];
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--opts') fuseOpts = (argv[++i] ?? '').split(',').filter(Boolean);
@@ -137,7 +137,19 @@ const ops = {
   },
   statfs(p, cb) {
     count('statfs');
-    cb(0, { bsize: 4096, frsize: 4096, blocks: 1 << 28, bfree: 1 << 27, bavail: 1 << 27, files: 1e6, ffree: 1e6, favail: 1e6, fsid: 0, flag: 0, namemax: 255 });
+    cb(0, {
+      bsize: 4096,
+      frsize: 4096,
+      blocks: 1 << 28,
+      bfree: 1 << 27,
+      bavail: 1 << 27,
+      files: 1e6,
+      ffree: 1e6,
+      favail: 1e6,
+      fsid: 0,
+      flag: 0,
+      namemax: 255,
+    });
   },
 };
 if (XATTR) {

@@ -19,7 +19,6 @@
  * Concurrency: all index state is touched on the event loop only; `put` reserves space
  * synchronously before its first await, so concurrent puts cannot overshoot the cap together.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -64,7 +63,6 @@ export function allocated(size: number): number {
 
 export class DiskBlockCache {
   readonly #dir: string;
-  readonly #tmp: string;
   #cap: number;
   readonly #isPinned: (hash: string) => boolean;
   readonly #isHeld: (hash: string) => boolean;
@@ -82,15 +80,16 @@ export class DiskBlockCache {
 
   constructor(options: DiskBlockCacheOptions) {
     this.#dir = options.dir;
-    this.#tmp = path.join(this.#dir, 'tmp');
     this.#cap = options.capBytes;
     this.#isPinned = options.isPinned ?? (() => false);
     this.#isHeld = options.isHeld ?? (() => false);
     this.#now = options.now ?? Date.now;
     this.#onCorrupt = options.onCorrupt ?? (() => {});
-    mkdirSync(path.join(this.#dir, 'blocks'), { recursive: true });
-    rmSync(this.#tmp, { recursive: true, force: true });
-    mkdirSync(this.#tmp, { recursive: true });
+    // All 256 shard directories up front: no mkdir per block on the read path.
+    for (let i = 0; i < 256; i++)
+      mkdirSync(path.join(this.#dir, 'blocks', i.toString(16).padStart(2, '0')), { recursive: true });
+    // Temp files were used by earlier versions; remove any left over.
+    rmSync(path.join(this.#dir, 'tmp'), { recursive: true, force: true });
     this.#db = new Database(path.join(this.#dir, 'index.db'));
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = OFF'); // the index is a cache of the files; losing it loses only recency
@@ -184,14 +183,11 @@ export class DiskBlockCache {
     const entry: Entry = { hash, size: data.length, hits: 1, lastAccess: this.#now() };
     this.#insert(entry);
     this.#s.upsert.run(hash, entry.size, entry.hits, entry.lastAccess);
-    const final = this.#path(hash);
-    const tmp = path.join(this.#tmp, randomBytes(8).toString('hex'));
+    // Written in place, without temp file + rename: a torn file (crash mid-write) is caught by the
+    // length and hash check in get(), and skipping the rename saves a syscall per block.
     try {
-      await fs.writeFile(tmp, data);
-      await fs.mkdir(path.dirname(final), { recursive: true });
-      await fs.rename(tmp, final);
+      await fs.writeFile(this.#path(hash), data);
     } catch {
-      await fs.rm(tmp, { force: true });
       this.#remove(hash);
       return false;
     }

@@ -81,7 +81,21 @@ export class RemoteClient {
   /** Downloads one block's bytes (not verified here: the caller checks the hash). */
   async getBlock(hash: string, signal?: AbortSignal): Promise<Buffer> {
     const res = await this.#send('GET', `/v1/blocks/${hash}`, undefined, signal, this.#timeoutMs);
-    const body = Buffer.from(await res.body.arrayBuffer());
+    // Collect the chunks and copy once into a buffer of the announced size.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const c of res.body) {
+        chunks.push(c as Buffer);
+        size += (c as Buffer).length;
+      }
+    } catch (cause) {
+      if (signal?.aborted) throw cause;
+      throw new LoftError('UNAVAILABLE', `download of block ${hash} broke off: ${(cause as Error).message}`, {
+        cause,
+      });
+    }
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
     if (res.statusCode !== 200) throw errorFrom(res.statusCode, body);
     return body;
   }
@@ -94,7 +108,15 @@ export class RemoteClient {
     timeoutMs?: number,
   ): Promise<T> {
     const res = await this.#send(method, path, body, signal, timeoutMs ?? this.#timeoutMs);
-    const raw = Buffer.from(await res.body.arrayBuffer());
+    let raw: Buffer;
+    try {
+      raw = Buffer.from(await res.body.arrayBuffer());
+    } catch (cause) {
+      if (signal?.aborted) throw cause;
+      throw new LoftError('UNAVAILABLE', `answer from ${this.url} broke off: ${(cause as Error).message}`, {
+        cause,
+      });
+    }
     if (res.statusCode >= 300) throw errorFrom(res.statusCode, raw);
     return JSON.parse(raw.toString('utf8')) as T;
   }
