@@ -61,7 +61,9 @@ const STOP_GRACE_MS = 10_000; // SIGTERM → exit, before fusermount -u / -uz an
 // autoCache/attrTimeout/entryTimeout plus big_writes appended in an overridden _fuseOptions(), as
 // passthrough-fs.mjs does). auto_cache keeps file pages in the kernel between opens, so warm
 // re-reads never reach the FUSE process. Keep this list equal to what fuse-mount.ts passes.
-const FUSE_OPTS = (process.env.LOFT_BENCH_FUSE_OPTS ?? 'big_writes,auto_cache,attr_timeout=1,entry_timeout=1')
+const FUSE_OPTS = (
+  process.env.LOFT_BENCH_FUSE_OPTS ?? 'big_writes,auto_cache,attr_timeout=10,entry_timeout=10'
+)
   .split(',')
   .filter(Boolean);
 // rclone mount flags a fair user would set for this workload (why, one by one):
