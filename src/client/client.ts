@@ -56,6 +56,8 @@ export interface DriveStatus {
   uploadedBytes: number;
   downloadedBytes: number;
   downloads: { blocks: number; bytes: number };
+  /** Where demanded blocks came from: memory, disk cache, a fetch already under way, a new fetch. */
+  served: { memory: number; disk: number; inFlight: number; fetched: number };
   cache: { usedBytes: number; capBytes: number; blocks: number };
   pins: ReturnType<Pinner['progress']>;
   conflicts: string[];
@@ -257,6 +259,7 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
         uploadedBytes: 0,
         downloadedBytes: hydrator.downloadedBytes,
         downloads: hydrator.pending,
+        served: { ...hydrator.served },
         cache: cache.usage(),
         pins: pinner.progress(),
         conflicts: [],

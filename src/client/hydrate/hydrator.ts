@@ -44,6 +44,8 @@ const INITIAL_WINDOW = 2 * 1024 * 1024;
  * 32 MiB in flight covers ~250 ms at 1 Gbit/s; on loopback the window is full long before that.
  */
 const MAX_WINDOW = 32 * 1024 * 1024;
+/** How far from the stream position a read may land and still count as sequential. */
+const SEQUENTIAL_SLACK = 1024 * 1024;
 /** How long a demanded block is retried while the server seems up (ms). */
 const RETRY_BUDGET_MS = 4000;
 
@@ -93,6 +95,8 @@ export class Hydrator {
   /** Block payload bytes downloaded since start (refetches included). */
   downloadedBytes = 0;
   downloadedBlocks = 0;
+  /** Where demanded blocks came from (for `loft status --json` and tuning). */
+  readonly served = { memory: 0, disk: 0, inFlight: 0, fetched: 0 };
 
   constructor(options: HydratorOptions) {
     this.#source = options.source;
@@ -158,14 +162,17 @@ export class Hydrator {
 
   /** The verified bytes of one block, from memory, the disk cache or the server. */
   async block(hash: string, size: number, priority: number): Promise<Buffer> {
+    const demanded = priority >= DEMAND;
     const mem = this.#memory.get(hash);
     if (mem) {
+      if (demanded) this.served.memory++;
       this.#memory.delete(hash);
       this.#memory.set(hash, mem);
       return mem;
     }
     const flight = this.#flights.get(hash);
     if (flight) {
+      if (demanded) this.served.inFlight++;
       if (priority > flight.priority) {
         flight.priority = priority;
         try {
@@ -179,12 +186,14 @@ export class Hydrator {
     if (this.#cache.has(hash)) {
       const cached = await this.#cache.get(hash);
       if (cached) {
+        if (demanded) this.served.disk++;
         this.#remember(hash, cached);
         return cached;
       }
       // Corrupt or missing: fall through and refetch.
       if (this.#flights.has(hash)) return this.#flights.get(hash)!.promise;
     }
+    if (demanded) this.served.fetched++;
     return this.#fetch(hash, size, priority);
   }
 
@@ -273,8 +282,13 @@ export class Hydrator {
     first: number,
     state: ReadState,
   ): void {
-    const sequential = offset === state.nextOffset;
-    state.nextOffset = end;
+    // The kernel issues several reads of one stream at once and they may arrive slightly out of
+    // order, so "sequential" means "near where the stream has got to", not "exactly at its end".
+    const sequential =
+      state.nextOffset >= 0 &&
+      offset >= state.nextOffset - SEQUENTIAL_SLACK &&
+      offset <= state.nextOffset + SEQUENTIAL_SLACK;
+    state.nextOffset = sequential ? Math.max(state.nextOffset, end) : end;
     if (!sequential) {
       state.window = 0;
       return;
@@ -284,7 +298,7 @@ export class Hydrator {
       Math.min(MAX_WINDOW, Math.floor(this.#cache.usage().capBytes / 4)),
     );
     state.window = Math.min(Math.max(state.window * 2, INITIAL_WINDOW), maxWindow);
-    const limit = end + state.window;
+    const limit = state.nextOffset + state.window;
     for (let i = first; i < extents.length && extents[i]!.offset < limit; i++) {
       const ext = extents[i]!;
       if (ext.offset + ext.size <= end) continue;
