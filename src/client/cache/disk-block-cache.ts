@@ -76,6 +76,8 @@ export class DiskBlockCache {
   #protectedBytes = 0;
   #used = 0;
   readonly #dirty = new Set<string>();
+  /** Blocks whose file is being written: get() waits for them instead of reading a partial file. */
+  readonly #writing = new Map<string, Promise<void>>();
   readonly #flushTimer: NodeJS.Timeout;
 
   constructor(options: DiskBlockCacheOptions) {
@@ -147,6 +149,7 @@ export class DiskBlockCache {
    * bytes no longer hash to `hash` is dropped (reported via onCorrupt) and null is returned.
    */
   async get(hash: string): Promise<Buffer | null> {
+    await this.#writing.get(hash);
     const entry = this.#entry(hash);
     if (!entry) return null;
     let data: Buffer;
@@ -185,9 +188,28 @@ export class DiskBlockCache {
     this.#s.upsert.run(hash, entry.size, entry.hits, entry.lastAccess);
     // Written in place, without temp file + rename: a torn file (crash mid-write) is caught by the
     // length and hash check in get(), and skipping the rename saves a syscall per block.
+    const file = this.#path(hash);
+    const write = fs.writeFile(file, data);
+    const done = write.then(
+      () => {},
+      () => {},
+    );
+    this.#writing.set(hash, done);
+    let ok = true;
     try {
-      await fs.writeFile(this.#path(hash), data);
+      await write;
     } catch {
+      ok = false;
+    } finally {
+      if (this.#writing.get(hash) === done) this.#writing.delete(hash);
+    }
+    if (this.#entry(hash) !== entry) {
+      // Evicted (or dropped) while the write was under way: its unlink ran before the file existed,
+      // so remove the file now unless a newer put of the same block owns it.
+      if (!this.has(hash)) rmSync(file, { force: true });
+      return true; // it was admitted; it has simply been evicted since
+    }
+    if (!ok) {
       this.#remove(hash);
       return false;
     }
@@ -321,10 +343,16 @@ export class DiskBlockCache {
   sweepOrphans(): number {
     let removed = 0;
     const root = path.join(this.#dir, 'blocks');
-    for (const shard of readdirSync(root)) {
-      for (const name of readdirSync(path.join(root, shard))) {
+    for (const shard of readdirSync(root, { withFileTypes: true })) {
+      const dir = path.join(root, shard.name);
+      if (!shard.isDirectory()) {
+        rmSync(dir, { recursive: true, force: true });
+        removed++;
+        continue;
+      }
+      for (const name of readdirSync(dir)) {
         if (!this.has(name)) {
-          rmSync(path.join(root, shard, name), { force: true });
+          rmSync(path.join(dir, name), { recursive: true, force: true });
           removed++;
         }
       }

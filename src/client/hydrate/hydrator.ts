@@ -138,24 +138,22 @@ export class Hydrator {
     for (let i = first, pos = offset; pos < end; i++) {
       const ext = extents[i];
       if (!ext || ext.offset > pos) throw new LoftError('CORRUPT', `block map has no block at offset ${pos}`);
-      parts.push({ ext, data: this.block(ext.hash, ext.size, DEMAND) });
+      const data = this.block(ext.hash, ext.size, DEMAND);
+      // A later block may fail while an earlier one is still awaited: never an unhandled rejection.
+      data.catch(() => {});
+      parts.push({ ext, data });
       pos = ext.offset + ext.size;
     }
     if (state) this.#readahead(extents, offset, end, first, state);
     let copied = 0;
     let pos = offset;
-    try {
-      for (const { ext, data } of parts) {
-        const bytes = await data;
-        const from = pos - ext.offset;
-        const n = Math.min(ext.size - from, end - pos);
-        bytes.copy(out, copied, from, from + n);
-        copied += n;
-        pos += n;
-      }
-    } finally {
-      // Failed siblings must not become unhandled rejections.
-      for (const p of parts) p.data.catch(() => {});
+    for (const { ext, data } of parts) {
+      const bytes = await data;
+      const from = pos - ext.offset;
+      const n = Math.min(ext.size - from, end - pos);
+      bytes.copy(out, copied, from, from + n);
+      copied += n;
+      pos += n;
     }
     return copied;
   }
@@ -228,6 +226,9 @@ export class Hydrator {
 
   async #download(hash: string, size: number, flight: Flight): Promise<Buffer> {
     const started = Date.now();
+    // Decided once per download: a server that was up when the read began gets the retry budget
+    // (it may be restarting); one already known to be down gets a single attempt (fail fast).
+    const wasOnline = this.#net.online;
     let mismatches = 0;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -244,7 +245,6 @@ export class Hydrator {
       } catch (err) {
         if (this.#abort.signal.aborted) throw new LoftError('UNAVAILABLE', 'drive is shutting down');
         if (!isLoftError(err, 'UNAVAILABLE')) throw err;
-        const wasOnline = this.#net.online;
         this.#net.setOnline(false, err.message);
         const elapsed = Date.now() - started;
         const background = flight.priority < DEMAND;

@@ -332,7 +332,11 @@ export class Mirror {
       this.#removeSubtree(child, released);
     for (const b of this.blocks(id)) released.push(b.hash);
     this.#s.deleteBlocks.run(id);
-    this.#s.deletePin.run(id);
-    if (!alreadyDeleted) this.#s.deleteNode.run(id);
+    // A node displaced from its name (alreadyDeleted) may come back with the same id later in the
+    // page (a page applied twice): keep its pin. Pins of nodes that no longer exist match no file.
+    if (!alreadyDeleted) {
+      this.#s.deletePin.run(id);
+      this.#s.deleteNode.run(id);
+    }
   }
 }

@@ -9,7 +9,7 @@
  */
 import { FsError } from '../../shared/errors.js';
 import { formatBytes } from '../../shared/size.js';
-import type { DiskBlockCache } from '../cache/disk-block-cache.js';
+import { allocated, type DiskBlockCache } from '../cache/disk-block-cache.js';
 import { BACKGROUND, type Hydrator } from '../hydrate/hydrator.js';
 import type { Mirror } from '../mirror/mirror.js';
 
@@ -112,8 +112,9 @@ export class Pinner {
     const hashes = new Map<string, number>();
     const files = this.#mirror.pinnedFiles();
     for (const f of files) for (const b of this.#mirror.blocks(f.id)) hashes.set(b.hash, b.size);
+    // What the cache will charge: sizes rounded up to its allocation unit.
     let bytes = 0;
-    for (const s of hashes.values()) bytes += s;
+    for (const s of hashes.values()) bytes += allocated(s);
     return { hashes, files: files.length, bytes };
   }
 

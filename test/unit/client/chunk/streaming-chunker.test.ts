@@ -4,7 +4,9 @@ import t from 'tap';
 import { StreamingChunker, type ChunkParams } from '../../../../src/client/chunk/streaming-chunker.js';
 
 const require = createRequire(import.meta.url);
-const { get_chunks } = require('fastcdc-wasm') as { get_chunks(b: Uint8Array, a: number, b2: number, c: number): Uint32Array };
+const { get_chunks } = require('fastcdc-wasm') as {
+  get_chunks(b: Uint8Array, a: number, b2: number, c: number): Uint32Array;
+};
 
 const SMALL: ChunkParams = { min: 2048, avg: 8192, max: 32768 };
 
@@ -14,12 +16,17 @@ function reference(data: Buffer, p: ChunkParams): number[] {
   return data.length ? [...get_chunks(data, p.min, p.avg, p.max)].filter((s) => s < data.length) : [];
 }
 
-function streamed(data: Buffer, p: ChunkParams, nextSize: () => number): { starts: number[]; joined: Buffer } {
+function streamed(
+  data: Buffer,
+  p: ChunkParams,
+  nextSize: () => number,
+): { starts: number[]; joined: Buffer } {
   const c = new StreamingChunker(p);
   const chunks = [];
-  for (let o = 0; o < data.length; ) {
+  for (let o = 0; o < data.length;) {
     const n = Math.max(1, Math.min(nextSize(), data.length - o));
-    for (const ch of c.push(data.subarray(o, o + n))) chunks.push({ offset: ch.offset, data: Buffer.from(ch.data) });
+    for (const ch of c.push(data.subarray(o, o + n)))
+      chunks.push({ offset: ch.offset, data: Buffer.from(ch.data) });
     o += n;
   }
   for (const ch of c.end()) chunks.push({ offset: ch.offset, data: Buffer.from(ch.data) });
@@ -74,7 +81,10 @@ t.test('default 256K/1M/4M parameters on 40 MiB match the whole buffer', async (
   const got = streamed(data, p, () => 1 + Math.floor(r() * 8 * 1024 * 1024));
   t.same(got.starts, want);
   t.ok(want.length > 20, `${want.length} chunks`);
-  t.equal(createHash('sha256').update(got.joined).digest('hex'), createHash('sha256').update(data).digest('hex'));
+  t.equal(
+    createHash('sha256').update(got.joined).digest('hex'),
+    createHash('sha256').update(data).digest('hex'),
+  );
 });
 
 t.test('bounded memory: the carry never exceeds max + one push', async (t) => {
