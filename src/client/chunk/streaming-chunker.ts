@@ -37,7 +37,7 @@ export const DEFAULT_CHUNK_PARAMS: ChunkParams = { min: 256 * 1024, avg: 1024 * 
 export interface Chunk {
   /** Offset of the chunk in the whole stream. */
   offset: number;
-  /** The chunk's bytes (valid until the next push/end call reuses memory: copy if kept). */
+  /** The chunk's bytes: chunker-owned memory that is never overwritten (the input is always copied). */
   data: Buffer;
 }
 

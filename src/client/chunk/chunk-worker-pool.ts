@@ -1,0 +1,83 @@
+/**
+ * ChunkWorkerPool: chunk + hash files on worker threads, so the thread that answers FUSE never
+ * spends seconds hashing a large file. One file per worker at a time; further requests wait in a
+ * FIFO (bounded by its callers: the upload queue hands over at most `size` files at once).
+ */
+import { Worker } from 'node:worker_threads';
+import { LoftError } from '../../shared/errors.js';
+import type { ChunkedFile } from './chunk-file.js';
+import type { ChunkParams } from './streaming-chunker.js';
+
+interface Job {
+  path: string;
+  params: ChunkParams | undefined;
+  resolve: (r: ChunkedFile) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  job: Job | null;
+}
+
+export class ChunkWorkerPool {
+  readonly #slots: Slot[] = [];
+  readonly #queue: Job[] = [];
+  #nextId = 0;
+  #closed = false;
+
+  /** `size` workers; 2 by default (one per core of a small machine, the FUSE thread mostly waits). */
+  constructor(readonly size = 2) {
+    for (let i = 0; i < size; i++) this.#slots.push(this.#spawn());
+  }
+
+  chunk(path: string, params?: ChunkParams): Promise<ChunkedFile> {
+    if (this.#closed) return Promise.reject(new LoftError('UNAVAILABLE', 'chunk workers are closed'));
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ path, params, resolve, reject });
+      this.#dispatch();
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const job of this.#queue.splice(0))
+      job.reject(new LoftError('UNAVAILABLE', 'chunk workers are closed'));
+    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+  }
+
+  #spawn(): Slot {
+    const worker = new Worker(new URL('./chunk-worker.js', import.meta.url));
+    worker.unref();
+    const slot: Slot = { worker, job: null };
+    worker.on('message', (msg: { result?: ChunkedFile; error?: { message: string; code?: string } }) => {
+      const job = slot.job;
+      slot.job = null;
+      if (job) {
+        if (msg.error) job.reject(Object.assign(new Error(msg.error.message), { code: msg.error.code }));
+        else job.resolve(msg.result!);
+      }
+      this.#dispatch();
+    });
+    worker.on('error', (err) => {
+      // A crashed worker fails its job and is replaced.
+      slot.job?.reject(err);
+      slot.job = null;
+      if (!this.#closed) {
+        const i = this.#slots.indexOf(slot);
+        if (i >= 0) this.#slots[i] = this.#spawn();
+        this.#dispatch();
+      }
+    });
+    return slot;
+  }
+
+  #dispatch(): void {
+    for (const slot of this.#slots) {
+      if (slot.job || this.#queue.length === 0) continue;
+      const job = this.#queue.shift()!;
+      slot.job = job;
+      slot.worker.postMessage({ id: this.#nextId++, path: job.path, params: job.params });
+    }
+  }
+}
