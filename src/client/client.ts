@@ -58,7 +58,7 @@ export interface DriveStatus {
   downloads: { blocks: number; bytes: number };
   /** Where demanded blocks came from: memory, disk cache, a fetch already under way, a new fetch. */
   served: { memory: number; disk: number; inFlight: number; fetched: number };
-  cache: { usedBytes: number; capBytes: number; blocks: number };
+  cache: { usedBytes: number; capBytes: number; blocks: number; writing: number };
   pins: ReturnType<Pinner['progress']>;
   conflicts: string[];
 }

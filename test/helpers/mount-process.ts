@@ -15,7 +15,7 @@ export interface Status {
   uploading: number;
   uploadedBytes: number;
   downloadedBytes: number;
-  cache: { usedBytes: number; capBytes: number; blocks: number };
+  cache: { usedBytes: number; capBytes: number; blocks: number; writing: number };
   pins: { files: number; totalBytes: number; cachedBytes: number; hydrating: boolean; error: string | null };
   conflicts: string[];
   cursor: string;

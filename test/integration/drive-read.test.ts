@@ -291,6 +291,8 @@ t.test('the mount comes back after the mount process crashes', async (t) => {
   const m = mount();
   await m.start();
   t.ok((await fs.readFile(m.p('docs/small.bin'))).equals(small));
+  // Cache files are written behind the reader; let them land before pulling the plug.
+  await waitFor('cache writes', async () => (await m.statusDirect()).cache.writing === 0);
   await m.crash();
   t.ok(isMounted(m.mountpoint), 'a stale mount is left behind');
   await t.rejects(fs.readdir(m.mountpoint), { code: 'ENOTCONN' });

@@ -43,6 +43,8 @@ export interface BlockCacheUsage {
   usedBytes: number;
   capBytes: number;
   blocks: number;
+  /** Block files still being written. */
+  writing: number;
 }
 
 export interface DiskBlockCacheOptions {
@@ -124,6 +126,7 @@ export class DiskBlockCache {
       usedBytes: this.#used,
       capBytes: this.#cap,
       blocks: this.#probation.size + this.#protected.size,
+      writing: this.#writing.size,
     };
   }
 

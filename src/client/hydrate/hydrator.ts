@@ -214,9 +214,14 @@ export class Hydrator {
     const flight: Flight = { id, priority, size, promise: undefined as unknown as Promise<Buffer> };
     flight.promise = this.#queue
       .add(() => this.#download(hash, size, flight), { priority, id })
-      .then(async (data) => {
+      .then((data) => {
         this.#remember(hash, data);
-        await this.#cache.put(hash, data);
+        // The reader does not wait for the disk: space is reserved synchronously inside put (so
+        // `has` is true at once and the cap holds), and a cache read of the block waits for the
+        // write. A failed write only means the block is fetched again later.
+        this.#cache
+          .put(hash, data)
+          .catch((err: unknown) => this.#log('cache write failed', { hash, error: String(err) }));
         return data;
       })
       .finally(() => this.#flights.delete(hash)) as Promise<Buffer>;
