@@ -8,7 +8,7 @@
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { LoftError, type ErrorCode } from '../../shared/errors.js';
-import type { ChangesPage, Revision } from '../../shared/protocol.js';
+import type { BlockRef, ChangesPage, Revision } from '../../shared/protocol.js';
 
 export interface RemoteOptions {
   url: string;
@@ -17,6 +17,16 @@ export interface RemoteOptions {
   timeoutMs?: number;
   /** Connections kept to the server (parallel block fetches). */
   connections?: number;
+}
+
+export interface CommitRequest {
+  path?: string;
+  id?: number;
+  parentRev: number | null;
+  blocks: BlockRef[];
+  size: number;
+  mtime: number;
+  mode?: number;
 }
 
 export interface WhoAmI {
@@ -76,6 +86,24 @@ export class RemoteClient {
 
   node(path: string, signal?: AbortSignal): Promise<Revision> {
     return this.#json('GET', `/v1/node?path=${encodeURIComponent(path)}`, undefined, signal);
+  }
+
+  /** Of `hashes`, those this user must send before committing them. */
+  async missingBlocks(hashes: string[], signal?: AbortSignal): Promise<string[]> {
+    const r = await this.#json<{ missing: string[] }>('POST', '/v1/blocks/missing', { hashes }, signal);
+    return r.missing;
+  }
+
+  /** Uploads one block (the server verifies it against its hash). */
+  async putBlock(hash: string, data: Buffer, signal?: AbortSignal): Promise<void> {
+    const res = await this.#send('PUT', `/v1/blocks/${hash}`, data, signal, this.#timeoutMs);
+    const raw = Buffer.from(await res.body.arrayBuffer());
+    if (res.statusCode >= 300) throw errorFrom(res.statusCode, raw);
+  }
+
+  /** Commits a file revision; a stale parentRev throws CONFLICT with `details.currentRev`. */
+  commit(req: CommitRequest, signal?: AbortSignal): Promise<{ rev: number; node: Revision }> {
+    return this.#json('POST', '/v1/commit', req, signal);
   }
 
   /** Downloads one block's bytes (not verified here: the caller checks the hash). */
