@@ -2,6 +2,28 @@
 import { request } from 'undici';
 import { sha256hex } from '../../src/shared/hash.js';
 
+/** Every error code docs/PROTOCOL.md documents: tests check that answers use only these. */
+export const DOCUMENTED_CODES: ReadonlySet<string> = new Set([
+  'BAD_REQUEST',
+  'BAD_PATH',
+  'BAD_HASH',
+  'HASH_MISMATCH',
+  'BAD_CURSOR',
+  'BLOCK_UNUSABLE',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'CONFLICT',
+  'EXISTS',
+  'NOT_DIR',
+  'IS_DIR',
+  'NOT_EMPTY',
+  'CYCLE',
+  'TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'UNAVAILABLE',
+]);
+
 export interface ApiResponse {
   status: number;
   body: any; // eslint-disable-line @typescript-eslint/no-explicit-any

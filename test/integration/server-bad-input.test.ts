@@ -12,31 +12,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
-import { Api, type ApiResponse } from '../helpers/api.js';
+import { Api, type ApiResponse, DOCUMENTED_CODES } from '../helpers/api.js';
 import { ServerProcess } from '../helpers/server-process.js';
 import { sha256hex } from '../../src/shared/hash.js';
 
 const MiB = 1024 * 1024;
-const DOCUMENTED_CODES = new Set([
-  'BAD_REQUEST',
-  'BAD_PATH',
-  'BAD_HASH',
-  'HASH_MISMATCH',
-  'BAD_CURSOR',
-  'BLOCK_UNUSABLE',
-  'UNAUTHORIZED',
-  'FORBIDDEN',
-  'NOT_FOUND',
-  'CONFLICT',
-  'EXISTS',
-  'NOT_DIR',
-  'IS_DIR',
-  'NOT_EMPTY',
-  'CYCLE',
-  'TOO_LARGE',
-  'UNSUPPORTED_MEDIA_TYPE',
-  'UNAVAILABLE',
-]);
 
 const server = new ServerProcess();
 let alice: Api;

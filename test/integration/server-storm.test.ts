@@ -13,7 +13,7 @@
  */
 import t from 'tap';
 import { Pool } from 'undici';
-import { Api } from '../helpers/api.js';
+import { Api, DOCUMENTED_CODES } from '../helpers/api.js';
 import { ServerProcess } from '../helpers/server-process.js';
 import { sha256hex } from '../../src/shared/hash.js';
 
@@ -82,27 +82,6 @@ class Rng {
     return s;
   }
 }
-
-const DOCUMENTED_CODES = new Set([
-  'BAD_REQUEST',
-  'BAD_PATH',
-  'BAD_HASH',
-  'HASH_MISMATCH',
-  'BAD_CURSOR',
-  'BLOCK_UNUSABLE',
-  'UNAUTHORIZED',
-  'FORBIDDEN',
-  'NOT_FOUND',
-  'CONFLICT',
-  'EXISTS',
-  'NOT_DIR',
-  'IS_DIR',
-  'NOT_EMPTY',
-  'CYCLE',
-  'TOO_LARGE',
-  'UNSUPPORTED_MEDIA_TYPE',
-  'UNAVAILABLE',
-]);
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 const METHODS: readonly Method[] = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'];

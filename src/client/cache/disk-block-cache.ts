@@ -75,6 +75,8 @@ export class DiskBlockCache {
   /** Insertion order = recency order (oldest first). */
   readonly #probation = new Map<string, Entry>();
   readonly #protected = new Map<string, Entry>();
+  /** Blocks of replaced revisions: evicted before anything else, in the order they were demoted. */
+  readonly #demoted = new Set<string>();
   #protectedBytes = 0;
   #used = 0;
   readonly #dirty = new Set<string>();
@@ -223,15 +225,13 @@ export class DiskBlockCache {
   demote(hash: string): void {
     const e = this.#entry(hash);
     if (!e) return;
+    // Into probation with no hits, and onto the evict-first list (O(1): replacing a huge file
+    // releases tens of thousands of blocks at once). Access time 0 keeps it first after a restart.
     this.#detach(e);
     e.hits = 0;
-    // Re-insert as the oldest probation entry.
-    const rest = [...this.#probation.values()];
-    this.#probation.clear();
-    this.#probation.set(hash, e);
-    for (const r of rest) this.#probation.set(r.hash, r);
-    this.#used += allocated(e.size);
     e.lastAccess = 0;
+    this.#insert(e);
+    this.#demoted.add(hash);
     this.#dirty.add(hash);
   }
 
@@ -267,6 +267,7 @@ export class DiskBlockCache {
   }
 
   #detach(e: Entry): void {
+    this.#demoted.delete(e.hash);
     if (this.#protected.delete(e.hash)) this.#protectedBytes -= allocated(e.size);
     else this.#probation.delete(e.hash);
     this.#used -= allocated(e.size);
@@ -306,8 +307,10 @@ export class DiskBlockCache {
   }
 
   #victim(allowHeld: boolean): Entry | undefined {
-    for (const seg of [this.#probation, this.#protected]) {
-      for (const e of seg.values()) {
+    for (const seg of [this.#demoted, this.#probation, this.#protected]) {
+      for (const v of seg.values()) {
+        const e = typeof v === 'string' ? this.#entry(v) : v;
+        if (!e) continue;
         if (this.#isPinned(e.hash)) continue;
         if (!allowHeld && this.#isHeld(e.hash)) continue;
         return e;
