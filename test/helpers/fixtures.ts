@@ -1,5 +1,6 @@
 /** Puts files on the server through the HTTP API (fixed-size blocks), as another device would. */
 import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
 import { Api } from './api.js';
 
 export const MiB = 1024 * 1024;
@@ -46,4 +47,16 @@ export async function putFile(
   });
   if (r.status !== 200) throw new Error(`commit failed: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body.rev as number;
+}
+
+/** Reads `length` bytes at `offset` of a file (short at end of file). */
+export async function readAt(file: string, offset: number, length: number): Promise<Buffer> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(length);
+    const { bytesRead } = await fh.read(buf, 0, length, offset);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
 }

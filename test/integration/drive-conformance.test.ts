@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { putFixture, readConformance, type ReadFs } from '../conformance/read-conformance.js';
 import { Api } from '../helpers/api.js';
+import { readAt } from '../helpers/fixtures.js';
 import { MountProcess } from '../helpers/mount-process.js';
 import { ServerProcess } from '../helpers/server-process.js';
 
@@ -39,16 +40,7 @@ const mountAdapter = (): ReadFs => ({
     };
   },
   readdir: (p) => fs.readdir(at(p)),
-  read: async (p, offset, length) => {
-    const fh = await fs.open(at(p), 'r');
-    try {
-      const buf = Buffer.alloc(length);
-      const { bytesRead } = await fh.read(buf, 0, length, offset);
-      return buf.subarray(0, bytesRead);
-    } finally {
-      await fh.close();
-    }
-  },
+  read: (p, offset, length) => readAt(at(p), offset, length),
   xattr: async (p, name) => {
     try {
       return (await execFileP('getfattr', ['--only-values', '-n', name, at(p)])).stdout;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { Api } from '../helpers/api.js';
-import { MiB, pseudoRandom, putFile, sha256 } from '../helpers/fixtures.js';
+import { MiB, pseudoRandom, putFile, readAt, sha256 } from '../helpers/fixtures.js';
 import { isMounted, MountProcess } from '../helpers/mount-process.js';
 import { runLoft, ServerProcess } from '../helpers/server-process.js';
 
@@ -30,17 +30,6 @@ function mount(options: ConstructorParameters<typeof MountProcess>[2] = {}): Mou
   const m = new MountProcess(server.url, token, options);
   mounts.push(m);
   return m;
-}
-
-async function readAt(file: string, offset: number, length: number): Promise<Buffer> {
-  const fh = await fs.open(file, 'r');
-  try {
-    const buf = Buffer.alloc(length);
-    const { bytesRead } = await fh.read(buf, 0, length, offset);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
 }
 
 async function xattr(file: string, name: string): Promise<string> {

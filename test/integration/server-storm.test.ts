@@ -1,3 +1,4 @@
+import { prng } from '../helpers/prng.js';
 /**
  * A request storm against a real `loft serve` process: a seeded PRNG drives a few thousand requests
  * with random methods, paths (valid routes, route-like garbage, very long, percent-encoded junk, ".."),
@@ -31,21 +32,10 @@ function pickSeed(): number {
   return n;
 }
 
-/** mulberry32: a tiny, fast, seedable 32-bit PRNG. Returns floats in [0, 1). */
-function mulberry32(a: number): () => number {
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 class Rng {
   readonly next: () => number;
   constructor(seed: number) {
-    this.next = mulberry32(seed);
+    this.next = prng(seed);
   }
   /** Integer in [0, n). */
   int(n: number): number {

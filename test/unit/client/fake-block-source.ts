@@ -11,17 +11,7 @@ import { LoftError } from '../../../src/shared/errors.js';
 import { sha256hex } from '../../../src/shared/hash.js';
 import type { BlockSource, Connectivity } from '../../../src/client/hydrate/hydrator.js';
 
-/** Small deterministic PRNG (mulberry32) so failures reproduce. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../../helpers/prng.js';
 
 export interface Block {
   hash: string;

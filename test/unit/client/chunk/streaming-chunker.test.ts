@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import t from 'tap';
+import { prng } from '../../../helpers/prng.js';
 import { StreamingChunker, type ChunkParams } from '../../../../src/client/chunk/streaming-chunker.js';
 
 const require = createRequire(import.meta.url);
@@ -33,16 +34,6 @@ function streamed(
   return { starts: chunks.map((c) => c.offset), joined: Buffer.concat(chunks.map((c) => c.data)) };
 }
 
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
-
 t.test('boundaries are identical to whole-buffer chunking however the input is fed', async (t) => {
   const inputs: [string, Buffer][] = [
     ['random 3 MiB', randomBytes(3 * 1024 * 1024)],
@@ -56,7 +47,7 @@ t.test('boundaries are identical to whole-buffer chunking however the input is f
   for (const [name, data] of inputs) {
     const want = reference(data, SMALL);
     for (const seed of [1, 2, 3, 4, 5]) {
-      const r = rng(seed);
+      const r = prng(seed);
       const feeds: [string, () => number][] = [
         ['whole', () => data.length],
         ['1 byte', () => 1],
@@ -77,7 +68,7 @@ t.test('default 256K/1M/4M parameters on 40 MiB match the whole buffer', async (
   const data = randomBytes(40 * 1024 * 1024);
   const p = { min: 256 * 1024, avg: 1024 * 1024, max: 4 * 1024 * 1024 };
   const want = reference(data, p);
-  const r = rng(9);
+  const r = prng(9);
   const got = streamed(data, p, () => 1 + Math.floor(r() * 8 * 1024 * 1024));
   t.same(got.starts, want);
   t.ok(want.length > 20, `${want.length} chunks`);
