@@ -301,42 +301,17 @@ t.test('the mount comes back after the mount process crashes', async (t) => {
 
 t.test('mount errors: missing, busy or non-empty mountpoint are one-line errors', async (t) => {
   const m = mount();
-  const missing = await runLoft([
-    'mount',
-    path.join(m.root, 'nope'),
-    '--server',
-    server.url,
-    '--token',
-    token,
-    '--state',
-    m.state,
-  ]);
+  const mountCli = (mnt: string, state: string) =>
+    runLoft(['mount', mnt, '--server', server.url, '--token', token, '--state', state]);
+  const missing = await mountCli(path.join(m.root, 'nope'), m.state);
   t.not(missing.code, 0);
   t.match(missing.stderr, /^loft: mountpoint .* does not exist/);
   writeFileSync(path.join(m.mountpoint, 'x'), 'x');
-  const full = await runLoft([
-    'mount',
-    m.mountpoint,
-    '--server',
-    server.url,
-    '--token',
-    token,
-    '--state',
-    m.state,
-  ]);
+  const full = await mountCli(m.mountpoint, m.state);
   t.match(full.stderr, /^loft: mountpoint .* is not empty\n$/);
   await fs.rm(path.join(m.mountpoint, 'x'));
   await m.start();
-  const busy = await runLoft([
-    'mount',
-    m.mountpoint,
-    '--state',
-    path.join(m.root, 's2'),
-    '--server',
-    server.url,
-    '--token',
-    token,
-  ]);
+  const busy = await mountCli(m.mountpoint, path.join(m.root, 's2'));
   t.match(busy.stderr, /already a mount point/);
   const sameState = await runLoft(['mount', path.join(m.root), '--state', m.state]);
   t.match(sameState.stderr, /in use by a running loft mount/);
