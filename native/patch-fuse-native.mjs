@@ -7,7 +7,13 @@
 // 76 ms for a repeat `ls -l` of 10,000 files, scripts/bench/drive.mjs). Answered in C, non-"user."
 // names cost nothing. Everything else in fuse-native is unchanged.
 //
-// Idempotent: does nothing when the installed binding already carries the fast path. If the build
+// Second change (LOFT_UTIMENS): stock utimens passes atime twice (mtime is lost) and turns
+// UTIME_NOW / UTIME_OMIT into nonsense times. Patched, it passes both times, resolves UTIME_NOW to
+// the current time and passes UTIME_OMIT as 2^48-1 (FUSE_TIME_OMIT in src/client/fuse/fuse-mount.ts).
+// It also sets libfuse's flag_utime_omit_ok: without it libfuse 2.9 drops a setattr that changes
+// only one of the two times (`touch -m`, `touch -a`) without calling utimens at all.
+//
+// Idempotent: does nothing when the installed binding already carries both changes. If the build
 // fails, the stock prebuilt binding stays (same behaviour, slower `ls -l`) and this exits 0 with a
 // warning, so a machine without a compiler can still run Loft.
 import { execFileSync } from 'node:child_process';
@@ -21,8 +27,12 @@ const source = path.join(dir, 'fuse-native.c');
 const built = path.join(dir, 'build', 'Release', 'fuse.node');
 const MARKER = 'LOFT_XATTR_FASTPATH';
 
+const UTIMENS_MARKER = 'LOFT_UTIMENS';
+
 let c = readFileSync(source, 'utf8');
-if (c.includes(MARKER) && existsSync(built)) process.exit(0);
+const OMIT_FLAG = 'ops.flag_utime_omit_ok = 1;';
+if (c.includes(MARKER) && c.includes(UTIMENS_MARKER) && c.includes(OMIT_FLAG) && existsSync(built))
+  process.exit(0);
 
 if (!c.includes(MARKER)) {
   const fastpath = `
@@ -44,6 +54,50 @@ static int loft_getxattr (const char *path, const char *name, char *value, size_
   if (!c.includes('#include <errno.h>'))
     c = c.replace('#include <string.h>', '#include <string.h>\n#include <errno.h>');
   writeFileSync(source, c);
+}
+
+if (!c.includes(UTIMENS_MARKER)) {
+  const helper = `
+// ${UTIMENS_MARKER}: both times, UTIME_NOW resolved, UTIME_OMIT as 2^48-1 (see loft native/patch-fuse-native.mjs).
+static uint64_t loft_time (const struct timespec* ts) {
+  if (ts->tv_nsec == UTIME_OMIT) return 281474976710655ULL;
+  if (ts->tv_nsec == UTIME_NOW) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return ((uint64_t) now.tv_sec * 1000) + (now.tv_nsec / 1000000);
+  }
+  return ((uint64_t) ts->tv_sec * 1000) + (ts->tv_nsec / 1000000);
+}
+`;
+  const before = `  l->atime = timespec_to_uint64(&tv[0]);
+  l->mtime = timespec_to_uint64(&tv[1]);
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  FUSE_UINT64_TO_INTS_ARGV(l->atime, 3)
+  FUSE_UINT64_TO_INTS_ARGV(l->atime, 5)`;
+  const after = `  l->atime = loft_time(&tv[0]);
+  l->mtime = loft_time(&tv[1]);
+}, {
+  napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
+  FUSE_UINT64_TO_INTS_ARGV(l->atime, 3)
+  FUSE_UINT64_TO_INTS_ARGV(l->mtime, 5)`;
+  const anchor = 'static void populate_stat';
+  if (!c.includes(before) || !c.includes(anchor)) {
+    console.warn('loft: fuse-native utimens is not the expected 2.2.x code; keeping it as it is');
+  } else {
+    c = c.replace(before, after).replace(anchor, helper + anchor);
+    if (!c.includes('#include <sys/stat.h>'))
+      c = c.replace('#include <string.h>', '#include <string.h>\n#include <sys/stat.h>\n#include <time.h>');
+    writeFileSync(source, c);
+  }
+}
+
+if (!c.includes(OMIT_FLAG)) {
+  const assign = 'if (implemented[op_utimens]) ops.utimens = fuse_native_utimens;';
+  if (c.includes(assign) && c.includes(UTIMENS_MARKER)) {
+    c = c.replace(assign, `${assign}\n  ${OMIT_FLAG}`);
+    writeFileSync(source, c);
+  }
 }
 
 try {

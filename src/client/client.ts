@@ -25,7 +25,11 @@ import {
   unlockState,
   type MountRecord,
 } from './state-dir.js';
+import { ChunkWorkerPool } from './chunk/chunk-worker-pool.js';
 import { PullLoop } from './sync/pull-loop.js';
+import { PushLoop } from './sync/push-loop.js';
+import { SyncLock } from './sync/sync-lock.js';
+import { Uploader } from './upload/uploader.js';
 import { Vfs } from './vfs/vfs.js';
 
 export interface DriveOptions {
@@ -50,10 +54,20 @@ export interface DriveStatus {
   cursor: string;
   files: number;
   openFiles: number;
-  /** Local changes not yet committed on the server (the write path arrives in a later milestone). */
+  /** Local changes not yet committed on the server (queued ops, including the one under way). */
   pending: number;
+  /** 1 while a file's content is being uploaded, else 0. */
   uploading: number;
+  /** Block payload bytes sent since the mount started. */
   uploadedBytes: number;
+  /** The upload under way: path, size, payload bytes the server asked for and sent so far. */
+  uploads: { path: string; size: number; toSend: number; sent: number }[];
+  /** The queued changes, oldest first (at most STATUS_QUEUE_MAX). */
+  queue: { op: string; path: string; attempts: number; error: string | null }[];
+  /** Why the last push attempt failed (it is retried), or null. */
+  pushError: string | null;
+  /** Files with local changes (staged content). */
+  dirtyFiles: number;
   downloadedBytes: number;
   downloads: { blocks: number; bytes: number };
   /** Where demanded blocks came from: memory, disk cache, a fetch already under way, a new fetch. */
@@ -62,6 +76,9 @@ export interface DriveStatus {
   pins: ReturnType<Pinner['progress']>;
   conflicts: string[];
 }
+
+/** Queued changes listed by `loft status` (the count is always exact). */
+const STATUS_QUEUE_MAX = 50;
 
 export interface Drive {
   status(): DriveStatus;
@@ -125,6 +142,8 @@ export interface DriveCore {
   hydrator: Hydrator;
   pinner: Pinner;
   pull: PullLoop;
+  push: PushLoop;
+  uploader: Uploader;
   online: Connectivity & { reason: string | null };
   close(): Promise<void>;
 }
@@ -184,18 +203,58 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     pinner = new Pinner({ mirror, cache, hydrator, log: (msg, fields) => log.info(fields ?? {}, msg) });
     const pins = pinner;
     cleanups.push(() => pins.close());
-    vfs = new Vfs({ mirror, hydrator, cache, pinner });
+    const released = (hashes: string[]) => {
+      for (const h of hashes) {
+        cache.demote(h);
+        hydrator.forget(h);
+      }
+    };
+    // eslint-disable-next-line prefer-const
+    let push: PushLoop | undefined;
+    vfs = new Vfs({
+      mirror,
+      hydrator,
+      cache,
+      pinner,
+      stagingDir: path.join(state, 'staging'),
+      onQueued: () => push?.wake(),
+      onReleased: released,
+    });
+    const theVfs = vfs;
+    cleanups.push(() => theVfs.dirty.closeAll());
+    const lock = new SyncLock();
+    const chunkPool = new ChunkWorkerPool(1);
+    cleanups.push(() => chunkPool.close());
+    const uploader = new Uploader(remote, chunkPool);
+    let device: Promise<string> | null = null;
+    push = new PushLoop({
+      remote,
+      mirror,
+      vfs,
+      uploader,
+      chunkFile: (p) => chunkPool.chunk(p),
+      lock,
+      connectivity: online,
+      device: () =>
+        (device ??= remote.whoami().then((w) => w.device)).catch((err: unknown) => {
+          device = null;
+          throw err;
+        }),
+      onBlockSent: (hash, data) => void cache.put(hash, data).catch(() => {}),
+      onReleased: released,
+      log: (msg, fields) => log.warn(fields ?? {}, msg),
+    });
+    const pusher = push;
+    cleanups.push(() => pusher.close());
 
     const pull = new PullLoop({
+      lock,
       source: remote,
       mirror,
       connectivity: online,
       log: (msg, fields) => log.warn(fields ?? {}, msg),
-      onApplied: (_entries, released) => {
-        for (const h of released) {
-          cache.demote(h);
-          hydrator.forget(h);
-        }
+      onApplied: (_entries, hashes) => {
+        released(hashes);
         pins.refresh();
       },
     });
@@ -205,7 +264,20 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       options.onSyncProgress?.(pull.applied, true);
     }
     pull.start();
-    return { vfs, mirror, cache, hydrator, pinner: pins, pull, online, close: () => cleanups.run() };
+    await vfs.recover();
+    pusher.start();
+    return {
+      vfs,
+      mirror,
+      cache,
+      hydrator,
+      pinner: pins,
+      pull,
+      push: pusher,
+      uploader,
+      online,
+      close: () => cleanups.run(),
+    };
   } catch (err) {
     await cleanups.run();
     throw err;
@@ -232,7 +304,7 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
     }
     const core = await openDriveCore(options);
     cleanups.push(() => core.close());
-    const { vfs, mirror, cache, hydrator, pinner, online } = core;
+    const { vfs, mirror, cache, hydrator, pinner, online, push, uploader } = core;
 
     const fuse = new FuseMount({
       mountpoint,
@@ -254,15 +326,27 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
         cursor: mirror.cursor(),
         files: mirror.stats().files,
         openFiles: vfs.openHandles,
-        pending: 0,
-        uploading: 0,
-        uploadedBytes: 0,
+        pending: mirror.pendingOps,
+        uploading: push.status.current ? 1 : 0,
+        uploadedBytes: uploader.sentBytes,
+        uploads: push.status.current ? [{ ...push.status.current }] : [],
+        queue: mirror
+          .ops()
+          .slice(0, STATUS_QUEUE_MAX)
+          .map((o) => ({
+            op: o.kind,
+            path: o.kind === 'move' ? `${o.path} -> ${o.toPath}` : o.path,
+            attempts: o.attempts,
+            error: o.lastError,
+          })),
+        pushError: push.status.lastError,
+        dirtyFiles: vfs.dirty.count,
         downloadedBytes: hydrator.downloadedBytes,
         downloads: hydrator.pending,
         served: { ...hydrator.served },
         cache: cache.usage(),
         pins: pinner.progress(),
-        conflicts: [],
+        conflicts: mirror.conflicts(),
       };
     };
     const toMountPaths = (paths: string[]) => paths.map((p) => (p.startsWith('/') ? p : '/' + p));

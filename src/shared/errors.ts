@@ -108,7 +108,8 @@ export type Errno =
   | 'ENOTEMPTY'
   | 'ENODATA'
   | 'ENOTSUP'
-  | 'ETIMEDOUT';
+  | 'ETIMEDOUT'
+  | 'EBUSY';
 
 /** An error at the filesystem boundary: a LoftError that also names the errno to answer. */
 export class FsError extends LoftError {
@@ -140,6 +141,7 @@ const ERRNO_CODE: Record<Errno, ErrorCode> = {
   ENODATA: 'NOT_FOUND',
   ENOTSUP: 'BAD_REQUEST',
   ETIMEDOUT: 'UNAVAILABLE',
+  EBUSY: 'CONFLICT',
 };
 
 const CODE_ERRNO: Partial<Record<ErrorCode, Errno>> = {

@@ -23,8 +23,6 @@ export interface ReadFs {
   read(path: string, offset: number, length: number): Promise<Buffer>;
   xattr(path: string, name: string): Promise<string | null>;
   listxattr(path: string): Promise<string[]>;
-  /** Tries to create/overwrite a file (expected to fail read-only in this milestone). */
-  write(path: string, data: Buffer): Promise<void>;
 }
 
 /** Small blocks so that block boundaries are exercised with small files. */
@@ -113,12 +111,6 @@ export function readConformance(t: Test, name: string, fs: () => ReadFs): void {
       t.equal(await fs().xattr('/dir/sub/deep.txt', 'user.loft.cached_bytes'), '5');
       t.equal(await fs().xattr('/dir/sub/deep.txt', 'user.loft.nope'), null);
       t.equal(await fs().xattr('/emptydir', 'user.loft.state'), 'cloud');
-    });
-
-    t.test('changes are refused read-only (EROFS) in this milestone', async (t) => {
-      await t.rejects(fs().write('/new.txt', Buffer.from('x')), { code: 'EROFS' });
-      await t.rejects(fs().write('/a.txt', Buffer.from('x')), { code: 'EROFS' });
-      t.equal((await fs().read('/a.txt', 0, 100)).toString(), 'hello, loft\n', 'unchanged');
     });
   });
 }

@@ -240,6 +240,21 @@ export class DiskBlockCache {
     if (this.has(hash)) this.#remove(hash);
   }
 
+  /**
+   * Gives disk space back (the disk is full and a local write needs room): evicts unpinned blocks,
+   * blocks of open files last, until `bytes` are freed or nothing evictable is left. Returns the bytes freed.
+   */
+  shrink(bytes: number): number {
+    const before = this.#used;
+    const target = Math.max(0, before - bytes);
+    while (this.#used > target) {
+      const victim = this.#victim(false) ?? this.#victim(true);
+      if (!victim) break;
+      this.#remove(victim.hash);
+    }
+    return before - this.#used;
+  }
+
   async close(): Promise<void> {
     clearInterval(this.#flushTimer);
     this.#flush();

@@ -17,11 +17,19 @@
  *   own retry budget (a slow download never answers a spurious error) yet bounded (a dead server
  *   never hangs a reader forever); metadata ops never touch the network and get a short one.
  */
+import os from 'node:os';
 import Fuse from 'fuse-native';
 import { errnoOf, FsError, type Errno } from '../../shared/errors.js';
 import type { Stat, Vfs } from '../vfs/vfs.js';
 
 export const ATTR_TIMEOUT_S = 10;
+
+/**
+ * Times from utimens (ms). native/patch-fuse-native.mjs makes the binding pass UTIME_OMIT as
+ * FUSE_TIME_OMIT and resolve UTIME_NOW to the current time.
+ */
+export const FUSE_TIME_OMIT = 2 ** 48 - 1;
+const fromFuseTime = (ms: number): number | null => (ms === FUSE_TIME_OMIT ? null : ms);
 const READ_TIMEOUT_MS = 60_000;
 const META_TIMEOUT_MS = 10_000;
 
@@ -43,7 +51,8 @@ class LoftFuse extends Fuse {
 }
 
 function errno(name: Errno): number {
-  return Fuse[name] as number;
+  // fuse-native's table lacks some names (ENOTSUP): fall back to the OS's numbers.
+  return (Fuse[name] as number | undefined) ?? -(os.constants.errno[name] ?? os.constants.errno.EIO);
 }
 
 export class FuseMount {
@@ -64,9 +73,15 @@ export class FuseMount {
       debug: options.debug ?? false,
       timeout: {
         default: META_TIMEOUT_MS,
+        // These may wait for the network (base blocks under a write) or the disk (fsync of a
+        // large staging file): the read timeout, not the metadata one.
         read: READ_TIMEOUT_MS,
+        write: READ_TIMEOUT_MS,
+        flush: READ_TIMEOUT_MS,
+        fsync: READ_TIMEOUT_MS,
+        release: READ_TIMEOUT_MS,
+        readlink: READ_TIMEOUT_MS,
         open: META_TIMEOUT_MS,
-        release: META_TIMEOUT_MS,
       },
     });
   }
@@ -115,8 +130,22 @@ export class FuseMount {
           cb(this.#fail(op, path, err));
         }
       };
-    const readOnly = (path: string, ...rest: unknown[]) =>
-      (rest.pop() as (code: number) => void)(errno('EROFS'));
+    const async_ =
+      <T extends unknown[]>(op: string, fn: (path: string, ...args: T) => Promise<unknown>) =>
+      (path: string, ...rest: unknown[]) => {
+        const cb = rest.pop() as (code: number, value?: unknown) => void;
+        let p: Promise<unknown>;
+        try {
+          p = fn(path, ...(rest as T));
+        } catch (err) {
+          cb(this.#fail(op, path, err));
+          return;
+        }
+        p.then(
+          (value) => cb(0, value),
+          (err) => cb(this.#fail(op, path, err)),
+        );
+      };
 
     return {
       init: (cb: (code: number) => void) => cb(0),
@@ -138,17 +167,63 @@ export class FuseMount {
           cb(this.#fail('readdir', path, err));
         }
       },
-      open: sync('open', (path, flags: number) => vfs.open(path, flags)),
+      open: async_('open', (path, flags: number) => vfs.open(path, flags)),
+      create: async_('create', (path, mode: number) => vfs.create(path, mode)),
       read: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void) => {
         vfs.read(fd, buf.length === len ? buf : buf.subarray(0, len), pos).then(
           (n) => cb(n),
           (err) => cb(this.#fail('read', path, err)),
         );
       },
-      release: (path: string, fd: number, cb: (code: number) => void) => {
-        vfs.release(fd);
-        cb(0);
+      write: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void) => {
+        vfs.write(fd, buf.length === len ? buf : buf.subarray(0, len), pos).then(
+          (n) => cb(n),
+          (err) => cb(this.#fail('write', path, err)),
+        );
       },
+      flush: (path: string, fd: number, cb: (code: number) => void) => {
+        vfs.flush(fd).then(
+          () => cb(0),
+          (err) => cb(this.#fail('flush', path, err)),
+        );
+      },
+      fsync: (path: string, _datasync: number, fd: number, cb: (code: number) => void) => {
+        vfs.fsync(fd).then(
+          () => cb(0),
+          (err) => cb(this.#fail('fsync', path, err)),
+        );
+      },
+      release: (path: string, fd: number, cb: (code: number) => void) => {
+        vfs.release(fd).then(
+          () => cb(0),
+          (err) => cb(this.#fail('release', path, err)),
+        );
+      },
+      truncate: async_('truncate', (path, size: number) => vfs.truncate(path, size)),
+      ftruncate: (path: string, fd: number, size: number, cb: (code: number) => void) => {
+        vfs.ftruncate(fd, size).then(
+          () => cb(0),
+          (err) => cb(this.#fail('ftruncate', path, err)),
+        );
+      },
+      unlink: async_('unlink', (path) => vfs.unlink(path)),
+      mkdir: async_('mkdir', (path, mode: number) => vfs.mkdir(path, mode)),
+      rmdir: async_('rmdir', (path) => vfs.rmdir(path)),
+      rename: async_('rename', (from, to: string) => vfs.rename(from, to)),
+      chmod: async_('chmod', (path, mode: number) => vfs.chmod(path, mode)),
+      utimens: async_('utimens', (path, atime: number, mtime: number) =>
+        vfs.utimens(path, fromFuseTime(atime), fromFuseTime(mtime)),
+      ),
+      symlink: async_('symlink', (target, path: string) => vfs.symlink(target, path)),
+      readlink: async_('readlink', (path) => vfs.readlink(path)),
+      link: sync('link', (from, to: string) => vfs.link(from, to)),
+      mknod: sync('mknod', (path) => vfs.mknod(path)),
+      // Ownership is the mounting user's; extended attributes are Loft's own, read-only.
+      chown: (_path: string, ...rest: unknown[]) => (rest.pop() as (code: number) => void)(errno('EPERM')),
+      setxattr: (_path: string, ...rest: unknown[]) =>
+        (rest.pop() as (code: number) => void)(errno('ENOTSUP')),
+      removexattr: (_path: string, ...rest: unknown[]) =>
+        (rest.pop() as (code: number) => void)(errno('ENOTSUP')),
       getxattr: (
         path: string,
         name: string,
@@ -168,23 +243,6 @@ export class FuseMount {
           cb(this.#fail('listxattr', path, err));
         }
       },
-      // Everything that would change the tree: read-only in this milestone.
-      create: sync('create', (path, mode: number) => vfs.create(path, mode)),
-      write: readOnly,
-      truncate: readOnly,
-      ftruncate: readOnly,
-      unlink: readOnly,
-      mkdir: readOnly,
-      rmdir: readOnly,
-      rename: readOnly,
-      chmod: readOnly,
-      chown: readOnly,
-      utimens: readOnly,
-      symlink: readOnly,
-      link: readOnly,
-      mknod: readOnly,
-      setxattr: readOnly,
-      removexattr: readOnly,
     };
   }
 }

@@ -6,11 +6,19 @@
  * comes from here. Remote changes arrive as journal pages and are applied with `applyChanges` in one
  * transaction together with the new cursor, so a crash leaves either the old or the new state.
  *
+ * Local changes (the write path) are applied here first and, in the same transaction, appended to
+ * the outbox (`ops`): the queue of operations the push loop replays on the server in order. Each op
+ * records the path it had when it was made, so replaying the ops in order on the server rebuilds the
+ * tree this device saw. Nodes created locally have negative temporary ids until the server answers
+ * with their real id (`remap`). A node with queued ops or dirty content (`staging`) is "local": remote
+ * changes to it are not applied (the push will commit on top of them or make a conflicted copy), and
+ * an older revision than the mirror holds is never applied (the echo of our own commits).
+ *
  * Schema versioned with PRAGMA user_version, forward-only migrations.
  */
 import Database from 'better-sqlite3';
 import { LoftError } from '../../shared/errors.js';
-import type { NodeKind, Revision } from '../../shared/protocol.js';
+import type { BlockRef, NodeKind, Revision } from '../../shared/protocol.js';
 
 export interface MirrorNode {
   id: number;
@@ -21,6 +29,28 @@ export interface MirrorNode {
   size: number;
   mtime: number;
   mode: number;
+  /** Last change of the node's metadata or content (ms): server time of its revision, or local. */
+  ctime: number;
+  /** Staging file name while the content has local changes not yet committed. */
+  staging: string | null;
+}
+
+export type OpKind = 'commit' | 'mkdir' | 'move' | 'delete';
+
+/** One queued local change (see the file comment). */
+export interface Op {
+  seq: number;
+  kind: OpKind;
+  nodeId: number;
+  /** The node's path when the op was made (for move: the source). */
+  path: string;
+  /** move: the target path. */
+  toPath: string | null;
+  /** delete: the node's revision when it was removed here. */
+  rev: number;
+  attempts: number;
+  lastError: string | null;
+  createdAt: number;
 }
 
 export interface BlockExtent {
@@ -28,6 +58,9 @@ export interface BlockExtent {
   offset: number;
   size: number;
 }
+
+/** Conflicted copies remembered for `loft status` (the newest). */
+const MAX_CONFLICTS_KEPT = 100;
 
 /** Most nodes memoised in memory (~100 bytes each). */
 const NODE_CACHE_MAX = 200_000;
@@ -57,6 +90,22 @@ const MIGRATIONS = [
   CREATE INDEX blocks_hash ON blocks(hash);
   CREATE TABLE pins (node_id INTEGER PRIMARY KEY);
   `,
+  `
+  ALTER TABLE nodes ADD COLUMN ctime INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE nodes ADD COLUMN staging TEXT;
+  CREATE TABLE ops (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('commit', 'mkdir', 'move', 'delete')),
+    node_id INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    to_path TEXT,
+    rev INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX ops_node ON ops(node_id);
+  `,
 ];
 
 interface NodeRow {
@@ -68,7 +117,33 @@ interface NodeRow {
   size: number;
   mtime: number;
   mode: number;
+  ctime: number;
+  staging: string | null;
 }
+
+interface OpRow {
+  seq: number;
+  kind: OpKind;
+  node_id: number;
+  path: string;
+  to_path: string | null;
+  rev: number;
+  attempts: number;
+  last_error: string | null;
+  created_at: number;
+}
+
+const toOp = (r: OpRow): Op => ({
+  seq: r.seq,
+  kind: r.kind,
+  nodeId: r.node_id,
+  path: r.path,
+  toPath: r.to_path,
+  rev: r.rev,
+  attempts: r.attempts,
+  lastError: r.last_error,
+  createdAt: r.created_at,
+});
 
 function toNode(r: NodeRow): MirrorNode {
   return {
@@ -80,6 +155,8 @@ function toNode(r: NodeRow): MirrorNode {
     size: r.size,
     mtime: r.mtime,
     mode: r.mode,
+    ctime: r.ctime || r.mtime,
+    staging: r.staging,
   };
 }
 
@@ -105,7 +182,8 @@ export class Mirror {
   constructor(filename: string) {
     this.#db = new Database(filename);
     this.#db.pragma('journal_mode = WAL');
-    this.#db.pragma('synchronous = NORMAL');
+    // FULL: a local change is on disk when the call that recorded it returns (close/fsync contract).
+    this.#db.pragma('synchronous = FULL');
     const version = this.#db.pragma('user_version', { simple: true }) as number;
     if (version > MIGRATIONS.length)
       throw new LoftError('CORRUPT', `mirror database is from a newer Loft (v${version})`);
@@ -126,10 +204,32 @@ export class Mirror {
       children: db.prepare('SELECT * FROM nodes WHERE parent_id = ? ORDER BY name'),
       childIds: db.prepare('SELECT id FROM nodes WHERE parent_id = ?'),
       upsert: db.prepare(
-        `INSERT INTO nodes (id, parent_id, name, kind, rev, size, mtime, mode) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO nodes (id, parent_id, name, kind, rev, size, mtime, mode, ctime) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name, kind = excluded.kind,
-           rev = excluded.rev, size = excluded.size, mtime = excluded.mtime, mode = excluded.mode`,
+           rev = excluded.rev, size = excluded.size, mtime = excluded.mtime, mode = excluded.mode, ctime = excluded.ctime`,
       ),
+      minId: db.prepare('SELECT min(id) AS id FROM nodes'),
+      setLocal: db.prepare(
+        'UPDATE nodes SET size = ?, mtime = ?, mode = ?, ctime = ?, staging = ? WHERE id = ?',
+      ),
+      setRev: db.prepare('UPDATE nodes SET rev = ? WHERE id = ?'),
+      move: db.prepare('UPDATE nodes SET parent_id = ?, name = ?, ctime = ? WHERE id = ?'),
+      remapNode: db.prepare('UPDATE nodes SET id = ? WHERE id = ?'),
+      remapChildren: db.prepare('UPDATE nodes SET parent_id = ? WHERE parent_id = ?'),
+      remapBlocks: db.prepare('UPDATE blocks SET node_id = ? WHERE node_id = ?'),
+      remapPins: db.prepare('UPDATE pins SET node_id = ? WHERE node_id = ?'),
+      remapOps: db.prepare('UPDATE ops SET node_id = ? WHERE node_id = ?'),
+      opsFor: db.prepare('SELECT 1 FROM ops WHERE node_id = ? LIMIT 1'),
+      queuedCommit: db.prepare("SELECT seq FROM ops WHERE node_id = ? AND kind = 'commit' AND seq > ?"),
+      insertOp: db.prepare(
+        'INSERT INTO ops (kind, node_id, path, to_path, rev, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq',
+      ),
+      headOp: db.prepare('SELECT * FROM ops ORDER BY seq LIMIT 1'),
+      allOps: db.prepare('SELECT * FROM ops ORDER BY seq'),
+      opDone: db.prepare('DELETE FROM ops WHERE seq = ?'),
+      opFailed: db.prepare('UPDATE ops SET attempts = attempts + 1, last_error = ? WHERE seq = ?'),
+      opCount: db.prepare('SELECT count(*) AS n FROM ops'),
+      stagedNodes: db.prepare('SELECT * FROM nodes WHERE staging IS NOT NULL'),
       deleteByName: db.prepare('DELETE FROM nodes WHERE parent_id = ? AND name = ? AND id != ? RETURNING id'),
       deleteNode: db.prepare('DELETE FROM nodes WHERE id = ?'),
       deleteBlocks: db.prepare('DELETE FROM blocks WHERE node_id = ?'),
@@ -175,7 +275,7 @@ export class Mirror {
       this.#s.setMeta.run('user', id.user);
       this.#s.setMeta.run('ns', String(id.ns));
       this.#s.setMeta.run('rootId', String(id.rootId));
-      this.#s.upsert.run(id.rootId, null, '', 'dir', 0, 0, Date.now(), 0o755);
+      this.#s.upsert.run(id.rootId, null, '', 'dir', 0, 0, Date.now(), 0o755, Date.now());
     })();
     this.#rootId = id.rootId;
     this.#nodeCache.clear();
@@ -289,47 +389,89 @@ export class Mirror {
   /**
    * Applies one journal page and stores its cursor, in one transaction. Returns the hashes that
    * files no longer reference (their cached copies become evictable).
+   *
+   * Skipped: entries not newer than the node's revision here (the echo of this device's own
+   * commits), entries for local nodes (see the file comment), entries whose name is held by a local
+   * node, entries whose parent this device has deleted, and deletes of a directory that holds local
+   * nodes (the local change re-creates the path when it is pushed).
    */
   applyChanges(entries: readonly Revision[], cursor: string, complete: boolean): { released: string[] } {
     const released: string[] = [];
     this.#db.transaction(() => {
-      for (const e of entries) {
-        if (e.parentId === null) continue; // the root never changes shape
-        if (e.deleted) {
-          this.#removeSubtree(e.id, released);
-          continue;
-        }
-        const existing = this.#s.node.get(e.id) as NodeRow | undefined;
-        // A live node elsewhere under this name is stale (its delete is later in this page or lost):
-        // the server's order is authoritative, so the newcomer takes the name.
-        for (const { id } of this.#s.deleteByName.all(e.parentId, e.name, e.id) as { id: number }[]) {
-          this.#removeSubtree(id, released, true);
-        }
-        this.#s.upsert.run(e.id, e.parentId, e.name, e.kind, e.rev, e.size, e.mtime, e.mode);
-        const contentChanged = !existing || e.op === 'create' || e.op === 'commit';
-        if (e.kind === 'file' && e.blocks && contentChanged) {
-          for (const b of this.blocks(e.id)) released.push(b.hash);
-          this.#s.deleteBlocks.run(e.id);
-          let offset = 0;
-          e.blocks.forEach((b, i) => {
-            this.#s.insertBlock.run(e.id, i, b.hash, offset, b.size);
-            offset += b.size;
-          });
-        }
-      }
+      for (const e of entries) this.#applyOne(e, released);
       this.#s.setMeta.run('cursor', cursor);
       if (complete) this.#s.setMeta.run('synced', '1');
     })();
-    if (entries.length) {
-      this.#pathCache.clear();
-      this.#nodeCache.clear();
-    }
+    if (entries.length) this.#changed();
     return { released: [...new Set(released)].filter((h) => !this.referenced(h)) };
   }
 
-  #removeSubtree(id: number, released: string[], alreadyDeleted = false): void {
+  /** Puts one server revision into the mirror as it is (after a conflict, the server's version). */
+  putRemote(e: Revision): void {
+    const released: string[] = [];
+    this.#db.transaction(() => this.#applyOne(e, released, true))();
+    this.#changed();
+  }
+
+  #applyOne(e: Revision, released: string[], force = false): void {
+    if (e.parentId === null) return; // the root never changes shape
+    const existing = this.#s.node.get(e.id) as NodeRow | undefined;
+    if (existing && !force && (existing.rev >= e.rev || this.#isLocal(existing))) return;
+    if (e.deleted) {
+      if (existing && this.#holdsLocal(existing.id)) return;
+      this.#removeSubtree(e.id, released);
+      return;
+    }
+    if (!this.#s.node.get(e.parentId)) return;
+    const holder = this.#s.child.get(e.parentId, e.name) as NodeRow | undefined;
+    if (holder && holder.id !== e.id) {
+      if (this.#holdsLocal(holder.id)) return;
+      // A live node elsewhere under this name is stale (its delete is later in this page or lost):
+      // the server's order is authoritative, so the newcomer takes the name.
+      this.#removeSubtree(holder.id, released, true);
+      this.#s.deleteNode.run(holder.id);
+    }
+    this.#s.upsert.run(e.id, e.parentId, e.name, e.kind, e.rev, e.size, e.mtime, e.mode, e.time);
+    const contentChanged = !existing || e.op === 'create' || e.op === 'commit' || force;
+    if (e.kind === 'file' && e.blocks && contentChanged) this.#setBlocks(e.id, e.blocks, released);
+  }
+
+  #setBlocks(id: number, blocks: readonly BlockRef[], released: string[]): void {
+    for (const b of this.blocks(id)) released.push(b.hash);
+    this.#s.deleteBlocks.run(id);
+    let offset = 0;
+    blocks.forEach((b, i) => {
+      this.#s.insertBlock.run(id, i, b.hash, offset, b.size);
+      offset += b.size;
+    });
+  }
+
+  #isLocal(r: NodeRow): boolean {
+    return r.id < 0 || r.staging !== null || !!this.#s.opsFor.get(r.id);
+  }
+
+  /** True when the node or anything below it is local. */
+  #holdsLocal(id: number): boolean {
+    const r = this.#s.node.get(id) as NodeRow | undefined;
+    if (!r) return false;
+    if (this.#isLocal(r)) return true;
     for (const { id: child } of this.#s.childIds.all(id) as { id: number }[])
-      this.#removeSubtree(child, released);
+      if (this.#holdsLocal(child)) return true;
+    return false;
+  }
+
+  #changed(): void {
+    this.#pathCache.clear();
+    this.#nodeCache.clear();
+  }
+
+  #removeSubtree(id: number, released: string[], alreadyDeleted = false, staged?: string[]): void {
+    for (const { id: child } of this.#s.childIds.all(id) as { id: number }[])
+      this.#removeSubtree(child, released, false, staged);
+    if (staged) {
+      const r = this.#s.node.get(id) as NodeRow | undefined;
+      if (r?.staging) staged.push(r.staging);
+    }
     for (const b of this.blocks(id)) released.push(b.hash);
     this.#s.deleteBlocks.run(id);
     // A node displaced from its name (alreadyDeleted) may come back with the same id later in the
@@ -338,5 +480,194 @@ export class Mirror {
       this.#s.deletePin.run(id);
       this.#s.deleteNode.run(id);
     }
+  }
+
+  // ---- local changes (the write path) -----------------------------------------------------------------
+
+  /** Seq of the op the push loop is working on: a new commit is not coalesced into it. */
+  pushing = 0;
+
+  /** Creates a node with a temporary id; a directory's mkdir is queued at once, a file's commit on close. */
+  createLocal(
+    parentId: number,
+    name: string,
+    kind: NodeKind,
+    mode: number,
+    mtime: number,
+    path: string,
+    staging: string | null,
+  ): MirrorNode {
+    const id = this.#db
+      .transaction(() => {
+        const min = (this.#s.minId.get() as { id: number | null }).id ?? 0;
+        const id = Math.min(-1, min - 1);
+        this.#s.upsert.run(id, parentId, name, kind, 0, 0, mtime, mode, Date.now());
+        if (staging !== null) this.#s.setLocal.run(0, mtime, mode, Date.now(), staging, id);
+        if (kind === 'dir') this.#s.insertOp.run('mkdir', id, path, null, 0, Date.now());
+        return id;
+      })
+      .immediate();
+    this.#changed();
+    return this.node(id)!;
+  }
+
+  /** Updates a node's local attributes (no op queued: see queueCommit). */
+  updateLocal(
+    id: number,
+    f: Partial<Pick<MirrorNode, 'size' | 'mtime' | 'mode' | 'ctime' | 'staging'>>,
+  ): void {
+    const n = this.node(id);
+    if (!n) return;
+    const v = { ...n, ...f };
+    this.#s.setLocal.run(v.size, v.mtime, v.mode, v.ctime, v.staging, id);
+    this.#nodeCache.delete(id);
+  }
+
+  /**
+   * Records that the node's content or attributes must be committed (optionally updating them in
+   * the same transaction). A commit already queued and not yet started covers it (coalescing).
+   */
+  queueCommit(
+    id: number,
+    path: string,
+    f: Partial<Pick<MirrorNode, 'size' | 'mtime' | 'mode' | 'ctime' | 'staging'>> = {},
+  ): void {
+    this.#db
+      .transaction(() => {
+        this.updateLocal(id, f);
+        if (!this.#s.queuedCommit.get(id, this.pushing))
+          this.#s.insertOp.run('commit', id, path, null, 0, Date.now());
+      })
+      .immediate();
+  }
+
+  /**
+   * Removes a node and its subtree and queues the delete. Returns the block hashes no file references
+   * any more and the staging files of the removed nodes.
+   */
+  removeLocal(id: number, path: string): { released: string[]; staged: string[] } {
+    const released: string[] = [];
+    const staged: string[] = [];
+    this.#db
+      .transaction(() => {
+        const rev = (this.#s.node.get(id) as NodeRow | undefined)?.rev ?? 0;
+        this.#removeSubtree(id, released, false, staged);
+        this.#s.insertOp.run('delete', id, path, null, rev, Date.now());
+      })
+      .immediate();
+    this.#changed();
+    return { released: [...new Set(released)].filter((h) => !this.referenced(h)), staged };
+  }
+
+  /** Moves a node (replacing `replaced`, if given, and its subtree) and queues the move. */
+  moveLocal(
+    id: number,
+    parentId: number,
+    name: string,
+    fromPath: string,
+    toPath: string,
+    replaced: number | null,
+  ): { released: string[]; staged: string[] } {
+    const released: string[] = [];
+    const staged: string[] = [];
+    this.#db
+      .transaction(() => {
+        if (replaced !== null) this.#removeSubtree(replaced, released, false, staged);
+        this.#s.move.run(parentId, name, Date.now(), id);
+        this.#s.insertOp.run('move', id, fromPath, toPath, 0, Date.now());
+      })
+      .immediate();
+    this.#changed();
+    return { released: [...new Set(released)].filter((h) => !this.referenced(h)), staged };
+  }
+
+  // ---- the outbox, for the push loop ------------------------------------------------------------------
+
+  headOp(): Op | null {
+    const r = this.#s.headOp.get() as OpRow | undefined;
+    return r ? toOp(r) : null;
+  }
+
+  ops(): Op[] {
+    return (this.#s.allOps.all() as OpRow[]).map(toOp);
+  }
+
+  get pendingOps(): number {
+    return (this.#s.opCount.get() as { n: number }).n;
+  }
+
+  opDone(seq: number): void {
+    this.#s.opDone.run(seq);
+  }
+
+  opFailed(seq: number, error: string): void {
+    this.#s.opFailed.run(error, seq);
+  }
+
+  /** Nodes with dirty content (for recovery after a restart). */
+  stagedNodes(): MirrorNode[] {
+    return (this.#s.stagedNodes.all() as NodeRow[]).map(toNode);
+  }
+
+  /** Gives a locally created node the id the server assigned, everywhere it is referenced. */
+  remap(tempId: number, realId: number): void {
+    if (tempId === realId) return;
+    this.#db.transaction(() => {
+      if (!this.#s.node.get(tempId)) return;
+      const stale = this.#s.node.get(realId) as NodeRow | undefined;
+      if (stale) {
+        this.#s.deleteBlocks.run(realId);
+        this.#s.deleteNode.run(realId);
+      }
+      this.#s.remapNode.run(realId, tempId);
+      this.#s.remapChildren.run(realId, tempId);
+      this.#s.remapBlocks.run(realId, tempId);
+      this.#s.remapPins.run(realId, tempId);
+      this.#s.remapOps.run(realId, tempId);
+    })();
+    this.#changed();
+  }
+
+  /**
+   * Records a successful commit: the node's revision and committed block list. With `clean`, the
+   * local content is now exactly the commit (size from it, staging cleared); otherwise newer local
+   * writes stay staged over the new base.
+   */
+  committed(id: number, rev: number, blocks: readonly BlockRef[], size: number, clean: boolean): string[] {
+    const released: string[] = [];
+    this.#db.transaction(() => {
+      this.#s.setRev.run(rev, id);
+      this.#setBlocks(id, blocks, released);
+      if (clean) {
+        const n = this.#s.node.get(id) as NodeRow | undefined;
+        if (n) this.#s.setLocal.run(size, n.mtime, n.mode, n.ctime, null, id);
+      }
+    })();
+    this.#nodeCache.delete(id);
+    return [...new Set(released)].filter((h) => !this.referenced(h));
+  }
+
+  /** Renames a node here only (no op): the server already has it under that name. */
+  renameRaw(id: number, name: string): void {
+    const n = this.node(id);
+    if (!n || n.parentId === null) return;
+    this.#s.move.run(n.parentId, name, Date.now(), id);
+    this.#changed();
+  }
+
+  /** Conflicted copies made by this device, newest last (kept for `loft status`). */
+  conflicts(): string[] {
+    const raw = (this.#s.getMeta.get('conflicts') as { value: string } | undefined)?.value;
+    return raw ? (JSON.parse(raw) as string[]) : [];
+  }
+
+  addConflict(path: string): void {
+    const list = [...this.conflicts(), path].slice(-MAX_CONFLICTS_KEPT);
+    this.#s.setMeta.run('conflicts', JSON.stringify(list));
+  }
+
+  setRev(id: number, rev: number): void {
+    this.#s.setRev.run(rev, id);
+    this.#nodeCache.delete(id);
   }
 }

@@ -29,6 +29,26 @@ export interface CommitRequest {
   mode?: number;
 }
 
+export interface MkdirRequest {
+  path: string;
+  mtime?: number;
+  mode?: number;
+  parents?: boolean;
+}
+
+export interface MoveRequest {
+  id: number;
+  parentRev: number;
+  toPath: string;
+  overwrite?: boolean;
+}
+
+export interface DeleteRequest {
+  id: number;
+  parentRev: number;
+  recursive?: boolean;
+}
+
 export interface WhoAmI {
   user: string;
   device: string;
@@ -86,6 +106,22 @@ export class RemoteClient {
 
   node(path: string, signal?: AbortSignal): Promise<Revision> {
     return this.#json('GET', `/v1/node?path=${encodeURIComponent(path)}`, undefined, signal);
+  }
+
+  nodeById(id: number, signal?: AbortSignal): Promise<Revision> {
+    return this.#json('GET', `/v1/node?id=${id}`, undefined, signal);
+  }
+
+  mkdir(req: MkdirRequest, signal?: AbortSignal): Promise<{ rev: number; node: Revision }> {
+    return this.#json('POST', '/v1/mkdir', req, signal);
+  }
+
+  move(req: MoveRequest, signal?: AbortSignal): Promise<{ rev: number; node: Revision }> {
+    return this.#json('POST', '/v1/move', req, signal);
+  }
+
+  delete(req: DeleteRequest, signal?: AbortSignal): Promise<{ rev: number; deleted: Revision[] }> {
+    return this.#json('POST', '/v1/delete', req, signal);
   }
 
   /** Of `hashes`, those this user must send before committing them. */

@@ -77,6 +77,21 @@ export class StagingFile {
     return this.#size;
   }
 
+  /** Bytes from this offset on never come from the base (truncated away). */
+  get baseLimit(): number {
+    return this.#baseLimit;
+  }
+
+  /** Byte ranges written locally (or fetched by fill), sorted and merged. */
+  get written(): readonly Range[] {
+    return this.#present.ranges;
+  }
+
+  /** True when every byte is in the staging file itself (nothing comes from the base). */
+  get complete(): boolean {
+    return this.missingBytes === 0;
+  }
+
   /** Bytes that must come from the base revision before the file is complete. */
   get missingBytes(): number {
     return this.#present

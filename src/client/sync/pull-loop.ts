@@ -13,6 +13,7 @@ import { isLoftError } from '../../shared/errors.js';
 import type { ChangesPage, Revision } from '../../shared/protocol.js';
 import type { Connectivity } from '../hydrate/hydrator.js';
 import type { Mirror } from '../mirror/mirror.js';
+import type { SyncLock } from './sync-lock.js';
 
 export interface JournalSource {
   changes(cursor: string, limit: number, signal?: AbortSignal): Promise<ChangesPage>;
@@ -33,6 +34,8 @@ export interface PullLoopOptions {
   /** Called after each applied page with the entries and the block hashes no file references any more. */
   onApplied?: (entries: readonly Revision[], released: string[]) => void;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Shared with the push loop: a page is never applied while a push records its answer. */
+  lock?: SyncLock;
 }
 
 export class PullLoop {
@@ -50,7 +53,7 @@ export class PullLoop {
   async catchUp(onPage?: (applied: number) => void): Promise<void> {
     for (;;) {
       const page = await this.#o.source.changes(this.#o.mirror.cursor(), PAGE_LIMIT, this.#abort.signal);
-      this.#apply(page);
+      await this.#apply(page);
       onPage?.(this.applied);
       if (!page.hasMore) return;
     }
@@ -75,7 +78,7 @@ export class PullLoop {
         backoff = BACKOFF_MIN_MS;
         for (;;) {
           const page = await this.#o.source.waitChanges(this.#o.mirror.cursor(), POLL_TIMEOUT_S, signal);
-          this.#apply(page);
+          await this.#apply(page);
           if (page.hasMore) break; // catch up the rest with full pages
         }
       } catch (err) {
@@ -91,8 +94,9 @@ export class PullLoop {
     }
   }
 
-  #apply(page: ChangesPage): void {
-    const { released } = this.#o.mirror.applyChanges(page.entries, page.cursor, !page.hasMore);
+  async #apply(page: ChangesPage): Promise<void> {
+    const apply = () => this.#o.mirror.applyChanges(page.entries, page.cursor, !page.hasMore);
+    const { released } = this.#o.lock ? await this.#o.lock.run(apply) : apply();
     this.applied += page.entries.length;
     if (page.entries.length || released.length) this.#o.onApplied?.(page.entries, released);
   }

@@ -12,7 +12,7 @@
 import fs from 'node:fs/promises';
 import PQueue from 'p-queue';
 import { isLoftError, LoftError } from '../../shared/errors.js';
-import type { Revision } from '../../shared/protocol.js';
+import type { BlockRef, Revision } from '../../shared/protocol.js';
 import type { ChunkedFile } from '../chunk/chunk-file.js';
 import type { CommitRequest } from '../remote/remote-client.js';
 
@@ -26,10 +26,14 @@ export interface Chunker {
   chunk(path: string): Promise<ChunkedFile>;
 }
 
-export interface UploadRequest {
+export interface UploadRequest extends UploadDestination {
   /** Local file holding the complete new content. */
   file: string;
-  /** Where it goes: a path (create or replace) or a node id. */
+}
+
+/** Where a new revision goes and what it carries besides its content. */
+export interface UploadDestination {
+  /** A path (create or replace) or a node id. */
   path?: string;
   id?: number;
   parentRev: number | null;
@@ -38,12 +42,28 @@ export interface UploadRequest {
   signal?: AbortSignal;
 }
 
+/** Content ready to upload: its chunking, and a way to read any chunk's bytes. */
+export interface UploadContent {
+  blocks: readonly { hash: string; size: number; offset: number }[];
+  size: number;
+  read(offset: number, size: number): Promise<Buffer>;
+  /** Releases what `read` holds open. */
+  close?(): Promise<void>;
+}
+
 export interface UploadResult {
   rev: number;
   node: Revision;
   sentBytes: number;
   sentBlocks: number;
   totalBlocks: number;
+  blocks: BlockRef[];
+}
+
+export interface UploadProgress {
+  /** Bytes the server asked for, in total and sent so far (exact payload bytes). */
+  toSend: number;
+  sent: number;
 }
 
 /** Blocks uploaded at once per file: enough to fill a link, few enough to keep memory at ~4 × 4 MiB. */
@@ -58,66 +78,113 @@ export class Uploader {
     private readonly chunker: Chunker,
   ) {}
 
+  /** Chunks a local file and uploads it. */
   async upload(req: UploadRequest): Promise<UploadResult> {
     const chunked = await this.chunker.chunk(req.file);
-    const offsets: number[] = [];
+    const blocks: { hash: string; size: number; offset: number }[] = [];
     let at = 0;
     for (const b of chunked.blocks) {
-      offsets.push(at);
+      blocks.push({ ...b, offset: at });
       at += b.size;
     }
-    const where = new Map<string, { offset: number; size: number }>();
-    chunked.blocks.forEach((b, i) => where.set(b.hash, { offset: offsets[i]!, size: b.size }));
+    const fh = await fs.open(req.file, 'r');
+    try {
+      const read = async (offset: number, size: number) => {
+        const data = Buffer.alloc(size);
+        const { bytesRead } = await fh.read(data, 0, size, offset);
+        if (bytesRead !== size) throw new LoftError('CONFLICT', `${req.file} changed while it was uploaded`);
+        return data;
+      };
+      return await this.uploadContent({ blocks, size: chunked.size, read }, req);
+    } finally {
+      await fh.close();
+    }
+  }
 
-    let sentBytes = 0;
-    let sentBlocks = 0;
-    const send = async (hashes: string[]) => {
-      const fh = await fs.open(req.file, 'r');
-      try {
-        const queue = new PQueue({ concurrency: PUT_PARALLELISM });
-        await Promise.all(
-          hashes.map((hash) =>
-            queue.add(async () => {
-              const loc = where.get(hash);
-              if (!loc)
-                throw new LoftError(
-                  'INTERNAL',
-                  `server asked for block ${hash} that this file does not have`,
-                );
-              const data = Buffer.alloc(loc.size);
-              const { bytesRead } = await fh.read(data, 0, loc.size, loc.offset);
-              if (bytesRead !== loc.size)
-                throw new LoftError('CONFLICT', `${req.file} changed while it was uploaded`);
-              await this.target.putBlock(hash, data, req.signal);
-              sentBytes += data.length;
-              sentBlocks++;
-              this.sentBytes += data.length;
-            }),
-          ),
-        );
-      } finally {
-        await fh.close();
-      }
-    };
+  /**
+   * Sends the blocks the server lacks, then commits. `onBlock` sees every block's bytes as they are
+   * sent (the drive keeps them in its cache); `progress` is updated as bytes go out.
+   */
+  async uploadContent(
+    content: UploadContent,
+    dest: UploadDestination,
+    progress: UploadProgress = { toSend: 0, sent: 0 },
+    onBlock?: (hash: string, data: Buffer) => void,
+  ): Promise<UploadResult> {
+    const sent = await this.sendBlocks(content, dest.signal, progress, onBlock);
+    const r = await this.commitContent(content, dest, progress, onBlock);
+    return { ...r, sentBytes: r.sentBytes + sent.bytes, sentBlocks: r.sentBlocks + sent.blocks };
+  }
 
-    const unique = [...where.keys()];
-    await send(await this.target.missingBlocks(unique, req.signal));
+  /** Asks which blocks the server lacks and sends them. */
+  async sendBlocks(
+    content: UploadContent,
+    signal?: AbortSignal,
+    progress: UploadProgress = { toSend: 0, sent: 0 },
+    onBlock?: (hash: string, data: Buffer) => void,
+  ): Promise<{ bytes: number; blocks: number }> {
+    const hashes = [...new Set(content.blocks.map((b) => b.hash))];
+    return this.#send(content, await this.target.missingBlocks(hashes, signal), signal, progress, onBlock);
+  }
+
+  /** Commits content whose blocks were sent; re-sends, once, blocks the server says it lacks. */
+  async commitContent(
+    content: UploadContent,
+    dest: UploadDestination,
+    progress: UploadProgress = { toSend: 0, sent: 0 },
+    onBlock?: (hash: string, data: Buffer) => void,
+  ): Promise<UploadResult> {
+    const blocks = content.blocks.map((b) => ({ hash: b.hash, size: b.size }));
     const commit: CommitRequest = {
-      ...(req.path !== undefined ? { path: req.path } : { id: req.id! }),
-      parentRev: req.parentRev,
-      blocks: chunked.blocks,
-      size: chunked.size,
-      mtime: req.mtime,
-      mode: req.mode,
+      ...(dest.path !== undefined ? { path: dest.path } : { id: dest.id! }),
+      parentRev: dest.parentRev,
+      blocks,
+      size: content.size,
+      mtime: dest.mtime,
+      mode: dest.mode,
     };
     let result: { rev: number; node: Revision };
+    let sent = { bytes: 0, blocks: 0 };
     try {
-      result = await this.target.commit(commit, req.signal);
+      result = await this.target.commit(commit, dest.signal);
     } catch (err) {
       if (!isLoftError(err, 'BLOCK_UNUSABLE')) throw err;
-      await send((err.details?.missing as string[] | undefined) ?? []);
-      result = await this.target.commit(commit, req.signal);
+      const missing = (err.details?.missing as string[] | undefined) ?? [];
+      sent = await this.#send(content, missing, dest.signal, progress, onBlock);
+      result = await this.target.commit(commit, dest.signal);
     }
-    return { ...result, sentBytes, sentBlocks, totalBlocks: chunked.blocks.length };
+    return { ...result, sentBytes: sent.bytes, sentBlocks: sent.blocks, totalBlocks: blocks.length, blocks };
+  }
+
+  async #send(
+    content: UploadContent,
+    hashes: string[],
+    signal: AbortSignal | undefined,
+    progress: UploadProgress,
+    onBlock?: (hash: string, data: Buffer) => void,
+  ): Promise<{ bytes: number; blocks: number }> {
+    const where = new Map<string, { offset: number; size: number }>();
+    for (const b of content.blocks) where.set(b.hash, { offset: b.offset, size: b.size });
+    for (const h of hashes) progress.toSend += where.get(h)?.size ?? 0;
+    let bytes = 0;
+    let blocks = 0;
+    const queue = new PQueue({ concurrency: PUT_PARALLELISM });
+    await Promise.all(
+      hashes.map((hash) =>
+        queue.add(async () => {
+          const loc = where.get(hash);
+          if (!loc)
+            throw new LoftError('INTERNAL', `server asked for block ${hash} that this file does not have`);
+          const data = await content.read(loc.offset, loc.size);
+          await this.target.putBlock(hash, data, signal);
+          bytes += data.length;
+          blocks++;
+          this.sentBytes += data.length;
+          progress.sent += data.length;
+          onBlock?.(hash, data);
+        }),
+      ),
+    );
+    return { bytes, blocks };
   }
 }

@@ -6,16 +6,28 @@
  * network. An open file handle snapshots the file's revision and block map: a reader keeps the
  * bytes of the revision it opened even if a newer one arrives; the next open sees the new one.
  *
- * This milestone is read-only: every call that would change the tree fails with EROFS.
+ * Writes are local-first: a file's new content goes to a staging file (DirtyFiles), tree changes
+ * go to the mirror together with a queued op in one SQLite transaction, and the push loop replays
+ * the ops on the server later. `flush` (every close(2)) and `fsync` make a changed file durable
+ * (staging data fsynced, the op recorded with synchronous=FULL) before they answer. Readers on this
+ * device read a dirty file through its staging, so they see local writes at once.
+ *
+ * Symlinks are files whose mode carries S_IFLNK and whose content is the target. Hard links and
+ * special files are refused with EPERM.
  */
 import { FsError, LoftError } from '../../shared/errors.js';
+import { MAX_NAME_BYTES } from '../../shared/paths.js';
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
 import { newReadState, type Hydrator, type ReadState } from '../hydrate/hydrator.js';
 import type { BlockExtent, Mirror, MirrorNode } from '../mirror/mirror.js';
 import type { Pinner } from '../pins/pinner.js';
+import type { StagingFile } from '../staging/staging-file.js';
+import { DirtyFiles, type DirtyFile } from './dirty-files.js';
 
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+const S_IFMT = 0o170000;
 
 export interface Stat {
   mode: number;
@@ -55,9 +67,14 @@ const O_RDONLY = 0;
 const O_TRUNC = 0o1000;
 
 interface Handle {
-  node: MirrorNode;
+  id: number;
+  write: boolean;
+  /** Snapshot of a clean file's revision: a reader keeps the bytes it opened. */
   extents: BlockExtent[];
+  size: number;
   state: ReadState;
+  /** The staging this handle holds a reference on (dirty files). */
+  dirty: DirtyFile | null;
 }
 
 export interface VfsOptions {
@@ -65,12 +82,21 @@ export interface VfsOptions {
   hydrator: Hydrator;
   cache: DiskBlockCache;
   pinner: Pinner;
+  /** Directory for staging files. */
+  stagingDir: string;
   uid?: number;
   gid?: number;
+  /** Called when a change was queued (the push loop wakes up). */
+  onQueued?: () => void;
+  /** Called when block hashes are no longer referenced by any file. */
+  onReleased?: (hashes: string[]) => void;
+  now?: () => number;
 }
 
 /** Most files one process can hold open in the drive (bounded handle table). */
 const MAX_HANDLES = 65_536;
+/** Longest symlink target (Linux PATH_MAX). */
+const MAX_LINK = 4096;
 
 export class Vfs {
   readonly #mirror: Mirror;
@@ -79,9 +105,13 @@ export class Vfs {
   readonly #pinner: Pinner;
   readonly #uid: number;
   readonly #gid: number;
+  readonly #now: () => number;
+  readonly #onQueued: () => void;
+  readonly #onReleased: (hashes: string[]) => void;
   readonly #handles = new Map<number, Handle>();
   /** Block hash → number of open handles whose snapshot references it. */
   readonly #held = new Map<string, number>();
+  readonly dirty: DirtyFiles;
   #nextFh = 1;
 
   constructor(options: VfsOptions) {
@@ -91,6 +121,10 @@ export class Vfs {
     this.#pinner = options.pinner;
     this.#uid = options.uid ?? process.getuid?.() ?? 0;
     this.#gid = options.gid ?? process.getgid?.() ?? 0;
+    this.#now = options.now ?? Date.now;
+    this.#onQueued = options.onQueued ?? (() => {});
+    this.#onReleased = options.onReleased ?? (() => {});
+    this.dirty = new DirtyFiles(options.stagingDir);
   }
 
   /** For the cache: blocks of open files are evicted last. */
@@ -98,6 +132,23 @@ export class Vfs {
 
   get openHandles(): number {
     return this.#handles.size;
+  }
+
+  /** Reopens the staging files the mirror records and queues their commits (after a restart). */
+  async recover(): Promise<number> {
+    let n = 0;
+    for (const node of this.#mirror.stagedNodes()) {
+      const d = await this.dirty.reopen(node.id, node.staging!, node.mtime);
+      const path = this.#mirror.pathOf(node.id);
+      if (!d || path === null) {
+        this.#mirror.updateLocal(node.id, { staging: null });
+        continue;
+      }
+      this.#mirror.queueCommit(node.id, path, { size: d.file.size });
+      n++;
+    }
+    if (n) this.#onQueued();
+    return n;
   }
 
   // ---- metadata ---------------------------------------------------------------------------------
@@ -161,7 +212,13 @@ export class Vfs {
     }
   }
 
+  /** Set by the push loop: the node being uploaded now. */
+  uploadingId: number | null = null;
+
   fileState(node: MirrorNode): FileState {
+    if (node.kind === 'file' && (node.id === this.uploadingId || (node.id < 0 && !node.staging)))
+      return 'uploading';
+    if (node.kind === 'file' && (node.staging || this.dirty.get(node.id))) return 'dirty';
     if (this.#mirror.isPinned(node.id)) return 'pinned';
     if (node.kind === 'dir') return 'cloud';
     const cached = this.#cachedBytes(node);
@@ -170,43 +227,97 @@ export class Vfs {
   }
 
   #cachedBytes(node: MirrorNode): number {
+    const d = this.dirty.get(node.id);
+    if (d) return d.size; // dirty content is all local (staged, or base blocks read through the cache)
     return this.#cache.cachedBytes(this.#mirror.blocks(node.id));
   }
 
   // ---- files ----------------------------------------------------------------------------------------
 
-  open(path: string, flags: number): number {
+  async open(path: string, flags: number): Promise<number> {
     const node = this.#resolve(path);
-    if (node.kind === 'dir') throw new FsError('EISDIR', `${path} is a directory`);
-    if ((flags & O_ACCMODE) !== O_RDONLY || flags & O_TRUNC) {
-      throw new FsError('EROFS', 'the drive is read-only in this version');
+    if (node.kind === 'dir') {
+      if ((flags & O_ACCMODE) !== O_RDONLY) throw new FsError('EISDIR', `${path} is a directory`);
+      throw new FsError('EISDIR', `${path} is a directory`);
     }
-    if (this.#handles.size >= MAX_HANDLES) throw new FsError('EIO', 'too many open files in the drive');
-    const extents = this.#mirror.blocks(node.id);
-    const fh = this.#nextFh++;
-    this.#handles.set(fh, { node, extents, state: newReadState() });
-    for (const e of extents) this.#held.set(e.hash, (this.#held.get(e.hash) ?? 0) + 1);
-    return fh;
+    const write = (flags & O_ACCMODE) !== O_RDONLY;
+    this.#checkHandles();
+    let dirty = this.dirty.get(node.id) ?? null;
+    if (write || flags & O_TRUNC) dirty = await this.#dirtyOf(node);
+    if (dirty && flags & O_TRUNC && (dirty.size > 0 || dirty.file.size > 0)) {
+      await this.#truncate(dirty, 0);
+    }
+    return this.#addHandle(node, write, dirty);
   }
 
-  /** Creating files arrives with the write path; until then the drive is read-only. */
-  create(path: string, _mode: number): number {
-    throw new FsError('EROFS', `cannot create ${path}: the drive is read-only in this version`);
+  async create(path: string, mode: number): Promise<number> {
+    const { parent, name } = this.#parentOf(path);
+    if (this.#mirror.lookup(path)) throw new FsError('EEXIST', `${path} exists`);
+    if ((mode & S_IFMT) !== 0 && (mode & S_IFMT) !== S_IFREG)
+      throw new FsError('EPERM', `${path}: only regular files, directories and symlinks are supported`);
+    this.#checkHandles();
+    const now = this.#now();
+    const d = await this.dirty.create(null, 0, now);
+    if (this.#mirror.lookup(path)) {
+      await d.file.remove();
+      throw new FsError('EEXIST', `${path} exists`);
+    }
+    const node = this.#mirror.createLocal(parent.id, name, 'file', mode & 0o7777, now, path, d.name);
+    this.dirty.attach(d, node.id);
+    d.modified = true;
+    return this.#addHandle(node, true, d);
   }
 
   async read(fh: number, out: Buffer, offset: number): Promise<number> {
-    const h = this.#handles.get(fh);
-    if (!h) throw new FsError('EBADF', `no open file ${fh}`);
+    const h = this.#handle(fh);
     try {
-      return await this.#hydrator.read(h.extents, h.node.size, offset, out, h.state);
+      const d = h.dirty && !h.dirty.orphaned ? h.dirty : (this.dirty.get(h.id) ?? h.dirty);
+      if (d) return await d.file.read(offset, out, this.#baseReader(h.id));
+      return await this.#hydrator.read(h.extents, h.size, offset, out, h.state);
     } catch (err) {
       if (err instanceof FsError) throw err;
       const reason = err instanceof LoftError ? err.message : String(err);
-      throw new FsError('EIO', `read of ${h.node.name} failed: ${reason}`, { cause: err });
+      throw new FsError('EIO', `read failed: ${reason}`, { cause: err });
     }
   }
 
-  release(fh: number): void {
+  async write(fh: number, data: Buffer, offset: number): Promise<number> {
+    const h = this.#handle(fh);
+    if (!h.write || !h.dirty) throw new FsError('EBADF', 'file is not open for writing');
+    const d = h.dirty;
+    await this.#spaceRetry(() => d.file.write(offset, data));
+    d.size = d.file.size;
+    d.mtime = this.#now();
+    d.gen++;
+    d.modified = true;
+    return data.length;
+  }
+
+  async ftruncate(fh: number, size: number): Promise<void> {
+    const h = this.#handle(fh);
+    if (!h.write || !h.dirty) throw new FsError('EBADF', 'file is not open for writing');
+    await this.#truncate(h.dirty, size);
+  }
+
+  async truncate(path: string, size: number): Promise<void> {
+    const node = this.#resolve(path);
+    if (node.kind === 'dir') throw new FsError('EISDIR', `${path} is a directory`);
+    const d = await this.#dirtyOf(node);
+    await this.#truncate(d, size);
+    if (d.writers === 0) await this.#commitPoint(d);
+  }
+
+  /** close(2) of any handle: a changed file becomes durable and queued before close returns. */
+  async flush(fh: number): Promise<void> {
+    const h = this.#handles.get(fh);
+    if (h?.dirty && h.dirty.modified && !h.dirty.orphaned) await this.#commitPoint(h.dirty);
+  }
+
+  async fsync(fh: number): Promise<void> {
+    await this.flush(fh);
+  }
+
+  async release(fh: number): Promise<void> {
     const h = this.#handles.get(fh);
     if (!h) return;
     this.#handles.delete(fh);
@@ -215,6 +326,161 @@ export class Vfs {
       if (n <= 0) this.#held.delete(e.hash);
       else this.#held.set(e.hash, n);
     }
+    const d = h.dirty;
+    if (!d) return;
+    d.refs--;
+    if (h.write) d.writers--;
+    if (d.orphaned) return this.dirty.closeOrphan(d);
+    if (d.modified) await this.#commitPoint(d);
+    else if (d.writers === 0 && d.refs === 0 && d.gen === 0 && !this.#mirror.node(d.id)?.staging) {
+      await this.dirty.drop(d.id); // opened for writing, never written
+    }
+    if (d.writers === 0) this.#onQueued(); // the push loop may have been waiting for this close
+  }
+
+  /** Reads a dirty file's current content (staging over the committed revision). */
+  async readDirty(id: number, offset: number, out: Buffer): Promise<number> {
+    const d = this.dirty.get(id);
+    if (!d) throw new LoftError('NOT_FOUND', `node ${id} has no local changes`);
+    return d.file.read(offset, out, this.#baseReader(id));
+  }
+
+  /** True while some handle may still write the node (its upload waits). */
+  writersOf(id: number): number {
+    return this.dirty.get(id)?.writers ?? 0;
+  }
+
+  /** After a commit of this device: readers' snapshots move to the new revision. */
+  committed(id: number): void {
+    const node = this.#mirror.node(id);
+    if (!node) return;
+    for (const h of this.#handles.values()) {
+      if (h.id !== id) continue;
+      h.extents = this.#mirror.blocks(id);
+      h.size = node.size;
+    }
+  }
+
+  /** A locally created node got its server id. */
+  remapped(tempId: number, realId: number): void {
+    this.dirty.remap(tempId, realId);
+    for (const h of this.#handles.values()) if (h.id === tempId) h.id = realId;
+    if (this.uploadingId === tempId) this.uploadingId = realId;
+  }
+
+  // ---- tree changes ---------------------------------------------------------------------------------
+
+  async mkdir(path: string, mode: number): Promise<void> {
+    const { parent, name } = this.#parentOf(path);
+    if (this.#mirror.lookup(path)) throw new FsError('EEXIST', `${path} exists`);
+    this.#mirror.createLocal(parent.id, name, 'dir', mode & 0o7777, this.#now(), path, null);
+    this.#onQueued();
+  }
+
+  async unlink(path: string): Promise<void> {
+    const node = this.#resolve(path);
+    if (node.kind === 'dir') throw new FsError('EISDIR', `${path} is a directory`);
+    await this.#remove(node, path);
+  }
+
+  async rmdir(path: string): Promise<void> {
+    const node = this.#resolve(path);
+    if (node.kind !== 'dir') throw new FsError('ENOTDIR', `${path} is not a directory`);
+    if (node.parentId === null) throw new FsError('EBUSY', 'the drive root cannot be removed');
+    if (this.#mirror.children(node.id).length) throw new FsError('ENOTEMPTY', `${path} is not empty`);
+    await this.#remove(node, path);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const node = this.#resolve(from);
+    if (node.parentId === null) throw new FsError('EBUSY', 'the drive root cannot be moved');
+    const { parent, name } = this.#parentOf(to);
+    const target = this.#mirror.lookup(to);
+    if (target?.id === node.id) return;
+    if (node.kind === 'dir') {
+      for (
+        let p: MirrorNode | null = parent;
+        p;
+        p = p.parentId === null ? null : this.#mirror.node(p.parentId)
+      ) {
+        if (p.id === node.id) throw new FsError('EINVAL', `cannot move ${from} into itself`);
+      }
+    }
+    if (target) {
+      if (node.kind === 'dir' && target.kind !== 'dir')
+        throw new FsError('ENOTDIR', `${to} is not a directory`);
+      if (node.kind !== 'dir' && target.kind === 'dir') throw new FsError('EISDIR', `${to} is a directory`);
+      if (target.kind === 'dir' && this.#mirror.children(target.id).length)
+        throw new FsError('ENOTEMPTY', `${to} is not empty`);
+    }
+    const { released, staged } = this.#mirror.moveLocal(
+      node.id,
+      parent.id,
+      name,
+      from,
+      to,
+      target?.id ?? null,
+    );
+    if (target) await this.#dropRemoved(target.id, released, staged);
+    this.#onQueued();
+  }
+
+  async chmod(path: string, mode: number): Promise<void> {
+    const node = this.#resolve(path);
+    const f = { mode: (mode & 0o7777) | (node.mode & S_IFMT), ctime: this.#now() };
+    this.#attrChange(node, path, f);
+  }
+
+  /** Times in ms; null leaves that time unchanged (UTIME_OMIT). atime is not stored. */
+  async utimens(path: string, _atime: number | null, mtime: number | null): Promise<void> {
+    const node = this.#resolve(path);
+    if (mtime === null) {
+      this.#mirror.updateLocal(node.id, { ctime: this.#now() });
+      return;
+    }
+    const d = this.dirty.get(node.id);
+    if (d) d.mtime = mtime;
+    this.#attrChange(node, path, { mtime, ctime: this.#now() });
+  }
+
+  async symlink(target: string, path: string): Promise<void> {
+    const { parent, name } = this.#parentOf(path);
+    if (this.#mirror.lookup(path)) throw new FsError('EEXIST', `${path} exists`);
+    const bytes = Buffer.from(target);
+    if (bytes.length === 0 || bytes.length > MAX_LINK)
+      throw new FsError(bytes.length ? 'ENAMETOOLONG' : 'ENOENT', 'bad symlink target');
+    const now = this.#now();
+    const d = await this.dirty.create(null, 0, now);
+    if (this.#mirror.lookup(path)) {
+      await d.file.remove();
+      throw new FsError('EEXIST', `${path} exists`);
+    }
+    const node = this.#mirror.createLocal(parent.id, name, 'file', S_IFLNK | 0o777, now, path, d.name);
+    this.dirty.attach(d, node.id);
+    await d.file.write(0, bytes);
+    d.size = bytes.length;
+    d.gen++;
+    d.modified = true;
+    await this.#commitPoint(d);
+  }
+
+  async readlink(path: string): Promise<string> {
+    const node = this.#resolve(path);
+    if ((node.mode & S_IFMT) !== S_IFLNK) throw new FsError('EINVAL', `${path} is not a symlink`);
+    const out = Buffer.alloc(Math.min(node.size, MAX_LINK));
+    const d = this.dirty.get(node.id);
+    const n = d
+      ? await d.file.read(0, out, this.#baseReader(node.id))
+      : await this.#hydrator.read(this.#mirror.blocks(node.id), node.size, 0, out);
+    return out.subarray(0, n).toString();
+  }
+
+  link(from: string, _to: string): never {
+    throw new FsError('EPERM', `${from}: hard links are not supported in the drive`);
+  }
+
+  mknod(path: string): never {
+    throw new FsError('EPERM', `${path}: special files are not supported in the drive`);
   }
 
   // ---- pins -----------------------------------------------------------------------------------------
@@ -235,24 +501,157 @@ export class Vfs {
     return node;
   }
 
-  #stat(node: MirrorNode): Stat {
-    const t = new Date(node.mtime);
-    const isDir = node.kind === 'dir';
-    const size = isDir ? 4096 : node.size;
+  /** The existing parent directory of `path` and the new name. */
+  #parentOf(path: string): { parent: MirrorNode; name: string } {
+    const cut = path.lastIndexOf('/');
+    const name = path.slice(cut + 1);
+    if (!name || name === '.' || name === '..') throw new FsError('EINVAL', `bad name in ${path}`);
+    if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw new FsError('ENAMETOOLONG', `name too long: ${path}`);
+    const parent = this.#resolve(cut === 0 ? '/' : path.slice(0, cut));
+    if (parent.kind !== 'dir') throw new FsError('ENOTDIR', `${path.slice(0, cut)} is not a directory`);
+    return { parent, name };
+  }
+
+  #handle(fh: number): Handle {
+    const h = this.#handles.get(fh);
+    if (!h) throw new FsError('EBADF', `no open file ${fh}`);
+    return h;
+  }
+
+  #checkHandles(): void {
+    if (this.#handles.size >= MAX_HANDLES) throw new FsError('EIO', 'too many open files in the drive');
+  }
+
+  #addHandle(node: MirrorNode, write: boolean, dirty: DirtyFile | null): number {
+    const extents = dirty ? [] : this.#mirror.blocks(node.id);
+    const fh = this.#nextFh++;
+    this.#handles.set(fh, { id: node.id, write, extents, size: node.size, state: newReadState(), dirty });
+    for (const e of extents) this.#held.set(e.hash, (this.#held.get(e.hash) ?? 0) + 1);
+    if (dirty) {
+      dirty.refs++;
+      if (write) dirty.writers++;
+    }
+    return fh;
+  }
+
+  /** The node's DirtyFile, made (and recorded on the node) when it has none; single-flight per node. */
+  #dirtyOf(node: MirrorNode): Promise<DirtyFile> {
+    const have = this.dirty.get(node.id);
+    if (have) return Promise.resolve(have);
+    let p = this.#making.get(node.id);
+    if (!p) {
+      p = this.#makeDirty(node).finally(() => this.#making.delete(node.id));
+      this.#making.set(node.id, p);
+    }
+    return p;
+  }
+
+  readonly #making = new Map<number, Promise<DirtyFile>>();
+
+  async #makeDirty(node: MirrorNode): Promise<DirtyFile> {
+    if (node.staging) {
+      const again = await this.dirty.reopen(node.id, node.staging, node.mtime);
+      if (again) return again;
+    }
+    const d = await this.dirty.create(node.id, node.size, node.mtime);
+    this.#mirror.updateLocal(node.id, { staging: d.name });
+    return d;
+  }
+
+  async #truncate(d: DirtyFile, size: number): Promise<void> {
+    await this.#spaceRetry(() => d.file.truncate(size));
+    d.size = size;
+    d.mtime = this.#now();
+    d.gen++;
+    d.modified = true;
+  }
+
+  /** Makes a dirty file's change durable and queues its commit (close, fsync, truncate by path). */
+  async #commitPoint(d: DirtyFile): Promise<void> {
+    const path = this.#mirror.pathOf(d.id);
+    if (path === null) return;
+    await this.#spaceRetry(() => d.file.persist(true));
+    d.modified = false;
+    const now = this.#now();
+    this.#mirror.queueCommit(d.id, path, { size: d.size, mtime: d.mtime, ctime: now, staging: d.name });
+    this.#onQueued();
+  }
+
+  #attrChange(node: MirrorNode, path: string, f: { mode?: number; mtime?: number; ctime: number }): void {
+    if (node.kind === 'dir' || node.id < 0) {
+      // Directory attributes are local only (the protocol has no directory setattr); a node not yet
+      // on the server takes them with its create.
+      this.#mirror.updateLocal(node.id, f);
+      return;
+    }
+    this.#mirror.queueCommit(node.id, path, f);
+    this.#onQueued();
+  }
+
+  async #remove(node: MirrorNode, path: string): Promise<void> {
+    const { released, staged } = this.#mirror.removeLocal(node.id, path);
+    await this.#dropRemoved(node.id, released, staged);
+    this.#onQueued();
+  }
+
+  async #dropRemoved(id: number, released: string[], staged: string[]): Promise<void> {
+    if (this.dirty.get(id)) await this.dirty.drop(id);
+    await this.dirty.removeFiles(staged);
+    if (released.length) this.#onReleased(released);
+  }
+
+  /** Reads the committed revision under a dirty file (the staging's base). */
+  #baseReader(id: number) {
     return {
-      mode: (isDir ? S_IFDIR : S_IFREG) | (node.mode & 0o7777),
+      read: (offset: number, out: Buffer) => {
+        const node = this.#mirror.node(id);
+        const extents = this.#mirror.blocks(id);
+        const size = extents.reduce((n, e) => n + e.size, 0);
+        return node ? this.#hydrator.read(extents, size, offset, out) : Promise.resolve(0);
+      },
+    };
+  }
+
+  /** A full disk: the cache gives space back, then the write is tried once more; else ENOSPC. */
+  async #spaceRetry<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+      if (this.#cache.shrink(64 * 1024 * 1024) === 0)
+        throw new FsError('ENOSPC', 'no space left for local changes', { cause: err });
+      try {
+        return await fn();
+      } catch (again) {
+        if ((again as NodeJS.ErrnoException).code === 'ENOSPC')
+          throw new FsError('ENOSPC', 'no space left for local changes', { cause: again });
+        throw again;
+      }
+    }
+  }
+
+  #stat(node: MirrorNode): Stat {
+    const d = node.kind === 'file' ? this.dirty.get(node.id) : undefined;
+    const t = new Date(d ? d.mtime : node.mtime);
+    const isDir = node.kind === 'dir';
+    const size = isDir ? 4096 : d ? d.size : node.size;
+    const type = isDir ? S_IFDIR : (node.mode & S_IFMT) === S_IFLNK ? S_IFLNK : S_IFREG;
+    return {
+      mode: type | (node.mode & 0o7777),
       size,
       nlink: isDir ? 2 : 1,
       uid: this.#uid,
       gid: this.#gid,
       mtime: t,
       atime: t,
-      ctime: t,
+      ctime: new Date(Math.max(node.ctime, t.getTime())),
       // Report the full size as allocated: tools that treat blocks < size as "sparse" would
       // otherwise skip or mangle cloud-only data. `loft status` and xattrs tell what is local.
       blocks: Math.ceil(size / 512),
       blksize: 4096,
-      ino: node.id,
+      ino: node.id < 0 ? 0x7fffffff + -node.id : node.id,
     };
   }
 }
+
+export type { StagingFile };

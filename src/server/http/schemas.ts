@@ -14,7 +14,12 @@ const Size = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 // Path syntax (components, lengths) is checked by splitPath with precise messages; this only bounds it.
 const Path = Type.String({ minLength: 1, maxLength: 8192 });
 const Mtime = Type.Integer({ minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER });
-const Mode = Type.Integer({ minimum: 0, maximum: 0o7777 });
+// Permission bits, optionally with S_IFLNK (0o120000): the drive stores a symlink as a file whose
+// content is the target. Other file-type bits are refused.
+const Mode = Type.Union([
+  Type.Integer({ minimum: 0, maximum: 0o7777 }),
+  Type.Integer({ minimum: 0o120000, maximum: 0o127777 }),
+]);
 const strict = { additionalProperties: false } as const;
 
 export const MissingBody = Type.Object(

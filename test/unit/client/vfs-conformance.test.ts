@@ -60,29 +60,17 @@ const vfsAdapter = (): ReadFs => {
     readdir: (p) => errno(() => vfs.readdir(p).names.filter((n) => n !== '.' && n !== '..')),
     read: (p, offset, length) =>
       errno(async () => {
-        const fh = vfs.open(p, 0);
+        const fh = await vfs.open(p, 0);
         try {
           const out = Buffer.alloc(length);
           const n = await vfs.read(fh, out, offset);
           return out.subarray(0, n);
         } finally {
-          vfs.release(fh);
+          await vfs.release(fh);
         }
       }),
     xattr: (p, name) => errno(() => vfs.getxattr(p, name)?.toString() ?? null),
     listxattr: (p) => errno(() => vfs.listxattr(p)),
-    write: (p) =>
-      errno(() => {
-        // O_WRONLY | O_CREAT | O_TRUNC, as the kernel would send it: create when absent, else open.
-        let exists = true;
-        try {
-          vfs.getattr(p);
-        } catch {
-          exists = false;
-        }
-        if (exists) vfs.open(p, 0o1001);
-        else vfs.create(p, 0o644);
-      }),
   };
 };
 

@@ -1,0 +1,403 @@
+/**
+ * PushLoop: replays the outbox (Mirror ops) on the server, oldest first, one op at a time.
+ *
+ *   ┌──────┐ op   ┌─────────┐ ok   ┌──────────────────────┐
+ *   │ idle │─────►│ working │─────►│ record answer, drop  │──► next op
+ *   └──────┘◄─wake└─────────┘      └──────────────────────┘
+ *                   │ network error: offline, back off (BACKOFF_MIN..BACKOFF_MAX), same op again
+ *                   │ commit 409: commit ours as a conflicted copy, fetch the winner
+ *
+ * Order matters: each op carries the path it had when it was made, so replaying in order rebuilds
+ * this device's tree on the server. A commit waits until no handle can still write the file (a file
+ * still open is never uploaded half-written); if the file changed while it was read for upload, the
+ * op runs again on the new content. Block uploads happen outside the SyncLock; the request that
+ * changes the tree and the mirror update recording its answer happen inside it.
+ *
+ * Ops that no longer apply (their node was removed here, the server no longer has it) are dropped;
+ * no op that carries content is ever dropped: a commit that cannot go where it was meant to goes
+ * beside it as a conflicted copy.
+ */
+import fs from 'node:fs/promises';
+import { isLoftError, LoftError } from '../../shared/errors.js';
+import type { BlockRef, Revision } from '../../shared/protocol.js';
+import type { ChunkedFile } from '../chunk/chunk-file.js';
+import { rechunk } from '../chunk/rechunk.js';
+import type { Connectivity } from '../hydrate/hydrator.js';
+import type { Mirror, MirrorNode, Op } from '../mirror/mirror.js';
+import type { DeleteRequest, MkdirRequest, MoveRequest } from '../remote/remote-client.js';
+import type { UploadContent, UploadTarget, Uploader } from '../upload/uploader.js';
+import type { Vfs } from '../vfs/vfs.js';
+import type { SyncLock } from './sync-lock.js';
+
+export interface PushRemote extends UploadTarget {
+  mkdir(req: MkdirRequest, signal?: AbortSignal): Promise<{ rev: number; node: Revision }>;
+  move(req: MoveRequest, signal?: AbortSignal): Promise<{ rev: number; node: Revision }>;
+  delete(req: DeleteRequest, signal?: AbortSignal): Promise<{ rev: number; deleted: Revision[] }>;
+  node(path: string, signal?: AbortSignal): Promise<Revision>;
+  nodeById(id: number, signal?: AbortSignal): Promise<Revision>;
+}
+
+export interface PushLoopOptions {
+  remote: PushRemote;
+  mirror: Mirror;
+  vfs: Vfs;
+  uploader: Uploader;
+  /** Chunks a complete local file off this thread. */
+  chunkFile: (path: string) => Promise<ChunkedFile>;
+  lock: SyncLock;
+  connectivity: Connectivity;
+  /** This device's name, for conflicted copies. */
+  device: () => Promise<string>;
+  /** Sees the bytes of every block sent (the drive caches them). */
+  onBlockSent?: (hash: string, data: Buffer) => void;
+  /** Block hashes no file references any more. */
+  onReleased?: (hashes: string[]) => void;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+  now?: () => Date;
+}
+
+export interface PushStatus {
+  /** The upload under way: path, content size, and exact payload bytes to send / sent. */
+  current: { path: string; size: number; toSend: number; sent: number } | null;
+  lastError: string | null;
+}
+
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+
+export class PushLoop {
+  readonly #o: PushLoopOptions;
+  readonly #abort = new AbortController();
+  #loop: Promise<void> | null = null;
+  #wake: (() => void) | null = null;
+  #woken = false;
+  #idleWaiters: (() => void)[] = [];
+  readonly status: PushStatus = { current: null, lastError: null };
+
+  constructor(options: PushLoopOptions) {
+    this.#o = options;
+  }
+
+  start(): void {
+    this.#loop ??= this.#run();
+  }
+
+  /** Something was queued, or a writer closed a file: look at the outbox again. */
+  wake(): void {
+    this.#woken = true;
+    this.#wake?.();
+  }
+
+  /** Resolves once the outbox is empty. */
+  idle(): Promise<void> {
+    if (this.#o.mirror.pendingOps === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    this.#abort.abort();
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#abort.signal;
+    const { mirror } = this.#o;
+    let backoff = BACKOFF_MIN_MS;
+    while (!signal.aborted) {
+      this.#woken = false;
+      const op = mirror.headOp();
+      if (!op) {
+        for (const w of this.#idleWaiters.splice(0)) w();
+        await this.#sleep(null);
+        continue;
+      }
+      mirror.pushing = op.seq;
+      try {
+        const finished = await this.#do(op);
+        if (finished) mirror.opDone(op.seq);
+        this.status.lastError = null;
+        backoff = BACKOFF_MIN_MS;
+        if (!finished) await this.#sleep(null); // waits for a writer to close the file
+      } catch (err) {
+        if (signal.aborted) break;
+        const message = err instanceof Error ? err.message : String(err);
+        this.status.lastError = message;
+        mirror.opFailed(op.seq, message);
+        if (isLoftError(err, 'UNAVAILABLE')) this.#o.connectivity.setOnline(false, message);
+        else this.#o.log?.('upload failed; will retry', { op: op.kind, path: op.path, error: message });
+        await this.#sleep(backoff);
+        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+      } finally {
+        mirror.pushing = 0;
+        this.status.current = null;
+        this.#o.vfs.uploadingId = null;
+      }
+    }
+  }
+
+  /** Sleeps until woken (or `ms` elapsed, or close). */
+  #sleep(ms: number | null): Promise<void> {
+    if (this.#woken && ms === null) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        if (t) clearTimeout(t);
+        this.#wake = null;
+        resolve();
+      };
+      const t = ms === null ? null : setTimeout(done, ms);
+      this.#wake = ms === null ? done : null;
+      if (this.#abort.signal.aborted) done();
+    });
+  }
+
+  /** Runs one op; false when it must wait (the file is open for writing). */
+  async #do(op: Op): Promise<boolean> {
+    switch (op.kind) {
+      case 'mkdir':
+        await this.#mkdir(op);
+        return true;
+      case 'move':
+        await this.#move(op);
+        return true;
+      case 'delete':
+        await this.#delete(op);
+        return true;
+      case 'commit':
+        return this.#commit(op);
+    }
+  }
+
+  async #mkdir(op: Op): Promise<void> {
+    const { mirror, remote, lock, vfs } = this.#o;
+    const node = mirror.node(op.nodeId);
+    if (!node) return; // removed here since
+    await lock.run(async () => {
+      let id: number;
+      let rev: number;
+      try {
+        const r = await remote.mkdir(
+          { path: op.path, mtime: node.mtime, mode: node.mode, parents: true },
+          this.#abort.signal,
+        );
+        id = r.node.id;
+        rev = r.rev;
+      } catch (err) {
+        // Already there (another device made it, or this op ran before a crash): adopt it.
+        if (!isLoftError(err, 'EXISTS') || err.details?.kind !== 'dir') throw err;
+        id = err.details.id as number;
+        rev = err.details.currentRev as number;
+      }
+      if (node.id !== id) {
+        mirror.remap(node.id, id);
+        vfs.remapped(node.id, id);
+      }
+      mirror.setRev(id, rev);
+    });
+  }
+
+  async #move(op: Op): Promise<void> {
+    const { mirror, remote, lock } = this.#o;
+    const node = mirror.node(op.nodeId);
+    if (!node || node.id < 0 || !op.toPath) return; // removed here, or not on the server yet
+    await lock.run(async () => {
+      const req = { id: node.id, parentRev: node.rev, toPath: op.toPath!, overwrite: true };
+      let r: { rev: number };
+      try {
+        r = await remote.move(req, this.#abort.signal);
+      } catch (err) {
+        if (isLoftError(err, 'NOT_FOUND')) return; // gone on the server: nothing to move
+        if (!isLoftError(err, 'CONFLICT')) throw err;
+        // Changed elsewhere since: the rename still applies (rename vs edit: both apply).
+        const current = await remote.nodeById(node.id, this.#abort.signal);
+        if (current.deleted) return;
+        r = await remote.move({ ...req, parentRev: current.rev }, this.#abort.signal);
+      }
+      mirror.setRev(node.id, r.rev);
+    });
+  }
+
+  async #delete(op: Op): Promise<void> {
+    const { mirror, remote, lock } = this.#o;
+    if (op.nodeId < 0) return; // never reached the server
+    await lock.run(async () => {
+      try {
+        await remote.delete({ id: op.nodeId, parentRev: op.rev, recursive: true }, this.#abort.signal);
+      } catch (err) {
+        if (isLoftError(err, 'NOT_FOUND')) return;
+        if (!isLoftError(err, 'CONFLICT')) throw err;
+        // Edited elsewhere after this device last saw it: the edit wins and the file comes back.
+        const current = await remote.nodeById(op.nodeId, this.#abort.signal);
+        if (!current.deleted) mirror.putRemote(current);
+        this.#o.log?.('a file deleted here was changed elsewhere; it stays', { path: op.path });
+      }
+    });
+  }
+
+  async #commit(op: Op): Promise<boolean> {
+    const { mirror, vfs, uploader } = this.#o;
+    const node = mirror.node(op.nodeId);
+    if (!node) return true; // removed here since
+    if (vfs.writersOf(node.id) > 0) return false;
+    const d = vfs.dirty.get(node.id);
+    const gen = d?.gen ?? 0;
+    vfs.uploadingId = node.id;
+    const content = d ? await this.#content(node, d.file.path, d.size) : this.#committedContent(node);
+    try {
+      const path = mirror.pathOf(node.id) ?? op.path;
+      const progress = { path, size: content.size, toSend: 0, sent: 0 };
+      this.status.current = progress;
+      const signal = this.#abort.signal;
+      // Blocks first, outside the lock; then the commit and its record, inside it.
+      await uploader.sendBlocks(content, signal, progress, this.#o.onBlockSent);
+      return await this.#o.lock.run(async () => {
+        const now = mirror.node(op.nodeId) ?? mirror.node(vfs.dirty.get(node.id)?.id ?? node.id);
+        if (!now) return true; // removed while its blocks were sent
+        if (d && d.gen !== gen) return false; // changed while read: run again on the new content
+        const dest = {
+          ...(now.id > 0 ? { id: now.id, parentRev: now.rev } : { path: op.path, parentRev: null }),
+          mtime: d?.mtime ?? now.mtime,
+          mode: now.mode,
+          signal,
+        };
+        let result;
+        try {
+          result = await uploader.commitContent(content, dest, progress, this.#o.onBlockSent);
+        } catch (err) {
+          if (isLoftError(err, 'NOT_FOUND') && now.id > 0) {
+            // Deleted elsewhere: the edit wins, the file comes back where it is here.
+            try {
+              result = await uploader.commitContent(
+                content,
+                { ...dest, id: undefined, path: mirror.pathOf(now.id) ?? op.path, parentRev: null },
+                progress,
+              );
+            } catch (again) {
+              if (!isLoftError(again, 'CONFLICT')) throw again;
+              await this.#conflict(op, now, content);
+              return true;
+            }
+          } else if (isLoftError(err, 'CONFLICT')) {
+            await this.#conflict(op, now, content);
+            return true;
+          } else throw err;
+        }
+        this.#recordCommit(now.id, result.node, result.blocks, content.size, gen);
+        return true;
+      });
+    } finally {
+      await content.close?.();
+    }
+  }
+
+  /** After a commit: the mirror takes the new revision; a node made here gets its server id. */
+  #recordCommit(id: number, rev: Revision, blocks: BlockRef[], size: number, gen: number): void {
+    const { mirror, vfs } = this.#o;
+    if (id !== rev.id) {
+      mirror.remap(id, rev.id);
+      vfs.remapped(id, rev.id);
+    }
+    const d = vfs.dirty.get(rev.id);
+    const clean = !d || (d.gen === gen && d.writers === 0 && !d.modified);
+    const released = mirror.committed(rev.id, rev.rev, blocks, size, clean);
+    if (clean && d) void vfs.dirty.drop(rev.id);
+    vfs.committed(rev.id);
+    if (released.length) this.#o.onReleased?.(released);
+  }
+
+  /**
+   * Someone else committed first (or deleted the file): our version is committed beside the winner
+   * as `name (conflicted copy from DEVICE YYYY-MM-DD HHMMSS).ext`, and the winner is fetched.
+   */
+  async #conflict(op: Op, node: MirrorNode, content: UploadContent): Promise<void> {
+    const { mirror, remote, uploader } = this.#o;
+    const device = await this.#o.device();
+    const name = conflictName(node.name, device, (this.#o.now ?? (() => new Date()))());
+    const path = mirror.pathOf(node.id) ?? op.path;
+    const copyPath = path.slice(0, path.lastIndexOf('/') + 1) + name;
+    const d = this.#o.vfs.dirty.get(node.id);
+    const gen = d?.gen ?? 0;
+    const result = await uploader.uploadContent(content, {
+      path: copyPath,
+      parentRev: null,
+      mtime: d?.mtime ?? node.mtime,
+      mode: node.mode,
+      signal: this.#abort.signal,
+    });
+    // Our content now lives in the copy: the local node becomes it, and the winner is fetched.
+    this.#recordCommit(node.id, result.node, result.blocks, content.size, gen);
+    mirror.renameRaw(result.node.id, name);
+    mirror.addConflict(copyPath);
+    this.#o.log?.("conflict: kept this device's version as a conflicted copy", { path, copy: copyPath });
+    try {
+      const winner = node.id > 0 ? await remote.nodeById(node.id) : await remote.node(path);
+      if (!winner.deleted) mirror.putRemote(winner);
+    } catch (err) {
+      if (!isLoftError(err, 'NOT_FOUND')) throw err;
+    }
+  }
+
+  /** The content of a dirty file: chunked whole in a worker when it is all local, else around the edits. */
+  async #content(node: MirrorNode, stagingPath: string, size: number): Promise<UploadContent> {
+    const { mirror, vfs } = this.#o;
+    const d = vfs.dirty.get(node.id)!;
+    const read = async (offset: number, n: number) => {
+      const buf = Buffer.allocUnsafe(n);
+      const got = await vfs.readDirty(node.id, offset, buf);
+      if (got !== n) throw new LoftError('CONFLICT', `${node.name} changed while it was uploaded`);
+      return buf;
+    };
+    if (d.file.complete) {
+      const chunked = await this.#o.chunkFile(stagingPath);
+      if (chunked.size !== size)
+        throw new LoftError('CONFLICT', `${node.name} changed while it was uploaded`);
+      let at = 0;
+      const blocks = chunked.blocks.map((b) => {
+        const placed = { ...b, offset: at };
+        at += b.size;
+        return placed;
+      });
+      const fh = await fs.open(stagingPath, 'r');
+      return {
+        blocks,
+        size,
+        read: async (offset, n) => {
+          const buf = Buffer.allocUnsafe(n);
+          const { bytesRead } = await fh.read(buf, 0, n, offset);
+          if (bytesRead !== n) throw new LoftError('CONFLICT', `${node.name} changed while it was uploaded`);
+          return buf;
+        },
+        close: () => fh.close(),
+      };
+    }
+    const base = mirror.blocks(node.id);
+    const edits = [...d.file.written];
+    if (d.file.baseLimit < size) edits.push([d.file.baseLimit, size]);
+    const { blocks } = await rechunk({
+      size,
+      base,
+      edits,
+      read: (offset, out) => vfs.readDirty(node.id, offset, out),
+    });
+    return { blocks, size, read };
+  }
+
+  /** A metadata-only commit (chmod, utimens): the committed blocks as they are. */
+  #committedContent(node: MirrorNode): UploadContent {
+    const blocks = this.#o.mirror.blocks(node.id);
+    return {
+      blocks,
+      size: blocks.reduce((n, b) => n + b.size, 0),
+      read: () => Promise.reject(new LoftError('INTERNAL', 'server asked for a block of an unchanged file')),
+    };
+  }
+}
+
+/** `name (conflicted copy from DEVICE YYYY-MM-DD HHMMSS).ext`, the extension kept last. */
+export function conflictName(name: string, device: string, at: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  const stamp = `${at.getFullYear()}-${p(at.getMonth() + 1)}-${p(at.getDate())} ${p(at.getHours())}${p(at.getMinutes())}${p(at.getSeconds())}`;
+  const dot = name.lastIndexOf('.');
+  const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
+  return `${stem} (conflicted copy from ${device} ${stamp})${ext}`;
+}
