@@ -219,6 +219,7 @@ export class Mirror {
       remapBlocks: db.prepare('UPDATE blocks SET node_id = ? WHERE node_id = ?'),
       remapPins: db.prepare('UPDATE pins SET node_id = ? WHERE node_id = ?'),
       remapOps: db.prepare('UPDATE ops SET node_id = ? WHERE node_id = ?'),
+      bumpOpRev: db.prepare("UPDATE ops SET rev = ? WHERE node_id = ? AND kind = 'delete' AND rev < ?"),
       opsFor: db.prepare('SELECT 1 FROM ops WHERE node_id = ? LIMIT 1'),
       queuedCommit: db.prepare("SELECT seq FROM ops WHERE node_id = ? AND kind = 'commit' AND seq > ?"),
       insertOp: db.prepare(
@@ -613,6 +614,9 @@ export class Mirror {
   remap(tempId: number, realId: number): void {
     if (tempId === realId) return;
     this.#db.transaction(() => {
+      // Ops queued for it follow even when the node was removed here meanwhile (its delete must
+      // reach the server under the real id).
+      this.#s.remapOps.run(realId, tempId);
       if (!this.#s.node.get(tempId)) return;
       const stale = this.#s.node.get(realId) as NodeRow | undefined;
       if (stale) {
@@ -623,7 +627,6 @@ export class Mirror {
       this.#s.remapChildren.run(realId, tempId);
       this.#s.remapBlocks.run(realId, tempId);
       this.#s.remapPins.run(realId, tempId);
-      this.#s.remapOps.run(realId, tempId);
     })();
     this.#changed();
   }
@@ -636,6 +639,8 @@ export class Mirror {
   committed(id: number, rev: number, blocks: readonly BlockRef[], size: number, clean: boolean): string[] {
     const released: string[] = [];
     this.#db.transaction(() => {
+      this.#s.bumpOpRev.run(rev, id, rev);
+      if (!this.#s.node.get(id)) return; // removed here while the commit was under way
       this.#s.setRev.run(rev, id);
       this.#setBlocks(id, blocks, released);
       if (clean) {
@@ -666,7 +671,12 @@ export class Mirror {
     this.#s.setMeta.run('conflicts', JSON.stringify(list));
   }
 
+  /**
+   * Records the revision a push of this device gave the node. A delete queued meanwhile (the node was
+   * removed here while the push was under way) is meant for this revision too.
+   */
   setRev(id: number, rev: number): void {
+    this.#s.bumpOpRev.run(rev, id, rev);
     this.#s.setRev.run(rev, id);
     this.#nodeCache.delete(id);
   }

@@ -235,37 +235,52 @@ export class Vfs {
   // ---- files ----------------------------------------------------------------------------------------
 
   async open(path: string, flags: number): Promise<number> {
-    const node = this.#resolve(path);
-    if (node.kind === 'dir') {
-      if ((flags & O_ACCMODE) !== O_RDONLY) throw new FsError('EISDIR', `${path} is a directory`);
-      throw new FsError('EISDIR', `${path} is a directory`);
-    }
+    let node = this.#resolve(path);
+    if (node.kind === 'dir') throw new FsError('EISDIR', `${path} is a directory`);
     const write = (flags & O_ACCMODE) !== O_RDONLY;
     this.#checkHandles();
     let dirty = this.dirty.get(node.id) ?? null;
-    if (write || flags & O_TRUNC) dirty = await this.#dirtyOf(node);
+    if (write || flags & O_TRUNC) {
+      dirty = await this.#dirtyOf(node);
+      // Ids may change across the await (a node made here got its server id): look again.
+      node = this.#resolve(path);
+      if (dirty.id !== node.id) this.dirty.remap(dirty.id, node.id);
+    }
     if (dirty && flags & O_TRUNC && (dirty.size > 0 || dirty.file.size > 0)) {
       await this.#truncate(dirty, 0);
+      node = this.#resolve(path);
     }
     return this.#addHandle(node, write, dirty);
   }
 
   async create(path: string, mode: number): Promise<number> {
-    const { parent, name } = this.#parentOf(path);
+    this.#parentOf(path);
     if (this.#mirror.lookup(path)) throw new FsError('EEXIST', `${path} exists`);
     if ((mode & S_IFMT) !== 0 && (mode & S_IFMT) !== S_IFREG)
       throw new FsError('EPERM', `${path}: only regular files, directories and symlinks are supported`);
     this.#checkHandles();
     const now = this.#now();
     const d = await this.dirty.create(null, 0, now);
-    if (this.#mirror.lookup(path)) {
-      await d.file.remove();
-      throw new FsError('EEXIST', `${path} exists`);
-    }
-    const node = this.#mirror.createLocal(parent.id, name, 'file', mode & 0o7777, now, path, d.name);
-    this.dirty.attach(d, node.id);
+    const node = await this.#createAfterAwait(path, d, mode & 0o7777, now);
     d.modified = true;
     return this.#addHandle(node, true, d);
+  }
+
+  /**
+   * Creates the node of a new staged file. Node ids may change across an await (the push loop gives
+   * a node made here its server id), so the parent is resolved again here, after the await.
+   */
+  async #createAfterAwait(path: string, d: DirtyFile, mode: number, now: number): Promise<MirrorNode> {
+    try {
+      const { parent, name } = this.#parentOf(path);
+      if (this.#mirror.lookup(path)) throw new FsError('EEXIST', `${path} exists`);
+      const node = this.#mirror.createLocal(parent.id, name, 'file', mode, now, path, d.name);
+      this.dirty.attach(d, node.id);
+      return node;
+    } catch (err) {
+      await d.file.remove();
+      throw err;
+    }
   }
 
   async read(fh: number, out: Buffer, offset: number): Promise<number> {
@@ -336,6 +351,12 @@ export class Vfs {
       await this.dirty.drop(d.id); // opened for writing, never written
     }
     if (d.writers === 0) this.#onQueued(); // the push loop may have been waiting for this close
+  }
+
+  /** Size of the file behind an open handle, as it is now (O_APPEND positions writes there). */
+  handleSize(fh: number): number {
+    const h = this.#handle(fh);
+    return h.dirty?.size ?? this.#mirror.node(h.id)?.size ?? h.size;
   }
 
   /** Reads a dirty file's current content (staging over the committed revision). */
@@ -444,20 +465,15 @@ export class Vfs {
   }
 
   async symlink(target: string, path: string): Promise<void> {
-    const { parent, name } = this.#parentOf(path);
+    this.#parentOf(path);
     if (this.#mirror.lookup(path)) throw new FsError('EEXIST', `${path} exists`);
     const bytes = Buffer.from(target);
     if (bytes.length === 0 || bytes.length > MAX_LINK)
       throw new FsError(bytes.length ? 'ENAMETOOLONG' : 'ENOENT', 'bad symlink target');
     const now = this.#now();
     const d = await this.dirty.create(null, 0, now);
-    if (this.#mirror.lookup(path)) {
-      await d.file.remove();
-      throw new FsError('EEXIST', `${path} exists`);
-    }
-    const node = this.#mirror.createLocal(parent.id, name, 'file', S_IFLNK | 0o777, now, path, d.name);
-    this.dirty.attach(d, node.id);
     await d.file.write(0, bytes);
+    await this.#createAfterAwait(path, d, S_IFLNK | 0o777, now);
     d.size = bytes.length;
     d.gen++;
     d.modified = true;
@@ -497,8 +513,23 @@ export class Vfs {
 
   #resolve(path: string): MirrorNode {
     const node = this.#mirror.lookup(path);
-    if (!node) throw new FsError('ENOENT', `${path} does not exist`);
+    if (!node) this.#notFound(path);
     return node;
+  }
+
+  /** Why `path` does not resolve, as Linux would say it: ENAMETOOLONG, ENOTDIR or ENOENT. */
+  #notFound(path: string): never {
+    const parts = path.split('/').filter(Boolean);
+    let at = '';
+    for (const [i, part] of parts.entries()) {
+      if (Buffer.byteLength(part) > MAX_NAME_BYTES)
+        throw new FsError('ENAMETOOLONG', `name too long: ${path}`);
+      at += '/' + part;
+      const n = this.#mirror.lookup(at);
+      if (!n) break;
+      if (n.kind !== 'dir' && i < parts.length - 1) throw new FsError('ENOTDIR', `${at} is not a directory`);
+    }
+    throw new FsError('ENOENT', `${path} does not exist`);
   }
 
   /** The existing parent directory of `path` and the new name. */
