@@ -29,6 +29,7 @@ import { ChunkWorkerPool } from './chunk/chunk-worker-pool.js';
 import { PullLoop } from './sync/pull-loop.js';
 import { PushLoop } from './sync/push-loop.js';
 import { SyncLock } from './sync/sync-lock.js';
+import { UploadScheduler } from './upload/upload-scheduler.js';
 import { Uploader } from './upload/uploader.js';
 import { Vfs } from './vfs/vfs.js';
 
@@ -38,6 +39,7 @@ export interface DriveOptions {
   token: string;
   state: string;
   cacheBytes: number;
+  bwlimit?: number;
   clearStale?: boolean;
   log: Logger;
   /** Progress of the first full sync (entries applied so far). */
@@ -130,6 +132,8 @@ export interface CoreOptions {
   token: string;
   state: string;
   cacheBytes: number;
+  /** Upload payload cap in bytes per second (0: none). */
+  bwlimit?: number;
   log: Logger;
   onSyncProgress?: (entries: number, done: boolean) => void;
 }
@@ -144,6 +148,7 @@ export interface DriveCore {
   pull: PullLoop;
   push: PushLoop;
   uploader: Uploader;
+  scheduler: UploadScheduler;
   online: Connectivity & { reason: string | null };
   close(): Promise<void>;
 }
@@ -225,7 +230,11 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     const lock = new SyncLock();
     const chunkPool = new ChunkWorkerPool(1);
     cleanups.push(() => chunkPool.close());
-    const uploader = new Uploader(remote, chunkPool);
+    const scheduler = new UploadScheduler({
+      bwlimit: options.bwlimit ?? 0,
+      readsActive: () => hydrator.demandActive,
+    });
+    const uploader = new Uploader(remote, chunkPool, scheduler);
     let device: Promise<string> | null = null;
     push = new PushLoop({
       remote,
@@ -275,6 +284,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       pull,
       push: pusher,
       uploader,
+      scheduler,
       online,
       close: () => cleanups.run(),
     };

@@ -8,6 +8,7 @@ interface MountOptions {
   token?: string;
   state?: string;
   cacheSize: string;
+  bwlimit?: string;
   clearStale?: boolean;
   logLevel?: string;
 }
@@ -22,6 +23,7 @@ export function registerMount(program: Command): void {
     .option('--token <token>', 'device token (env LOFT_TOKEN; remembered in the state dir)')
     .option('--state <dir>', 'state directory: mirror, cache, settings (env LOFT_STATE)')
     .option('--cache-size <size>', 'hard cap of the block cache (bytes or 512M, 10G…)', DEFAULT_CACHE_SIZE)
+    .option('--bwlimit <rate>', 'cap uploads at RATE bytes per second (5M = 5 MiB/s; default: none)')
     .option('--clear-stale', 'clear a stale mount left at the mountpoint by a crashed run')
     .option('--log-level <level>', 'fatal|error|warn|info|debug (env LOFT_LOG)')
     .action(async (mountpoint: string, opts: MountOptions) => {
@@ -39,6 +41,7 @@ export function registerMount(program: Command): void {
           'no device token: give --token T (or LOFT_TOKEN); "loft user add" prints one',
         );
       const cacheBytes = parseSize(opts.cacheSize);
+      const bwlimit = opts.bwlimit === undefined ? 0 : parseSize(opts.bwlimit);
       const log = createLogger(opts.logLevel);
       const { mkdirSync } = await import('node:fs');
       mkdirSync(state, { recursive: true, mode: 0o700 });
@@ -50,6 +53,7 @@ export function registerMount(program: Command): void {
         token,
         state,
         cacheBytes,
+        bwlimit,
         clearStale: opts.clearStale ?? false,
         log,
         onSyncProgress: (n, done) => {

@@ -19,9 +19,19 @@ export function render(s: DriveStatus): string {
     `  cache:     ${formatBytes(s.cache.usedBytes)} of ${formatBytes(s.cache.capBytes)} ${bar(s.cache.usedBytes, s.cache.capBytes)} (${s.cache.blocks} blocks)`,
     `  downloads: ${s.downloads.blocks ? `${s.downloads.blocks} blocks (${formatBytes(s.downloads.bytes)}) in flight; ` : 'none in flight; '}${formatBytes(s.downloadedBytes)} since mount`,
     `  pins:      ${s.pins.files ? `${s.pins.files} files, ${formatBytes(s.pins.cachedBytes)} of ${formatBytes(s.pins.totalBytes)} local ${bar(s.pins.cachedBytes, s.pins.totalBytes)}${s.pins.error ? ` (waiting: ${s.pins.error})` : ''}` : 'none'}`,
-    `  uploads:   ${s.pending ? `${s.pending} pending, ${s.uploading} uploading` : 'nothing pending'}; ${formatBytes(s.uploadedBytes)} since mount`,
-    `  conflicts: ${s.conflicts.length ? s.conflicts.join(', ') : 'none'}`,
+    `  uploads:   ${s.pending ? `${s.pending} pending, ${s.uploading} uploading` : 'nothing pending'}; ${formatBytes(s.uploadedBytes)} since mount${s.dirtyFiles ? `; ${s.dirtyFiles} files with local changes` : ''}`,
   ];
+  for (const u of s.uploads)
+    lines.push(
+      `    ↑ ${u.path} (${formatBytes(u.size)}): ${formatBytes(u.sent)} of ${formatBytes(u.toSend)} new bytes ${bar(u.sent, u.toSend)}`,
+    );
+  for (const q of s.queue.slice(0, 10))
+    lines.push(`    · ${q.op} ${q.path}${q.attempts ? ` (tried ${q.attempts}×: ${q.error})` : ''}`);
+  if (s.queue.length > 10 || s.pending > s.queue.length)
+    lines.push(`    … ${s.pending - Math.min(10, s.queue.length)} more`);
+  if (s.pushError) lines.push(`    last error (retrying): ${s.pushError}`);
+  lines.push(`  conflicts: ${s.conflicts.length ? '' : 'none'}`);
+  for (const c of s.conflicts) lines.push(`    ! ${c}`);
   return lines.join('\n') + '\n';
 }
 

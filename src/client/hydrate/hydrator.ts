@@ -108,6 +108,12 @@ export class Hydrator {
   }
 
   /** Downloads in flight or queued: count and bytes. */
+  /** True while a block some reader is waiting for is being downloaded (uploads yield to it). */
+  get demandActive(): boolean {
+    for (const f of this.#flights.values()) if (f.priority >= DEMAND) return true;
+    return false;
+  }
+
   get pending(): { blocks: number; bytes: number } {
     let bytes = 0;
     for (const f of this.#flights.values()) bytes += f.size;

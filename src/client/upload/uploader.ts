@@ -10,11 +10,14 @@
  * `sentBytes` counts block payload bytes exactly.
  */
 import fs from 'node:fs/promises';
-import PQueue from 'p-queue';
 import { isLoftError, LoftError } from '../../shared/errors.js';
 import type { BlockRef, Revision } from '../../shared/protocol.js';
 import type { ChunkedFile } from '../chunk/chunk-file.js';
 import type { CommitRequest } from '../remote/remote-client.js';
+import { UploadScheduler } from './upload-scheduler.js';
+
+/** Files up to this size upload ahead of larger ones. */
+const SMALL_FILE = 4 * 1024 * 1024;
 
 export interface UploadTarget {
   missingBlocks(hashes: string[], signal?: AbortSignal): Promise<string[]>;
@@ -66,9 +69,6 @@ export interface UploadProgress {
   sent: number;
 }
 
-/** Blocks uploaded at once per file: enough to fill a link, few enough to keep memory at ~4 × 4 MiB. */
-const PUT_PARALLELISM = 4;
-
 export class Uploader {
   /** Block payload bytes sent since start. */
   sentBytes = 0;
@@ -76,6 +76,8 @@ export class Uploader {
   constructor(
     private readonly target: UploadTarget,
     private readonly chunker: Chunker,
+    /** Shared by all uploads (adaptive concurrency, bandwidth cap); memory ≈ concurrency × 4 MiB. */
+    private readonly scheduler: UploadScheduler = new UploadScheduler(),
   ) {}
 
   /** Chunks a local file and uploads it. */
@@ -168,21 +170,26 @@ export class Uploader {
     for (const h of hashes) progress.toSend += where.get(h)?.size ?? 0;
     let bytes = 0;
     let blocks = 0;
-    const queue = new PQueue({ concurrency: PUT_PARALLELISM });
+    // Small files go first: a quick save is not stuck behind a bulk upload.
+    const priority = content.size <= SMALL_FILE ? 1 : 0;
     await Promise.all(
       hashes.map((hash) =>
-        queue.add(async () => {
-          const loc = where.get(hash);
-          if (!loc)
-            throw new LoftError('INTERNAL', `server asked for block ${hash} that this file does not have`);
-          const data = await content.read(loc.offset, loc.size);
-          await this.target.putBlock(hash, data, signal);
-          bytes += data.length;
-          blocks++;
-          this.sentBytes += data.length;
-          progress.sent += data.length;
-          onBlock?.(hash, data);
-        }),
+        this.scheduler.run(
+          where.get(hash)?.size ?? 0,
+          async () => {
+            const loc = where.get(hash);
+            if (!loc)
+              throw new LoftError('INTERNAL', `server asked for block ${hash} that this file does not have`);
+            const data = await content.read(loc.offset, loc.size);
+            await this.target.putBlock(hash, data, signal);
+            bytes += data.length;
+            blocks++;
+            this.sentBytes += data.length;
+            progress.sent += data.length;
+            onBlock?.(hash, data);
+          },
+          priority,
+        ),
       ),
     );
     return { bytes, blocks };
