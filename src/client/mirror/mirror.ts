@@ -407,6 +407,15 @@ export class Mirror {
     return { released: [...new Set(released)].filter((h) => !this.referenced(h)) };
   }
 
+  /** Applies server revisions fetched outside the journal (the skip rules hold; the cursor stays). */
+  mergeRemote(entries: readonly Revision[]): void {
+    const released: string[] = [];
+    this.#db.transaction(() => {
+      for (const e of entries) this.#applyOne(e, released);
+    })();
+    if (entries.length) this.#changed();
+  }
+
   /** Puts one server revision into the mirror as it is (after a conflict, the server's version). */
   putRemote(e: Revision): void {
     const released: string[] = [];

@@ -108,6 +108,11 @@ export class RemoteClient {
     return this.#json('GET', `/v1/node?path=${encodeURIComponent(path)}`, undefined, signal);
   }
 
+  /** Live children of a directory. */
+  async list(id: number, signal?: AbortSignal): Promise<Revision[]> {
+    return (await this.#json<{ entries: Revision[] }>('GET', `/v1/list?id=${id}`, undefined, signal)).entries;
+  }
+
   nodeById(id: number, signal?: AbortSignal): Promise<Revision> {
     return this.#json('GET', `/v1/node?id=${id}`, undefined, signal);
   }

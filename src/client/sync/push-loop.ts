@@ -35,6 +35,7 @@ export interface PushRemote extends UploadTarget {
   delete(req: DeleteRequest, signal?: AbortSignal): Promise<{ rev: number; deleted: Revision[] }>;
   node(path: string, signal?: AbortSignal): Promise<Revision>;
   nodeById(id: number, signal?: AbortSignal): Promise<Revision>;
+  list(id: number, signal?: AbortSignal): Promise<Revision[]>;
 }
 
 export interface PushLoopOptions {
@@ -175,6 +176,7 @@ export class PushLoop {
     await lock.run(async () => {
       let id: number;
       let rev: number;
+      let adopted = false;
       try {
         const r = await remote.mkdir(
           { path: op.path, mtime: node.mtime, mode: node.mode, parents: true },
@@ -187,13 +189,23 @@ export class PushLoop {
         if (!isLoftError(err, 'EXISTS') || err.details?.kind !== 'dir') throw err;
         id = err.details.id as number;
         rev = err.details.currentRev as number;
+        adopted = true;
       }
       if (node.id !== id) {
         mirror.remap(node.id, id);
         vfs.remapped(node.id, id);
       }
       mirror.setRev(id, rev);
+      // The journal entries of what another device put inside it were skipped while the directory
+      // existed only here (no parent to hang them on): fetch them now.
+      if (adopted) await this.#mergeTree(id);
     });
+  }
+
+  async #mergeTree(dirId: number): Promise<void> {
+    const entries = await this.#o.remote.list(dirId, this.#abort.signal);
+    this.#o.mirror.mergeRemote(entries);
+    for (const e of entries) if (e.kind === 'dir') await this.#mergeTree(e.id);
   }
 
   async #move(op: Op): Promise<void> {
