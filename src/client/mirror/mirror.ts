@@ -182,8 +182,10 @@ export class Mirror {
   constructor(filename: string) {
     this.#db = new Database(filename);
     this.#db.pragma('journal_mode = WAL');
-    // FULL: a local change is on disk when the call that recorded it returns (close/fsync contract).
-    this.#db.pragma('synchronous = FULL');
+    // NORMAL (WAL): every committed transaction survives a crash of the process; the durability
+    // points of the write path (close, fsync: queueCommit) switch to FULL, which also syncs every
+    // earlier transaction of the WAL. Measured: an fsync per mkdir/create/rename cost ~1-3 ms each.
+    this.#db.pragma('synchronous = NORMAL');
     const version = this.#db.pragma('user_version', { simple: true }) as number;
     if (version > MIGRATIONS.length)
       throw new LoftError('CORRUPT', `mirror database is from a newer Loft (v${version})`);
@@ -542,13 +544,18 @@ export class Mirror {
     path: string,
     f: Partial<Pick<MirrorNode, 'size' | 'mtime' | 'mode' | 'ctime' | 'staging'>> = {},
   ): void {
-    this.#db
-      .transaction(() => {
-        this.updateLocal(id, f);
-        if (!this.#s.queuedCommit.get(id, this.pushing))
-          this.#s.insertOp.run('commit', id, path, null, 0, Date.now());
-      })
-      .immediate();
+    this.#db.pragma('synchronous = FULL');
+    try {
+      this.#db
+        .transaction(() => {
+          this.updateLocal(id, f);
+          if (!this.#s.queuedCommit.get(id, this.pushing))
+            this.#s.insertOp.run('commit', id, path, null, 0, Date.now());
+        })
+        .immediate();
+    } finally {
+      this.#db.pragma('synchronous = NORMAL');
+    }
   }
 
   /**

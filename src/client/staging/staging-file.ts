@@ -168,6 +168,15 @@ export class StagingFile {
       await fh.close();
     }
     await fs.rename(tmp, this.#meta);
+    if (durable) {
+      // The rename (and the data file's own entry, for a new file) must survive a power loss too.
+      const dir = await fs.open(path.dirname(this.#meta), 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+    }
   }
 
   async close(): Promise<void> {
