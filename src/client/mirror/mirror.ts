@@ -511,8 +511,11 @@ export class Mirror {
   ): MirrorNode {
     const id = this.#db
       .transaction(() => {
+        // Never reused: queued ops of a removed local node must not apply to a new one.
+        const last = Number((this.#s.getMeta.get('lastTempId') as { value: string } | undefined)?.value ?? 0);
         const min = (this.#s.minId.get() as { id: number | null }).id ?? 0;
-        const id = Math.min(-1, min - 1);
+        const id = Math.min(-1, last - 1, min - 1);
+        this.#s.setMeta.run('lastTempId', String(id));
         this.#s.upsert.run(id, parentId, name, kind, 0, 0, mtime, mode, Date.now());
         if (staging !== null) this.#s.setLocal.run(0, mtime, mode, Date.now(), staging, id);
         if (kind === 'dir') this.#s.insertOp.run('mkdir', id, path, null, 0, Date.now());

@@ -117,6 +117,7 @@ export class PushLoop {
       try {
         const finished = await this.#do(op);
         if (finished) mirror.opDone(op.seq);
+        this.#o.connectivity.setOnline(true);
         this.status.lastError = null;
         backoff = BACKOFF_MIN_MS;
         if (!finished) await this.#sleep(null); // waits for a writer to close the file
@@ -323,6 +324,24 @@ export class PushLoop {
    */
   async #conflict(op: Op, node: MirrorNode, content: UploadContent): Promise<void> {
     const { mirror, remote, uploader } = this.#o;
+    // Our own commit may already be there: its answer was lost (network, or a crash before the
+    // answer was recorded) and this is the retry. Same content: adopt that revision, no copy.
+    const d0 = this.#o.vfs.dirty.get(node.id);
+    const current = await (node.id > 0 ? remote.nodeById(node.id) : remote.node(op.path)).catch(
+      (err: unknown) => {
+        if (isLoftError(err, 'NOT_FOUND')) return null;
+        throw err;
+      },
+    );
+    if (
+      current &&
+      !current.deleted &&
+      current.kind === 'file' &&
+      sameContent(current.blocks ?? [], content)
+    ) {
+      this.#recordCommit(node.id, current, current.blocks ?? [], content.size, d0?.gen ?? 0);
+      return;
+    }
     const device = await this.#o.device();
     const name = conflictName(node.name, device, (this.#o.now ?? (() => new Date()))());
     const path = mirror.pathOf(node.id) ?? op.path;
@@ -403,6 +422,11 @@ export class PushLoop {
       read: () => Promise.reject(new LoftError('INTERNAL', 'server asked for a block of an unchanged file')),
     };
   }
+}
+
+function sameContent(blocks: readonly BlockRef[], content: UploadContent): boolean {
+  if (blocks.length !== content.blocks.length) return false;
+  return blocks.every((b, i) => b.hash === content.blocks[i]!.hash && b.size === content.blocks[i]!.size);
 }
 
 /** `name (conflicted copy from DEVICE YYYY-MM-DD HHMMSS).ext`, the extension kept last. */
