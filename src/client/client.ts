@@ -320,6 +320,8 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
       mountpoint,
       vfs,
       onError: (op, p, err) => log.error({ op, path: p, err }, 'unexpected filesystem error (answered EIO)'),
+      onFsError: (op, p, err) =>
+        log.debug({ op, path: p, errno: err.errno, reason: err.message }, 'fs error'),
     });
     await fuse.mount();
     cleanups.push(() => fuse.unmount());

@@ -43,6 +43,9 @@ export function registerMount(program: Command): void {
       const cacheBytes = parseSize(opts.cacheSize);
       const bwlimit = opts.bwlimit === undefined ? 0 : parseSize(opts.bwlimit);
       const log = createLogger(opts.logLevel);
+      // The drive serves every program that has a file open in it: a bug in one background task
+      // must not take the mount down (all those programs would get ENOTCONN). Log it loudly instead.
+      process.on('unhandledRejection', (err) => log.error({ err }, 'internal error in a background task'));
       const { mkdirSync } = await import('node:fs');
       mkdirSync(state, { recursive: true, mode: 0o700 });
       writeConfig(state, { server, token });

@@ -97,6 +97,10 @@ export class DiskBlockCache {
     // Temp files were used by earlier versions; remove any left over.
     rmSync(path.join(this.#dir, 'tmp'), { recursive: true, force: true });
     this.#db = new Database(path.join(this.#dir, 'index.db'));
+    // Exclusive: only this process opens it. Set before WAL mode, it keeps the WAL index in heap
+    // memory instead of a mmapped -shm file, whose pages fault with SIGBUS (killing the drive)
+    // when the disk is full.
+    this.#db.pragma('locking_mode = EXCLUSIVE');
     this.#db.pragma('journal_mode = WAL');
     this.#db.pragma('synchronous = OFF'); // the index is a cache of the files; losing it loses only recency
     this.#db.exec(
@@ -339,10 +343,19 @@ export class DiskBlockCache {
     if (!e) return;
     this.#detach(e);
     this.#dirty.delete(hash);
-    this.#s.delete.run(hash);
-    // Unlinking is synchronous so that the space is really free before the caller writes.
+    // Unlinking is synchronous so that the space is really free before the caller writes. The file
+    // goes first: on a full disk the index update itself may need the space (SQLITE_FULL); then it
+    // is retried at the next flush, and a stale index row only names a missing file (a miss).
     rmSync(this.#path(hash), { force: true });
+    try {
+      this.#s.delete.run(hash);
+    } catch {
+      this.#staleRows.add(hash);
+    }
   }
+
+  /** Index rows whose delete failed (full disk); deleted at the next flush. */
+  readonly #staleRows = new Set<string>();
 
   #drop(hash: string, reason: string): void {
     this.#onCorrupt(hash, reason);
@@ -350,13 +363,19 @@ export class DiskBlockCache {
   }
 
   #flush(): void {
-    if (!this.#dirty.size || !this.#db.open) return;
-    this.#db.transaction(() => {
-      for (const hash of this.#dirty) {
-        const e = this.#entry(hash);
-        if (e) this.#s.upsert.run(hash, e.size, e.hits, e.lastAccess);
-      }
-    })();
+    if ((!this.#dirty.size && !this.#staleRows.size) || !this.#db.open) return;
+    try {
+      this.#db.transaction(() => {
+        for (const hash of this.#staleRows) if (!this.#entry(hash)) this.#s.delete.run(hash);
+        for (const hash of this.#dirty) {
+          const e = this.#entry(hash);
+          if (e) this.#s.upsert.run(hash, e.size, e.hits, e.lastAccess);
+        }
+      })();
+    } catch {
+      return; // full disk: the index is brought up to date at the next flush
+    }
+    this.#staleRows.clear();
     this.#dirty.clear();
   }
 

@@ -59,15 +59,19 @@ export class ChunkWorkerPool {
       }
       this.#dispatch();
     });
-    worker.on('error', (err) => {
-      // A crashed worker fails its job and is replaced.
+    // A crashed (or otherwise exited) worker fails its job and is replaced.
+    const replace = (err: Error) => {
+      if (this.#slots.indexOf(slot) < 0) return;
       slot.job?.reject(err);
       slot.job = null;
       if (!this.#closed) {
-        const i = this.#slots.indexOf(slot);
-        if (i >= 0) this.#slots[i] = this.#spawn();
+        this.#slots[this.#slots.indexOf(slot)] = this.#spawn();
         this.#dispatch();
       }
+    };
+    worker.on('error', replace);
+    worker.on('exit', (code) => {
+      if (!this.#closed) replace(new LoftError('INTERNAL', `chunk worker exited (${code})`));
     });
     return slot;
   }

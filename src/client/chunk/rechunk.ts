@@ -116,7 +116,7 @@ export async function rechunk(input: RechunkInput): Promise<{ blocks: PlacedBloc
           break;
         }
       }
-      if (at >= size) {
+      if (!done && at >= size) {
         pos = size;
         done = true;
       }

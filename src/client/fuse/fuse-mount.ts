@@ -39,6 +39,8 @@ export interface FuseMountOptions {
   debug?: boolean;
   /** Called once per unexpected (non-FsError) failure, which is answered as EIO. */
   onError?: (op: string, path: string, err: unknown) => void;
+  /** Called for every expected failure (an FsError): for debug logging. */
+  onFsError?: (op: string, path: string, err: FsError) => void;
 }
 
 /** fuse-native with extra libfuse options its option builder does not know. */
@@ -59,11 +61,13 @@ export class FuseMount {
   readonly #fuse: LoftFuse;
   readonly #vfs: Vfs;
   readonly #onError: (op: string, path: string, err: unknown) => void;
+  readonly #onFsError: (op: string, path: string, err: FsError) => void;
   #mounted = false;
 
   constructor(options: FuseMountOptions) {
     this.#vfs = options.vfs;
     this.#onError = options.onError ?? (() => {});
+    this.#onFsError = options.onFsError ?? (() => {});
     this.#fuse = new LoftFuse(options.mountpoint, this.#ops(), {
       fsname: 'loft',
       subtype: 'loft',
@@ -114,6 +118,7 @@ export class FuseMount {
   /** Converts a thrown error to a negative errno, reporting unexpected ones once. */
   #fail(op: string, path: string, err: unknown): number {
     if (!(err instanceof FsError)) this.#onError(op, path, err);
+    else this.#onFsError(op, path, err);
     return errno(errnoOf(err));
   }
 

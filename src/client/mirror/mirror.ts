@@ -181,6 +181,10 @@ export class Mirror {
 
   constructor(filename: string) {
     this.#db = new Database(filename);
+    // Exclusive: only this process opens it. Set before WAL mode, it keeps the WAL index in heap
+    // memory instead of a mmapped -shm file, whose pages fault with SIGBUS (killing the drive)
+    // when the disk is full.
+    this.#db.pragma('locking_mode = EXCLUSIVE');
     this.#db.pragma('journal_mode = WAL');
     // NORMAL (WAL): every committed transaction survives a crash of the process; the durability
     // points of the write path (close, fsync: queueCommit) switch to FULL, which also syncs every

@@ -125,10 +125,16 @@ export class PushLoop {
         if (signal.aborted) break;
         const message = err instanceof Error ? err.message : String(err);
         this.status.lastError = message;
-        mirror.opFailed(op.seq, message);
+        try {
+          mirror.opFailed(op.seq, message);
+        } catch {
+          // a full disk: the attempt count is only informative
+        }
         if (isLoftError(err, 'UNAVAILABLE')) this.#o.connectivity.setOnline(false, message);
         else this.#o.log?.('upload failed; will retry', { op: op.kind, path: op.path, error: message });
-        await this.#sleep(backoff);
+        // Offline: only time helps. A local cause (e.g. a full disk) may be cured by the next local
+        // change (a file removed), which wakes the loop early.
+        await this.#sleep(backoff, !isLoftError(err, 'UNAVAILABLE'));
         backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
       } finally {
         mirror.pushing = 0;
@@ -138,9 +144,10 @@ export class PushLoop {
     }
   }
 
-  /** Sleeps until woken (or `ms` elapsed, or close). */
-  #sleep(ms: number | null): Promise<void> {
-    if (this.#woken && ms === null) return Promise.resolve();
+  /** Sleeps until `ms` elapsed (forever when null) or close; `wakeable` (or ms null): or a wake(). */
+  #sleep(ms: number | null, wakeable = false): Promise<void> {
+    wakeable ||= ms === null;
+    if (this.#woken && wakeable) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         if (t) clearTimeout(t);
@@ -148,7 +155,7 @@ export class PushLoop {
         resolve();
       };
       const t = ms === null ? null : setTimeout(done, ms);
-      this.#wake = ms === null ? done : null;
+      this.#wake = wakeable ? done : null;
       if (this.#abort.signal.aborted) done();
     });
   }

@@ -93,6 +93,15 @@ export interface VfsOptions {
   now?: () => number;
 }
 
+/** Space the cache gives back when a local write finds the disk full. */
+const SPACE_GIVEN_BACK = 64 * 1024 * 1024;
+
+/** ENOSPC from the file system, or SQLite's "database or disk is full". */
+function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === 'ENOSPC' || code === 'SQLITE_FULL';
+}
+
 /** Most files one process can hold open in the drive (bounded handle table). */
 const MAX_HANDLES = 65_536;
 /** Longest symlink target (Linux PATH_MAX). */
@@ -274,7 +283,9 @@ export class Vfs {
     try {
       const { parent, name } = this.#parentOf(path);
       if (this.#mirror.lookup(path)) throw new FsError('EEXIST', `${path} exists`);
-      const node = this.#mirror.createLocal(parent.id, name, 'file', mode, now, path, d.name);
+      const node = await this.#spaceRetry(() =>
+        this.#mirror.createLocal(parent.id, name, 'file', mode, now, path, d.name),
+      );
       this.dirty.attach(d, node.id);
       return node;
     } catch (err) {
@@ -394,7 +405,9 @@ export class Vfs {
   async mkdir(path: string, mode: number): Promise<void> {
     const { parent, name } = this.#parentOf(path);
     if (this.#mirror.lookup(path)) throw new FsError('EEXIST', `${path} exists`);
-    this.#mirror.createLocal(parent.id, name, 'dir', mode & 0o7777, this.#now(), path, null);
+    await this.#spaceRetry(() =>
+      this.#mirror.createLocal(parent.id, name, 'dir', mode & 0o7777, this.#now(), path, null),
+    );
     this.#onQueued();
   }
 
@@ -434,13 +447,8 @@ export class Vfs {
       if (target.kind === 'dir' && this.#mirror.children(target.id).length)
         throw new FsError('ENOTEMPTY', `${to} is not empty`);
     }
-    const { released, staged } = this.#mirror.moveLocal(
-      node.id,
-      parent.id,
-      name,
-      from,
-      to,
-      target?.id ?? null,
+    const { released, staged } = await this.#spaceRetry(() =>
+      this.#mirror.moveLocal(node.id, parent.id, name, from, to, target?.id ?? null),
     );
     if (target) await this.#dropRemoved(target.id, released, staged);
     this.#onQueued();
@@ -604,7 +612,9 @@ export class Vfs {
     await this.#spaceRetry(() => d.file.persist(true));
     d.modified = false;
     const now = this.#now();
-    this.#mirror.queueCommit(d.id, path, { size: d.size, mtime: d.mtime, ctime: now, staging: d.name });
+    await this.#spaceRetry(() =>
+      this.#mirror.queueCommit(d.id, path, { size: d.size, mtime: d.mtime, ctime: now, staging: d.name }),
+    );
     this.#onQueued();
   }
 
@@ -620,7 +630,17 @@ export class Vfs {
   }
 
   async #remove(node: MirrorNode, path: string): Promise<void> {
-    const { released, staged } = this.#mirror.removeLocal(node.id, path);
+    // Removing must work on a full disk (it is how the user frees space): if recording it needs
+    // room the cache cannot give, the removed file's own staged bytes make it.
+    const { released, staged } = await this.#spaceRetry(
+      () => this.#mirror.removeLocal(node.id, path),
+      async () => {
+        const d = this.dirty.get(node.id);
+        if (!d || d.size === 0) return 0;
+        await d.file.truncate(0);
+        return d.size;
+      },
+    );
     await this.#dropRemoved(node.id, released, staged);
     this.#onQueued();
   }
@@ -644,19 +664,18 @@ export class Vfs {
   }
 
   /** A full disk: the cache gives space back, then the write is tried once more; else ENOSPC. */
-  async #spaceRetry<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-      if (this.#cache.shrink(64 * 1024 * 1024) === 0)
-        throw new FsError('ENOSPC', 'no space left for local changes', { cause: err });
+  async #spaceRetry<T>(fn: () => Promise<T> | T, lastResort?: () => Promise<number>): Promise<T> {
+    const freers: (() => number | Promise<number>)[] = [() => this.#cache.shrink(SPACE_GIVEN_BACK)];
+    if (lastResort) freers.push(lastResort);
+    let next = 0; // each way of freeing space is tried once, cheapest first
+    for (;;) {
       try {
         return await fn();
-      } catch (again) {
-        if ((again as NodeJS.ErrnoException).code === 'ENOSPC')
-          throw new FsError('ENOSPC', 'no space left for local changes', { cause: again });
-        throw again;
+      } catch (err) {
+        if (!isDiskFull(err)) throw err;
+        let freed = 0;
+        while (freed === 0 && next < freers.length) freed = await freers[next++]!();
+        if (freed === 0) throw new FsError('ENOSPC', 'no space left for local changes', { cause: err });
       }
     }
   }
