@@ -81,6 +81,8 @@ export interface DriveStatus {
 
 /** Queued changes listed by `loft status` (the count is always exact). */
 const STATUS_QUEUE_MAX = 50;
+/** Cache space given back when the push loop finds the local disk full. */
+const DISK_FULL_GIVE_BACK = 64 * 1024 * 1024;
 
 export interface Drive {
   status(): DriveStatus;
@@ -251,6 +253,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
         }),
       onBlockSent: (hash, data) => void cache.put(hash, data).catch(() => {}),
       onReleased: released,
+      onDiskFull: () => void cache.shrink(DISK_FULL_GIVE_BACK),
       log: (msg, fields) => log.warn(fields ?? {}, msg),
     });
     const pusher = push;

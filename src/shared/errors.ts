@@ -156,9 +156,17 @@ const CODE_ERRNO: Partial<Record<ErrorCode, Errno>> = {
   TOO_LARGE: 'ENOSPC',
 };
 
-/** The errno for any error: FsError's own, a mapped LoftError code, else EIO. */
+/** The errno for any error: FsError's own, a mapped LoftError code, a full disk, else EIO. */
 export function errnoOf(err: unknown): Errno {
   if (err instanceof FsError) return err.errno;
   if (err instanceof LoftError) return CODE_ERRNO[err.code] ?? 'EIO';
+  // A full local disk stays a full disk for the writer, whichever layer met it.
+  if (isDiskFull(err)) return 'ENOSPC';
   return 'EIO';
+}
+
+/** A full local disk: ENOSPC or EDQUOT from the file system, or SQLite's "database or disk is full". */
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL';
 }

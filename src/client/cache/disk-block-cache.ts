@@ -19,7 +19,7 @@
  * Concurrency: all index state is touched on the event loop only; `put` reserves space
  * synchronously before its first await, so concurrent puts cannot overshoot the cap together.
  */
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -57,6 +57,14 @@ export interface DiskBlockCacheOptions {
   now?: () => number;
   /** Called once per corrupted or truncated cache file found (for logging). */
   onCorrupt?: (hash: string, reason: string) => void;
+  /**
+   * Share of the disk under `dir` the cache leaves free for local changes (staging, the outbox):
+   * below it the cache admits a block only by evicting others (default 0.1, as JuiceFS's
+   * --free-space-ratio). The cap still holds; this only makes the cache smaller on a full disk.
+   */
+  minFreeRatio?: number;
+  /** Free bytes of the disk under `dir` and its size (tests replace it). */
+  diskSpace?: () => { free: number; total: number };
 }
 
 export function allocated(size: number): number {
@@ -84,6 +92,9 @@ export class DiskBlockCache {
   readonly #writing = new Map<string, Promise<void>>();
   readonly #flushTimer: NodeJS.Timeout;
 
+  readonly #minFreeRatio: number;
+  readonly #diskSpace: () => { free: number; total: number };
+
   constructor(options: DiskBlockCacheOptions) {
     this.#dir = options.dir;
     this.#cap = options.capBytes;
@@ -91,6 +102,13 @@ export class DiskBlockCache {
     this.#isHeld = options.isHeld ?? (() => false);
     this.#now = options.now ?? Date.now;
     this.#onCorrupt = options.onCorrupt ?? (() => {});
+    this.#minFreeRatio = options.minFreeRatio ?? 0.1;
+    this.#diskSpace =
+      options.diskSpace ??
+      (() => {
+        const s = statfsSync(this.#dir);
+        return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
+      });
     // All 256 shard directories up front: no mkdir per block on the read path.
     for (let i = 0; i < 256; i++)
       mkdirSync(path.join(this.#dir, 'blocks', i.toString(16).padStart(2, '0')), { recursive: true });
@@ -191,6 +209,7 @@ export class DiskBlockCache {
     }
     const need = allocated(data.length);
     if (!this.#evictUntil(need, true)) return false;
+    if (!this.#diskRoomFor(need)) return false;
     // Space is reserved synchronously, before the first await.
     const entry: Entry = { hash, size: data.length, hits: 1, lastAccess: this.#now() };
     this.#insert(entry);
@@ -223,6 +242,23 @@ export class DiskBlockCache {
       return false;
     }
     return true;
+  }
+
+  /**
+   * Whether writing `need` more bytes keeps the disk's reserved free share; if not, the cache's own
+   * blocks make the room (as shrink does). False when even that is not enough: the block is not
+   * cached (readers are served from memory anyway) rather than taking space from local writes.
+   */
+  #diskRoomFor(need: number): boolean {
+    if (this.#minFreeRatio <= 0) return true;
+    let space: { free: number; total: number };
+    try {
+      space = this.#diskSpace();
+    } catch {
+      return true; // no statfs: the cap alone rules
+    }
+    const short = need + space.total * this.#minFreeRatio - space.free;
+    return short <= 0 || this.shrink(short) >= short;
   }
 
   /** Moves a block to the front of the eviction order (its file was replaced remotely). */

@@ -18,7 +18,7 @@
  * beside it as a conflicted copy.
  */
 import fs from 'node:fs/promises';
-import { isLoftError, LoftError } from '../../shared/errors.js';
+import { isDiskFull, isLoftError, LoftError } from '../../shared/errors.js';
 import type { BlockRef, Revision } from '../../shared/protocol.js';
 import type { ChunkedFile } from '../chunk/chunk-file.js';
 import { rechunk } from '../chunk/rechunk.js';
@@ -53,6 +53,8 @@ export interface PushLoopOptions {
   onBlockSent?: (hash: string, data: Buffer) => void;
   /** Block hashes no file references any more. */
   onReleased?: (hashes: string[]) => void;
+  /** The local disk is full (recording a commit failed): give space back (the cache shrinks). */
+  onDiskFull?: () => void;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
   now?: () => Date;
 }
@@ -131,7 +133,9 @@ export class PushLoop {
           // a full disk: the attempt count is only informative
         }
         if (isLoftError(err, 'UNAVAILABLE')) this.#o.connectivity.setOnline(false, message);
-        else this.#o.log?.('upload failed; will retry', { op: op.kind, path: op.path, error: message });
+        else if (isDiskFull(err)) this.#o.onDiskFull?.();
+        if (!isLoftError(err, 'UNAVAILABLE'))
+          this.#o.log?.('upload failed; will retry', { op: op.kind, path: op.path, error: message });
         // Offline: only time helps. A local cause (e.g. a full disk) may be cured by the next local
         // change (a file removed), which wakes the loop early.
         await this.#sleep(backoff, !isLoftError(err, 'UNAVAILABLE'));

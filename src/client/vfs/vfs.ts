@@ -15,7 +15,7 @@
  * Symlinks are files whose mode carries S_IFLNK and whose content is the target. Hard links and
  * special files are refused with EPERM.
  */
-import { FsError, LoftError } from '../../shared/errors.js';
+import { FsError, isDiskFull, LoftError } from '../../shared/errors.js';
 import { MAX_NAME_BYTES } from '../../shared/paths.js';
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
 import { newReadState, type Hydrator, type ReadState } from '../hydrate/hydrator.js';
@@ -95,12 +95,6 @@ export interface VfsOptions {
 
 /** Space the cache gives back when a local write finds the disk full. */
 const SPACE_GIVEN_BACK = 64 * 1024 * 1024;
-
-/** ENOSPC from the file system, or SQLite's "database or disk is full". */
-function isDiskFull(err: unknown): boolean {
-  const code = (err as { code?: string } | null)?.code;
-  return code === 'ENOSPC' || code === 'SQLITE_FULL';
-}
 
 /** Most files one process can hold open in the drive (bounded handle table). */
 const MAX_HANDLES = 65_536;

@@ -486,3 +486,40 @@ t.test('a concurrent put and get of the same block leave no untracked file', asy
   if (got) t.same(got, b.data);
   assertConsistent(t, dir, c, [b]);
 });
+
+t.test(
+  'a nearly full disk: the cache keeps the free share for local writes, evicting its own blocks',
+  async (t) => {
+    const dir = tmp();
+    // A simulated 1000-unit disk whose free space is whatever the test says (10% = 100 units kept).
+    let free = 500 * K;
+    const c = cache({ dir, capBytes: 400 * K, diskSpace: () => ({ free, total: 1000 * K }) });
+    const blocks = Array.from({ length: 8 }, () => block(10 * K - 7)); // 10 units each
+    for (const b of blocks.slice(0, 4)) {
+      t.equal(await c.put(b.hash, b.data), true, 'plenty of room: admitted');
+      free -= alloc(b.data.length);
+    }
+    t.equal(c.usage().blocks, 4);
+    // Local writes take the disk down to 104 units free: one more 10-unit block would cross the 100 kept.
+    free = 104 * K;
+    const next = blocks[4]!;
+    t.equal(await c.put(next.hash, next.data), true, 'admitted by evicting its own blocks first');
+    t.equal(c.has(blocks[0]!.hash), false, 'the least recently used block made the room');
+    t.ok(c.usage().usedBytes <= 4 * alloc(next.data.length), 'the cache did not grow');
+    // Nothing of the cache left to give and the disk below the kept share: declined, nothing written.
+    const d = tmp();
+    const empty = cache({ dir: d, capBytes: 400 * K, diskSpace: () => ({ free: 50 * K, total: 1000 * K }) });
+    const b = blocks[5]!;
+    t.equal(await empty.put(b.hash, b.data), false, 'declined below the free share');
+    t.equal(empty.usage().usedBytes, 0);
+    t.equal(existsSync(filePath(d, b.hash)), false, 'no file was written');
+    // The rule can be switched off.
+    const off = cache({
+      dir: tmp(),
+      capBytes: 400 * K,
+      minFreeRatio: 0,
+      diskSpace: () => ({ free: 0, total: 1 }),
+    });
+    t.equal(await off.put(b.hash, b.data), true, 'minFreeRatio 0: only the cap rules');
+  },
+);
