@@ -4,10 +4,12 @@
  *
  * A put writes `<root>/tmp/<random>`, fsyncs it, renames it into place and fsyncs the shard
  * directory: after a crash a block is either complete or absent, never torn. Concurrent puts of the
- * same hash race harmlessly (both rename identical bytes). Leftover temp files are removed at open.
+ * same hash race harmlessly (both rename identical bytes). Leftover temp files are removed at open
+ * (only those older than `tmpMaxAgeMs` when another process may be writing: `loft gc` or
+ * `loft user add` beside a running server must not remove the server's uploads in progress).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { LoftError } from '../shared/errors.js';
@@ -29,6 +31,8 @@ export interface FsBlockStoreOptions {
    * still never reaches a user: the client refuses it (EIO), and put always verifies.
    */
   verifyOnGet?: boolean;
+  /** At open, remove only temp files older than this (default 0: all of them). */
+  tmpMaxAgeMs?: number;
 }
 
 export class FsBlockStore implements BlockStore {
@@ -47,7 +51,16 @@ export class FsBlockStore implements BlockStore {
     this.#durable = options.durable ?? true;
     this.#verifyOnGet = options.verifyOnGet ?? true;
     mkdirSync(this.#tmp, { recursive: true });
-    for (const leftover of readdirSync(this.#tmp)) rmSync(path.join(this.#tmp, leftover), { force: true });
+    const maxAge = options.tmpMaxAgeMs ?? 0;
+    for (const leftover of readdirSync(this.#tmp)) {
+      const file = path.join(this.#tmp, leftover);
+      try {
+        if (maxAge > 0 && Date.now() - statSync(file).mtimeMs < maxAge) continue;
+      } catch {
+        continue; // renamed into place meanwhile
+      }
+      rmSync(file, { force: true });
+    }
   }
 
   #path(hash: string): string {

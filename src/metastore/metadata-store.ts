@@ -13,8 +13,15 @@
  *   revisions are kept; deletes are tombstones with history.
  * - A file revision references only blocks the committing user could use (uploaded by them, or
  *   referenced by a namespace they can read) and whose recorded size matches.
+ * - A block record exists only while the block's bytes are in the BlockStore: garbage collection
+ *   removes the record (and every possession record of it) in the same transaction that claims the
+ *   block, before any byte is deleted, and no revision references a claimed block (see
+ *   src/server/garbage-collector.ts for the whole argument).
+ * - Retention never removes the current revision of a live node, never a live directory's
+ *   revisions, and keeps the delete revision of a purged tombstone, so the journal still tells a
+ *   device that synced before the delete that the node is gone.
  */
-import type { BlockRef, NodeKind, Revision } from '../shared/protocol.js';
+import type { BlockRef, DeletedEntry, NodeKind, Revision } from '../shared/protocol.js';
 
 export type Role = 'owner' | 'write' | 'read';
 
@@ -79,6 +86,54 @@ export interface RemoveOp {
   recursive: boolean;
 }
 
+/**
+ * Restores the content of revision `rev` of a file as a new revision.
+ * - Without `toPath`: a live file gets a new revision of the same node (`parentRev`, when given,
+ *   must be its current rev); a deleted file comes back as the same node at its last place, with
+ *   missing parent directories created again (new directories); a live node holding that name is
+ *   `EXISTS`.
+ * - With `toPath`: a new file is created there (a copy; the original node is untouched).
+ * By `path`, the path names the node as it is now (deleted: as it was when deleted).
+ */
+export interface RestoreOp {
+  ns: number;
+  node: NodeRef;
+  rev: number;
+  toPath?: string | undefined;
+  parentRev?: number | undefined;
+}
+
+export interface DeletedList {
+  entries: DeletedEntry[];
+  /** More deleted entries exist than `limit`. */
+  truncated: boolean;
+}
+
+/**
+ * Where a block stands for an upload: `live` (recorded, bytes stored), `absent` (no record) or
+ * `collecting` (claimed by garbage collection; its bytes may be being deleted right now).
+ */
+export type BlockState = 'live' | 'absent' | 'collecting';
+
+export interface PurgeBatch {
+  revisions: number;
+  /** Tombstoned nodes whose history was removed. */
+  nodes: number;
+  /** Pass as `afterNodeId` to continue; null when every node was visited. */
+  next: number | null;
+}
+
+export interface ClaimedBlock {
+  hash: string;
+  storedSize: number;
+}
+
+export interface ClaimBatch {
+  claimed: ClaimedBlock[];
+  /** Pass as `afterHash` to continue; null when every block was visited. */
+  next: string | null;
+}
+
 export interface JournalRead {
   entries: Revision[];
   /** Sequence number of the last entry returned (or `after` when none). */
@@ -108,7 +163,21 @@ export interface MetadataStore {
    * Records that `userId` sent the block's bytes (verified). Idempotent. Returns true when this user
    * had not sent it before (whether anyone else had is never revealed).
    */
-  recordUpload(userId: number, hash: string, size: number, storedSize: number, now: number): Promise<boolean>;
+  recordUpload(
+    userId: number,
+    hash: string,
+    size: number,
+    storedSize: number,
+    now: number,
+    /**
+     * The block's state the uploader saw before writing the bytes (`blockState`). When `live` (the
+     * bytes were already there and may not have been written again), the record must still exist,
+     * else UNAVAILABLE: garbage collection took it meanwhile, and the upload must start over. A
+     * block being collected is always UNAVAILABLE. Refreshes the block's `touched` time.
+     */
+    seen?: BlockState,
+  ): Promise<boolean>;
+  blockState(hash: string): Promise<BlockState>;
   /** Of `hashes`, those the user may not use yet and so must send. Never depends on other users' blocks. */
   missingBlocks(userId: number, hashes: readonly string[]): Promise<string[]>;
   /** True when the user sent this block or a namespace they can read references it. */
@@ -121,6 +190,9 @@ export interface MetadataStore {
   /** Tombstones the node (and, when recursive, everything below it); returns the new revisions. */
   remove(actor: Actor, op: RemoveOp): Promise<Revision[]>;
 
+  /** See RestoreOp. Returns the new revisions: re-created directories first, the file's last. */
+  restore(actor: Actor, op: RestoreOp): Promise<Revision[]>;
+
   // Reads
   getNode(ns: number, node: NodeRef): Promise<Revision | null>;
   listChildren(ns: number, dirId: number): Promise<Revision[]>;
@@ -128,8 +200,30 @@ export interface MetadataStore {
   /** Up to `limit` journal entries with sequence numbers above `after`, in order. */
   readJournal(ns: number, after: number, limit: number): Promise<JournalRead>;
   headSeq(ns: number): Promise<number>;
+  /** Deleted nodes (history not purged) anywhere below the live directory `dirId`, by path. */
+  listDeleted(ns: number, dirId: number, limit: number): Promise<DeletedList>;
+
+  // Retention and garbage collection (src/server/garbage-collector.ts drives these)
+  /**
+   * Applies retention to up to `batch` nodes with ids above `afterNodeId` (all namespaces): a file
+   * revision that stopped being current at or before `cutoff` is removed (the current one never),
+   * and a node deleted at or before `cutoff` loses its history but its delete revision. Block lists
+   * no remaining revision uses are dropped.
+   */
+  purgeHistory(cutoff: number, afterNodeId: number, batch: number): Promise<PurgeBatch>;
+  /**
+   * Scans up to `scan` blocks with hashes above `afterHash` and claims those that no revision
+   * references and nobody sent since `touchedBefore`: their block and possession records are
+   * removed and a claim (time `now`) recorded, in one transaction. The caller then deletes the bytes
+   * and calls `finishClaims`.
+   */
+  claimGarbage(touchedBefore: number, now: number, afterHash: string, scan: number): Promise<ClaimBatch>;
+  /** Claims older than `claimedBefore` (their collector died): taken over with time `now`. */
+  takeStaleClaims(claimedBefore: number, now: number, limit: number): Promise<string[]>;
+  /** The bytes of these claimed blocks are deleted: uploads of them may proceed. */
+  finishClaims(hashes: readonly string[]): Promise<void>;
 
   close(): Promise<void>;
 }
 
-export type { NodeKind };
+export type { DeletedEntry, NodeKind };

@@ -11,6 +11,13 @@ import type { BlockStore } from '../blockstore/block-store.js';
 import type { MetadataStore } from '../metastore/metadata-store.js';
 import { SqliteMetadataStore } from '../metastore/sqlite/sqlite-metadata-store.js';
 import { systemClock, type Clock } from '../shared/clock.js';
+import {
+  DEFAULT_GC_GRACE_MS,
+  DEFAULT_GC_INTERVAL_MS,
+  DEFAULT_KEEP_DAYS,
+  GarbageCollector,
+  keepDaysToMs,
+} from './garbage-collector.js';
 import { buildApp } from './http/app.js';
 import { JournalHub } from './journal-hub.js';
 
@@ -19,11 +26,22 @@ export interface DataDirStores {
   blocks: BlockStore;
 }
 
-/** Opens (creating if needed) the embedded stores in `dataDir`. */
-export function openDataDir(dataDir: string): DataDirStores {
+/** Temp files of uploads younger than this may belong to a running server (a put takes seconds). */
+const FOREIGN_TMP_AGE_MS = 3_600_000;
+
+/**
+ * Opens (creating if needed) the embedded stores in `dataDir`. `owner` is the server itself: it
+ * removes every leftover upload temp file; tools (`loft user`, `loft gc`), which may run beside a
+ * server, remove only old ones.
+ */
+export function openDataDir(dataDir: string, options: { owner?: boolean } = {}): DataDirStores {
   mkdirSync(dataDir, { recursive: true });
   const meta = new SqliteMetadataStore({ filename: path.join(dataDir, 'meta.db') });
-  const blocks = new FsBlockStore({ root: path.join(dataDir, 'blocks'), verifyOnGet: false });
+  const blocks = new FsBlockStore({
+    root: path.join(dataDir, 'blocks'),
+    verifyOnGet: false,
+    tmpMaxAgeMs: options.owner ? 0 : FOREIGN_TMP_AGE_MS,
+  });
   return { meta, blocks };
 }
 
@@ -33,31 +51,73 @@ export interface ServerOptions {
   port: number;
   clock?: Clock;
   logLevel?: string;
+  /** History retention and block garbage collection (defaults: 30 days, every hour, 24 h grace). */
+  gc?: Partial<GcSettings>;
+}
+
+export interface GcSettings {
+  keepDays: number;
+  /** Between runs; 0 turns the periodic collection off. */
+  intervalMs: number;
+  graceMs: number;
+}
+
+export function gcSettings(partial: Partial<GcSettings> = {}): GcSettings {
+  return {
+    keepDays: partial.keepDays ?? DEFAULT_KEEP_DAYS,
+    intervalMs: partial.intervalMs ?? DEFAULT_GC_INTERVAL_MS,
+    graceMs: partial.graceMs ?? DEFAULT_GC_GRACE_MS,
+  };
+}
+
+/** The collector over a data directory's stores (used by `loft serve` and `loft gc`). */
+export function createCollector(stores: DataDirStores, settings: GcSettings, clock: Clock): GarbageCollector {
+  return new GarbageCollector({
+    meta: stores.meta,
+    blocks: stores.blocks,
+    clock,
+    keepMs: keepDaysToMs(settings.keepDays),
+    graceMs: settings.graceMs,
+  });
 }
 
 export interface RunningServer {
   app: FastifyInstance;
   url: string;
+  gc: GarbageCollector;
   close(): Promise<void>;
 }
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { meta, blocks } = options.stores;
+  const clock = options.clock ?? systemClock;
   const app = await buildApp({
     meta,
     blocks,
     hub: new JournalHub(),
-    clock: options.clock ?? systemClock,
+    clock,
     ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+  });
+  const settings = gcSettings(options.gc);
+  const gc = new GarbageCollector({
+    meta,
+    blocks,
+    clock,
+    keepMs: keepDaysToMs(settings.keepDays),
+    graceMs: settings.graceMs,
+    log: (level, msg, fields) => app.log[level](fields ?? {}, msg),
   });
   await app.listen({ host: options.host, port: options.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+  gc.start(settings.intervalMs);
   return {
     app,
     url: `http://${host}:${port}`,
+    gc,
     async close() {
+      await gc.close();
       await app.close();
       await blocks.close();
       await meta.close();

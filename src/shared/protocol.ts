@@ -37,6 +37,26 @@ export interface Revision {
   device: string | null;
   /** Server time of the change, milliseconds since the epoch. */
   time: number;
+  /** Set on a revision made by `POST /v1/restore`: the revision whose content it restored. */
+  restoredFrom?: number;
+}
+
+/** A deleted node whose history is still kept (`GET /v1/deleted`). */
+export interface DeletedEntry {
+  id: number;
+  /** Its path when it was deleted. */
+  path: string;
+  kind: NodeKind;
+  /** Size of its last content. */
+  size: number;
+  /** The delete revision (the node's current rev). */
+  rev: number;
+  /** Server time of the delete (ms). */
+  deletedAt: number;
+  /** Device that deleted it. */
+  device: string | null;
+  /** The last revision before the delete: what a restore brings back by default. */
+  lastRev: number | null;
 }
 
 export interface ChangesPage {

@@ -95,6 +95,21 @@ export function blockStoreContract(
       t.equal(await store.get(hash), null);
     });
 
+    t.test('a deleted block is gone from list and can be put again (garbage collection)', async (t) => {
+      const keep = randomBytes(100);
+      const drop = randomBytes(100);
+      await store.put(sha256hex(keep), keep);
+      await store.put(sha256hex(drop), drop);
+      await store.delete(sha256hex(drop));
+      const listed: string[] = [];
+      for await (const h of store.list()) listed.push(h);
+      t.same(listed, [sha256hex(keep)]);
+      const again = await store.put(sha256hex(drop), drop);
+      t.equal(again.created, true, 'stored anew, not mistaken for present');
+      t.same(await store.get(sha256hex(drop)), drop);
+      t.same(await store.get(sha256hex(keep)), keep);
+    });
+
     t.test('list yields every stored hash once', async (t) => {
       const hashes = new Set<string>();
       for (let i = 0; i < 50; i++) {

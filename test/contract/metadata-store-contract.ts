@@ -527,6 +527,402 @@ export function metadataStoreContract(t: Test, name: string, factory: MetadataSt
       await t.rejects(store.listChildren(alice.ns, file!.id), { code: 'NOT_DIR' });
     });
 
+    /** Like `write`, at time `at` (retention and collection tests move time forward). */
+    async function writeAt(
+      who: typeof alice,
+      path: string,
+      texts: string[],
+      parentRev: number | null,
+      at: number,
+    ) {
+      const blocks = texts.map(block);
+      for (const b of blocks) await store.recordUpload(who.userId, b.hash, b.size, b.size, at);
+      return store.commitFile(
+        { ...who.actor, now: at },
+        {
+          ns: who.ns,
+          node: { path },
+          parentRev,
+          blocks,
+          size: blocks.reduce((n, b) => n + b.size, 0),
+          mtime: at,
+          mode: 0o644,
+        },
+      );
+    }
+
+    async function del(who: typeof alice, id: number, at = NOW) {
+      const node = await store.getNode(who.ns, { id });
+      return store.remove(
+        { ...who.actor, now: at },
+        {
+          ns: who.ns,
+          node: { id },
+          parentRev: node!.rev,
+          recursive: true,
+        },
+      );
+    }
+
+    t.test('restore: a live file gets a new revision with the old content', async (t) => {
+      const r1 = await write(alice, '/docs/a.txt', ['one']);
+      const r2 = await write(alice, '/docs/a.txt', ['two!'], r1.rev);
+      const head = await store.headSeq(alice.ns);
+      const [r3, ...more] = await store.restore(alice.actor, {
+        ns: alice.ns,
+        node: { id: r1.id },
+        rev: r1.rev,
+      });
+      t.same(more, []);
+      t.match(r3, { id: r1.id, op: 'commit', size: 3, mtime: r1.mtime, mode: r1.mode, restoredFrom: r1.rev });
+      t.same(r3!.blocks, r1.blocks, 'the old block list');
+      t.equal(r3!.rev, head + 1, 'a new journal entry');
+      t.same((await store.readJournal(alice.ns, head, 10)).entries, [r3]);
+      t.match(await store.getNode(alice.ns, { path: '/docs/a.txt' }), { rev: r3!.rev, size: 3 });
+      // By path (the node's current path); parentRev, when given, must be current.
+      await t.rejects(
+        store.restore(alice.actor, {
+          ns: alice.ns,
+          node: { path: '/docs/a.txt' },
+          rev: r2.rev,
+          parentRev: r2.rev,
+        }),
+        { code: 'CONFLICT', details: { currentRev: r3!.rev } },
+      );
+      const [r4] = await store.restore(alice.actor, {
+        ns: alice.ns,
+        node: { path: '/docs/a.txt' },
+        rev: r2.rev,
+        parentRev: r3!.rev,
+      });
+      t.same(r4!.blocks, [block('two!')]);
+      t.same(
+        (await store.listRevisions(alice.ns, r1.id)).map((r) => r.restoredFrom ?? null),
+        [null, null, r1.rev, r2.rev],
+      );
+    });
+
+    t.test(
+      'restore: unknown revisions, revisions of other nodes, directories, other namespaces',
+      async (t) => {
+        const a = await write(alice, '/a', ['a']);
+        const b = await write(alice, '/b', ['b']);
+        const d = await store.getNode(alice.ns, { path: '/' });
+        const head = await store.headSeq(alice.ns);
+        const bad = [
+          { node: { id: a.id }, rev: head + 5 },
+          { node: { id: a.id }, rev: b.rev },
+          { node: { path: '/a' }, rev: b.rev },
+          { node: { path: '/nope' }, rev: a.rev },
+          { node: { id: 999_999 }, rev: a.rev },
+        ];
+        for (const x of bad) {
+          await t.rejects(
+            store.restore(alice.actor, { ns: alice.ns, ...x }),
+            { code: 'NOT_FOUND' },
+            JSON.stringify(x),
+          );
+        }
+        const dir = await store.mkdir(alice.actor, {
+          ns: alice.ns,
+          path: '/dir',
+          mtime: NOW,
+          mode: 0o755,
+          parents: false,
+        });
+        await t.rejects(store.restore(alice.actor, { ns: alice.ns, node: { id: dir.id }, rev: dir.rev }), {
+          code: 'IS_DIR',
+        });
+        await t.rejects(store.restore(alice.actor, { ns: alice.ns, node: { id: d!.id }, rev: 0 }), {
+          code: 'IS_DIR',
+        });
+        await t.rejects(store.restore(bob.actor, { ns: bob.ns, node: { id: a.id }, rev: a.rev }), {
+          code: 'NOT_FOUND',
+        });
+        await t.rejects(store.restore(alice.actor, { ns: alice.ns, node: { path: '/a/../b' }, rev: a.rev }), {
+          code: 'BAD_PATH',
+        });
+        await t.rejects(
+          store.restore(alice.actor, { ns: alice.ns, node: { id: a.id }, rev: a.rev, toPath: 'rel' }),
+          { code: 'BAD_PATH' },
+        );
+        t.equal(await store.headSeq(alice.ns), head + 1, 'only the mkdir happened');
+      },
+    );
+
+    t.test(
+      'restore: a deleted file comes back as the same node; parents re-created; EXISTS; toPath',
+      async (t) => {
+        const f = await write(alice, '/p/q/f.txt', ['old']);
+        const f2 = await write(alice, '/p/q/f.txt', ['newer'], f.rev);
+        const p = await store.getNode(alice.ns, { path: '/p' });
+        await del(alice, p!.id);
+        t.equal(await store.getNode(alice.ns, { path: '/p' }), null);
+        // The last path names it; the content of any kept revision comes back.
+        const back = await store.restore(alice.actor, {
+          ns: alice.ns,
+          node: { path: '/p/q/f.txt' },
+          rev: f.rev,
+        });
+        t.same(
+          back.map((r) => [r.op, r.name, r.kind]),
+          [
+            ['mkdir', 'p', 'dir'],
+            ['mkdir', 'q', 'dir'],
+            ['create', 'f.txt', 'file'],
+          ],
+        );
+        const file = back[2]!;
+        t.equal(file.id, f.id, 'same node id');
+        t.same(file.blocks, [block('old')]);
+        t.not(back[0]!.id, p!.id, 'directories are new ones');
+        t.match(await store.getNode(alice.ns, { path: '/p/q/f.txt' }), { id: f.id, deleted: false });
+        // Deleted again, and another file takes the name: EXISTS, or restore beside it with toPath.
+        await del(alice, f.id);
+        const other = await write(alice, '/p/q/f.txt', ['other']);
+        await t.rejects(store.restore(alice.actor, { ns: alice.ns, node: { id: f.id }, rev: f2.rev }), {
+          code: 'EXISTS',
+          details: { id: other.id, kind: 'file' },
+        });
+        const [copy] = await store.restore(alice.actor, {
+          ns: alice.ns,
+          node: { path: '/p/q/f.txt' },
+          rev: f2.rev,
+          toPath: '/p/q/f (restored).txt',
+        });
+        t.match(copy, { op: 'create', name: 'f (restored).txt', restoredFrom: f2.rev });
+        t.not(copy!.id, f.id);
+        t.same(copy!.blocks, [block('newer')]);
+        await t.rejects(
+          store.restore(alice.actor, { ns: alice.ns, node: { id: f.id }, rev: f2.rev, toPath: '/p/q/f.txt' }),
+          { code: 'EXISTS' },
+        );
+        await t.rejects(
+          store.restore(alice.actor, {
+            ns: alice.ns,
+            node: { id: f.id },
+            rev: f2.rev,
+            toPath: '/p/q/f.txt/x',
+          }),
+          { code: 'NOT_DIR' },
+        );
+        t.match(
+          await store.getNode(alice.ns, { id: f.id }),
+          { deleted: true },
+          'the deleted node stays deleted',
+        );
+      },
+    );
+
+    t.test('listDeleted: deleted nodes below a directory with their last paths', async (t) => {
+      const a = await write(alice, '/d/a.txt', ['aaaa']);
+      const b = await write(alice, '/d/sub/b.txt', ['bb']);
+      await write(alice, '/d/keep.txt', ['k']);
+      await write(alice, '/elsewhere.txt', ['e']);
+      const e = await store.getNode(alice.ns, { path: '/elsewhere.txt' });
+      await del(alice, e!.id);
+      const [aGone] = await del(alice, a.id, NOW + 10);
+      const sub = await store.getNode(alice.ns, { path: '/d/sub' });
+      await del(alice, sub!.id, NOW + 20);
+      const d = await store.getNode(alice.ns, { path: '/d' });
+      const list = await store.listDeleted(alice.ns, d!.id, 100);
+      t.equal(list.truncated, false);
+      t.same(
+        list.entries.map((x) => [x.path, x.kind, x.size, x.lastRev]),
+        [
+          ['/d/a.txt', 'file', 4, a.rev],
+          ['/d/sub', 'dir', 0, sub!.rev],
+          ['/d/sub/b.txt', 'file', 2, b.rev],
+        ],
+      );
+      t.match(list.entries[0], { id: a.id, rev: aGone!.rev, deletedAt: NOW + 10, device: 'alice-laptop' });
+      const all = await store.listDeleted(alice.ns, alice.rootId, 100);
+      t.equal(all.entries.length, 4);
+      const two = await store.listDeleted(alice.ns, alice.rootId, 2);
+      t.equal(two.entries.length, 2);
+      t.equal(two.truncated, true);
+      await t.rejects(store.listDeleted(alice.ns, sub!.id, 10), { code: 'NOT_FOUND' });
+      await t.rejects(store.listDeleted(alice.ns, b.id, 10), { code: 'NOT_FOUND' });
+      const keep = await store.getNode(alice.ns, { path: '/d/keep.txt' });
+      await t.rejects(store.listDeleted(alice.ns, keep!.id, 10), { code: 'NOT_DIR' });
+      await t.rejects(store.listDeleted(bob.ns, d!.id, 10), { code: 'NOT_FOUND' });
+    });
+
+    t.test('retention: superseded revisions go after the window, the current one never', async (t) => {
+      const DAY = 86_400_000;
+      const v1 = await writeAt(alice, '/r.txt', ['v1'], null, NOW);
+      const v2 = await writeAt(alice, '/r.txt', ['v2'], v1.rev, NOW + 1 * DAY);
+      const v3 = await writeAt(alice, '/r.txt', ['v3'], v2.rev, NOW + 10 * DAY);
+      const old = await writeAt(alice, '/old.txt', ['ancient'], null, NOW);
+      const dir = await store.getNode(alice.ns, { path: '/' });
+      // Cutoff between v2's and v3's times: v1 stopped being current at day 1 (purged), v2 at day 10 (kept).
+      const purge = async (cutoff: number) => {
+        let total = 0;
+        let nodes = 0;
+        for (let after: number | null = 0; after !== null;) {
+          const b = await store.purgeHistory(cutoff, after, 2);
+          total += b.revisions;
+          nodes += b.nodes;
+          after = b.next;
+        }
+        return { total, nodes };
+      };
+      t.same(await purge(NOW + 5 * DAY), { total: 1, nodes: 0 });
+      t.same(
+        (await store.listRevisions(alice.ns, v1.id)).map((r) => r.rev),
+        [v2.rev, v3.rev],
+      );
+      await t.rejects(store.restore(alice.actor, { ns: alice.ns, node: { id: v1.id }, rev: v1.rev }), {
+        code: 'NOT_FOUND',
+      });
+      // Far in the future: only current revisions remain, whatever their age.
+      t.same(await purge(NOW + 1000 * DAY), { total: 1, nodes: 0 });
+      t.same(
+        (await store.listRevisions(alice.ns, v1.id)).map((r) => r.rev),
+        [v3.rev],
+      );
+      t.same(
+        (await store.listRevisions(alice.ns, old.id)).map((r) => r.rev),
+        [old.rev],
+        'old but current',
+      );
+      t.same((await store.getNode(alice.ns, { path: '/r.txt' }))!.blocks, [block('v3')]);
+      t.same((await store.getNode(alice.ns, { path: '/old.txt' }))!.blocks, [block('ancient')]);
+      t.equal(await store.canReadBlock(alice.userId, block('v3').hash), true);
+      t.ok(dir);
+      // The journal still replays to the current tree.
+      const replay = (await store.readJournal(alice.ns, 0, 100)).entries;
+      t.same(
+        replay.map((r) => r.rev),
+        [v3.rev, old.rev].sort((a, b) => a - b),
+      );
+    });
+
+    t.test(
+      'retention: a tombstone keeps its history for the window, then only the delete revision',
+      async (t) => {
+        const DAY = 86_400_000;
+        const f1 = await writeAt(alice, '/t/f.txt', ['f1'], null, NOW);
+        const f2 = await writeAt(alice, '/t/f.txt', ['f2'], f1.rev, NOW + DAY);
+        const t0 = await store.getNode(alice.ns, { path: '/t' });
+        const gone = await del(alice, t0!.id, NOW + 2 * DAY);
+        // Within the window after the delete: f2 (current until the delete) stays restorable.
+        await store.purgeHistory(NOW + 1.5 * DAY, 0, 1000);
+        t.same(
+          (await store.listRevisions(alice.ns, f1.id)).map((r) => r.rev),
+          [f2.rev, gone[0]!.rev],
+        );
+        t.equal((await store.listDeleted(alice.ns, alice.rootId, 10)).entries.length, 2);
+        // After it: history gone, the delete revision kept (the journal still tells of it), not listed.
+        const b = await store.purgeHistory(NOW + 3 * DAY, 0, 1000);
+        t.equal(b.nodes, 2, 'the file and its directory');
+        t.same(
+          (await store.listRevisions(alice.ns, f1.id)).map((r) => [r.rev, r.deleted, r.blocks]),
+          [[gone[0]!.rev, true, undefined]],
+        );
+        t.same((await store.listDeleted(alice.ns, alice.rootId, 10)).entries, []);
+        await t.rejects(store.restore(alice.actor, { ns: alice.ns, node: { id: f1.id }, rev: f2.rev }), {
+          code: 'NOT_FOUND',
+        });
+        const journal = (await store.readJournal(alice.ns, 0, 100)).entries;
+        t.same(
+          journal.map((r) => [r.id, r.op]),
+          [
+            [f1.id, 'delete'],
+            [t0!.id, 'delete'],
+          ],
+        );
+        // Nothing references the blocks any more: they can be collected.
+        const claimed = await store.claimGarbage(NOW + 10 * DAY, NOW + 10 * DAY, '', 100);
+        t.same(claimed.claimed.map((c) => c.hash).sort(), [block('f1').hash, block('f2').hash].sort());
+      },
+    );
+
+    t.test('collection: claims only unreferenced blocks untouched since the cutoff', async (t) => {
+      const HOUR = 3_600_000;
+      const used = await writeAt(alice, '/used.txt', ['used'], null, NOW);
+      const replaced = block('replaced');
+      await store.recordUpload(alice.userId, replaced.hash, replaced.size, 7, NOW);
+      const late = block('late');
+      await store.recordUpload(bob.userId, late.hash, late.size, late.size, NOW + 2 * HOUR);
+      t.equal(await store.blockState(replaced.hash), 'live');
+      t.equal(await store.blockState(block('never').hash), 'absent');
+      // Scan in small batches; only `replaced` is unreferenced and untouched since NOW + 1h.
+      const claimed: string[] = [];
+      for (let after: string | null = ''; after !== null;) {
+        const b = await store.claimGarbage(NOW + HOUR, NOW + 3 * HOUR, after, 1);
+        claimed.push(...b.claimed.map((c) => c.hash));
+        if (b.claimed.length) t.equal(b.claimed[0]!.storedSize, 7);
+        after = b.next;
+      }
+      t.same(claimed, [replaced.hash]);
+      t.equal(await store.blockState(replaced.hash), 'collecting');
+      t.same(await store.missingBlocks(alice.userId, [replaced.hash, used.blocks![0]!.hash]), [
+        replaced.hash,
+      ]);
+      t.equal(await store.canReadBlock(alice.userId, replaced.hash), false, 'possession went with it');
+      // A commit racing the collection finds no record: BLOCK_UNUSABLE (the client sends it again).
+      await t.rejects(
+        store.commitFile(alice.actor, {
+          ns: alice.ns,
+          node: { path: '/late.txt' },
+          parentRev: null,
+          blocks: [replaced],
+          size: replaced.size,
+          mtime: NOW,
+          mode: 0o644,
+        }),
+        { code: 'BLOCK_UNUSABLE', details: { missing: [replaced.hash] } },
+      );
+      // An upload of it waits until the bytes are gone.
+      await t.rejects(store.recordUpload(alice.userId, replaced.hash, replaced.size, 1, NOW + 3 * HOUR), {
+        code: 'UNAVAILABLE',
+      });
+      // A collector that died: its claim is taken over after the lease, not before.
+      t.same(await store.takeStaleClaims(NOW + 3 * HOUR, NOW + 4 * HOUR, 10), []);
+      t.same(await store.takeStaleClaims(NOW + 3 * HOUR + 1, NOW + 4 * HOUR, 10), [replaced.hash]);
+      t.same(await store.takeStaleClaims(NOW + 3 * HOUR + 1, NOW + 4 * HOUR, 10), [], 'renewed');
+      await store.finishClaims([replaced.hash]);
+      t.equal(await store.blockState(replaced.hash), 'absent');
+      t.equal(await store.recordUpload(alice.userId, replaced.hash, replaced.size, 1, NOW + 5 * HOUR), true);
+      t.equal(await store.blockState(replaced.hash), 'live');
+    });
+
+    t.test('collection: an upload that saw the block live fails if it was claimed meanwhile', async (t) => {
+      const b = block('raced');
+      await store.recordUpload(alice.userId, b.hash, b.size, b.size, NOW);
+      t.equal(await store.blockState(b.hash), 'live');
+      // (bob's PUT reads "live" here, so its put of the bytes may be a no-op)
+      const c = await store.claimGarbage(NOW + 1, NOW + 1, '', 100);
+      t.same(
+        c.claimed.map((x) => x.hash),
+        [b.hash],
+      );
+      await store.finishClaims([b.hash]);
+      await t.rejects(store.recordUpload(bob.userId, b.hash, b.size, 0, NOW + 2, 'live'), {
+        code: 'UNAVAILABLE',
+      });
+      t.equal(await store.blockState(b.hash), 'absent', 'nothing recorded: the bytes may be gone');
+      // Started over, it sees "absent", writes the bytes and records them.
+      t.equal(await store.recordUpload(bob.userId, b.hash, b.size, b.size, NOW + 3, 'absent'), true);
+      // Sending a block again refreshes its time: the grace counts from the last upload.
+      await store.recordUpload(alice.userId, b.hash, b.size, b.size, NOW + 100);
+      t.same((await store.claimGarbage(NOW + 50, NOW + 60, '', 100)).claimed, []);
+    });
+
+    t.test('collection: a block a restore copies back is referenced again', async (t) => {
+      const r1 = await write(alice, '/x.txt', ['first']);
+      await write(alice, '/x.txt', ['second'], r1.rev);
+      await store.restore(alice.actor, { ns: alice.ns, node: { id: r1.id }, rev: r1.rev });
+      await store.purgeHistory(NOW + 1e12, 0, 1000);
+      t.same((await store.getNode(alice.ns, { path: '/x.txt' }))!.blocks, [block('first')]);
+      const c = await store.claimGarbage(NOW + 1e12, NOW + 1e12, '', 100);
+      t.same(
+        c.claimed.map((x) => x.hash),
+        [block('second').hash],
+      );
+    });
+
     t.test('nodes of one namespace are invisible from another', async (t) => {
       const f = await write(alice, '/private', ['p']);
       t.equal(await store.getNode(bob.ns, { id: f.id }), null);

@@ -7,6 +7,8 @@
  * - revisions: every change, numbered per namespace (`seq`); the journal and the version history.
  * - content_blocks: the ordered block list of each file revision that set content (`content_seq`).
  * - blocks / user_blocks: block sizes and who has proven possession of which block by sending it.
+ *   A `blocks` row means the bytes are in the BlockStore (rows go before bytes, see BlockCollector).
+ * - gc_claims (v2): blocks claimed by garbage collection whose bytes may be being deleted.
  */
 import type Database from 'better-sqlite3';
 
@@ -90,6 +92,27 @@ const MIGRATIONS: readonly string[] = [
     hash TEXT NOT NULL,
     uploaded_at INTEGER NOT NULL,
     PRIMARY KEY (user_id, hash)
+  ) WITHOUT ROWID;
+  `,
+  // v2: version history and garbage collection.
+  // - blocks.touched_at: last time anyone sent the block (GC's grace period counts from it).
+  // - nodes.purged: a tombstone whose history retention removed (only the delete revision is kept,
+  //   so a device that last synced before the delete still learns of it from the journal).
+  // - revisions.restored_from: the revision a restore copied.
+  // - nodes_parent: deleted listings walk children whatever their state.
+  `
+  ALTER TABLE blocks ADD COLUMN touched_at INTEGER NOT NULL DEFAULT 0;
+  UPDATE blocks SET touched_at = COALESCE(
+    (SELECT MAX(uploaded_at) FROM user_blocks ub WHERE ub.hash = blocks.hash), created_at);
+  CREATE INDEX blocks_touched ON blocks(touched_at);
+  ALTER TABLE nodes ADD COLUMN purged INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE revisions ADD COLUMN restored_from INTEGER;
+  CREATE INDEX nodes_parent ON nodes(parent_id);
+  CREATE INDEX user_blocks_hash ON user_blocks(hash);
+  CREATE INDEX revisions_content ON revisions(ns_id, content_seq);
+  CREATE TABLE gc_claims (
+    hash TEXT PRIMARY KEY,
+    claimed_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
 ];

@@ -8,18 +8,24 @@
  */
 import Database from 'better-sqlite3';
 import { LoftError } from '../../shared/errors.js';
-import { splitPath } from '../../shared/paths.js';
-import type { BlockRef, NodeKind, Revision, RevisionOp } from '../../shared/protocol.js';
+import { joinPath, splitPath } from '../../shared/paths.js';
+import type { BlockRef, DeletedEntry, NodeKind, Revision, RevisionOp } from '../../shared/protocol.js';
 import type {
   Actor,
+  BlockState,
+  ClaimBatch,
+  ClaimedBlock,
   CommitFileOp,
+  DeletedList,
   JournalRead,
   MetadataStore,
   MkdirOp,
   MoveOp,
   NodeRef,
   Principal,
+  PurgeBatch,
   RemoveOp,
+  RestoreOp,
   Role,
   UserRecord,
 } from '../metadata-store.js';
@@ -38,6 +44,7 @@ interface NodeRow {
   kind: NodeKind;
   deleted: number;
   rev: number;
+  purged: number;
 }
 
 interface RevisionRow {
@@ -55,6 +62,7 @@ interface RevisionRow {
   content_seq: number | null;
   device: string | null;
   created_at: number;
+  restored_from: number | null;
 }
 
 interface NewRevision {
@@ -68,6 +76,7 @@ interface NewRevision {
   mtime: number;
   mode: number;
   contentSeq: number | null;
+  restoredFrom?: number | null;
 }
 
 export interface SqliteMetadataStoreOptions {
@@ -120,8 +129,8 @@ export class SqliteMetadataStore implements MetadataStore {
       hasChild: db.prepare('SELECT 1 FROM nodes WHERE parent_id = ? AND deleted = 0 LIMIT 1'),
       insertRevision: db.prepare(
         `INSERT INTO revisions (ns_id, seq, node_id, op, parent_id, name, kind, deleted, size, mtime, mode,
-                                content_seq, device_id, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                                content_seq, device_id, created_at, restored_from)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       revision: db.prepare(
         `SELECT r.*, d.name AS device FROM revisions r LEFT JOIN devices d ON d.id = r.device_id
@@ -141,8 +150,33 @@ export class SqliteMetadataStore implements MetadataStore {
       content: db.prepare('SELECT hash, size FROM content_blocks WHERE ns_id = ? AND seq = ? ORDER BY idx'),
       blockSize: db.prepare('SELECT size FROM blocks WHERE hash = ?'),
       insertBlock: db.prepare(
-        'INSERT INTO blocks (hash, size, stored_size, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING',
+        `INSERT INTO blocks (hash, size, stored_size, created_at, touched_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (hash) DO UPDATE SET touched_at = MAX(touched_at, excluded.touched_at)`,
       ),
+      claimOf: db.prepare('SELECT 1 FROM gc_claims WHERE hash = ?'),
+      scanBlocks: db.prepare(
+        'SELECT hash, stored_size, touched_at FROM blocks WHERE hash > ? ORDER BY hash LIMIT ?',
+      ),
+      referenced: db.prepare('SELECT 1 FROM content_blocks WHERE hash = ? LIMIT 1'),
+      deleteBlock: db.prepare('DELETE FROM blocks WHERE hash = ?'),
+      deleteUserBlocks: db.prepare('DELETE FROM user_blocks WHERE hash = ?'),
+      insertClaim: db.prepare('INSERT INTO gc_claims (hash, claimed_at) VALUES (?, ?)'),
+      staleClaims: db.prepare('SELECT hash FROM gc_claims WHERE claimed_at < ? ORDER BY hash LIMIT ?'),
+      renewClaim: db.prepare('UPDATE gc_claims SET claimed_at = ? WHERE hash = ?'),
+      deleteClaim: db.prepare('DELETE FROM gc_claims WHERE hash = ?'),
+      allChildren: db.prepare('SELECT * FROM nodes WHERE parent_id = ? ORDER BY name, id'),
+      prevRev: db.prepare(
+        'SELECT MAX(seq) AS seq FROM revisions WHERE node_id = ? AND ns_id = ? AND seq < ?',
+      ),
+      nodesAfter: db.prepare('SELECT * FROM nodes WHERE id > ? ORDER BY id LIMIT ?'),
+      revTimes: db.prepare(
+        'SELECT seq, created_at, content_seq FROM revisions WHERE node_id = ? AND ns_id = ? ORDER BY seq',
+      ),
+      deleteRevision: db.prepare('DELETE FROM revisions WHERE ns_id = ? AND seq = ?'),
+      stripContent: db.prepare('UPDATE revisions SET content_seq = NULL WHERE ns_id = ? AND seq = ?'),
+      markPurged: db.prepare('UPDATE nodes SET purged = 1 WHERE id = ?'),
+      contentUsed: db.prepare('SELECT 1 FROM revisions WHERE ns_id = ? AND content_seq = ? LIMIT 1'),
+      deleteContent: db.prepare('DELETE FROM content_blocks WHERE ns_id = ? AND seq = ?'),
       insertUserBlock: db.prepare(
         'INSERT INTO user_blocks (user_id, hash, uploaded_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
       ),
@@ -171,7 +205,23 @@ export class SqliteMetadataStore implements MetadataStore {
         const ns = Number(s.insertNs.run(userId, now).lastInsertRowid);
         const { id: rootId } = s.insertNode.get(ns, null, '', 'dir', 0) as { id: number };
         s.setRoot.run(rootId, ns);
-        s.insertRevision.run(ns, 0, rootId, 'mkdir', null, '', 'dir', 0, 0, now, 0o755, null, null, now);
+        s.insertRevision.run(
+          ns,
+          0,
+          rootId,
+          'mkdir',
+          null,
+          '',
+          'dir',
+          0,
+          0,
+          now,
+          0o755,
+          null,
+          null,
+          now,
+          null,
+        );
         s.insertMember.run(ns, userId, 'owner');
         s.setHome.run(ns, userId);
         return { id: userId, name, homeNs: ns };
@@ -211,13 +261,26 @@ export class SqliteMetadataStore implements MetadataStore {
     size: number,
     storedSize: number,
     now: number,
+    seen?: BlockState,
   ): Promise<boolean> {
     return this.#db
       .transaction(() => {
-        this.#stmt.insertBlock.run(hash, size, storedSize, now);
-        return this.#stmt.insertUserBlock.run(userId, hash, now).changes > 0;
+        const s = this.#stmt;
+        if (s.claimOf.get(hash))
+          throw new LoftError('UNAVAILABLE', `block ${hash} is being garbage-collected; send it again`);
+        if (seen === 'live' && !s.blockSize.get(hash))
+          throw new LoftError('UNAVAILABLE', `block ${hash} was garbage-collected meanwhile; send it again`);
+        s.insertBlock.run(hash, size, storedSize, now, now);
+        return s.insertUserBlock.run(userId, hash, now).changes > 0;
       })
       .immediate();
+  }
+
+  async blockState(hash: string): Promise<BlockState> {
+    return this.#db.transaction((): BlockState => {
+      if (this.#stmt.claimOf.get(hash)) return 'collecting';
+      return this.#stmt.blockSize.get(hash) ? 'live' : 'absent';
+    })();
   }
 
   async missingBlocks(userId: number, hashes: readonly string[]): Promise<string[]> {
@@ -399,6 +462,73 @@ export class SqliteMetadataStore implements MetadataStore {
       .immediate();
   }
 
+  async restore(actor: Actor, op: RestoreOp): Promise<Revision[]> {
+    return this.#db
+      .transaction(() => {
+        const s = this.#stmt;
+        const source = s.revision.get(op.ns, op.rev) as RevisionRow | undefined;
+        const what = 'id' in op.node ? `node ${op.node.id}` : op.node.path;
+        const notOf = () => new LoftError('NOT_FOUND', `rev ${op.rev} is not a kept revision of ${what}`);
+        if (!source) throw notOf();
+        const node = this.#nodeById(op.ns, source.node_id);
+        if ('id' in op.node) {
+          if (op.node.id !== node.id) throw notOf();
+        } else if (joinPath(this.#pathOf(op.ns, node)) !== joinPath(splitPath(op.node.path))) {
+          throw notOf();
+        }
+        if (node.kind === 'dir')
+          throw new LoftError('IS_DIR', `${node.name} is a directory; restore the files in it`);
+        if (node.purged || source.content_seq === null) throw notOf();
+        const created: Revision[] = [];
+        const content = (seq: number, nodeId: number, parentId: number, name: string, op2: RevisionOp) =>
+          this.#addRevision(actor, op.ns, seq, {
+            nodeId,
+            op: op2,
+            parentId,
+            name,
+            kind: 'file',
+            deleted: false,
+            size: source.size,
+            mtime: source.mtime,
+            mode: source.mode,
+            contentSeq: source.content_seq,
+            restoredFrom: source.seq,
+          });
+        if (op.toPath !== undefined) {
+          // A copy at another path: a new node, the original untouched.
+          const parts = splitPath(op.toPath);
+          if (parts.length === 0) throw new LoftError('EXISTS', 'the root exists');
+          const name = parts.pop()!;
+          const parentId = this.#ensureDirsFrom(actor, op.ns, this.#root(op.ns), parts, actor.now, created);
+          this.#assertFree(parentId, name, op.toPath);
+          const seq = this.#nextSeq(op.ns);
+          const nodeId = this.#insertNode(op.ns, parentId, name, 'file', seq);
+          created.push(content(seq, nodeId, parentId, name, 'create'));
+          return created;
+        }
+        if (!node.deleted) {
+          if (op.parentRev !== undefined) this.#checkRev(node, op.parentRev);
+          const seq = this.#nextSeq(op.ns);
+          created.push(content(seq, node.id, node.parent_id!, node.name, 'commit'));
+          return created;
+        }
+        // A deleted file comes back at its last place: below its nearest live ancestor, through
+        // directories of the names it had (existing live ones are used, missing ones created anew).
+        const missing: string[] = [];
+        let at = this.#nodeById(op.ns, node.parent_id!);
+        while (at.deleted) {
+          missing.unshift(at.name);
+          at = this.#nodeById(op.ns, at.parent_id!);
+        }
+        const parentId = this.#ensureDirsFrom(actor, op.ns, at.id, missing, actor.now, created);
+        this.#assertFree(parentId, node.name, joinPath(this.#pathOf(op.ns, node)));
+        const seq = this.#nextSeq(op.ns);
+        created.push(content(seq, node.id, parentId, node.name, 'create'));
+        return created;
+      })
+      .immediate();
+  }
+
   // ---- reads --------------------------------------------------------------------------------------
 
   async getNode(ns: number, ref: NodeRef): Promise<Revision | null> {
@@ -439,6 +569,145 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async headSeq(ns: number): Promise<number> {
     return this.#head(ns);
+  }
+
+  async listDeleted(ns: number, dirId: number, limit: number): Promise<DeletedList> {
+    return this.#db.transaction(() => {
+      const s = this.#stmt;
+      const dir = this.#nodeById(ns, dirId);
+      if (dir.deleted) throw new LoftError('NOT_FOUND', `${dir.name} does not exist`);
+      if (dir.kind !== 'dir') throw new LoftError('NOT_DIR', `${dir.name} is not a directory`);
+      const entries: DeletedEntry[] = [];
+      let truncated = false;
+      // Breadth first through every directory below, live or deleted (a deleted directory's files
+      // are listed with their paths inside it).
+      const queue: { id: number; path: string }[] = [{ id: dir.id, path: joinPath(this.#pathOf(ns, dir)) }];
+      while (queue.length && !truncated) {
+        const { id, path } = queue.shift()!;
+        for (const child of s.allChildren.all(id) as NodeRow[]) {
+          const childPath = (path === '/' ? '' : path) + '/' + child.name;
+          if (child.kind === 'dir') queue.push({ id: child.id, path: childPath });
+          if (!child.deleted || child.purged) continue;
+          if (entries.length === limit) {
+            truncated = true;
+            break;
+          }
+          const tomb = this.#revision(ns, child.rev);
+          const prev = s.prevRev.get(child.id, ns, child.rev) as { seq: number | null };
+          entries.push({
+            id: child.id,
+            path: childPath,
+            kind: child.kind,
+            size: tomb.size,
+            rev: tomb.rev,
+            deletedAt: tomb.time,
+            device: tomb.device,
+            lastRev: prev.seq,
+          });
+        }
+      }
+      entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : b.rev - a.rev));
+      return { entries, truncated };
+    })();
+  }
+
+  // ---- retention and garbage collection -----------------------------------------------------------
+
+  async purgeHistory(cutoff: number, afterNodeId: number, batch: number): Promise<PurgeBatch> {
+    return this.#db
+      .transaction((): PurgeBatch => {
+        const s = this.#stmt;
+        const nodes = s.nodesAfter.all(afterNodeId, batch) as NodeRow[];
+        let revisions = 0;
+        let purgedNodes = 0;
+        const freed = new Map<number, Set<number>>();
+        const drop = (ns: number, seq: number, contentSeq: number | null) => {
+          s.deleteRevision.run(ns, seq);
+          revisions++;
+          if (contentSeq !== null) {
+            if (!freed.has(ns)) freed.set(ns, new Set());
+            freed.get(ns)!.add(contentSeq);
+          }
+        };
+        for (const node of nodes) {
+          if (node.purged || node.parent_id === null) continue;
+          const revs = s.revTimes.all(node.id, node.ns_id) as {
+            seq: number;
+            created_at: number;
+            content_seq: number | null;
+          }[];
+          const last = revs[revs.length - 1];
+          if (!last) continue;
+          if (node.deleted && last.created_at <= cutoff) {
+            // Deleted long enough: only the delete revision stays (for the journal), without content.
+            for (const r of revs.slice(0, -1)) drop(node.ns_id, r.seq, r.content_seq);
+            if (last.content_seq !== null) {
+              s.stripContent.run(node.ns_id, last.seq);
+              freed.set(node.ns_id, (freed.get(node.ns_id) ?? new Set()).add(last.content_seq));
+            }
+            s.markPurged.run(node.id);
+            purgedNodes++;
+          } else if (node.kind === 'file') {
+            // A revision is kept while it was current at some time within the window.
+            for (let i = 0; i + 1 < revs.length; i++) {
+              if (revs[i + 1]!.created_at <= cutoff) drop(node.ns_id, revs[i]!.seq, revs[i]!.content_seq);
+            }
+          }
+          // Live directories keep every revision: they carry no content, and a device replaying the
+          // journal must meet a directory before the files placed in it.
+        }
+        for (const [ns, seqs] of freed) {
+          for (const seq of seqs) if (!s.contentUsed.get(ns, seq)) s.deleteContent.run(ns, seq);
+        }
+        const next = nodes.length < batch ? null : nodes[nodes.length - 1]!.id;
+        return { revisions, nodes: purgedNodes, next };
+      })
+      .immediate();
+  }
+
+  async claimGarbage(
+    touchedBefore: number,
+    now: number,
+    afterHash: string,
+    scan: number,
+  ): Promise<ClaimBatch> {
+    return this.#db
+      .transaction((): ClaimBatch => {
+        const s = this.#stmt;
+        const rows = s.scanBlocks.all(afterHash, scan) as {
+          hash: string;
+          stored_size: number;
+          touched_at: number;
+        }[];
+        const claimed: ClaimedBlock[] = [];
+        for (const row of rows) {
+          if (row.touched_at >= touchedBefore || s.referenced.get(row.hash)) continue;
+          s.deleteBlock.run(row.hash);
+          s.deleteUserBlocks.run(row.hash);
+          s.insertClaim.run(row.hash, now);
+          claimed.push({ hash: row.hash, storedSize: row.stored_size });
+        }
+        return { claimed, next: rows.length < scan ? null : rows[rows.length - 1]!.hash };
+      })
+      .immediate();
+  }
+
+  async takeStaleClaims(claimedBefore: number, now: number, limit: number): Promise<string[]> {
+    return this.#db
+      .transaction(() => {
+        const rows = this.#stmt.staleClaims.all(claimedBefore, limit) as { hash: string }[];
+        for (const r of rows) this.#stmt.renewClaim.run(now, r.hash);
+        return rows.map((r) => r.hash);
+      })
+      .immediate();
+  }
+
+  async finishClaims(hashes: readonly string[]): Promise<void> {
+    this.#db
+      .transaction(() => {
+        for (const h of hashes) this.#stmt.deleteClaim.run(h);
+      })
+      .immediate();
   }
 
   async close(): Promise<void> {
@@ -510,13 +779,50 @@ export class SqliteMetadataStore implements MetadataStore {
 
   /** Resolves the directory at `parts`, creating missing ones (each a revision of its own). */
   #ensureDirs(actor: Actor, ns: number, parts: readonly string[], mtime: number): number {
-    let id = this.#root(ns);
+    return this.#ensureDirsFrom(actor, ns, this.#root(ns), parts, mtime);
+  }
+
+  #ensureDirsFrom(
+    actor: Actor,
+    ns: number,
+    from: number,
+    parts: readonly string[],
+    mtime: number,
+    created?: Revision[],
+  ): number {
+    let id = from;
     for (const part of parts) {
       const next = this.#stmt.child.get(id, part) as NodeRow | undefined;
       if (next && next.kind !== 'dir') throw new LoftError('NOT_DIR', `${part} is not a directory`);
-      id = next ? next.id : this.#mkdirIn(actor, ns, id, part, mtime, 0o755).id;
+      if (next) {
+        id = next.id;
+      } else {
+        const made = this.#mkdirIn(actor, ns, id, part, mtime, 0o755);
+        created?.push(made);
+        id = made.id;
+      }
     }
     return id;
+  }
+
+  /** The node's path components from the root, through its (possibly deleted) ancestors' last names. */
+  #pathOf(ns: number, node: NodeRow): string[] {
+    const parts: string[] = [];
+    for (let at = node; at.parent_id !== null; at = this.#nodeById(ns, at.parent_id)) parts.unshift(at.name);
+    return parts;
+  }
+
+  #assertFree(parentId: number, name: string, path: string): void {
+    const holder = this.#stmt.child.get(parentId, name) as NodeRow | undefined;
+    if (holder) {
+      throw new LoftError(
+        'EXISTS',
+        `${path} is taken by another ${holder.kind === 'dir' ? 'directory' : 'file'}`,
+        {
+          details: { id: holder.id, currentRev: holder.rev, kind: holder.kind },
+        },
+      );
+    }
   }
 
   #mkdirIn(actor: Actor, ns: number, parentId: number, name: string, mtime: number, mode: number): Revision {
@@ -616,6 +922,7 @@ export class SqliteMetadataStore implements MetadataStore {
       r.contentSeq,
       actor.deviceId,
       actor.now,
+      r.restoredFrom ?? null,
     );
     if (r.op !== 'delete') this.#stmt.updateNode.run(r.parentId, r.name, 0, seq, r.nodeId);
     return this.#revision(ns, seq);
@@ -642,6 +949,7 @@ export class SqliteMetadataStore implements MetadataStore {
       device: row.device,
       time: row.created_at,
     };
+    if (row.restored_from !== null) rev.restoredFrom = row.restored_from;
     if (row.kind === 'file' && !rev.deleted && row.content_seq !== null) {
       rev.blocks = this.#stmt.content.all(row.ns_id, row.content_seq) as BlockRef[];
     }

@@ -15,7 +15,7 @@ import Fastify, {
 import type { BlockStore } from '../../blockstore/block-store.js';
 import type { Actor, MetadataStore, NodeRef, Principal, Role } from '../../metastore/metadata-store.js';
 import type { Clock } from '../../shared/clock.js';
-import { LoftError } from '../../shared/errors.js';
+import { isLoftError, LoftError } from '../../shared/errors.js';
 import { assertHash } from '../../shared/hash.js';
 import { MAX_BLOCK_SIZE, MAX_CHANGES_LIMIT, type ChangesPage } from '../../shared/protocol.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
@@ -25,11 +25,13 @@ import {
   ChangesQuery,
   CommitBody,
   DeleteBody,
+  DeletedQuery,
   HashParams,
   MissingBody,
   MkdirBody,
   MoveBody,
   NodeQuery,
+  RestoreBody,
   WaitQuery,
 } from './schemas.js';
 
@@ -39,6 +41,15 @@ const DEFAULT_CHANGES_LIMIT = 1000;
 const DEFAULT_WAIT_S = 30;
 /** Long-polls are capped below common proxy idle timeouts. */
 const MAX_WAIT_S = 300;
+/**
+ * A PUT that meets its block being garbage-collected waits and starts over (see
+ * garbage-collector.ts, (d)); deleting one block takes milliseconds, so a few short waits suffice
+ * before answering 503 (the client retries with backoff).
+ */
+const PUT_ATTEMPTS = 5;
+const PUT_RETRY_MS = 50;
+const DEFAULT_DELETED_LIMIT = 1000;
+const MAX_DELETED_LIMIT = 10_000;
 
 export interface AppOptions {
   meta: MetadataStore;
@@ -170,16 +181,31 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
           'send the block as Content-Type: application/octet-stream',
         );
       }
-      const result = await blocks.put(hash, request.body);
-      // "created" is about this user: whether someone else stored the bytes first is not revealed.
-      const created = await meta.recordUpload(
-        request.principal.userId,
-        hash,
-        request.body.length,
-        result.storedSize,
-        clock.now(),
-      );
-      return reply.code(created ? 201 : 200).send({ hash, size: request.body.length, created });
+      // Bytes first, record second; the state read first tells recordUpload whether the bytes were
+      // already there (garbage-collector.ts explains why this keeps uploads safe from collection).
+      for (let attempt = 1; ; attempt++) {
+        const seen = await meta.blockState(hash);
+        if (seen !== 'collecting') {
+          const result = await blocks.put(hash, request.body);
+          try {
+            // "created" is about this user: whether someone else stored the bytes first is not revealed.
+            const created = await meta.recordUpload(
+              request.principal.userId,
+              hash,
+              request.body.length,
+              result.storedSize,
+              clock.now(),
+              seen,
+            );
+            return reply.code(created ? 201 : 200).send({ hash, size: request.body.length, created });
+          } catch (err) {
+            if (!isLoftError(err, 'UNAVAILABLE') || attempt >= PUT_ATTEMPTS) throw err;
+          }
+        } else if (attempt >= PUT_ATTEMPTS) {
+          throw new LoftError('UNAVAILABLE', `block ${hash} is being garbage-collected; send it again`);
+        }
+        await new Promise((r) => setTimeout(r, PUT_RETRY_MS * attempt));
+      }
     },
   );
 
@@ -287,6 +313,41 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       const node = await meta.getNode(ns, queryRef(q));
       if (!node) throw new LoftError('NOT_FOUND', `${q.path ?? `node ${q.id}`} does not exist`);
       return { revisions: await meta.listRevisions(ns, node.id) };
+    },
+  );
+
+  // ---- history ----------------------------------------------------------------------------------------
+
+  app.post<{ Body: RestoreBody }>('/v1/restore', { schema: { body: RestoreBody } }, async (request) => {
+    const b = request.body;
+    const ns = await namespace(request, b.ns, 'write');
+    const revs = await meta.restore(actor(request), {
+      ns,
+      node: nodeRef(b),
+      rev: b.rev,
+      toPath: b.toPath,
+      parentRev: b.parentRev,
+    });
+    await changed(ns);
+    const node = revs[revs.length - 1]!;
+    return { rev: node.rev, node, created: revs.slice(0, -1) };
+  });
+
+  app.get<{ Querystring: DeletedQuery }>(
+    '/v1/deleted',
+    { schema: { querystring: DeletedQuery } },
+    async (request) => {
+      const q = request.query;
+      const ns = await namespace(request, q.ns, 'read');
+      let limit = DEFAULT_DELETED_LIMIT;
+      if (q.limit !== undefined) {
+        limit = Number(q.limit);
+        if (limit < 1 || limit > MAX_DELETED_LIMIT)
+          throw new LoftError('BAD_REQUEST', `limit must be 1..${MAX_DELETED_LIMIT}`);
+      }
+      const dir = await meta.getNode(ns, queryRef(q));
+      if (!dir || dir.deleted) throw new LoftError('NOT_FOUND', `${q.path ?? `node ${q.id}`} does not exist`);
+      return meta.listDeleted(ns, dir.id, limit);
     },
   );
 

@@ -86,6 +86,22 @@ export const DeleteBody = Type.Object(
 );
 export type DeleteBody = Static<typeof DeleteBody>;
 
+export const RestoreBody = Type.Object(
+  {
+    ns: Type.Optional(Ns),
+    path: Type.Optional(Path),
+    id: Type.Optional(NodeId),
+    /** The revision whose content comes back. */
+    rev: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+    /** Restore as a new file there instead (a copy). */
+    toPath: Type.Optional(Path),
+    /** For a live file: its current rev, or CONFLICT. */
+    parentRev: Type.Optional(Rev),
+  },
+  strict,
+);
+export type RestoreBody = Static<typeof RestoreBody>;
+
 const QInt = Type.String({ pattern: '^[0-9]{1,15}$' });
 const QNs = Type.Optional(QInt);
 
@@ -116,3 +132,14 @@ export const WaitQuery = Type.Object(
   strict,
 );
 export type WaitQuery = Static<typeof WaitQuery>;
+
+export const DeletedQuery = Type.Object(
+  {
+    ns: QNs,
+    path: Type.Optional(Type.String({ maxLength: 8192 })),
+    id: Type.Optional(QInt),
+    limit: Type.Optional(QInt),
+  },
+  strict,
+);
+export type DeletedQuery = Static<typeof DeletedQuery>;
