@@ -1,7 +1,10 @@
 /** The `loft` command: parses arguments (commander) and runs one subcommand. */
 import { Command, CommanderError } from 'commander';
+import { registerGc } from './commands/gc.js';
+import { registerHistory } from './commands/history.js';
 import { registerMount } from './commands/mount.js';
 import { registerPin } from './commands/pin.js';
+import { registerRestore } from './commands/restore.js';
 import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
 import { registerUser } from './commands/user.js';
@@ -21,6 +24,9 @@ export function buildProgram(): Command {
   registerMount(program);
   registerStatus(program);
   registerPin(program);
+  registerHistory(program);
+  registerRestore(program);
+  registerGc(program);
   const inherit = (c: Command): void => {
     for (const sub of c.commands) {
       sub.exitOverride().configureOutput(program.configureOutput());

@@ -1,5 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -73,4 +82,19 @@ t.test('leftover temp files from a crash are removed on open; blocks survive', a
   t.same(readdirSync(path.join(root, 'tmp')), []);
   t.same(await reopened.get(sha256hex(data)), data);
   t.ok(existsSync(blockPath(root, sha256hex(data))));
+});
+
+t.test('a tool opening beside a running server keeps recent temp files (uploads in progress)', async (t) => {
+  const root = tmp();
+  new FsBlockStore({ root });
+  const recent = path.join(root, 'tmp', 'in-progress');
+  const old = path.join(root, 'tmp', 'crashed');
+  writeFileSync(recent, 'half');
+  writeFileSync(old, 'half');
+  const hourAgo = new Date(Date.now() - 2 * 3_600_000);
+  utimesSync(old, hourAgo, hourAgo);
+  new FsBlockStore({ root, tmpMaxAgeMs: 3_600_000 });
+  t.same(readdirSync(path.join(root, 'tmp')), ['in-progress']);
+  new FsBlockStore({ root });
+  t.same(readdirSync(path.join(root, 'tmp')), [], 'the owner removes every leftover');
 });
