@@ -13,7 +13,7 @@ import type { Logger } from '../shared/log.js';
 import { DiskBlockCache } from './cache/disk-block-cache.js';
 import { ControlServer } from './control/control-server.js';
 import { FuseMount } from './fuse/fuse-mount.js';
-import { Hydrator, type Connectivity } from './hydrate/hydrator.js';
+import { Hydrator, READAHEAD, type Connectivity } from './hydrate/hydrator.js';
 import { Mirror } from './mirror/mirror.js';
 import { Pinner } from './pins/pinner.js';
 import { RemoteClient } from './remote/remote-client.js';
@@ -254,6 +254,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       onBlockSent: (hash, data) => void cache.put(hash, data).catch(() => {}),
       onReleased: released,
       onDiskFull: () => void cache.shrink(DISK_FULL_GIVE_BACK),
+      readBlock: (hash, size) => hydrator.block(hash, size, READAHEAD),
       log: (msg, fields) => log.warn(fields ?? {}, msg),
     });
     const pusher = push;

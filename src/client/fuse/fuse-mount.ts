@@ -4,13 +4,18 @@
  * Mount options (measured choices, see README "Mount options"):
  * - big_writes: fuse-native has no flag for it, so `_fuseOptions` is wrapped to append it; writes
  *   then arrive in up to 128 KiB pieces instead of 4 KiB.
- * - attr_timeout / entry_timeout of ATTR_TIMEOUT_S: every answer from this process costs a round
- *   trip of ~100-150 µs through fuse-native (measured: `ls -l` of 5,000 files took 0.75 s with the
- *   JS thread mostly idle), so `ls -l` is fast only when the kernel answers from its cache. With 1 s
- *   a repeat `ls -l` of 10,000 files found its entries already expired (1.5 s vs rclone's 0.13 s);
- *   10 s keeps them. New and deleted names show at once (readdir and negative lookups are not
- *   cached); a changed size or mtime of a file already looked up shows within 10 s, and an open
- *   always sees the current revision (auto_cache compares on open).
+ * - entry_timeout ENTRY_TIMEOUT_S (10 s), attr_timeout ATTR_TIMEOUT_S (1 s): every answer from
+ *   this process costs a round trip of ~100-150 µs through fuse-native (measured: `ls -l` of 5,000
+ *   files took 0.75 s with the JS thread mostly idle), so `ls -l` is fast only when the kernel
+ *   answers from its cache. Names are path-resolved by libfuse, so a cached entry never serves the
+ *   wrong file: new and deleted names show at once (readdir and negative lookups are not cached).
+ *   Attributes are the trade-off: with 10 s a file changed on another device kept its old size
+ *   here for up to 10 s (and reads stopped at the old size); with 1 s a repeat `ls -l` of 10,000
+ *   files past the second pays a getattr per file (1.5 s vs 0.7 s). Propagation wins: a changed
+ *   size or mtime shows within 1 s. The real fix is kernel invalidation (notify_inval_inode),
+ *   which fuse-native does not expose.
+ * - ac_attr_timeout=0 with auto_cache: every open compares size/mtime, so a reopen never reads the
+ *   old pages of a file changed elsewhere.
  * - auto_cache: the kernel keeps file pages between opens and drops them when an open sees a new
  *   size or mtime (remote change), so warm re-reads never reach this process.
  * - Per-op timeouts: reads may hydrate, so they get READ_TIMEOUT_MS, longer than the hydrator's
@@ -22,7 +27,8 @@ import Fuse from 'fuse-native';
 import { errnoOf, FsError, type Errno } from '../../shared/errors.js';
 import type { Stat, Vfs } from '../vfs/vfs.js';
 
-export const ATTR_TIMEOUT_S = 10;
+export const ATTR_TIMEOUT_S = 1;
+export const ENTRY_TIMEOUT_S = 10;
 
 /**
  * Times from utimens (ms). native/patch-fuse-native.mjs makes the binding pass UTIME_OMIT as
@@ -47,7 +53,9 @@ export interface FuseMountOptions {
 class LoftFuse extends Fuse {
   override _fuseOptions(): string {
     const base = super._fuseOptions();
-    const extra = ['big_writes'];
+    // ac_attr_timeout=0: auto_cache compares size/mtime on every open (else only once its own copy
+    // is older than attr_timeout, and a reopen reads the old pages of a file changed elsewhere).
+    const extra = ['big_writes', 'ac_attr_timeout=0'];
     return base ? `${base},${extra.join(',')}` : `-o${extra.join(',')}`;
   }
 }
@@ -73,7 +81,7 @@ export class FuseMount {
       subtype: 'loft',
       autoCache: true,
       attrTimeout: ATTR_TIMEOUT_S,
-      entryTimeout: ATTR_TIMEOUT_S,
+      entryTimeout: ENTRY_TIMEOUT_S,
       debug: options.debug ?? false,
       timeout: {
         default: META_TIMEOUT_MS,

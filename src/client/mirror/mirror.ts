@@ -106,6 +106,9 @@ const MIGRATIONS = [
   );
   CREATE INDEX ops_node ON ops(node_id);
   `,
+  `
+  CREATE TABLE resync (id INTEGER PRIMARY KEY);
+  `,
 ];
 
 interface NodeRow {
@@ -227,6 +230,9 @@ export class Mirror {
       remapOps: db.prepare('UPDATE ops SET node_id = ? WHERE node_id = ?'),
       bumpOpRev: db.prepare("UPDATE ops SET rev = ? WHERE node_id = ? AND kind = 'delete' AND rev < ?"),
       opsFor: db.prepare('SELECT 1 FROM ops WHERE node_id = ? LIMIT 1'),
+      markResync: db.prepare('INSERT INTO resync (id) VALUES (?) ON CONFLICT DO NOTHING'),
+      resyncIds: db.prepare('SELECT id FROM resync ORDER BY id'),
+      resyncDone: db.prepare('DELETE FROM resync WHERE id = ?'),
       queuedCommit: db.prepare("SELECT seq FROM ops WHERE node_id = ? AND kind = 'commit' AND seq > ?"),
       insertOp: db.prepare(
         'INSERT INTO ops (kind, node_id, path, to_path, rev, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq',
@@ -432,16 +438,24 @@ export class Mirror {
   #applyOne(e: Revision, released: string[], force = false): void {
     if (e.parentId === null) return; // the root never changes shape
     const existing = this.#s.node.get(e.id) as NodeRow | undefined;
-    if (existing && !force && (existing.rev >= e.rev || this.#isLocal(existing))) return;
+    if (existing && !force && existing.rev >= e.rev) return; // not newer (our own echo)
+    // Skipped entries are remembered: once this device's own changes to the node are pushed, the
+    // push loop fetches the node's server state again (resync), so nothing skipped is lost.
+    const skip = () => void this.#s.markResync.run(e.id);
+    if (existing && !force && this.#isLocal(existing)) return skip();
     if (e.deleted) {
-      if (existing && this.#holdsLocal(existing.id)) return;
+      if (existing && this.#holdsLocal(existing.id)) return skip();
       this.#removeSubtree(e.id, released);
       return;
     }
-    if (!this.#s.node.get(e.parentId)) return;
+    if (!this.#s.node.get(e.parentId)) return skip();
+    // A move under the node itself or one of its descendants here (both devices moved directories
+    // into each other): applying it would cut both off the root. The push of our move fails on the
+    // server (a cycle), and the resync then takes the server's tree.
+    if (existing && this.#isUnder(e.parentId, e.id)) return skip();
     const holder = this.#s.child.get(e.parentId, e.name) as NodeRow | undefined;
     if (holder && holder.id !== e.id) {
-      if (this.#holdsLocal(holder.id)) return;
+      if (this.#holdsLocal(holder.id)) return skip();
       // A live node elsewhere under this name is stale (its delete is later in this page or lost):
       // the server's order is authoritative, so the newcomer takes the name.
       this.#removeSubtree(holder.id, released, true);
@@ -450,6 +464,55 @@ export class Mirror {
     this.#s.upsert.run(e.id, e.parentId, e.name, e.kind, e.rev, e.size, e.mtime, e.mode, e.time);
     const contentChanged = !existing || e.op === 'create' || e.op === 'commit' || force;
     if (e.kind === 'file' && e.blocks && contentChanged) this.#setBlocks(e.id, e.blocks, released);
+    this.#s.resyncDone.run(e.id);
+  }
+
+  /** True when `id` is `ancestor` or below it here. */
+  #isUnder(id: number, ancestor: number): boolean {
+    for (let at: number | null = id, hops = 0; at !== null && hops < 4096; hops++) {
+      if (at === ancestor) return true;
+      at = (this.#s.node.get(at) as NodeRow | undefined)?.parent_id ?? null;
+    }
+    return false;
+  }
+
+  /** Nodes whose server state must be fetched again (see #applyOne). */
+  resyncIds(): number[] {
+    return (this.#s.resyncIds.all() as { id: number }[]).map((r) => r.id);
+  }
+
+  /** Marks a node for resync (e.g. a local move the server refused: the server's placement wins). */
+  markResync(id: number): void {
+    this.#s.markResync.run(id);
+  }
+
+  /** True when the node (or something below it) still has local changes: its resync must wait. */
+  holdsLocal(id: number): boolean {
+    return this.#holdsLocal(id);
+  }
+
+  /**
+   * Applies the server's current state of a node fetched for a resync: live → placed and filled as
+   * the server has it (unless that would make a cycle or its parent is unknown here); deleted or
+   * unknown on the server (null) → removed here. The node leaves the resync set.
+   */
+  resync(id: number, e: Revision | null): { released: string[] } {
+    const released: string[] = [];
+    this.#db.transaction(() => {
+      this.#s.resyncDone.run(id);
+      const existing = this.#s.node.get(id) as NodeRow | undefined;
+      if (existing && this.#holdsLocal(id)) return;
+      if (!e || e.deleted) {
+        if (existing) this.#removeSubtree(id, released);
+        return;
+      }
+      if (e.parentId === null || !this.#s.node.get(e.parentId) || this.#isUnder(e.parentId, id)) return;
+      this.#applyOne(e, released, true);
+      this.#s.resyncDone.run(id);
+    })();
+    this.#changed();
+    this.#nodeCache.delete(id);
+    return { released: [...new Set(released)].filter((h) => !this.referenced(h)) };
   }
 
   #setBlocks(id: number, blocks: readonly BlockRef[], released: string[]): void {

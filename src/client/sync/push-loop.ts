@@ -5,7 +5,8 @@
  *   │ idle │─────►│ working │─────►│ record answer, drop  │──► next op
  *   └──────┘◄─wake└─────────┘      └──────────────────────┘
  *                   │ network error: offline, back off (BACKOFF_MIN..BACKOFF_MAX), same op again
- *                   │ commit 409: commit ours as a conflicted copy, fetch the winner
+ *                   │ commit 409: merge text edits that do not overlap (merge.ts), else commit
+ *                   │             ours as a conflicted copy and fetch the winner
  *
  * Order matters: each op carries the path it had when it was made, so replaying in order rebuilds
  * this device's tree on the server. A commit waits until no handle can still write the file (a file
@@ -25,8 +26,9 @@ import { rechunk } from '../chunk/rechunk.js';
 import type { Connectivity } from '../hydrate/hydrator.js';
 import type { Mirror, MirrorNode, Op } from '../mirror/mirror.js';
 import type { DeleteRequest, MkdirRequest, MoveRequest } from '../remote/remote-client.js';
-import type { UploadContent, UploadTarget, Uploader } from '../upload/uploader.js';
+import type { UploadContent, UploadProgress, UploadTarget, Uploader } from '../upload/uploader.js';
 import type { Vfs } from '../vfs/vfs.js';
+import { bufferContent, MERGE_MAX_BYTES, mergeText } from './merge.js';
 import type { SyncLock } from './sync-lock.js';
 
 export interface PushRemote extends UploadTarget {
@@ -53,6 +55,8 @@ export interface PushLoopOptions {
   onBlockSent?: (hash: string, data: Buffer) => void;
   /** Block hashes no file references any more. */
   onReleased?: (hashes: string[]) => void;
+  /** The verified bytes of a committed block (the hydrator): for three-way merges of text files. */
+  readBlock?: (hash: string, size: number) => Promise<Buffer>;
   /** The local disk is full (recording a commit failed): give space back (the cache shrinks). */
   onDiskFull?: () => void;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
@@ -64,6 +68,9 @@ export interface PushStatus {
   current: { path: string; size: number; toSend: number; sent: number } | null;
   lastError: string | null;
 }
+
+/** Answers that mean the server will never accept the op as it is (retrying cannot help). */
+const REFUSED = new Set(['NOT_FOUND', 'CYCLE', 'NOT_DIR', 'IS_DIR', 'EXISTS', 'BAD_PATH', 'NOT_EMPTY']);
 
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
@@ -110,6 +117,18 @@ export class PushLoop {
     while (!signal.aborted) {
       this.#woken = false;
       const op = mirror.headOp();
+      if (!op && mirror.resyncIds().length) {
+        try {
+          await this.#resync();
+        } catch (err) {
+          if (signal.aborted) break;
+          if (isLoftError(err, 'UNAVAILABLE')) this.#o.connectivity.setOnline(false, err.message);
+          else this.#o.log?.('resync failed; will retry', { error: (err as Error).message });
+          await this.#sleep(backoff, true);
+          backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+          continue;
+        }
+      }
       if (!op) {
         for (const w of this.#idleWaiters.splice(0)) w();
         await this.#sleep(null);
@@ -228,17 +247,50 @@ export class PushLoop {
       const req = { id: node.id, parentRev: node.rev, toPath: op.toPath!, overwrite: true };
       let r: { rev: number };
       try {
-        r = await remote.move(req, this.#abort.signal);
+        try {
+          r = await remote.move(req, this.#abort.signal);
+        } catch (err) {
+          if (!isLoftError(err, 'CONFLICT')) throw err;
+          // Changed elsewhere since: the rename still applies (rename vs edit: both apply).
+          const current = await remote.nodeById(node.id, this.#abort.signal);
+          if (current.deleted) throw new LoftError('NOT_FOUND', `${op.path} was deleted elsewhere`);
+          r = await remote.move({ ...req, parentRev: current.rev }, this.#abort.signal);
+        }
       } catch (err) {
-        if (isLoftError(err, 'NOT_FOUND')) return; // gone on the server: nothing to move
-        if (!isLoftError(err, 'CONFLICT')) throw err;
-        // Changed elsewhere since: the rename still applies (rename vs edit: both apply).
-        const current = await remote.nodeById(node.id, this.#abort.signal);
-        if (current.deleted) return;
-        r = await remote.move({ ...req, parentRev: current.rev }, this.#abort.signal);
+        // The server cannot make this move (the node or the target's folder is gone there, or it
+        // would put a folder inside itself because another device moved the other way): the move
+        // is undone here, and the resync puts the node where the server has it.
+        if (!(err instanceof LoftError) || !REFUSED.has(err.code)) throw err;
+        mirror.markResync(node.id);
+        this.#o.log?.('a move was refused by the server; undone here', {
+          from: op.path,
+          to: op.toPath,
+          error: err.message,
+        });
+        return;
       }
       mirror.setRev(node.id, r.rev);
     });
+  }
+
+  /**
+   * Fetches again the server state of nodes whose remote changes were skipped while they had local
+   * changes (or whose local move the server refused), once no local change is queued.
+   */
+  async #resync(): Promise<void> {
+    const { mirror, remote, lock } = this.#o;
+    for (const id of mirror.resyncIds()) {
+      if (mirror.headOp()) return; // a new local change: it goes first
+      if (mirror.holdsLocal(id)) continue;
+      const e = await remote.nodeById(id, this.#abort.signal).catch((err: unknown) => {
+        if (isLoftError(err, 'NOT_FOUND')) return null;
+        throw err;
+      });
+      const { released } = await lock.run(async () => mirror.resync(id, e));
+      if (released.length) this.#o.onReleased?.(released);
+      // Its children may have been skipped with it (their parent was elsewhere here).
+      if (e && !e.deleted && e.kind === 'dir') mirror.mergeRemote(await remote.list(id, this.#abort.signal));
+    }
   }
 
   async #delete(op: Op): Promise<void> {
@@ -288,8 +340,13 @@ export class PushLoop {
         try {
           result = await uploader.commitContent(content, dest, progress, this.#o.onBlockSent);
         } catch (err) {
-          if (isLoftError(err, 'NOT_FOUND') && now.id > 0) {
-            // Deleted elsewhere: the edit wins, the file comes back where it is here.
+          const deletedThere =
+            now.id > 0 &&
+            (isLoftError(err, 'NOT_FOUND') ||
+              (isLoftError(err, 'CONFLICT') && err.details?.deleted === true));
+          if (deletedThere) {
+            // Deleted elsewhere (maybe with its folder): the edit wins, the file comes back where it
+            // is here, with the folders above it.
             try {
               result = await uploader.commitContent(
                 content,
@@ -302,6 +359,9 @@ export class PushLoop {
               return true;
             }
           } else if (isLoftError(err, 'CONFLICT')) {
+            // Edit vs edit: a change of metadata only there (rename, chmod) takes our content on
+            // top; text edits that do not overlap merge; anything else keeps both versions.
+            if (await this.#onTop(now, content, gen, progress)) return true;
             await this.#conflict(op, now, content);
             return true;
           } else throw err;
@@ -327,6 +387,71 @@ export class PushLoop {
     if (clean && d) void vfs.dirty.drop(rev.id);
     vfs.committed(rev.id);
     if (released.length) this.#o.onReleased?.(released);
+  }
+
+  /**
+   * Edit vs edit: the base is the revision this device edited (the node's revision here). When the
+   * server's newer revision has the base's content (only renamed, moved or chmod-ed there), ours
+   * goes on top of it. When both changed a small text file, a three-way merge of base, ours and
+   * theirs is committed on top of theirs. True when one of those was committed; false when neither
+   * applies (binary or large, overlapping edits, deleted there, or our own lost commit): the
+   * caller makes a conflicted copy.
+   */
+  async #onTop(
+    node: MirrorNode,
+    content: UploadContent,
+    gen: number,
+    progress: UploadProgress,
+  ): Promise<boolean> {
+    const { mirror, remote, uploader, vfs, readBlock } = this.#o;
+    if (node.id < 0 || node.kind !== 'file') return false;
+    const signal = this.#abort.signal;
+    const theirs = await remote.nodeById(node.id, signal).catch((err: unknown) => {
+      if (isLoftError(err, 'NOT_FOUND')) return null;
+      throw err;
+    });
+    if (!theirs || theirs.deleted || theirs.kind !== 'file') return false;
+    if (sameContent(theirs.blocks ?? [], content)) return false; // our own commit, answer lost
+    const base = mirror.blocks(node.id);
+    const theirBlocks = theirs.blocks ?? [];
+    const unchangedThere =
+      base.length === theirBlocks.length && base.every((b, i) => b.hash === theirBlocks[i]!.hash);
+    let upload = content;
+    let merged: Buffer | null = null;
+    if (!unchangedThere) {
+      if (!readBlock || content.size > MERGE_MAX_BYTES || theirs.size > MERGE_MAX_BYTES) return false;
+      if (base.reduce((n, b) => n + b.size, 0) > MERGE_MAX_BYTES) return false;
+      const read = async (blocks: readonly BlockRef[]) =>
+        Buffer.concat(await Promise.all(blocks.map((b) => readBlock(b.hash, b.size))));
+      const [o, a, b] = await Promise.all([read(base), content.read(0, content.size), read(theirBlocks)]);
+      merged = mergeText(o, a, b);
+      if (!merged) return false;
+      upload = bufferContent(merged);
+    }
+    const d = vfs.dirty.get(node.id);
+    const result = await uploader.uploadContent(
+      upload,
+      {
+        id: node.id,
+        parentRev: theirs.rev,
+        mtime: merged ? Math.max(Date.now(), theirs.mtime) : (d?.mtime ?? node.mtime),
+        mode: node.mode,
+        signal,
+      },
+      progress,
+      this.#o.onBlockSent,
+    );
+    const now = vfs.dirty.get(node.id);
+    if (!merged) this.#recordCommit(node.id, result.node, result.blocks, content.size, gen);
+    // A merge differs from what is staged here. Written again meanwhile: the staged content still
+    // stands on the old base, so the mirror keeps that base and the next commit (queued by that
+    // write) merges again, on top of this one.
+    else if (!now || (now === d && now.gen === gen && now.writers === 0 && !now.modified))
+      this.#recordCommit(node.id, result.node, result.blocks, merged.length, gen);
+    // Renamed or moved there meanwhile: the resync (once nothing is queued) places it as there.
+    mirror.markResync(node.id);
+    if (merged) this.#o.log?.('merged concurrent edits of a text file', { path: mirror.pathOf(node.id) });
+    return true;
   }
 
   /**
