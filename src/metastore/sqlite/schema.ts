@@ -104,7 +104,6 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE blocks ADD COLUMN touched_at INTEGER NOT NULL DEFAULT 0;
   UPDATE blocks SET touched_at = COALESCE(
     (SELECT MAX(uploaded_at) FROM user_blocks ub WHERE ub.hash = blocks.hash), created_at);
-  CREATE INDEX blocks_touched ON blocks(touched_at);
   ALTER TABLE nodes ADD COLUMN purged INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE revisions ADD COLUMN restored_from INTEGER;
   CREATE INDEX nodes_parent ON nodes(parent_id);
