@@ -8,26 +8,35 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import net, { type AddressInfo } from 'node:net';
-import path from 'node:path';
 import { promisify } from 'node:util';
 import t, { type Test as Tap } from 'tap';
-import { Api } from '../helpers/api.js';
+import {
+  Devices,
+  mountTree,
+  serverFile,
+  serverNames,
+  serverTree,
+  settled,
+  status,
+  waitFor,
+  type Device,
+  type Tree,
+  type WriteStatus,
+} from '../helpers/devices.js';
 import { MiB, pseudoRandom, sha256 } from '../helpers/fixtures.js';
-import { MountProcess, type Status } from '../helpers/mount-process.js';
+import type { MountProcess } from '../helpers/mount-process.js';
 import { runLoft, ServerProcess } from '../helpers/server-process.js';
 
 const execFileP = promisify(execFile);
 
-/** The write-path fields of `loft status --json` besides those the shared helper types. */
-type WriteStatus = Status & {
-  offlineReason: string | null;
-  uploads: { path: string; size: number; toSend: number; sent: number }[];
-  queue: { op: string; path: string; attempts: number; error: string | null }[];
-  pushError: string | null;
-};
-
 const server = new ServerProcess();
-const mounts: MountProcess[] = [];
+const devices = new Devices(server);
+const mounts = devices.mounts;
+const newUser = (user: string) => devices.newUser(user);
+const otherDevice = (of: Device, device: string) => devices.otherDevice(of, device);
+const mount = (t: Tap, dev: Device, url = server.url) => devices.mount(t, dev, url);
+const restart = (m: MountProcess) => devices.restart(m);
+
 const proxies: FaultProxy[] = [];
 t.teardown(async () => {
   for (const m of mounts) await m.dispose().catch(() => undefined);
@@ -101,151 +110,6 @@ class FaultProxy {
     for (const s of this.#sockets) s.destroy();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
-}
-
-interface Device {
-  user: string;
-  device: string;
-  token: string;
-  api: Api;
-}
-
-/** A new user (each test has its own tree) and the token of its first device. */
-async function newUser(user: string): Promise<Device> {
-  const device = `${user}-laptop`;
-  const token = await server.addUser(user, ['--device', device]);
-  return { user, device, token, api: new Api(server.url, token) };
-}
-
-/** Another device of the same user. */
-async function otherDevice(of: Device, device: string): Promise<Device> {
-  const token = await server.addToken(of.user, ['--device', device]);
-  return { user: of.user, device, token, api: new Api(server.url, token) };
-}
-
-/** stderr of a mount's earlier runs (`MountProcess.start` starts a new one). */
-const earlierStderr = new Map<MountProcess, string>();
-
-/** A mount of `dev`; when `t` fails, the mount's stderr (every run) is printed with the failure. */
-function mount(t: Tap, dev: Device, url = server.url): MountProcess {
-  const m = new MountProcess(url, dev.token, { cacheSize: '256M' });
-  mounts.push(m);
-  t.teardown(() => {
-    if (t.passing()) return;
-    const all = (earlierStderr.get(m) ?? '') + m.stderr;
-    t.comment(`stderr of the mount of ${dev.device}:\n${all.slice(-6000)}`);
-  });
-  return m;
-}
-
-/** Starts the mount again on the same state directory (after a crash or a stop). */
-async function restart(m: MountProcess): Promise<void> {
-  earlierStderr.set(m, (earlierStderr.get(m) ?? '') + m.stderr + '--- restarted ---\n');
-  await m.start();
-}
-
-async function status(m: MountProcess): Promise<WriteStatus> {
-  return (await m.statusDirect()) as WriteStatus;
-}
-
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | false | undefined | null>,
-  ms = 20_000,
-  every = 100,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, every));
-  }
-}
-
-/** Waits until every local change of the mount is committed; the error tells what was left. */
-async function settled(m: MountProcess, ms = 60_000): Promise<WriteStatus> {
-  let last: WriteStatus | null = null;
-  try {
-    return await waitFor(
-      'pending === 0',
-      async () => {
-        last = await status(m);
-        return last.pending === 0 && last.uploading === 0 && last;
-      },
-      ms,
-    );
-  } catch (err) {
-    throw new Error(
-      `${(err as Error).message}; last status ${JSON.stringify(last)}; mount stderr:\n${m.stderr.slice(-3000)}`,
-    );
-  }
-}
-
-/** The server's live file at `p` (null when absent), read block by block through the API. */
-async function serverFile(api: Api, p: string): Promise<Buffer | null> {
-  const r = await api.get(`/v1/node?path=${encodeURIComponent(p)}`);
-  if (r.status === 404 || (r.status === 200 && r.body.deleted)) return null;
-  if (r.status !== 200) throw new Error(`GET /v1/node ${p}: ${r.status} ${r.raw.toString()}`);
-  return blocksOf(api, r.body.blocks as { hash: string; size: number }[]);
-}
-
-async function blocksOf(api: Api, blocks: { hash: string; size: number }[]): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for (const b of blocks) {
-    const r = await api.get(`/v1/blocks/${b.hash}`);
-    if (r.status !== 200) throw new Error(`GET /v1/blocks/${b.hash}: ${r.status}`);
-    parts.push(r.raw);
-  }
-  return Buffer.concat(parts);
-}
-
-async function serverNames(api: Api, dir = '/'): Promise<string[]> {
-  const r = await api.get(`/v1/list?path=${encodeURIComponent(dir)}`);
-  if (r.status !== 200) throw new Error(`GET /v1/list ${dir}: ${r.status} ${r.raw.toString()}`);
-  return (r.body.entries as { name: string }[]).map((e) => e.name).sort();
-}
-
-type Tree = Record<string, { kind: 'file' | 'dir'; size: number; sha256?: string }>;
-
-/** Every node under `dir` on the server, with sizes and content hashes. */
-async function serverTree(api: Api, dir = '/'): Promise<Tree> {
-  const r = await api.get(`/v1/list?path=${encodeURIComponent(dir)}`);
-  if (r.status !== 200) throw new Error(`GET /v1/list ${dir}: ${r.status} ${r.raw.toString()}`);
-  const out: Tree = {};
-  for (const e of r.body.entries as {
-    name: string;
-    kind: 'file' | 'dir';
-    size: number;
-    blocks?: { hash: string; size: number }[];
-  }[]) {
-    const p = dir === '/' ? `/${e.name}` : `${dir}/${e.name}`;
-    if (e.kind === 'dir') {
-      out[p] = { kind: 'dir', size: 0 };
-      Object.assign(out, await serverTree(api, p));
-    } else {
-      const data = await blocksOf(api, e.blocks ?? []);
-      out[p] = { kind: 'file', size: e.size, sha256: sha256(data) };
-      if (data.length !== e.size) out[p].size = -data.length; // blocks disagree with the size
-    }
-  }
-  return out;
-}
-
-/** Every node under the mount's `rel`, with sizes and content hashes. */
-async function mountTree(root: string, rel = ''): Promise<Tree> {
-  const out: Tree = {};
-  for (const e of await fs.readdir(path.join(root, rel), { withFileTypes: true })) {
-    const p = `${rel}/${e.name}`;
-    if (e.isDirectory()) {
-      out[p] = { kind: 'dir', size: 0 };
-      Object.assign(out, await mountTree(root, p));
-    } else {
-      const data = await fs.readFile(path.join(root, p));
-      out[p] = { kind: 'file', size: data.length, sha256: sha256(data) };
-    }
-  }
-  return out;
 }
 
 /** Reads a file on a fresh second device of the same user; returns its listing of `/` too. */
