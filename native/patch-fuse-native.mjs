@@ -13,7 +13,15 @@
 // It also sets libfuse's flag_utime_omit_ok: without it libfuse 2.9 drops a setattr that changes
 // only one of the two times (`touch -m`, `touch -a`) without calling utimens at all.
 //
-// Idempotent: does nothing when the installed binding already carries both changes. If the build
+// Third change (LOFT_OPEN_FLAGS): open and create may set the kernel's caching of the new handle.
+// The handle number JavaScript returns carries two flags above its low 29 bits: bit 30 asks for
+// direct_io (reads and writes of this handle bypass the page cache), bit 29 for keep_cache (the
+// kernel keeps the file's cached pages); without bit 29 the kernel drops them. Loft uses this
+// instead of libfuse's auto_cache to keep a file's revision for handles opened before a remote
+// change (src/client/vfs/vfs.ts cacheMode). The binding exports loft_open_flags = 1 so the
+// JavaScript side knows it may set the bits.
+//
+// Idempotent: does nothing when the installed binding already carries every change. If the build
 // fails, the stock prebuilt binding stays (same behaviour, slower `ls -l`) and this exits 0 with a
 // warning, so a machine without a compiler can still run Loft.
 import { execFileSync } from 'node:child_process';
@@ -28,10 +36,17 @@ const built = path.join(dir, 'build', 'Release', 'fuse.node');
 const MARKER = 'LOFT_XATTR_FASTPATH';
 
 const UTIMENS_MARKER = 'LOFT_UTIMENS';
+const OPEN_FLAGS_MARKER = 'LOFT_OPEN_FLAGS';
 
 let c = readFileSync(source, 'utf8');
 const OMIT_FLAG = 'ops.flag_utime_omit_ok = 1;';
-if (c.includes(MARKER) && c.includes(UTIMENS_MARKER) && c.includes(OMIT_FLAG) && existsSync(built))
+if (
+  c.includes(MARKER) &&
+  c.includes(UTIMENS_MARKER) &&
+  c.includes(OMIT_FLAG) &&
+  c.includes(OPEN_FLAGS_MARKER) &&
+  existsSync(built)
+)
   process.exit(0);
 
 if (!c.includes(MARKER)) {
@@ -96,6 +111,44 @@ if (!c.includes(OMIT_FLAG)) {
   const assign = 'if (implemented[op_utimens]) ops.utimens = fuse_native_utimens;';
   if (c.includes(assign) && c.includes(UTIMENS_MARKER)) {
     c = c.replace(assign, `${assign}\n  ${OMIT_FLAG}`);
+    writeFileSync(source, c);
+  }
+}
+
+if (!c.includes(OPEN_FLAGS_MARKER)) {
+  const stock = `  NAPI_ARGV_INT32(fd, 2)
+  if (fd != 0) {
+    l->info->fh = fd;
+  }
+})`;
+  const patched = `  NAPI_ARGV_INT32(fd, 2)
+  /* ${OPEN_FLAGS_MARKER}: bit 30 direct_io, bit 29 keep_cache, low 29 bits the handle */
+  if (fd > 0) {
+    if (fd & (1 << 30)) l->info->direct_io = 1;
+    if (fd & (1 << 29)) l->info->keep_cache = 1;
+    fd &= (1 << 29) - 1;
+  }
+  if (fd != 0) {
+    l->info->fh = fd;
+  }
+})`;
+  const openAt = c.indexOf('FUSE_METHOD(open,');
+  const createAt = c.indexOf('FUSE_METHOD(create,');
+  const exportAnchor = '  NAPI_EXPORT_UINT32(op_open)';
+  const openStock = c.indexOf(stock, openAt);
+  const createStock = c.indexOf(stock, createAt);
+  if (openAt < 0 || createAt < 0 || openStock < 0 || createStock < 0 || !c.includes(exportAnchor)) {
+    console.warn('loft: fuse-native open/create are not the expected 2.2.x code; keeping them as they are');
+  } else {
+    // create first (later in the file), so the open offset stays valid
+    c = c.slice(0, createStock) + patched + c.slice(createStock + stock.length);
+    c = c.slice(0, openStock) + patched + c.slice(openStock + stock.length);
+    c = c
+      .replace(
+        'static const uint32_t op_open = 21;',
+        'static const uint32_t op_open = 21;\nstatic const uint32_t loft_open_flags = 1;',
+      )
+      .replace(exportAnchor, `${exportAnchor}\n  NAPI_EXPORT_UINT32(loft_open_flags)`);
     writeFileSync(source, c);
   }
 }

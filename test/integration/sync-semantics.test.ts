@@ -262,28 +262,51 @@ t.test('moves that would make a cycle: one applies, the other is undone, nothing
   );
 });
 
-t.test('a change from another device: the next open on this one reads all of it', async (t) => {
-  const p = await pair(t, 'reopen');
-  const v1 = 'version one\n'.repeat(1000);
-  const v2 = 'VERSION TWO, a little longer\n'.repeat(1000);
-  await seed(p, 'doc.txt', v1);
-  t.equal((await fs.stat(p.b.p('doc.txt'))).size, v1.length, 'B has looked at the old version');
-  await fs.writeFile(p.a.p('doc.txt'), v2);
-  await settled(p.a);
-  const from = Date.now();
-  await waitFor(
-    'B to read the new version on a new open',
-    async () => (await fs.readFile(p.b.p('doc.txt'), 'utf8')) === v2,
-    10_000,
-    20,
-  ).catch(async (err: Error) => {
-    const now = await fs.readFile(p.b.p('doc.txt'), 'utf8');
-    throw new Error(`${err.message}: B reads ${now.length} bytes: ${JSON.stringify(now.slice(0, 40))}`);
-  });
-  t.pass(
-    `a new open read the whole new version (not the old size, not old pages), ${Date.now() - from} ms after the commit`,
-  );
-});
+t.test(
+  'a change from another device: handles opened before keep their revision, a new open reads the new one',
+  async (t) => {
+    const p = await pair(t, 'reopen');
+    const v1 = 'version one\n'.repeat(1000);
+    const v2 = 'VERSION TWO, a little longer\n'.repeat(1000);
+    await seed(p, 'doc.txt', v1);
+    t.equal((await fs.stat(p.b.p('doc.txt'))).size, v1.length, 'B has looked at the old version');
+    const old = await fs.open(p.b.p('doc.txt'), 'r');
+    try {
+      const head = Buffer.alloc(100);
+      await old.read(head, 0, 100, 0);
+      t.equal(head.toString(), v1.slice(0, 100), 'a handle on B reads the start of v1');
+      await fs.writeFile(p.a.p('doc.txt'), v2);
+      await settled(p.a);
+      const from = Date.now();
+      await waitFor(
+        'B to read the new version on a new open',
+        async () => (await fs.readFile(p.b.p('doc.txt'), 'utf8')) === v2,
+        10_000,
+        20,
+      ).catch(async (err: Error) => {
+        const now = await fs.readFile(p.b.p('doc.txt'), 'utf8');
+        throw new Error(`${err.message}: B reads ${now.length} bytes: ${JSON.stringify(now.slice(0, 40))}`);
+      });
+      t.pass(
+        `a new open read the whole new version (not the old size, not old pages), ${Date.now() - from} ms after the commit`,
+      );
+      const rest = Buffer.alloc(v2.length);
+      const { bytesRead } = await old.read(rest, 0, rest.length, 0);
+      t.equal(
+        rest.subarray(0, bytesRead).toString(),
+        v1,
+        'the handle opened before reads all of v1, not pages of v2',
+      );
+    } finally {
+      await old.close();
+    }
+    t.equal(
+      await fs.readFile(p.b.p('doc.txt'), 'utf8'),
+      v2,
+      'after it closed, an open reads v2 (no v1 page left behind)',
+    );
+  },
+);
 
 t.test('in the VFS: a handle opened before a remote change keeps its revision to the end', async (t) => {
   // Through a mount, Linux shares one page cache per file between all its handles, so an old handle

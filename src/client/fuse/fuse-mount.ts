@@ -22,12 +22,32 @@
  *   own retry budget (a slow download never answers a spurious error) yet bounded (a dead server
  *   never hangs a reader forever); metadata ops never touch the network and get a short one.
  */
+import { createRequire } from 'node:module';
 import os from 'node:os';
+import path from 'node:path';
 import Fuse from 'fuse-native';
 import { errnoOf, FsError, type Errno } from '../../shared/errors.js';
 import type { Stat, Vfs } from '../vfs/vfs.js';
 
 export const ATTR_TIMEOUT_S = 1;
+
+/**
+ * Whether the binding was built with Loft's open flags (native/patch-fuse-native.mjs): a handle
+ * number may then carry FH_FLAG_KEEP_CACHE or FH_FLAG_DIRECT_IO.
+ */
+const OPEN_FLAGS = (() => {
+  try {
+    const req = createRequire(createRequire(import.meta.url).resolve('fuse-native'));
+    const binding = (req('node-gyp-build') as (dir: string) => { loft_open_flags?: number })(
+      path.dirname(req.resolve('fuse-native/package.json')),
+    );
+    return binding.loft_open_flags === 1;
+  } catch {
+    return false;
+  }
+})();
+const FH_FLAG_DIRECT_IO = 2 ** 30;
+const FH_FLAG_KEEP_CACHE = 2 ** 29;
 export const ENTRY_TIMEOUT_S = 10;
 
 /**
@@ -79,7 +99,9 @@ export class FuseMount {
     this.#fuse = new LoftFuse(options.mountpoint, this.#ops(), {
       fsname: 'loft',
       subtype: 'loft',
-      autoCache: true,
+      // With per-open cache control the drive decides itself (Vfs.cacheMode); else libfuse's
+      // auto_cache (drops the pages when an open sees a new size or mtime).
+      autoCache: !OPEN_FLAGS,
       attrTimeout: ATTR_TIMEOUT_S,
       entryTimeout: ENTRY_TIMEOUT_S,
       debug: options.debug ?? false,
@@ -121,6 +143,13 @@ export class FuseMount {
         resolve();
       }),
     );
+  }
+
+  /** The handle number with the kernel caching flags the patched binding reads (see the top). */
+  #withCacheMode(fh: number): number {
+    if (!OPEN_FLAGS || fh >= FH_FLAG_KEEP_CACHE) return fh;
+    const mode = this.#vfs.cacheMode(fh);
+    return mode === 'keep' ? fh | FH_FLAG_KEEP_CACHE : mode === 'direct' ? fh | FH_FLAG_DIRECT_IO : fh;
   }
 
   /** Converts a thrown error to a negative errno, reporting unexpected ones once. */
@@ -180,8 +209,10 @@ export class FuseMount {
           cb(this.#fail('readdir', path, err));
         }
       },
-      open: async_('open', (path, flags: number) => vfs.open(path, flags)),
-      create: async_('create', (path, mode: number) => vfs.create(path, mode)),
+      open: async_('open', async (path, flags: number) => this.#withCacheMode(await vfs.open(path, flags))),
+      create: async_('create', async (path, mode: number) =>
+        this.#withCacheMode(await vfs.create(path, mode)),
+      ),
       read: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void) => {
         vfs.read(fd, buf.length === len ? buf : buf.subarray(0, len), pos).then(
           (n) => cb(n),

@@ -75,7 +75,12 @@ interface Handle {
   state: ReadState;
   /** The staging this handle holds a reference on (dirty files). */
   dirty: DirtyFile | null;
+  /** The revision whose content this handle sees (for dirty files: the base of the local changes). */
+  ver: number;
 }
+
+/** How the kernel may cache the pages of a handle just opened (see Vfs.cacheMode). */
+export type CacheMode = 'keep' | 'drop' | 'direct';
 
 export interface VfsOptions {
   mirror: Mirror;
@@ -96,6 +101,8 @@ export interface VfsOptions {
 /** Space the cache gives back when a local write finds the disk full. */
 const SPACE_GIVEN_BACK = 64 * 1024 * 1024;
 
+/** Largest handle number (the FUSE glue uses the bits above for cache flags). */
+const MAX_FH = 2 ** 29 - 1;
 /** Most files one process can hold open in the drive (bounded handle table). */
 const MAX_HANDLES = 65_536;
 /** Longest symlink target (Linux PATH_MAX). */
@@ -380,16 +387,43 @@ export class Vfs {
   committed(id: number): void {
     const node = this.#mirror.node(id);
     if (!node) return;
+    // The committed content is what the kernel saw written here: its cached pages stay valid.
+    const base = this.#kernelVer.get(id);
+    if (base !== undefined) this.#kernelVer.set(id, node.rev);
     for (const h of this.#handles.values()) {
       if (h.id !== id) continue;
       h.extents = this.#mirror.blocks(id);
       h.size = node.size;
+      if (h.ver === base || h.dirty) h.ver = node.rev;
     }
+  }
+
+  /** Per file: the revision whose pages the kernel may hold (set when an open let it cache). */
+  readonly #kernelVer = new Map<number, number>();
+
+  /**
+   * How the kernel should treat its page cache for a handle just opened. One page cache serves all
+   * handles of a file, so: while another handle still reads an older revision (opened before a
+   * change from another device), the new handle bypasses the cache ('direct') and the old one
+   * keeps its pages; otherwise the cache is kept when it holds this revision ('keep') and dropped
+   * when it may hold another one ('drop'). Local writes go through the cache, so they never make it
+   * stale; a local commit keeps it (see committed).
+   */
+  cacheMode(fh: number): CacheMode {
+    const h = this.#handles.get(fh);
+    if (!h) return 'drop';
+    for (const o of this.#handles.values()) if (o !== h && o.id === h.id && o.ver !== h.ver) return 'direct';
+    if (this.#kernelVer.get(h.id) === h.ver) return 'keep';
+    this.#kernelVer.set(h.id, h.ver);
+    return 'drop';
   }
 
   /** A locally created node got its server id. */
   remapped(tempId: number, realId: number): void {
     this.dirty.remap(tempId, realId);
+    const ver = this.#kernelVer.get(tempId);
+    this.#kernelVer.delete(tempId);
+    if (ver !== undefined) this.#kernelVer.set(realId, ver);
     for (const h of this.#handles.values()) if (h.id === tempId) h.id = realId;
     if (this.uploadingId === tempId) this.uploadingId = realId;
   }
@@ -557,8 +591,20 @@ export class Vfs {
 
   #addHandle(node: MirrorNode, write: boolean, dirty: DirtyFile | null): number {
     const extents = dirty ? [] : this.#mirror.blocks(node.id);
-    const fh = this.#nextFh++;
-    this.#handles.set(fh, { id: node.id, write, extents, size: node.size, state: newReadState(), dirty });
+    // Handle numbers stay below 2^29 (the FUSE glue carries cache flags above) and are not reused
+    // while open.
+    let fh = this.#nextFh;
+    while (this.#handles.has(fh)) fh = (fh % MAX_FH) + 1;
+    this.#nextFh = (fh % MAX_FH) + 1;
+    this.#handles.set(fh, {
+      id: node.id,
+      write,
+      extents,
+      size: node.size,
+      state: newReadState(),
+      dirty,
+      ver: node.rev,
+    });
     for (const e of extents) this.#held.set(e.hash, (this.#held.get(e.hash) ?? 0) + 1);
     if (dirty) {
       dirty.refs++;
