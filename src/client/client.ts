@@ -197,8 +197,13 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
         log.warn({ hash, reason }, 'cache block damaged; it will be downloaded again'),
     });
     cleanups.push(() => cache.close());
+    let pullLoop: PullLoop | undefined;
     const online = new OnlineState(log, (up) => {
-      if (up) pinner?.refresh();
+      if (!up) return;
+      pinner?.refresh();
+      // Whichever part found the server again, the others stop waiting out their backoff.
+      push?.retryNow();
+      pullLoop?.retryNow();
     });
     const hydrator = new Hydrator({
       source: remote,
@@ -255,12 +260,13 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       onReleased: released,
       onDiskFull: () => void cache.shrink(DISK_FULL_GIVE_BACK),
       readBlock: (hash, size) => hydrator.block(hash, size, READAHEAD),
+      whenPulled: () => pullLoop?.whenCurrent() ?? Promise.resolve(),
       log: (msg, fields) => log.warn(fields ?? {}, msg),
     });
     const pusher = push;
     cleanups.push(() => pusher.close());
 
-    const pull = new PullLoop({
+    const pull = (pullLoop = new PullLoop({
       lock,
       source: remote,
       mirror,
@@ -270,7 +276,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
         released(hashes);
         pins.refresh();
       },
-    });
+    }));
     cleanups.push(() => pull.close());
     if (!mirror.synced) {
       await pull.catchUp((n) => options.onSyncProgress?.(n, false));

@@ -13,11 +13,11 @@ import t from 'tap';
 import { formatFailure, runSeed } from '../helpers/sync-sim.js';
 
 /**
- * Seeds of the quick set: each passed every run here (4 runs). Timing is real, so a seed may still hit
- * one of the known, timing-dependent failures listed in sync-regressions.test.ts; seeds that failed
- * at least once (1, 4, 6, 9, 12, 14 at 40 events) are kept there instead.
+ * Seeds of the quick set: each passed every run here. Timing is real, so a seed may still hit one of
+ * the known, timing-dependent failures listed in sync-regressions.test.ts; seeds that failed at
+ * least once are kept there instead (seed 11 at 40 events: a lost write, not yet diagnosed).
  */
-const QUICK_SEEDS = [2, 3, 5, 7, 11];
+const QUICK_SEEDS = [2, 3, 5, 7];
 const QUICK_OPS = 40;
 
 export function parseSeeds(spec: string | undefined, fallback: number[]): number[] {

@@ -231,6 +231,14 @@ export class Mirror {
       bumpOpRev: db.prepare("UPDATE ops SET rev = ? WHERE node_id = ? AND kind = 'delete' AND rev < ?"),
       opsFor: db.prepare('SELECT 1 FROM ops WHERE node_id = ? LIMIT 1'),
       markResync: db.prepare('INSERT INTO resync (id) VALUES (?) ON CONFLICT DO NOTHING'),
+      // ops under a moved path: path = to || rest (rest starts at the '/' after the old prefix)
+      rebaseOpPaths: db.prepare(
+        'UPDATE ops SET path = @to || substr(path, @cut) WHERE path = @from OR substr(path, 1, length(@prefix)) = @prefix',
+      ),
+      rebaseOpToPaths: db.prepare(
+        'UPDATE ops SET to_path = @to || substr(to_path, @cut) WHERE to_path = @from OR substr(to_path, 1, length(@prefix)) = @prefix',
+      ),
+      laterMove: db.prepare("SELECT 1 FROM ops WHERE node_id = ? AND kind = 'move' AND seq > ? LIMIT 1"),
       resyncIds: db.prepare('SELECT id FROM resync ORDER BY id'),
       resyncDone: db.prepare('DELETE FROM resync WHERE id = ?'),
       queuedCommit: db.prepare("SELECT seq FROM ops WHERE node_id = ? AND kind = 'commit' AND seq > ?"),
@@ -461,10 +469,35 @@ export class Mirror {
       this.#removeSubtree(holder.id, released, true);
       this.#s.deleteNode.run(holder.id);
     }
+    const from =
+      existing && (existing.parent_id !== e.parentId || existing.name !== e.name)
+        ? this.#rawPath(e.id)
+        : null;
     this.#s.upsert.run(e.id, e.parentId, e.name, e.kind, e.rev, e.size, e.mtime, e.mode, e.time);
+    if (from) {
+      // Moved elsewhere: queued ops name paths in the tree as it was; what lies below the moved
+      // node is now elsewhere on the server too, so their paths follow it.
+      const to = this.#rawPath(e.id);
+      if (to && to !== from) {
+        const args = { to, cut: from.length + 1, from, prefix: from + '/' };
+        this.#s.rebaseOpPaths.run(args);
+        this.#s.rebaseOpToPaths.run(args);
+      }
+    }
     const contentChanged = !existing || e.op === 'create' || e.op === 'commit' || force;
     if (e.kind === 'file' && e.blocks && contentChanged) this.#setBlocks(e.id, e.blocks, released);
     this.#s.resyncDone.run(e.id);
+  }
+
+  /** The node's path from the database itself (inside transactions, past the caches). */
+  #rawPath(id: number): string | null {
+    const parts: string[] = [];
+    let r = this.#s.node.get(id) as NodeRow | undefined;
+    for (let hops = 0; r && r.parent_id !== null && hops < 4096; hops++) {
+      parts.push(r.name);
+      r = this.#s.node.get(r.parent_id) as NodeRow | undefined;
+    }
+    return r && r.parent_id === null ? '/' + parts.reverse().join('/') : null;
   }
 
   /** True when `id` is `ancestor` or below it here. */
@@ -474,6 +507,24 @@ export class Mirror {
       at = (this.#s.node.get(at) as NodeRow | undefined)?.parent_id ?? null;
     }
     return false;
+  }
+
+  /**
+   * After this device's move was applied on the server: the node stands where the server put it
+   * (a conflicted copy made meanwhile renamed it here only), unless a later local move of it is
+   * still queued or the place is not free here (then a resync settles it).
+   */
+  adoptPlacement(id: number, parentId: number | null, name: string, seq: number): void {
+    const n = this.#s.node.get(id) as NodeRow | undefined;
+    if (!n || parentId === null || (n.parent_id === parentId && n.name === name)) return;
+    if (this.#s.laterMove.get(id, seq)) return;
+    const holder = this.#s.child.get(parentId, name) as NodeRow | undefined;
+    if (!this.#s.node.get(parentId) || this.#isUnder(parentId, id) || (holder && holder.id !== id)) {
+      this.#s.markResync.run(id);
+      return;
+    }
+    this.#s.move.run(parentId, name, Date.now(), id);
+    this.#changed();
   }
 
   /** Nodes whose server state must be fetched again (see #applyOne). */

@@ -26,6 +26,11 @@ const PAGE_LIMIT = 5000;
 const POLL_TIMEOUT_S = 25;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
+/**
+ * Longest wait between attempts while the server is unreachable: a reconnect is noticed within
+ * this (a failed connect every few seconds costs nothing), and the other loop is woken at once.
+ */
+const OFFLINE_BACKOFF_MAX_MS = 5_000;
 
 export interface PullLoopOptions {
   source: JournalSource;
@@ -63,8 +68,34 @@ export class PullLoop {
     this.#loop ??= this.#run();
   }
 
+  /**
+   * Resolves once the mirror has caught up with the journal since the loop (re)connected. The push
+   * loop waits for it: local creates are sent by path, and a folder moved elsewhere meanwhile must
+   * be known here first (queued paths follow it, see Mirror.applyChanges).
+   */
+  whenCurrent(): Promise<void> {
+    if (this.#current || this.#abort.signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => this.#currentWaiters.push(resolve));
+  }
+
+  #current = false;
+  readonly #currentWaiters: (() => void)[] = [];
+
+  #setCurrent(current: boolean): void {
+    this.#current = current;
+    if (current) for (const w of this.#currentWaiters.splice(0)) w();
+  }
+
+  /** Ends a backoff at once (the server is reachable again). */
+  retryNow(): void {
+    this.#retry?.();
+  }
+
+  #retry: (() => void) | null = null;
+
   async close(): Promise<void> {
     this.#abort.abort();
+    for (const w of this.#currentWaiters.splice(0)) w();
     await this.#loop;
   }
 
@@ -74,6 +105,7 @@ export class PullLoop {
     while (!signal.aborted) {
       try {
         await this.catchUp();
+        this.#setCurrent(true);
         this.#o.connectivity.setOnline(true);
         backoff = BACKOFF_MIN_MS;
         for (;;) {
@@ -82,14 +114,22 @@ export class PullLoop {
           if (page.hasMore) break; // catch up the rest with full pages
         }
       } catch (err) {
+        this.#setCurrent(false);
         if (signal.aborted) return;
         if (isLoftError(err, 'UNAVAILABLE')) {
           this.#o.connectivity.setOnline(false, err.message);
         } else {
           this.#o.log?.('pull failed', { error: (err as Error).message });
         }
-        await sleep(backoff, signal);
-        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+        await new Promise<void>((resolve) => {
+          this.#retry = resolve;
+          void sleep(backoff, signal).then(resolve);
+        });
+        this.#retry = null;
+        backoff = Math.min(
+          backoff * 2,
+          isLoftError(err, 'UNAVAILABLE') ? OFFLINE_BACKOFF_MAX_MS : BACKOFF_MAX_MS,
+        );
       }
     }
   }

@@ -57,6 +57,8 @@ export interface PushLoopOptions {
   onReleased?: (hashes: string[]) => void;
   /** The verified bytes of a committed block (the hydrator): for three-way merges of text files. */
   readBlock?: (hash: string, size: number) => Promise<Buffer>;
+  /** Resolves once the mirror has caught up with the server's journal (PullLoop.whenCurrent). */
+  whenPulled?: () => Promise<void>;
   /** The local disk is full (recording a commit failed): give space back (the cache shrinks). */
   onDiskFull?: () => void;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
@@ -74,6 +76,11 @@ const REFUSED = new Set(['NOT_FOUND', 'CYCLE', 'NOT_DIR', 'IS_DIR', 'EXISTS', 'B
 
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
+/**
+ * Longest wait between attempts while the server is unreachable: a reconnect is noticed within
+ * this (a failed connect every few seconds costs nothing), and the other loop is woken at once.
+ */
+const OFFLINE_BACKOFF_MAX_MS = 5_000;
 
 export class PushLoop {
   readonly #o: PushLoopOptions;
@@ -116,7 +123,7 @@ export class PushLoop {
     let backoff = BACKOFF_MIN_MS;
     while (!signal.aborted) {
       this.#woken = false;
-      const op = mirror.headOp();
+      let op = mirror.headOp();
       if (!op && mirror.resyncIds().length) {
         try {
           await this.#resync();
@@ -134,14 +141,28 @@ export class PushLoop {
         await this.#sleep(null);
         continue;
       }
+      // Remote changes first (a folder moved elsewhere moves the paths of queued creates).
+      if (this.#o.whenPulled) {
+        // Bounded: a pull loop stuck on a bad page must not stop every push.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          this.#o.whenPulled(),
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, BACKOFF_MAX_MS))),
+        ]);
+        clearTimeout(timer);
+        if (signal.aborted) break;
+        op = mirror.headOp(); // its paths may have moved meanwhile
+        if (!op) continue;
+      }
       mirror.pushing = op.seq;
+      let wait: { ms: number | null; wakeable: boolean } | null = null;
       try {
         const finished = await this.#do(op);
         if (finished) mirror.opDone(op.seq);
         this.#o.connectivity.setOnline(true);
         this.status.lastError = null;
         backoff = BACKOFF_MIN_MS;
-        if (!finished) await this.#sleep(null); // waits for a writer to close the file
+        if (!finished) wait = { ms: null, wakeable: true }; // waits for a writer to close the file
       } catch (err) {
         if (signal.aborted) break;
         const message = err instanceof Error ? err.message : String(err);
@@ -151,21 +172,32 @@ export class PushLoop {
         } catch {
           // a full disk: the attempt count is only informative
         }
-        if (isLoftError(err, 'UNAVAILABLE')) this.#o.connectivity.setOnline(false, message);
+        const offline = isLoftError(err, 'UNAVAILABLE');
+        if (offline) this.#o.connectivity.setOnline(false, message);
         else if (isDiskFull(err)) this.#o.onDiskFull?.();
-        if (!isLoftError(err, 'UNAVAILABLE'))
+        if (!offline)
           this.#o.log?.('upload failed; will retry', { op: op.kind, path: op.path, error: message });
-        // Offline: only time helps. A local cause (e.g. a full disk) may be cured by the next local
-        // change (a file removed), which wakes the loop early.
-        await this.#sleep(backoff, !isLoftError(err, 'UNAVAILABLE'));
-        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+        // Offline: only time helps, or retryNow() when the pull loop finds the server again. A
+        // local cause (e.g. a full disk) may be cured by the next local change (a file removed),
+        // which wakes the loop early.
+        wait = { ms: backoff, wakeable: !offline };
+        backoff = Math.min(backoff * 2, offline ? OFFLINE_BACKOFF_MAX_MS : BACKOFF_MAX_MS);
       } finally {
+        // Not pushing while it waits: a close meanwhile coalesces into the queued commit.
         mirror.pushing = 0;
         this.status.current = null;
         this.#o.vfs.uploadingId = null;
       }
+      if (wait) await this.#sleep(wait.ms, wait.wakeable);
     }
   }
+
+  /** Ends a backoff at once (the server is reachable again). */
+  retryNow(): void {
+    this.#retry?.();
+  }
+
+  #retry: (() => void) | null = null;
 
   /** Sleeps until `ms` elapsed (forever when null) or close; `wakeable` (or ms null): or a wake(). */
   #sleep(ms: number | null, wakeable = false): Promise<void> {
@@ -175,10 +207,12 @@ export class PushLoop {
       const done = () => {
         if (t) clearTimeout(t);
         this.#wake = null;
+        this.#retry = null;
         resolve();
       };
       const t = ms === null ? null : setTimeout(done, ms);
       this.#wake = wakeable ? done : null;
+      this.#retry = ms === null ? null : done;
       if (this.#abort.signal.aborted) done();
     });
   }
@@ -245,16 +279,19 @@ export class PushLoop {
     if (!node || node.id < 0 || !op.toPath) return; // removed here, or not on the server yet
     await lock.run(async () => {
       const req = { id: node.id, parentRev: node.rev, toPath: op.toPath!, overwrite: true };
-      let r: { rev: number };
+      let r: { rev: number; node: Revision };
       try {
         try {
           r = await remote.move(req, this.#abort.signal);
         } catch (err) {
           if (!isLoftError(err, 'CONFLICT')) throw err;
-          // Changed elsewhere since: the rename still applies (rename vs edit: both apply).
+          // Changed elsewhere since: the rename still applies (rename vs edit: both apply), and the
+          // change made there (skipped here while the move was queued: the revision recorded
+          // below jumps past it) is fetched by the resync.
           const current = await remote.nodeById(node.id, this.#abort.signal);
           if (current.deleted) throw new LoftError('NOT_FOUND', `${op.path} was deleted elsewhere`);
           r = await remote.move({ ...req, parentRev: current.rev }, this.#abort.signal);
+          mirror.markResync(node.id);
         }
       } catch (err) {
         // The server cannot make this move (the node or the target's folder is gone there, or it
@@ -270,6 +307,7 @@ export class PushLoop {
         return;
       }
       mirror.setRev(node.id, r.rev);
+      mirror.adoptPlacement(node.id, r.node.parentId, r.node.name, op.seq);
     });
   }
 
@@ -497,8 +535,16 @@ export class PushLoop {
     mirror.addConflict(copyPath);
     this.#o.log?.("conflict: kept this device's version as a conflicted copy", { path, copy: copyPath });
     try {
-      const winner = node.id > 0 ? await remote.nodeById(node.id) : await remote.node(path);
-      if (!winner.deleted) mirror.putRemote(winner);
+      if (node.id > 0) {
+        // The node id is free here now (ours became the copy): the winner takes it as it is.
+        const winner = await remote.nodeById(node.id);
+        if (!winner.deleted) mirror.putRemote(winner);
+      } else {
+        // A new file lost to whatever holds its path there, which may be a node this device has
+        // local changes to (moved there elsewhere): applied with the usual rules (or resynced).
+        const winner = await remote.node(path);
+        if (!winner.deleted) mirror.mergeRemote([winner]);
+      }
     } catch (err) {
       if (!isLoftError(err, 'NOT_FOUND')) throw err;
     }

@@ -251,16 +251,23 @@ export class Vfs {
     this.#checkHandles();
     let dirty = this.dirty.get(node.id) ?? null;
     if (write || flags & O_TRUNC) {
-      dirty = await this.#dirtyOf(node);
+      dirty = await this.#acquire(node);
       // Ids may change across the await (a node made here got its server id): look again.
       node = this.#resolve(path);
       if (dirty.id !== node.id) this.dirty.remap(dirty.id, node.id);
     }
+    // The handle holds the staging before anything awaits again (a commit recorded meanwhile would
+    // otherwise find the file clean and drop it).
+    const fh = this.#addHandle(node, write, dirty);
     if (dirty && flags & O_TRUNC && (dirty.size > 0 || dirty.file.size > 0)) {
-      await this.#truncate(dirty, 0);
-      node = this.#resolve(path);
+      try {
+        await this.#truncate(dirty, 0);
+      } catch (err) {
+        await this.release(fh);
+        throw err;
+      }
     }
-    return this.#addHandle(node, write, dirty);
+    return fh;
   }
 
   async create(path: string, mode: number): Promise<number> {
@@ -329,9 +336,36 @@ export class Vfs {
   async truncate(path: string, size: number): Promise<void> {
     const node = this.#resolve(path);
     if (node.kind === 'dir') throw new FsError('EISDIR', `${path} is a directory`);
-    const d = await this.#dirtyOf(node);
-    await this.#truncate(d, size);
-    if (d.writers === 0) await this.#commitPoint(d);
+    // Held as a writer meanwhile: the push neither commits nor drops the staging under it.
+    const d = await this.#acquire(node);
+    d.refs++;
+    d.writers++;
+    try {
+      await this.#truncate(d, size);
+    } finally {
+      d.refs--;
+      d.writers--;
+    }
+    if (d.orphaned) {
+      if (d.refs === 0) await this.dirty.closeOrphan(d);
+      return;
+    }
+    if (d.writers === 0) {
+      await this.#commitPoint(d);
+      this.#onQueued();
+    }
+  }
+
+  /**
+   * The node's live DirtyFile. Across the await of #dirtyOf the push may have committed and dropped
+   * an existing one (it is then orphaned): take the current one.
+   */
+  async #acquire(node: MirrorNode): Promise<DirtyFile> {
+    for (;;) {
+      const d = await this.#dirtyOf(node);
+      if (!d.orphaned && this.dirty.get(d.id) === d) return d;
+      node = this.#mirror.node(d.id) ?? node;
+    }
   }
 
   /** close(2) of any handle: a changed file becomes durable and queued before close returns. */
@@ -638,11 +672,14 @@ export class Vfs {
   }
 
   async #truncate(d: DirtyFile, size: number): Promise<void> {
+    // Marked changed before the await: a commit recorded meanwhile must not count the file clean
+    // (and drop its staging under this truncate).
+    d.gen++;
+    d.modified = true;
     await this.#spaceRetry(() => d.file.truncate(size));
     d.size = size;
     d.mtime = this.#now();
     d.gen++;
-    d.modified = true;
   }
 
   /** Makes a dirty file's change durable and queues its commit (close, fsync, truncate by path). */

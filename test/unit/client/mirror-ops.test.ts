@@ -623,6 +623,52 @@ t.test('applyChanges: remote deletes of a directory holding local nodes are igno
   t.equal(m.referenced(H('w')), false);
 });
 
+t.test('skipped remote changes are remembered for a resync; cycles are never applied', async (t) => {
+  const m = seeded();
+  m.queueCommit(3, '/docs/a.txt', { size: 1 });
+  m.applyChanges([commit(3, 2, 'a.txt', [{ hash: H('r'), size: 8 }])], 'c2', false);
+  t.same(m.resyncIds(), [3], 'the skipped entry of a local node is remembered');
+  t.equal(m.holdsLocal(3), true);
+  m.opDone(m.headOp()!.seq);
+  t.equal(m.holdsLocal(3), false);
+  m.resync(3, commit(3, ROOT, 'moved.txt', [{ hash: H('r'), size: 8 }], 500));
+  t.equal(m.pathOf(3), '/moved.txt', 'the resync applies the server state');
+  t.same(m.resyncIds(), [], 'and forgets the node');
+  m.markResync(3);
+  m.resync(3, null);
+  t.equal(m.node(3), null, 'gone on the server: removed here');
+  // Directories moved into each other: the remote move that would make a cycle here is skipped.
+  m.applyChanges([mkdir(20, ROOT, 'p'), mkdir(21, ROOT, 'q')], 'c3', false);
+  m.moveLocal(21, 20, 'q', '/q', '/p/q', null);
+  m.applyChanges([r('move', 20, 21, 'p')], 'c4', false);
+  t.equal(m.pathOf(20), '/p', 'p stays at the root');
+  t.equal(m.pathOf(21), '/p/q');
+  t.ok(m.resyncIds().includes(20), 'and is resynced later');
+});
+
+t.test('a folder moved elsewhere takes the paths of queued ops below it along', async (t) => {
+  const m = seeded();
+  m.applyChanges([mkdir(30, ROOT, 'c'), mkdir(31, 30, 'a'), mkdir(32, ROOT, 'dest')], 'c2', false);
+  const dir = m.createLocal(31, 'b', 'dir', 0o755, T0, '/c/a/b', null);
+  const file = m.createLocal(31, 'x.txt', 'file', 0o644, T0, '/c/a/x.txt', 'st-x');
+  m.queueCommit(file.id, '/c/a/x.txt', { size: 3 });
+  m.applyChanges([r('move', 30, 32, 'c')], 'c3', false);
+  t.equal(m.pathOf(dir.id), '/dest/c/a/b');
+  t.same(
+    m.ops().map((o) => o.path),
+    ['/dest/c/a/b', '/dest/c/a/x.txt'],
+    'queued creates follow the moved folder',
+  );
+  // A sibling whose name only starts the same is not touched.
+  const other = m.createLocal(ROOT, 'destination', 'dir', 0o755, T0, '/destination', null);
+  m.applyChanges([r('move', 32, ROOT, 'dest2')], 'c4', false);
+  t.same(
+    m.ops().map((o) => o.path),
+    ['/dest2/c/a/b', '/dest2/c/a/x.txt', '/destination'],
+  );
+  t.ok(other);
+});
+
 t.test('putRemote forces a server revision over local state', async (t) => {
   const m = seeded();
   m.queueCommit(3, '/docs/a.txt', { size: 999, staging: 'st' });
