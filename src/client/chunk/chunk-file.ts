@@ -8,11 +8,9 @@
  * StreamingChunker (a chunk is final once `max` bytes follow its start, or at end of file), so the
  * boundaries equal whole-buffer chunking; the carried tail (< max bytes) is moved to the front.
  *
- * The next window is read on the thread pool while this one is chunked, and the previous window's
- * final chunks are hashed on a hash thread meanwhile (HashThread: they are copied to a shared
- * buffer, ~10x faster than hashing them). Files up to INLINE_HASH_MAX are hashed on this thread.
- * (WebCrypto's async digest measured slower: its per-call copy and job setup cost as much as
- * hashing.) Memory: two wasm regions and two shared buffers of (max + window) bytes.
+ * The next window is read on the thread pool while this one is chunked and hashed (SHA-256 on this
+ * thread, straight from wasm memory: WebCrypto's async digest measured slower, its per-call copy
+ * and job setup costing as much as hashing). Memory: two regions of (max + window) bytes.
  *
  * StreamingChunker is the same rule for any stream of bytes; this is its specialisation for files,
  * measured at ~750 MB/s against ~570 MB/s for StreamingChunker + hashing (scripts/bench/chunk.mjs).
@@ -24,15 +22,10 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { BlockRef } from '../../shared/protocol.js';
-import { HashThread } from './hash-thread.js';
 import { DEFAULT_CHUNK_PARAMS, type ChunkParams } from './streaming-chunker.js';
 
 /** Bytes read per step: a few max-size chunks, so most of each window is final. */
 const READ_WINDOW = 16 * 1024 * 1024;
-/** Files up to this size are hashed on the calling thread (no hand-off to the hash thread). */
-const INLINE_HASH_MAX = 8 * 1024 * 1024;
-/** This thread's hash worker (started on first use). */
-const hashThread = new HashThread();
 
 interface WasmExports {
   memory: { buffer: ArrayBuffer };
@@ -101,16 +94,10 @@ export async function chunkFile(
   let size = 0;
   let carry = 0;
   let cur = 0;
-  // Hashing of a window's final chunks runs on the hash thread while the next window is chunked:
-  // their bytes are copied to one of two shared buffers (a copy is ~10x faster than hashing).
-  let shared: SharedArrayBuffer[] | null = null;
-  const hashing: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
-  let slot = 0;
   try {
     let reading = readWindow(regions[0]!, 0);
     for (;;) {
       const got = await reading;
-      await hashing[slot]; // its shared buffer is free again (before any use of wasm memory views)
       size += got;
       const eof = got < READ_WINDOW;
       if (!eof) reading = readWindow(regions[cur ^ 1]!, size);
@@ -120,7 +107,6 @@ export async function chunkFile(
       const starts = startsInPlace(start, len, params);
       const mem = new Uint8Array(wasm.memory.buffer, start, len);
       let keepFrom = len;
-      const ranges: number[] = [];
       for (let i = 0; i < starts.length; i++) {
         const s = starts[i]!;
         if (!eof && s + params.max > len) {
@@ -128,23 +114,7 @@ export async function chunkFile(
           break;
         }
         const e = i + 1 < starts.length ? starts[i + 1]! : len;
-        ranges.push(s, e - s);
-      }
-      const first = blocks.length;
-      for (let i = 0; i < ranges.length; i += 2) blocks.push({ hash: '', size: ranges[i + 1]! });
-      if (eof && size === len && len <= INLINE_HASH_MAX) {
-        // A small file: hashing here beats a round trip to the hash thread.
-        for (let i = 0; i < ranges.length; i += 2)
-          blocks[first + i / 2]!.hash = createHash('sha256')
-            .update(mem.subarray(ranges[i]!, ranges[i]! + ranges[i + 1]!))
-            .digest('hex');
-      } else if (ranges.length) {
-        shared ??= [new SharedArrayBuffer(region), new SharedArrayBuffer(region)];
-        new Uint8Array(shared[slot]!).set(mem.subarray(0, keepFrom));
-        hashing[slot] = hashThread.hash(shared[slot]!, ranges).then((hashes) => {
-          hashes.forEach((h, j) => (blocks[first + j]!.hash = h));
-        });
-        slot ^= 1;
+        blocks.push({ hash: createHash('sha256').update(mem.subarray(s, e)).digest('hex'), size: e - s });
       }
       if (eof) break;
       // Move the carried tail in front of the next window (already being read into the other region).
@@ -156,12 +126,9 @@ export async function chunkFile(
       );
       cur ^= 1;
     }
-    await Promise.all(hashing);
   } finally {
     await fh.close();
     for (const r of regions) wasm.__wbindgen_free(r, region);
-    // A failed read leaves hashing under way: let it settle before the caller sees the error.
-    await Promise.allSettled(hashing);
   }
   return { blocks, size };
 }
