@@ -13,6 +13,7 @@ import { createReadStream, mkdtempSync, readdirSync, rmSync, statSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
+import { waitFor } from '../helpers/devices.js';
 import { MountProcess, type Status } from '../helpers/mount-process.js';
 import { runLoft, ServerProcess } from '../helpers/server-process.js';
 
@@ -90,20 +91,6 @@ async function hashes(dir: string): Promise<Record<string, { size: number; sha25
     if (st.isFile()) out[name] = { size: st.size, sha256: await sha256File(p) };
   }
   return out;
-}
-
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | false | null | undefined>,
-  ms: number,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 /** Waits until the mount has committed everything; the error tells what was left. */

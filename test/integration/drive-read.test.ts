@@ -9,6 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { Api } from '../helpers/api.js';
+import { waitFor } from '../helpers/devices.js';
 import { MiB, pseudoRandom, putFile, readAt, sha256 } from '../helpers/fixtures.js';
 import { isMounted, MountProcess } from '../helpers/mount-process.js';
 import { runLoft, ServerProcess } from '../helpers/server-process.js';
@@ -35,20 +36,6 @@ function mount(options: ConstructorParameters<typeof MountProcess>[2] = {}): Mou
 async function xattr(file: string, name: string): Promise<string> {
   const { stdout } = await execFileP('getfattr', ['--only-values', '-n', name, file]);
   return stdout;
-}
-
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | false | undefined | null>,
-  ms = 20_000,
-): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 t.before(async () => {

@@ -252,8 +252,15 @@ export class Vfs {
     let dirty = this.dirty.get(node.id) ?? null;
     if (write || flags & O_TRUNC) {
       dirty = await this.#acquire(node);
-      // Ids may change across the await (a node made here got its server id): look again.
-      node = this.#resolve(path);
+      // Ids may change across the await (a node made here got its server id): look again. The file
+      // may also be gone (deleted or moved elsewhere meanwhile): the staging made for it goes too.
+      try {
+        node = this.#resolve(path);
+      } catch (err) {
+        if (dirty.refs === 0 && dirty.gen === 0 && !dirty.modified && !this.#mirror.node(dirty.id)?.staging)
+          await this.dirty.drop(dirty.id);
+        throw err;
+      }
       if (dirty.id !== node.id) this.dirty.remap(dirty.id, node.id);
     }
     // The handle holds the staging before anything awaits again (a commit recorded meanwhile would
