@@ -15,7 +15,7 @@ import { formatFailure, runSeed } from '../helpers/sync-sim.js';
 /**
  * Seeds of the quick set: each passed every run here. Timing is real, so a seed may still hit one of
  * the known, timing-dependent failures listed in sync-regressions.test.ts; seeds that failed at
- * least once are kept there instead (seed 11 at 40 events: a lost write, not yet diagnosed).
+ * least once are kept there instead.
  */
 const QUICK_SEEDS = [2, 3, 5, 7];
 const QUICK_OPS = 40;

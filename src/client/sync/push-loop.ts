@@ -393,14 +393,14 @@ export class PushLoop {
               );
             } catch (again) {
               if (!isLoftError(again, 'CONFLICT')) throw again;
-              await this.#conflict(op, now, content);
+              await this.#conflict(op, now, content, gen);
               return true;
             }
           } else if (isLoftError(err, 'CONFLICT')) {
             // Edit vs edit: a change of metadata only there (rename, chmod) takes our content on
             // top; text edits that do not overlap merge; anything else keeps both versions.
             if (await this.#onTop(now, content, gen, progress)) return true;
-            await this.#conflict(op, now, content);
+            await this.#conflict(op, now, content, gen);
             return true;
           } else throw err;
         }
@@ -496,11 +496,11 @@ export class PushLoop {
    * Someone else committed first (or deleted the file): our version is committed beside the winner
    * as `name (conflicted copy from DEVICE YYYY-MM-DD HHMMSS).ext`, and the winner is fetched.
    */
-  async #conflict(op: Op, node: MirrorNode, content: UploadContent): Promise<void> {
+  /** `gen`: the generation of the local content that `content` was read from. */
+  async #conflict(op: Op, node: MirrorNode, content: UploadContent, gen: number): Promise<void> {
     const { mirror, remote, uploader } = this.#o;
     // Our own commit may already be there: its answer was lost (network, or a crash before the
     // answer was recorded) and this is the retry. Same content: adopt that revision, no copy.
-    const d0 = this.#o.vfs.dirty.get(node.id);
     const current = await (node.id > 0 ? remote.nodeById(node.id) : remote.node(op.path)).catch(
       (err: unknown) => {
         if (isLoftError(err, 'NOT_FOUND')) return null;
@@ -513,15 +513,17 @@ export class PushLoop {
       current.kind === 'file' &&
       sameContent(current.blocks ?? [], content)
     ) {
-      this.#recordCommit(node.id, current, current.blocks ?? [], content.size, d0?.gen ?? 0);
+      this.#recordCommit(node.id, current, current.blocks ?? [], content.size, gen);
       return;
     }
     const device = await this.#o.device();
     const name = conflictName(node.name, device, (this.#o.now ?? (() => new Date()))());
     const path = mirror.pathOf(node.id) ?? op.path;
     const copyPath = path.slice(0, path.lastIndexOf('/') + 1) + name;
+    // Written again while this was uploaded: the copy holds the content read then, the newer
+    // writes stay staged on top of it (counting the current generation here would call the file
+    // clean and drop them).
     const d = this.#o.vfs.dirty.get(node.id);
-    const gen = d?.gen ?? 0;
     const result = await uploader.uploadContent(content, {
       path: copyPath,
       parentRev: null,
