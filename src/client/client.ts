@@ -260,7 +260,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       onReleased: released,
       onDiskFull: () => void cache.shrink(DISK_FULL_GIVE_BACK),
       readBlock: (hash, size) => hydrator.block(hash, size, READAHEAD),
-      whenPulled: () => pullLoop?.whenCurrent() ?? Promise.resolve(),
+      whenPulled: () => pullLoop?.whenCurrent() ?? null,
       log: (msg, fields) => log.warn(fields ?? {}, msg),
     });
     const pusher = push;

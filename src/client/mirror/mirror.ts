@@ -559,7 +559,6 @@ export class Mirror {
       }
       if (e.parentId === null || !this.#s.node.get(e.parentId) || this.#isUnder(e.parentId, id)) return;
       this.#applyOne(e, released, true);
-      this.#s.resyncDone.run(id);
     })();
     this.#changed();
     this.#nodeCache.delete(id);

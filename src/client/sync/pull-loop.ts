@@ -69,12 +69,13 @@ export class PullLoop {
   }
 
   /**
-   * Resolves once the mirror has caught up with the journal since the loop (re)connected. The push
+   * Null once the mirror has caught up with the journal since the loop (re)connected, else a
+   * promise that resolves then (no timer or promise per op while it is current). The push
    * loop waits for it: local creates are sent by path, and a folder moved elsewhere meanwhile must
    * be known here first (queued paths follow it, see Mirror.applyChanges).
    */
-  whenCurrent(): Promise<void> {
-    if (this.#current || this.#abort.signal.aborted) return Promise.resolve();
+  whenCurrent(): Promise<void> | null {
+    if (this.#current || this.#abort.signal.aborted) return null;
     return new Promise((resolve) => this.#currentWaiters.push(resolve));
   }
 

@@ -57,8 +57,11 @@ export interface PushLoopOptions {
   onReleased?: (hashes: string[]) => void;
   /** The verified bytes of a committed block (the hydrator): for three-way merges of text files. */
   readBlock?: (hash: string, size: number) => Promise<Buffer>;
-  /** Resolves once the mirror has caught up with the server's journal (PullLoop.whenCurrent). */
-  whenPulled?: () => Promise<void>;
+  /**
+   * Null when the mirror is caught up with the server's journal, else a promise of it
+   * (PullLoop.whenCurrent).
+   */
+  whenPulled?: () => Promise<void> | null;
   /** The local disk is full (recording a commit failed): give space back (the cache shrinks). */
   onDiskFull?: () => void;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
@@ -142,11 +145,12 @@ export class PushLoop {
         continue;
       }
       // Remote changes first (a folder moved elsewhere moves the paths of queued creates).
-      if (this.#o.whenPulled) {
+      const pulling = this.#o.whenPulled?.();
+      if (pulling) {
         // Bounded: a pull loop stuck on a bad page must not stop every push.
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
-          this.#o.whenPulled(),
+          pulling,
           new Promise<void>((resolve) => (timer = setTimeout(resolve, BACKOFF_MAX_MS))),
         ]);
         clearTimeout(timer);
