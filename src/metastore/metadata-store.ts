@@ -42,6 +42,13 @@ export interface UserRecord {
 /** Addresses a node either by path from the namespace root or by stable id. */
 export type NodeRef = { path: string } | { id: number };
 
+/**
+ * Where a new node goes: a path, or a name inside a folder given by id. By id, the node follows
+ * that folder wherever it was moved meanwhile (a path would land wherever the path now leads);
+ * the folder must be live (deleted: NOT_FOUND with details.deleted).
+ */
+export type Place = { path: string } | { parentId: number; name: string };
+
 export interface Actor {
   userId: number;
   deviceId: number;
@@ -50,7 +57,7 @@ export interface Actor {
 
 export interface CommitFileOp {
   ns: number;
-  node: NodeRef;
+  node: NodeRef | { parentId: number; name: string };
   /** Revision the client's content is based on; null/0 to create a new file. */
   parentRev: number | null;
   blocks: BlockRef[];
@@ -59,24 +66,22 @@ export interface CommitFileOp {
   mode: number;
 }
 
-export interface MkdirOp {
+export type MkdirOp = {
   ns: number;
-  path: string;
   mtime: number;
   mode: number;
-  /** Create missing ancestors too (like mkdir -p). */
+  /** Create missing ancestors too (like mkdir -p); only with a path. */
   parents: boolean;
-}
+} & Place;
 
-export interface MoveOp {
+export type MoveOp = {
   ns: number;
   node: NodeRef;
   parentRev: number;
-  toPath: string;
   /** Replace an existing target (POSIX rename); when targetRev is set the target must be at it. */
   overwrite: boolean;
   targetRev?: number | undefined;
-}
+} & ({ toPath: string } | { toParentId: number; toName: string });
 
 export interface RemoveOp {
   ns: number;

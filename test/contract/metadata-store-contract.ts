@@ -240,6 +240,90 @@ export function metadataStoreContract(t: Test, name: string, factory: MetadataSt
       );
     });
 
+    t.test('by folder id: creates and moves follow the folder; a deleted folder is NOT_FOUND', async (t) => {
+      const base = { ns: alice.ns, mtime: NOW, mode: 0o755, parents: false };
+      const a = await store.mkdir(alice.actor, { ...base, path: '/a' });
+      const b = await store.mkdir(alice.actor, { ...base, path: '/b' });
+      // Another device renames /a to /c; a device that has not seen it yet places things in /a by id.
+      await store.move(alice.actor, { ns: alice.ns, node: { id: a.id }, parentRev: a.rev, toPath: '/c', overwrite: false });
+      const sub = await store.mkdir(alice.actor, { ...base, parentId: a.id, name: 'sub' });
+      t.match(sub, { parentId: a.id, name: 'sub', kind: 'dir' });
+      t.equal((await store.getNode(alice.ns, { path: '/c/sub' }))?.id, sub.id, 'mkdir followed the folder');
+      t.equal(await store.getNode(alice.ns, { path: '/a' }), null, 'no new /a was made');
+      await t.rejects(store.mkdir(alice.actor, { ...base, parentId: a.id, name: 'sub' }), {
+        code: 'EXISTS',
+        details: { id: sub.id, kind: 'dir' },
+      });
+      const blocks = [block('by id')];
+      await store.recordUpload(alice.userId, blocks[0]!.hash, blocks[0]!.size, blocks[0]!.size, NOW);
+      const commit = {
+        ns: alice.ns,
+        parentRev: null,
+        blocks,
+        size: blocks[0]!.size,
+        mtime: NOW,
+        mode: 0o644,
+      };
+      const f = await store.commitFile(alice.actor, { ...commit, node: { parentId: sub.id, name: 'f.txt' } });
+      t.match(f, { op: 'create', parentId: sub.id, name: 'f.txt' });
+      t.equal((await store.getNode(alice.ns, { path: '/c/sub/f.txt' }))?.id, f.id);
+      await t.rejects(
+        store.commitFile(alice.actor, { ...commit, node: { parentId: sub.id, name: 'f.txt' } }),
+        {
+          code: 'CONFLICT',
+          details: { id: f.id, currentRev: f.rev },
+        },
+      );
+      const m = await store.move(alice.actor, {
+        ns: alice.ns,
+        node: { id: f.id },
+        parentRev: f.rev,
+        toParentId: b.id,
+        toName: 'g.txt',
+        overwrite: false,
+      });
+      t.match(m, { id: f.id, parentId: b.id, name: 'g.txt', op: 'move' });
+      await t.rejects(
+        store.move(alice.actor, {
+          ns: alice.ns,
+          node: { id: a.id },
+          parentRev: (await store.getNode(alice.ns, { id: a.id }))!.rev,
+          toParentId: sub.id,
+          toName: 'x',
+          overwrite: false,
+        }),
+        { code: 'CYCLE' },
+      );
+      // Bad places: a file as the folder, a deleted folder, an unknown id, a bad name.
+      await t.rejects(store.mkdir(alice.actor, { ...base, parentId: f.id, name: 'x' }), { code: 'NOT_DIR' });
+      await store.remove(alice.actor, {
+        ns: alice.ns,
+        node: { id: sub.id },
+        parentRev: sub.rev,
+        recursive: true,
+      });
+      await t.rejects(store.mkdir(alice.actor, { ...base, parentId: sub.id, name: 'x' }), {
+        code: 'NOT_FOUND',
+        details: { id: sub.id, deleted: true },
+      });
+      await t.rejects(store.commitFile(alice.actor, { ...commit, node: { parentId: sub.id, name: 'h' } }), {
+        code: 'NOT_FOUND',
+        details: { deleted: true },
+      });
+      await t.rejects(store.mkdir(alice.actor, { ...base, parentId: 999_999, name: 'x' }), {
+        code: 'NOT_FOUND',
+      });
+      await t.rejects(store.mkdir(alice.actor, { ...base, parentId: b.id, name: '..' }), {
+        code: 'BAD_PATH',
+      });
+      await t.rejects(store.mkdir(alice.actor, { ...base, parentId: b.id, name: 'x/y' }), {
+        code: 'BAD_PATH',
+      });
+      await t.rejects(store.mkdir(alice.actor, { ...base, parentId: bob.rootId, name: 'x' }), {
+        code: 'NOT_FOUND',
+      });
+    });
+
     t.test('move: keeps the node id and blocks; overwrite rules; cycles refused', async (t) => {
       const f = await write(alice, '/a/f.txt', ['data']);
       const m = await store.move(alice.actor, {

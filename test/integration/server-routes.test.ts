@@ -95,6 +95,59 @@ t.test('commit, update, conflict; history; node and list', async (t) => {
   t.equal((await alice.get('/v1/node?path=/nope')).status, 404);
 });
 
+t.test('places by folder id: mkdir, commit and move inside a folder given by id', async (t) => {
+  const dir = (await alice.post('/v1/mkdir', { path: '/byid' })).body.node;
+  const mk = await alice.post('/v1/mkdir', { parentId: dir.id, name: 'sub' });
+  t.equal(mk.status, 200);
+  t.match(mk.body.node, { parentId: dir.id, name: 'sub', kind: 'dir' });
+  const f = await alice.writeFile('/byid/f.txt', [randomBytes(100)]);
+  const blocks = f.body.node.blocks;
+  const created = await alice.post('/v1/commit', {
+    parentId: mk.body.node.id,
+    name: 'g.txt',
+    parentRev: null,
+    blocks,
+    size: 100,
+    mtime: 1,
+  });
+  t.equal(created.status, 200);
+  t.match(created.body.node, { op: 'create', parentId: mk.body.node.id, name: 'g.txt' });
+  const mv = await alice.post('/v1/move', {
+    id: created.body.node.id,
+    parentRev: created.body.rev,
+    toParentId: dir.id,
+    toName: 'h.txt',
+  });
+  t.equal(mv.status, 200);
+  t.equal((await alice.get('/v1/node?path=/byid/h.txt')).body.id, created.body.node.id);
+  // Exactly one way to say where: both, half of one, or an id where a place is wanted are 400.
+  for (const body of [
+    { path: '/byid/x', parentId: dir.id, name: 'x' },
+    { parentId: dir.id },
+    { name: 'x' },
+    {},
+  ]) {
+    const r = await alice.post('/v1/mkdir', body);
+    t.equal(r.status, 400, `mkdir ${JSON.stringify(body)}`);
+    t.equal(r.body.error.code, 'BAD_REQUEST');
+  }
+  const both = await alice.post('/v1/commit', {
+    id: f.body.node.id,
+    parentId: dir.id,
+    name: 'x',
+    parentRev: null,
+    blocks,
+    size: 100,
+    mtime: 1,
+  });
+  t.equal(both.status, 400);
+  const halfMove = await alice.post('/v1/move', { id: f.body.node.id, parentRev: f.body.rev, toName: 'x' });
+  t.equal(halfMove.status, 400);
+  const badName = await alice.post('/v1/mkdir', { parentId: dir.id, name: '..' });
+  t.equal(badName.status, 400);
+  t.equal(badName.body.error.code, 'BAD_PATH');
+});
+
 t.test('mkdir, move, delete with parent-revision checks', async (t) => {
   const mk = await alice.post('/v1/mkdir', { path: '/photos', mode: 0o700 });
   t.equal(mk.status, 200);

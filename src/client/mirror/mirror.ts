@@ -514,6 +514,11 @@ export class Mirror {
    * (a conflicted copy made meanwhile renamed it here only), unless a later local move of it is
    * still queued or the place is not free here (then a resync settles it).
    */
+  /** True when a move of the node queued after op `seq` waits in the outbox. */
+  movedLater(id: number, seq: number): boolean {
+    return !!this.#s.laterMove.get(id, seq);
+  }
+
   adoptPlacement(id: number, parentId: number | null, name: string, seq: number): void {
     const n = this.#s.node.get(id) as NodeRow | undefined;
     if (!n || parentId === null || (n.parent_id === parentId && n.name === name)) return;

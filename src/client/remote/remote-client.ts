@@ -22,6 +22,9 @@ export interface RemoteOptions {
 export interface CommitRequest {
   path?: string;
   id?: number;
+  /** Creates `name` inside the folder `parentId`, wherever it is now (instead of path or id). */
+  parentId?: number;
+  name?: string;
   parentRev: number | null;
   blocks: BlockRef[];
   size: number;
@@ -30,7 +33,10 @@ export interface CommitRequest {
 }
 
 export interface MkdirRequest {
-  path: string;
+  /** A path, or `name` inside the folder `parentId` (follows that folder's moves). */
+  path?: string;
+  parentId?: number;
+  name?: string;
   mtime?: number;
   mode?: number;
   parents?: boolean;
@@ -39,7 +45,10 @@ export interface MkdirRequest {
 export interface MoveRequest {
   id: number;
   parentRev: number;
-  toPath: string;
+  /** The new path, or the new name inside the folder `toParentId` (follows that folder's moves). */
+  toPath?: string;
+  toParentId?: number;
+  toName?: string;
   overwrite?: boolean;
 }
 

@@ -246,11 +246,21 @@ export class PushLoop {
       let id: number;
       let rev: number;
       let adopted = false;
+      const meta = { mtime: node.mtime, mode: node.mode };
+      // Inside its folder by id: it follows that folder wherever another device moved it meanwhile.
+      // Folder deleted there (or not on the server yet): by path, and the folders above come back.
+      const byPath = () =>
+        remote.mkdir({ path: mirror.pathOf(node.id) ?? op.path, ...meta, parents: true }, this.#abort.signal);
       try {
-        const r = await remote.mkdir(
-          { path: op.path, mtime: node.mtime, mode: node.mode, parents: true },
-          this.#abort.signal,
-        );
+        const r =
+          node.parentId !== null && node.parentId > 0
+            ? await remote
+                .mkdir({ parentId: node.parentId, name: node.name, ...meta }, this.#abort.signal)
+                .catch((err: unknown) => {
+                  if (isLoftError(err, 'NOT_FOUND')) return byPath();
+                  throw err;
+                })
+            : await byPath();
         id = r.node.id;
         rev = r.rev;
       } catch (err) {
@@ -282,7 +292,13 @@ export class PushLoop {
     const node = mirror.node(op.nodeId);
     if (!node || node.id < 0 || !op.toPath) return; // removed here, or not on the server yet
     await lock.run(async () => {
-      const req = { id: node.id, parentRev: node.rev, toPath: op.toPath!, overwrite: true };
+      // Into its folder by id when the node sits where this move put it (no later move queued) and
+      // the folder is on the server: it follows a move of that folder made elsewhere meanwhile.
+      const place =
+        node.parentId !== null && node.parentId > 0 && !mirror.movedLater(node.id, op.seq)
+          ? { toParentId: node.parentId, toName: node.name }
+          : { toPath: op.toPath! };
+      const req = { id: node.id, parentRev: node.rev, ...place, overwrite: true };
       let r: { rev: number; node: Revision };
       try {
         try {
@@ -372,15 +388,28 @@ export class PushLoop {
         const now = mirror.node(op.nodeId) ?? mirror.node(vfs.dirty.get(node.id)?.id ?? node.id);
         if (!now) return true; // removed while its blocks were sent
         if (d && d.gen !== gen) return false; // changed while read: run again on the new content
+        // A new file goes inside its folder by id (it follows a move of the folder made elsewhere
+        // meanwhile); by path when the folder is new here too, or was deleted there.
+        const inFolder = now.id < 0 && now.parentId !== null && now.parentId > 0;
         const dest = {
-          ...(now.id > 0 ? { id: now.id, parentRev: now.rev } : { path: op.path, parentRev: null }),
+          ...(now.id > 0
+            ? { id: now.id, parentRev: now.rev }
+            : inFolder
+              ? { parentId: now.parentId!, name: now.name, parentRev: null }
+              : { path: op.path, parentRev: null }),
           mtime: d?.mtime ?? now.mtime,
           mode: now.mode,
           signal,
         };
         let result;
         try {
-          result = await uploader.commitContent(content, dest, progress, this.#o.onBlockSent);
+          result = await uploader
+            .commitContent(content, dest, progress, this.#o.onBlockSent)
+            .catch((err: unknown) => {
+              if (!inFolder || !isLoftError(err, 'NOT_FOUND')) throw err;
+              const path = mirror.pathOf(now.id) ?? op.path;
+              return uploader.commitContent(content, { ...dest, parentId: undefined, path }, progress);
+            });
         } catch (err) {
           const deletedThere =
             now.id > 0 &&

@@ -36,9 +36,11 @@ export interface UploadRequest extends UploadDestination {
 
 /** Where a new revision goes and what it carries besides its content. */
 export interface UploadDestination {
-  /** A path (create or replace) or a node id. */
+  /** A path (create or replace), a node id, or a new name inside the folder `parentId`. */
   path?: string;
   id?: number;
+  parentId?: number;
+  name?: string;
   parentRev: number | null;
   mtime: number;
   mode: number;
@@ -138,7 +140,11 @@ export class Uploader {
   ): Promise<UploadResult> {
     const blocks = content.blocks.map((b) => ({ hash: b.hash, size: b.size }));
     const commit: CommitRequest = {
-      ...(dest.path !== undefined ? { path: dest.path } : { id: dest.id! }),
+      ...(dest.path !== undefined
+        ? { path: dest.path }
+        : dest.parentId !== undefined
+          ? { parentId: dest.parentId, name: dest.name! }
+          : { id: dest.id! }),
       parentRev: dest.parentRev,
       blocks,
       size: content.size,

@@ -8,7 +8,7 @@
  */
 import Database from 'better-sqlite3';
 import { LoftError } from '../../shared/errors.js';
-import { joinPath, splitPath } from '../../shared/paths.js';
+import { joinPath, splitPath, validateName } from '../../shared/paths.js';
 import type { BlockRef, DeletedEntry, NodeKind, Revision, RevisionOp } from '../../shared/protocol.js';
 import type {
   Actor,
@@ -325,6 +325,14 @@ export class SqliteMetadataStore implements MetadataStore {
           }
           parentId = node.parent_id;
           name = node.name;
+        } else if ('parentId' in op.node) {
+          validateName(op.node.name);
+          name = op.node.name;
+          parentId = this.#liveDir(op.ns, op.node.parentId);
+          node = this.#stmt.child.get(parentId, name) as NodeRow | undefined;
+          if (!node && op.parentRev) {
+            throw new LoftError('CONFLICT', `${name} no longer exists`, { details: { currentRev: null } });
+          }
         } else {
           const parts = splitPath(op.node.path);
           if (parts.length === 0) throw new LoftError('IS_DIR', 'the root is a directory');
@@ -368,16 +376,24 @@ export class SqliteMetadataStore implements MetadataStore {
   async mkdir(actor: Actor, op: MkdirOp): Promise<Revision> {
     return this.#db
       .transaction(() => {
-        const parts = splitPath(op.path);
-        if (parts.length === 0)
-          throw new LoftError('EXISTS', 'the root exists', { details: { id: this.#root(op.ns) } });
-        const name = parts.pop()!;
-        const parentId = op.parents
-          ? this.#ensureDirs(actor, op.ns, parts, op.mtime)
-          : this.#resolveDir(op.ns, parts);
+        let name: string;
+        let parentId: number;
+        if ('parentId' in op) {
+          validateName(op.name);
+          name = op.name;
+          parentId = this.#liveDir(op.ns, op.parentId);
+        } else {
+          const parts = splitPath(op.path);
+          if (parts.length === 0)
+            throw new LoftError('EXISTS', 'the root exists', { details: { id: this.#root(op.ns) } });
+          name = parts.pop()!;
+          parentId = op.parents
+            ? this.#ensureDirs(actor, op.ns, parts, op.mtime)
+            : this.#resolveDir(op.ns, parts);
+        }
         const existing = this.#stmt.child.get(parentId, name) as NodeRow | undefined;
         if (existing) {
-          throw new LoftError('EXISTS', `${op.path} already exists`, {
+          throw new LoftError('EXISTS', `${'path' in op ? op.path : name} already exists`, {
             details: { id: existing.id, currentRev: existing.rev, kind: existing.kind },
           });
         }
@@ -392,10 +408,19 @@ export class SqliteMetadataStore implements MetadataStore {
         const node = this.#resolveLive(op.ns, op.node);
         if (node.parent_id === null) throw new LoftError('BAD_REQUEST', 'the root cannot be moved');
         this.#checkRev(node, op.parentRev);
-        const parts = splitPath(op.toPath);
-        if (parts.length === 0) throw new LoftError('EXISTS', 'the root exists');
-        const name = parts.pop()!;
-        const parentId = this.#resolveDir(op.ns, parts);
+        let name: string;
+        let parentId: number;
+        if ('toParentId' in op) {
+          validateName(op.toName);
+          name = op.toName;
+          parentId = this.#liveDir(op.ns, op.toParentId);
+        } else {
+          const parts = splitPath(op.toPath);
+          if (parts.length === 0) throw new LoftError('EXISTS', 'the root exists');
+          name = parts.pop()!;
+          parentId = this.#resolveDir(op.ns, parts);
+        }
+        const toPath = 'toPath' in op ? op.toPath : name;
         if (parentId === node.parent_id && name === node.name) return this.#revision(op.ns, node.rev);
         if (node.kind === 'dir') {
           for (let at: number | null = parentId; at !== null; at = this.#nodeById(op.ns, at).parent_id) {
@@ -405,21 +430,21 @@ export class SqliteMetadataStore implements MetadataStore {
         const target = this.#stmt.child.get(parentId, name) as NodeRow | undefined;
         if (target) {
           if (!op.overwrite) {
-            throw new LoftError('EXISTS', `${op.toPath} already exists`, {
+            throw new LoftError('EXISTS', `${toPath} already exists`, {
               details: { id: target.id, currentRev: target.rev, kind: target.kind },
             });
           }
           if (op.targetRev !== undefined && op.targetRev !== target.rev) {
-            throw new LoftError('CONFLICT', `${op.toPath} is at rev ${target.rev}, not ${op.targetRev}`, {
+            throw new LoftError('CONFLICT', `${toPath} is at rev ${target.rev}, not ${op.targetRev}`, {
               details: { id: target.id, currentRev: target.rev },
             });
           }
           if (node.kind === 'dir' && target.kind !== 'dir')
-            throw new LoftError('NOT_DIR', `${op.toPath} is not a directory`);
+            throw new LoftError('NOT_DIR', `${toPath} is not a directory`);
           if (node.kind !== 'dir' && target.kind === 'dir')
-            throw new LoftError('IS_DIR', `${op.toPath} is a directory`);
+            throw new LoftError('IS_DIR', `${toPath} is a directory`);
           if (target.kind === 'dir' && this.#stmt.hasChild.get(target.id)) {
-            throw new LoftError('NOT_EMPTY', `${op.toPath} is not empty`);
+            throw new LoftError('NOT_EMPTY', `${toPath} is not empty`);
           }
           this.#tombstone(actor, op.ns, target);
         }
@@ -764,6 +789,18 @@ export class SqliteMetadataStore implements MetadataStore {
     const node = this.#lookup(ns, splitPath(ref.path));
     if (!node) throw new LoftError('NOT_FOUND', `${ref.path} does not exist`);
     return node;
+  }
+
+  /** A live folder given by id (a place to put a node in); deleted: NOT_FOUND, details.deleted. */
+  #liveDir(ns: number, id: number): number {
+    const dir = this.#nodeById(ns, id);
+    if (dir.deleted) {
+      throw new LoftError('NOT_FOUND', `folder ${id} was deleted at rev ${dir.rev}`, {
+        details: { id, deleted: true },
+      });
+    }
+    if (dir.kind !== 'dir') throw new LoftError('NOT_DIR', `node ${id} is not a directory`);
+    return dir.id;
   }
 
   #resolveDir(ns: number, parts: readonly string[]): number {

@@ -13,7 +13,14 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { BlockStore } from '../../blockstore/block-store.js';
-import type { Actor, MetadataStore, NodeRef, Principal, Role } from '../../metastore/metadata-store.js';
+import type {
+  Actor,
+  MetadataStore,
+  NodeRef,
+  Place,
+  Principal,
+  Role,
+} from '../../metastore/metadata-store.js';
 import type { Clock } from '../../shared/clock.js';
 import { isLoftError, LoftError } from '../../shared/errors.js';
 import { assertHash } from '../../shared/hash.js';
@@ -235,7 +242,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const ns = await namespace(request, b.ns, 'write');
     const rev = await meta.commitFile(actor(request), {
       ns,
-      node: nodeRef(b),
+      node: b.parentId !== undefined || b.name !== undefined ? place(b) : nodeRef(b),
       parentRev: b.parentRev,
       blocks: b.blocks,
       size: b.size,
@@ -251,7 +258,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     const ns = await namespace(request, b.ns, 'write');
     const rev = await meta.mkdir(actor(request), {
       ns,
-      path: b.path,
+      ...place(b),
       mtime: b.mtime ?? clock.now(),
       mode: b.mode ?? 0o755,
       parents: b.parents ?? false,
@@ -267,7 +274,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       ns,
       node: nodeRef(b),
       parentRev: b.parentRev,
-      toPath: b.toPath,
+      ...toPlace(b),
       overwrite: b.overwrite ?? false,
       targetRev: b.targetRev,
     });
@@ -424,6 +431,35 @@ function nodeRef(b: { path?: string | undefined; id?: number | undefined }): Nod
   if ((b.path === undefined) === (b.id === undefined))
     throw new LoftError('BAD_REQUEST', 'give exactly one of "path" and "id"');
   return b.path !== undefined ? { path: b.path } : { id: b.id! };
+}
+
+/** Where a new node goes: `path`, or `name` inside the folder `parentId` (follows its moves). */
+function place(
+  b: {
+    path?: string | undefined;
+    id?: number | undefined;
+    parentId?: number | undefined;
+    name?: string | undefined;
+  },
+  fields = '"path" and "parentId" with "name"',
+): Place {
+  const byParent = b.parentId !== undefined && b.name !== undefined;
+  const half = (b.parentId === undefined) !== (b.name === undefined);
+  if (b.id !== undefined || half || byParent === (b.path !== undefined))
+    throw new LoftError('BAD_REQUEST', `give exactly one of ${fields}`);
+  return byParent ? { parentId: b.parentId!, name: b.name! } : { path: b.path! };
+}
+
+function toPlace(b: {
+  toPath?: string | undefined;
+  toParentId?: number | undefined;
+  toName?: string | undefined;
+}): { toPath: string } | { toParentId: number; toName: string } {
+  const p = place(
+    { path: b.toPath, parentId: b.toParentId, name: b.toName },
+    '"toPath" and "toParentId" with "toName"',
+  );
+  return 'path' in p ? { toPath: p.path } : { toParentId: p.parentId, toName: p.name };
 }
 
 function queryRef(q: NodeQuery): NodeRef {

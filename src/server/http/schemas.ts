@@ -13,6 +13,8 @@ const Rev = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const Size = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 // Path syntax (components, lengths) is checked by splitPath with precise messages; this only bounds it.
 const Path = Type.String({ minLength: 1, maxLength: 8192 });
+// One path component (checked by validateName); with a parentId it places a node inside that folder.
+const Name = Type.String({ minLength: 1, maxLength: 1024 });
 const Mtime = Type.Integer({ minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER });
 // Permission bits, optionally with S_IFLNK (0o120000): the drive stores a symlink as a file whose
 // content is the target. Other file-type bits are refused.
@@ -38,6 +40,8 @@ export const CommitBody = Type.Object(
     ns: Type.Optional(Ns),
     path: Type.Optional(Path),
     id: Type.Optional(NodeId),
+    parentId: Type.Optional(NodeId),
+    name: Type.Optional(Name),
     parentRev: Type.Union([Rev, Type.Null()]),
     blocks: Type.Array(BlockRefSchema),
     size: Size,
@@ -51,7 +55,9 @@ export type CommitBody = Static<typeof CommitBody>;
 export const MkdirBody = Type.Object(
   {
     ns: Type.Optional(Ns),
-    path: Path,
+    path: Type.Optional(Path),
+    parentId: Type.Optional(NodeId),
+    name: Type.Optional(Name),
     mtime: Type.Optional(Mtime),
     mode: Type.Optional(Mode),
     parents: Type.Optional(Type.Boolean()),
@@ -66,7 +72,9 @@ export const MoveBody = Type.Object(
     path: Type.Optional(Path),
     id: Type.Optional(NodeId),
     parentRev: Rev,
-    toPath: Path,
+    toPath: Type.Optional(Path),
+    toParentId: Type.Optional(NodeId),
+    toName: Type.Optional(Name),
     overwrite: Type.Optional(Type.Boolean()),
     targetRev: Type.Optional(Rev),
   },
