@@ -230,6 +230,7 @@ export class Mirror {
       remapOps: db.prepare('UPDATE ops SET node_id = ? WHERE node_id = ?'),
       bumpOpRev: db.prepare("UPDATE ops SET rev = ? WHERE node_id = ? AND kind = 'delete' AND rev < ?"),
       opsFor: db.prepare('SELECT 1 FROM ops WHERE node_id = ? LIMIT 1'),
+      deleteQueued: db.prepare("SELECT 1 FROM ops WHERE node_id = ? AND kind = 'delete' LIMIT 1"),
       markResync: db.prepare('INSERT INTO resync (id) VALUES (?) ON CONFLICT DO NOTHING'),
       // ops under a moved path: path = to || rest (rest starts at the '/' after the old prefix)
       rebaseOpPaths: db.prepare(
@@ -451,6 +452,9 @@ export class Mirror {
     // push loop fetches the node's server state again (resync), so nothing skipped is lost.
     const skip = () => void this.#s.markResync.run(e.id);
     if (existing && !force && this.#isLocal(existing)) return skip();
+    // Removed here, its delete not pushed yet: an older change of it (say its own create, echoed)
+    // must not bring it back meanwhile.
+    if (!existing && !force && this.#s.deleteQueued.get(e.id)) return skip();
     if (e.deleted) {
       if (existing && this.#holdsLocal(existing.id)) return skip();
       this.#removeSubtree(e.id, released);
@@ -514,6 +518,11 @@ export class Mirror {
    * (a conflicted copy made meanwhile renamed it here only), unless a later local move of it is
    * still queued or the place is not free here (then a resync settles it).
    */
+  /** True when an op of the node waits in the outbox. */
+  hasOps(id: number): boolean {
+    return !!this.#s.opsFor.get(id);
+  }
+
   /** True when a move of the node queued after op `seq` waits in the outbox. */
   movedLater(id: number, seq: number): boolean {
     return !!this.#s.laterMove.get(id, seq);

@@ -26,6 +26,8 @@ export class DirtyFile {
   modified = false;
   /** The node was removed while handles were open: delete the staging on the last release. */
   orphaned = false;
+  /** Found again after a restart: it may hold writes made before it, never closed. */
+  reopened = false;
 
   constructor(
     public id: number,
@@ -64,12 +66,21 @@ export class DirtyFiles {
    * A new staging file over a base of `baseSize` bytes, for node `id`; with id null it belongs to a
    * node not made yet (`attach` it once it is).
    */
-  async create(id: number | null, baseSize: number, mtime: number): Promise<DirtyFile> {
-    const name = randomUUID();
+  async create(
+    id: number | null,
+    baseSize: number,
+    mtime: number,
+    name = this.newName(),
+  ): Promise<DirtyFile> {
     const file = await StagingFile.create(this.#dir, name, baseSize);
     const d = new DirtyFile(id ?? 0, name, file, baseSize, mtime);
     if (id !== null) this.attach(d, id);
     return d;
+  }
+
+  /** A fresh staging file name (recorded on a node before the file is made, see Vfs). */
+  newName(): string {
+    return randomUUID();
   }
 
   attach(d: DirtyFile, id: number): void {
@@ -82,6 +93,7 @@ export class DirtyFiles {
     const file = await StagingFile.open(this.#dir, name);
     if (!file) return null;
     const d = new DirtyFile(id, name, file, file.size, mtime);
+    d.reopened = true;
     this.#byId.set(id, d);
     return d;
   }

@@ -257,8 +257,11 @@ export class Vfs {
       try {
         node = this.#resolve(path);
       } catch (err) {
-        if (dirty.refs === 0 && dirty.gen === 0 && !dirty.modified && !this.#mirror.node(dirty.id)?.staging)
+        if (this.#unused(dirty)) {
+          if (this.#mirror.node(dirty.id)?.staging === dirty.name)
+            this.#mirror.updateLocal(dirty.id, { staging: null });
           await this.dirty.drop(dirty.id);
+        }
         throw err;
       }
       if (dirty.id !== node.id) this.dirty.remap(dirty.id, node.id);
@@ -400,8 +403,10 @@ export class Vfs {
     if (h.write) d.writers--;
     if (d.orphaned) return this.dirty.closeOrphan(d);
     if (d.modified) await this.#commitPoint(d);
-    else if (d.writers === 0 && d.refs === 0 && d.gen === 0 && !this.#mirror.node(d.id)?.staging) {
-      await this.dirty.drop(d.id); // opened for writing, never written
+    else if (this.#unused(d)) {
+      // Opened for writing, never written, nothing queued: the node is clean again.
+      if (this.#mirror.node(d.id)?.staging === d.name) this.#mirror.updateLocal(d.id, { staging: null });
+      await this.dirty.drop(d.id);
     }
     if (d.writers === 0) this.#onQueued(); // the push loop may have been waiting for this close
   }
@@ -673,9 +678,18 @@ export class Vfs {
       const again = await this.dirty.reopen(node.id, node.staging, node.mtime);
       if (again) return again;
     }
-    const d = await this.dirty.create(node.id, node.size, node.mtime);
-    this.#mirror.updateLocal(node.id, { staging: d.name });
-    return d;
+    // The staging is recorded on the node before anything awaits: from then on the node holds a
+    // local change, so a remote delete or move applied meanwhile is skipped (the edit wins) instead
+    // of removing the node under the change this staging is made for.
+    if (!this.#mirror.node(node.id)) throw new FsError('ENOENT', `${node.name} was removed`);
+    const name = this.dirty.newName();
+    this.#mirror.updateLocal(node.id, { staging: name });
+    try {
+      return await this.dirty.create(node.id, node.size, node.mtime, name);
+    } catch (err) {
+      if (this.#mirror.node(node.id)?.staging === name) this.#mirror.updateLocal(node.id, { staging: null });
+      throw err;
+    }
   }
 
   async #truncate(d: DirtyFile, size: number): Promise<void> {
@@ -687,6 +701,19 @@ export class Vfs {
     d.size = size;
     d.mtime = this.#now();
     d.gen++;
+  }
+
+  /** A staging made here that nothing wrote, holds or queued: it can go. */
+  #unused(d: DirtyFile): boolean {
+    return (
+      d.refs === 0 &&
+      d.writers === 0 &&
+      d.gen === 0 &&
+      !d.modified &&
+      !d.reopened &&
+      this.dirty.get(d.id) === d &&
+      !this.#mirror.hasOps(d.id)
+    );
   }
 
   /** Makes a dirty file's change durable and queues its commit (close, fsync, truncate by path). */

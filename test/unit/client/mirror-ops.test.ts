@@ -433,6 +433,11 @@ t.test('remap: a temporary id becomes the server id everywhere (children, blocks
   );
   t.equal(m.node(40), null, 'no node is brought back');
   t.equal(m.node(g.id), null);
+  // Nor by the journal: its create, echoed before the delete is pushed, is skipped (and resynced).
+  m.applyChanges([mkdir(40, ROOT, 'gone')], 'c3', false);
+  t.equal(m.node(40), null, 'an echo of its own create does not bring it back');
+  t.equal(m.lookup('/gone'), null);
+  t.ok(m.resyncIds().includes(40), 'the skipped entry is remembered');
 });
 
 t.test('committed records the revision and block list; clean clears staging', async (t) => {

@@ -13,15 +13,19 @@ import { S_IFDIR, S_IFLNK, S_IFREG } from '../../../src/client/vfs/vfs.js';
 import { FsError } from '../../../src/shared/errors.js';
 import { silentLogger } from '../../../src/shared/log.js';
 import { posixConformance, type WriteFs } from '../../conformance/posix-conformance.js';
+import { Api } from '../../helpers/api.js';
+import { serverFile, waitFor } from '../../helpers/devices.js';
 import { ServerProcess } from '../../helpers/server-process.js';
 
 const server = new ServerProcess();
 const state = mkdtempSync(path.join(os.tmpdir(), 'loft-vfs-posix-'));
 let core: DriveCore;
+let api: Api;
 
 t.before(async () => {
   await server.start();
   const token = await server.addUser('posix');
+  api = new Api(server.url, token);
   core = await openDriveCore({
     server: server.url,
     token,
@@ -166,3 +170,63 @@ function sizeOfHandle(fh: number): number {
 }
 
 posixConformance(t, 'Vfs in-process', vfsAdapter, '/posix');
+
+/** Writes `data` to a new file through the VFS and waits until the server has it. */
+async function committedFile(p: string, data: Buffer): Promise<number> {
+  const fh = await core.vfs.create(p, 0o644);
+  await core.vfs.write(fh, data, 0);
+  await core.vfs.flush(fh);
+  await core.vfs.release(fh);
+  await waitFor(`${p} committed`, async () => core.mirror.pendingOps === 0 && core.vfs.dirty.count === 0);
+  return core.mirror.lookup(p)!.id;
+}
+
+/** Deletes the node on the server and returns its tombstone, as the journal would deliver it. */
+async function deleteOnServer(id: number) {
+  const node = (await api.get(`/v1/node?id=${id}`)).body;
+  const del = await api.post('/v1/delete', { id, parentRev: node.rev });
+  if (del.status !== 200) throw new Error(`delete: ${del.status} ${del.raw.toString()}`);
+  return del.body.deleted;
+}
+
+t.test('a truncate racing a remote delete: the truncate wins and nothing is left staged', async (t) => {
+  const id = await committedFile('/race-trunc.txt', Buffer.alloc(3000, 7));
+  const tombstones = await deleteOnServer(id);
+  // The delete reaches the mirror while truncate(2) is making the staging (its first await).
+  const truncating = core.vfs.truncate('/race-trunc.txt', 5);
+  core.mirror.applyChanges(tombstones, core.mirror.cursor(), false);
+  await truncating;
+  t.equal(core.vfs.getattr('/race-trunc.txt').size, 5, 'the file is still here, truncated');
+  const back = await waitFor('the file back on the server', async () => serverFile(api, '/race-trunc.txt'));
+  t.same(back, Buffer.alloc(5, 7), 'the edit won: the server has the truncated file again');
+  await waitFor('no staging left', async () => core.mirror.pendingOps === 0 && core.vfs.dirty.count === 0);
+  t.equal(core.vfs.dirty.count, 0, 'no DirtyFile left behind');
+});
+
+t.test(
+  'open for writing racing a remote delete, closed unwritten: the delete applies, no staging left',
+  async (t) => {
+    const id = await committedFile('/race-open.txt', Buffer.alloc(1000, 3));
+    const tombstones = await deleteOnServer(id);
+    const opening = core.vfs.open('/race-open.txt', O.RDWR);
+    core.mirror.applyChanges(tombstones, core.mirror.cursor(), false);
+    const fh = await opening;
+    await core.vfs.flush(fh);
+    await core.vfs.release(fh);
+    t.equal(core.vfs.dirty.count, 0, 'the unused staging went with the close');
+    t.equal(core.mirror.node(id)?.staging ?? null, null, 'the node records no staging');
+    await waitFor('the delete applied here', async () => !core.mirror.lookup('/race-open.txt'));
+    t.equal(await serverFile(api, '/race-open.txt'), null, 'still deleted on the server');
+  },
+);
+
+t.test('open for writing and closed unwritten: the node is clean again', async (t) => {
+  const id = await committedFile('/unwritten.txt', Buffer.alloc(100, 1));
+  const fh = await core.vfs.open('/unwritten.txt', O.RDWR);
+  t.equal(core.vfs.dirty.count, 1);
+  await core.vfs.flush(fh);
+  await core.vfs.release(fh);
+  t.equal(core.vfs.dirty.count, 0, 'no DirtyFile');
+  t.equal(core.mirror.node(id)?.staging, null, 'no staging recorded');
+  t.equal(core.mirror.pendingOps, 0, 'nothing queued');
+});
