@@ -64,7 +64,7 @@ const STOP_GRACE_MS = 10_000; // SIGTERM → exit, before fusermount -u / -uz an
 // file never reaches the FUSE process; passthrough-fs.mjs sets keep_cache on every open the same
 // way. Keep this list equal to what fuse-mount.ts passes.
 const FUSE_OPTS = (
-  process.env.LOFT_BENCH_FUSE_OPTS ?? 'big_writes,ac_attr_timeout=0,attr_timeout=1,entry_timeout=10'
+  process.env.LOFT_BENCH_FUSE_OPTS ?? 'big_writes,ac_attr_timeout=0,attr_timeout=10,entry_timeout=10'
 )
   .split(',')
   .filter(Boolean);

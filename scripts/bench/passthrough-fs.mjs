@@ -5,7 +5,7 @@
 // adds on top (mirror lookups, cache, hashing, network) can only be slower than this, as long as it
 // mounts with the same options and runs on the same binding.
 //
-// Usage: node scripts/bench/passthrough-fs.mjs SRC_DIR MOUNTPOINT [--opts big_writes,attr_timeout=1,…]
+// Usage: node scripts/bench/passthrough-fs.mjs SRC_DIR MOUNTPOINT [--opts big_writes,attr_timeout=10,…]
 //   Prints "mounted MOUNTPOINT" on stdout when the kernel has answered FUSE INIT; unmounts and exits
 //   on SIGTERM/SIGINT (printing "passthrough stats {json}" on stderr first).
 // Environment:
@@ -27,7 +27,7 @@ const Fuse = require('fuse-native');
 const usage = 'usage: node scripts/bench/passthrough-fs.mjs SRC_DIR MOUNTPOINT [--opts o1,o2,…]';
 const argv = process.argv.slice(2);
 // loft mount's (src/client/fuse/fuse-mount.ts; keep equal to FUSE_OPTS in drive.mjs)
-let fuseOpts = ['big_writes', 'ac_attr_timeout=0', 'attr_timeout=1', 'entry_timeout=10'];
+let fuseOpts = ['big_writes', 'ac_attr_timeout=0', 'attr_timeout=10', 'entry_timeout=10'];
 const positional = [];
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--opts') fuseOpts = (argv[++i] ?? '').split(',').filter(Boolean);
