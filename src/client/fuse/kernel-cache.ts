@@ -20,8 +20,8 @@
  * attribute timeout (that handle also keeps reading the old revision, see Vfs.cacheMode).
  *
  * Concurrency: `invalidate` only records the path (the mirror calls it inside its transactions);
- * a flush starts on the next turn of the event loop and sends at most FLUSH_PARALLEL notifications
- * at a time; one flush runs at a time, paths recorded meanwhile wait for the next one. The queue is
+ * a flush starts on the next turn of the event loop and keeps at most FLUSH_PARALLEL lstats or
+ * notifications in flight (see there why one); one flush runs at a time, paths recorded meanwhile wait for the next one. The queue is
  * bounded (MAX_PENDING paths, policy: drop the newest, counted in `dropped`): a dropped path shows
  * its change when the kernel's timeouts expire, as without invalidation. `close()` stops recording
  * and awaits the running flush; the native side refuses notifications once the channel is gone.
@@ -30,8 +30,13 @@ import path from 'node:path';
 
 /** The kernel's node id of the mount's root directory (FUSE_ROOT_ID). */
 const ROOT_INO = 1;
-/** Notifications in flight at once (each a short write to /dev/fuse on the libuv pool). */
-const FLUSH_PARALLEL = 4;
+/**
+ * Pool threads this may occupy at once (an lstat, or a notification written to /dev/fuse). One: an
+ * lstat or a notification can wait in the kernel for a directory lock held by a request this
+ * process is answering (a rename); if that answer awaited the libuv pool (4 threads) while every
+ * thread waited on the lock, nothing would move. One thread leaves the rest free.
+ */
+const FLUSH_PARALLEL = 1;
 /** Paths waiting for a flush; past this a remote batch is shown by the timeouts instead. */
 const MAX_PENDING = 100_000;
 
