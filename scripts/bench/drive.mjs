@@ -58,11 +58,13 @@ const MOUNT_READY_MS = 30_000;
 const OP_TIMEOUT_MS = 600_000; // one measured operation; past it the mount is torn down (hung FUSE)
 const STOP_GRACE_MS = 10_000; // SIGTERM → exit, before fusermount -u / -uz and SIGKILL
 // The options `loft mount` passes to libfuse (src/client/fuse/fuse-mount.ts: fuse-native's
-// autoCache/attrTimeout/entryTimeout plus big_writes appended in an overridden _fuseOptions(), as
-// passthrough-fs.mjs does). auto_cache keeps file pages in the kernel between opens, so warm
-// re-reads never reach the FUSE process. Keep this list equal to what fuse-mount.ts passes.
+// attrTimeout/entryTimeout plus big_writes and ac_attr_timeout=0 appended in an overridden
+// _fuseOptions(), as passthrough-fs.mjs does). No auto_cache: with the patched binding
+// (native/patch-fuse-native.mjs) Loft sets keep_cache per open, so a warm re-read of an unchanged
+// file never reaches the FUSE process; passthrough-fs.mjs sets keep_cache on every open the same
+// way. Keep this list equal to what fuse-mount.ts passes.
 const FUSE_OPTS = (
-  process.env.LOFT_BENCH_FUSE_OPTS ?? 'big_writes,auto_cache,attr_timeout=10,entry_timeout=10'
+  process.env.LOFT_BENCH_FUSE_OPTS ?? 'big_writes,ac_attr_timeout=0,attr_timeout=10,entry_timeout=10'
 )
   .split(',')
   .filter(Boolean);

@@ -5,14 +5,15 @@
 // adds on top (mirror lookups, cache, hashing, network) can only be slower than this, as long as it
 // mounts with the same options and runs on the same binding.
 //
-// Usage: node scripts/bench/passthrough-fs.mjs SRC_DIR MOUNTPOINT [--opts big_writes,auto_cache,attr_timeout=1,…]
+// Usage: node scripts/bench/passthrough-fs.mjs SRC_DIR MOUNTPOINT [--opts big_writes,attr_timeout=10,…]
 //   Prints "mounted MOUNTPOINT" on stdout when the kernel has answered FUSE INIT; unmounts and exits
 //   on SIGTERM/SIGINT (printing "passthrough stats {json}" on stderr first).
 // Environment:
 //   PASSTHROUGH_READ_STATS=1  count FUSE ops and the `len` of every read request (histogram).
 //   PASSTHROUGH_XATTR=0       do not implement getxattr/listxattr (default: implement them the
-//                             way Loft must, answering user.loft.* like a cached file would; GNU
-//                             `ls -l` then asks for ACLs on every file, as it will with Loft).
+//                             way Loft must, answering user.loft.* like a cached file would; with
+//                             Loft's patched binding, other names are answered EOPNOTSUPP in C,
+//                             as for Loft, and GNU `ls -l` stops asking after the first file).
 //   PASSTHROUGH_READ=async    read with fs.read on the libuv pool instead of fs.readSync on the JS
 //                             thread (default sync: a page-cache hit is a memcpy, the pool hop costs
 //                             more than it saves).
@@ -25,7 +26,8 @@ const Fuse = require('fuse-native');
 
 const usage = 'usage: node scripts/bench/passthrough-fs.mjs SRC_DIR MOUNTPOINT [--opts o1,o2,…]';
 const argv = process.argv.slice(2);
-let fuseOpts = ['big_writes', 'auto_cache', 'attr_timeout=1', 'entry_timeout=1']; // loft mount's
+// loft mount's (src/client/fuse/fuse-mount.ts; keep equal to FUSE_OPTS in drive.mjs)
+let fuseOpts = ['big_writes', 'ac_attr_timeout=0', 'attr_timeout=10', 'entry_timeout=10'];
 const positional = [];
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--opts') fuseOpts = (argv[++i] ?? '').split(',').filter(Boolean);
@@ -40,6 +42,20 @@ const [srcDir, mnt] = positional.map((p) => path.resolve(p));
 const STATS = process.env.PASSTHROUGH_READ_STATS === '1';
 const XATTR = process.env.PASSTHROUGH_XATTR !== '0';
 const ASYNC_READ = process.env.PASSTHROUGH_READ === 'async';
+/**
+ * Loft's patched binding (native/patch-fuse-native.mjs) reads kernel caching flags from the handle
+ * number; Loft keeps the page cache of an unchanged file across opens with keep_cache (bit 29).
+ * The data here never changes, so every handle keeps it. The stock binding has no such bits (then
+ * pass auto_cache in --opts for the same effect).
+ */
+const KEEP_CACHE = (() => {
+  try {
+    const binding = require('node-gyp-build')(path.dirname(require.resolve('fuse-native/package.json')));
+    return binding.loft_open_flags === 1 ? 2 ** 29 : 0;
+  } catch {
+    return 0;
+  }
+})();
 
 // ---- the tree, in memory -----------------------------------------------------------------------
 
@@ -111,7 +127,7 @@ const ops = {
       if (err) return cb(Fuse.EIO);
       const h = nextHandle++;
       handles.set(h, fd);
-      cb(0, h);
+      cb(0, h | KEEP_CACHE);
     });
   },
   read(p, h, buf, len, pos, cb) {

@@ -67,7 +67,8 @@ const FLOOR_POLL_SETTLE_MS = 10; // lets the floor's long-poll reach the server 
 const FLOOR_WARMUP = 10; // floor commits measured first and left out (a fresh server's JIT warm-up)
 const MOUNT_READY_MS = 60_000;
 const STOP_GRACE_MS = 15_000;
-const LOFT_ATTR_TIMEOUT_S = '1 (entries 10)'; // src/client/fuse/fuse-mount.ts ATTR_TIMEOUT_S, ENTRY_TIMEOUT_S (for the notes)
+// src/client/fuse/fuse-mount.ts ATTR_TIMEOUT_S, ENTRY_TIMEOUT_S (for the notes)
+const LOFT_ATTR_TIMEOUT_S = '10 (entries 10; a remote change drops the kernel entries it touched)';
 // rclone mount flags, one by one:
 //   --vfs-cache-mode writes   needed to rewrite a file in place from a mount (A); files opened
 //                             read-only are read from the remote, not a cache (B)
@@ -1063,7 +1064,7 @@ async function main() {
       if (errors[s].length) lines.push(`${s}: failed run(s), left out: ${errors[s].join('; ')}`);
     if (live('loft'))
       lines.push(
-        `Loft: two \`loft mount --state <fresh>\` (devices A and B, one user) on \`loft serve --data <fresh>\` at 127.0.0.1; kernel attr timeout ${LOFT_ATTR_TIMEOUT_S} s (auto_cache, ac_attr_timeout=0); committed = this script's own long-poll of the journal (a third device) delivered the entry`,
+        `Loft: two \`loft mount --state <fresh>\` (devices A and B, one user) on \`loft serve --data <fresh>\` at 127.0.0.1; kernel attr timeout ${LOFT_ATTR_TIMEOUT_S} s (page cache per open: keep_cache or not); committed = this script's own long-poll of the journal (a third device) delivered the entry`,
       );
     if (ctx.rclone && !ctx.rclone.error)
       lines.push(

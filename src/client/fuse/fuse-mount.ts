@@ -4,20 +4,21 @@
  * Mount options (measured choices, see README "Mount options"):
  * - big_writes: fuse-native has no flag for it, so `_fuseOptions` is wrapped to append it; writes
  *   then arrive in up to 128 KiB pieces instead of 4 KiB.
- * - entry_timeout ENTRY_TIMEOUT_S (10 s), attr_timeout ATTR_TIMEOUT_S (1 s): every answer from
- *   this process costs a round trip of ~100-150 µs through fuse-native (measured: `ls -l` of 5,000
- *   files took 0.75 s with the JS thread mostly idle), so `ls -l` is fast only when the kernel
- *   answers from its cache. Names are path-resolved by libfuse, so a cached entry never serves the
- *   wrong file: new and deleted names show at once (readdir and negative lookups are not cached).
- *   Attributes are the trade-off: with 10 s a file changed on another device kept its old size
- *   here for up to 10 s (and reads stopped at the old size); with 1 s a repeat `ls -l` of 10,000
- *   files past the second pays a getattr per file (1.5 s vs 0.7 s). Propagation wins: a changed
- *   size or mtime shows within 1 s. The real fix is kernel invalidation (notify_inval_inode),
- *   which fuse-native does not expose.
- * - ac_attr_timeout=0 with auto_cache: every open compares size/mtime, so a reopen never reads the
- *   old pages of a file changed elsewhere.
- * - auto_cache: the kernel keeps file pages between opens and drops them when an open sees a new
- *   size or mtime (remote change), so warm re-reads never reach this process.
+ * - entry_timeout ENTRY_TIMEOUT_S (10 s), attr_timeout ATTR_TIMEOUT_S (10 s with kernel
+ *   invalidation, else 1 s): every answer from this process costs a round trip of ~100-150 µs
+ *   through fuse-native (measured: `ls -l` of 5,000 files took 0.75 s with the JS thread mostly
+ *   idle), so `ls -l` is fast only when the kernel answers from its cache. Names are path-resolved
+ *   by libfuse, so a cached entry never serves the wrong file: new and deleted names show at once
+ *   (readdir and negative lookups are not cached). Attributes: with the patched binding
+ *   (native/patch-fuse-native.mjs LOFT_NOTIFY) every path a remote change touches is dropped from
+ *   the kernel's cache when the mirror applies it (kernel-cache.ts, `invalidate`), so the kernel
+ *   may keep attributes for 10 s (a repeat `ls -l` of 10,000 files: ~0.1 s instead of ~0.7 s once
+ *   a second has passed). With the stock binding there is no invalidation: 1 s, so a size or
+ *   mtime changed elsewhere shows within a second.
+ * - ac_attr_timeout=0 with auto_cache (stock binding only): every open compares size/mtime, so a
+ *   reopen never reads the old pages of a file changed elsewhere; the kernel keeps file pages
+ *   between opens and drops them when an open sees a new size or mtime. With the patched binding
+ *   the drive decides per open instead (Vfs.cacheMode: keep_cache / direct_io bits).
  * - Per-op timeouts: reads may hydrate, so they get READ_TIMEOUT_MS, longer than the hydrator's
  *   own retry budget (a slow download never answers a spurious error) yet bounded (a dead server
  *   never hangs a reader forever); metadata ops never touch the network and get a short one.
@@ -26,26 +27,39 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import Fuse from 'fuse-native';
+import { lstat } from 'node:fs/promises';
 import { errnoOf, FsError, type Errno } from '../../shared/errors.js';
 import type { Stat, Vfs } from '../vfs/vfs.js';
+import { KernelCache } from './kernel-cache.js';
 
-export const ATTR_TIMEOUT_S = 1;
+/** What native/patch-fuse-native.mjs adds to the binding (absent from the stock one). */
+interface LoftBinding {
+  loft_open_flags?: number;
+  loft_notify_inval?: (thread: Buffer, ino: number, name: string | null) => Promise<number>;
+}
+
+/** The binding fuse-native loads (the same module instance), to see what it was built with. */
+const BINDING = ((): LoftBinding => {
+  try {
+    const req = createRequire(createRequire(import.meta.url).resolve('fuse-native'));
+    return (req('node-gyp-build') as (dir: string) => LoftBinding)(
+      path.dirname(req.resolve('fuse-native/package.json')),
+    );
+  } catch {
+    return {};
+  }
+})();
 
 /**
  * Whether the binding was built with Loft's open flags (native/patch-fuse-native.mjs): a handle
  * number may then carry FH_FLAG_KEEP_CACHE or FH_FLAG_DIRECT_IO.
  */
-const OPEN_FLAGS = (() => {
-  try {
-    const req = createRequire(createRequire(import.meta.url).resolve('fuse-native'));
-    const binding = (req('node-gyp-build') as (dir: string) => { loft_open_flags?: number })(
-      path.dirname(req.resolve('fuse-native/package.json')),
-    );
-    return binding.loft_open_flags === 1;
-  } catch {
-    return false;
-  }
-})();
+const OPEN_FLAGS = BINDING.loft_open_flags === 1;
+/** Whether the binding can drop kernel cache entries (native/patch-fuse-native.mjs LOFT_NOTIFY). */
+const NOTIFY = typeof BINDING.loft_notify_inval === 'function';
+
+/** See the top: long only when remote changes invalidate what the kernel cached. */
+export const ATTR_TIMEOUT_S = NOTIFY ? 10 : 1;
 const FH_FLAG_DIRECT_IO = 2 ** 30;
 const FH_FLAG_KEEP_CACHE = 2 ** 29;
 export const ENTRY_TIMEOUT_S = 10;
@@ -90,6 +104,7 @@ export class FuseMount {
   readonly #vfs: Vfs;
   readonly #onError: (op: string, path: string, err: unknown) => void;
   readonly #onFsError: (op: string, path: string, err: FsError) => void;
+  readonly #kernelCache: KernelCache | null;
   #mounted = false;
 
   constructor(options: FuseMountOptions) {
@@ -118,10 +133,39 @@ export class FuseMount {
         open: META_TIMEOUT_MS,
       },
     });
+    const notify = BINDING.loft_notify_inval;
+    const fuse = this.#fuse as unknown as { _thread: Buffer | null };
+    this.#kernelCache = notify
+      ? new KernelCache({
+          notifyEntry: (ino, name) =>
+            fuse._thread ? notify(fuse._thread, ino, name) : Promise.resolve(-107),
+          nodeId: async (p) => {
+            try {
+              return (await lstat(path.join(this.#fuse.mnt, p))).ino;
+            } catch {
+              return null;
+            }
+          },
+          onError: (p, err) => this.#onError('invalidate', p, err),
+        })
+      : null;
   }
 
   get mountpoint(): string {
     return this.#fuse.mnt;
+  }
+
+  /**
+   * Tells the kernel to forget its cached entry for a path ("/a/b") changed behind its back (a
+   * remote change), see kernel-cache.ts; a no-op with the stock binding or when not mounted.
+   */
+  invalidate(p: string): void {
+    if (this.#mounted) this.#kernelCache?.invalidate(p);
+  }
+
+  /** The kernel cache invalidation state (null with the stock binding), for tests and status. */
+  get kernelCache(): KernelCache | null {
+    return this.#kernelCache;
   }
 
   mount(): Promise<void> {
@@ -134,8 +178,9 @@ export class FuseMount {
     );
   }
 
-  unmount(): Promise<void> {
-    if (!this.#mounted) return Promise.resolve();
+  async unmount(): Promise<void> {
+    if (!this.#mounted) return;
+    await this.#kernelCache?.close();
     return new Promise((resolve, reject) =>
       this.#fuse.unmount((err) => {
         if (err) return reject(err);

@@ -444,6 +444,14 @@ export class Mirror {
     this.#changed();
   }
 
+  /**
+   * Told each path a server revision changes here, as it was and as it is (moved, deleted, content
+   * or attributes changed, created), while the revision is applied: the mount drops the kernel's
+   * cached entries for them (src/client/fuse/kernel-cache.ts). Called inside transactions: it must
+   * only record the path. Set by the composition root once the drive is mounted.
+   */
+  onRemotePath: ((path: string) => void) | null = null;
+
   #applyOne(e: Revision, released: string[], force = false): void {
     if (e.parentId === null) return; // the root never changes shape
     const existing = this.#s.node.get(e.id) as NodeRow | undefined;
@@ -457,6 +465,7 @@ export class Mirror {
     if (!existing && !force && this.#s.deleteQueued.get(e.id)) return skip();
     if (e.deleted) {
       if (existing && this.#holdsLocal(existing.id)) return skip();
+      if (existing) this.#reportPath(e.id);
       this.#removeSubtree(e.id, released);
       return;
     }
@@ -478,6 +487,8 @@ export class Mirror {
         ? this.#rawPath(e.id)
         : null;
     this.#s.upsert.run(e.id, e.parentId, e.name, e.kind, e.rev, e.size, e.mtime, e.mode, e.time);
+    if (from) this.onRemotePath?.(from);
+    this.#reportPath(e.id);
     if (from) {
       // Moved elsewhere: queued ops name paths in the tree as it was; what lies below the moved
       // node is now elsewhere on the server too, so their paths follow it.
@@ -491,6 +502,12 @@ export class Mirror {
     const contentChanged = !existing || e.op === 'create' || e.op === 'commit' || force;
     if (e.kind === 'file' && e.blocks && contentChanged) this.#setBlocks(e.id, e.blocks, released);
     this.#s.resyncDone.run(e.id);
+  }
+
+  #reportPath(id: number): void {
+    if (!this.onRemotePath) return;
+    const p = this.#rawPath(id);
+    if (p) this.onRemotePath(p);
   }
 
   /** The node's path from the database itself (inside transactions, past the caches). */
@@ -568,7 +585,10 @@ export class Mirror {
       const existing = this.#s.node.get(id) as NodeRow | undefined;
       if (existing && this.#holdsLocal(id)) return;
       if (!e || e.deleted) {
-        if (existing) this.#removeSubtree(id, released);
+        if (existing) {
+          this.#reportPath(id);
+          this.#removeSubtree(id, released);
+        }
         return;
       }
       if (e.parentId === null || !this.#s.node.get(e.parentId) || this.#isUnder(e.parentId, id)) return;

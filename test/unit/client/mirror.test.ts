@@ -427,3 +427,24 @@ t.test(
     t.same(again.released, []);
   },
 );
+
+t.test('onRemotePath: each path a remote revision changes, as it was and as it is', async (t) => {
+  const { m } = open();
+  m.applyChanges(
+    [mkdir(5, ROOT, 'd'), create(6, 5, 'x', [{ hash: H('a'), size: 1 }]), create(7, ROOT, 'f', [])],
+    'c1',
+    false,
+  );
+  const seen: string[] = [];
+  m.onRemotePath = (p) => seen.push(p);
+  m.applyChanges([commit(7, ROOT, 'f', [{ hash: H('b'), size: 2 }])], 'c2', false);
+  t.same(seen.splice(0), ['/f'], 'content changed in place');
+  m.applyChanges([move(5, ROOT, 'e', 'dir')], 'c3', false);
+  t.same(seen.splice(0), ['/d', '/e'], 'moved: the old path and the new one');
+  m.applyChanges([del(7, ROOT, 'f')], 'c4', false);
+  t.same(seen.splice(0), ['/f'], 'deleted');
+  m.applyChanges([create(8, 5, 'new', [])], 'c5', false);
+  t.same(seen.splice(0), ['/e/new'], 'created');
+  m.applyChanges([{ ...commit(8, 5, 'new', []), rev: 1 }], 'c6', false);
+  t.same(seen, [], 'an older revision (our own echo) changes nothing');
+});
