@@ -262,6 +262,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       readBlock: (hash, size) => hydrator.block(hash, size, READAHEAD),
       whenPulled: () => pullLoop?.whenCurrent() ?? null,
       log: (msg, fields) => log.warn(fields ?? {}, msg),
+      trace: log.isLevelEnabled('debug') ? (msg, fields) => log.debug(fields ?? {}, msg) : undefined,
     });
     const pusher = push;
     cleanups.push(() => pusher.close());
@@ -272,7 +273,10 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       mirror,
       connectivity: online,
       log: (msg, fields) => log.warn(fields ?? {}, msg),
-      onApplied: (_entries, hashes) => {
+      onApplied: (entries, hashes) => {
+        if (log.isLevelEnabled('debug'))
+          for (const e of entries)
+            log.debug({ op: e.op, id: e.id, rev: e.rev, parentId: e.parentId, name: e.name }, 'applied');
         released(hashes);
         pins.refresh();
       },

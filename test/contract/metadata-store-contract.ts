@@ -245,7 +245,13 @@ export function metadataStoreContract(t: Test, name: string, factory: MetadataSt
       const a = await store.mkdir(alice.actor, { ...base, path: '/a' });
       const b = await store.mkdir(alice.actor, { ...base, path: '/b' });
       // Another device renames /a to /c; a device that has not seen it yet places things in /a by id.
-      await store.move(alice.actor, { ns: alice.ns, node: { id: a.id }, parentRev: a.rev, toPath: '/c', overwrite: false });
+      await store.move(alice.actor, {
+        ns: alice.ns,
+        node: { id: a.id },
+        parentRev: a.rev,
+        toPath: '/c',
+        overwrite: false,
+      });
       const sub = await store.mkdir(alice.actor, { ...base, parentId: a.id, name: 'sub' });
       t.match(sub, { parentId: a.id, name: 'sub', kind: 'dir' });
       t.equal((await store.getNode(alice.ns, { path: '/c/sub' }))?.id, sub.id, 'mkdir followed the folder');
@@ -797,6 +803,78 @@ export function metadataStoreContract(t: Test, name: string, factory: MetadataSt
         );
       },
     );
+
+    t.test('restore of a deleted folder: it comes back with what its delete took, ids kept', async (t) => {
+      const base = { ns: alice.ns, mtime: NOW, mode: 0o750, parents: true };
+      const q = await store.mkdir(alice.actor, { ...base, path: '/p/q' });
+      await write(alice, '/p/q/f1', ['one']);
+      const f1 = await write(
+        alice,
+        '/p/q/f1',
+        ['one, again'],
+        (await store.getNode(alice.ns, { path: '/p/q/f1' }))!.rev,
+      );
+      const f2 = await write(alice, '/p/q/sub/f2', ['two']);
+      const empty = await store.mkdir(alice.actor, { ...base, path: '/p/q/empty' });
+      const old = await write(alice, '/p/q/old', ['deleted before']);
+      await store.remove(alice.actor, {
+        ns: alice.ns,
+        node: { id: old.id },
+        parentRev: old.rev,
+        recursive: false,
+      });
+      const p = (await store.getNode(alice.ns, { path: '/p' }))!;
+      await store.remove(alice.actor, {
+        ns: alice.ns,
+        node: { id: p.id },
+        parentRev: p.rev,
+        recursive: true,
+      });
+      const head = await store.headSeq(alice.ns);
+
+      const revs = await store.restore(alice.actor, { ns: alice.ns, node: { id: q.id }, rev: q.rev });
+      const folder = revs[revs.length - 1]!;
+      t.match(folder, { id: q.id, kind: 'dir', op: 'mkdir', deleted: false, mode: 0o750, name: 'q' });
+      const newP = (await store.getNode(alice.ns, { path: '/p' }))!;
+      t.not(newP.id, p.id, 'the missing ancestor is a new directory');
+      t.equal((await store.getNode(alice.ns, { path: '/p/q' }))?.id, q.id, 'the folder keeps its id');
+      const back1 = (await store.getNode(alice.ns, { path: '/p/q/f1' }))!;
+      t.match(back1, { id: f1.id, op: 'create', size: f1.size });
+      t.same(back1.blocks, f1.blocks, 'a file comes back with its last content');
+      t.equal((await store.getNode(alice.ns, { path: '/p/q/sub/f2' }))?.id, f2.id);
+      t.equal((await store.getNode(alice.ns, { path: '/p/q/empty' }))?.id, empty.id, 'empty folders too');
+      const stillOld = await store.getNode(alice.ns, { path: '/p/q/old' });
+      t.ok(stillOld === null || stillOld.deleted, 'a file deleted before stays deleted');
+      // Journal order: every node after its folder; the folder's revision is answered last again.
+      const journal = (await store.readJournal(alice.ns, head, 100)).entries;
+      t.equal(journal.length, revs.length - 1, 'one revision per node brought back');
+      const seen = new Set([newP.id, p.parentId]);
+      for (const e of journal) {
+        t.ok(seen.has(e.parentId!), `${e.name} comes after its folder`);
+        seen.add(e.id);
+      }
+      await t.rejects(store.restore(alice.actor, { ns: alice.ns, node: { id: q.id }, rev: q.rev }), {
+        code: 'IS_DIR',
+      });
+      // Taken by another node meanwhile: EXISTS, nothing changes.
+      const q2 = (await store.getNode(alice.ns, { path: '/p/q' }))!;
+      await store.remove(alice.actor, {
+        ns: alice.ns,
+        node: { id: q.id },
+        parentRev: q2.rev,
+        recursive: true,
+      });
+      await store.mkdir(alice.actor, { ...base, path: '/p/q' });
+      const before = await store.headSeq(alice.ns);
+      await t.rejects(store.restore(alice.actor, { ns: alice.ns, node: { id: q.id }, rev: q.rev }), {
+        code: 'EXISTS',
+      });
+      await t.rejects(
+        store.restore(alice.actor, { ns: alice.ns, node: { id: q.id }, rev: q.rev, toPath: '/elsewhere' }),
+        { code: 'BAD_REQUEST' },
+      );
+      t.equal(await store.headSeq(alice.ns), before, 'refused restores change nothing');
+    });
 
     t.test('listDeleted: deleted nodes below a directory with their last paths', async (t) => {
       const a = await write(alice, '/d/a.txt', ['aaaa']);

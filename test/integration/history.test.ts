@@ -317,6 +317,23 @@ t.test('loft history / history --deleted / restore on the command line', async (
   );
   t.equal(to.code, 0, to.stderr);
   t.equal(await content(alice, (await alice.get('/v1/node?path=/cli/old.txt')).body), 'bring me back');
+  // A deleted folder, without --rev: it comes back with everything deleted with it.
+  const fa = await alice.writeFile('/cli/folder/a.txt', [Buffer.from('in a folder')]);
+  await alice.writeFile('/cli/folder/sub/b.txt', [Buffer.from('deeper')]);
+  const folder = (await alice.get('/v1/node?path=/cli/folder')).body;
+  await alice.post('/v1/delete', { id: folder.id, parentRev: folder.rev, recursive: true });
+  const fr = await runLoft(['restore', '/cli/folder'], { env });
+  t.equal(fr.code, 0, fr.stderr);
+  t.match(
+    fr.stdout,
+    /^restored folder \/cli\/folder with 2 file\(s\) and 1 folder\(s\) deleted with it: now rev \d+/,
+  );
+  t.equal((await alice.get('/v1/node?path=/cli/folder')).body.id, folder.id, 'the same folder');
+  const back = (await alice.get('/v1/node?path=/cli/folder/a.txt')).body;
+  t.equal(back.id, fa.body.node.id);
+  t.equal(await content(alice, back), 'in a folder');
+  t.equal(await content(alice, (await alice.get('/v1/node?path=/cli/folder/sub/b.txt')).body), 'deeper');
+  oneLine(await runLoft(['restore', '/cli/folder'], { env }), /not deleted; give --rev/, 'a live folder');
   for (const args of [['history'], ['restore'], ['gc']]) {
     const r = await runLoft([...args, '--help']);
     t.equal(r.code, 0);

@@ -6,11 +6,13 @@
  * cycle.
  *
  * The quick set runs in `scripts/test`; `scripts/soak` runs many more seeds. LOFT_SYNC_SEEDS
- * ("1,2,3" or "1-40") and LOFT_SYNC_OPS override the seeds and the events per seed. A failing seed
+ * ("1,2,3" or "1-40") and LOFT_SYNC_OPS override the seeds and the events per seed; LOFT_SYNC_DRIVE_LOG
+ * (e.g. debug) keeps the drives' own log lines at that level in the trace. A failing seed
  * is printed with its schedule; keep it as a named test in sync-regressions.test.ts.
  */
+import '../helpers/exit-promptly.js';
 import t from 'tap';
-import { formatFailure, runSeed } from '../helpers/sync-sim.js';
+import { formatFailure, runSeed, type SimOptions } from '../helpers/sync-sim.js';
 
 /**
  * Seeds of the quick set: each passed every run here. Timing is real, so a seed may still hit one of
@@ -39,7 +41,8 @@ const failed: number[] = [];
 
 for (const seed of seeds) {
   t.test(`seed ${seed} × ${ops} events`, async (t) => {
-    const r = await runSeed({ seed, ops, verbose });
+    const driveLog = process.env.LOFT_SYNC_DRIVE_LOG as SimOptions['driveLog'] | undefined;
+    const r = await runSeed({ seed, ops, verbose, ...(driveLog ? { driveLog } : {}) });
     const s = r.stats;
     t.comment(
       `seed ${seed}: ${s.events} events, ${s.fsOps} fs ops (${s.fsErrors} POSIX errors), ${s.closedWrites} closed writes ` +

@@ -19,6 +19,7 @@
  *   or truncate(2) that met a concurrent remote delete or rename of the file; the change it
  *   carried is dropped (edit-wins does not hold there). No file of the tree is damaged.
  */
+import '../helpers/exit-promptly.js';
 import t from 'tap';
 import { pseudoRandom } from '../helpers/fixtures.js';
 import { formatFailure, runSeed, SyncSim } from '../helpers/sync-sim.js';

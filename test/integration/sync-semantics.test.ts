@@ -11,6 +11,7 @@ import path from 'node:path';
 import { openDriveCore } from '../../src/client/client.js';
 import { silentLogger } from '../../src/shared/log.js';
 import { Api } from '../helpers/api.js';
+import '../helpers/exit-promptly.js';
 import t, { type Test as Tap } from 'tap';
 import { MiB, pseudoRandom, sha256 } from '../helpers/fixtures.js';
 import {

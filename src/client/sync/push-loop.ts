@@ -65,6 +65,8 @@ export interface PushLoopOptions {
   /** The local disk is full (recording a commit failed): give space back (the cache shrinks). */
   onDiskFull?: () => void;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Each op pushed and how it ended (debug level; undefined when off). */
+  trace?: ((msg: string, fields?: Record<string, unknown>) => void) | undefined;
   now?: () => Date;
 }
 
@@ -163,6 +165,14 @@ export class PushLoop {
       try {
         const finished = await this.#do(op);
         if (finished) mirror.opDone(op.seq);
+        this.#o.trace?.(finished ? 'pushed' : 'waits for a writer', {
+          kind: op.kind,
+          seq: op.seq,
+          node: op.nodeId,
+          path: op.path,
+          ...(op.toPath ? { to: op.toPath } : {}),
+          now: mirror.node(op.nodeId) ? mirror.pathOf(op.nodeId) : null,
+        });
         this.#o.connectivity.setOnline(true);
         this.status.lastError = null;
         backoff = BACKOFF_MIN_MS;
@@ -270,6 +280,7 @@ export class PushLoop {
         rev = err.details.currentRev as number;
         adopted = true;
       }
+      this.#o.trace?.('mkdir done', { id: node.id, as: id, rev, adopted });
       if (node.id !== id) {
         mirror.remap(node.id, id);
         vfs.remapped(node.id, id);
@@ -343,6 +354,10 @@ export class PushLoop {
       const e = await remote.nodeById(id, this.#abort.signal).catch((err: unknown) => {
         if (isLoftError(err, 'NOT_FOUND')) return null;
         throw err;
+      });
+      this.#o.trace?.('resync', {
+        id,
+        server: e && { rev: e.rev, parentId: e.parentId, name: e.name, deleted: e.deleted },
       });
       const { released } = await lock.run(async () => mirror.resync(id, e));
       if (released.length) this.#o.onReleased?.(released);
@@ -448,6 +463,7 @@ export class PushLoop {
   /** After a commit: the mirror takes the new revision; a node made here gets its server id. */
   #recordCommit(id: number, rev: Revision, blocks: BlockRef[], size: number, gen: number): void {
     const { mirror, vfs } = this.#o;
+    this.#o.trace?.('committed', { id, as: rev.id, rev: rev.rev, parentId: rev.parentId, name: rev.name });
     if (id !== rev.id) {
       mirror.remap(id, rev.id);
       vfs.remapped(id, rev.id);

@@ -114,6 +114,12 @@ const MIGRATIONS: readonly string[] = [
     claimed_at INTEGER NOT NULL
   ) WITHOUT ROWID;
   `,
+  // v3: revisions.deleted_with: on a delete revision, the seq of the first tombstone of the delete
+  // that made it (one per request: a recursive delete tombstones a whole subtree), so restoring a
+  // deleted folder brings back exactly what that delete took. NULL on older tombstones.
+  `
+  ALTER TABLE revisions ADD COLUMN deleted_with INTEGER;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -63,6 +63,7 @@ interface RevisionRow {
   device: string | null;
   created_at: number;
   restored_from: number | null;
+  deleted_with: number | null;
 }
 
 interface NewRevision {
@@ -127,6 +128,7 @@ export class SqliteMetadataStore implements MetadataStore {
       child: db.prepare('SELECT * FROM nodes WHERE parent_id = ? AND name = ? AND deleted = 0'),
       children: db.prepare('SELECT * FROM nodes WHERE parent_id = ? AND deleted = 0 ORDER BY name'),
       hasChild: db.prepare('SELECT 1 FROM nodes WHERE parent_id = ? AND deleted = 0 LIMIT 1'),
+      setDeletedWith: db.prepare('UPDATE revisions SET deleted_with = ? WHERE ns_id = ? AND seq = ?'),
       insertRevision: db.prepare(
         `INSERT INTO revisions (ns_id, seq, node_id, op, parent_id, name, kind, deleted, size, mtime, mode,
                                 content_seq, device_id, created_at, restored_from)
@@ -482,7 +484,12 @@ export class SqliteMetadataStore implements MetadataStore {
           order.push(n);
         };
         visit(node);
-        return order.map((n) => this.#tombstone(actor, op.ns, n));
+        let batch: number | undefined;
+        return order.map((n) => {
+          const r = this.#tombstone(actor, op.ns, n, batch);
+          batch ??= r.rev;
+          return r;
+        });
       })
       .immediate();
   }
@@ -501,8 +508,13 @@ export class SqliteMetadataStore implements MetadataStore {
         } else if (joinPath(this.#pathOf(op.ns, node)) !== joinPath(splitPath(op.node.path))) {
           throw notOf();
         }
-        if (node.kind === 'dir')
-          throw new LoftError('IS_DIR', `${node.name} is a directory; restore the files in it`);
+        if (node.kind === 'dir') {
+          if (!node.deleted)
+            throw new LoftError('IS_DIR', `${node.name} is a live directory; restore the files in it`);
+          if (op.toPath !== undefined)
+            throw new LoftError('BAD_REQUEST', 'a deleted folder comes back at its last place only');
+          return this.#restoreDir(actor, op.ns, node);
+        }
         if (node.purged || source.content_seq === null) throw notOf();
         const created: Revision[] = [];
         const content = (seq: number, nodeId: number, parentId: number, name: string, op2: RevisionOp) =>
@@ -552,6 +564,70 @@ export class SqliteMetadataStore implements MetadataStore {
         return created;
       })
       .immediate();
+  }
+
+  /**
+   * A deleted folder comes back as it was when it was deleted: the same node at its last place
+   * (missing ancestors created anew, as for a file), with everything that delete took along, each
+   * node with its id and its last content. A recursive delete tombstones the subtree (children
+   * before their folder) in one transaction, so what it took is the run of deletes of nodes below
+   * the folder just before the folder's own; nodes brought back or purged since stay as they are. Returns the new
+   * revisions in journal order, then the folder's again (last: the one the answer is about).
+   */
+  #restoreDir(actor: Actor, ns: number, dir: NodeRow): Revision[] {
+    const s = this.#stmt;
+    const below = (n: NodeRow): boolean => {
+      for (let at = n.parent_id; at !== null; at = this.#nodeById(ns, at).parent_id)
+        if (at === dir.id) return true;
+      return false;
+    };
+    const taken: NodeRow[] = [];
+    // Tombstones from before schema v3 have no batch: the run of deletes below it stands for it.
+    const batch = (s.revision.get(ns, dir.rev) as RevisionRow | undefined)?.deleted_with ?? 0;
+    for (let seq = dir.rev - 1; seq >= batch && seq > 0; seq--) {
+      const r = s.revision.get(ns, seq) as RevisionRow | undefined;
+      if (!r || r.op !== 'delete' || (batch && r.deleted_with !== batch)) break;
+      const n = this.#nodeById(ns, r.node_id);
+      if (!below(n)) break;
+      if (n.rev === seq && !n.purged) taken.push(n);
+    }
+    const created: Revision[] = [];
+    const missing: string[] = [];
+    let at = this.#nodeById(ns, dir.parent_id!);
+    while (at.deleted) {
+      missing.unshift(at.name);
+      at = this.#nodeById(ns, at.parent_id!);
+    }
+    const parentId = this.#ensureDirsFrom(actor, ns, at.id, missing, actor.now, created);
+    this.#assertFree(parentId, dir.name, joinPath([...this.#pathOf(ns, at), ...missing, dir.name]));
+    const back = new Set<number>();
+    const revive = (n: NodeRow, parentId: number): Revision | null => {
+      const lastSeq = (s.prevRev.get(n.id, ns, n.rev) as { seq: number | null }).seq;
+      const last = lastSeq === null ? undefined : (s.revision.get(ns, lastSeq) as RevisionRow | undefined);
+      if (!last || (n.kind === 'file' && last.content_seq === null)) return null;
+      back.add(n.id);
+      const rev = this.#addRevision(actor, ns, this.#nextSeq(ns), {
+        nodeId: n.id,
+        op: n.kind === 'dir' ? 'mkdir' : 'create',
+        parentId,
+        name: n.name,
+        kind: n.kind,
+        deleted: false,
+        size: n.kind === 'dir' ? 0 : last.size,
+        mtime: last.mtime,
+        mode: last.mode,
+        contentSeq: n.kind === 'dir' ? null : last.content_seq,
+        ...(n.kind === 'dir' ? {} : { restoredFrom: last.seq }),
+      });
+      created.push(rev);
+      return rev;
+    };
+    const folder = revive(dir, parentId);
+    if (!folder) throw new LoftError('NOT_FOUND', `${dir.name} has no kept revision to restore`);
+    // A delete tombstones what a folder holds before the folder: walked backwards (as `taken` was
+    // collected), every folder comes back before what it held.
+    for (const n of taken) if (back.has(n.parent_id!)) revive(n, n.parent_id!);
+    return [...created, folder];
   }
 
   // ---- reads --------------------------------------------------------------------------------------
@@ -879,10 +955,12 @@ export class SqliteMetadataStore implements MetadataStore {
     });
   }
 
-  #tombstone(actor: Actor, ns: number, node: NodeRow): Revision {
+  /** `batch`: the seq of the first tombstone of the same delete (default: this one's). */
+  #tombstone(actor: Actor, ns: number, node: NodeRow, batch?: number): Revision {
     const current = this.#revision(ns, node.rev);
     const seq = this.#nextSeq(ns);
     this.#stmt.updateNode.run(node.parent_id, node.name, 1, seq, node.id);
+    this.#deletedWith = batch ?? seq;
     return this.#addRevision(actor, ns, seq, {
       nodeId: node.id,
       op: 'delete',
@@ -943,6 +1021,9 @@ export class SqliteMetadataStore implements MetadataStore {
     return row?.content_seq ?? null;
   }
 
+  /** The batch of the tombstone being added (see #tombstone). */
+  #deletedWith: number | null = null;
+
   #addRevision(actor: Actor, ns: number, seq: number, r: NewRevision): Revision {
     this.#stmt.insertRevision.run(
       ns,
@@ -961,7 +1042,9 @@ export class SqliteMetadataStore implements MetadataStore {
       actor.now,
       r.restoredFrom ?? null,
     );
-    if (r.op !== 'delete') this.#stmt.updateNode.run(r.parentId, r.name, 0, seq, r.nodeId);
+    if (r.op === 'delete') this.#stmt.setDeletedWith.run(this.#deletedWith ?? seq, ns, seq);
+    else this.#stmt.updateNode.run(r.parentId, r.name, 0, seq, r.nodeId);
+    this.#deletedWith = null;
     return this.#revision(ns, seq);
   }
 

@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import '../../helpers/exit-promptly.js';
 import t from 'tap';
 import { openDriveCore, type DriveCore } from '../../../src/client/client.js';
 import { FsError } from '../../../src/shared/errors.js';

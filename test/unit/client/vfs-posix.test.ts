@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import '../../helpers/exit-promptly.js';
 import t from 'tap';
 import { openDriveCore, type DriveCore } from '../../../src/client/client.js';
 import { S_IFDIR, S_IFLNK, S_IFREG } from '../../../src/client/vfs/vfs.js';
