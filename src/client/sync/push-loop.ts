@@ -262,15 +262,14 @@ export class PushLoop {
       const byPath = () =>
         remote.mkdir({ path: mirror.pathOf(node.id) ?? op.path, ...meta, parents: true }, this.#abort.signal);
       try {
-        const r =
-          node.parentId !== null && node.parentId > 0
-            ? await remote
-                .mkdir({ parentId: node.parentId, name: node.name, ...meta }, this.#abort.signal)
-                .catch((err: unknown) => {
-                  if (isLoftError(err, 'NOT_FOUND')) return byPath();
-                  throw err;
-                })
-            : await byPath();
+        const r = this.#inFolder(node, op.path)
+          ? await remote
+              .mkdir({ parentId: node.parentId!, name: node.name, ...meta }, this.#abort.signal)
+              .catch((err: unknown) => {
+                if (isLoftError(err, 'NOT_FOUND')) return byPath();
+                throw err;
+              })
+          : await byPath();
         id = r.node.id;
         rev = r.rev;
       } catch (err) {
@@ -292,6 +291,14 @@ export class PushLoop {
     });
   }
 
+  /**
+   * True when `node` can be placed on the server by its folder's id: the folder is on the server
+   * and the node is here where the op puts it (`path`; op paths follow folders moved elsewhere).
+   */
+  #inFolder(node: MirrorNode, path: string): boolean {
+    return node.parentId !== null && node.parentId > 0 && this.#o.mirror.pathOf(node.id) === path;
+  }
+
   async #mergeTree(dirId: number): Promise<void> {
     const entries = await this.#o.remote.list(dirId, this.#abort.signal);
     this.#o.mirror.mergeRemote(entries);
@@ -305,9 +312,10 @@ export class PushLoop {
     await lock.run(async () => {
       // Into its folder by id when the node sits where this move put it (no later move queued) and
       // the folder is on the server: it follows a move of that folder made elsewhere meanwhile.
+      // Else (placed otherwise here since: a later move, a conflicted copy's new name) by path.
       const place =
-        node.parentId !== null && node.parentId > 0 && !mirror.movedLater(node.id, op.seq)
-          ? { toParentId: node.parentId, toName: node.name }
+        this.#inFolder(node, op.toPath!) && !mirror.movedLater(node.id, op.seq)
+          ? { toParentId: node.parentId!, toName: node.name }
           : { toPath: op.toPath! };
       const req = { id: node.id, parentRev: node.rev, ...place, overwrite: true };
       let r: { rev: number; node: Revision };
@@ -405,7 +413,7 @@ export class PushLoop {
         if (d && d.gen !== gen) return false; // changed while read: run again on the new content
         // A new file goes inside its folder by id (it follows a move of the folder made elsewhere
         // meanwhile); by path when the folder is new here too, or was deleted there.
-        const inFolder = now.id < 0 && now.parentId !== null && now.parentId > 0;
+        const inFolder = now.id < 0 && this.#inFolder(now, op.path);
         const dest = {
           ...(now.id > 0
             ? { id: now.id, parentRev: now.rev }
