@@ -21,6 +21,9 @@ import {
 import { buildApp } from './http/app.js';
 import { JournalHub } from './journal-hub.js';
 
+/** How long a shutdown waits for requests under way before it cuts their connections. */
+const CLOSE_GRACE_MS = 3_000;
+
 export interface DataDirStores {
   meta: MetadataStore;
   blocks: BlockStore;
@@ -118,7 +121,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     gc,
     async close() {
       await gc.close();
-      await app.close();
+      // Requests under way get CLOSE_GRACE_MS to finish (long-polls answer at once); then their
+      // connections are cut, so a stalled client (an upload whose body stopped coming) cannot hold
+      // a shutdown for the whole request timeout. Clients retry; a commit is atomic either way.
+      const cut = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(cut);
+      }
       await blocks.close();
       await meta.close();
     },

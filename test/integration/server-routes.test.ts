@@ -1,5 +1,6 @@
 /** Every route of the HTTP API against a real `loft serve` process. */
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import t from 'tap';
 import { sha256hex } from '../../src/shared/hash.js';
 import { Api } from '../helpers/api.js';
@@ -275,4 +276,28 @@ t.test('data survives a server restart; SIGTERM ends pending long-polls cleanly'
   t.same(after.body, before);
   const hash = before.blocks[0].hash;
   t.equal((await alice.get(`/v1/blocks/${hash}`)).status, 200);
+});
+
+t.test('SIGTERM does not wait for a stalled upload: its connection is cut after a short grace', async (t) => {
+  const url = new URL(server.url);
+  // A PUT whose body stops after a few bytes, from a client that keeps the connection open.
+  const sock = net.connect(Number(url.port), url.hostname);
+  await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+  const hash = 'a'.repeat(64);
+  sock.write(
+    `PUT /v1/blocks/${hash} HTTP/1.1\r\nhost: ${url.host}\r\nauthorization: Bearer ${alice.token}\r\n` +
+      `content-type: application/octet-stream\r\ncontent-length: 100000\r\n\r\n` +
+      'x'.repeat(100),
+  );
+  const cut = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+  sock.on('error', () => {});
+  await new Promise((r) => setTimeout(r, 300));
+  const t0 = Date.now();
+  t.equal(await server.stop('SIGTERM'), 0, 'clean exit');
+  const took = Date.now() - t0;
+  t.ok(took < 10_000, `shutdown took ${took} ms, not the request timeout`);
+  await cut;
+  t.pass('the stalled connection was closed');
+  await server.start();
+  t.equal((await alice.get('/v1/node?path=/')).status, 200, 'serving again');
 });

@@ -489,16 +489,9 @@ export class Mirror {
     this.#s.upsert.run(e.id, e.parentId, e.name, e.kind, e.rev, e.size, e.mtime, e.mode, e.time);
     if (from) this.onRemotePath?.(from);
     this.#reportPath(e.id);
-    if (from) {
-      // Moved elsewhere: queued ops name paths in the tree as it was; what lies below the moved
-      // node is now elsewhere on the server too, so their paths follow it.
-      const to = this.#rawPath(e.id);
-      if (to && to !== from) {
-        const args = { to, cut: from.length + 1, from, prefix: from + '/' };
-        this.#s.rebaseOpPaths.run(args);
-        this.#s.rebaseOpToPaths.run(args);
-      }
-    }
+    // Moved elsewhere: queued ops name paths in the tree as it was; what lies below the moved node
+    // is now elsewhere on the server too, so their paths follow it.
+    if (from) this.#rebaseOps(from, this.#rawPath(e.id));
     const contentChanged = !existing || e.op === 'create' || e.op === 'commit' || force;
     if (e.kind === 'file' && e.blocks && contentChanged) this.#setBlocks(e.id, e.blocks, released);
     this.#s.resyncDone.run(e.id);
@@ -554,8 +547,18 @@ export class Mirror {
       this.#s.markResync.run(id);
       return;
     }
+    const from = this.#rawPath(id);
     this.#s.move.run(parentId, name, Date.now(), id);
+    this.#rebaseOps(from, this.#rawPath(id));
     this.#changed();
+  }
+
+  /** Queued ops name paths as the tree was: those at or below `from` now lie below `to`. */
+  #rebaseOps(from: string | null, to: string | null): void {
+    if (!from || !to || from === to) return;
+    const args = { to, cut: from.length + 1, from, prefix: from + '/' };
+    this.#s.rebaseOpPaths.run(args);
+    this.#s.rebaseOpToPaths.run(args);
   }
 
   /** Nodes whose server state must be fetched again (see #applyOne). */

@@ -256,6 +256,7 @@ export class PushLoop {
       let id: number;
       let rev: number;
       let adopted = false;
+      let placed: Revision | null = null;
       const meta = { mtime: node.mtime, mode: node.mode };
       // Inside its folder by id: it follows that folder wherever another device moved it meanwhile.
       // Folder deleted there (or not on the server yet): by path, and the folders above come back.
@@ -272,6 +273,7 @@ export class PushLoop {
           : await byPath();
         id = r.node.id;
         rev = r.rev;
+        placed = r.node;
       } catch (err) {
         // Already there (another device made it, or this op ran before a crash): adopt it.
         if (!isLoftError(err, 'EXISTS') || err.details?.kind !== 'dir') throw err;
@@ -285,6 +287,8 @@ export class PushLoop {
         vfs.remapped(node.id, id);
       }
       mirror.setRev(id, rev);
+      // Made by path, maybe elsewhere than here (see #commit): its placement is the server's.
+      if (placed) mirror.adoptPlacement(id, placed.parentId, placed.name, op.seq);
       // The journal entries of what another device put inside it were skipped while the directory
       // existed only here (no parent to hang them on): fetch them now.
       if (adopted) await this.#mergeTree(id);
@@ -369,8 +373,11 @@ export class PushLoop {
       });
       const { released } = await lock.run(async () => mirror.resync(id, e));
       if (released.length) this.#o.onReleased?.(released);
-      // Its children may have been skipped with it (their parent was elsewhere here).
-      if (e && !e.deleted && e.kind === 'dir') mirror.mergeRemote(await remote.list(id, this.#abort.signal));
+      // What lies below may have been skipped with it (their parent was elsewhere here), or removed
+      // here with a folder the server had deleted while its content lives on elsewhere: the whole
+      // subtree, not one level (a folder made here under a folder deleted there is made by path on
+      // the server, and its files are below it).
+      if (e && !e.deleted && e.kind === 'dir') await this.#mergeTree(id);
     }
   }
 
@@ -461,6 +468,11 @@ export class PushLoop {
           } else throw err;
         }
         this.#recordCommit(now.id, result.node, result.blocks, content.size, gen);
+        // Made by path (a new folder here, or folders deleted there and made again): the server may
+        // have put it elsewhere than it sits here; its own revision is skipped here as an echo, so
+        // its placement is adopted now (or resynced once the folder is known here).
+        if (result.node.op === 'create')
+          mirror.adoptPlacement(result.node.id, result.node.parentId, result.node.name, op.seq);
         return true;
       });
     } finally {
