@@ -46,7 +46,11 @@ export class ServerProcess {
   #port = 0;
   #ownsDir: boolean;
 
-  constructor(dataDir?: string) {
+  /** `serveArgs`: more `loft serve` options (e.g. the GC's). */
+  constructor(
+    dataDir?: string,
+    readonly serveArgs: readonly string[] = [],
+  ) {
     this.#ownsDir = !dataDir;
     this.dataDir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'loft-server-'));
   }
@@ -62,9 +66,13 @@ export class ServerProcess {
   /** Starts the server; after a restart it reuses the same port so clients can reconnect. */
   async start(): Promise<string> {
     const listen = `127.0.0.1:${this.#port}`;
-    const child = spawn(process.execPath, [LOFT_BIN, 'serve', '--data', this.dataDir, '--listen', listen], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [LOFT_BIN, 'serve', '--data', this.dataDir, '--listen', listen, ...this.serveArgs],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     this.#child = child;
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));

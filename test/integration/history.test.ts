@@ -415,3 +415,35 @@ t.test('garbage collection deletes unreferenced blocks but not an upload awaitin
   t.equal(commit.status, 200, JSON.stringify(commit.body));
   t.ok((await alice2.get(`/v1/blocks/${pending.hash}`)).raw.equals(pendingData), 'content reads back');
 });
+
+t.test('loft serve collects garbage by itself every --gc-interval', async (t) => {
+  const gcServer = new ServerProcess(undefined, [
+    '--keep-days',
+    '0',
+    '--gc-grace',
+    '1s',
+    '--gc-interval',
+    '1s',
+  ]);
+  t.teardown(() => gcServer.dispose());
+  await gcServer.start();
+  const carol = new Api(gcServer.url, await gcServer.addUser('carol'));
+  const file = (hash: string) =>
+    path.join(gcServer.dataDir, 'blocks', hash.slice(0, 2), hash.slice(2, 4), hash);
+  const oldData = randomBytes(20_000);
+  const v1 = await carol.writeFile('/periodic.bin', [oldData]);
+  const v2 = await carol.writeFile('/periodic.bin', [randomBytes(10_000)], v1.body.rev);
+  const current = v2.body.node.blocks[0].hash;
+  t.ok(existsSync(file(sha256hex(oldData))));
+  const deadline = Date.now() + 20_000;
+  while (existsSync(file(sha256hex(oldData))) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 200));
+  t.notOk(existsSync(file(sha256hex(oldData))), 'the superseded block went without a loft gc');
+  t.ok(existsSync(file(current)), 'the current block stays');
+  t.same(
+    (await carol.get('/v1/revisions?path=/periodic.bin')).body.revisions.map((r: { rev: number }) => r.rev),
+    [v2.body.rev],
+    'history beyond --keep-days 0 was purged',
+  );
+  t.equal((await carol.get(`/v1/blocks/${current}`)).status, 200);
+});

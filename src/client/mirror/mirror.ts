@@ -239,6 +239,7 @@ export class Mirror {
       rebaseOpToPaths: db.prepare(
         'UPDATE ops SET to_path = @to || substr(to_path, @cut) WHERE to_path = @from OR substr(to_path, 1, length(@prefix)) = @prefix',
       ),
+      queuedMove: db.prepare("SELECT 1 FROM ops WHERE node_id = ? AND kind = 'move' LIMIT 1"),
       laterMove: db.prepare("SELECT 1 FROM ops WHERE node_id = ? AND kind = 'move' AND seq > ? LIMIT 1"),
       resyncIds: db.prepare('SELECT id FROM resync ORDER BY id'),
       resyncDone: db.prepare('DELETE FROM resync WHERE id = ?'),
@@ -746,7 +747,15 @@ export class Mirror {
     const staged: string[] = [];
     this.#db
       .transaction(() => {
-        if (replaced !== null) this.#removeSubtree(replaced, released, false, staged);
+        if (replaced !== null) {
+          // The move's overwrite replaces what the server has at the target. A replaced file whose
+          // own move there is still queued (and goes with it) is not at the target on the server:
+          // it is deleted there by id first.
+          const r = this.#s.node.get(replaced) as NodeRow | undefined;
+          if (r && r.id > 0 && r.kind === 'file' && this.#s.queuedMove.get(r.id))
+            this.#s.insertOp.run('delete', r.id, toPath, null, r.rev, Date.now());
+          this.#removeSubtree(replaced, released, false, staged);
+        }
         this.#s.move.run(parentId, name, Date.now(), id);
         this.#s.insertOp.run('move', id, fromPath, toPath, 0, Date.now());
       })

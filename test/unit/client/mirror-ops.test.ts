@@ -333,6 +333,24 @@ t.test('moveLocal renames and reparents, replaces a target, and queues the move'
     ],
     'one move op each, no separate delete for the replaced node',
   );
+  // Over a file whose own move there is still queued: the server has it elsewhere, so it is
+  // deleted there by id before the move replaces what the server has at the target.
+  const other = m.createLocal(ROOT, 'y.txt', 'file', 0o644, T0, '/y.txt', null);
+  m.remap(other.id, 50);
+  m.setRev(50, 7);
+  m.moveLocal(50, ROOT, 'x.txt', '/y.txt', '/x.txt', null);
+  m.moveLocal(3, ROOT, 'x.txt', '/b.bin', '/x.txt', 50);
+  t.same(
+    m
+      .ops()
+      .filter((o) => o.nodeId === 50 || o.toPath === '/x.txt')
+      .map((o) => [o.kind, o.nodeId, o.path, o.toPath, o.rev]),
+    [
+      ['move', 50, '/y.txt', '/x.txt', 0],
+      ['delete', 50, '/x.txt', null, 7],
+      ['move', 3, '/b.bin', '/x.txt', 0],
+    ],
+  );
 
   // A directory moves with its subtree, into a local directory.
   const nd = m.createLocal(ROOT, 'new', 'dir', 0o755, T0, '/new', null);

@@ -1,0 +1,71 @@
+import path from 'node:path';
+import { LoftError } from '../../shared/errors.js';
+import { parseSize } from '../../shared/size.js';
+export const DEFAULT_CACHE_SIZE = '10G';
+export function registerMount(program) {
+    program
+        .command('mount <mountpoint>')
+        .description('mount the drive (foreground; Ctrl-C or SIGTERM unmounts cleanly)')
+        .option('--server <url>', 'server URL (env LOFT_SERVER; remembered in the state dir)')
+        .option('--token <token>', 'device token (env LOFT_TOKEN; remembered in the state dir)')
+        .option('--state <dir>', 'state directory: mirror, cache, settings (env LOFT_STATE)')
+        .option('--cache-size <size>', 'hard cap of the block cache (bytes or 512M, 10G…)', DEFAULT_CACHE_SIZE)
+        .option('--bwlimit <rate>', 'cap uploads at RATE bytes per second (5M = 5 MiB/s; default: none)')
+        .option('--clear-stale', 'clear a stale mount left at the mountpoint by a crashed run')
+        .option('--log-level <level>', 'fatal|error|warn|info|debug (env LOFT_LOG)')
+        .action(async (mountpoint, opts) => {
+        const { defaultStateDir, readConfig, writeConfig } = await import('../../client/state-dir.js');
+        const { startDrive } = await import('../../client/client.js');
+        const { createLogger } = await import('../../shared/log.js');
+        const state = path.resolve(opts.state ?? process.env.LOFT_STATE ?? defaultStateDir());
+        const saved = readConfig(state);
+        const server = opts.server ?? process.env.LOFT_SERVER ?? saved?.server;
+        const token = opts.token ?? process.env.LOFT_TOKEN ?? saved?.token;
+        if (!server)
+            throw new LoftError('BAD_REQUEST', 'no server: give --server URL (or LOFT_SERVER)');
+        if (!token)
+            throw new LoftError('BAD_REQUEST', 'no device token: give --token T (or LOFT_TOKEN); "loft user add" prints one');
+        const cacheBytes = parseSize(opts.cacheSize);
+        const bwlimit = opts.bwlimit === undefined ? 0 : parseSize(opts.bwlimit);
+        const log = createLogger(opts.logLevel);
+        // The drive serves every program that has a file open in it: a bug in one background task
+        // must not take the mount down (all those programs would get ENOTCONN). Log it loudly instead.
+        process.on('unhandledRejection', (err) => log.error({ err }, 'internal error in a background task'));
+        const { mkdirSync } = await import('node:fs');
+        mkdirSync(state, { recursive: true, mode: 0o700 });
+        writeConfig(state, { server, token });
+        const tty = process.stderr.isTTY;
+        const drive = await startDrive({
+            mountpoint,
+            server,
+            token,
+            state,
+            cacheBytes,
+            bwlimit,
+            clearStale: opts.clearStale ?? false,
+            log,
+            onSyncProgress: (n, done) => {
+                if (done)
+                    process.stderr.write(`${tty ? '\r' : ''}loft: first sync done: ${n} entries\n`);
+                else if (tty)
+                    process.stderr.write(`\rloft: first sync: ${n} entries…`);
+            },
+        });
+        process.stdout.write(`loft: mounted at ${path.resolve(mountpoint)} (state ${state}); Ctrl-C unmounts\n`);
+        let stopping = false;
+        const stop = (signal) => {
+            if (stopping)
+                return;
+            stopping = true;
+            process.stdout.write(`loft: ${signal}, unmounting\n`);
+            drive.close().then(() => process.exit(0), (err) => {
+                process.stderr.write(`loft: unmount failed: ${err.message}\n`);
+                process.exit(1);
+            });
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGHUP', () => stop('SIGHUP'));
+    });
+}
+//# sourceMappingURL=mount.js.map

@@ -1,0 +1,69 @@
+import path from 'node:path';
+import { LoftError } from '../../shared/errors.js';
+import { parseDuration } from '../../shared/size.js';
+export const DEFAULT_LISTEN = '127.0.0.1:7420';
+export const DEFAULT_DATA = './loft-data';
+/** Parses HOST:PORT ("[::1]:80" for IPv6); port 0 picks a free one. */
+export function parseListen(text) {
+    const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+    const port = m ? Number(m[3]) : NaN;
+    if (!m || port > 65535)
+        throw new LoftError('BAD_REQUEST', `--listen wants HOST:PORT, got ${JSON.stringify(text)}`);
+    return { host: (m[1] ?? m[2]), port };
+}
+/** Parses `--keep-days`: a non-negative number of days (fractions allowed; 0 keeps only current revisions). */
+export function parseKeepDays(text) {
+    const n = /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : NaN;
+    if (!Number.isFinite(n))
+        throw new LoftError('BAD_REQUEST', `--keep-days wants a number of days, got ${JSON.stringify(text)}`);
+    return n;
+}
+/** Options shared by `loft serve` and `loft gc` (defaults in src/server/garbage-collector.ts). */
+export function gcOptions(c) {
+    return c
+        .option('--keep-days <n>', 'keep old revisions and deleted files this many days', '30')
+        .option('--gc-grace <duration>', 'never collect a block sent within this (uploads awaiting their commit)', '24h');
+}
+export function registerServe(program) {
+    const serve = program
+        .command('serve')
+        .description('run the Loft server (embedded default: SQLite metadata + blocks on local disk under --data)')
+        .option('--data <dir>', 'data directory', process.env.LOFT_DATA ?? DEFAULT_DATA)
+        .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', DEFAULT_LISTEN)
+        .option('--log-level <level>', 'fatal|error|warn|info|debug', 'warn');
+    gcOptions(serve)
+        .option('--gc-interval <duration>', 'time between retention + garbage-collection runs (0: never)', '1h')
+        .action(async (opts) => {
+        const { host, port } = parseListen(opts.listen);
+        const gc = {
+            keepDays: parseKeepDays(opts.keepDays),
+            graceMs: parseDuration(opts.gcGrace),
+            intervalMs: parseDuration(opts.gcInterval),
+        };
+        const dataDir = path.resolve(opts.data);
+        // Loaded on use: `loft --help` and client commands should not pay for the server's modules.
+        const { openDataDir, startServer } = await import('../../server/server.js');
+        const server = await startServer({
+            stores: openDataDir(dataDir, { owner: true }),
+            host,
+            port,
+            logLevel: opts.logLevel,
+            gc,
+        });
+        process.stdout.write(`loft serve: listening on ${server.url} (data in ${dataDir})\n`);
+        let stopping = false;
+        const stop = (signal) => {
+            if (stopping)
+                return;
+            stopping = true;
+            process.stdout.write(`loft serve: ${signal}, shutting down\n`);
+            server.close().then(() => process.exit(0), (err) => {
+                process.stderr.write(`loft serve: shutdown failed: ${String(err)}\n`);
+                process.exit(1);
+            });
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+}
+//# sourceMappingURL=serve.js.map

@@ -1,0 +1,37 @@
+import path from 'node:path';
+import { systemClock } from '../../shared/clock.js';
+import { parseDuration } from '../../shared/size.js';
+import { DEFAULT_DATA } from './serve.js';
+async function add(name, opts, createUser) {
+    const { openDataDir } = await import('../../server/server.js');
+    const { addDevice } = await import('../../server/accounts.js');
+    const stores = openDataDir(path.resolve(opts.data));
+    try {
+        const ttlMs = opts.ttl === undefined ? undefined : parseDuration(opts.ttl);
+        const created = await addDevice(stores.meta, systemClock, name, {
+            createUser,
+            ttlMs,
+            ...(opts.device ? { device: opts.device } : {}),
+        });
+        if (createUser)
+            process.stdout.write(`created user ${name}; device token (shown once):\n`);
+        else
+            process.stdout.write(`new device for ${name}; device token (shown once):\n`);
+        // The token alone on the last line, so scripts can take it with `tail -n1`.
+        process.stdout.write(`${created.token}\n`);
+    }
+    finally {
+        await stores.meta.close();
+        await stores.blocks.close();
+    }
+}
+export function registerUser(program) {
+    const user = program.command('user').description('manage users (run on the server machine)');
+    const common = (c) => c
+        .option('--data <dir>', 'server data directory', process.env.LOFT_DATA ?? DEFAULT_DATA)
+        .option('--device <name>', 'name of the device the token is for')
+        .option('--ttl <duration>', 'token lifetime (30s, 12h, 90d); default: no expiry');
+    common(user.command('add <name>').description('create a user and print a device token')).action((name, opts) => add(name, opts, true));
+    common(user.command('token <name>').description('print a new device token for an existing user')).action((name, opts) => add(name, opts, false));
+}
+//# sourceMappingURL=user.js.map

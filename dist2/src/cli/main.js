@@ -1,0 +1,52 @@
+/** The `loft` command: parses arguments (commander) and runs one subcommand. */
+import { Command, CommanderError } from 'commander';
+import { registerGc } from './commands/gc.js';
+import { registerHistory } from './commands/history.js';
+import { registerMount } from './commands/mount.js';
+import { registerPin } from './commands/pin.js';
+import { registerRestore } from './commands/restore.js';
+import { registerServe } from './commands/serve.js';
+import { registerStatus } from './commands/status.js';
+import { registerUser } from './commands/user.js';
+import { reportError } from './errors.js';
+export function buildProgram() {
+    const program = new Command('loft')
+        .description('Loft: self-hosted file storage and sync with an on-demand drive')
+        .version('0.1.0')
+        .exitOverride()
+        .configureOutput({
+        // One line per user error: "loft: <what is wrong> (see --help)".
+        outputError: (str, write) => write(`loft: ${str.replace(/^error: /, '').trimEnd()} (see --help)\n`),
+    });
+    registerServe(program);
+    registerUser(program);
+    registerMount(program);
+    registerStatus(program);
+    registerPin(program);
+    registerHistory(program);
+    registerRestore(program);
+    registerGc(program);
+    const inherit = (c) => {
+        for (const sub of c.commands) {
+            sub.exitOverride().configureOutput(program.configureOutput());
+            inherit(sub);
+        }
+    };
+    inherit(program);
+    return program;
+}
+export async function main(argv) {
+    const program = buildProgram();
+    try {
+        await program.parseAsync(argv);
+    }
+    catch (err) {
+        if (err instanceof CommanderError) {
+            // commander already printed its one-line message (or the help/version text).
+            process.exitCode = err.exitCode;
+            return;
+        }
+        process.exitCode = reportError(err);
+    }
+}
+//# sourceMappingURL=main.js.map

@@ -1,0 +1,400 @@
+/**
+ * DiskBlockCache: verified copies of downloaded blocks under a HARD byte cap.
+ *
+ * Layout: `<dir>/blocks/<hh>/<hash>` plus an index (`<dir>/index.db`, SQLite) of size, hits and last
+ * access, so that recency survives a restart. Cache files are disposable: no fsync; a torn or
+ * corrupted file is detected on read (length + SHA-256) and dropped, and the caller refetches.
+ *
+ * Cap: space is admitted before a file is written (`put` evicts first, then writes); `usedBytes`
+ * counts each block rounded up to the 4 KiB the file system allocates, and never exceeds `capBytes`.
+ * When nothing can be evicted (everything left is pinned), `put` declines and the caller serves the
+ * block from memory without caching it: a read never pushes the cache past its cap.
+ *
+ * Eviction (segmented LRU, scan resistant): a block enters the probation segment; a second hit
+ * promotes it to the protected segment, which may hold at most PROTECTED_SHARE of the cap. Victims
+ * come from probation first (oldest first), so one big sequential scan, whose blocks are each hit
+ * once, recycles probation space and cannot flush the working set. Pinned blocks are never evicted;
+ * blocks of open files are evicted only when nothing else is left.
+ *
+ * Concurrency: all index state is touched on the event loop only; `put` reserves space
+ * synchronously before its first await, so concurrent puts cannot overshoot the cap together.
+ */
+import { mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { sha256hex } from '../../shared/hash.js';
+/** File-system allocation unit the accounting rounds up to. */
+const ALLOC_UNIT = 4096;
+/** Largest share of the cap the protected (hit twice or more) segment may keep. */
+const PROTECTED_SHARE = 0.75;
+/** Access-time updates are written to the index in batches this often (ms). */
+const FLUSH_INTERVAL_MS = 5000;
+export function allocated(size) {
+    return Math.max(ALLOC_UNIT, Math.ceil(size / ALLOC_UNIT) * ALLOC_UNIT);
+}
+export class DiskBlockCache {
+    #dir;
+    #cap;
+    #isPinned;
+    #isHeld;
+    #now;
+    #onCorrupt;
+    #db;
+    #s;
+    /** Insertion order = recency order (oldest first). */
+    #probation = new Map();
+    #protected = new Map();
+    /** Blocks of replaced revisions: evicted before anything else, in the order they were demoted. */
+    #demoted = new Set();
+    #protectedBytes = 0;
+    #used = 0;
+    #dirty = new Set();
+    /** Blocks whose file is being written: get() waits for them instead of reading a partial file. */
+    #writing = new Map();
+    #flushTimer;
+    #minFreeRatio;
+    #diskSpace;
+    constructor(options) {
+        this.#dir = options.dir;
+        this.#cap = options.capBytes;
+        this.#isPinned = options.isPinned ?? (() => false);
+        this.#isHeld = options.isHeld ?? (() => false);
+        this.#now = options.now ?? Date.now;
+        this.#onCorrupt = options.onCorrupt ?? (() => { });
+        this.#minFreeRatio = options.minFreeRatio ?? 0.1;
+        this.#diskSpace =
+            options.diskSpace ??
+                (() => {
+                    const s = statfsSync(this.#dir);
+                    return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
+                });
+        // All 256 shard directories up front: no mkdir per block on the read path.
+        for (let i = 0; i < 256; i++)
+            mkdirSync(path.join(this.#dir, 'blocks', i.toString(16).padStart(2, '0')), { recursive: true });
+        // Temp files were used by earlier versions; remove any left over.
+        rmSync(path.join(this.#dir, 'tmp'), { recursive: true, force: true });
+        this.#db = new Database(path.join(this.#dir, 'index.db'));
+        // Exclusive: only this process opens it. Set before WAL mode, it keeps the WAL index in heap
+        // memory instead of a mmapped -shm file, whose pages fault with SIGBUS (killing the drive)
+        // when the disk is full.
+        this.#db.pragma('locking_mode = EXCLUSIVE');
+        this.#db.pragma('journal_mode = WAL');
+        this.#db.pragma('synchronous = OFF'); // the index is a cache of the files; losing it loses only recency
+        this.#db.exec(`CREATE TABLE IF NOT EXISTS entries (hash TEXT PRIMARY KEY, size INTEGER NOT NULL, hits INTEGER NOT NULL,
+         last_access INTEGER NOT NULL) WITHOUT ROWID`);
+        this.#s = {
+            all: this.#db.prepare('SELECT hash, size, hits, last_access AS lastAccess FROM entries ORDER BY last_access'),
+            upsert: this.#db.prepare(`INSERT INTO entries (hash, size, hits, last_access) VALUES (?, ?, ?, ?)
+         ON CONFLICT (hash) DO UPDATE SET size = excluded.size, hits = excluded.hits, last_access = excluded.last_access`),
+            delete: this.#db.prepare('DELETE FROM entries WHERE hash = ?'),
+        };
+        for (const e of this.#s.all.all())
+            this.#insert(e);
+        // Files the index does not know (a crash between rename and index write is impossible since the
+        // index is written first, but an index lost by hand is not) would count against no cap: remove.
+        this.sweepOrphans();
+        // A smaller cap than last time: shrink now.
+        this.#evictUntil(0, false);
+        this.#flushTimer = setInterval(() => this.#flush(), FLUSH_INTERVAL_MS);
+        this.#flushTimer.unref();
+    }
+    usage() {
+        return {
+            usedBytes: this.#used,
+            capBytes: this.#cap,
+            blocks: this.#probation.size + this.#protected.size,
+            writing: this.#writing.size,
+        };
+    }
+    has(hash) {
+        return this.#probation.has(hash) || this.#protected.has(hash);
+    }
+    /** Bytes (logical) of the given blocks that are cached. */
+    cachedBytes(hashes) {
+        let n = 0;
+        for (const b of hashes)
+            if (this.has(b.hash))
+                n += b.size;
+        return n;
+    }
+    /** Sets a new cap, evicting down to it if needed. */
+    setCap(capBytes) {
+        this.#cap = capBytes;
+        this.#evictUntil(0, true);
+    }
+    /**
+     * The block's verified bytes, or null when absent. A file that is missing, truncated or whose
+     * bytes no longer hash to `hash` is dropped (reported via onCorrupt) and null is returned.
+     */
+    async get(hash) {
+        await this.#writing.get(hash);
+        const entry = this.#entry(hash);
+        if (!entry)
+            return null;
+        let data;
+        try {
+            data = await fs.readFile(this.#path(hash));
+        }
+        catch {
+            this.#drop(hash, 'missing');
+            return null;
+        }
+        if (data.length !== entry.size) {
+            this.#drop(hash, `truncated (${data.length} of ${entry.size} bytes)`);
+            return null;
+        }
+        if (sha256hex(data) !== hash) {
+            this.#drop(hash, 'content does not match its hash');
+            return null;
+        }
+        if (this.has(hash))
+            this.#touch(hash);
+        return data;
+    }
+    /**
+     * Admits a verified block. Returns false (and stores nothing) when the cap cannot make room
+     * because everything else is pinned, or the block alone is larger than the cap.
+     */
+    async put(hash, data) {
+        if (this.has(hash)) {
+            this.#touch(hash);
+            return true;
+        }
+        const need = allocated(data.length);
+        if (!this.#evictUntil(need, true))
+            return false;
+        if (!this.#diskRoomFor(need))
+            return false;
+        // Space is reserved synchronously, before the first await.
+        const entry = { hash, size: data.length, hits: 1, lastAccess: this.#now() };
+        this.#insert(entry);
+        this.#s.upsert.run(hash, entry.size, entry.hits, entry.lastAccess);
+        // Written in place, without temp file + rename: a torn file (crash mid-write) is caught by the
+        // length and hash check in get(), and skipping the rename saves a syscall per block.
+        const file = this.#path(hash);
+        const write = fs.writeFile(file, data);
+        const done = write.then(() => { }, () => { });
+        this.#writing.set(hash, done);
+        let ok = true;
+        try {
+            await write;
+        }
+        catch {
+            ok = false;
+        }
+        finally {
+            if (this.#writing.get(hash) === done)
+                this.#writing.delete(hash);
+        }
+        if (this.#entry(hash) !== entry) {
+            // Evicted (or dropped) while the write was under way: its unlink ran before the file existed,
+            // so remove the file now unless a newer put of the same block owns it.
+            if (!this.has(hash))
+                rmSync(file, { force: true });
+            return true; // it was admitted; it has simply been evicted since
+        }
+        if (!ok) {
+            this.#remove(hash);
+            return false;
+        }
+        return true;
+    }
+    /**
+     * Whether writing `need` more bytes keeps the disk's reserved free share; if not, the cache's own
+     * blocks make the room (as shrink does). False when even that is not enough: the block is not
+     * cached (readers are served from memory anyway) rather than taking space from local writes.
+     */
+    #diskRoomFor(need) {
+        if (this.#minFreeRatio <= 0)
+            return true;
+        let space;
+        try {
+            space = this.#diskSpace();
+        }
+        catch {
+            return true; // no statfs: the cap alone rules
+        }
+        const short = need + space.total * this.#minFreeRatio - space.free;
+        return short <= 0 || this.shrink(short) >= short;
+    }
+    /** Moves a block to the front of the eviction order (its file was replaced remotely). */
+    demote(hash) {
+        const e = this.#entry(hash);
+        if (!e)
+            return;
+        // Into probation with no hits, and onto the evict-first list (O(1): replacing a huge file
+        // releases tens of thousands of blocks at once). Access time 0 keeps it first after a restart.
+        this.#detach(e);
+        e.hits = 0;
+        e.lastAccess = 0;
+        this.#insert(e);
+        this.#demoted.add(hash);
+        this.#dirty.add(hash);
+    }
+    /** Deletes a block now. */
+    evict(hash) {
+        if (this.has(hash))
+            this.#remove(hash);
+    }
+    /**
+     * Gives disk space back (the disk is full and a local write needs room): evicts unpinned blocks,
+     * blocks of open files last, until `bytes` are freed or nothing evictable is left. Returns the bytes freed.
+     */
+    shrink(bytes) {
+        const before = this.#used;
+        const target = Math.max(0, before - bytes);
+        while (this.#used > target) {
+            const victim = this.#victim(false) ?? this.#victim(true);
+            if (!victim)
+                break;
+            this.#remove(victim.hash);
+        }
+        return before - this.#used;
+    }
+    async close() {
+        clearInterval(this.#flushTimer);
+        this.#flush();
+        if (this.#db.open)
+            this.#db.close();
+    }
+    // ---- internals --------------------------------------------------------------------------------
+    #path(hash) {
+        return path.join(this.#dir, 'blocks', hash.slice(0, 2), hash);
+    }
+    #entry(hash) {
+        return this.#probation.get(hash) ?? this.#protected.get(hash);
+    }
+    #insert(e) {
+        if (e.hits >= 2) {
+            this.#protected.set(e.hash, e);
+            this.#protectedBytes += allocated(e.size);
+        }
+        else {
+            this.#probation.set(e.hash, e);
+        }
+        this.#used += allocated(e.size);
+    }
+    #detach(e) {
+        this.#demoted.delete(e.hash);
+        if (this.#protected.delete(e.hash))
+            this.#protectedBytes -= allocated(e.size);
+        else
+            this.#probation.delete(e.hash);
+        this.#used -= allocated(e.size);
+    }
+    #touch(hash) {
+        const e = this.#entry(hash);
+        this.#detach(e);
+        e.hits++;
+        e.lastAccess = this.#now();
+        this.#insert(e);
+        this.#dirty.add(hash);
+        // Keep the protected segment within its share: demote its oldest entries to probation.
+        const limit = this.#cap * PROTECTED_SHARE;
+        for (const old of this.#protected.values()) {
+            if (this.#protectedBytes <= limit)
+                break;
+            this.#protected.delete(old.hash);
+            this.#protectedBytes -= allocated(old.size);
+            old.hits = 1;
+            this.#probation.set(old.hash, old);
+            this.#dirty.add(old.hash);
+        }
+    }
+    /**
+     * Evicts until `need` more bytes fit under the cap. Returns false when that is impossible
+     * (then nothing more is evicted than could help).
+     */
+    #evictUntil(need, allowHeld) {
+        if (need > this.#cap)
+            return false;
+        while (this.#used + need > this.#cap) {
+            const victim = this.#victim(false) ?? (allowHeld ? this.#victim(true) : undefined);
+            if (!victim)
+                return false;
+            this.#remove(victim.hash);
+        }
+        return true;
+    }
+    #victim(allowHeld) {
+        for (const seg of [this.#demoted, this.#probation, this.#protected]) {
+            for (const v of seg.values()) {
+                const e = typeof v === 'string' ? this.#entry(v) : v;
+                if (!e)
+                    continue;
+                if (this.#isPinned(e.hash))
+                    continue;
+                if (!allowHeld && this.#isHeld(e.hash))
+                    continue;
+                return e;
+            }
+        }
+        return undefined;
+    }
+    #remove(hash) {
+        const e = this.#entry(hash);
+        if (!e)
+            return;
+        this.#detach(e);
+        this.#dirty.delete(hash);
+        // Unlinking is synchronous so that the space is really free before the caller writes. The file
+        // goes first: on a full disk the index update itself may need the space (SQLITE_FULL); then it
+        // is retried at the next flush, and a stale index row only names a missing file (a miss).
+        rmSync(this.#path(hash), { force: true });
+        try {
+            this.#s.delete.run(hash);
+        }
+        catch {
+            this.#staleRows.add(hash);
+        }
+    }
+    /** Index rows whose delete failed (full disk); deleted at the next flush. */
+    #staleRows = new Set();
+    #drop(hash, reason) {
+        this.#onCorrupt(hash, reason);
+        this.#remove(hash);
+    }
+    #flush() {
+        if ((!this.#dirty.size && !this.#staleRows.size) || !this.#db.open)
+            return;
+        try {
+            this.#db.transaction(() => {
+                for (const hash of this.#staleRows)
+                    if (!this.#entry(hash))
+                        this.#s.delete.run(hash);
+                for (const hash of this.#dirty) {
+                    const e = this.#entry(hash);
+                    if (e)
+                        this.#s.upsert.run(hash, e.size, e.hits, e.lastAccess);
+                }
+            })();
+        }
+        catch {
+            return; // full disk: the index is brought up to date at the next flush
+        }
+        this.#staleRows.clear();
+        this.#dirty.clear();
+    }
+    /** Files in the block directory that the index does not know (after an index loss); removed. */
+    sweepOrphans() {
+        let removed = 0;
+        const root = path.join(this.#dir, 'blocks');
+        for (const shard of readdirSync(root, { withFileTypes: true })) {
+            const dir = path.join(root, shard.name);
+            if (!shard.isDirectory()) {
+                rmSync(dir, { recursive: true, force: true });
+                removed++;
+                continue;
+            }
+            for (const name of readdirSync(dir)) {
+                if (!this.has(name)) {
+                    rmSync(path.join(dir, name), { recursive: true, force: true });
+                    removed++;
+                }
+            }
+        }
+        return removed;
+    }
+}
+//# sourceMappingURL=disk-block-cache.js.map

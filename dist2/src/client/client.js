@@ -1,0 +1,303 @@
+/**
+ * Composition root of `loft mount`: wires remote, mirror, cache, hydrator, pins, VFS, pull loop,
+ * FUSE and the control socket, and tears them down in reverse order.
+ *
+ * Start-up: a state directory that has synced before mounts at once from its mirror and catches up
+ * in the background; a new one pulls the whole tree first (paginated, with progress), because an
+ * empty drive that fills in later looks like data loss to a file manager.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { LoftError } from '../shared/errors.js';
+import { DiskBlockCache } from './cache/disk-block-cache.js';
+import { ControlServer } from './control/control-server.js';
+import { FuseMount } from './fuse/fuse-mount.js';
+import { Hydrator, READAHEAD } from './hydrate/hydrator.js';
+import { Mirror } from './mirror/mirror.js';
+import { Pinner } from './pins/pinner.js';
+import { RemoteClient } from './remote/remote-client.js';
+import { controlSocketPath, lockState, preflightMountpoint, readMountRecord, unlockState, } from './state-dir.js';
+import { ChunkWorkerPool } from './chunk/chunk-worker-pool.js';
+import { PullLoop } from './sync/pull-loop.js';
+import { PushLoop } from './sync/push-loop.js';
+import { SyncLock } from './sync/sync-lock.js';
+import { UploadScheduler } from './upload/upload-scheduler.js';
+import { Uploader } from './upload/uploader.js';
+import { Vfs } from './vfs/vfs.js';
+/** Queued changes listed by `loft status` (the count is always exact). */
+const STATUS_QUEUE_MAX = 50;
+/** Cache space given back when the push loop finds the local disk full. */
+const DISK_FULL_GIVE_BACK = 64 * 1024 * 1024;
+class OnlineState {
+    log;
+    onChange;
+    online = true;
+    reason = null;
+    constructor(log, onChange) {
+        this.log = log;
+        this.onChange = onChange;
+    }
+    setOnline(online, reason) {
+        if (online === this.online)
+            return;
+        this.online = online;
+        this.reason = online ? null : (reason ?? 'unreachable');
+        // One line per transition, not per failed request.
+        if (online)
+            this.log.warn('server reachable again; back online');
+        else
+            this.log.warn({ reason: this.reason }, 'server unreachable: offline (cached data stays readable; uncached reads fail with EIO)');
+        this.onChange(online);
+    }
+}
+/** A cleanup stack: steps run in reverse order, each failure logged, never thrown. */
+class Cleanups {
+    log;
+    #steps = [];
+    constructor(log) {
+        this.log = log;
+    }
+    push(step) {
+        this.#steps.push(step);
+    }
+    async run() {
+        while (this.#steps.length) {
+            try {
+                await this.#steps.pop()();
+            }
+            catch (err) {
+                this.log.error({ err }, 'cleanup step failed');
+            }
+        }
+    }
+}
+export async function openDriveCore(options) {
+    const { log } = options;
+    const state = path.resolve(options.state);
+    mkdirSync(state, { recursive: true, mode: 0o700 });
+    const cleanups = new Cleanups(log);
+    try {
+        const remote = new RemoteClient({ url: options.server, token: options.token });
+        cleanups.push(() => remote.close());
+        const mirror = new Mirror(path.join(state, 'mirror.db'));
+        cleanups.push(() => mirror.close());
+        let identity = mirror.identity();
+        if (!identity) {
+            const me = await remote.whoami().catch((err) => {
+                throw new LoftError('UNAVAILABLE', `cannot reach ${options.server} for the first sync: ${err.message}`);
+            });
+            identity = { server: remote.url, user: me.user, ns: me.ns, rootId: me.rootId };
+            mirror.initialize(identity);
+        }
+        else if (identity.server !== remote.url) {
+            throw new LoftError('BAD_REQUEST', `state directory ${state} belongs to ${identity.user} at ${identity.server}, not ${remote.url}; use another --state`);
+        }
+        // Late-bound: the cache's eviction callbacks need the pinner and the VFS, which need the cache.
+        // eslint-disable-next-line prefer-const
+        let pinner;
+        // eslint-disable-next-line prefer-const
+        let vfs;
+        const cache = new DiskBlockCache({
+            dir: path.join(state, 'cache'),
+            capBytes: options.cacheBytes,
+            isPinned: (h) => pinner?.isPinnedHash(h) ?? false,
+            isHeld: (h) => vfs?.isHeld(h) ?? false,
+            onCorrupt: (hash, reason) => log.warn({ hash, reason }, 'cache block damaged; it will be downloaded again'),
+        });
+        cleanups.push(() => cache.close());
+        let pullLoop;
+        const online = new OnlineState(log, (up) => {
+            if (!up)
+                return;
+            pinner?.refresh();
+            // Whichever part found the server again, the others stop waiting out their backoff.
+            push?.retryNow();
+            pullLoop?.retryNow();
+        });
+        const hydrator = new Hydrator({
+            source: remote,
+            cache,
+            connectivity: online,
+            log: (msg, fields) => log.warn(fields ?? {}, msg),
+        });
+        cleanups.push(() => hydrator.close());
+        pinner = new Pinner({ mirror, cache, hydrator, log: (msg, fields) => log.info(fields ?? {}, msg) });
+        const pins = pinner;
+        cleanups.push(() => pins.close());
+        const released = (hashes) => {
+            for (const h of hashes) {
+                cache.demote(h);
+                hydrator.forget(h);
+            }
+        };
+        // eslint-disable-next-line prefer-const
+        let push;
+        vfs = new Vfs({
+            mirror,
+            hydrator,
+            cache,
+            pinner,
+            stagingDir: path.join(state, 'staging'),
+            onQueued: () => push?.wake(),
+            onReleased: released,
+        });
+        const theVfs = vfs;
+        cleanups.push(() => theVfs.dirty.closeAll());
+        const lock = new SyncLock();
+        const chunkPool = new ChunkWorkerPool(1);
+        cleanups.push(() => chunkPool.close());
+        const scheduler = new UploadScheduler({
+            bwlimit: options.bwlimit ?? 0,
+            readsActive: () => hydrator.demandActive,
+        });
+        const uploader = new Uploader(remote, chunkPool, scheduler);
+        let device = null;
+        push = new PushLoop({
+            remote,
+            mirror,
+            vfs,
+            uploader,
+            chunkFile: (p) => chunkPool.chunk(p),
+            lock,
+            connectivity: online,
+            device: () => (device ??= remote.whoami().then((w) => w.device)).catch((err) => {
+                device = null;
+                throw err;
+            }),
+            onBlockSent: (hash, data) => void cache.put(hash, data).catch(() => { }),
+            onReleased: released,
+            onDiskFull: () => void cache.shrink(DISK_FULL_GIVE_BACK),
+            readBlock: (hash, size) => hydrator.block(hash, size, READAHEAD),
+            whenPulled: () => pullLoop?.whenCurrent() ?? null,
+            log: (msg, fields) => log.warn(fields ?? {}, msg),
+            trace: log.isLevelEnabled('debug') ? (msg, fields) => log.debug(fields ?? {}, msg) : undefined,
+        });
+        const pusher = push;
+        cleanups.push(() => pusher.close());
+        const pull = (pullLoop = new PullLoop({
+            lock,
+            source: remote,
+            mirror,
+            connectivity: online,
+            log: (msg, fields) => log.warn(fields ?? {}, msg),
+            onApplied: (entries, hashes) => {
+                if (log.isLevelEnabled('debug'))
+                    for (const e of entries)
+                        log.debug({ op: e.op, id: e.id, rev: e.rev, parentId: e.parentId, name: e.name }, 'applied');
+                released(hashes);
+                pins.refresh();
+            },
+        }));
+        cleanups.push(() => pull.close());
+        if (!mirror.synced) {
+            await pull.catchUp((n) => options.onSyncProgress?.(n, false));
+            options.onSyncProgress?.(pull.applied, true);
+        }
+        pull.start();
+        await vfs.recover();
+        pusher.start();
+        return {
+            vfs,
+            mirror,
+            cache,
+            hydrator,
+            pinner: pins,
+            pull,
+            push: pusher,
+            uploader,
+            scheduler,
+            online,
+            close: () => cleanups.run(),
+        };
+    }
+    catch (err) {
+        await cleanups.run();
+        throw err;
+    }
+}
+export async function startDrive(options) {
+    const { log } = options;
+    const mountpoint = path.resolve(options.mountpoint);
+    const state = path.resolve(options.state);
+    mkdirSync(state, { recursive: true, mode: 0o700 });
+    const prev = readMountRecord(state);
+    const record = { pid: process.pid, mountpoint, socket: controlSocketPath(state), state };
+    // Claim the state directory first: "in use by another mount" explains more than any mountpoint check.
+    lockState(state, record);
+    const cleanups = new Cleanups(log);
+    cleanups.push(() => unlockState(state, record));
+    try {
+        for (const note of preflightMountpoint(mountpoint, {
+            clearStale: options.clearStale ?? false,
+            ownStale: prev?.mountpoint === mountpoint,
+        })) {
+            log.warn(note);
+        }
+        const core = await openDriveCore(options);
+        cleanups.push(() => core.close());
+        const { vfs, mirror, cache, hydrator, pinner, online, push, uploader } = core;
+        const fuse = new FuseMount({
+            mountpoint,
+            vfs,
+            onError: (op, p, err) => log.error({ op, path: p, err }, 'unexpected filesystem error (answered EIO)'),
+            onFsError: (op, p, err) => log.debug({ op, path: p, errno: err.errno, reason: err.message }, 'fs error'),
+        });
+        await fuse.mount();
+        cleanups.push(() => fuse.unmount());
+        // Remote changes drop what the kernel cached about their paths (fuse/kernel-cache.ts).
+        mirror.onRemotePath = (p) => fuse.invalidate(p);
+        cleanups.push(() => {
+            mirror.onRemotePath = null;
+        });
+        const status = () => {
+            const id = mirror.identity();
+            return {
+                mountpoint,
+                server: id.server,
+                user: id.user,
+                online: online.online,
+                offlineReason: online.reason,
+                synced: mirror.synced,
+                cursor: mirror.cursor(),
+                files: mirror.stats().files,
+                openFiles: vfs.openHandles,
+                pending: mirror.pendingOps,
+                uploading: push.status.current ? 1 : 0,
+                uploadedBytes: uploader.sentBytes,
+                uploads: push.status.current ? [{ ...push.status.current }] : [],
+                queue: mirror
+                    .ops()
+                    .slice(0, STATUS_QUEUE_MAX)
+                    .map((o) => ({
+                    op: o.kind,
+                    path: o.kind === 'move' ? `${o.path} -> ${o.toPath}` : o.path,
+                    attempts: o.attempts,
+                    error: o.lastError,
+                })),
+                pushError: push.status.lastError,
+                dirtyFiles: vfs.dirty.count,
+                downloadedBytes: hydrator.downloadedBytes,
+                downloads: hydrator.pending,
+                served: { ...hydrator.served },
+                cache: cache.usage(),
+                pins: pinner.progress(),
+                conflicts: mirror.conflicts(),
+            };
+        };
+        const toMountPaths = (paths) => paths.map((p) => (p.startsWith('/') ? p : '/' + p));
+        const control = new ControlServer(record.socket, {
+            status,
+            pin: (paths) => vfs.pin(toMountPaths(paths)),
+            unpin: (paths) => vfs.unpin(toMountPaths(paths)),
+        });
+        await control.listen();
+        cleanups.push(() => control.close());
+        let closing = null;
+        return { status, close: () => (closing ??= cleanups.run()) };
+    }
+    catch (err) {
+        await cleanups.run();
+        throw err;
+    }
+}
+//# sourceMappingURL=client.js.map

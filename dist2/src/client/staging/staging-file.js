@@ -1,0 +1,181 @@
+/**
+ * StagingFile: the local, copy-on-write content of a file being changed, until it is uploaded.
+ *
+ * Layout: `<dir>/<name>` holds the bytes (sparse: only what was written or fetched is there) and
+ * `<name>.json` records {size, baseLimit, present} (format version 1), written atomically (temp +
+ * rename) by `persist()`, which callers run at the durability points (close, fsync).
+ *
+ * A byte at offset o < size is, in order:
+ *   - the staged byte, when o is in `present` (written locally, or already fetched);
+ *   - the base revision's byte, when o < baseLimit (never truncated away);
+ *   - zero otherwise (the file was extended by truncate or by a write past its end).
+ * `baseLimit` only shrinks: truncating to n hides base bytes from n on, even if the file grows again.
+ *
+ * Writing into a cloud-only file therefore fetches nothing; `fill()` fetches exactly the holes
+ * below baseLimit before an upload, and never overwrites present (locally written) bytes.
+ */
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { ByteRanges } from '../../shared/byte-ranges.js';
+import { LoftError } from '../../shared/errors.js';
+/** Holes are fetched from the base in pieces of at most this many bytes. */
+const FILL_PIECE = 4 * 1024 * 1024;
+export class StagingFile {
+    path;
+    #meta;
+    #fh;
+    #size;
+    #baseLimit;
+    #present;
+    constructor(file, fh, meta) {
+        this.path = file;
+        this.#meta = file + '.json';
+        this.#fh = fh;
+        this.#size = meta.size;
+        this.#baseLimit = meta.baseLimit;
+        this.#present = new ByteRanges(meta.present);
+    }
+    /** A new staging file over a base revision of `baseSize` bytes (0 for a new file). */
+    static async create(dir, name, baseSize) {
+        await fs.mkdir(dir, { recursive: true });
+        const file = path.join(dir, name);
+        const fh = await fs.open(file, 'w+');
+        const s = new StagingFile(file, fh, { size: baseSize, baseLimit: baseSize, present: [] });
+        await s.persist();
+        return s;
+    }
+    /** Reopens a staging file after a restart; null when there is none. */
+    static async open(dir, name) {
+        const file = path.join(dir, name);
+        if (!existsSync(file + '.json'))
+            return null;
+        const meta = JSON.parse(await fs.readFile(file + '.json', 'utf8'));
+        if (meta.version !== 1)
+            throw new LoftError('CORRUPT', `staging metadata ${file}.json has unknown version`);
+        const fh = await fs.open(file, 'r+');
+        return new StagingFile(file, fh, meta);
+    }
+    get size() {
+        return this.#size;
+    }
+    /** Bytes from this offset on never come from the base (truncated away). */
+    get baseLimit() {
+        return this.#baseLimit;
+    }
+    /** Byte ranges written locally (or fetched by fill), sorted and merged. */
+    get written() {
+        return this.#present.ranges;
+    }
+    /** True when every byte is in the staging file itself (nothing comes from the base). */
+    get complete() {
+        return this.missingBytes === 0;
+    }
+    /** Bytes that must come from the base revision before the file is complete. */
+    get missingBytes() {
+        return this.#present
+            .missing(0, Math.min(this.#size, this.#baseLimit))
+            .reduce((n, [s, e]) => n + e - s, 0);
+    }
+    async write(offset, data) {
+        if (data.length === 0)
+            return 0;
+        let done = 0;
+        while (done < data.length) {
+            const { bytesWritten } = await this.#fh.write(data, done, data.length - done, offset + done);
+            done += bytesWritten;
+        }
+        this.#present.add(offset, offset + data.length);
+        this.#size = Math.max(this.#size, offset + data.length);
+        return data.length;
+    }
+    async truncate(size) {
+        await this.#fh.truncate(size);
+        this.#present.truncate(size);
+        this.#baseLimit = Math.min(this.#baseLimit, size);
+        this.#size = size;
+    }
+    /** Reads [offset, offset + out.length) as the file now is; returns the bytes copied. */
+    async read(offset, out, base) {
+        const end = Math.min(offset + out.length, this.#size);
+        if (offset >= end)
+            return 0;
+        out.fill(0, 0, end - offset); // zeros wherever neither staging nor base has bytes
+        for (const [s, e] of this.#present.ranges) {
+            const a = Math.max(s, offset);
+            const b = Math.min(e, end);
+            if (a < b)
+                await this.#readFully(out.subarray(a - offset, b - offset), a);
+        }
+        for (const [a, b] of this.#present.missing(offset, Math.min(end, this.#baseLimit))) {
+            const got = await base.read(a, out.subarray(a - offset, b - offset));
+            if (got !== b - a)
+                throw new LoftError('CORRUPT', `base revision ended early at ${a + got}`);
+        }
+        return end - offset;
+    }
+    /** Fetches every hole below baseLimit into the staging file (never touching present bytes). */
+    async fill(base) {
+        const limit = Math.min(this.#size, this.#baseLimit);
+        for (const [s, e] of this.#present.missing(0, limit)) {
+            for (let at = s; at < e; at += FILL_PIECE) {
+                const piece = Buffer.alloc(Math.min(FILL_PIECE, e - at));
+                const got = await base.read(at, piece);
+                if (got !== piece.length)
+                    throw new LoftError('CORRUPT', `base revision ended early at ${at + got}`);
+                await this.#fh.write(piece, 0, piece.length, at);
+                this.#present.add(at, at + piece.length);
+            }
+        }
+        // Past the base limit, absent bytes are zeros: the sparse file already reads them as zeros.
+        this.#present.add(limit, this.#size);
+    }
+    /** Writes the metadata atomically; with `durable`, fsyncs the data first. */
+    async persist(durable = false) {
+        if (durable)
+            await this.#fh.sync();
+        const meta = {
+            version: 1,
+            size: this.#size,
+            baseLimit: this.#baseLimit,
+            present: this.#present.toJSON(),
+        };
+        const tmp = this.#meta + '.tmp';
+        await fs.writeFile(tmp, JSON.stringify(meta));
+        if (durable) {
+            const fh = await fs.open(tmp, 'r');
+            await fh.sync();
+            await fh.close();
+        }
+        await fs.rename(tmp, this.#meta);
+        if (durable) {
+            // The rename (and the data file's own entry, for a new file) must survive a power loss too.
+            const dir = await fs.open(path.dirname(this.#meta), 'r');
+            try {
+                await dir.sync();
+            }
+            finally {
+                await dir.close();
+            }
+        }
+    }
+    async close() {
+        await this.#fh.close();
+    }
+    /** Deletes the staging file and its metadata (after a successful upload). */
+    async remove() {
+        await this.#fh.close().catch(() => { });
+        await fs.rm(this.path, { force: true });
+        await fs.rm(this.#meta, { force: true });
+    }
+    async #readFully(out, offset) {
+        let got = 0;
+        while (got < out.length) {
+            const { bytesRead } = await this.#fh.read(out, got, out.length - got, offset + got);
+            if (bytesRead === 0)
+                break; // a sparse tail reads as zeros (already filled)
+            got += bytesRead;
+        }
+    }
+}
+//# sourceMappingURL=staging-file.js.map

@@ -1,0 +1,130 @@
+/**
+ * PullLoop: keeps the mirror in step with the server's journal.
+ *
+ *   ┌──────────┐ page hasMore  ┌──────────┐ nothing new  ┌───────────┐
+ *   │ catch up │──────────────►│ catch up │─────────────►│ long-poll │──┐ entries → apply, loop
+ *   └──────────┘               └──────────┘              └───────────┘◄─┘
+ *        ▲ network error: offline, back off (BACKOFF_MIN..BACKOFF_MAX, doubling), retry
+ *
+ * Every page is applied to the mirror in one transaction with its cursor (Mirror.applyChanges), so
+ * a crash resumes from the last applied page. `close()` aborts the poll and awaits the loop.
+ */
+import { isLoftError } from '../../shared/errors.js';
+/** Entries per page: large enough that a 100k-file first sync is ~20 requests. */
+const PAGE_LIMIT = 5000;
+/** Long-poll length: below common proxy idle timeouts. */
+const POLL_TIMEOUT_S = 25;
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+/**
+ * Longest wait between attempts while the server is unreachable: a reconnect is noticed within
+ * this (a failed connect every few seconds costs nothing), and the other loop is woken at once.
+ */
+const OFFLINE_BACKOFF_MAX_MS = 5_000;
+export class PullLoop {
+    #o;
+    #abort = new AbortController();
+    #loop = null;
+    /** Entries applied since start. */
+    applied = 0;
+    constructor(options) {
+        this.#o = options;
+    }
+    /** Pulls until the mirror has everything the journal has now; reports progress per page. */
+    async catchUp(onPage) {
+        for (;;) {
+            const page = await this.#o.source.changes(this.#o.mirror.cursor(), PAGE_LIMIT, this.#abort.signal);
+            await this.#apply(page);
+            onPage?.(this.applied);
+            if (!page.hasMore)
+                return;
+        }
+    }
+    start() {
+        this.#loop ??= this.#run();
+    }
+    /**
+     * Null once the mirror has caught up with the journal since the loop (re)connected, else a
+     * promise that resolves then (no timer or promise per op while it is current). The push
+     * loop waits for it: local creates are sent by path, and a folder moved elsewhere meanwhile must
+     * be known here first (queued paths follow it, see Mirror.applyChanges).
+     */
+    whenCurrent() {
+        if (this.#current || this.#abort.signal.aborted)
+            return null;
+        return new Promise((resolve) => this.#currentWaiters.push(resolve));
+    }
+    #current = false;
+    #currentWaiters = [];
+    #setCurrent(current) {
+        this.#current = current;
+        if (current)
+            for (const w of this.#currentWaiters.splice(0))
+                w();
+    }
+    /** Ends a backoff at once (the server is reachable again). */
+    retryNow() {
+        this.#retry?.();
+    }
+    #retry = null;
+    async close() {
+        this.#abort.abort();
+        for (const w of this.#currentWaiters.splice(0))
+            w();
+        await this.#loop;
+    }
+    async #run() {
+        const signal = this.#abort.signal;
+        let backoff = BACKOFF_MIN_MS;
+        while (!signal.aborted) {
+            try {
+                await this.catchUp();
+                this.#setCurrent(true);
+                this.#o.connectivity.setOnline(true);
+                backoff = BACKOFF_MIN_MS;
+                for (;;) {
+                    const page = await this.#o.source.waitChanges(this.#o.mirror.cursor(), POLL_TIMEOUT_S, signal);
+                    await this.#apply(page);
+                    if (page.hasMore)
+                        break; // catch up the rest with full pages
+                }
+            }
+            catch (err) {
+                this.#setCurrent(false);
+                if (signal.aborted)
+                    return;
+                if (isLoftError(err, 'UNAVAILABLE')) {
+                    this.#o.connectivity.setOnline(false, err.message);
+                }
+                else {
+                    this.#o.log?.('pull failed', { error: err.message });
+                }
+                await new Promise((resolve) => {
+                    this.#retry = resolve;
+                    void sleep(backoff, signal).then(resolve);
+                });
+                this.#retry = null;
+                backoff = Math.min(backoff * 2, isLoftError(err, 'UNAVAILABLE') ? OFFLINE_BACKOFF_MAX_MS : BACKOFF_MAX_MS);
+            }
+        }
+    }
+    async #apply(page) {
+        const apply = () => this.#o.mirror.applyChanges(page.entries, page.cursor, !page.hasMore);
+        const { released } = this.#o.lock ? await this.#o.lock.run(apply) : apply();
+        this.applied += page.entries.length;
+        if (page.entries.length || released.length)
+            this.#o.onApplied?.(page.entries, released);
+    }
+}
+function sleep(ms, signal) {
+    return new Promise((resolve) => {
+        const t = setTimeout(done, ms);
+        function done() {
+            clearTimeout(t);
+            signal.removeEventListener('abort', done);
+            resolve();
+        }
+        signal.addEventListener('abort', done, { once: true });
+    });
+}
+//# sourceMappingURL=pull-loop.js.map

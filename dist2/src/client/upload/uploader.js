@@ -1,0 +1,122 @@
+/**
+ * Uploader: sends one file's content to the server with as few bytes as possible.
+ *
+ *   chunk + hash (worker thread) → "which of these must I send?" → PUT only those (bounded
+ *   parallelism, each read back from the file at its offset) → commit with the parent revision.
+ *
+ * A commit answered BLOCK_UNUSABLE (a block vanished or was never accepted between the question and
+ * the commit) re-sends what the server names, once. A stale parent revision is a CONFLICT for the
+ * caller to resolve (it keeps the local version as a conflicted copy); nothing is retried here.
+ * `sentBytes` counts block payload bytes exactly.
+ */
+import fs from 'node:fs/promises';
+import { isLoftError, LoftError } from '../../shared/errors.js';
+import { UploadScheduler } from './upload-scheduler.js';
+/** Files up to this size upload ahead of larger ones. */
+const SMALL_FILE = 4 * 1024 * 1024;
+export class Uploader {
+    target;
+    chunker;
+    scheduler;
+    /** Block payload bytes sent since start. */
+    sentBytes = 0;
+    constructor(target, chunker, 
+    /** Shared by all uploads (adaptive concurrency, bandwidth cap); memory ≈ concurrency × 4 MiB. */
+    scheduler = new UploadScheduler()) {
+        this.target = target;
+        this.chunker = chunker;
+        this.scheduler = scheduler;
+    }
+    /** Chunks a local file and uploads it. */
+    async upload(req) {
+        const chunked = await this.chunker.chunk(req.file);
+        const blocks = [];
+        let at = 0;
+        for (const b of chunked.blocks) {
+            blocks.push({ ...b, offset: at });
+            at += b.size;
+        }
+        const fh = await fs.open(req.file, 'r');
+        try {
+            const read = async (offset, size) => {
+                const data = Buffer.alloc(size);
+                const { bytesRead } = await fh.read(data, 0, size, offset);
+                if (bytesRead !== size)
+                    throw new LoftError('CONFLICT', `${req.file} changed while it was uploaded`);
+                return data;
+            };
+            return await this.uploadContent({ blocks, size: chunked.size, read }, req);
+        }
+        finally {
+            await fh.close();
+        }
+    }
+    /**
+     * Sends the blocks the server lacks, then commits. `onBlock` sees every block's bytes as they are
+     * sent (the drive keeps them in its cache); `progress` is updated as bytes go out.
+     */
+    async uploadContent(content, dest, progress = { toSend: 0, sent: 0 }, onBlock) {
+        const sent = await this.sendBlocks(content, dest.signal, progress, onBlock);
+        const r = await this.commitContent(content, dest, progress, onBlock);
+        return { ...r, sentBytes: r.sentBytes + sent.bytes, sentBlocks: r.sentBlocks + sent.blocks };
+    }
+    /** Asks which blocks the server lacks and sends them. */
+    async sendBlocks(content, signal, progress = { toSend: 0, sent: 0 }, onBlock) {
+        const hashes = [...new Set(content.blocks.map((b) => b.hash))];
+        return this.#send(content, await this.target.missingBlocks(hashes, signal), signal, progress, onBlock);
+    }
+    /** Commits content whose blocks were sent; re-sends, once, blocks the server says it lacks. */
+    async commitContent(content, dest, progress = { toSend: 0, sent: 0 }, onBlock) {
+        const blocks = content.blocks.map((b) => ({ hash: b.hash, size: b.size }));
+        const commit = {
+            ...(dest.path !== undefined
+                ? { path: dest.path }
+                : dest.parentId !== undefined
+                    ? { parentId: dest.parentId, name: dest.name }
+                    : { id: dest.id }),
+            parentRev: dest.parentRev,
+            blocks,
+            size: content.size,
+            mtime: dest.mtime,
+            mode: dest.mode,
+        };
+        let result;
+        let sent = { bytes: 0, blocks: 0 };
+        try {
+            result = await this.target.commit(commit, dest.signal);
+        }
+        catch (err) {
+            if (!isLoftError(err, 'BLOCK_UNUSABLE'))
+                throw err;
+            const missing = err.details?.missing ?? [];
+            sent = await this.#send(content, missing, dest.signal, progress, onBlock);
+            result = await this.target.commit(commit, dest.signal);
+        }
+        return { ...result, sentBytes: sent.bytes, sentBlocks: sent.blocks, totalBlocks: blocks.length, blocks };
+    }
+    async #send(content, hashes, signal, progress, onBlock) {
+        const where = new Map();
+        for (const b of content.blocks)
+            where.set(b.hash, { offset: b.offset, size: b.size });
+        for (const h of hashes)
+            progress.toSend += where.get(h)?.size ?? 0;
+        let bytes = 0;
+        let blocks = 0;
+        // Small files go first: a quick save is not stuck behind a bulk upload.
+        const priority = content.size <= SMALL_FILE ? 1 : 0;
+        await Promise.all(hashes.map((hash) => this.scheduler.run(where.get(hash)?.size ?? 0, async () => {
+            const loc = where.get(hash);
+            if (!loc)
+                throw new LoftError('INTERNAL', `server asked for block ${hash} that this file does not have`);
+            const data = await content.read(loc.offset, loc.size);
+            await this.target.putBlock(hash, data, signal);
+            bytes += data.length;
+            blocks++;
+            this.sentBytes += data.length;
+            progress.sent += data.length;
+            onBlock?.(hash, data);
+        }, priority)));
+        return { bytes, blocks };
+    }
+}
+//# sourceMappingURL=uploader.js.map

@@ -1,0 +1,137 @@
+/**
+ * DirtyFiles: the files of the drive whose content has local changes, each backed by a StagingFile
+ * (copy-on-write over the committed revision, see staging-file.ts), and their in-memory attributes.
+ *
+ * A node is dirty from the moment it is opened for writing (or created, or truncated) until the push
+ * loop commits a version that no later write has changed and no writer holds open. The mirror
+ * records the staging file's name on the node (so a restart finds it again); size and mtime change
+ * here on every write and reach the mirror on flush/fsync/close, when the change is queued.
+ *
+ * Invariants:
+ * - At most one DirtyFile per node; `gen` grows on every change of content or size, so an upload
+ *   that read generation g knows whether what it read is still the newest content.
+ * - A staging file is deleted only when no handle references it (`refs` = open handles).
+ */
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { StagingFile } from '../staging/staging-file.js';
+export class DirtyFile {
+    id;
+    name;
+    file;
+    size;
+    mtime;
+    /** Open handles that reference this staging (readers and writers). */
+    refs = 0;
+    writers = 0;
+    /** Bumped on every write/truncate. */
+    gen = 0;
+    /** Changed since the last time the change was queued for upload. */
+    modified = false;
+    /** The node was removed while handles were open: delete the staging on the last release. */
+    orphaned = false;
+    /** Found again after a restart: it may hold writes made before it, never closed. */
+    reopened = false;
+    constructor(id, name, file, size, mtime) {
+        this.id = id;
+        this.name = name;
+        this.file = file;
+        this.size = size;
+        this.mtime = mtime;
+    }
+}
+export class DirtyFiles {
+    #dir;
+    #byId = new Map();
+    constructor(dir) {
+        this.#dir = dir;
+    }
+    get dir() {
+        return this.#dir;
+    }
+    get(id) {
+        return this.#byId.get(id);
+    }
+    get count() {
+        return this.#byId.size;
+    }
+    values() {
+        return this.#byId.values();
+    }
+    /**
+     * A new staging file over a base of `baseSize` bytes, for node `id`; with id null it belongs to a
+     * node not made yet (`attach` it once it is).
+     */
+    async create(id, baseSize, mtime, name = this.newName()) {
+        const file = await StagingFile.create(this.#dir, name, baseSize);
+        const d = new DirtyFile(id ?? 0, name, file, baseSize, mtime);
+        if (id !== null)
+            this.attach(d, id);
+        return d;
+    }
+    /** A fresh staging file name (recorded on a node before the file is made, see Vfs). */
+    newName() {
+        return randomUUID();
+    }
+    attach(d, id) {
+        d.id = id;
+        this.#byId.set(id, d);
+    }
+    /** Reopens the staging file a node records (after a restart); null when it is gone. */
+    async reopen(id, name, mtime) {
+        const file = await StagingFile.open(this.#dir, name);
+        if (!file)
+            return null;
+        const d = new DirtyFile(id, name, file, file.size, mtime);
+        d.reopened = true;
+        this.#byId.set(id, d);
+        return d;
+    }
+    remap(tempId, realId) {
+        const d = this.#byId.get(tempId);
+        if (!d)
+            return;
+        this.#byId.delete(tempId);
+        d.id = realId;
+        this.#byId.set(realId, d);
+    }
+    /** Forgets the node's staging and deletes its files now, or on the last release if still open. */
+    async drop(id) {
+        const d = this.#byId.get(id);
+        if (!d)
+            return;
+        this.#byId.delete(id);
+        if (d.refs > 0) {
+            d.orphaned = true;
+            return;
+        }
+        await d.file.remove();
+    }
+    /** Deletes staging files by name (nodes removed from the tree while not open). */
+    async removeFiles(names) {
+        for (const name of names) {
+            const open = [...this.#byId.values()].find((d) => d.name === name);
+            if (open) {
+                await this.drop(open.id);
+                continue;
+            }
+            const f = await StagingFile.open(this.#dir, name).catch(() => null);
+            if (f)
+                await f.remove();
+        }
+    }
+    /** Called when the last handle of a dropped staging closes. */
+    async closeOrphan(d) {
+        if (d.orphaned && d.refs === 0)
+            await d.file.remove();
+    }
+    path(name) {
+        return path.join(this.#dir, name);
+    }
+    async closeAll() {
+        for (const d of this.#byId.values())
+            await d.file.close().catch(() => { });
+        this.#byId.clear();
+    }
+}
+//# sourceMappingURL=dirty-files.js.map

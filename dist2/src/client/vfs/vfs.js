@@ -1,0 +1,747 @@
+/**
+ * Vfs: POSIX semantics of the drive, with no FUSE types, so the same conformance tests run
+ * in-process and through a real mount.
+ *
+ * Metadata answers (getattr, readdir, statfs, xattrs) come from the mirror and never touch the
+ * network. An open file handle snapshots the file's revision and block map: a reader keeps the
+ * bytes of the revision it opened even if a newer one arrives; the next open sees the new one.
+ *
+ * Writes are local-first: a file's new content goes to a staging file (DirtyFiles), tree changes
+ * go to the mirror together with a queued op in one SQLite transaction, and the push loop replays
+ * the ops on the server later. `flush` (every close(2)) and `fsync` make a changed file durable
+ * (staging data fsynced, the op recorded with synchronous=FULL) before they answer. Readers on this
+ * device read a dirty file through its staging, so they see local writes at once.
+ *
+ * Symlinks are files whose mode carries S_IFLNK and whose content is the target. Hard links and
+ * special files are refused with EPERM.
+ */
+import { FsError, isDiskFull, LoftError } from '../../shared/errors.js';
+import { MAX_NAME_BYTES } from '../../shared/paths.js';
+import { newReadState } from '../hydrate/hydrator.js';
+import { DirtyFiles } from './dirty-files.js';
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+const S_IFMT = 0o170000;
+export const XATTR_STATE = 'user.loft.state';
+export const XATTR_REV = 'user.loft.rev';
+export const XATTR_CACHED = 'user.loft.cached_bytes';
+const FILE_XATTRS = [XATTR_STATE, XATTR_REV, XATTR_CACHED];
+const O_ACCMODE = 3;
+const O_RDONLY = 0;
+const O_TRUNC = 0o1000;
+/** Space the cache gives back when a local write finds the disk full. */
+const SPACE_GIVEN_BACK = 64 * 1024 * 1024;
+/** Largest handle number (the FUSE glue uses the bits above for cache flags). */
+const MAX_FH = 2 ** 29 - 1;
+/** Most files one process can hold open in the drive (bounded handle table). */
+const MAX_HANDLES = 65_536;
+/** Longest symlink target (Linux PATH_MAX). */
+const MAX_LINK = 4096;
+export class Vfs {
+    #mirror;
+    #hydrator;
+    #cache;
+    #pinner;
+    #uid;
+    #gid;
+    #now;
+    #onQueued;
+    #onReleased;
+    #handles = new Map();
+    /** Block hash → number of open handles whose snapshot references it. */
+    #held = new Map();
+    dirty;
+    #nextFh = 1;
+    constructor(options) {
+        this.#mirror = options.mirror;
+        this.#hydrator = options.hydrator;
+        this.#cache = options.cache;
+        this.#pinner = options.pinner;
+        this.#uid = options.uid ?? process.getuid?.() ?? 0;
+        this.#gid = options.gid ?? process.getgid?.() ?? 0;
+        this.#now = options.now ?? Date.now;
+        this.#onQueued = options.onQueued ?? (() => { });
+        this.#onReleased = options.onReleased ?? (() => { });
+        this.dirty = new DirtyFiles(options.stagingDir);
+    }
+    /** For the cache: blocks of open files are evicted last. */
+    isHeld = (hash) => this.#held.has(hash);
+    get openHandles() {
+        return this.#handles.size;
+    }
+    /** Reopens the staging files the mirror records and queues their commits (after a restart). */
+    async recover() {
+        let n = 0;
+        for (const node of this.#mirror.stagedNodes()) {
+            const d = await this.dirty.reopen(node.id, node.staging, node.mtime);
+            const path = this.#mirror.pathOf(node.id);
+            if (!d || path === null) {
+                this.#mirror.updateLocal(node.id, { staging: null });
+                continue;
+            }
+            this.#mirror.queueCommit(node.id, path, { size: d.file.size });
+            n++;
+        }
+        if (n)
+            this.#onQueued();
+        return n;
+    }
+    // ---- metadata ---------------------------------------------------------------------------------
+    getattr(path) {
+        return this.#stat(this.#resolve(path));
+    }
+    readdir(path) {
+        const dir = this.#resolve(path);
+        if (dir.kind !== 'dir')
+            throw new FsError('ENOTDIR', `${path} is not a directory`);
+        const children = this.#mirror.children(dir.id);
+        const parent = dir.parentId === null ? dir : (this.#mirror.node(dir.parentId) ?? dir);
+        return {
+            names: ['.', '..', ...children.map((c) => c.name)],
+            stats: [this.#stat(dir), this.#stat(parent), ...children.map((c) => this.#stat(c))],
+        };
+    }
+    statfs() {
+        const { bytes, files } = this.#mirror.stats();
+        const { usedBytes, capBytes } = this.#cache.usage();
+        const bsize = 4096;
+        const free = Math.max(0, capBytes - usedBytes);
+        return {
+            bsize,
+            frsize: bsize,
+            blocks: Math.ceil((bytes + capBytes) / bsize),
+            bfree: Math.floor(free / bsize),
+            bavail: Math.floor(free / bsize),
+            files: files + 1_000_000,
+            ffree: 1_000_000,
+            favail: 1_000_000,
+            namemax: 255,
+        };
+    }
+    access(path) {
+        this.#resolve(path);
+    }
+    // ---- extended attributes --------------------------------------------------------------------------
+    listxattr(path) {
+        const node = this.#resolve(path);
+        return node.kind === 'file' ? FILE_XATTRS : [XATTR_STATE, XATTR_REV];
+    }
+    /** The attribute's value, or null when the node has no such attribute (ENODATA). */
+    getxattr(path, name) {
+        const node = this.#resolve(path);
+        switch (name) {
+            case XATTR_STATE:
+                return Buffer.from(this.fileState(node));
+            case XATTR_REV:
+                return Buffer.from(String(node.rev));
+            case XATTR_CACHED:
+                return node.kind === 'file' ? Buffer.from(String(this.#cachedBytes(node))) : null;
+            default:
+                return null;
+        }
+    }
+    /** Set by the push loop: the node being uploaded now. */
+    uploadingId = null;
+    fileState(node) {
+        if (node.kind === 'file' && (node.id === this.uploadingId || (node.id < 0 && !node.staging)))
+            return 'uploading';
+        if (node.kind === 'file' && (node.staging || this.dirty.get(node.id)))
+            return 'dirty';
+        if (this.#mirror.isPinned(node.id))
+            return 'pinned';
+        if (node.kind === 'dir')
+            return 'cloud';
+        const cached = this.#cachedBytes(node);
+        if (cached >= node.size)
+            return 'cached';
+        return cached === 0 ? 'cloud' : 'partial';
+    }
+    #cachedBytes(node) {
+        const d = this.dirty.get(node.id);
+        if (d)
+            return d.size; // dirty content is all local (staged, or base blocks read through the cache)
+        return this.#cache.cachedBytes(this.#mirror.blocks(node.id));
+    }
+    // ---- files ----------------------------------------------------------------------------------------
+    async open(path, flags) {
+        let node = this.#resolve(path);
+        if (node.kind === 'dir')
+            throw new FsError('EISDIR', `${path} is a directory`);
+        const write = (flags & O_ACCMODE) !== O_RDONLY;
+        this.#checkHandles();
+        let dirty = this.dirty.get(node.id) ?? null;
+        if (write || flags & O_TRUNC) {
+            dirty = await this.#acquire(node);
+            // Ids may change across the await (a node made here got its server id): look again. The file
+            // may also be gone (deleted or moved elsewhere meanwhile): the staging made for it goes too.
+            try {
+                node = this.#resolve(path);
+            }
+            catch (err) {
+                if (this.#unused(dirty)) {
+                    if (this.#mirror.node(dirty.id)?.staging === dirty.name)
+                        this.#mirror.updateLocal(dirty.id, { staging: null });
+                    await this.dirty.drop(dirty.id);
+                }
+                throw err;
+            }
+            if (dirty.id !== node.id)
+                this.dirty.remap(dirty.id, node.id);
+        }
+        // The handle holds the staging before anything awaits again (a commit recorded meanwhile would
+        // otherwise find the file clean and drop it).
+        const fh = this.#addHandle(node, write, dirty);
+        if (dirty && flags & O_TRUNC && (dirty.size > 0 || dirty.file.size > 0)) {
+            try {
+                await this.#truncate(dirty, 0);
+            }
+            catch (err) {
+                await this.release(fh);
+                throw err;
+            }
+        }
+        return fh;
+    }
+    async create(path, mode) {
+        this.#parentOf(path);
+        if (this.#mirror.lookup(path))
+            throw new FsError('EEXIST', `${path} exists`);
+        if ((mode & S_IFMT) !== 0 && (mode & S_IFMT) !== S_IFREG)
+            throw new FsError('EPERM', `${path}: only regular files, directories and symlinks are supported`);
+        this.#checkHandles();
+        const now = this.#now();
+        const d = await this.dirty.create(null, 0, now);
+        const node = await this.#createAfterAwait(path, d, mode & 0o7777, now);
+        d.modified = true;
+        return this.#addHandle(node, true, d);
+    }
+    /**
+     * Creates the node of a new staged file. Node ids may change across an await (the push loop gives
+     * a node made here its server id), so the parent is resolved again here, after the await.
+     */
+    async #createAfterAwait(path, d, mode, now) {
+        try {
+            const { parent, name } = this.#parentOf(path);
+            if (this.#mirror.lookup(path))
+                throw new FsError('EEXIST', `${path} exists`);
+            const node = await this.#spaceRetry(() => this.#mirror.createLocal(parent.id, name, 'file', mode, now, path, d.name));
+            this.dirty.attach(d, node.id);
+            return node;
+        }
+        catch (err) {
+            await d.file.remove();
+            throw err;
+        }
+    }
+    async read(fh, out, offset) {
+        const h = this.#handle(fh);
+        try {
+            const d = h.dirty && !h.dirty.orphaned ? h.dirty : (this.dirty.get(h.id) ?? h.dirty);
+            if (d)
+                return await d.file.read(offset, out, this.#baseReader(h.id));
+            return await this.#hydrator.read(h.extents, h.size, offset, out, h.state);
+        }
+        catch (err) {
+            if (err instanceof FsError)
+                throw err;
+            const reason = err instanceof LoftError ? err.message : String(err);
+            throw new FsError('EIO', `read failed: ${reason}`, { cause: err });
+        }
+    }
+    async write(fh, data, offset) {
+        const h = this.#handle(fh);
+        if (!h.write || !h.dirty)
+            throw new FsError('EBADF', 'file is not open for writing');
+        const d = h.dirty;
+        await this.#spaceRetry(() => d.file.write(offset, data));
+        d.size = d.file.size;
+        d.mtime = this.#now();
+        d.gen++;
+        d.modified = true;
+        return data.length;
+    }
+    async ftruncate(fh, size) {
+        const h = this.#handle(fh);
+        if (!h.write || !h.dirty)
+            throw new FsError('EBADF', 'file is not open for writing');
+        await this.#truncate(h.dirty, size);
+    }
+    async truncate(path, size) {
+        const node = this.#resolve(path);
+        if (node.kind === 'dir')
+            throw new FsError('EISDIR', `${path} is a directory`);
+        // Held as a writer meanwhile: the push neither commits nor drops the staging under it.
+        const d = await this.#acquire(node);
+        d.refs++;
+        d.writers++;
+        try {
+            await this.#truncate(d, size);
+        }
+        finally {
+            d.refs--;
+            d.writers--;
+        }
+        if (d.orphaned) {
+            if (d.refs === 0)
+                await this.dirty.closeOrphan(d);
+            return;
+        }
+        if (d.writers === 0) {
+            await this.#commitPoint(d);
+            this.#onQueued();
+        }
+    }
+    /**
+     * The node's live DirtyFile. Across the await of #dirtyOf the push may have committed and dropped
+     * an existing one (it is then orphaned): take the current one.
+     */
+    async #acquire(node) {
+        for (;;) {
+            const d = await this.#dirtyOf(node);
+            if (!d.orphaned && this.dirty.get(d.id) === d)
+                return d;
+            node = this.#mirror.node(d.id) ?? node;
+        }
+    }
+    /** close(2) of any handle: a changed file becomes durable and queued before close returns. */
+    async flush(fh) {
+        const h = this.#handles.get(fh);
+        if (h?.dirty && h.dirty.modified && !h.dirty.orphaned)
+            await this.#commitPoint(h.dirty);
+    }
+    async fsync(fh) {
+        await this.flush(fh);
+    }
+    async release(fh) {
+        const h = this.#handles.get(fh);
+        if (!h)
+            return;
+        this.#handles.delete(fh);
+        for (const e of h.extents) {
+            const n = (this.#held.get(e.hash) ?? 1) - 1;
+            if (n <= 0)
+                this.#held.delete(e.hash);
+            else
+                this.#held.set(e.hash, n);
+        }
+        const d = h.dirty;
+        if (!d)
+            return;
+        d.refs--;
+        if (h.write)
+            d.writers--;
+        if (d.orphaned)
+            return this.dirty.closeOrphan(d);
+        if (d.modified)
+            await this.#commitPoint(d);
+        else if (this.#unused(d)) {
+            // Opened for writing, never written, nothing queued: the node is clean again.
+            if (this.#mirror.node(d.id)?.staging === d.name)
+                this.#mirror.updateLocal(d.id, { staging: null });
+            await this.dirty.drop(d.id);
+        }
+        if (d.writers === 0)
+            this.#onQueued(); // the push loop may have been waiting for this close
+    }
+    /** Size of the file behind an open handle, as it is now (O_APPEND positions writes there). */
+    handleSize(fh) {
+        const h = this.#handle(fh);
+        return h.dirty?.size ?? this.#mirror.node(h.id)?.size ?? h.size;
+    }
+    /** Reads a dirty file's current content (staging over the committed revision). */
+    async readDirty(id, offset, out) {
+        const d = this.dirty.get(id);
+        if (!d)
+            throw new LoftError('NOT_FOUND', `node ${id} has no local changes`);
+        return d.file.read(offset, out, this.#baseReader(id));
+    }
+    /** True while some handle may still write the node (its upload waits). */
+    writersOf(id) {
+        return this.dirty.get(id)?.writers ?? 0;
+    }
+    /** After a commit of this device: readers' snapshots move to the new revision. */
+    committed(id) {
+        const node = this.#mirror.node(id);
+        if (!node)
+            return;
+        // The committed content is what the kernel saw written here: its cached pages stay valid.
+        const base = this.#kernelVer.get(id);
+        if (base !== undefined)
+            this.#kernelVer.set(id, node.rev);
+        for (const h of this.#handles.values()) {
+            if (h.id !== id)
+                continue;
+            h.extents = this.#mirror.blocks(id);
+            h.size = node.size;
+            if (h.ver === base || h.dirty)
+                h.ver = node.rev;
+        }
+    }
+    /** Per file: the revision whose pages the kernel may hold (set when an open let it cache). */
+    #kernelVer = new Map();
+    /**
+     * How the kernel should treat its page cache for a handle just opened. One page cache serves all
+     * handles of a file, so: while another handle still reads an older revision (opened before a
+     * change from another device), the new handle bypasses the cache ('direct') and the old one
+     * keeps its pages; otherwise the cache is kept when it holds this revision ('keep') and dropped
+     * when it may hold another one ('drop'). Local writes go through the cache, so they never make it
+     * stale; a local commit keeps it (see committed).
+     */
+    cacheMode(fh) {
+        const h = this.#handles.get(fh);
+        if (!h)
+            return 'drop';
+        for (const o of this.#handles.values())
+            if (o !== h && o.id === h.id && o.ver !== h.ver)
+                return 'direct';
+        if (this.#kernelVer.get(h.id) === h.ver)
+            return 'keep';
+        this.#kernelVer.set(h.id, h.ver);
+        return 'drop';
+    }
+    /** A locally created node got its server id. */
+    remapped(tempId, realId) {
+        this.dirty.remap(tempId, realId);
+        const ver = this.#kernelVer.get(tempId);
+        this.#kernelVer.delete(tempId);
+        if (ver !== undefined)
+            this.#kernelVer.set(realId, ver);
+        for (const h of this.#handles.values())
+            if (h.id === tempId)
+                h.id = realId;
+        if (this.uploadingId === tempId)
+            this.uploadingId = realId;
+    }
+    // ---- tree changes ---------------------------------------------------------------------------------
+    async mkdir(path, mode) {
+        const { parent, name } = this.#parentOf(path);
+        if (this.#mirror.lookup(path))
+            throw new FsError('EEXIST', `${path} exists`);
+        await this.#spaceRetry(() => this.#mirror.createLocal(parent.id, name, 'dir', mode & 0o7777, this.#now(), path, null));
+        this.#onQueued();
+    }
+    async unlink(path) {
+        const node = this.#resolve(path);
+        if (node.kind === 'dir')
+            throw new FsError('EISDIR', `${path} is a directory`);
+        await this.#remove(node, path);
+    }
+    async rmdir(path) {
+        const node = this.#resolve(path);
+        if (node.kind !== 'dir')
+            throw new FsError('ENOTDIR', `${path} is not a directory`);
+        if (node.parentId === null)
+            throw new FsError('EBUSY', 'the drive root cannot be removed');
+        if (this.#mirror.children(node.id).length)
+            throw new FsError('ENOTEMPTY', `${path} is not empty`);
+        await this.#remove(node, path);
+    }
+    async rename(from, to) {
+        const node = this.#resolve(from);
+        if (node.parentId === null)
+            throw new FsError('EBUSY', 'the drive root cannot be moved');
+        const { parent, name } = this.#parentOf(to);
+        const target = this.#mirror.lookup(to);
+        if (target?.id === node.id)
+            return;
+        if (node.kind === 'dir') {
+            for (let p = parent; p; p = p.parentId === null ? null : this.#mirror.node(p.parentId)) {
+                if (p.id === node.id)
+                    throw new FsError('EINVAL', `cannot move ${from} into itself`);
+            }
+        }
+        if (target) {
+            if (node.kind === 'dir' && target.kind !== 'dir')
+                throw new FsError('ENOTDIR', `${to} is not a directory`);
+            if (node.kind !== 'dir' && target.kind === 'dir')
+                throw new FsError('EISDIR', `${to} is a directory`);
+            if (target.kind === 'dir' && this.#mirror.children(target.id).length)
+                throw new FsError('ENOTEMPTY', `${to} is not empty`);
+        }
+        const { released, staged } = await this.#spaceRetry(() => this.#mirror.moveLocal(node.id, parent.id, name, from, to, target?.id ?? null));
+        if (target)
+            await this.#dropRemoved(target.id, released, staged);
+        this.#onQueued();
+    }
+    async chmod(path, mode) {
+        const node = this.#resolve(path);
+        const f = { mode: (mode & 0o7777) | (node.mode & S_IFMT), ctime: this.#now() };
+        this.#attrChange(node, path, f);
+    }
+    /** Times in ms; null leaves that time unchanged (UTIME_OMIT). atime is not stored. */
+    async utimens(path, _atime, mtime) {
+        const node = this.#resolve(path);
+        if (mtime === null) {
+            this.#mirror.updateLocal(node.id, { ctime: this.#now() });
+            return;
+        }
+        const d = this.dirty.get(node.id);
+        if (d)
+            d.mtime = mtime;
+        this.#attrChange(node, path, { mtime, ctime: this.#now() });
+    }
+    async symlink(target, path) {
+        this.#parentOf(path);
+        if (this.#mirror.lookup(path))
+            throw new FsError('EEXIST', `${path} exists`);
+        const bytes = Buffer.from(target);
+        if (bytes.length === 0 || bytes.length > MAX_LINK)
+            throw new FsError(bytes.length ? 'ENAMETOOLONG' : 'ENOENT', 'bad symlink target');
+        const now = this.#now();
+        const d = await this.dirty.create(null, 0, now);
+        await d.file.write(0, bytes);
+        await this.#createAfterAwait(path, d, S_IFLNK | 0o777, now);
+        d.size = bytes.length;
+        d.gen++;
+        d.modified = true;
+        await this.#commitPoint(d);
+    }
+    async readlink(path) {
+        const node = this.#resolve(path);
+        if ((node.mode & S_IFMT) !== S_IFLNK)
+            throw new FsError('EINVAL', `${path} is not a symlink`);
+        const out = Buffer.alloc(Math.min(node.size, MAX_LINK));
+        const d = this.dirty.get(node.id);
+        const n = d
+            ? await d.file.read(0, out, this.#baseReader(node.id))
+            : await this.#hydrator.read(this.#mirror.blocks(node.id), node.size, 0, out);
+        return out.subarray(0, n).toString();
+    }
+    link(from, _to) {
+        throw new FsError('EPERM', `${from}: hard links are not supported in the drive`);
+    }
+    mknod(path) {
+        throw new FsError('EPERM', `${path}: special files are not supported in the drive`);
+    }
+    // ---- pins -----------------------------------------------------------------------------------------
+    pin(paths) {
+        this.#pinner.pin(paths.map((p) => this.#resolve(p).id));
+    }
+    unpin(paths) {
+        this.#pinner.unpin(paths.map((p) => this.#resolve(p).id));
+    }
+    // ---- internals ----------------------------------------------------------------------------------
+    #resolve(path) {
+        const node = this.#mirror.lookup(path);
+        if (!node)
+            this.#notFound(path);
+        return node;
+    }
+    /** Why `path` does not resolve, as Linux would say it: ENAMETOOLONG, ENOTDIR or ENOENT. */
+    #notFound(path) {
+        const parts = path.split('/').filter(Boolean);
+        let at = '';
+        for (const [i, part] of parts.entries()) {
+            if (Buffer.byteLength(part) > MAX_NAME_BYTES)
+                throw new FsError('ENAMETOOLONG', `name too long: ${path}`);
+            at += '/' + part;
+            const n = this.#mirror.lookup(at);
+            if (!n)
+                break;
+            if (n.kind !== 'dir' && i < parts.length - 1)
+                throw new FsError('ENOTDIR', `${at} is not a directory`);
+        }
+        throw new FsError('ENOENT', `${path} does not exist`);
+    }
+    /** The existing parent directory of `path` and the new name. */
+    #parentOf(path) {
+        const cut = path.lastIndexOf('/');
+        const name = path.slice(cut + 1);
+        if (!name || name === '.' || name === '..')
+            throw new FsError('EINVAL', `bad name in ${path}`);
+        if (Buffer.byteLength(name) > MAX_NAME_BYTES)
+            throw new FsError('ENAMETOOLONG', `name too long: ${path}`);
+        const parent = this.#resolve(cut === 0 ? '/' : path.slice(0, cut));
+        if (parent.kind !== 'dir')
+            throw new FsError('ENOTDIR', `${path.slice(0, cut)} is not a directory`);
+        return { parent, name };
+    }
+    #handle(fh) {
+        const h = this.#handles.get(fh);
+        if (!h)
+            throw new FsError('EBADF', `no open file ${fh}`);
+        return h;
+    }
+    #checkHandles() {
+        if (this.#handles.size >= MAX_HANDLES)
+            throw new FsError('EIO', 'too many open files in the drive');
+    }
+    #addHandle(node, write, dirty) {
+        const extents = dirty ? [] : this.#mirror.blocks(node.id);
+        // Handle numbers stay below 2^29 (the FUSE glue carries cache flags above) and are not reused
+        // while open.
+        let fh = this.#nextFh;
+        while (this.#handles.has(fh))
+            fh = (fh % MAX_FH) + 1;
+        this.#nextFh = (fh % MAX_FH) + 1;
+        this.#handles.set(fh, {
+            id: node.id,
+            write,
+            extents,
+            size: node.size,
+            state: newReadState(),
+            dirty,
+            ver: node.rev,
+        });
+        for (const e of extents)
+            this.#held.set(e.hash, (this.#held.get(e.hash) ?? 0) + 1);
+        if (dirty) {
+            dirty.refs++;
+            if (write)
+                dirty.writers++;
+        }
+        return fh;
+    }
+    /** The node's DirtyFile, made (and recorded on the node) when it has none; single-flight per node. */
+    #dirtyOf(node) {
+        const have = this.dirty.get(node.id);
+        if (have)
+            return Promise.resolve(have);
+        let p = this.#making.get(node.id);
+        if (!p) {
+            p = this.#makeDirty(node).finally(() => this.#making.delete(node.id));
+            this.#making.set(node.id, p);
+        }
+        return p;
+    }
+    #making = new Map();
+    async #makeDirty(node) {
+        if (node.staging) {
+            const again = await this.dirty.reopen(node.id, node.staging, node.mtime);
+            if (again)
+                return again;
+        }
+        // The staging is recorded on the node before anything awaits: from then on the node holds a
+        // local change, so a remote delete or move applied meanwhile is skipped (the edit wins) instead
+        // of removing the node under the change this staging is made for.
+        if (!this.#mirror.node(node.id))
+            throw new FsError('ENOENT', `${node.name} was removed`);
+        const name = this.dirty.newName();
+        this.#mirror.updateLocal(node.id, { staging: name });
+        try {
+            return await this.dirty.create(node.id, node.size, node.mtime, name);
+        }
+        catch (err) {
+            if (this.#mirror.node(node.id)?.staging === name)
+                this.#mirror.updateLocal(node.id, { staging: null });
+            throw err;
+        }
+    }
+    async #truncate(d, size) {
+        // Marked changed before the await: a commit recorded meanwhile must not count the file clean
+        // (and drop its staging under this truncate).
+        d.gen++;
+        d.modified = true;
+        await this.#spaceRetry(() => d.file.truncate(size));
+        d.size = size;
+        d.mtime = this.#now();
+        d.gen++;
+    }
+    /** A staging made here that nothing wrote, holds or queued: it can go. */
+    #unused(d) {
+        return (d.refs === 0 &&
+            d.writers === 0 &&
+            d.gen === 0 &&
+            !d.modified &&
+            !d.reopened &&
+            this.dirty.get(d.id) === d &&
+            !this.#mirror.hasOps(d.id));
+    }
+    /** Makes a dirty file's change durable and queues its commit (close, fsync, truncate by path). */
+    async #commitPoint(d) {
+        const path = this.#mirror.pathOf(d.id);
+        if (path === null)
+            return;
+        await this.#spaceRetry(() => d.file.persist(true));
+        d.modified = false;
+        const now = this.#now();
+        await this.#spaceRetry(() => this.#mirror.queueCommit(d.id, path, { size: d.size, mtime: d.mtime, ctime: now, staging: d.name }));
+        this.#onQueued();
+    }
+    #attrChange(node, path, f) {
+        if (node.kind === 'dir' || node.id < 0) {
+            // Directory attributes are local only (the protocol has no directory setattr); a node not yet
+            // on the server takes them with its create.
+            this.#mirror.updateLocal(node.id, f);
+            return;
+        }
+        this.#mirror.queueCommit(node.id, path, f);
+        this.#onQueued();
+    }
+    async #remove(node, path) {
+        // Removing must work on a full disk (it is how the user frees space): if recording it needs
+        // room the cache cannot give, the removed file's own staged bytes make it.
+        const { released, staged } = await this.#spaceRetry(() => this.#mirror.removeLocal(node.id, path), async () => {
+            const d = this.dirty.get(node.id);
+            if (!d || d.size === 0)
+                return 0;
+            await d.file.truncate(0);
+            return d.size;
+        });
+        await this.#dropRemoved(node.id, released, staged);
+        this.#onQueued();
+    }
+    async #dropRemoved(id, released, staged) {
+        if (this.dirty.get(id))
+            await this.dirty.drop(id);
+        await this.dirty.removeFiles(staged);
+        if (released.length)
+            this.#onReleased(released);
+    }
+    /** Reads the committed revision under a dirty file (the staging's base). */
+    #baseReader(id) {
+        return {
+            read: (offset, out) => {
+                const node = this.#mirror.node(id);
+                const extents = this.#mirror.blocks(id);
+                const size = extents.reduce((n, e) => n + e.size, 0);
+                return node ? this.#hydrator.read(extents, size, offset, out) : Promise.resolve(0);
+            },
+        };
+    }
+    /** A full disk: the cache gives space back, then the write is tried once more; else ENOSPC. */
+    async #spaceRetry(fn, lastResort) {
+        const freers = [() => this.#cache.shrink(SPACE_GIVEN_BACK)];
+        if (lastResort)
+            freers.push(lastResort);
+        let next = 0; // each way of freeing space is tried once, cheapest first
+        for (;;) {
+            try {
+                return await fn();
+            }
+            catch (err) {
+                if (!isDiskFull(err))
+                    throw err;
+                let freed = 0;
+                while (freed === 0 && next < freers.length)
+                    freed = await freers[next++]();
+                if (freed === 0)
+                    throw new FsError('ENOSPC', 'no space left for local changes', { cause: err });
+            }
+        }
+    }
+    #stat(node) {
+        const d = node.kind === 'file' ? this.dirty.get(node.id) : undefined;
+        const t = new Date(d ? d.mtime : node.mtime);
+        const isDir = node.kind === 'dir';
+        const size = isDir ? 4096 : d ? d.size : node.size;
+        const type = isDir ? S_IFDIR : (node.mode & S_IFMT) === S_IFLNK ? S_IFLNK : S_IFREG;
+        return {
+            mode: type | (node.mode & 0o7777),
+            size,
+            nlink: isDir ? 2 : 1,
+            uid: this.#uid,
+            gid: this.#gid,
+            mtime: t,
+            atime: t,
+            ctime: new Date(Math.max(node.ctime, t.getTime())),
+            // Report the full size as allocated: tools that treat blocks < size as "sparse" would
+            // otherwise skip or mangle cloud-only data. `loft status` and xattrs tell what is local.
+            blocks: Math.ceil(size / 512),
+            blksize: 4096,
+            ino: node.id < 0 ? 0x7fffffff + -node.id : node.id,
+        };
+    }
+}
+//# sourceMappingURL=vfs.js.map

@@ -1,0 +1,2 @@
+export {};
+//# sourceMappingURL=metadata-store.js.map

@@ -1,0 +1,911 @@
+/**
+ * The embedded MetadataStore on better-sqlite3 (WAL mode).
+ *
+ * Each public method runs one synchronous transaction (writes take `BEGIN IMMEDIATE`, so another
+ * process on the same file — `loft user add` beside a running server — waits on busy_timeout instead
+ * of failing). Transactions never span an await: the async signature exists so that the PostgreSQL
+ * implementation fits the same interface.
+ */
+import Database from 'better-sqlite3';
+import { LoftError } from '../../shared/errors.js';
+import { joinPath, splitPath, validateName } from '../../shared/paths.js';
+import { migrate } from './schema.js';
+/** How long a writer waits for another process's write lock before giving up (ms). */
+const BUSY_TIMEOUT_MS = 10_000;
+const USER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export class SqliteMetadataStore {
+    #db;
+    #stmt;
+    constructor(options) {
+        this.#db = new Database(options.filename);
+        this.#db.pragma('journal_mode = WAL');
+        // WAL + NORMAL: a commit survives a process crash; a power loss may drop the last transactions
+        // but never corrupts the database. Clients retry unacknowledged commits, so this is the right trade.
+        this.#db.pragma('synchronous = NORMAL');
+        this.#db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+        this.#db.pragma('foreign_keys = ON');
+        migrate(this.#db);
+        const db = this.#db;
+        this.#stmt = {
+            insertUser: db.prepare('INSERT INTO users (name, home_ns, created_at) VALUES (?, 0, ?)'),
+            setHome: db.prepare('UPDATE users SET home_ns = ? WHERE id = ?'),
+            findUser: db.prepare('SELECT id, name, home_ns FROM users WHERE name = ?'),
+            insertNs: db.prepare('INSERT INTO namespaces (owner_id, root_id, head_seq, created_at) VALUES (?, 0, 0, ?)'),
+            setRoot: db.prepare('UPDATE namespaces SET root_id = ? WHERE id = ?'),
+            insertMember: db.prepare('INSERT INTO ns_members (ns_id, user_id, role) VALUES (?, ?, ?)'),
+            insertDevice: db.prepare('INSERT INTO devices (user_id, name, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
+            auth: db.prepare(`SELECT d.id AS deviceId, d.name AS deviceName, u.id AS userId, u.name AS userName, u.home_ns AS homeNs
+           FROM devices d JOIN users u ON u.id = d.user_id
+          WHERE d.token_hash = ? AND d.revoked_at IS NULL AND (d.expires_at IS NULL OR d.expires_at > ?)`),
+            role: db.prepare('SELECT role FROM ns_members WHERE ns_id = ? AND user_id = ?'),
+            rootOf: db.prepare('SELECT root_id FROM namespaces WHERE id = ?'),
+            nextSeq: db.prepare('UPDATE namespaces SET head_seq = head_seq + 1 WHERE id = ? RETURNING head_seq'),
+            head: db.prepare('SELECT head_seq FROM namespaces WHERE id = ?'),
+            insertNode: db.prepare('INSERT INTO nodes (ns_id, parent_id, name, kind, deleted, rev) VALUES (?, ?, ?, ?, 0, ?) RETURNING id'),
+            updateNode: db.prepare('UPDATE nodes SET parent_id = ?, name = ?, deleted = ?, rev = ? WHERE id = ?'),
+            nodeById: db.prepare('SELECT * FROM nodes WHERE id = ? AND ns_id = ?'),
+            child: db.prepare('SELECT * FROM nodes WHERE parent_id = ? AND name = ? AND deleted = 0'),
+            children: db.prepare('SELECT * FROM nodes WHERE parent_id = ? AND deleted = 0 ORDER BY name'),
+            hasChild: db.prepare('SELECT 1 FROM nodes WHERE parent_id = ? AND deleted = 0 LIMIT 1'),
+            setDeletedWith: db.prepare('UPDATE revisions SET deleted_with = ? WHERE ns_id = ? AND seq = ?'),
+            insertRevision: db.prepare(`INSERT INTO revisions (ns_id, seq, node_id, op, parent_id, name, kind, deleted, size, mtime, mode,
+                                content_seq, device_id, created_at, restored_from)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+            revision: db.prepare(`SELECT r.*, d.name AS device FROM revisions r LEFT JOIN devices d ON d.id = r.device_id
+          WHERE r.ns_id = ? AND r.seq = ?`),
+            revisionsOf: db.prepare(`SELECT r.*, d.name AS device FROM revisions r LEFT JOIN devices d ON d.id = r.device_id
+          WHERE r.node_id = ? AND r.ns_id = ? ORDER BY r.seq`),
+            journal: db.prepare(`SELECT r.*, d.name AS device FROM revisions r LEFT JOIN devices d ON d.id = r.device_id
+          WHERE r.ns_id = ? AND r.seq > ? ORDER BY r.seq LIMIT ?`),
+            insertContent: db.prepare('INSERT INTO content_blocks (ns_id, seq, idx, hash, size) VALUES (?, ?, ?, ?, ?)'),
+            content: db.prepare('SELECT hash, size FROM content_blocks WHERE ns_id = ? AND seq = ? ORDER BY idx'),
+            blockSize: db.prepare('SELECT size FROM blocks WHERE hash = ?'),
+            insertBlock: db.prepare(`INSERT INTO blocks (hash, size, stored_size, created_at, touched_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (hash) DO UPDATE SET touched_at = MAX(touched_at, excluded.touched_at)`),
+            claimOf: db.prepare('SELECT 1 FROM gc_claims WHERE hash = ?'),
+            scanBlocks: db.prepare('SELECT hash, stored_size, touched_at FROM blocks WHERE hash > ? ORDER BY hash LIMIT ?'),
+            referenced: db.prepare('SELECT 1 FROM content_blocks WHERE hash = ? LIMIT 1'),
+            deleteBlock: db.prepare('DELETE FROM blocks WHERE hash = ?'),
+            deleteUserBlocks: db.prepare('DELETE FROM user_blocks WHERE hash = ?'),
+            insertClaim: db.prepare('INSERT INTO gc_claims (hash, claimed_at) VALUES (?, ?)'),
+            staleClaims: db.prepare('SELECT hash FROM gc_claims WHERE claimed_at < ? ORDER BY hash LIMIT ?'),
+            renewClaim: db.prepare('UPDATE gc_claims SET claimed_at = ? WHERE hash = ?'),
+            deleteClaim: db.prepare('DELETE FROM gc_claims WHERE hash = ?'),
+            allChildren: db.prepare('SELECT * FROM nodes WHERE parent_id = ? ORDER BY name, id'),
+            prevRev: db.prepare('SELECT MAX(seq) AS seq FROM revisions WHERE node_id = ? AND ns_id = ? AND seq < ?'),
+            nodesAfter: db.prepare('SELECT * FROM nodes WHERE id > ? ORDER BY id LIMIT ?'),
+            revTimes: db.prepare('SELECT seq, created_at, content_seq FROM revisions WHERE node_id = ? AND ns_id = ? ORDER BY seq'),
+            deleteRevision: db.prepare('DELETE FROM revisions WHERE ns_id = ? AND seq = ?'),
+            stripContent: db.prepare('UPDATE revisions SET content_seq = NULL WHERE ns_id = ? AND seq = ?'),
+            markPurged: db.prepare('UPDATE nodes SET purged = 1 WHERE id = ?'),
+            contentUsed: db.prepare('SELECT 1 FROM revisions WHERE ns_id = ? AND content_seq = ? LIMIT 1'),
+            deleteContent: db.prepare('DELETE FROM content_blocks WHERE ns_id = ? AND seq = ?'),
+            insertUserBlock: db.prepare('INSERT INTO user_blocks (user_id, hash, uploaded_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+            uploadedBy: db.prepare('SELECT 1 FROM user_blocks WHERE user_id = ? AND hash = ?'),
+            readableRef: db.prepare(`SELECT 1 FROM content_blocks cb JOIN ns_members m ON m.ns_id = cb.ns_id
+          WHERE cb.hash = ? AND m.user_id = ? LIMIT 1`),
+        };
+    }
+    // ---- users and devices ------------------------------------------------------------------------
+    async createUser(name, now) {
+        if (!USER_NAME_RE.test(name)) {
+            throw new LoftError('BAD_REQUEST', 'user name must be 1-64 of A-Z a-z 0-9 . _ - and start with a letter or digit');
+        }
+        const s = this.#stmt;
+        return this.#db
+            .transaction(() => {
+            if (s.findUser.get(name))
+                throw new LoftError('EXISTS', `user ${name} already exists`);
+            const userId = Number(s.insertUser.run(name, now).lastInsertRowid);
+            const ns = Number(s.insertNs.run(userId, now).lastInsertRowid);
+            const { id: rootId } = s.insertNode.get(ns, null, '', 'dir', 0);
+            s.setRoot.run(rootId, ns);
+            s.insertRevision.run(ns, 0, rootId, 'mkdir', null, '', 'dir', 0, 0, now, 0o755, null, null, now, null);
+            s.insertMember.run(ns, userId, 'owner');
+            s.setHome.run(ns, userId);
+            return { id: userId, name, homeNs: ns };
+        })
+            .immediate();
+    }
+    async findUser(name) {
+        const row = this.#stmt.findUser.get(name);
+        return row ? { id: row.id, name: row.name, homeNs: row.home_ns } : null;
+    }
+    async addDevice(userId, name, tokenHash, expiresAt, now) {
+        return Number(this.#stmt.insertDevice.run(userId, name, tokenHash, now, expiresAt).lastInsertRowid);
+    }
+    async authenticate(tokenHash, now) {
+        return this.#stmt.auth.get(tokenHash, now) ?? null;
+    }
+    async role(userId, ns) {
+        const row = this.#stmt.role.get(ns, userId);
+        return row?.role ?? null;
+    }
+    // ---- blocks -----------------------------------------------------------------------------------
+    async recordUpload(userId, hash, size, storedSize, now, seen) {
+        return this.#db
+            .transaction(() => {
+            const s = this.#stmt;
+            if (s.claimOf.get(hash))
+                throw new LoftError('UNAVAILABLE', `block ${hash} is being garbage-collected; send it again`);
+            if (seen === 'live' && !s.blockSize.get(hash))
+                throw new LoftError('UNAVAILABLE', `block ${hash} was garbage-collected meanwhile; send it again`);
+            s.insertBlock.run(hash, size, storedSize, now, now);
+            return s.insertUserBlock.run(userId, hash, now).changes > 0;
+        })
+            .immediate();
+    }
+    async blockState(hash) {
+        return this.#db.transaction(() => {
+            if (this.#stmt.claimOf.get(hash))
+                return 'collecting';
+            return this.#stmt.blockSize.get(hash) ? 'live' : 'absent';
+        })();
+    }
+    async missingBlocks(userId, hashes) {
+        return this.#db.transaction(() => {
+            const out = [];
+            const seen = new Set();
+            for (const hash of hashes) {
+                if (seen.has(hash))
+                    continue;
+                seen.add(hash);
+                if (!this.#usable(userId, hash))
+                    out.push(hash);
+            }
+            return out;
+        })();
+    }
+    async canReadBlock(userId, hash) {
+        return this.#usable(userId, hash);
+    }
+    /** Possession rule: the user sent the block, or a namespace they can read references it. */
+    #usable(userId, hash) {
+        if (!this.#stmt.blockSize.get(hash))
+            return false;
+        return !!this.#stmt.uploadedBy.get(userId, hash) || !!this.#stmt.readableRef.get(hash, userId);
+    }
+    // ---- tree operations ----------------------------------------------------------------------------
+    async commitFile(actor, op) {
+        return this.#db
+            .transaction(() => {
+            this.#checkBlocks(actor.userId, op.blocks, op.size);
+            let node;
+            let parentId;
+            let name;
+            if ('id' in op.node) {
+                node = this.#nodeById(op.ns, op.node.id);
+                if (node.parent_id === null)
+                    throw new LoftError('IS_DIR', 'the root is a directory');
+                if (node.deleted) {
+                    throw new LoftError('CONFLICT', `node ${node.id} was deleted at rev ${node.rev}`, {
+                        details: { currentRev: node.rev, id: node.id, deleted: true },
+                    });
+                }
+                parentId = node.parent_id;
+                name = node.name;
+            }
+            else if ('parentId' in op.node) {
+                validateName(op.node.name);
+                name = op.node.name;
+                parentId = this.#liveDir(op.ns, op.node.parentId);
+                node = this.#stmt.child.get(parentId, name);
+                if (!node && op.parentRev) {
+                    throw new LoftError('CONFLICT', `${name} no longer exists`, { details: { currentRev: null } });
+                }
+            }
+            else {
+                const parts = splitPath(op.node.path);
+                if (parts.length === 0)
+                    throw new LoftError('IS_DIR', 'the root is a directory');
+                name = parts.pop();
+                parentId = this.#ensureDirs(actor, op.ns, parts, op.mtime);
+                node = this.#stmt.child.get(parentId, name);
+                if (!node && op.parentRev) {
+                    throw new LoftError('CONFLICT', `${op.node.path} no longer exists`, {
+                        details: { currentRev: null },
+                    });
+                }
+            }
+            if (node) {
+                if (node.kind === 'dir')
+                    throw new LoftError('IS_DIR', `${name} is a directory`, { details: { id: node.id } });
+                if ((op.parentRev ?? 0) !== node.rev) {
+                    throw new LoftError('CONFLICT', `${name} is at rev ${node.rev}, not ${op.parentRev ?? 0}`, {
+                        details: { currentRev: node.rev, id: node.id },
+                    });
+                }
+            }
+            const seq = this.#nextSeq(op.ns);
+            const nodeId = node ? node.id : this.#insertNode(op.ns, parentId, name, 'file', seq);
+            this.#insertContent(op.ns, seq, op.blocks);
+            return this.#addRevision(actor, op.ns, seq, {
+                nodeId,
+                op: node ? 'commit' : 'create',
+                parentId,
+                name,
+                kind: 'file',
+                deleted: false,
+                size: op.size,
+                mtime: op.mtime,
+                mode: op.mode,
+                contentSeq: seq,
+            });
+        })
+            .immediate();
+    }
+    async mkdir(actor, op) {
+        return this.#db
+            .transaction(() => {
+            let name;
+            let parentId;
+            if ('parentId' in op) {
+                validateName(op.name);
+                name = op.name;
+                parentId = this.#liveDir(op.ns, op.parentId);
+            }
+            else {
+                const parts = splitPath(op.path);
+                if (parts.length === 0)
+                    throw new LoftError('EXISTS', 'the root exists', { details: { id: this.#root(op.ns) } });
+                name = parts.pop();
+                parentId = op.parents
+                    ? this.#ensureDirs(actor, op.ns, parts, op.mtime)
+                    : this.#resolveDir(op.ns, parts);
+            }
+            const existing = this.#stmt.child.get(parentId, name);
+            if (existing) {
+                throw new LoftError('EXISTS', `${'path' in op ? op.path : name} already exists`, {
+                    details: { id: existing.id, currentRev: existing.rev, kind: existing.kind },
+                });
+            }
+            return this.#mkdirIn(actor, op.ns, parentId, name, op.mtime, op.mode);
+        })
+            .immediate();
+    }
+    async move(actor, op) {
+        return this.#db
+            .transaction(() => {
+            const node = this.#resolveLive(op.ns, op.node);
+            if (node.parent_id === null)
+                throw new LoftError('BAD_REQUEST', 'the root cannot be moved');
+            this.#checkRev(node, op.parentRev);
+            let name;
+            let parentId;
+            if ('toParentId' in op) {
+                validateName(op.toName);
+                name = op.toName;
+                parentId = this.#liveDir(op.ns, op.toParentId);
+            }
+            else {
+                const parts = splitPath(op.toPath);
+                if (parts.length === 0)
+                    throw new LoftError('EXISTS', 'the root exists');
+                name = parts.pop();
+                parentId = this.#resolveDir(op.ns, parts);
+            }
+            const toPath = 'toPath' in op ? op.toPath : name;
+            if (parentId === node.parent_id && name === node.name)
+                return this.#revision(op.ns, node.rev);
+            if (node.kind === 'dir') {
+                for (let at = parentId; at !== null; at = this.#nodeById(op.ns, at).parent_id) {
+                    if (at === node.id)
+                        throw new LoftError('CYCLE', `cannot move a directory into itself`);
+                }
+            }
+            const target = this.#stmt.child.get(parentId, name);
+            if (target) {
+                if (!op.overwrite) {
+                    throw new LoftError('EXISTS', `${toPath} already exists`, {
+                        details: { id: target.id, currentRev: target.rev, kind: target.kind },
+                    });
+                }
+                if (op.targetRev !== undefined && op.targetRev !== target.rev) {
+                    throw new LoftError('CONFLICT', `${toPath} is at rev ${target.rev}, not ${op.targetRev}`, {
+                        details: { id: target.id, currentRev: target.rev },
+                    });
+                }
+                if (node.kind === 'dir' && target.kind !== 'dir')
+                    throw new LoftError('NOT_DIR', `${toPath} is not a directory`);
+                if (node.kind !== 'dir' && target.kind === 'dir')
+                    throw new LoftError('IS_DIR', `${toPath} is a directory`);
+                if (target.kind === 'dir' && this.#stmt.hasChild.get(target.id)) {
+                    throw new LoftError('NOT_EMPTY', `${toPath} is not empty`);
+                }
+                this.#tombstone(actor, op.ns, target);
+            }
+            const current = this.#revision(op.ns, node.rev);
+            const seq = this.#nextSeq(op.ns);
+            return this.#addRevision(actor, op.ns, seq, {
+                nodeId: node.id,
+                op: 'move',
+                parentId,
+                name,
+                kind: node.kind,
+                deleted: false,
+                size: current.size,
+                mtime: current.mtime,
+                mode: current.mode,
+                contentSeq: this.#contentSeq(op.ns, node.rev),
+            });
+        })
+            .immediate();
+    }
+    async remove(actor, op) {
+        return this.#db
+            .transaction(() => {
+            const node = this.#resolveLive(op.ns, op.node);
+            if (node.parent_id === null)
+                throw new LoftError('BAD_REQUEST', 'the root cannot be deleted');
+            this.#checkRev(node, op.parentRev);
+            if (node.kind === 'dir' && !op.recursive && this.#stmt.hasChild.get(node.id)) {
+                throw new LoftError('NOT_EMPTY', `${node.name} is not empty`);
+            }
+            // Deepest first, so that a client replaying the journal never sees a live node under a tombstone.
+            const order = [];
+            const visit = (n) => {
+                if (n.kind === 'dir')
+                    for (const c of this.#stmt.children.all(n.id))
+                        visit(c);
+                order.push(n);
+            };
+            visit(node);
+            let batch;
+            return order.map((n) => {
+                const r = this.#tombstone(actor, op.ns, n, batch);
+                batch ??= r.rev;
+                return r;
+            });
+        })
+            .immediate();
+    }
+    async restore(actor, op) {
+        return this.#db
+            .transaction(() => {
+            const s = this.#stmt;
+            const source = s.revision.get(op.ns, op.rev);
+            const what = 'id' in op.node ? `node ${op.node.id}` : op.node.path;
+            const notOf = () => new LoftError('NOT_FOUND', `rev ${op.rev} is not a kept revision of ${what}`);
+            if (!source)
+                throw notOf();
+            const node = this.#nodeById(op.ns, source.node_id);
+            if ('id' in op.node) {
+                if (op.node.id !== node.id)
+                    throw notOf();
+            }
+            else if (joinPath(this.#pathOf(op.ns, node)) !== joinPath(splitPath(op.node.path))) {
+                throw notOf();
+            }
+            if (node.kind === 'dir') {
+                if (!node.deleted)
+                    throw new LoftError('IS_DIR', `${node.name} is a live directory; restore the files in it`);
+                if (op.toPath !== undefined)
+                    throw new LoftError('BAD_REQUEST', 'a deleted folder comes back at its last place only');
+                return this.#restoreDir(actor, op.ns, node);
+            }
+            if (node.purged || source.content_seq === null)
+                throw notOf();
+            const created = [];
+            const content = (seq, nodeId, parentId, name, op2) => this.#addRevision(actor, op.ns, seq, {
+                nodeId,
+                op: op2,
+                parentId,
+                name,
+                kind: 'file',
+                deleted: false,
+                size: source.size,
+                mtime: source.mtime,
+                mode: source.mode,
+                contentSeq: source.content_seq,
+                restoredFrom: source.seq,
+            });
+            if (op.toPath !== undefined) {
+                // A copy at another path: a new node, the original untouched.
+                const parts = splitPath(op.toPath);
+                if (parts.length === 0)
+                    throw new LoftError('EXISTS', 'the root exists');
+                const name = parts.pop();
+                const parentId = this.#ensureDirsFrom(actor, op.ns, this.#root(op.ns), parts, actor.now, created);
+                this.#assertFree(parentId, name, op.toPath);
+                const seq = this.#nextSeq(op.ns);
+                const nodeId = this.#insertNode(op.ns, parentId, name, 'file', seq);
+                created.push(content(seq, nodeId, parentId, name, 'create'));
+                return created;
+            }
+            if (!node.deleted) {
+                if (op.parentRev !== undefined)
+                    this.#checkRev(node, op.parentRev);
+                const seq = this.#nextSeq(op.ns);
+                created.push(content(seq, node.id, node.parent_id, node.name, 'commit'));
+                return created;
+            }
+            // A deleted file comes back at its last place: below its nearest live ancestor, through
+            // directories of the names it had (existing live ones are used, missing ones created anew).
+            const missing = [];
+            let at = this.#nodeById(op.ns, node.parent_id);
+            while (at.deleted) {
+                missing.unshift(at.name);
+                at = this.#nodeById(op.ns, at.parent_id);
+            }
+            const parentId = this.#ensureDirsFrom(actor, op.ns, at.id, missing, actor.now, created);
+            this.#assertFree(parentId, node.name, joinPath(this.#pathOf(op.ns, node)));
+            const seq = this.#nextSeq(op.ns);
+            created.push(content(seq, node.id, parentId, node.name, 'create'));
+            return created;
+        })
+            .immediate();
+    }
+    /**
+     * A deleted folder comes back as it was when it was deleted: the same node at its last place
+     * (missing ancestors created anew, as for a file), with everything that delete took along, each
+     * node with its id and its last content. A recursive delete tombstones the subtree (children
+     * before their folder) in one transaction, so what it took is the run of deletes of nodes below
+     * the folder just before the folder's own; nodes brought back or purged since stay as they are. Returns the new
+     * revisions in journal order, then the folder's again (last: the one the answer is about).
+     */
+    #restoreDir(actor, ns, dir) {
+        const s = this.#stmt;
+        const below = (n) => {
+            for (let at = n.parent_id; at !== null; at = this.#nodeById(ns, at).parent_id)
+                if (at === dir.id)
+                    return true;
+            return false;
+        };
+        const taken = [];
+        // Tombstones from before schema v3 have no batch: the run of deletes below it stands for it.
+        const batch = s.revision.get(ns, dir.rev)?.deleted_with ?? 0;
+        for (let seq = dir.rev - 1; seq >= batch && seq > 0; seq--) {
+            const r = s.revision.get(ns, seq);
+            if (!r || r.op !== 'delete' || (batch && r.deleted_with !== batch))
+                break;
+            const n = this.#nodeById(ns, r.node_id);
+            if (!below(n))
+                break;
+            if (n.rev === seq && !n.purged)
+                taken.push(n);
+        }
+        const created = [];
+        const missing = [];
+        let at = this.#nodeById(ns, dir.parent_id);
+        while (at.deleted) {
+            missing.unshift(at.name);
+            at = this.#nodeById(ns, at.parent_id);
+        }
+        const parentId = this.#ensureDirsFrom(actor, ns, at.id, missing, actor.now, created);
+        this.#assertFree(parentId, dir.name, joinPath([...this.#pathOf(ns, at), ...missing, dir.name]));
+        const back = new Set();
+        const revive = (n, parentId) => {
+            const lastSeq = s.prevRev.get(n.id, ns, n.rev).seq;
+            const last = lastSeq === null ? undefined : s.revision.get(ns, lastSeq);
+            if (!last || (n.kind === 'file' && last.content_seq === null))
+                return null;
+            back.add(n.id);
+            const rev = this.#addRevision(actor, ns, this.#nextSeq(ns), {
+                nodeId: n.id,
+                op: n.kind === 'dir' ? 'mkdir' : 'create',
+                parentId,
+                name: n.name,
+                kind: n.kind,
+                deleted: false,
+                size: n.kind === 'dir' ? 0 : last.size,
+                mtime: last.mtime,
+                mode: last.mode,
+                contentSeq: n.kind === 'dir' ? null : last.content_seq,
+                ...(n.kind === 'dir' ? {} : { restoredFrom: last.seq }),
+            });
+            created.push(rev);
+            return rev;
+        };
+        const folder = revive(dir, parentId);
+        if (!folder)
+            throw new LoftError('NOT_FOUND', `${dir.name} has no kept revision to restore`);
+        // A delete tombstones what a folder holds before the folder: walked backwards (as `taken` was
+        // collected), every folder comes back before what it held.
+        for (const n of taken)
+            if (back.has(n.parent_id))
+                revive(n, n.parent_id);
+        return [...created, folder];
+    }
+    // ---- reads --------------------------------------------------------------------------------------
+    async getNode(ns, ref) {
+        return this.#db.transaction(() => {
+            let node;
+            if ('id' in ref) {
+                node = this.#stmt.nodeById.get(ref.id, ns);
+            }
+            else {
+                node = this.#lookup(ns, splitPath(ref.path));
+            }
+            return node ? this.#revision(ns, node.rev) : null;
+        })();
+    }
+    async listChildren(ns, dirId) {
+        return this.#db.transaction(() => {
+            const dir = this.#nodeById(ns, dirId);
+            if (dir.kind !== 'dir')
+                throw new LoftError('NOT_DIR', `${dir.name} is not a directory`);
+            return this.#stmt.children.all(dir.id).map((n) => this.#revision(ns, n.rev));
+        })();
+    }
+    async listRevisions(ns, id) {
+        return this.#db.transaction(() => {
+            this.#nodeById(ns, id);
+            return this.#stmt.revisionsOf.all(id, ns).map((r) => this.#toRevision(r));
+        })();
+    }
+    async readJournal(ns, after, limit) {
+        return this.#db.transaction(() => {
+            const head = this.#head(ns);
+            const rows = this.#stmt.journal.all(ns, after, limit);
+            const entries = rows.map((r) => this.#toRevision(r));
+            return { entries, last: entries.length ? entries[entries.length - 1].rev : after, head };
+        })();
+    }
+    async headSeq(ns) {
+        return this.#head(ns);
+    }
+    async listDeleted(ns, dirId, limit) {
+        return this.#db.transaction(() => {
+            const s = this.#stmt;
+            const dir = this.#nodeById(ns, dirId);
+            if (dir.deleted)
+                throw new LoftError('NOT_FOUND', `${dir.name} does not exist`);
+            if (dir.kind !== 'dir')
+                throw new LoftError('NOT_DIR', `${dir.name} is not a directory`);
+            const entries = [];
+            let truncated = false;
+            // Breadth first through every directory below, live or deleted (a deleted directory's files
+            // are listed with their paths inside it).
+            const queue = [{ id: dir.id, path: joinPath(this.#pathOf(ns, dir)) }];
+            while (queue.length && !truncated) {
+                const { id, path } = queue.shift();
+                for (const child of s.allChildren.all(id)) {
+                    const childPath = (path === '/' ? '' : path) + '/' + child.name;
+                    if (child.kind === 'dir')
+                        queue.push({ id: child.id, path: childPath });
+                    if (!child.deleted || child.purged)
+                        continue;
+                    if (entries.length === limit) {
+                        truncated = true;
+                        break;
+                    }
+                    const tomb = this.#revision(ns, child.rev);
+                    const prev = s.prevRev.get(child.id, ns, child.rev);
+                    entries.push({
+                        id: child.id,
+                        path: childPath,
+                        kind: child.kind,
+                        size: tomb.size,
+                        rev: tomb.rev,
+                        deletedAt: tomb.time,
+                        device: tomb.device,
+                        lastRev: prev.seq,
+                    });
+                }
+            }
+            entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : b.rev - a.rev));
+            return { entries, truncated };
+        })();
+    }
+    // ---- retention and garbage collection -----------------------------------------------------------
+    async purgeHistory(cutoff, afterNodeId, batch) {
+        return this.#db
+            .transaction(() => {
+            const s = this.#stmt;
+            const nodes = s.nodesAfter.all(afterNodeId, batch);
+            let revisions = 0;
+            let purgedNodes = 0;
+            const freed = new Map();
+            const drop = (ns, seq, contentSeq) => {
+                s.deleteRevision.run(ns, seq);
+                revisions++;
+                if (contentSeq !== null) {
+                    if (!freed.has(ns))
+                        freed.set(ns, new Set());
+                    freed.get(ns).add(contentSeq);
+                }
+            };
+            for (const node of nodes) {
+                if (node.purged || node.parent_id === null)
+                    continue;
+                const revs = s.revTimes.all(node.id, node.ns_id);
+                const last = revs[revs.length - 1];
+                if (!last)
+                    continue;
+                if (node.deleted && last.created_at <= cutoff) {
+                    // Deleted long enough: only the delete revision stays (for the journal), without content.
+                    for (const r of revs.slice(0, -1))
+                        drop(node.ns_id, r.seq, r.content_seq);
+                    if (last.content_seq !== null) {
+                        s.stripContent.run(node.ns_id, last.seq);
+                        freed.set(node.ns_id, (freed.get(node.ns_id) ?? new Set()).add(last.content_seq));
+                    }
+                    s.markPurged.run(node.id);
+                    purgedNodes++;
+                }
+                else if (node.kind === 'file') {
+                    // A revision is kept while it was current at some time within the window.
+                    for (let i = 0; i + 1 < revs.length; i++) {
+                        if (revs[i + 1].created_at <= cutoff)
+                            drop(node.ns_id, revs[i].seq, revs[i].content_seq);
+                    }
+                }
+                // Live directories keep every revision: they carry no content, and a device replaying the
+                // journal must meet a directory before the files placed in it.
+            }
+            for (const [ns, seqs] of freed) {
+                for (const seq of seqs)
+                    if (!s.contentUsed.get(ns, seq))
+                        s.deleteContent.run(ns, seq);
+            }
+            const next = nodes.length < batch ? null : nodes[nodes.length - 1].id;
+            return { revisions, nodes: purgedNodes, next };
+        })
+            .immediate();
+    }
+    async claimGarbage(touchedBefore, now, afterHash, scan) {
+        return this.#db
+            .transaction(() => {
+            const s = this.#stmt;
+            const rows = s.scanBlocks.all(afterHash, scan);
+            const claimed = [];
+            for (const row of rows) {
+                if (row.touched_at >= touchedBefore || s.referenced.get(row.hash))
+                    continue;
+                s.deleteBlock.run(row.hash);
+                s.deleteUserBlocks.run(row.hash);
+                s.insertClaim.run(row.hash, now);
+                claimed.push({ hash: row.hash, storedSize: row.stored_size });
+            }
+            return { claimed, next: rows.length < scan ? null : rows[rows.length - 1].hash };
+        })
+            .immediate();
+    }
+    async takeStaleClaims(claimedBefore, now, limit) {
+        return this.#db
+            .transaction(() => {
+            const rows = this.#stmt.staleClaims.all(claimedBefore, limit);
+            for (const r of rows)
+                this.#stmt.renewClaim.run(now, r.hash);
+            return rows.map((r) => r.hash);
+        })
+            .immediate();
+    }
+    async finishClaims(hashes) {
+        this.#db
+            .transaction(() => {
+            for (const h of hashes)
+                this.#stmt.deleteClaim.run(h);
+        })
+            .immediate();
+    }
+    async close() {
+        if (this.#db.open)
+            this.#db.close();
+    }
+    // ---- internals (run inside a transaction) -----------------------------------------------------
+    #head(ns) {
+        const row = this.#stmt.head.get(ns);
+        if (!row)
+            throw new LoftError('NOT_FOUND', `no namespace ${ns}`);
+        return row.head_seq;
+    }
+    #root(ns) {
+        const row = this.#stmt.rootOf.get(ns);
+        if (!row)
+            throw new LoftError('NOT_FOUND', `no namespace ${ns}`);
+        return row.root_id;
+    }
+    #nextSeq(ns) {
+        const row = this.#stmt.nextSeq.get(ns);
+        if (!row)
+            throw new LoftError('NOT_FOUND', `no namespace ${ns}`);
+        return row.head_seq;
+    }
+    #nodeById(ns, id) {
+        const node = this.#stmt.nodeById.get(id, ns);
+        if (!node)
+            throw new LoftError('NOT_FOUND', `no node ${id}`);
+        return node;
+    }
+    #lookup(ns, parts) {
+        let node = this.#nodeById(ns, this.#root(ns));
+        for (const part of parts) {
+            if (node.kind !== 'dir')
+                return undefined;
+            const next = this.#stmt.child.get(node.id, part);
+            if (!next)
+                return undefined;
+            node = next;
+        }
+        return node;
+    }
+    #resolveLive(ns, ref) {
+        if ('id' in ref) {
+            const node = this.#nodeById(ns, ref.id);
+            if (node.deleted) {
+                throw new LoftError('CONFLICT', `node ${node.id} was deleted at rev ${node.rev}`, {
+                    details: { currentRev: node.rev, id: node.id, deleted: true },
+                });
+            }
+            return node;
+        }
+        const node = this.#lookup(ns, splitPath(ref.path));
+        if (!node)
+            throw new LoftError('NOT_FOUND', `${ref.path} does not exist`);
+        return node;
+    }
+    /** A live folder given by id (a place to put a node in); deleted: NOT_FOUND, details.deleted. */
+    #liveDir(ns, id) {
+        const dir = this.#nodeById(ns, id);
+        if (dir.deleted) {
+            throw new LoftError('NOT_FOUND', `folder ${id} was deleted at rev ${dir.rev}`, {
+                details: { id, deleted: true },
+            });
+        }
+        if (dir.kind !== 'dir')
+            throw new LoftError('NOT_DIR', `node ${id} is not a directory`);
+        return dir.id;
+    }
+    #resolveDir(ns, parts) {
+        let id = this.#root(ns);
+        for (const part of parts) {
+            const next = this.#stmt.child.get(id, part);
+            if (!next)
+                throw new LoftError('NOT_FOUND', `parent directory ${part} does not exist`);
+            if (next.kind !== 'dir')
+                throw new LoftError('NOT_DIR', `${part} is not a directory`);
+            id = next.id;
+        }
+        return id;
+    }
+    /** Resolves the directory at `parts`, creating missing ones (each a revision of its own). */
+    #ensureDirs(actor, ns, parts, mtime) {
+        return this.#ensureDirsFrom(actor, ns, this.#root(ns), parts, mtime);
+    }
+    #ensureDirsFrom(actor, ns, from, parts, mtime, created) {
+        let id = from;
+        for (const part of parts) {
+            const next = this.#stmt.child.get(id, part);
+            if (next && next.kind !== 'dir')
+                throw new LoftError('NOT_DIR', `${part} is not a directory`);
+            if (next) {
+                id = next.id;
+            }
+            else {
+                const made = this.#mkdirIn(actor, ns, id, part, mtime, 0o755);
+                created?.push(made);
+                id = made.id;
+            }
+        }
+        return id;
+    }
+    /** The node's path components from the root, through its (possibly deleted) ancestors' last names. */
+    #pathOf(ns, node) {
+        const parts = [];
+        for (let at = node; at.parent_id !== null; at = this.#nodeById(ns, at.parent_id))
+            parts.unshift(at.name);
+        return parts;
+    }
+    #assertFree(parentId, name, path) {
+        const holder = this.#stmt.child.get(parentId, name);
+        if (holder) {
+            throw new LoftError('EXISTS', `${path} is taken by another ${holder.kind === 'dir' ? 'directory' : 'file'}`, {
+                details: { id: holder.id, currentRev: holder.rev, kind: holder.kind },
+            });
+        }
+    }
+    #mkdirIn(actor, ns, parentId, name, mtime, mode) {
+        const seq = this.#nextSeq(ns);
+        const nodeId = this.#insertNode(ns, parentId, name, 'dir', seq);
+        return this.#addRevision(actor, ns, seq, {
+            nodeId,
+            op: 'mkdir',
+            parentId,
+            name,
+            kind: 'dir',
+            deleted: false,
+            size: 0,
+            mtime,
+            mode,
+            contentSeq: null,
+        });
+    }
+    /** `batch`: the seq of the first tombstone of the same delete (default: this one's). */
+    #tombstone(actor, ns, node, batch) {
+        const current = this.#revision(ns, node.rev);
+        const seq = this.#nextSeq(ns);
+        this.#stmt.updateNode.run(node.parent_id, node.name, 1, seq, node.id);
+        this.#deletedWith = batch ?? seq;
+        return this.#addRevision(actor, ns, seq, {
+            nodeId: node.id,
+            op: 'delete',
+            parentId: node.parent_id,
+            name: node.name,
+            kind: node.kind,
+            deleted: true,
+            size: current.size,
+            mtime: current.mtime,
+            mode: current.mode,
+            contentSeq: this.#contentSeq(ns, node.rev),
+        });
+    }
+    #checkRev(node, parentRev) {
+        if (node.rev !== parentRev) {
+            throw new LoftError('CONFLICT', `${node.name} is at rev ${node.rev}, not ${parentRev}`, {
+                details: { currentRev: node.rev, id: node.id },
+            });
+        }
+    }
+    #checkBlocks(userId, blocks, size) {
+        let total = 0;
+        const unusable = [];
+        for (const b of blocks) {
+            total += b.size;
+            const row = this.#stmt.blockSize.get(b.hash);
+            if (!row || !this.#usable(userId, b.hash)) {
+                unusable.push(b.hash);
+            }
+            else if (row.size !== b.size) {
+                throw new LoftError('BAD_REQUEST', `block ${b.hash} is ${row.size} bytes, not ${b.size}`);
+            }
+        }
+        if (unusable.length) {
+            throw new LoftError('BLOCK_UNUSABLE', `${unusable.length} block(s) must be uploaded before this commit`, {
+                details: { missing: [...new Set(unusable)] },
+            });
+        }
+        if (total !== size)
+            throw new LoftError('BAD_REQUEST', `blocks add up to ${total} bytes, not size ${size}`);
+    }
+    #insertNode(ns, parentId, name, kind, seq) {
+        return this.#stmt.insertNode.get(ns, parentId, name, kind, seq).id;
+    }
+    #insertContent(ns, seq, blocks) {
+        blocks.forEach((b, i) => this.#stmt.insertContent.run(ns, seq, i, b.hash, b.size));
+    }
+    #contentSeq(ns, rev) {
+        const row = this.#stmt.revision.get(ns, rev);
+        return row?.content_seq ?? null;
+    }
+    /** The batch of the tombstone being added (see #tombstone). */
+    #deletedWith = null;
+    #addRevision(actor, ns, seq, r) {
+        this.#stmt.insertRevision.run(ns, seq, r.nodeId, r.op, r.parentId, r.name, r.kind, r.deleted ? 1 : 0, r.size, r.mtime, r.mode, r.contentSeq, actor.deviceId, actor.now, r.restoredFrom ?? null);
+        if (r.op === 'delete')
+            this.#stmt.setDeletedWith.run(this.#deletedWith ?? seq, ns, seq);
+        else
+            this.#stmt.updateNode.run(r.parentId, r.name, 0, seq, r.nodeId);
+        this.#deletedWith = null;
+        return this.#revision(ns, seq);
+    }
+    #revision(ns, seq) {
+        const row = this.#stmt.revision.get(ns, seq);
+        if (!row)
+            throw new LoftError('INTERNAL', `revision ${seq} of namespace ${ns} is missing`);
+        return this.#toRevision(row);
+    }
+    #toRevision(row) {
+        const rev = {
+            rev: row.seq,
+            id: row.node_id,
+            op: row.op,
+            parentId: row.parent_id,
+            name: row.name,
+            kind: row.kind,
+            deleted: row.deleted === 1,
+            size: row.size,
+            mtime: row.mtime,
+            mode: row.mode,
+            device: row.device,
+            time: row.created_at,
+        };
+        if (row.restored_from !== null)
+            rev.restoredFrom = row.restored_from;
+        if (row.kind === 'file' && !rev.deleted && row.content_seq !== null) {
+            rev.blocks = this.#stmt.content.all(row.ns_id, row.content_seq);
+        }
+        return rev;
+    }
+}
+//# sourceMappingURL=sqlite-metadata-store.js.map

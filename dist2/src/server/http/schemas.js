@@ -1,0 +1,99 @@
+/**
+ * Request schemas (JSON Schema via TypeBox), checked by fastify's Ajv before a handler runs.
+ * Ajv is configured without type coercion and without removing unknown fields, so a wrongly typed
+ * or unknown field is a 400, never silently "fixed". Query strings are strings, checked by pattern.
+ */
+import { Type } from '@sinclair/typebox';
+import { MAX_HASHES_PER_REQUEST } from '../../shared/protocol.js';
+const Hash = Type.String({ pattern: '^[0-9a-f]{64}$' });
+const Ns = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
+const NodeId = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
+const Rev = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+const Size = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+// Path syntax (components, lengths) is checked by splitPath with precise messages; this only bounds it.
+const Path = Type.String({ minLength: 1, maxLength: 8192 });
+// One path component (checked by validateName); with a parentId it places a node inside that folder.
+const Name = Type.String({ minLength: 1, maxLength: 1024 });
+const Mtime = Type.Integer({ minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER });
+// Permission bits, optionally with S_IFLNK (0o120000): the drive stores a symlink as a file whose
+// content is the target. Other file-type bits are refused.
+const Mode = Type.Union([
+    Type.Integer({ minimum: 0, maximum: 0o7777 }),
+    Type.Integer({ minimum: 0o120000, maximum: 0o127777 }),
+]);
+const strict = { additionalProperties: false };
+export const MissingBody = Type.Object({ ns: Type.Optional(Ns), hashes: Type.Array(Hash, { maxItems: MAX_HASHES_PER_REQUEST }) }, strict);
+export const HashParams = Type.Object({ hash: Type.String() }, strict);
+export const BlockRefSchema = Type.Object({ hash: Hash, size: Size }, strict);
+export const CommitBody = Type.Object({
+    ns: Type.Optional(Ns),
+    path: Type.Optional(Path),
+    id: Type.Optional(NodeId),
+    parentId: Type.Optional(NodeId),
+    name: Type.Optional(Name),
+    parentRev: Type.Union([Rev, Type.Null()]),
+    blocks: Type.Array(BlockRefSchema),
+    size: Size,
+    mtime: Mtime,
+    mode: Type.Optional(Mode),
+}, strict);
+export const MkdirBody = Type.Object({
+    ns: Type.Optional(Ns),
+    path: Type.Optional(Path),
+    parentId: Type.Optional(NodeId),
+    name: Type.Optional(Name),
+    mtime: Type.Optional(Mtime),
+    mode: Type.Optional(Mode),
+    parents: Type.Optional(Type.Boolean()),
+}, strict);
+export const MoveBody = Type.Object({
+    ns: Type.Optional(Ns),
+    path: Type.Optional(Path),
+    id: Type.Optional(NodeId),
+    parentRev: Rev,
+    toPath: Type.Optional(Path),
+    toParentId: Type.Optional(NodeId),
+    toName: Type.Optional(Name),
+    overwrite: Type.Optional(Type.Boolean()),
+    targetRev: Type.Optional(Rev),
+}, strict);
+export const DeleteBody = Type.Object({
+    ns: Type.Optional(Ns),
+    path: Type.Optional(Path),
+    id: Type.Optional(NodeId),
+    parentRev: Rev,
+    recursive: Type.Optional(Type.Boolean()),
+}, strict);
+export const RestoreBody = Type.Object({
+    ns: Type.Optional(Ns),
+    path: Type.Optional(Path),
+    id: Type.Optional(NodeId),
+    /** The revision whose content comes back. */
+    rev: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+    /** Restore as a new file there instead (a copy). */
+    toPath: Type.Optional(Path),
+    /** For a live file: its current rev, or CONFLICT. */
+    parentRev: Type.Optional(Rev),
+}, strict);
+const QInt = Type.String({ pattern: '^[0-9]{1,15}$' });
+const QNs = Type.Optional(QInt);
+export const NodeQuery = Type.Object({ ns: QNs, path: Type.Optional(Type.String({ maxLength: 8192 })), id: Type.Optional(QInt) }, strict);
+export const ChangesQuery = Type.Object({
+    ns: QNs,
+    cursor: Type.Optional(Type.String({ maxLength: 128 })),
+    limit: Type.Optional(QInt),
+}, strict);
+export const WaitQuery = Type.Object({
+    ns: QNs,
+    cursor: Type.Optional(Type.String({ maxLength: 128 })),
+    limit: Type.Optional(QInt),
+    /** Seconds, fractions allowed. */
+    timeout: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}(\\.[0-9]{1,3})?$' })),
+}, strict);
+export const DeletedQuery = Type.Object({
+    ns: QNs,
+    path: Type.Optional(Type.String({ maxLength: 8192 })),
+    id: Type.Optional(QInt),
+    limit: Type.Optional(QInt),
+}, strict);
+//# sourceMappingURL=schemas.js.map

@@ -1,0 +1,84 @@
+/**
+ * JournalHub: wakes long-polls when a namespace's journal grows.
+ *
+ * Commits call `notify(ns, head)` after their transaction commits. A long-poll registers with
+ * `wait(ns, after, …)` and then re-checks the store's head itself, so a commit that lands between
+ * the poller's read and its registration is never missed (register first, check second).
+ *
+ * Bounded: at most `maxWaiters` polls wait at once; past that `wait` throws UNAVAILABLE (the client
+ * retries with backoff) instead of letting sockets and closures grow without limit.
+ */
+import { LoftError } from '../shared/errors.js';
+/** Default bound on concurrent long-polls per server process. */
+export const DEFAULT_MAX_WAITERS = 10_000;
+export class JournalHub {
+    #waiters = new Map();
+    #maxWaiters;
+    #count = 0;
+    #closed = false;
+    constructor(options = {}) {
+        this.#maxWaiters = options.maxWaiters ?? DEFAULT_MAX_WAITERS;
+    }
+    get waiting() {
+        return this.#count;
+    }
+    /** Wakes every poll on `ns` that waits for something newer than what it had. */
+    notify(ns, head) {
+        const set = this.#waiters.get(ns);
+        if (!set)
+            return;
+        for (const w of set)
+            if (head > w.after)
+                w.wake();
+    }
+    /**
+     * Resolves when `notify` reports a head above `after`, when `check()` (run once after registering)
+     * says so, on timeout, on abort or on close. Never rejects after registration.
+     */
+    async wait(ns, after, check, options) {
+        if (this.#closed)
+            return;
+        if (this.#count >= this.#maxWaiters)
+            throw new LoftError('UNAVAILABLE', 'too many long-polls; retry later');
+        let set = this.#waiters.get(ns);
+        if (!set)
+            this.#waiters.set(ns, (set = new Set()));
+        const waiters = set;
+        let timer;
+        let onAbort;
+        const done = new Promise((resolve) => {
+            const waiter = {
+                after,
+                wake: () => {
+                    if (!waiters.delete(waiter))
+                        return;
+                    this.#count--;
+                    if (waiters.size === 0 && this.#waiters.get(ns) === waiters)
+                        this.#waiters.delete(ns);
+                    clearTimeout(timer);
+                    if (onAbort)
+                        options.signal?.removeEventListener('abort', onAbort);
+                    resolve();
+                },
+            };
+            waiters.add(waiter);
+            this.#count++;
+            timer = setTimeout(waiter.wake, options.timeoutMs);
+            onAbort = waiter.wake;
+            if (options.signal?.aborted)
+                waiter.wake();
+            else
+                options.signal?.addEventListener('abort', onAbort, { once: true });
+            check().then((newer) => newer && waiter.wake(), () => waiter.wake());
+        });
+        return done;
+    }
+    /** Releases every waiting poll (server shutdown). */
+    close() {
+        this.#closed = true;
+        for (const set of [...this.#waiters.values()])
+            for (const w of [...set])
+                w.wake();
+    }
+}
+//# sourceMappingURL=journal-hub.js.map

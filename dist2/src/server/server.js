@@ -1,0 +1,95 @@
+/**
+ * Composition root of `loft serve`: opens the stores under the data directory, builds the HTTP app
+ * and listens. The embedded default is SQLite metadata (`<data>/meta.db`) and blocks on local disk
+ * (`<data>/blocks/`).
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { FsBlockStore } from '../blockstore/fs-block-store.js';
+import { SqliteMetadataStore } from '../metastore/sqlite/sqlite-metadata-store.js';
+import { systemClock } from '../shared/clock.js';
+import { DEFAULT_GC_GRACE_MS, DEFAULT_GC_INTERVAL_MS, DEFAULT_KEEP_DAYS, GarbageCollector, keepDaysToMs, } from './garbage-collector.js';
+import { buildApp } from './http/app.js';
+import { JournalHub } from './journal-hub.js';
+/** How long a shutdown waits for requests under way before it cuts their connections. */
+const CLOSE_GRACE_MS = 3_000;
+/** Temp files of uploads younger than this may belong to a running server (a put takes seconds). */
+const FOREIGN_TMP_AGE_MS = 3_600_000;
+/**
+ * Opens (creating if needed) the embedded stores in `dataDir`. `owner` is the server itself: it
+ * removes every leftover upload temp file; tools (`loft user`, `loft gc`), which may run beside a
+ * server, remove only old ones.
+ */
+export function openDataDir(dataDir, options = {}) {
+    mkdirSync(dataDir, { recursive: true });
+    const meta = new SqliteMetadataStore({ filename: path.join(dataDir, 'meta.db') });
+    const blocks = new FsBlockStore({
+        root: path.join(dataDir, 'blocks'),
+        verifyOnGet: false,
+        tmpMaxAgeMs: options.owner ? 0 : FOREIGN_TMP_AGE_MS,
+    });
+    return { meta, blocks };
+}
+export function gcSettings(partial = {}) {
+    return {
+        keepDays: partial.keepDays ?? DEFAULT_KEEP_DAYS,
+        intervalMs: partial.intervalMs ?? DEFAULT_GC_INTERVAL_MS,
+        graceMs: partial.graceMs ?? DEFAULT_GC_GRACE_MS,
+    };
+}
+/** The collector over a data directory's stores (used by `loft serve` and `loft gc`). */
+export function createCollector(stores, settings, clock) {
+    return new GarbageCollector({
+        meta: stores.meta,
+        blocks: stores.blocks,
+        clock,
+        keepMs: keepDaysToMs(settings.keepDays),
+        graceMs: settings.graceMs,
+    });
+}
+export async function startServer(options) {
+    const { meta, blocks } = options.stores;
+    const clock = options.clock ?? systemClock;
+    const app = await buildApp({
+        meta,
+        blocks,
+        hub: new JournalHub(),
+        clock,
+        ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+    });
+    const settings = gcSettings(options.gc);
+    const gc = new GarbageCollector({
+        meta,
+        blocks,
+        clock,
+        keepMs: keepDaysToMs(settings.keepDays),
+        graceMs: settings.graceMs,
+        log: (level, msg, fields) => app.log[level](fields ?? {}, msg),
+    });
+    await app.listen({ host: options.host, port: options.port });
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : options.port;
+    const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+    gc.start(settings.intervalMs);
+    return {
+        app,
+        url: `http://${host}:${port}`,
+        gc,
+        async close() {
+            await gc.close();
+            // Requests under way get CLOSE_GRACE_MS to finish (long-polls answer at once); then their
+            // connections are cut, so a stalled client (an upload whose body stopped coming) cannot hold
+            // a shutdown for the whole request timeout. Clients retry; a commit is atomic either way.
+            const cut = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
+            try {
+                await app.close();
+            }
+            finally {
+                clearTimeout(cut);
+            }
+            await blocks.close();
+            await meta.close();
+        },
+    };
+}
+//# sourceMappingURL=server.js.map

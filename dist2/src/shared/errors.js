@@ -1,0 +1,109 @@
+const STATUS = {
+    BAD_REQUEST: 400,
+    BAD_PATH: 400,
+    BAD_HASH: 400,
+    BAD_CURSOR: 400,
+    HASH_MISMATCH: 400,
+    BLOCK_UNUSABLE: 400,
+    TOO_LARGE: 413,
+    UNSUPPORTED_MEDIA_TYPE: 415,
+    UNAUTHORIZED: 401,
+    FORBIDDEN: 403,
+    NOT_FOUND: 404,
+    CONFLICT: 409,
+    EXISTS: 409,
+    NOT_DIR: 409,
+    IS_DIR: 409,
+    NOT_EMPTY: 409,
+    CYCLE: 409,
+    CORRUPT: 500,
+    UNAVAILABLE: 503,
+    INTERNAL: 500,
+};
+export class LoftError extends Error {
+    code;
+    /** Extra machine-readable fields sent to the client (e.g. `currentRev` on a conflict). */
+    details;
+    constructor(code, message, options) {
+        super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+        this.name = 'LoftError';
+        this.code = code;
+        this.details = options?.details;
+    }
+    get status() {
+        return STATUS[this.code];
+    }
+}
+export function isLoftError(err, code) {
+    return err instanceof LoftError && (code === undefined || err.code === code);
+}
+export function httpStatus(code) {
+    return STATUS[code];
+}
+/** The error codes that mean "someone else changed this first": the client must re-read and merge. */
+export const CONFLICT_CODES = new Set([
+    'CONFLICT',
+    'EXISTS',
+    'NOT_DIR',
+    'IS_DIR',
+    'NOT_EMPTY',
+    'CYCLE',
+]);
+/** An error at the filesystem boundary: a LoftError that also names the errno to answer. */
+export class FsError extends LoftError {
+    errno;
+    constructor(errno, message, options) {
+        super(ERRNO_CODE[errno], message, options);
+        this.name = 'FsError';
+        this.errno = errno;
+    }
+}
+const ERRNO_CODE = {
+    EPERM: 'FORBIDDEN',
+    ENOENT: 'NOT_FOUND',
+    EIO: 'UNAVAILABLE',
+    EBADF: 'BAD_REQUEST',
+    EACCES: 'FORBIDDEN',
+    EEXIST: 'EXISTS',
+    EXDEV: 'BAD_REQUEST',
+    ENOTDIR: 'NOT_DIR',
+    EISDIR: 'IS_DIR',
+    EINVAL: 'BAD_REQUEST',
+    ENOSPC: 'TOO_LARGE',
+    EROFS: 'FORBIDDEN',
+    ERANGE: 'BAD_REQUEST',
+    ENAMETOOLONG: 'BAD_PATH',
+    ENOTEMPTY: 'NOT_EMPTY',
+    ENODATA: 'NOT_FOUND',
+    ENOTSUP: 'BAD_REQUEST',
+    ETIMEDOUT: 'UNAVAILABLE',
+    EBUSY: 'CONFLICT',
+};
+const CODE_ERRNO = {
+    NOT_FOUND: 'ENOENT',
+    EXISTS: 'EEXIST',
+    NOT_DIR: 'ENOTDIR',
+    IS_DIR: 'EISDIR',
+    NOT_EMPTY: 'ENOTEMPTY',
+    BAD_PATH: 'EINVAL',
+    BAD_REQUEST: 'EINVAL',
+    FORBIDDEN: 'EACCES',
+    TOO_LARGE: 'ENOSPC',
+};
+/** The errno for any error: FsError's own, a mapped LoftError code, a full disk, else EIO. */
+export function errnoOf(err) {
+    if (err instanceof FsError)
+        return err.errno;
+    if (err instanceof LoftError)
+        return CODE_ERRNO[err.code] ?? 'EIO';
+    // A full local disk stays a full disk for the writer, whichever layer met it.
+    if (isDiskFull(err))
+        return 'ENOSPC';
+    return 'EIO';
+}
+/** A full local disk: ENOSPC or EDQUOT from the file system, or SQLite's "database or disk is full". */
+export function isDiskFull(err) {
+    const code = err?.code;
+    return code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL';
+}
+//# sourceMappingURL=errors.js.map

@@ -1,0 +1,109 @@
+/**
+ * The BlockStore contract: every implementation (memory, local disk, S3 later) runs this suite.
+ * `factory` returns a fresh, empty store; the suite closes it.
+ */
+import { randomBytes } from 'node:crypto';
+import { sha256hex } from '../../src/shared/hash.js';
+export function blockStoreContract(t, name, factory, maxBlockSize) {
+    t.test(`${name}: BlockStore contract`, async (t) => {
+        let store;
+        t.beforeEach(async () => {
+            store = await factory();
+        });
+        t.afterEach(async () => {
+            await store.close();
+        });
+        t.test('put then get returns the same bytes; has reports presence', async (t) => {
+            for (const data of [
+                Buffer.alloc(0),
+                Buffer.from('x'),
+                randomBytes(100_000),
+                Buffer.alloc(1 << 20, 'abc'),
+            ]) {
+                const hash = sha256hex(data);
+                t.equal(await store.has(hash), false);
+                const r = await store.put(hash, data);
+                t.equal(r.created, true);
+                t.equal(await store.has(hash), true);
+                t.same(await store.get(hash), data);
+            }
+        });
+        t.test('put is idempotent', async (t) => {
+            const data = randomBytes(5000);
+            const hash = sha256hex(data);
+            t.equal((await store.put(hash, data)).created, true);
+            t.equal((await store.put(hash, data)).created, false);
+            t.same(await store.get(hash), data);
+        });
+        t.test('concurrent puts of one block store it once, intact', async (t) => {
+            const data = randomBytes(300_000);
+            const hash = sha256hex(data);
+            await Promise.all(Array.from({ length: 8 }, () => store.put(hash, data)));
+            t.same(await store.get(hash), data);
+            const all = [];
+            for await (const h of store.list())
+                all.push(h);
+            t.same(all, [hash]);
+        });
+        t.test('a mismatching hash is rejected and nothing is stored', async (t) => {
+            const data = randomBytes(1000);
+            const wrong = sha256hex(Buffer.from('something else'));
+            await t.rejects(store.put(wrong, data), { code: 'HASH_MISMATCH' });
+            t.equal(await store.has(wrong), false);
+            t.equal(await store.get(wrong), null);
+        });
+        t.test('an invalid hash is rejected', async (t) => {
+            for (const h of ['', 'abc', 'A'.repeat(64), 'g'.repeat(64), '../' + 'a'.repeat(61)]) {
+                await t.rejects(store.put(h, Buffer.from('x')), { code: 'BAD_HASH' });
+                await t.rejects(store.get(h), { code: 'BAD_HASH' });
+            }
+        });
+        t.test('a block over the size limit is rejected with TOO_LARGE', async (t) => {
+            const data = Buffer.alloc(maxBlockSize + 1, 7);
+            const hash = sha256hex(data);
+            await t.rejects(store.put(hash, data), { code: 'TOO_LARGE' });
+            t.equal(await store.has(hash), false);
+            const fits = Buffer.alloc(maxBlockSize, 7);
+            t.equal((await store.put(sha256hex(fits), fits)).created, true);
+        });
+        t.test('get of an absent block is null; delete is idempotent', async (t) => {
+            const data = randomBytes(10);
+            const hash = sha256hex(data);
+            t.equal(await store.get(hash), null);
+            await store.delete(hash);
+            await store.put(hash, data);
+            await store.delete(hash);
+            t.equal(await store.has(hash), false);
+            t.equal(await store.get(hash), null);
+        });
+        t.test('a deleted block is gone from list and can be put again (garbage collection)', async (t) => {
+            const keep = randomBytes(100);
+            const drop = randomBytes(100);
+            await store.put(sha256hex(keep), keep);
+            await store.put(sha256hex(drop), drop);
+            await store.delete(sha256hex(drop));
+            const listed = [];
+            for await (const h of store.list())
+                listed.push(h);
+            t.same(listed, [sha256hex(keep)]);
+            const again = await store.put(sha256hex(drop), drop);
+            t.equal(again.created, true, 'stored anew, not mistaken for present');
+            t.same(await store.get(sha256hex(drop)), drop);
+            t.same(await store.get(sha256hex(keep)), keep);
+        });
+        t.test('list yields every stored hash once', async (t) => {
+            const hashes = new Set();
+            for (let i = 0; i < 50; i++) {
+                const d = randomBytes(64);
+                const h = sha256hex(d);
+                hashes.add(h);
+                await store.put(h, d);
+            }
+            const listed = [];
+            for await (const h of store.list())
+                listed.push(h);
+            t.same(listed.sort(), [...hashes].sort());
+        });
+    });
+}
+//# sourceMappingURL=block-store-contract.js.map

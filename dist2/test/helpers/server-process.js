@@ -1,0 +1,111 @@
+/**
+ * Starts a real `loft serve` child process on loopback for integration tests, with its own data
+ * directory, and creates users through the real `loft user add` command.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** Repository root (this file is compiled to dist/test/helpers/). */
+export const REPO_ROOT = path.resolve(here, '../../..');
+export const LOFT_BIN = path.join(REPO_ROOT, 'bin', 'loft.js');
+const execFileP = promisify(execFile);
+/** Runs `loft ARGS…` to completion. Never throws on a non-zero exit. */
+export async function runLoft(args, options = {}) {
+    try {
+        const { stdout, stderr } = await execFileP(process.execPath, [LOFT_BIN, ...args], {
+            env: { ...process.env, ...options.env },
+            timeout: 60_000,
+        });
+        return { code: 0, stdout, stderr };
+    }
+    catch (err) {
+        const e = err;
+        return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+    }
+}
+export class ServerProcess {
+    serveArgs;
+    dataDir;
+    #child = null;
+    #url = '';
+    #port = 0;
+    #ownsDir;
+    /** `serveArgs`: more `loft serve` options (e.g. the GC's). */
+    constructor(dataDir, serveArgs = []) {
+        this.serveArgs = serveArgs;
+        this.#ownsDir = !dataDir;
+        this.dataDir = dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'loft-server-'));
+    }
+    get url() {
+        return this.#url;
+    }
+    get pid() {
+        return this.#child?.pid;
+    }
+    /** Starts the server; after a restart it reuses the same port so clients can reconnect. */
+    async start() {
+        const listen = `127.0.0.1:${this.#port}`;
+        const child = spawn(process.execPath, [LOFT_BIN, 'serve', '--data', this.dataDir, '--listen', listen, ...this.serveArgs], {
+            stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        this.#child = child;
+        let stderr = '';
+        child.stderr.on('data', (d) => (stderr += d.toString()));
+        this.#url = await new Promise((resolve, reject) => {
+            let out = '';
+            const timer = setTimeout(() => reject(new Error(`server did not start in 20 s: ${stderr}`)), 20_000);
+            child.stdout.on('data', (d) => {
+                out += d.toString();
+                const m = /listening on (http:\/\/\S+)/.exec(out);
+                if (m) {
+                    clearTimeout(timer);
+                    resolve(m[1]);
+                }
+            });
+            child.once('exit', (code) => {
+                clearTimeout(timer);
+                reject(new Error(`server exited with ${code}: ${stderr}`));
+            });
+        });
+        this.#port = Number(new URL(this.#url).port);
+        return this.#url;
+    }
+    /** True while the process runs. */
+    get alive() {
+        return !!this.#child && this.#child.exitCode === null && this.#child.signalCode === null;
+    }
+    /** Creates a user with the real CLI and returns its device token. */
+    async addUser(name, extra = []) {
+        const r = await runLoft(['user', 'add', name, '--data', this.dataDir, ...extra]);
+        if (r.code !== 0)
+            throw new Error(`loft user add failed: ${r.stderr}`);
+        return r.stdout.trim().split('\n').pop();
+    }
+    async addToken(name, extra = []) {
+        const r = await runLoft(['user', 'token', name, '--data', this.dataDir, ...extra]);
+        if (r.code !== 0)
+            throw new Error(`loft user token failed: ${r.stderr}`);
+        return r.stdout.trim().split('\n').pop();
+    }
+    async stop(signal = 'SIGTERM') {
+        const child = this.#child;
+        if (!child || child.exitCode !== null || child.signalCode !== null)
+            return child?.exitCode ?? null;
+        const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+        child.kill(signal);
+        return exited;
+    }
+    async kill() {
+        await this.stop('SIGKILL');
+    }
+    async dispose() {
+        await this.stop();
+        if (this.#ownsDir)
+            rmSync(this.dataDir, { recursive: true, force: true });
+    }
+}
+//# sourceMappingURL=server-process.js.map

@@ -1,0 +1,57 @@
+/**
+ * The kernel's attribute and name cache through a real mount: with the patched binding the mount
+ * lets the kernel keep attributes for ATTR_TIMEOUT_S (10 s), and a remote change must still show at
+ * once, because applying it drops the kernel's entries for the paths it touched
+ * (src/client/fuse/kernel-cache.ts).
+ */
+import { statSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import t from 'tap';
+import { ATTR_TIMEOUT_S } from '../../src/client/fuse/fuse-mount.js';
+import { Api } from '../helpers/api.js';
+import { waitFor } from '../helpers/devices.js';
+import { putFile } from '../helpers/fixtures.js';
+import { MountProcess } from '../helpers/mount-process.js';
+import { ServerProcess } from '../helpers/server-process.js';
+/** Well under the attribute timeout: a change seen within this was not seen by expiry. */
+const SHOWS_WITHIN_MS = 3_000;
+const server = new ServerProcess();
+let m;
+t.teardown(async () => {
+    await m?.dispose();
+    await server.dispose();
+});
+const gone = async (p) => fs.stat(p).then(() => false, (err) => err.code === 'ENOENT');
+t.test('remote changes show at once although the kernel keeps attributes for long', {
+    skip: ATTR_TIMEOUT_S * 1000 <= SHOWS_WITHIN_MS && 'stock binding: short attribute timeout, no invalidation',
+}, async (t) => {
+    await server.start();
+    const token = await server.addUser('kc');
+    const api = new Api(server.url, token);
+    const revA = await putFile(api, '/k/a.txt', Buffer.from('one\n'));
+    await putFile(api, '/k/d/inner.txt', Buffer.from('inner\n'));
+    const revGone = await putFile(api, '/k/gone.txt', Buffer.from('gone\n'));
+    m = new MountProcess(server.url, token, {});
+    await m.start();
+    const mnt = m;
+    // The kernel now holds names and attributes of all of them.
+    t.equal(statSync(mnt.p('k/a.txt')).size, 4);
+    t.equal(statSync(mnt.p('k/d/inner.txt')).size, 6);
+    t.equal(statSync(mnt.p('k/gone.txt')).size, 5);
+    const dirRev = (await api.get('/v1/node?path=/k/d')).body.rev;
+    const v2 = Buffer.from('version two, longer\n');
+    await putFile(api, '/k/a.txt', v2, undefined, revA);
+    t.equal((await api.post('/v1/move', { path: '/k/d', parentRev: dirRev, toPath: '/k/e' })).status, 200);
+    t.equal((await api.post('/v1/delete', { path: '/k/gone.txt', parentRev: revGone })).status, 200);
+    const from = Date.now();
+    await waitFor('the new size', async () => (await fs.stat(mnt.p('k/a.txt'))).size === v2.length, SHOWS_WITHIN_MS, 5);
+    t.pass(`stat shows the new size ${Date.now() - from} ms after the commits`);
+    t.equal(await fs.readFile(mnt.p('k/a.txt'), 'utf8'), v2.toString(), 'and a read gives the new bytes');
+    await waitFor('the moved folder', async () => await gone(mnt.p('k/d/inner.txt')), SHOWS_WITHIN_MS, 5);
+    t.pass('a file below a folder moved elsewhere is gone under the old name (no cached entry)');
+    t.equal(statSync(mnt.p('k/e/inner.txt')).size, 6, 'and is there under the new one');
+    await waitFor('the deleted file', async () => await gone(mnt.p('k/gone.txt')), SHOWS_WITHIN_MS, 5);
+    t.pass('a file deleted elsewhere is gone');
+    t.ok(Date.now() - from < ATTR_TIMEOUT_S * 1000, 'all of it before the attribute timeout');
+});
+//# sourceMappingURL=drive-kernel-cache.test.js.map

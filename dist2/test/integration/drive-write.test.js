@@ -1,0 +1,484 @@
+/**
+ * The drive's write path through a real FUSE mount of a real `loft mount` process, against a real
+ * `loft serve` process: local staging, the durable outbox, the push loop (only missing blocks
+ * travel), crash safety, offline work, and conflicted copies. Counters come from the mount's real
+ * status (the control socket, and `loft status --wait` once); what the server holds is checked on a
+ * second device or straight through the HTTP API.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { Devices, mountTree, serverFile, serverNames, serverTree, settled, status, waitFor, } from '../helpers/devices.js';
+import { MiB, pseudoRandom, sha256 } from '../helpers/fixtures.js';
+import { runLoft, ServerProcess } from '../helpers/server-process.js';
+const execFileP = promisify(execFile);
+const server = new ServerProcess();
+const devices = new Devices(server);
+const mounts = devices.mounts;
+const newUser = (user) => devices.newUser(user);
+const otherDevice = (of, device) => devices.otherDevice(of, device);
+const mount = (t, dev, url = server.url) => devices.mount(t, dev, url);
+const restart = (m) => devices.restart(m);
+const proxies = [];
+t.teardown(async () => {
+    for (const m of mounts)
+        await m.dispose().catch(() => undefined);
+    for (const p of proxies)
+        await p.close().catch(() => undefined);
+    await server.dispose();
+});
+t.before(async () => {
+    await server.start();
+});
+/**
+ * A TCP proxy between a mount and the server that can swallow the answer to one commit: `hold`
+ * keeps the answer from ever arriving (the server has committed; the mount does not know yet),
+ * `reset` breaks the connection when the answer comes back (a reply lost on the network).
+ */
+class FaultProxy {
+    #server = net.createServer((c) => this.#connection(c));
+    #sockets = new Set();
+    #armed = null;
+    affected = 0;
+    url = '';
+    async start() {
+        await new Promise((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+        this.url = `http://127.0.0.1:${this.#server.address().port}`;
+    }
+    /** The next `POST /v1/commit` gets its answer held or its connection reset (once). */
+    arm(mode) {
+        this.#armed = mode;
+    }
+    #connection(client) {
+        const target = new URL(server.url);
+        const upstream = net.connect(Number(target.port), target.hostname);
+        this.#sockets.add(client).add(upstream);
+        let fault = null;
+        const end = () => {
+            client.destroy();
+            upstream.destroy();
+            this.#sockets.delete(client);
+            this.#sockets.delete(upstream);
+        };
+        client.on('data', (d) => {
+            if (this.#armed && d.includes('POST /v1/commit ')) {
+                fault = this.#armed;
+                this.#armed = null;
+                this.affected++;
+            }
+            if (!upstream.write(d)) {
+                client.pause();
+                upstream.once('drain', () => client.resume());
+            }
+        });
+        upstream.on('data', (d) => {
+            if (fault === 'hold')
+                return;
+            if (fault === 'reset')
+                return end();
+            if (!client.write(d)) {
+                upstream.pause();
+                client.once('drain', () => upstream.resume());
+            }
+        });
+        for (const s of [client, upstream]) {
+            s.on('error', end);
+            s.on('close', end);
+        }
+    }
+    async close() {
+        for (const s of this.#sockets)
+            s.destroy();
+        await new Promise((resolve) => this.#server.close(() => resolve()));
+    }
+}
+/** Reads a file on a fresh second device of the same user; returns its listing of `/` too. */
+async function onSecondDevice(t, of, name, file) {
+    const dev = await otherDevice(of, name);
+    const m = mount(t, dev);
+    await m.start();
+    try {
+        const names = (await fs.readdir(m.mountpoint)).sort();
+        let data = null;
+        try {
+            data = await fs.readFile(m.p(file));
+        }
+        catch (err) {
+            if (err.code !== 'ENOENT')
+                throw err;
+        }
+        return { names, sha: data && sha256(data), size: data && data.length };
+    }
+    finally {
+        await m.stop();
+    }
+}
+async function ensureServer() {
+    if (!server.alive)
+        await server.start();
+}
+t.test('a new 3 MiB file: committed byte-identical, each byte sent once', async (t) => {
+    const a = await newUser('basic');
+    const m = mount(t, a);
+    await m.start();
+    const data = pseudoRandom(3 * MiB, 11);
+    await fs.writeFile(m.p('new.bin'), data);
+    t.ok((await fs.readFile(m.p('new.bin'))).equals(data), 'readable at once on this device');
+    // The real CLI: `loft status --wait` returns once everything is committed.
+    const r = await runLoft(['status', '--wait', '--json', '--state', m.state]);
+    t.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout);
+    t.equal(s.pending, 0, 'nothing pending when --wait returns');
+    t.equal(s.uploading, 0, 'nothing uploading');
+    t.equal(s.pushError, null, 'no push error');
+    t.same(s.conflicts, [], 'status lists no conflicted copy');
+    t.ok(s.uploadedBytes >= 3 * MiB && s.uploadedBytes < 3.2 * MiB, `uploadedBytes ${s.uploadedBytes} is the file, once`);
+    const there = await onSecondDevice(t, a, 'basic-desktop', 'new.bin');
+    t.same(there.names, ['new.bin']);
+    t.equal(there.sha, sha256(data), 'the second device reads the same bytes');
+    t.equal(sha256((await serverFile(a.api, '/new.bin'))), sha256(data), 'the server holds the same bytes');
+    await m.stop();
+});
+t.test('1 MiB overwritten in the middle of a 64 MiB file: at most 4 MiB travel', async (t) => {
+    const a = await newUser('edit');
+    const m = mount(t, a);
+    await m.start();
+    const data = pseudoRandom(64 * MiB, 21);
+    await fs.writeFile(m.p('big.bin'), data);
+    const before = await settled(m);
+    t.ok(before.uploadedBytes >= 64 * MiB, `the whole file went up first (${before.uploadedBytes})`);
+    const patch = pseudoRandom(MiB, 22);
+    const at = 30 * MiB + 12345;
+    const fh = await fs.open(m.p('big.bin'), 'r+');
+    try {
+        const { bytesWritten } = await fh.write(patch, 0, patch.length, at);
+        t.equal(bytesWritten, patch.length);
+    }
+    finally {
+        await fh.close();
+    }
+    const expected = Buffer.from(data);
+    patch.copy(expected, at);
+    t.equal(sha256(await fs.readFile(m.p('big.bin'))), sha256(expected), 'this device reads its edit');
+    const after = await settled(m);
+    const delta = after.uploadedBytes - before.uploadedBytes;
+    t.ok(delta >= patch.length && delta <= 4 * MiB, `the edit sent ${delta} bytes`);
+    t.equal((await fs.stat(m.p('big.bin'))).size, 64 * MiB, 'size unchanged');
+    const there = await onSecondDevice(t, a, 'edit-desktop', 'big.bin');
+    t.same(there.names, ['big.bin'], 'no copy besides the file');
+    t.equal(there.sha, sha256(expected), 'the second device reads the edited bytes');
+    await m.stop();
+});
+t.test('a new file of 1 byte + a committed 64 MiB: at most two chunks travel', async (t) => {
+    const a = await newUser('prepend');
+    const m = mount(t, a);
+    await m.start();
+    const data = pseudoRandom(64 * MiB, 31);
+    await fs.writeFile(m.p('orig.bin'), data);
+    const before = await settled(m);
+    const shifted = Buffer.concat([Buffer.from([0x42]), data]);
+    await fs.writeFile(m.p('shifted.bin'), shifted);
+    const after = await settled(m);
+    const delta = after.uploadedBytes - before.uploadedBytes;
+    t.ok(delta > 0 && delta <= 2 * 4 * MiB, `the shifted copy sent ${delta} bytes`);
+    t.same(await serverNames(a.api), ['orig.bin', 'shifted.bin'], 'server listing');
+    t.equal(sha256((await serverFile(a.api, '/shifted.bin'))), sha256(shifted), 'committed intact');
+    await m.stop();
+});
+t.test('kill -9 of the mount at several points: each file committed exactly once', async (t) => {
+    t.test('right after close, before any push (server down)', async (t) => {
+        await ensureServer();
+        const a = await newUser('crash-a');
+        const m = mount(t, a);
+        await m.start();
+        const data = pseudoRandom(5 * MiB + 7, 41);
+        await server.stop();
+        try {
+            await fs.writeFile(m.p('offline.bin'), data);
+            t.ok((await fs.readFile(m.p('offline.bin'))).equals(data), 'written locally while offline');
+            t.ok((await status(m)).pending >= 1, 'queued');
+            await m.crash();
+            // A state directory that has synced before mounts from its mirror even with the server down.
+            try {
+                await restart(m);
+                t.ok((await fs.readFile(m.p('offline.bin'))).equals(data), 'the staged file survived the crash');
+                t.ok((await status(m)).pending >= 1, 'still queued after the restart');
+            }
+            catch (err) {
+                t.fail(`the mount did not come back while the server was down: ${err.message}`);
+            }
+        }
+        finally {
+            await ensureServer();
+        }
+        if (!(await status(m).catch(() => null)))
+            await restart(m);
+        const s = await settled(m);
+        t.same(s.conflicts, [], 'status lists no conflicted copy');
+        t.same(await serverNames(a.api), ['offline.bin'], 'server listing');
+        const there = await onSecondDevice(t, a, 'crash-a-desktop', 'offline.bin');
+        t.same(there.names, ['offline.bin'], 'exactly one file, no conflicted copy');
+        t.equal(there.sha, sha256(data), 'byte-identical');
+        await m.stop();
+    });
+    t.test('in the middle of uploading a 48 MiB file', async (t) => {
+        await ensureServer();
+        const a = await newUser('crash-b');
+        const m = mount(t, a);
+        await m.start();
+        const data = pseudoRandom(48 * MiB, 42);
+        await fs.writeFile(m.p('big.bin'), data);
+        const at = await waitFor('the upload to be under way', async () => {
+            const s = await status(m);
+            const u = s.uploads[0];
+            return s.uploading === 1 && u && u.sent >= 12 * MiB && u.sent < u.toSend - 12 * MiB && u;
+        }, 30_000, 2);
+        await m.crash();
+        t.comment(`crashed with ${at.sent} of ${at.toSend} bytes sent`);
+        await restart(m);
+        const s = await settled(m);
+        t.same(s.conflicts, [], 'status lists no conflicted copy');
+        t.ok(s.uploadedBytes <= data.length - at.sent + 16 * MiB, // + blocks in flight at the crash
+        `blocks sent before the crash were not sent again (${s.uploadedBytes} after the restart)`);
+        t.same(await serverNames(a.api), ['big.bin'], 'server listing');
+        const there = await onSecondDevice(t, a, 'crash-b-desktop', 'big.bin');
+        t.same(there.names, ['big.bin'], 'exactly one file, no conflicted copy');
+        t.equal(there.sha, sha256(data), 'byte-identical');
+        await m.stop();
+    });
+    t.test('after the server committed, before the mount heard back', async (t) => {
+        await ensureServer();
+        const a = await newUser('crash-c');
+        const proxy = new FaultProxy();
+        proxies.push(proxy);
+        await proxy.start();
+        const m = mount(t, a, proxy.url);
+        await m.start();
+        // A committed file edited, and a new file: both kinds of commit.
+        const v1 = pseudoRandom(2 * MiB, 43);
+        await fs.writeFile(m.p('edited.bin'), v1);
+        await settled(m);
+        const v2 = pseudoRandom(2 * MiB, 44);
+        const fresh = pseudoRandom(3 * MiB, 45);
+        for (const [name, data] of [
+            ['edited.bin', v2],
+            ['fresh.bin', fresh],
+        ]) {
+            const held = proxy.affected;
+            proxy.arm('hold');
+            await fs.writeFile(m.p(name), data);
+            await waitFor(`the server to commit ${name}`, async () => {
+                const got = await serverFile(a.api, `/${name}`);
+                return got !== null && got.equals(data);
+            });
+            t.equal(proxy.affected, held + 1, `${name}: the commit answer was held`);
+            await m.crash();
+            await restart(m);
+            const s = await settled(m);
+            t.same(s.conflicts, [], `${name}: no conflict with its own commit`);
+            t.same(await serverNames(a.api), name === 'fresh.bin' ? ['edited.bin', 'fresh.bin'] : ['edited.bin'], `${name}: server listing has no conflicted copy`);
+        }
+        const there = await onSecondDevice(t, a, 'crash-c-desktop', 'edited.bin');
+        t.same(there.names, ['edited.bin', 'fresh.bin'], 'each file exactly once, no conflicted copy');
+        t.equal(there.sha, sha256(v2), 'the edit is there');
+        t.equal(sha256((await serverFile(a.api, '/fresh.bin'))), sha256(fresh));
+        await m.stop();
+    });
+    t.test('the answer to a commit lost on the network: retried without a conflicted copy', async (t) => {
+        await ensureServer();
+        const a = await newUser('lost-reply');
+        const proxy = new FaultProxy();
+        proxies.push(proxy);
+        await proxy.start();
+        const m = mount(t, a, proxy.url);
+        await m.start();
+        const data = pseudoRandom(MiB + 3, 46);
+        proxy.arm('reset');
+        await fs.writeFile(m.p('once.bin'), data);
+        const s = await settled(m);
+        t.equal(proxy.affected, 1, 'one commit answer was lost');
+        t.same(s.conflicts, [], 'status lists no conflicted copy');
+        t.same(await serverNames(a.api), ['once.bin'], 'exactly one file, no conflicted copy');
+        t.equal(sha256((await serverFile(a.api, '/once.bin'))), sha256(data));
+        await m.stop();
+    });
+});
+t.test('server killed during an upload: offline, then resumed without resending much', async (t) => {
+    await ensureServer();
+    const a = await newUser('server-kill');
+    const m = mount(t, a);
+    await m.start();
+    const data = pseudoRandom(64 * MiB, 51);
+    await fs.writeFile(m.p('big.bin'), data);
+    const at = await waitFor('the upload to be under way', async () => {
+        const s = await status(m);
+        const u = s.uploads[0];
+        return s.uploading === 1 && u && u.sent >= 16 * MiB && u.sent < u.toSend - 16 * MiB && u;
+    }, 30_000, 2);
+    try {
+        await server.kill();
+        t.comment(`server killed with ${at.sent} of ${at.toSend} bytes sent`);
+        const down = await waitFor('the mount to notice', async () => {
+            const s = await status(m);
+            return (s.online === false || s.pushError !== null) && s;
+        }, 15_000);
+        t.ok(down.pending > 0, 'the file is still pending');
+        t.ok(down.online === false || down.pushError, `offline (${down.offlineReason}) or failing (${down.pushError})`);
+        t.ok((await fs.readFile(m.p('big.bin'))).equals(data), 'the file stays readable here');
+    }
+    finally {
+        await ensureServer();
+    }
+    const s = await settled(m);
+    t.equal(s.online, true, 'online again once the change is committed');
+    if (!s.online) {
+        const since = Date.now();
+        await waitFor('online', async () => (await status(m)).online, 40_000).catch(() => undefined);
+        t.comment(`status said online ${Date.now() - since} ms after the commit`);
+    }
+    t.equal(s.pushError, null, 'no push error');
+    t.same(s.conflicts, [], 'status lists no conflicted copy');
+    t.ok(s.uploadedBytes < 2 * data.length, `resumed: ${s.uploadedBytes} bytes sent in all`);
+    t.ok(s.uploadedBytes >= data.length, 'every block was sent at least once');
+    const there = await onSecondDevice(t, a, 'server-kill-desktop', 'big.bin');
+    t.same(there.names, ['big.bin']);
+    t.equal(there.sha, sha256(data), 'byte-identical');
+    await m.stop();
+});
+t.test('two devices write the same file while offline: one wins, the other is a conflicted copy', async (t) => {
+    await ensureServer();
+    const a = await newUser('pair');
+    const b = await otherDevice(a, 'pair-desktop');
+    const ma = mount(t, a);
+    const mb = mount(t, b);
+    await ma.start();
+    await mb.start();
+    await fs.writeFile(ma.p('shared.txt'), 'the first version\n');
+    await settled(ma);
+    await waitFor('B to see shared.txt', async () => {
+        try {
+            return (await fs.readFile(mb.p('shared.txt'), 'utf8')) === 'the first version\n';
+        }
+        catch {
+            return false;
+        }
+    });
+    const textA = 'written on A while offline\n';
+    const textB = 'written on B while offline, a little longer\n';
+    await server.stop();
+    try {
+        await fs.writeFile(ma.p('shared.txt'), textA);
+        await fs.writeFile(mb.p('shared.txt'), textB);
+        t.equal(await fs.readFile(ma.p('shared.txt'), 'utf8'), textA);
+        t.equal(await fs.readFile(mb.p('shared.txt'), 'utf8'), textB);
+    }
+    finally {
+        await ensureServer();
+    }
+    const [sa, sb] = await Promise.all([settled(ma), settled(mb)]);
+    const names = await serverNames(a.api);
+    t.equal(names.length, 2, `two files on the server: ${JSON.stringify(names)}`);
+    t.ok(names.includes('shared.txt'), 'the file itself');
+    const copy = names.find((n) => n !== 'shared.txt') ?? '';
+    const winner = (await serverFile(a.api, '/shared.txt'))?.toString();
+    t.ok(winner === textA || winner === textB, 'shared.txt holds one of the two versions');
+    const [loserDevice, loserText, loserStatus, winnerStatus] = winner === textA ? [b.device, textB, sb, sa] : [a.device, textA, sa, sb];
+    const stamp = /^shared \(conflicted copy from (.+) \d{4}-\d\d-\d\d \d{6}\)\.txt$/.exec(copy);
+    t.ok(stamp, `the copy is named as documented: ${copy}`);
+    t.equal(stamp?.[1], loserDevice, 'the copy names the losing device');
+    t.equal((await serverFile(a.api, `/${copy}`))?.toString(), loserText, "the copy holds the loser's text");
+    t.same(loserStatus.conflicts.map((p) => p.replace(/^\//, '')), [copy], "the loser's status lists the copy");
+    t.same(winnerStatus.conflicts, [], 'the winner made no copy');
+    for (const [label, m] of [
+        ['A', ma],
+        ['B', mb],
+    ]) {
+        await waitFor(`${label} to show both files with the server's contents`, async () => {
+            const here = (await fs.readdir(m.mountpoint)).sort();
+            if (JSON.stringify(here) !== JSON.stringify(names))
+                return false;
+            return ((await fs.readFile(m.p('shared.txt'), 'utf8')) === winner &&
+                (await fs.readFile(m.p(copy), 'utf8')) === loserText);
+        }, 10_000).then(() => t.pass(`${label} shows both files`), (err) => t.fail(`${label}: ${err.message}`));
+    }
+    await ma.stop();
+    await mb.stop();
+});
+t.test('local-first: every change works offline, then the server converges to the mount', async (t) => {
+    await ensureServer();
+    const a = await newUser('offline');
+    const m = mount(t, a);
+    await m.start();
+    await fs.mkdir(m.p('docs'));
+    await fs.writeFile(m.p('docs/a.txt'), 'file a\n');
+    await fs.writeFile(m.p('docs/b.txt'), 'file b\n');
+    await fs.writeFile(m.p('docs/c.bin'), pseudoRandom(300_000, 61));
+    await fs.mkdir(m.p('old'));
+    await fs.writeFile(m.p('old/keep.txt'), 'kept across a directory rename\n');
+    await settled(m);
+    const x = pseudoRandom(2 * MiB + 5, 62);
+    const c2 = pseudoRandom(1234567, 63);
+    const file = (data) => {
+        const b = Buffer.from(data);
+        return { kind: 'file', size: b.length, sha256: sha256(b) };
+    };
+    const dir = { kind: 'dir', size: 0 };
+    const expected = {
+        '/docs': dir,
+        '/docs/c.bin': file(c2),
+        '/new': dir,
+        '/new/a.txt': file('file a\n'),
+        '/new/log.txt': file('line 1\nline 2\n'),
+        '/new/sub': dir,
+        '/new/sub/x.bin': file(x),
+        '/new/y.txt': file('renamed before it ever reached the server\n'),
+        '/older': dir,
+        '/older/keep.txt': file('kept across a directory rename\n'),
+    };
+    await server.stop();
+    try {
+        await fs.mkdir(m.p('new'));
+        await fs.mkdir(m.p('new/sub'));
+        await fs.writeFile(m.p('new/sub/x.bin'), x);
+        await fs.writeFile(m.p('tmp1.txt'), 'renamed before it ever reached the server\n');
+        await fs.rename(m.p('tmp1.txt'), m.p('new/y.txt'));
+        await fs.writeFile(m.p('gone.txt'), 'created and removed offline\n');
+        await fs.unlink(m.p('gone.txt'));
+        await fs.rename(m.p('docs/a.txt'), m.p('new/a.txt'));
+        await fs.unlink(m.p('docs/b.txt'));
+        await fs.writeFile(m.p('docs/c.bin'), c2);
+        await fs.rename(m.p('old'), m.p('older'));
+        await fs.mkdir(m.p('tmpdir'));
+        await fs.rmdir(m.p('tmpdir'));
+        // A file written in pieces and appended to.
+        await fs.writeFile(m.p('new/log.txt'), 'line 1\n');
+        await fs.appendFile(m.p('new/log.txt'), 'line 2\n');
+        t.same(await mountTree(m.mountpoint), expected, 'the mount shows every change at once');
+        const off = await waitFor('the mount to report offline', async () => {
+            const s = await status(m);
+            return s.online === false && s;
+        }, 15_000);
+        t.ok(off.pending > 0, `${off.pending} changes pending`);
+        t.equal(off.online, false, 'status says offline');
+    }
+    finally {
+        await ensureServer();
+    }
+    const s = await settled(m);
+    t.equal(s.online, true, 'online again');
+    t.same(s.conflicts, [], 'status lists no conflicted copy');
+    const local = await mountTree(m.mountpoint);
+    t.same(await serverTree(a.api), local, 'the server tree equals the mount tree');
+    t.same(local, expected, 'after the sync the mount still shows every change (nothing lost)');
+    await m.stop();
+});
+t.test('no FUSE mount is left behind', async (t) => {
+    for (const m of mounts)
+        await m.dispose();
+    const { stdout } = await execFileP('cat', ['/proc/mounts']);
+    for (const m of mounts)
+        t.notOk(stdout.includes(` ${m.mountpoint} `), `${m.mountpoint} unmounted`);
+});
+//# sourceMappingURL=drive-write.test.js.map

@@ -1,0 +1,231 @@
+/**
+ * Named regression tests of multi-device sync (issue 5): hand-written, deterministic schedules for
+ * the SyncSim (test/helpers/sync-sim.ts), each the minimal form of something the randomized runs
+ * (sync-random.test.ts, scripts/soak) exercise. Every test ends with the final sync step and all the
+ * checkers: devices equal the server, every closed write is in the history, no orphan, no cycle,
+ * empty outboxes.
+ *
+ * FIXED holds the minimal scenarios of bugs the randomized runs found (each fixed since, see git
+ * log), run in scripts/test; REGRESSION_SEEDS the random seeds that failed then, run with
+ * LOFT_SYNC_REGRESSION_SEEDS=1 or LOFT_SYNC_KNOWN_FAILING=1. They depend on timing and still fail
+ * in some runs: seeds 6 × 60 and 4 × 40 hit the DirtyFile leak below in one run each, seed 8 × 60
+ * once did not settle within 60 s (not diagnosed).
+ *
+ * Known failing, not yet fixed (run with LOFT_SYNC_KNOWN_FAILING=1):
+ *
+ * - seed 1 (60 events): C lacks a file the server has below a directory moved and re-created
+ *   concurrently (/a/c/a/a/x.txt); not minimized.
+ * - seeds 6, 9 (40 events): a DirtyFile (and its staging file) is left behind by an open(O_TRUNC)
+ *   or truncate(2) that met a concurrent remote delete or rename of the file; the change it
+ *   carried is dropped (edit-wins does not hold there). No file of the tree is damaged.
+ */
+import '../helpers/exit-promptly.js';
+import t from 'tap';
+import { pseudoRandom } from '../helpers/fixtures.js';
+import { formatFailure, runSeed, SyncSim } from '../helpers/sync-sim.js';
+const bytes = (size, seed) => pseudoRandom(size, seed);
+/** Passing today: each pins a behaviour the random runs rely on. */
+const PASSING = {
+    'edit vs edit while offline: a conflicted copy, both contents kept': async (sim, A, B) => {
+        await sim.createFile(A, '/f.txt', bytes(1000, 1));
+        await sim.syncStep();
+        sim.setOnline(A, false);
+        await sim.overwrite(A, '/f.txt', bytes(1100, 2));
+        await sim.overwrite(B, '/f.txt', bytes(1200, 3));
+        await sim.settle([B]);
+    },
+    'edit here vs delete elsewhere: the edit wins, the file comes back': async (sim, A, B) => {
+        await sim.createFile(A, '/f.txt', bytes(1000, 1));
+        await sim.syncStep();
+        sim.setOnline(A, false);
+        await sim.pwrite(A, '/f.txt', 0.5, bytes(300, 2));
+        await sim.unlink(B, '/f.txt');
+        await sim.settle([B]);
+    },
+    'create here inside a directory deleted elsewhere: the directory comes back': async (sim, A, B) => {
+        await sim.mkdir(A, '/c');
+        await sim.mkdir(A, '/c/a');
+        await sim.syncStep();
+        sim.setOnline(A, false);
+        await sim.mkdir(A, '/c/a/b');
+        await sim.createFile(A, '/c/a/x.txt', bytes(778, 2));
+        await sim.rmdir(B, '/c/a');
+        await sim.settle([B]);
+    },
+    'lost commit answers: adopted, no duplicate, no conflicted copy': async (sim, A, B) => {
+        await sim.createFile(A, '/f.txt', bytes(1000, 1));
+        await sim.syncStep();
+        sim.loseAnswer(A);
+        await sim.overwrite(A, '/f.txt', bytes(1500, 2));
+        await sim.syncStep();
+        sim.loseAnswer(B);
+        await sim.createFile(B, '/g.txt', bytes(700, 3));
+    },
+    'crash with queued work, server killed meanwhile': async (sim, A, B) => {
+        await sim.mkdir(A, '/d');
+        await sim.createFile(A, '/d/f.txt', bytes(300 * 1024, 1));
+        await sim.restartDevice(A, true);
+        await sim.serverDown(true);
+        await sim.overwrite(B, '/d/f.txt', bytes(2000, 2));
+        await sim.createFile(B, '/g.txt', bytes(100, 3));
+        await sim.serverUp();
+    },
+    'dir rename here vs new file there: the file follows the directory': async (sim, A, B) => {
+        await sim.mkdir(A, '/a');
+        await sim.syncStep();
+        sim.setOnline(A, false);
+        await sim.rename(A, '/a', '/b');
+        await sim.createFile(B, '/a/x.txt', bytes(500, 1));
+        await sim.settle([B]);
+    },
+};
+/** Bugs found by the randomized runs, fixed since (see the file comment). */
+const FIXED = {
+    'seed 5: conflict winner fetched by path overwrites a local node (stuck outbox)': async (sim, A, B) => {
+        await sim.createFile(B, '/x.txt', bytes(4381, 1));
+        await sim.syncStep();
+        await sim.readFile(A, '/x.txt');
+        sim.setOnline(A, false);
+        await sim.createFile(A, '/y.txt', bytes(100, 2));
+        await sim.pwrite(A, '/x.txt', 0.45, bytes(930, 3));
+        await sim.rename(B, '/x.txt', '/y.txt');
+        await sim.truncate(B, '/y.txt', 1156);
+        await sim.settle([B]);
+    },
+    'seed 5: conflict winner fetched by path overwrites a local node (lost write)': async (sim, A, B) => {
+        await sim.createFile(B, '/x.txt', bytes(4381, 1));
+        await sim.syncStep();
+        await sim.readFile(A, '/x.txt');
+        sim.setOnline(A, false);
+        await sim.createFile(A, '/y.txt', bytes(100, 2));
+        await sim.pwrite(A, '/x.txt', 0.45, bytes(930, 3));
+        await sim.rename(B, '/x.txt', '/y.txt');
+        await sim.overwrite(B, '/y.txt', bytes(5000, 4));
+        await sim.settle([B]);
+    },
+    'seed 1: create inside a directory moved elsewhere is pushed to the stale path': async (sim, A, B) => {
+        await sim.mkdir(A, '/c');
+        await sim.mkdir(A, '/c/a');
+        await sim.syncStep();
+        sim.setOnline(A, false);
+        await sim.mkdir(A, '/c/a/b');
+        await sim.createFile(A, '/c/a/x.txt', bytes(778, 2));
+        await sim.mkdir(B, '/a');
+        await sim.rename(B, '/c', '/a/c');
+        await sim.settle([B]);
+    },
+    'seed 10: edit + rename vs remote edit: the queued move moves the conflicted copy': async (sim, A, B) => {
+        await sim.createFile(A, '/f.txt', bytes(1000, 1));
+        await sim.syncStep();
+        sim.setOnline(A, false);
+        await sim.overwrite(A, '/f.txt', bytes(1100, 2));
+        await sim.rename(A, '/f.txt', '/g.txt');
+        await sim.overwrite(B, '/f.txt', bytes(1200, 3));
+        await sim.settle([B]);
+    },
+    'seed 6: rename vs remote edit: the edit never reaches the renaming device': async (sim, A, B) => {
+        await sim.createFile(A, '/f.txt', bytes(1000, 1));
+        await sim.syncStep();
+        sim.setOnline(A, false);
+        await sim.rename(A, '/f.txt', '/g.txt');
+        await sim.overwrite(B, '/f.txt', bytes(1200, 3));
+        await sim.settle([B]);
+    },
+    'seed 6: truncate by path right after close races the staging drop (EIO)': async (sim, A) => {
+        await sim.createFile(A, '/f.txt', bytes(1000, 1));
+        for (let i = 0; i < 30; i++) {
+            await sim.overwrite(A, '/f.txt', bytes(1000 + i, 10 + i));
+            await new Promise((r) => setTimeout(r, i % 8));
+            await sim.truncate(A, '/f.txt', 100 + i);
+        }
+    },
+    'seed 9: a folder made here inside a folder renamed elsewhere follows it': async (sim, A, B) => {
+        await sim.mkdir(A, '/a');
+        await sim.syncStep();
+        sim.setOnline(A, false);
+        await sim.mkdir(A, '/a/a');
+        await sim.createFile(A, '/a/a/x.txt', bytes(300, 1));
+        await sim.rename(B, '/a', '/c');
+        await sim.settle([B]);
+    },
+    'seed 1: a folder made here inside a folder deleted and made again elsewhere': async (sim, A, B) => {
+        await sim.mkdir(A, '/c');
+        await sim.mkdir(A, '/c/a');
+        await sim.syncStep();
+        sim.setOnline(A, false);
+        await sim.mkdir(A, '/c/a/a');
+        await sim.createFile(A, '/c/a/a/x.txt', bytes(900, 1));
+        await sim.rmdir(B, '/c/a');
+        await sim.mkdir(B, '/c/a');
+        await sim.createFile(B, '/c/a/y.txt', bytes(400, 2));
+        await sim.settle([B]);
+    },
+};
+/** Random seeds that failed (schedule + timing); they pass since the fixes (see the file comment). */
+const REGRESSION_SEEDS = [
+    { seed: 1, ops: 60 },
+    { seed: 14, ops: 60 },
+    { seed: 6, ops: 40 },
+    { seed: 9, ops: 40 },
+    { seed: 5, ops: 60 },
+    { seed: 6, ops: 60 },
+    { seed: 8, ops: 60 },
+    { seed: 10, ops: 60 },
+    { seed: 1, ops: 40 },
+    { seed: 4, ops: 40 },
+    { seed: 12, ops: 40 },
+    { seed: 14, ops: 40 },
+    // A write made while its file's earlier content was being uploaded, when that upload ended as a
+    // conflicted copy: the copy was recorded with the newer generation, so the newer write's staging
+    // was dropped as clean (a lost write; fixed: the copy is recorded with the generation it read).
+    { seed: 11, ops: 40 },
+];
+/** Random seeds that still fail (see the file comment): none known. */
+const KNOWN_FAILING_SEEDS = [];
+function scenarioTest(name, fn) {
+    t.test(name, async (t) => {
+        const sim = await SyncSim.start({ seed: 0, verbose: !!process.env.LOFT_SYNC_VERBOSE });
+        try {
+            const [A, B, C] = sim.devices;
+            await fn(sim, A, B, C);
+            await sim.finish();
+        }
+        catch (err) {
+            sim.failures.push(`scenario error: ${err?.stack ?? String(err)}`);
+        }
+        finally {
+            await sim.dispose();
+        }
+        const r = sim.result();
+        if (!r.ok)
+            console.error(formatFailure(r));
+        t.ok(r.ok, r.failures[0]?.split('\n')[0] ?? 'converged, nothing lost');
+    });
+}
+for (const [name, fn] of Object.entries(PASSING))
+    scenarioTest(name, fn);
+for (const [name, fn] of Object.entries(FIXED))
+    scenarioTest(`fixed: ${name}`, fn);
+// Random seeds depend on timing (a schedule repeats only up to the first timing difference), so
+// they run on demand (and in scripts/soak), not in every scripts/test: LOFT_SYNC_REGRESSION_SEEDS=1.
+for (const { seed, ops } of process.env.LOFT_SYNC_REGRESSION_SEEDS || process.env.LOFT_SYNC_KNOWN_FAILING
+    ? REGRESSION_SEEDS
+    : []) {
+    t.test(`regression: seed ${seed} × ${ops} events`, async (t) => {
+        const r = await runSeed({ seed, ops });
+        if (!r.ok)
+            console.error(formatFailure(r));
+        t.ok(r.ok, r.failures[0]?.split('\n')[0] ?? 'converged, nothing lost');
+    });
+}
+if (process.env.LOFT_SYNC_KNOWN_FAILING) {
+    for (const { seed, ops } of KNOWN_FAILING_SEEDS) {
+        t.test(`known failing: seed ${seed} × ${ops} events`, async (t) => {
+            const r = await runSeed({ seed, ops });
+            if (!r.ok)
+                console.error(formatFailure(r));
+            t.ok(r.ok, r.failures[0]?.split('\n')[0] ?? 'converged, nothing lost');
+        });
+    }
+}
+//# sourceMappingURL=sync-regressions.test.js.map

@@ -1,0 +1,62 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { chunkFile } from '../../../../src/client/chunk/chunk-file.js';
+import { ChunkWorkerPool } from '../../../../src/client/chunk/chunk-worker-pool.js';
+import { chunkStarts, DEFAULT_CHUNK_PARAMS } from '../../../../src/client/chunk/streaming-chunker.js';
+const dir = mkdtempSync(path.join(os.tmpdir(), 'loft-chunk-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+/** Whole-buffer reference: boundaries from fastcdc at once, SHA-256 of each piece. */
+function reference(data) {
+    const starts = chunkStarts(data, DEFAULT_CHUNK_PARAMS);
+    return starts.map((s, i) => {
+        const e = i + 1 < starts.length ? starts[i + 1] : data.length;
+        return { hash: createHash('sha256').update(data.subarray(s, e)).digest('hex'), size: e - s };
+    });
+}
+const files = [
+    ['empty', Buffer.alloc(0)],
+    ['small', Buffer.from('hello')],
+    ['random 37 MiB (crosses read windows)', randomBytes(37 * 1024 * 1024 + 12345)],
+    ['zeros 20 MiB (all max-size chunks)', Buffer.alloc(20 * 1024 * 1024)],
+];
+t.test('chunkFile equals whole-buffer chunking and hashing', async (t) => {
+    for (const [name, data] of files) {
+        const p = path.join(dir, name.replace(/\W+/g, '_'));
+        writeFileSync(p, data);
+        const got = await chunkFile(p);
+        t.equal(got.size, data.length, `${name}: size`);
+        t.same(got.blocks, reference(data), `${name}: blocks`);
+    }
+});
+t.test('the worker pool gives the same answer, runs files concurrently, and reports errors', async (t) => {
+    const pool = new ChunkWorkerPool(2);
+    t.teardown(() => pool.close());
+    const paths = files.map(([name]) => path.join(dir, name.replace(/\W+/g, '_')));
+    const results = await Promise.all(paths.map((p) => pool.chunk(p)));
+    results.forEach((r, i) => t.same(r.blocks, reference(files[i][1]), files[i][0]));
+    await t.rejects(pool.chunk(path.join(dir, 'missing')), { code: 'ENOENT' });
+    // Still usable after an error.
+    t.same((await pool.chunk(paths[1])).blocks, reference(files[1][1]));
+});
+t.test('a one-byte edit in the middle changes only the chunks around it', async (t) => {
+    const a = randomBytes(32 * 1024 * 1024);
+    const b = Buffer.from(a);
+    b[16 * 1024 * 1024] ^= 1;
+    const pa = path.join(dir, 'edit-a');
+    const pb = path.join(dir, 'edit-b');
+    writeFileSync(pa, a);
+    writeFileSync(pb, b);
+    const ha = new Set((await chunkFile(pa)).blocks.map((x) => x.hash));
+    const bb = (await chunkFile(pb)).blocks;
+    const fresh = bb.filter((x) => !ha.has(x.hash));
+    t.ok(fresh.length >= 1 && fresh.length <= 2, `${fresh.length} new chunk(s) of ${bb.length}`);
+    // Prepending one byte shifts everything, yet content-defined boundaries resynchronise.
+    const pc = path.join(dir, 'prepend');
+    writeFileSync(pc, Buffer.concat([Buffer.from([7]), a]));
+    const pre = (await chunkFile(pc)).blocks.filter((x) => !ha.has(x.hash));
+    t.ok(pre.length <= 2, `prepend: ${pre.length} new chunk(s)`);
+});
+//# sourceMappingURL=chunk-file.test.js.map

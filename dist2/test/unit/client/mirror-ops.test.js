@@ -1,0 +1,686 @@
+/**
+ * Mirror, the write path: local nodes with temporary ids, the ops outbox (queueing, coalescing,
+ * head/done/failed, persistence), remapping a temporary id to the server's, committed revisions,
+ * conflicts, and the rules by which applyChanges leaves local state alone. Plus the v1 → v2 schema
+ * migration.
+ */
+import Database from 'better-sqlite3';
+import path from 'node:path';
+import t from 'tap';
+import { Mirror } from '../../../src/client/mirror/mirror.js';
+import { tmpDirs } from './fake-block-source.js';
+const tmp = tmpDirs(t, 'loft-mirror-ops-');
+const ROOT = 1;
+const H = (c) => c.repeat(64).slice(0, 64); // fake hashes: 'aaaa…', 'bbbb…'
+const T0 = 1_700_000_000_000;
+let nextRev = 100;
+/** A journal entry as the server sends it; `rev` defaults to the next one. */
+function r(op, id, parentId, name, extra = {}) {
+    const kind = extra.kind ?? (op === 'mkdir' ? 'dir' : 'file');
+    const rev = extra.rev ?? ++nextRev;
+    const blocks = extra.blocks;
+    return {
+        rev,
+        id,
+        op,
+        parentId,
+        name,
+        kind,
+        deleted: op === 'delete',
+        size: blocks ? blocks.reduce((a, b) => a + b.size, 0) : 0,
+        mtime: T0 + rev,
+        mode: extra.mode ?? (kind === 'dir' ? 0o755 : 0o644),
+        ...(blocks ? { blocks } : {}),
+        device: 'desktop',
+        time: T0 + rev,
+    };
+}
+const mkdir = (id, parent, name, rev) => r('mkdir', id, parent, name, rev === undefined ? {} : { rev });
+const create = (id, parent, name, blocks, rev) => r('create', id, parent, name, rev === undefined ? { blocks } : { blocks, rev });
+const commit = (id, parent, name, blocks, rev) => r('commit', id, parent, name, rev === undefined ? { blocks } : { blocks, rev });
+const del = (id, parent, name, kind = 'file') => r('delete', id, parent, name, { kind });
+function open(file) {
+    const f = file ?? path.join(tmp(), 'mirror.db');
+    const m = new Mirror(f);
+    t.teardown(() => m.close());
+    if (!file)
+        m.initialize({ server: 'http://127.0.0.1:7420', user: 'alice', ns: 7, rootId: ROOT });
+    return { m, file: f };
+}
+/** A small server tree: /docs (2) with /docs/a.txt (3, blocks a+b), /b.bin (4, block c). */
+function seeded() {
+    const { m } = open();
+    m.applyChanges([
+        mkdir(2, ROOT, 'docs'),
+        create(3, 2, 'a.txt', [
+            { hash: H('a'), size: 100 },
+            { hash: H('b'), size: 50 },
+        ]),
+        create(4, ROOT, 'b.bin', [{ hash: H('c'), size: 10 }]),
+    ], 'c1', true);
+    return m;
+}
+t.test('createLocal: temporary negative ids; a directory queues mkdir, a file queues nothing', async (t) => {
+    const m = seeded();
+    const before = Date.now();
+    const f = m.createLocal(2, 'new.txt', 'file', 0o600, T0 + 1, '/docs/new.txt', 'stage-1');
+    t.match(f, {
+        id: -1,
+        parentId: 2,
+        name: 'new.txt',
+        kind: 'file',
+        rev: 0,
+        size: 0,
+        mtime: T0 + 1,
+        mode: 0o600,
+        staging: 'stage-1',
+    });
+    t.ok(f.ctime >= before && f.ctime <= Date.now(), 'ctime is now');
+    t.same(m.ops(), [], 'a new file is committed on close (queueCommit), not at create');
+    t.equal(m.pendingOps, 0);
+    t.equal(m.lookup('/docs/new.txt')?.id, -1, 'visible by path at once');
+    t.same(m.stagedNodes().map((n) => n.id), [-1]);
+    const d = m.createLocal(ROOT, 'dir', 'dir', 0o750, T0 + 2, '/dir', null);
+    t.equal(d.id, -2, 'the next id is below the lowest');
+    t.equal(d.staging, null);
+    const ops = m.ops();
+    t.equal(ops.length, 1);
+    t.match(ops[0], {
+        kind: 'mkdir',
+        nodeId: -2,
+        path: '/dir',
+        toPath: null,
+        rev: 0,
+        attempts: 0,
+        lastError: null,
+    });
+    t.ok(ops[0].createdAt >= before, 'createdAt is set');
+    t.same(m.headOp(), ops[0]);
+    const inner = m.createLocal(-2, 'x', 'file', 0o644, T0 + 3, '/dir/x', 'stage-2');
+    t.equal(inner.id, -3);
+    t.equal(m.pathOf(-3), '/dir/x', 'a local node below a local directory');
+    t.same(m.children(-2).map((n) => n.name), ['x']);
+    t.same(m
+        .stagedNodes()
+        .map((n) => n.id)
+        .sort((a, b) => a - b), [-3, -1]);
+    t.same(m.stats(), { files: 4, bytes: 160 }, 'local files count (size 0 so far)');
+    // Unique names per directory hold for local nodes too.
+    t.throws(() => m.createLocal(2, 'a.txt', 'file', 0o644, T0, '/docs/a.txt', 's'), 'a taken name');
+    t.equal(m.pendingOps, 1, 'the failed create queued nothing');
+});
+t.test('updateLocal changes only the given attributes and queues nothing', async (t) => {
+    const m = seeded();
+    const before = m.node(3);
+    m.updateLocal(3, { size: 7, staging: 'st' });
+    t.same(m.node(3), { ...before, size: 7, staging: 'st' }, 'the cached node is refreshed');
+    m.updateLocal(3, { mtime: T0 + 9, mode: 0o600, ctime: T0 + 10 });
+    t.same(m.node(3), { ...before, size: 7, staging: 'st', mtime: T0 + 9, mode: 0o600, ctime: T0 + 10 });
+    t.equal(m.pendingOps, 0);
+    t.same(m.stagedNodes().map((n) => n.id), [3]);
+    m.updateLocal(3, { staging: null });
+    t.same(m.stagedNodes(), []);
+    t.equal(m.node(3).size, 7);
+    m.updateLocal(999, { size: 1 }); // gone: nothing happens
+    t.equal(m.node(999), null);
+    t.same(m.blocks(3).length, 2, 'blocks untouched');
+});
+t.test('queueCommit coalesces into a queued commit not yet being pushed', async (t) => {
+    const m = seeded();
+    m.queueCommit(3, '/docs/a.txt', { size: 200, staging: 'st-3' });
+    t.match(m.node(3), { size: 200, staging: 'st-3' }, 'attributes updated with the op');
+    m.queueCommit(3, '/docs/a.txt', { size: 300 });
+    m.queueCommit(3, '/docs/a.txt');
+    let ops = m.ops();
+    t.equal(ops.length, 1, 'three commits of one file: one op');
+    t.match(ops[0], { kind: 'commit', nodeId: 3, path: '/docs/a.txt', toPath: null });
+    t.equal(m.node(3).size, 300);
+    // Another file's commit is separate.
+    m.queueCommit(4, '/b.bin', { size: 11 });
+    t.equal(m.pendingOps, 2);
+    // The push loop starts on the first op: a later write needs a commit of its own...
+    const first = ops[0].seq;
+    m.pushing = first;
+    m.queueCommit(3, '/docs/a.txt', { size: 301 });
+    ops = m.ops();
+    t.same(ops.map((o) => [o.kind, o.nodeId]), [
+        ['commit', 3],
+        ['commit', 4],
+        ['commit', 3],
+    ]);
+    t.ok(ops[2].seq > first);
+    // ...into which further writes coalesce while the first is still being pushed.
+    m.queueCommit(3, '/docs/a.txt', { size: 302 });
+    t.equal(m.pendingOps, 3, 'coalesced into the second commit');
+    m.opDone(first);
+    m.pushing = 0;
+    m.queueCommit(3, '/docs/a.txt');
+    t.same(m.ops().map((o) => [o.kind, o.nodeId]), [
+        ['commit', 4],
+        ['commit', 3],
+    ]);
+    t.equal(m.node(3).size, 302);
+    // A commit queued before a move still covers writes made after it (the node id is what counts).
+    m.moveLocal(3, ROOT, 'moved.txt', '/docs/a.txt', '/moved.txt', null);
+    m.queueCommit(3, '/moved.txt', { size: 5 });
+    t.same(m.ops().map((o) => o.kind), ['commit', 'commit', 'move']);
+    t.equal(m.node(3).size, 5);
+});
+t.test('the outbox: headOp, ops in order, opFailed, opDone, pendingOps', async (t) => {
+    const m = seeded();
+    t.equal(m.headOp(), null);
+    t.same(m.ops(), []);
+    t.equal(m.pendingOps, 0);
+    m.createLocal(ROOT, 'n', 'dir', 0o755, T0, '/n', null);
+    m.queueCommit(4, '/b.bin');
+    m.moveLocal(3, ROOT, 'a.txt', '/docs/a.txt', '/a.txt', null);
+    m.removeLocal(2, '/docs');
+    const ops = m.ops();
+    t.same(ops.map((o) => o.kind), ['mkdir', 'commit', 'move', 'delete']);
+    t.ok(ops.every((o, i) => i === 0 || o.seq > ops[i - 1].seq), 'seq increases');
+    t.equal(m.pendingOps, 4);
+    t.same(m.headOp(), ops[0]);
+    m.opFailed(ops[0].seq, 'network down');
+    m.opFailed(ops[0].seq, 'still down');
+    t.match(m.headOp(), { seq: ops[0].seq, attempts: 2, lastError: 'still down' }, 'the head stays, counted');
+    m.opFailed(ops[2].seq, 'x');
+    t.match(m.ops()[2], { attempts: 1, lastError: 'x' });
+    m.opDone(ops[0].seq);
+    t.same(m.headOp(), ops[1]);
+    m.opDone(ops[2].seq); // out of order: fine
+    t.same(m.ops().map((o) => o.seq), [ops[1].seq, ops[3].seq]);
+    m.opDone(ops[2].seq); // twice: harmless
+    m.opFailed(12345, 'no such op'); // unknown: harmless
+    t.equal(m.pendingOps, 2);
+    m.opDone(ops[1].seq);
+    m.opDone(ops[3].seq);
+    t.equal(m.headOp(), null);
+    t.equal(m.pendingOps, 0);
+});
+t.test('removeLocal removes the subtree, queues one delete, returns released hashes and staging files', async (t) => {
+    const m = seeded();
+    m.applyChanges([
+        mkdir(5, 2, 'sub'),
+        create(6, 5, 'deep', [
+            { hash: H('d'), size: 5 },
+            { hash: H('c'), size: 10 }, // also used by /b.bin
+        ]),
+    ], 'c2', false);
+    m.pin(5);
+    m.pin(4);
+    m.updateLocal(6, { staging: 'st-6' });
+    const local = m.createLocal(5, 'new', 'file', 0o644, T0, '/docs/sub/new', 'st-new');
+    const docsRev = m.node(2).rev;
+    const { released, staged } = m.removeLocal(2, '/docs');
+    for (const id of [2, 3, 5, 6, local.id])
+        t.equal(m.node(id), null, `node ${id} gone`);
+    t.equal(m.lookup('/docs'), null);
+    t.equal(m.lookup('/docs/a.txt'), null, 'memoised path forgotten');
+    t.same(released.sort(), [H('a'), H('b'), H('d')].sort(), 'the hash /b.bin still uses is kept');
+    t.same(staged.sort(), ['st-6', 'st-new'].sort());
+    t.same([...m.pinnedIds()], [4], 'pins below are gone');
+    t.same(m.stagedNodes(), []);
+    const ops = m.ops();
+    t.equal(ops.length, 1, 'one delete for the whole subtree');
+    t.match(ops[0], { kind: 'delete', nodeId: 2, path: '/docs', rev: docsRev });
+    t.same(m.blocks(3), []);
+    t.same(m.stats(), { files: 1, bytes: 10 });
+    // A local-only node: deleted with rev 0 (and its queued mkdir stays for the push loop to sort out).
+    const d = m.createLocal(ROOT, 'tmpdir', 'dir', 0o755, T0, '/tmpdir', null);
+    const r2 = m.removeLocal(d.id, '/tmpdir');
+    t.same(r2, { released: [], staged: [] });
+    t.same(m.ops().map((o) => [o.kind, o.nodeId, o.rev]), [
+        ['delete', 2, docsRev],
+        ['mkdir', d.id, 0],
+        ['delete', d.id, 0],
+    ]);
+});
+t.test('moveLocal renames and reparents, replaces a target, and queues the move', async (t) => {
+    const m = seeded();
+    m.pin(4);
+    m.updateLocal(4, { staging: 'st-4' });
+    t.equal(m.lookup('/docs/a.txt')?.id, 3, 'memoised before the move');
+    const ctime0 = m.node(3).ctime;
+    const none = m.moveLocal(3, ROOT, 'c.txt', '/docs/a.txt', '/c.txt', null);
+    t.same(none, { released: [], staged: [] });
+    t.equal(m.lookup('/docs/a.txt'), null);
+    t.equal(m.lookup('/c.txt')?.id, 3);
+    t.ok(m.node(3).ctime >= ctime0, 'ctime moves on');
+    t.equal(m.blocks(3).length, 2, 'blocks follow the node');
+    t.match(m.ops()[0], { kind: 'move', nodeId: 3, path: '/docs/a.txt', toPath: '/c.txt', rev: 0 });
+    // Over an existing file: it goes (blocks released, staging file returned, pin dropped).
+    const res = m.moveLocal(3, ROOT, 'b.bin', '/c.txt', '/b.bin', 4);
+    t.same(res.released.sort(), [H('c')]);
+    t.same(res.staged, ['st-4']);
+    t.equal(m.node(4), null);
+    t.equal(m.lookup('/b.bin')?.id, 3);
+    t.same([...m.pinnedIds()], []);
+    t.same(m.ops().map((o) => [o.kind, o.path, o.toPath]), [
+        ['move', '/docs/a.txt', '/c.txt'],
+        ['move', '/c.txt', '/b.bin'],
+    ], 'one move op each, no separate delete for the replaced node');
+    // A directory moves with its subtree, into a local directory.
+    const nd = m.createLocal(ROOT, 'new', 'dir', 0o755, T0, '/new', null);
+    m.moveLocal(2, nd.id, 'docs2', '/docs', '/new/docs2', null);
+    t.equal(m.pathOf(2), '/new/docs2');
+    t.equal(m.lookup('/new/docs2')?.id, 2);
+    t.equal(m.lookup('/docs'), null);
+});
+t.test('remap: a temporary id becomes the server id everywhere (children, blocks, pins, ops)', async (t) => {
+    const m = seeded();
+    const d = m.createLocal(ROOT, 'proj', 'dir', 0o755, T0, '/proj', null);
+    const f = m.createLocal(d.id, 'f', 'file', 0o644, T0, '/proj/f', 'st-f');
+    const sub = m.createLocal(d.id, 'sub', 'dir', 0o755, T0, '/proj/sub', null);
+    m.queueCommit(f.id, '/proj/f', { size: 15 });
+    m.pin(d.id);
+    // The file's commit is answered before its directory's id is known (ids are per node).
+    m.committed(f.id, 500, [
+        { hash: H('e'), size: 10 },
+        { hash: H('f'), size: 5 },
+    ], 15, false);
+    t.same(m.blocks(f.id), [
+        { hash: H('e'), offset: 0, size: 10 },
+        { hash: H('f'), offset: 10, size: 5 },
+    ]);
+    t.equal(m.lookup('/proj/f')?.id, f.id, 'memoised under the temporary id');
+    m.remap(d.id, 20);
+    t.equal(m.node(d.id), null, 'the temporary id is gone');
+    t.match(m.node(20), { id: 20, name: 'proj', kind: 'dir', parentId: ROOT });
+    t.same(m
+        .children(20)
+        .map((n) => n.id)
+        .sort((a, b) => a - b), [f.id, sub.id].sort((a, b) => a - b), 'children point at the new id');
+    t.equal(m.lookup('/proj')?.id, 20);
+    t.equal(m.pathOf(f.id), '/proj/f');
+    t.same([...m.pinnedIds()], [20], 'the pin follows');
+    t.equal(m.isPinned(f.id), true);
+    t.same(m.ops().map((o) => [o.kind, o.nodeId]), [
+        ['mkdir', 20],
+        ['mkdir', sub.id],
+        ['commit', f.id],
+    ], 'ops follow');
+    m.remap(f.id, 21);
+    t.equal(m.node(f.id), null);
+    t.match(m.node(21), { id: 21, parentId: 20, rev: 500, size: 15, staging: 'st-f' });
+    t.same(m.blocks(21), [
+        { hash: H('e'), offset: 0, size: 10 },
+        { hash: H('f'), offset: 10, size: 5 },
+    ]);
+    t.same(m.blocks(f.id), []);
+    t.equal(m.lookup('/proj/f')?.id, 21);
+    t.same(m.stagedNodes().map((n) => n.id), [21]);
+    t.equal(m.ops()[2].nodeId, 21);
+    m.remap(21, 21); // same id: nothing
+    t.equal(m.node(21)?.name, 'f');
+    // A stale row already holding the real id (e.g. from an earlier page) is replaced.
+    m.applyChanges([create(30, ROOT, 'stale', [{ hash: H('9'), size: 9 }])], 'c2', false);
+    m.remap(sub.id, 30);
+    t.match(m.node(30), { id: 30, name: 'sub', kind: 'dir', parentId: 20 });
+    t.equal(m.lookup('/stale'), null);
+    t.same(m.blocks(30), [], "the stale row's blocks are dropped");
+    t.equal(m.referenced(H('9')), false);
+    // Removed here before the server answered: its ops still follow to the real id.
+    const g = m.createLocal(ROOT, 'gone', 'dir', 0o755, T0, '/gone', null);
+    m.removeLocal(g.id, '/gone');
+    m.remap(g.id, 40);
+    t.same(m
+        .ops()
+        .filter((o) => o.path === '/gone')
+        .map((o) => [o.kind, o.nodeId]), [
+        ['mkdir', 40],
+        ['delete', 40],
+    ]);
+    t.equal(m.node(40), null, 'no node is brought back');
+    t.equal(m.node(g.id), null);
+    // Nor by the journal: its create, echoed before the delete is pushed, is skipped (and resynced).
+    m.applyChanges([mkdir(40, ROOT, 'gone')], 'c3', false);
+    t.equal(m.node(40), null, 'an echo of its own create does not bring it back');
+    t.equal(m.lookup('/gone'), null);
+    t.ok(m.resyncIds().includes(40), 'the skipped entry is remembered');
+});
+t.test('committed records the revision and block list; clean clears staging', async (t) => {
+    const m = seeded();
+    m.queueCommit(3, '/docs/a.txt', { size: 123, staging: 'st-3' });
+    // Not clean: newer local writes stay staged over the new base; the local size stays.
+    let released = m.committed(3, 200, [
+        { hash: H('b'), size: 50 },
+        { hash: H('x'), size: 60 },
+    ], 110, false);
+    t.same(released, [H('a')], 'the hash no file uses any more');
+    t.match(m.node(3), { rev: 200, size: 123, staging: 'st-3' });
+    t.same(m.blocks(3), [
+        { hash: H('b'), offset: 0, size: 50 },
+        { hash: H('x'), offset: 50, size: 60 },
+    ]);
+    // Clean: the local content is the commit.
+    released = m.committed(3, 201, [{ hash: H('y'), size: 7 }], 7, true);
+    t.same(released.sort(), [H('b'), H('x')].sort());
+    t.match(m.node(3), { rev: 201, size: 7, staging: null });
+    t.same(m.stagedNodes(), []);
+    t.equal(m.pendingOps, 1, 'committed does not touch the queue (the push loop calls opDone)');
+    // A committed hash another file still uses is not released.
+    t.same(m.committed(3, 202, [{ hash: H('c'), size: 10 }], 10, true), [H('y')]);
+    t.same(m.committed(3, 203, [], 0, true), [], '/b.bin still uses c');
+    t.same(m.blocks(3), []);
+    t.equal(m.node(3).size, 0);
+});
+t.test('a delete queued during a push carries the revision that push made', async (t) => {
+    const m = seeded();
+    m.queueCommit(3, '/docs/a.txt', { staging: 'st' });
+    const rev0 = m.node(3).rev;
+    m.removeLocal(3, '/docs/a.txt'); // while the commit is under way
+    t.equal(m.ops()[1].rev, rev0);
+    t.same(m.committed(3, 300, [{ hash: H('z'), size: 1 }], 1, true), [], 'node gone: nothing recorded');
+    t.equal(m.node(3), null, 'not brought back');
+    t.equal(m.referenced(H('z')), false);
+    t.same(m.ops().map((o) => [o.kind, o.rev]), [
+        ['commit', 0],
+        ['delete', 300],
+    ], "the delete names the push's revision");
+    // setRev does the same for mkdir and move pushes; a delete with a newer revision is not lowered.
+    m.queueCommit(4, '/b.bin');
+    m.removeLocal(4, '/b.bin');
+    m.setRev(4, 250);
+    t.equal(m.ops()[3].rev, 250);
+    m.setRev(4, 240);
+    t.equal(m.ops()[3].rev, 250, 'never lowered');
+    // setRev of a live node records the rev.
+    m.applyChanges([create(9, ROOT, 'n', [])], 'c2', false);
+    m.setRev(9, 999);
+    t.equal(m.node(9).rev, 999);
+});
+t.test('renameRaw renames here only; conflicts are remembered (newest last, at most 100)', async (t) => {
+    const { m, file } = open();
+    m.applyChanges([create(3, ROOT, 'a.txt', [{ hash: H('a'), size: 1 }])], 'c1', false);
+    t.equal(m.lookup('/a.txt')?.id, 3);
+    m.renameRaw(3, 'a (conflicted copy).txt');
+    t.equal(m.lookup('/a.txt'), null);
+    t.equal(m.lookup('/a (conflicted copy).txt')?.id, 3);
+    t.equal(m.pendingOps, 0, 'no op');
+    m.renameRaw(ROOT, 'x'); // the root: nothing
+    m.renameRaw(999, 'x'); // gone: nothing
+    t.equal(m.node(ROOT).name, '');
+    t.same(m.conflicts(), []);
+    m.addConflict('/one');
+    m.addConflict('/two');
+    t.same(m.conflicts(), ['/one', '/two']);
+    for (let i = 0; i < 120; i++)
+        m.addConflict(`/c${i}`);
+    const list = m.conflicts();
+    t.equal(list.length, 100);
+    t.equal(list[0], '/c20');
+    t.equal(list[99], '/c119');
+    m.close();
+    const m2 = new Mirror(file);
+    t.teardown(() => m2.close());
+    t.same(m2.conflicts(), list, 'persisted');
+});
+t.test('applyChanges: entries not newer than the node are ignored (the echo of our commits)', async (t) => {
+    const m = seeded();
+    m.committed(3, 400, [{ hash: H('n'), size: 3 }], 3, true);
+    const snap = { node: m.node(3), blocks: m.blocks(3) };
+    m.applyChanges([
+        commit(3, 2, 'a.txt', [{ hash: H('o'), size: 4 }], 400), // same rev
+        commit(3, 2, 'renamed', [{ hash: H('p'), size: 5 }], 399), // older
+        r('delete', 3, 2, 'a.txt', { rev: 350 }), // older
+    ], 'c2', false);
+    t.same({ node: m.node(3), blocks: m.blocks(3) }, snap, 'unchanged');
+    t.equal(m.cursor(), 'c2', 'the cursor still moves on');
+    m.applyChanges([commit(3, 2, 'a.txt', [{ hash: H('q'), size: 6 }], 401)], 'c3', false);
+    t.same(m.blocks(3), [{ hash: H('q'), offset: 0, size: 6 }], 'a newer one applies');
+    t.equal(m.node(3).rev, 401);
+});
+t.test('applyChanges: nodes with queued ops or staged content are left alone', async (t) => {
+    const m = seeded();
+    m.queueCommit(3, '/docs/a.txt', { size: 1 });
+    const r1 = m.applyChanges([commit(3, 2, 'a.txt', [{ hash: H('r'), size: 8 }]), r('move', 3, ROOT, 'elsewhere')], 'c2', false);
+    t.same(r1.released, []);
+    t.equal(m.pathOf(3), '/docs/a.txt', 'not moved');
+    t.equal(m.blocks(3)[0].hash, H('a'), 'blocks kept');
+    t.equal(m.node(3).size, 1, 'local size kept');
+    m.applyChanges([del(3, 2, 'a.txt')], 'c3', false);
+    t.ok(m.node(3), 'not deleted');
+    // Staged content without an op (written, not yet closed) also counts as local.
+    m.updateLocal(4, { staging: 'st-4' });
+    m.applyChanges([commit(4, ROOT, 'b.bin', [{ hash: H('s'), size: 2 }]), del(4, ROOT, 'b.bin')], 'c4', false);
+    t.equal(m.blocks(4)[0].hash, H('c'));
+    t.ok(m.node(4));
+    // Once the op is done and the staging cleared, remote changes apply again.
+    m.opDone(m.headOp().seq);
+    m.applyChanges([commit(3, 2, 'a.txt', [{ hash: H('t'), size: 4 }])], 'c5', false);
+    t.same(m.blocks(3), [{ hash: H('t'), offset: 0, size: 4 }]);
+    m.updateLocal(4, { staging: null });
+    m.applyChanges([del(4, ROOT, 'b.bin')], 'c6', false);
+    t.equal(m.node(4), null);
+});
+t.test('applyChanges: a name held by a local node is not taken over', async (t) => {
+    const m = seeded();
+    const local = m.createLocal(2, 'mine.txt', 'file', 0o644, T0, '/docs/mine.txt', 'st');
+    const r1 = m.applyChanges([create(10, 2, 'mine.txt', [{ hash: H('u'), size: 3 }])], 'c2', false);
+    t.same(r1.released, []);
+    t.equal(m.node(10), null, 'the remote node is not added');
+    t.equal(m.lookup('/docs/mine.txt')?.id, local.id, 'the local node keeps the name');
+    t.equal(m.referenced(H('u')), false);
+    // A local directory holding the name: same.
+    const ld = m.createLocal(ROOT, 'work', 'dir', 0o755, T0, '/work', null);
+    m.applyChanges([mkdir(11, ROOT, 'work')], 'c3', false);
+    t.equal(m.node(11), null);
+    t.equal(m.lookup('/work')?.id, ld.id);
+    // A server directory that holds a local node below it keeps its name too.
+    m.createLocal(2, 'x', 'file', 0o644, T0, '/docs/x', 'st-x');
+    m.applyChanges([mkdir(12, ROOT, 'docs')], 'c4', false);
+    t.equal(m.node(12), null);
+    t.equal(m.lookup('/docs')?.id, 2);
+    // Without local nodes below, the newcomer takes the name (the server's order is authoritative).
+    m.applyChanges([create(13, ROOT, 'b.bin', [{ hash: H('v'), size: 1 }])], 'c5', false);
+    t.equal(m.lookup('/b.bin')?.id, 13);
+    t.equal(m.node(4), null);
+});
+t.test('applyChanges: remote deletes of a directory holding local nodes are ignored', async (t) => {
+    const m = seeded();
+    m.applyChanges([mkdir(5, 2, 'sub'), mkdir(6, ROOT, 'plain'), create(7, 6, 'p', [])], 'c2', false);
+    // A local node two levels down.
+    const local = m.createLocal(5, 'new', 'file', 0o644, T0, '/docs/sub/new', 'st');
+    m.applyChanges([del(2, ROOT, 'docs', 'dir')], 'c3', false);
+    t.equal(m.lookup('/docs/sub/new')?.id, local.id, 'the local file and its ancestors stay');
+    t.ok(m.node(3), 'siblings too (the whole delete is skipped)');
+    // A server file with staged content below a directory: same.
+    m.updateLocal(7, { staging: 'st-7' });
+    m.applyChanges([del(6, ROOT, 'plain', 'dir')], 'c4', false);
+    t.ok(m.node(6));
+    m.updateLocal(7, { staging: null });
+    m.applyChanges([del(6, ROOT, 'plain', 'dir')], 'c5', false);
+    t.equal(m.node(6), null, 'applied once nothing local is below');
+    t.equal(m.node(7), null);
+    // An entry whose parent this device has deleted is skipped.
+    m.applyChanges([mkdir(8, ROOT, 'gone')], 'c6', false);
+    m.removeLocal(8, '/gone');
+    m.applyChanges([create(9, 8, 'late', [{ hash: H('w'), size: 1 }])], 'c7', false);
+    t.equal(m.node(9), null);
+    t.equal(m.referenced(H('w')), false);
+});
+t.test('skipped remote changes are remembered for a resync; cycles are never applied', async (t) => {
+    const m = seeded();
+    m.queueCommit(3, '/docs/a.txt', { size: 1 });
+    m.applyChanges([commit(3, 2, 'a.txt', [{ hash: H('r'), size: 8 }])], 'c2', false);
+    t.same(m.resyncIds(), [3], 'the skipped entry of a local node is remembered');
+    t.equal(m.holdsLocal(3), true);
+    m.opDone(m.headOp().seq);
+    t.equal(m.holdsLocal(3), false);
+    m.resync(3, commit(3, ROOT, 'moved.txt', [{ hash: H('r'), size: 8 }], 500));
+    t.equal(m.pathOf(3), '/moved.txt', 'the resync applies the server state');
+    t.same(m.resyncIds(), [], 'and forgets the node');
+    m.markResync(3);
+    m.resync(3, null);
+    t.equal(m.node(3), null, 'gone on the server: removed here');
+    // Directories moved into each other: the remote move that would make a cycle here is skipped.
+    m.applyChanges([mkdir(20, ROOT, 'p'), mkdir(21, ROOT, 'q')], 'c3', false);
+    m.moveLocal(21, 20, 'q', '/q', '/p/q', null);
+    m.applyChanges([r('move', 20, 21, 'p')], 'c4', false);
+    t.equal(m.pathOf(20), '/p', 'p stays at the root');
+    t.equal(m.pathOf(21), '/p/q');
+    t.ok(m.resyncIds().includes(20), 'and is resynced later');
+});
+t.test('a folder moved elsewhere takes the paths of queued ops below it along', async (t) => {
+    const m = seeded();
+    m.applyChanges([mkdir(30, ROOT, 'c'), mkdir(31, 30, 'a'), mkdir(32, ROOT, 'dest')], 'c2', false);
+    const dir = m.createLocal(31, 'b', 'dir', 0o755, T0, '/c/a/b', null);
+    const file = m.createLocal(31, 'x.txt', 'file', 0o644, T0, '/c/a/x.txt', 'st-x');
+    m.queueCommit(file.id, '/c/a/x.txt', { size: 3 });
+    m.applyChanges([r('move', 30, 32, 'c')], 'c3', false);
+    t.equal(m.pathOf(dir.id), '/dest/c/a/b');
+    t.same(m.ops().map((o) => o.path), ['/dest/c/a/b', '/dest/c/a/x.txt'], 'queued creates follow the moved folder');
+    // A sibling whose name only starts the same is not touched.
+    const other = m.createLocal(ROOT, 'destination', 'dir', 0o755, T0, '/destination', null);
+    m.applyChanges([r('move', 32, ROOT, 'dest2')], 'c4', false);
+    t.same(m.ops().map((o) => o.path), ['/dest2/c/a/b', '/dest2/c/a/x.txt', '/destination']);
+    t.ok(other);
+});
+t.test('putRemote forces a server revision over local state', async (t) => {
+    const m = seeded();
+    m.queueCommit(3, '/docs/a.txt', { size: 999, staging: 'st' });
+    m.committed(3, 600, [{ hash: H('m'), size: 2 }], 2, false);
+    // An older revision with a different name and blocks (the winner of a conflict).
+    m.putRemote(r('move', 3, ROOT, 'winner.txt', { blocks: [{ hash: H('w'), size: 4 }], rev: 550 }));
+    t.match(m.node(3), { rev: 550, name: 'winner.txt', parentId: ROOT, size: 4 });
+    t.equal(m.lookup('/winner.txt')?.id, 3);
+    t.same(m.blocks(3), [{ hash: H('w'), offset: 0, size: 4 }], 'blocks replaced even for a move');
+    t.equal(m.pendingOps, 1, 'the queue is the caller’s business');
+    // Forced past the revision check: an older delete removes the node (once nothing local holds it).
+    m.opDone(m.headOp().seq);
+    m.updateLocal(3, { staging: null });
+    m.putRemote(r('delete', 3, ROOT, 'winner.txt', { rev: 500 }));
+    t.equal(m.node(3), null);
+    t.equal(m.referenced(H('w')), false);
+    // The root never changes.
+    m.putRemote({ ...r('mkdir', ROOT, ROOT, 'x'), parentId: null });
+    t.equal(m.node(ROOT).name, '');
+});
+t.test('ops, local nodes and staging survive closing and reopening the mirror', async (t) => {
+    const { m, file } = open();
+    m.applyChanges([mkdir(2, ROOT, 'd'), create(3, 2, 'f', [{ hash: H('a'), size: 4 }])], 'c1', true);
+    const nd = m.createLocal(2, 'newdir', 'dir', 0o700, T0 + 5, '/d/newdir', null);
+    const nf = m.createLocal(nd.id, 'nf', 'file', 0o640, T0 + 6, '/d/newdir/nf', 'st-nf');
+    m.queueCommit(nf.id, '/d/newdir/nf', { size: 12 });
+    m.queueCommit(3, '/d/f', { size: 8, staging: 'st-3' });
+    m.moveLocal(3, ROOT, 'g', '/d/f', '/g', null);
+    m.opFailed(m.headOp().seq, 'offline');
+    const ops = m.ops();
+    const nodes = [nd.id, nf.id, 3].map((id) => m.node(id));
+    const maxSeq = Math.max(...ops.map((o) => o.seq));
+    m.close();
+    const m2 = new Mirror(file);
+    t.teardown(() => m2.close());
+    t.same(m2.ops(), ops, 'same ops, seqs, attempts, errors');
+    t.equal(m2.pendingOps, ops.length);
+    t.same([nd.id, nf.id, 3].map((id) => m2.node(id)), nodes, 'same local nodes');
+    t.same(m2
+        .stagedNodes()
+        .map((n) => n.staging)
+        .sort(), ['st-3', 'st-nf']);
+    t.equal(m2.lookup('/d/newdir/nf')?.id, nf.id);
+    t.equal(m2.pushing, 0, 'nothing is being pushed after a restart');
+    // Coalescing works against the persisted queue.
+    m2.queueCommit(nf.id, '/d/newdir/nf', { size: 13 });
+    t.equal(m2.pendingOps, ops.length);
+    // Temporary ids keep counting down; seqs are never reused, even after the queue drains.
+    t.equal(m2.createLocal(ROOT, 'more', 'file', 0o644, T0, '/more', 'st-m').id, nf.id - 1);
+    for (const o of m2.ops())
+        m2.opDone(o.seq);
+    m2.close();
+    const m3 = new Mirror(file);
+    t.teardown(() => m3.close());
+    t.equal(m3.pendingOps, 0);
+    m3.queueCommit(3, '/g');
+    t.ok(m3.headOp().seq > maxSeq, `a new op's seq (${m3.headOp().seq}) is above every earlier one (${maxSeq})`);
+});
+t.test('a schema v1 database opens with the new code and keeps its nodes', async (t) => {
+    const file = path.join(tmp(), 'v1.db');
+    // MIGRATIONS[0] of mirror.ts, as a v1 client left it.
+    const db = new Database(file);
+    db.exec(`
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+  CREATE TABLE nodes (
+    id INTEGER PRIMARY KEY,
+    parent_id INTEGER,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    rev INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime INTEGER NOT NULL,
+    mode INTEGER NOT NULL
+  );
+  CREATE UNIQUE INDEX nodes_name ON nodes(parent_id, name);
+  CREATE TABLE blocks (
+    node_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (node_id, idx)
+  ) WITHOUT ROWID;
+  CREATE INDEX blocks_hash ON blocks(hash);
+  CREATE TABLE pins (node_id INTEGER PRIMARY KEY);
+  `);
+    const meta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+    for (const [k, v] of [
+        ['server', 'http://127.0.0.1:7420'],
+        ['user', 'alice'],
+        ['ns', '7'],
+        ['rootId', String(ROOT)],
+        ['cursor', 'old-cursor'],
+        ['synced', '1'],
+    ])
+        meta.run(k, v);
+    const node = db.prepare('INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    node.run(ROOT, null, '', 'dir', 0, 0, T0, 0o755);
+    node.run(2, ROOT, 'docs', 'dir', 5, 0, T0 + 1, 0o755);
+    node.run(3, 2, 'a.txt', 'file', 6, 30, T0 + 2, 0o644);
+    db.prepare('INSERT INTO blocks VALUES (?, ?, ?, ?, ?)').run(3, 0, H('a'), 0, 30);
+    db.prepare('INSERT INTO pins VALUES (?)').run(2);
+    db.pragma('user_version = 1');
+    db.close();
+    const m = new Mirror(file);
+    t.teardown(() => m.close());
+    t.same(m.identity(), { server: 'http://127.0.0.1:7420', user: 'alice', ns: 7, rootId: ROOT });
+    t.equal(m.cursor(), 'old-cursor');
+    t.equal(m.synced, true);
+    t.same(m.node(3), {
+        id: 3,
+        parentId: 2,
+        name: 'a.txt',
+        kind: 'file',
+        rev: 6,
+        size: 30,
+        mtime: T0 + 2,
+        mode: 0o644,
+        ctime: T0 + 2, // no ctime in v1: the mtime stands in
+        staging: null,
+    });
+    t.equal(m.lookup('/docs/a.txt')?.id, 3);
+    t.same(m.blocks(3), [{ hash: H('a'), offset: 0, size: 30 }]);
+    t.same([...m.pinnedIds()], [2]);
+    t.same(m.ops(), []);
+    t.same(m.stagedNodes(), []);
+    // The new tables work.
+    m.queueCommit(3, '/docs/a.txt', { size: 31, staging: 'st' });
+    t.equal(m.pendingOps, 1);
+    t.equal(m.createLocal(2, 'b', 'file', 0o644, T0, '/docs/b', 'st-b').id, -1);
+    m.close();
+    const check = new Database(file, { readonly: true });
+    t.ok(check.pragma('user_version', { simple: true }) >= 2, 'migrated past v1');
+    check.close();
+    // Reopening a migrated file changes nothing.
+    const again = new Mirror(file);
+    t.teardown(() => again.close());
+    t.equal(again.pendingOps, 1);
+    t.equal(again.node(3).size, 31);
+});
+t.test('a database from a newer Loft is refused', async (t) => {
+    const file = path.join(tmp(), 'future.db');
+    const db = new Database(file);
+    db.pragma('user_version = 99');
+    db.close();
+    t.throws(() => new Mirror(file), { code: 'CORRUPT' });
+});
+//# sourceMappingURL=mirror-ops.test.js.map

@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { StagingFile } from '../../../../src/client/staging/staging-file.js';
+import { prng } from '../../../helpers/prng.js';
+const dir = mkdtempSync(path.join(os.tmpdir(), 'loft-staging-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+/** A base revision in memory that counts the bytes asked of it. */
+function baseOf(data) {
+    return {
+        fetched: 0,
+        async read(offset, out) {
+            const n = Math.max(0, Math.min(out.length, data.length - offset));
+            data.copy(out, 0, offset, offset + n);
+            this.fetched += n;
+            return n;
+        },
+    };
+}
+t.test('writing into a cloud-only file fetches nothing; reads mix staged and base bytes', async (t) => {
+    const baseData = randomBytes(100_000);
+    const base = baseOf(baseData);
+    const s = await StagingFile.create(dir, 'a', baseData.length);
+    await s.write(50_000, Buffer.alloc(1000, 7));
+    t.equal(base.fetched, 0, 'a write fetches nothing');
+    const out = Buffer.alloc(3000);
+    t.equal(await s.read(49_000, out, base), 3000);
+    t.ok(out.subarray(0, 1000).equals(baseData.subarray(49_000, 50_000)));
+    t.ok(out.subarray(1000, 2000).equals(Buffer.alloc(1000, 7)));
+    t.ok(out.subarray(2000).equals(baseData.subarray(51_000, 52_000)));
+    t.equal(s.missingBytes, 99_000);
+    await s.fill(base);
+    t.equal(base.fetched, 2000 + 99_000, 'fill fetched exactly the holes');
+    const want = Buffer.from(baseData);
+    Buffer.alloc(1000, 7).copy(want, 50_000);
+    t.ok(readFileSync(s.path).equals(want), 'the staged file is the complete new content');
+    await s.close();
+});
+t.test('O_TRUNC-style truncate to 0 fetches nothing, and a truncated-then-extended file reads zeros', async (t) => {
+    const baseData = randomBytes(10_000);
+    const base = baseOf(baseData);
+    const s = await StagingFile.create(dir, 'b', baseData.length);
+    await s.truncate(100);
+    await s.truncate(500);
+    const out = Buffer.alloc(500);
+    await s.read(0, out, base);
+    t.ok(out.subarray(0, 100).equals(baseData.subarray(0, 100)));
+    t.ok(out.subarray(100).equals(Buffer.alloc(400)), 'bytes cut by the truncate do not come back from the base');
+    await s.fill(base);
+    t.equal(base.fetched, 200, 'the read and the fill each took the 100 base bytes');
+    t.equal(readFileSync(s.path).length, 500);
+    const c = await StagingFile.create(dir, 'c', baseData.length);
+    await c.truncate(0);
+    await c.write(0, Buffer.from('new'));
+    await c.fill(base);
+    t.equal(base.fetched, 200, 'after truncate(0) nothing more is fetched');
+    t.equal(readFileSync(c.path, 'utf8'), 'new');
+    await s.close();
+    await c.close();
+});
+t.test('random writes and truncates agree with an in-memory model, also after reopening', async (t) => {
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+        const rnd = prng(seed);
+        const baseData = randomBytes(Math.floor(rnd() * 200_000));
+        const base = baseOf(baseData);
+        let model = Buffer.from(baseData);
+        const name = `m${seed}`;
+        let s = await StagingFile.create(dir, name, baseData.length);
+        for (let op = 0; op < 60; op++) {
+            const r = rnd();
+            if (r < 0.6) {
+                const off = Math.floor(rnd() * (model.length + 20_000));
+                const data = randomBytes(1 + Math.floor(rnd() * 30_000));
+                await s.write(off, data);
+                if (off + data.length > model.length)
+                    model = Buffer.concat([model, Buffer.alloc(off + data.length - model.length)]);
+                data.copy(model, off);
+            }
+            else if (r < 0.75) {
+                const size = Math.floor(rnd() * (model.length + 10_000));
+                await s.truncate(size);
+                model =
+                    size <= model.length
+                        ? Buffer.from(model.subarray(0, size))
+                        : Buffer.concat([model, Buffer.alloc(size - model.length)]);
+            }
+            else if (r < 0.85) {
+                await s.persist();
+                await s.close();
+                s = (await StagingFile.open(dir, name));
+            }
+            else {
+                const off = Math.floor(rnd() * (model.length + 1));
+                const out = Buffer.alloc(Math.floor(rnd() * 50_000));
+                const n = await s.read(off, out, base);
+                if (!out.subarray(0, n).equals(model.subarray(off, off + out.length)))
+                    t.fail(`seed ${seed}: read at ${off} differs`);
+            }
+            if (s.size !== model.length)
+                t.fail(`seed ${seed}: size ${s.size} != ${model.length}`);
+        }
+        await s.fill(base);
+        t.ok(readFileSync(s.path).equals(model), `seed ${seed}: filled staging file equals the model`);
+        await s.remove();
+    }
+});
+t.test('open of a staging file that does not exist is null', async (t) => {
+    t.equal(await StagingFile.open(dir, 'nope'), null);
+});
+//# sourceMappingURL=staging-file.test.js.map
