@@ -44,6 +44,8 @@ export interface DriveOptions {
   log: Logger;
   /** Progress of the first full sync (entries applied so far). */
   onSyncProgress?: (entries: number, done: boolean) => void;
+  /** The mount went away from outside (`fusermount -u`): the caller should close the drive. */
+  onUnmounted?: () => void;
 }
 
 export interface DriveStatus {
@@ -336,6 +338,10 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
       onError: (op, p, err) => log.error({ op, path: p, err }, 'unexpected filesystem error (answered EIO)'),
       onFsError: (op, p, err) =>
         log.debug({ op, path: p, errno: err.errno, reason: err.message }, 'fs error'),
+      onGone: () => {
+        log.warn({ mountpoint }, 'the drive was unmounted from outside (fusermount -u); stopping');
+        options.onUnmounted?.();
+      },
     });
     await fuse.mount();
     cleanups.push(() => fuse.unmount());

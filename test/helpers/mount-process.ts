@@ -137,6 +137,20 @@ export class MountProcess {
     return code;
   }
 
+  /** Resolves with the exit code once the process ends by itself; rejects after `ms`. */
+  async exited(ms = 15_000): Promise<number | null> {
+    const child = this.#child;
+    if (!child) return null;
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`loft mount still running after ${ms} ms`)), ms);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve(code);
+      });
+    });
+  }
+
   /** kill -9: leaves a stale FUSE mount behind, as a crash would. */
   async crash(): Promise<void> {
     await this.stop('SIGKILL');

@@ -285,6 +285,21 @@ t.test('the mount comes back after the mount process crashes', async (t) => {
   await m.stop();
 });
 
+t.test('unmounted from outside (fusermount -u): the mount process stops by itself', async (t) => {
+  const m = mount();
+  await m.start();
+  t.ok((await fs.readFile(m.p('docs/small.bin'))).equals(small));
+  await execFileP('fusermount', ['-u', m.mountpoint]);
+  t.equal(await m.exited(15_000), 0, 'it exits cleanly within seconds');
+  t.match(m.stderr, /unmounted from outside/, 'and says why');
+  t.notOk(isMounted(m.mountpoint), 'nothing is left mounted');
+  // Its state directory is free again: the next mount starts at once from the persisted mirror.
+  await m.start();
+  t.ok((await fs.readFile(m.p('docs/small.bin'))).equals(small));
+  t.equal((await m.status()).downloadedBytes, 0, 'served from the cache it kept');
+  await m.stop();
+});
+
 t.test('mount errors: missing, busy or non-empty mountpoint are one-line errors', async (t) => {
   const m = mount();
   const mountCli = (mnt: string, state: string) =>

@@ -50,6 +50,7 @@ export function registerMount(program: Command): void {
       mkdirSync(state, { recursive: true, mode: 0o700 });
       writeConfig(state, { server, token });
       const tty = process.stderr.isTTY;
+      let stop: (why: string) => void = () => {};
       const drive = await startDrive({
         mountpoint,
         server,
@@ -63,15 +64,16 @@ export function registerMount(program: Command): void {
           if (done) process.stderr.write(`${tty ? '\r' : ''}loft: first sync done: ${n} entries\n`);
           else if (tty) process.stderr.write(`\rloft: first sync: ${n} entries…`);
         },
+        onUnmounted: () => stop('unmounted from outside'),
       });
       process.stdout.write(
         `loft: mounted at ${path.resolve(mountpoint)} (state ${state}); Ctrl-C unmounts\n`,
       );
       let stopping = false;
-      const stop = (signal: string) => {
+      stop = (why: string) => {
         if (stopping) return;
         stopping = true;
-        process.stdout.write(`loft: ${signal}, unmounting\n`);
+        process.stdout.write(`loft: ${why}, stopping\n`);
         drive.close().then(
           () => process.exit(0),
           (err: unknown) => {

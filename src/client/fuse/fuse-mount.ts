@@ -27,7 +27,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import Fuse from 'fuse-native';
-import { lstat } from 'node:fs/promises';
+import { lstat, readFile } from 'node:fs/promises';
 import { errnoOf, FsError, type Errno } from '../../shared/errors.js';
 import type { Stat, Vfs } from '../vfs/vfs.js';
 import { KernelCache } from './kernel-cache.js';
@@ -81,6 +81,29 @@ export interface FuseMountOptions {
   onError?: (op: string, path: string, err: unknown) => void;
   /** Called for every expected failure (an FsError): for debug logging. */
   onFsError?: (op: string, path: string, err: FsError) => void;
+  /** Called once when the mount goes away without unmount() (`fusermount -u`, `umount -l`). */
+  onGone?: () => void;
+}
+
+/** How often a mounted drive checks that its mount is still there (see #watch). */
+const MOUNT_CHECK_MS = 1_000;
+
+/** Mount points in /proc/self/mountinfo escape space, tab, newline and backslash as \ooo. */
+function unescapeMountPath(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** True when `mountpoint` is a FUSE mount point in this process's mount namespace. */
+export async function isFuseMounted(mountpoint: string): Promise<boolean> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  for (const line of info.split('\n')) {
+    const fields = line.split(' ');
+    const dash = fields.indexOf('-');
+    if (dash < 0 || fields[4] === undefined) continue;
+    if (unescapeMountPath(fields[4]) === mountpoint && (fields[dash + 1] ?? '').startsWith('fuse'))
+      return true;
+  }
+  return false;
 }
 
 /** fuse-native with extra libfuse options its option builder does not know. */
@@ -107,7 +130,12 @@ export class FuseMount {
   readonly #kernelCache: KernelCache | null;
   #mounted = false;
 
+  readonly #mountpoint: string;
+  readonly #onGone: (() => void) | undefined;
+
   constructor(options: FuseMountOptions) {
+    this.#mountpoint = options.mountpoint;
+    this.#onGone = options.onGone;
     this.#vfs = options.vfs;
     this.#onError = options.onError ?? (() => {});
     this.#onFsError = options.onFsError ?? (() => {});
@@ -173,13 +201,44 @@ export class FuseMount {
       this.#fuse.mount((err) => {
         if (err) return reject(err);
         this.#mounted = true;
+        this.#watch();
         resolve();
       }),
     );
   }
 
+  /**
+   * Unmounted from outside (`fusermount -u`), the kernel stops sending requests and libfuse's loop
+   * ends, but nothing tells this process: it checks /proc/self/mountinfo every MOUNT_CHECK_MS and,
+   * once the mount is gone, calls onGone (the drive then shuts down as on SIGTERM; its queued
+   * changes stay in the outbox for the next mount).
+   */
+  #watch(): void {
+    const onGone = this.#onGone;
+    if (!onGone) return;
+    const mountpoint = path.resolve(this.#mountpoint);
+    const check = async () => {
+      if (!this.#mounted) return;
+      const there = await isFuseMounted(mountpoint).catch(() => true);
+      if (!this.#mounted) return;
+      if (there) {
+        this.#watchTimer = setTimeout(() => void check(), MOUNT_CHECK_MS).unref();
+        return;
+      }
+      this.#mounted = false;
+      onGone();
+    };
+    this.#watchTimer = setTimeout(() => void check(), MOUNT_CHECK_MS).unref();
+  }
+
+  #watchTimer: NodeJS.Timeout | null = null;
+
   async unmount(): Promise<void> {
-    if (!this.#mounted) return;
+    if (this.#watchTimer) clearTimeout(this.#watchTimer);
+    if (!this.#mounted) {
+      await this.#kernelCache?.close();
+      return;
+    }
     await this.#kernelCache?.close();
     return new Promise((resolve, reject) =>
       this.#fuse.unmount((err) => {

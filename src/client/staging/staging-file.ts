@@ -70,6 +70,10 @@ export class StagingFile {
     if (meta.version !== 1)
       throw new LoftError('CORRUPT', `staging metadata ${file}.json has unknown version`);
     const fh = await fs.open(file, 'r+');
+    // Writes after the last persist (a crash before close or fsync) may have grown the data file
+    // past the size its metadata records: they are dropped, as unsynced writes may be. The file's
+    // length is then its size again (the upload chunks the data file as it is on disk).
+    if ((await fh.stat()).size > meta.size) await fh.truncate(meta.size);
     return new StagingFile(file, fh, meta);
   }
 

@@ -117,3 +117,17 @@ t.test('random writes and truncates agree with an in-memory model, also after re
 t.test('open of a staging file that does not exist is null', async (t) => {
   t.equal(await StagingFile.open(dir, 'nope'), null);
 });
+
+t.test('writes after the last persist are dropped on reopen: the data file is its size again', async (t) => {
+  const s = await StagingFile.create(dir, 'crashed', 0);
+  const kept = randomBytes(100);
+  await s.write(0, kept);
+  await s.persist(true);
+  await s.write(100, randomBytes(5000)); // never persisted: the process dies here
+  await s.close();
+  const again = (await StagingFile.open(dir, 'crashed'))!;
+  t.equal(again.size, 100);
+  t.ok(again.complete);
+  t.same(readFileSync(again.path), kept, 'the data file holds exactly the persisted content');
+  await again.remove();
+});
