@@ -12,7 +12,8 @@
  * truncate(2)/open(O_TRUNC) racing a remote delete (seeds 6, 9 × 40), a folder made here inside a
  * folder deleted and made again elsewhere (seed 1 × 60), a create following a stale path after its
  * folder moved elsewhere (seed 9 × 40), a rename onto a file after a conflict renamed the node here
- * (seed 14 × 60), a rename over a file whose own move was still queued (seed 20 × 60). KNOWN_FAILING_SEEDS (run with
+ * (seed 14 × 60), a rename over a file whose own move was still queued (seed 20 × 60), a stuck
+ * outbox after a crash (seed 24 × 60), a conflicted copy placed by a stale path (seed 34 × 60). KNOWN_FAILING_SEEDS (run with
  * LOFT_SYNC_KNOWN_FAILING=1) lists seeds that fail and are not fixed yet: none known.
  */
 import '../helpers/exit-promptly.js';
@@ -172,6 +173,11 @@ const REGRESSION_SEEDS = [
   // After a crash with a file open for writing, its staging data file was longer than its
   // recorded size; the upload chunked the data file and found it "changed" forever (stuck outbox).
   { seed: 24, ops: 60 },
+  // A conflicted copy committed by path inside a folder whose own move was still queued here (so
+  // the path named its new place): the server made a new folder there, the queued move was refused
+  // as NOT_EMPTY and the copy ended up in different folders here and there. Copies now go into
+  // their folder by id.
+  { seed: 34, ops: 60 },
   { seed: 6, ops: 40 },
   { seed: 9, ops: 40 },
   { seed: 5, ops: 60 },

@@ -593,16 +593,28 @@ export class PushLoop {
     // writes stay staged on top of it (counting the current generation here would call the file
     // clean and drop them).
     const d = this.#o.vfs.dirty.get(node.id);
-    const result = await uploader.uploadContent(content, {
-      path: copyPath,
+    const dest = {
       parentRev: null,
       mtime: d?.mtime ?? node.mtime,
       mode: node.mode,
       signal: this.#abort.signal,
-    });
+    };
+    // Beside the file in the same folder (by id, as creates go: the folder may have moved on the
+    // server or have a move of its own queued here); by path if that folder is gone there.
+    const inFolder = node.parentId !== null && node.parentId > 0;
+    const result = await uploader
+      .uploadContent(
+        content,
+        inFolder ? { ...dest, parentId: node.parentId!, name } : { ...dest, path: copyPath },
+      )
+      .catch((err: unknown) => {
+        if (!inFolder || !isLoftError(err, 'NOT_FOUND')) throw err;
+        return uploader.uploadContent(content, { ...dest, path: copyPath });
+      });
     // Our content now lives in the copy: the local node becomes it, and the winner is fetched.
     this.#recordCommit(node.id, result.node, result.blocks, content.size, gen);
     mirror.renameRaw(result.node.id, name);
+    mirror.adoptPlacement(result.node.id, result.node.parentId, result.node.name, op.seq);
     mirror.addConflict(copyPath);
     this.#o.log?.("conflict: kept this device's version as a conflicted copy", { path, copy: copyPath });
     try {

@@ -1,2 +1,0 @@
-export const systemClock = { now: () => Date.now() };
-//# sourceMappingURL=clock.js.map
