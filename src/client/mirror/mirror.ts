@@ -551,6 +551,9 @@ export class Mirror {
     const from = this.#rawPath(id);
     this.#s.move.run(parentId, name, Date.now(), id);
     this.#rebaseOps(from, this.#rawPath(id));
+    // Placed as the server has it: the kernel forgets the old name (and learns the new one).
+    if (from) this.onRemotePath?.(from);
+    this.#reportPath(id);
     this.#changed();
   }
 
