@@ -7,6 +7,10 @@
  * that cleanup; so do these tests: once the 'exit' event has run, the process exits with its code.
  * Writes to pipes and files are synchronous on Linux, so no TAP output is lost.
  */
-process.on('exit', (code) => {
-  (process as unknown as { reallyExit(code: number): never }).reallyExit(code);
+// Registered once the test file's imports (tap among them) have run, so that every other 'exit'
+// listener (tap's included) runs first and the exit code is final.
+setImmediate(() => {
+  process.on('exit', (code) => {
+    (process as unknown as { reallyExit(code: number): never }).reallyExit(code);
+  });
 });
