@@ -133,10 +133,24 @@ export function runningMounts(): MountRecord[] {
   return out;
 }
 
+/** The mount table (/proc/self/mounts) as mount point → file system type. */
+export function parseMounts(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const [, dir, type] = line.split(' ');
+    // Space, tab, newline and backslash in a mount point are written as \ooo (octal).
+    if (dir && type)
+      out.set(
+        dir.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))),
+        type,
+      );
+  }
+  return out;
+}
+
 function isMountpoint(dir: string): boolean {
   try {
-    const mounts = readFileSync('/proc/mounts', 'utf8');
-    return mounts.split('\n').some((l) => l.split(' ')[1]?.replace(/\\040/g, ' ') === dir);
+    return parseMounts(readFileSync('/proc/self/mounts', 'utf8')).has(dir);
   } catch {
     return false;
   }

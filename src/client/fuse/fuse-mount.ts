@@ -30,6 +30,7 @@ import Fuse from 'fuse-native';
 import { lstat, readFile } from 'node:fs/promises';
 import { errnoOf, FsError, type Errno } from '../../shared/errors.js';
 import type { Stat, Vfs } from '../vfs/vfs.js';
+import { parseMounts } from '../state-dir.js';
 import { KernelCache } from './kernel-cache.js';
 
 /** What native/patch-fuse-native.mjs adds to the binding (absent from the stock one). */
@@ -88,22 +89,13 @@ export interface FuseMountOptions {
 /** How often a mounted drive checks that its mount is still there (see #watch). */
 const MOUNT_CHECK_MS = 1_000;
 
-/** Mount points in /proc/self/mountinfo escape space, tab, newline and backslash as \ooo. */
-function unescapeMountPath(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
 /** True when `mountpoint` is a FUSE mount point in this process's mount namespace. */
 export async function isFuseMounted(mountpoint: string): Promise<boolean> {
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
-  for (const line of info.split('\n')) {
-    const fields = line.split(' ');
-    const dash = fields.indexOf('-');
-    if (dash < 0 || fields[4] === undefined) continue;
-    if (unescapeMountPath(fields[4]) === mountpoint && (fields[dash + 1] ?? '').startsWith('fuse'))
-      return true;
-  }
-  return false;
+  return (
+    parseMounts(await readFile('/proc/self/mounts', 'utf8'))
+      .get(mountpoint)
+      ?.startsWith('fuse') ?? false
+  );
 }
 
 /** fuse-native with extra libfuse options its option builder does not know. */
@@ -209,7 +201,7 @@ export class FuseMount {
 
   /**
    * Unmounted from outside (`fusermount -u`), the kernel stops sending requests and libfuse's loop
-   * ends, but nothing tells this process: it checks /proc/self/mountinfo every MOUNT_CHECK_MS and,
+   * ends, but nothing tells this process: it checks /proc/self/mounts every MOUNT_CHECK_MS and,
    * once the mount is gone, calls onGone (the drive then shuts down as on SIGTERM; its queued
    * changes stay in the outbox for the next mount).
    */

@@ -239,7 +239,6 @@ export class Mirror {
       rebaseOpToPaths: db.prepare(
         'UPDATE ops SET to_path = @to || substr(to_path, @cut) WHERE to_path = @from OR substr(to_path, 1, length(@prefix)) = @prefix',
       ),
-      queuedMove: db.prepare("SELECT 1 FROM ops WHERE node_id = ? AND kind = 'move' LIMIT 1"),
       laterMove: db.prepare("SELECT 1 FROM ops WHERE node_id = ? AND kind = 'move' AND seq > ? LIMIT 1"),
       resyncIds: db.prepare('SELECT id FROM resync ORDER BY id'),
       resyncDone: db.prepare('DELETE FROM resync WHERE id = ?'),
@@ -755,7 +754,7 @@ export class Mirror {
           // own move there is still queued (and goes with it) is not at the target on the server:
           // it is deleted there by id first.
           const r = this.#s.node.get(replaced) as NodeRow | undefined;
-          if (r && r.id > 0 && r.kind === 'file' && this.#s.queuedMove.get(r.id))
+          if (r && r.id > 0 && r.kind === 'file' && this.#s.laterMove.get(r.id, 0))
             this.#s.insertOp.run('delete', r.id, toPath, null, r.rev, Date.now());
           this.#removeSubtree(replaced, released, false, staged);
         }

@@ -26,7 +26,13 @@ import { rechunk } from '../chunk/rechunk.js';
 import type { Connectivity } from '../hydrate/hydrator.js';
 import type { Mirror, MirrorNode, Op } from '../mirror/mirror.js';
 import type { DeleteRequest, MkdirRequest, MoveRequest } from '../remote/remote-client.js';
-import type { UploadContent, UploadProgress, UploadTarget, Uploader } from '../upload/uploader.js';
+import type {
+  UploadContent,
+  UploadDestination,
+  UploadProgress,
+  UploadTarget,
+  Uploader,
+} from '../upload/uploader.js';
 import type { Vfs } from '../vfs/vfs.js';
 import { bufferContent, MERGE_MAX_BYTES, mergeText } from './merge.js';
 import type { SyncLock } from './sync-lock.js';
@@ -77,6 +83,19 @@ export interface PushStatus {
 }
 
 /** Answers that mean the server will never accept the op as it is (retrying cannot help). */
+/**
+ * Places a new node inside its folder by id when `byFolder` is given (it follows that folder
+ * wherever another device moved it); by path when not, or when the folder is gone there
+ * (NOT_FOUND), which brings the folders above it back.
+ */
+function byFolderOrPath<T>(byFolder: false | (() => Promise<T>), byPath: () => Promise<T>): Promise<T> {
+  if (!byFolder) return byPath();
+  return byFolder().catch((err: unknown) => {
+    if (isLoftError(err, 'NOT_FOUND')) return byPath();
+    throw err;
+  });
+}
+
 const REFUSED = new Set(['NOT_FOUND', 'CYCLE', 'NOT_DIR', 'IS_DIR', 'EXISTS', 'BAD_PATH', 'NOT_EMPTY']);
 
 const BACKOFF_MIN_MS = 500;
@@ -260,17 +279,16 @@ export class PushLoop {
       const meta = { mtime: node.mtime, mode: node.mode };
       // Inside its folder by id: it follows that folder wherever another device moved it meanwhile.
       // Folder deleted there (or not on the server yet): by path, and the folders above come back.
-      const byPath = () =>
-        remote.mkdir({ path: mirror.pathOf(node.id) ?? op.path, ...meta, parents: true }, this.#abort.signal);
       try {
-        const r = this.#inFolder(node, op.path)
-          ? await remote
-              .mkdir({ parentId: node.parentId!, name: node.name, ...meta }, this.#abort.signal)
-              .catch((err: unknown) => {
-                if (isLoftError(err, 'NOT_FOUND')) return byPath();
-                throw err;
-              })
-          : await byPath();
+        const r = await byFolderOrPath(
+          this.#inFolder(node, op.path) &&
+            (() => remote.mkdir({ parentId: node.parentId!, name: node.name, ...meta }, this.#abort.signal)),
+          () =>
+            remote.mkdir(
+              { path: mirror.pathOf(node.id) ?? op.path, ...meta, parents: true },
+              this.#abort.signal,
+            ),
+        );
         id = r.node.id;
         rev = r.rev;
         placed = r.node;
@@ -433,13 +451,11 @@ export class PushLoop {
         };
         let result;
         try {
-          result = await uploader
-            .commitContent(content, dest, progress, this.#o.onBlockSent)
-            .catch((err: unknown) => {
-              if (!inFolder || !isLoftError(err, 'NOT_FOUND')) throw err;
-              const path = mirror.pathOf(now.id) ?? op.path;
-              return uploader.commitContent(content, { ...dest, parentId: undefined, path }, progress);
-            });
+          const send = (to: UploadDestination) =>
+            uploader.commitContent(content, to, progress, this.#o.onBlockSent);
+          result = await byFolderOrPath(inFolder && (() => send(dest)), () =>
+            send(inFolder ? { ...dest, parentId: undefined, path: mirror.pathOf(now.id) ?? op.path } : dest),
+          );
         } catch (err) {
           const deletedThere =
             now.id > 0 &&
@@ -601,16 +617,12 @@ export class PushLoop {
     };
     // Beside the file in the same folder (by id, as creates go: the folder may have moved on the
     // server or have a move of its own queued here); by path if that folder is gone there.
-    const inFolder = node.parentId !== null && node.parentId > 0;
-    const result = await uploader
-      .uploadContent(
-        content,
-        inFolder ? { ...dest, parentId: node.parentId!, name } : { ...dest, path: copyPath },
-      )
-      .catch((err: unknown) => {
-        if (!inFolder || !isLoftError(err, 'NOT_FOUND')) throw err;
-        return uploader.uploadContent(content, { ...dest, path: copyPath });
-      });
+    const result = await byFolderOrPath(
+      node.parentId !== null &&
+        node.parentId > 0 &&
+        (() => uploader.uploadContent(content, { ...dest, parentId: node.parentId!, name })),
+      () => uploader.uploadContent(content, { ...dest, path: copyPath }),
+    );
     // Our content now lives in the copy: the local node becomes it, and the winner is fetched.
     this.#recordCommit(node.id, result.node, result.blocks, content.size, gen);
     mirror.renameRaw(result.node.id, name);

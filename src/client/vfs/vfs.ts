@@ -257,11 +257,7 @@ export class Vfs {
       try {
         node = this.#resolve(path);
       } catch (err) {
-        if (this.#unused(dirty)) {
-          if (this.#mirror.node(dirty.id)?.staging === dirty.name)
-            this.#mirror.updateLocal(dirty.id, { staging: null });
-          await this.dirty.drop(dirty.id);
-        }
+        await this.#dropIfUnused(dirty);
         throw err;
       }
       if (dirty.id !== node.id) this.dirty.remap(dirty.id, node.id);
@@ -403,11 +399,7 @@ export class Vfs {
     if (h.write) d.writers--;
     if (d.orphaned) return this.dirty.closeOrphan(d);
     if (d.modified) await this.#commitPoint(d);
-    else if (this.#unused(d)) {
-      // Opened for writing, never written, nothing queued: the node is clean again.
-      if (this.#mirror.node(d.id)?.staging === d.name) this.#mirror.updateLocal(d.id, { staging: null });
-      await this.dirty.drop(d.id);
-    }
+    else await this.#dropIfUnused(d); // opened for writing, never written: the node is clean again
     if (d.writers === 0) this.#onQueued(); // the push loop may have been waiting for this close
   }
 
@@ -703,17 +695,12 @@ export class Vfs {
     d.gen++;
   }
 
-  /** A staging made here that nothing wrote, holds or queued: it can go. */
-  #unused(d: DirtyFile): boolean {
-    return (
-      d.refs === 0 &&
-      d.writers === 0 &&
-      d.gen === 0 &&
-      !d.modified &&
-      !d.reopened &&
-      this.dirty.get(d.id) === d &&
-      !this.#mirror.hasOps(d.id)
-    );
+  /** Drops a staging made here that nothing wrote, holds or queued, and clears it from the node. */
+  async #dropIfUnused(d: DirtyFile): Promise<void> {
+    if (d.refs || d.writers || d.gen || d.modified || d.reopened || this.dirty.get(d.id) !== d) return;
+    if (this.#mirror.hasOps(d.id)) return;
+    if (this.#mirror.node(d.id)?.staging === d.name) this.#mirror.updateLocal(d.id, { staging: null });
+    await this.dirty.drop(d.id);
   }
 
   /** Makes a dirty file's change durable and queues its commit (close, fsync, truncate by path). */

@@ -22,6 +22,7 @@ import type {
   MkdirOp,
   MoveOp,
   NodeRef,
+  Place,
   Principal,
   PurgeBatch,
   RemoveOp,
@@ -327,22 +328,16 @@ export class SqliteMetadataStore implements MetadataStore {
           }
           parentId = node.parent_id;
           name = node.name;
-        } else if ('parentId' in op.node) {
-          validateName(op.node.name);
-          name = op.node.name;
-          parentId = this.#liveDir(op.ns, op.node.parentId);
-          node = this.#stmt.child.get(parentId, name) as NodeRow | undefined;
-          if (!node && op.parentRev) {
-            throw new LoftError('CONFLICT', `${name} no longer exists`, { details: { currentRev: null } });
-          }
         } else {
-          const parts = splitPath(op.node.path);
-          if (parts.length === 0) throw new LoftError('IS_DIR', 'the root is a directory');
-          name = parts.pop()!;
-          parentId = this.#ensureDirs(actor, op.ns, parts, op.mtime);
+          ({ parentId, name } = this.#placeOf(
+            op.ns,
+            op.node,
+            (parts) => this.#ensureDirs(actor, op.ns, parts, op.mtime),
+            () => new LoftError('IS_DIR', 'the root is a directory'),
+          ));
           node = this.#stmt.child.get(parentId, name) as NodeRow | undefined;
           if (!node && op.parentRev) {
-            throw new LoftError('CONFLICT', `${op.node.path} no longer exists`, {
+            throw new LoftError('CONFLICT', `${'path' in op.node ? op.node.path : name} no longer exists`, {
               details: { currentRev: null },
             });
           }
@@ -378,21 +373,13 @@ export class SqliteMetadataStore implements MetadataStore {
   async mkdir(actor: Actor, op: MkdirOp): Promise<Revision> {
     return this.#db
       .transaction(() => {
-        let name: string;
-        let parentId: number;
-        if ('parentId' in op) {
-          validateName(op.name);
-          name = op.name;
-          parentId = this.#liveDir(op.ns, op.parentId);
-        } else {
-          const parts = splitPath(op.path);
-          if (parts.length === 0)
-            throw new LoftError('EXISTS', 'the root exists', { details: { id: this.#root(op.ns) } });
-          name = parts.pop()!;
-          parentId = op.parents
-            ? this.#ensureDirs(actor, op.ns, parts, op.mtime)
-            : this.#resolveDir(op.ns, parts);
-        }
+        const { parentId, name } = this.#placeOf(
+          op.ns,
+          op,
+          (parts) =>
+            op.parents ? this.#ensureDirs(actor, op.ns, parts, op.mtime) : this.#resolveDir(op.ns, parts),
+          () => new LoftError('EXISTS', 'the root exists', { details: { id: this.#root(op.ns) } }),
+        );
         const existing = this.#stmt.child.get(parentId, name) as NodeRow | undefined;
         if (existing) {
           throw new LoftError('EXISTS', `${'path' in op ? op.path : name} already exists`, {
@@ -410,18 +397,12 @@ export class SqliteMetadataStore implements MetadataStore {
         const node = this.#resolveLive(op.ns, op.node);
         if (node.parent_id === null) throw new LoftError('BAD_REQUEST', 'the root cannot be moved');
         this.#checkRev(node, op.parentRev);
-        let name: string;
-        let parentId: number;
-        if ('toParentId' in op) {
-          validateName(op.toName);
-          name = op.toName;
-          parentId = this.#liveDir(op.ns, op.toParentId);
-        } else {
-          const parts = splitPath(op.toPath);
-          if (parts.length === 0) throw new LoftError('EXISTS', 'the root exists');
-          name = parts.pop()!;
-          parentId = this.#resolveDir(op.ns, parts);
-        }
+        const { parentId, name } = this.#placeOf(
+          op.ns,
+          'toParentId' in op ? { parentId: op.toParentId, name: op.toName } : { path: op.toPath },
+          (parts) => this.#resolveDir(op.ns, parts),
+          () => new LoftError('EXISTS', 'the root exists'),
+        );
         const toPath = 'toPath' in op ? op.toPath : name;
         if (parentId === node.parent_id && name === node.name) return this.#revision(op.ns, node.rev);
         if (node.kind === 'dir') {
@@ -572,7 +553,7 @@ export class SqliteMetadataStore implements MetadataStore {
    * node with its id and its last content. A recursive delete tombstones the subtree (children
    * before their folder) in one transaction, so what it took is the run of deletes of nodes below
    * the folder just before the folder's own; nodes brought back or purged since stay as they are. Returns the new
-   * revisions in journal order, then the folder's again (last: the one the answer is about).
+   * revisions, the folder's last (the one the answer is about; in the journal it comes first).
    */
   #restoreDir(actor: Actor, ns: number, dir: NodeRow): Revision[] {
     const s = this.#stmt;
@@ -627,7 +608,7 @@ export class SqliteMetadataStore implements MetadataStore {
     // A delete tombstones what a folder holds before the folder: walked backwards (as `taken` was
     // collected), every folder comes back before what it held.
     for (const n of taken) if (back.has(n.parent_id!)) revive(n, n.parent_id!);
-    return [...created, folder];
+    return [...created.filter((r) => r !== folder), folder];
   }
 
   // ---- reads --------------------------------------------------------------------------------------
@@ -865,6 +846,26 @@ export class SqliteMetadataStore implements MetadataStore {
     const node = this.#lookup(ns, splitPath(ref.path));
     if (!node) throw new LoftError('NOT_FOUND', `${ref.path} does not exist`);
     return node;
+  }
+
+  /**
+   * The folder and name a Place names: by id, a live folder (#liveDir); by path, the folder
+   * `dirOf` finds (or makes) for the path's parent components. The root itself: `atRoot()`.
+   */
+  #placeOf(
+    ns: number,
+    place: Place,
+    dirOf: (parts: readonly string[]) => number,
+    atRoot: () => LoftError,
+  ): { parentId: number; name: string } {
+    if ('parentId' in place) {
+      validateName(place.name);
+      return { parentId: this.#liveDir(ns, place.parentId), name: place.name };
+    }
+    const parts = splitPath(place.path);
+    const name = parts.pop();
+    if (name === undefined) throw atRoot();
+    return { parentId: dirOf(parts), name };
   }
 
   /** A live folder given by id (a place to put a node in); deleted: NOT_FOUND, details.deleted. */

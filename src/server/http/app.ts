@@ -337,9 +337,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     });
     await changed(ns);
     const node = revs[revs.length - 1]!;
-    // A folder's answer: its own revision, after every node that came back with it.
-    const created = revs.slice(0, -1).filter((r) => r.id !== node.id);
-    return { rev: Math.max(...revs.map((r) => r.rev)), node, created };
+    // A folder's answer names the folder; `rev` is the newest of what came back with it.
+    return { rev: Math.max(...revs.map((r) => r.rev)), node, created: revs.slice(0, -1) };
   });
 
   app.get<{ Querystring: DeletedQuery }>(
