@@ -1,10 +1,15 @@
 /**
- * On-store encoding of one block: an 8-byte header then the payload, raw or brotli-compressed.
+ * On-store encoding of one block: an 8-byte header, a table of piece hashes, then the payload, raw
+ * or brotli-compressed.
  *
- *   0..3  magic "LFB1" (format version 1)
+ *   0..3  magic "LFB2" (format version 2; version 1, "LFB1", had no table and is still read)
  *   4     codec: 0 = raw, 1 = brotli
- *   5..7  reserved, zero
- *   8..   payload
+ *   5     reserved, zero
+ *   6..7  piece count N, big-endian (0 in version 1)
+ *   8..   N × 32 bytes: the SHA-256 of each PIECE_SIZE piece of the raw block, computed when the
+ *         block was stored (after the whole block was verified), so a range of the block can be
+ *         served with hashes that vouch for it without reading or hashing the rest
+ *   ..    payload
  *
  * Compression is kept only when it saves at least MIN_SAVING of the block; a sample is tried first
  * so incompressible data (media, archives, encrypted files) costs almost no CPU. Brotli quality 1
@@ -13,11 +18,18 @@
  */
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { createHash } from 'node:crypto';
 import { LoftError } from '../shared/errors.js';
+import { PIECE_SIZE } from '../shared/hash.js';
+import { MAX_BLOCK_SIZE } from '../shared/protocol.js';
 
-const MAGIC = Buffer.from('LFB1');
+const MAGIC_V1 = Buffer.from('LFB1');
+const MAGIC = Buffer.from('LFB2');
 export const HEADER_SIZE = 8;
-const RAW = 0;
+const PIECE_HASH_SIZE = 32;
+/** Bytes that always hold a block's header and piece table (read first for a range). */
+export const MAX_HEAD_SIZE = HEADER_SIZE + PIECE_HASH_SIZE * Math.ceil(MAX_BLOCK_SIZE / PIECE_SIZE);
+export const RAW = 0;
 const BROTLI = 1;
 
 /** Blocks smaller than this are stored raw: the header and file-system overhead dominate. */
@@ -39,11 +51,54 @@ function brotliParams(size: number): zlib.BrotliOptions {
   };
 }
 
-function header(codec: number): Buffer {
-  const h = Buffer.alloc(HEADER_SIZE);
+function header(codec: number, raw: Buffer): Buffer {
+  const count = Math.ceil(raw.length / PIECE_SIZE);
+  const h = Buffer.alloc(HEADER_SIZE + PIECE_HASH_SIZE * count);
   MAGIC.copy(h, 0);
   h[4] = codec;
+  h.writeUInt16BE(count, 6);
+  for (let i = 0; i < count; i++) {
+    createHash('sha256')
+      .update(raw.subarray(i * PIECE_SIZE, (i + 1) * PIECE_SIZE))
+      .digest()
+      .copy(h, HEADER_SIZE + i * PIECE_HASH_SIZE);
+  }
   return h;
+}
+
+/** Where a stored block's payload starts, its codec and its piece table (null in version 1). */
+export interface BlockHead {
+  codec: number;
+  payloadOffset: number;
+  pieces: Buffer | null;
+}
+
+/** Parses the start of a stored block (at least MAX_HEAD_SIZE bytes of it, or all); throws CORRUPT. */
+export function parseHead(stored: Buffer, hash: string): BlockHead {
+  const v1 = stored.length >= HEADER_SIZE && stored.subarray(0, 4).equals(MAGIC_V1);
+  if (!v1 && (stored.length < HEADER_SIZE || !stored.subarray(0, 4).equals(MAGIC))) {
+    throw new LoftError('CORRUPT', `block ${hash} has no valid header`);
+  }
+  const codec = stored[4]!;
+  if (codec !== RAW && codec !== BROTLI)
+    throw new LoftError('CORRUPT', `block ${hash} has unknown codec ${codec}`);
+  if (v1) return { codec, payloadOffset: HEADER_SIZE, pieces: null };
+  const payloadOffset = HEADER_SIZE + PIECE_HASH_SIZE * stored.readUInt16BE(6);
+  if (stored.length < payloadOffset) throw new LoftError('CORRUPT', `block ${hash} has a cut piece table`);
+  return { codec, payloadOffset, pieces: stored.subarray(HEADER_SIZE, payloadOffset) };
+}
+
+/**
+ * Hex hashes of pieces [first, first + count) from a piece table, or null when the table does not
+ * have them (a damaged block: the caller then verifies the whole block instead).
+ */
+export function tablePieces(table: Buffer, first: number, count: number): string[] | null {
+  if ((first + count) * PIECE_HASH_SIZE > table.length) return null;
+  const out: string[] = [];
+  for (let i = first; i < first + count; i++) {
+    out.push(table.toString('hex', i * PIECE_HASH_SIZE, (i + 1) * PIECE_HASH_SIZE));
+  }
+  return out;
 }
 
 export type Compression = 'brotli' | 'none';
@@ -56,28 +111,20 @@ export async function encodeBlock(data: Uint8Array, compression: Compression): P
     const probe = sample.length < raw.length ? await brotli(sample, brotliParams(sample.length)) : null;
     if (!probe || probe.length <= sample.length * (1 - MIN_SAVING)) {
       const packed = await brotli(raw, brotliParams(raw.length));
-      if (packed.length <= raw.length * (1 - MIN_SAVING)) return [header(BROTLI), packed];
+      if (packed.length <= raw.length * (1 - MIN_SAVING)) return [header(BROTLI, raw), packed];
     }
   }
-  return [header(RAW), raw];
+  return [header(RAW, raw), raw];
 }
 
-/** Decodes a stored block; throws CORRUPT on an unknown header. */
+/** Decodes a stored block (either version); throws CORRUPT on an unknown header. */
 export async function decodeBlock(stored: Buffer, hash: string): Promise<Buffer> {
-  if (stored.length < HEADER_SIZE || !stored.subarray(0, 4).equals(MAGIC)) {
-    throw new LoftError('CORRUPT', `block ${hash} has no valid header`);
-  }
-  const payload = stored.subarray(HEADER_SIZE);
-  switch (stored[4]) {
-    case RAW:
-      return payload;
-    case BROTLI:
-      try {
-        return await unbrotli(payload);
-      } catch (cause) {
-        throw new LoftError('CORRUPT', `block ${hash} does not decompress`, { cause });
-      }
-    default:
-      throw new LoftError('CORRUPT', `block ${hash} has unknown codec ${stored[4]}`);
+  const head = parseHead(stored, hash);
+  const payload = stored.subarray(head.payloadOffset);
+  if (head.codec === RAW) return payload;
+  try {
+    return await unbrotli(payload);
+  } catch (cause) {
+    throw new LoftError('CORRUPT', `block ${hash} does not decompress`, { cause });
   }
 }

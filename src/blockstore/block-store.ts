@@ -1,3 +1,5 @@
+import { pieceHashes } from '../shared/hash.js';
+
 /**
  * BlockStore: immutable blocks addressed by the lower-case hex SHA-256 of their bytes.
  *
@@ -8,6 +10,10 @@
  *   longer match their hash (disk rot) throw CORRUPT instead of being served. (FsBlockStore may
  *   leave that check to its readers, see its `verifyOnGet`: the server does, since every client
  *   verifies each block it receives.)
+ * - `getRange` returns bytes [start, min(end, size)) of a block and its size (no bytes when start is
+ *   past the end), with the SHA-256 of each piece they cover when the range is piece-aligned
+ *   (shared/hash.ts `pieceHashes`); those hashes come from bytes verified against the block's hash,
+ *   so a reader can check the range alone. Null when the block is absent.
  * - `delete` of an absent block is not an error.
  */
 export interface PutResult {
@@ -17,12 +23,28 @@ export interface PutResult {
   storedSize: number;
 }
 
+export interface BlockRange {
+  /** The whole block's size. */
+  size: number;
+  data: Buffer;
+  /** Hex SHA-256 of each piece the range covers; null unless the range is piece-aligned. */
+  pieces: string[] | null;
+}
+
 export interface BlockStore {
   put(hash: string, data: Uint8Array): Promise<PutResult>;
   get(hash: string): Promise<Buffer | null>;
+  getRange(hash: string, start: number, end: number): Promise<BlockRange | null>;
   has(hash: string): Promise<boolean>;
   delete(hash: string): Promise<void>;
   /** Every stored hash, in no particular order (for garbage collection and checks). */
   list(): AsyncIterable<string>;
   close(): Promise<void>;
+}
+
+/** A range of a whole block already verified against its hash, with its piece hashes. */
+export function rangeOf(block: Buffer, start: number, end: number): BlockRange {
+  const from = Math.min(start, block.length);
+  const to = Math.min(Math.max(end, from), block.length);
+  return { size: block.length, data: block.subarray(from, to), pieces: pieceHashes(block, from, to) };
 }

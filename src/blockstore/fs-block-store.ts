@@ -13,10 +13,18 @@ import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { LoftError } from '../shared/errors.js';
-import { assertHash, sha256hex, verifyBlock } from '../shared/hash.js';
+import { assertHash, PIECE_SIZE, sha256hex, verifyBlock } from '../shared/hash.js';
 import { MAX_BLOCK_SIZE } from '../shared/protocol.js';
-import { decodeBlock, encodeBlock, type Compression } from './block-codec.js';
-import type { BlockStore, PutResult } from './block-store.js';
+import {
+  decodeBlock,
+  encodeBlock,
+  MAX_HEAD_SIZE,
+  parseHead,
+  RAW,
+  tablePieces,
+  type Compression,
+} from './block-codec.js';
+import { rangeOf, type BlockRange, type BlockStore, type PutResult } from './block-store.js';
 
 export interface FsBlockStoreOptions {
   root: string;
@@ -117,6 +125,58 @@ export class FsBlockStore implements BlockStore {
     return data;
   }
 
+  async getRange(hash: string, start: number, end: number): Promise<BlockRange | null> {
+    assertHash(hash);
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(this.#path(hash), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    try {
+      const { size: fileSize } = await fh.stat();
+      const first = Buffer.allocUnsafe(Math.min(fileSize, MAX_HEAD_SIZE));
+      await readFully(fh, first, 0);
+      const head = parseHead(first, hash);
+      let size: number;
+      let block: Buffer | null = null;
+      if (head.codec === RAW && head.pieces) {
+        size = fileSize - head.payloadOffset; // only the range is read: the table vouches for it
+      } else {
+        const stored = Buffer.allocUnsafe(fileSize);
+        await readFully(fh, stored, 0);
+        block = await decodeBlock(stored, hash);
+        size = block.length;
+      }
+      if (!head.pieces) {
+        // A version-1 block has no table: its piece hashes are only as good as a check of the whole.
+        if (sha256hex(block!) !== hash)
+          throw new LoftError('CORRUPT', `block ${hash} no longer matches its hash`);
+        return rangeOf(block!, start, end);
+      }
+      const from = Math.min(start, size);
+      const to = Math.min(Math.max(end, from), size);
+      let data: Buffer;
+      if (block) data = block.subarray(from, to);
+      else {
+        data = Buffer.allocUnsafe(to - from);
+        await readFully(fh, data, head.payloadOffset + from);
+      }
+      return { size, data, pieces: isAligned(size, from, to) ? this.#pieces(head.pieces, from, to) : null };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Hashes of the pieces over [from, to) from a stored table; a cut table is a damaged block. */
+  #pieces(table: Buffer, from: number, to: number): string[] {
+    const first = from / PIECE_SIZE;
+    const pieces = tablePieces(table, first, Math.ceil(to / PIECE_SIZE) - first);
+    if (!pieces) throw new LoftError('CORRUPT', 'block piece table is too short');
+    return pieces;
+  }
+
   async has(hash: string): Promise<boolean> {
     assertHash(hash);
     return exists(this.#path(hash));
@@ -156,5 +216,20 @@ async function syncDir(dir: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
+  }
+}
+
+/** Whether [from, to) of a block of `size` bytes starts and ends on piece boundaries (or its end). */
+function isAligned(size: number, from: number, to: number): boolean {
+  return from < to && from % PIECE_SIZE === 0 && (to % PIECE_SIZE === 0 || to === size);
+}
+
+/** Fills `buf` from `position`; a short file is a damaged block. */
+async function readFully(fh: fs.FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesRead } = await fh.read(buf, done, buf.length - done, position + done);
+    if (bytesRead === 0) throw new LoftError('CORRUPT', 'block file is shorter than its header says');
+    done += bytesRead;
   }
 }

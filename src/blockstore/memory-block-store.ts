@@ -2,7 +2,7 @@
 import { LoftError } from '../shared/errors.js';
 import { assertHash, verifyBlock } from '../shared/hash.js';
 import { MAX_BLOCK_SIZE } from '../shared/protocol.js';
-import type { BlockStore, PutResult } from './block-store.js';
+import { rangeOf, type BlockRange, type BlockStore, type PutResult } from './block-store.js';
 
 export class MemoryBlockStore implements BlockStore {
   readonly #blocks = new Map<string, Buffer>();
@@ -30,6 +30,12 @@ export class MemoryBlockStore implements BlockStore {
     assertHash(hash);
     const b = this.#blocks.get(hash);
     return b ? Buffer.from(b) : null;
+  }
+
+  async getRange(hash: string, start: number, end: number): Promise<BlockRange | null> {
+    assertHash(hash);
+    const b = this.#blocks.get(hash);
+    return b ? rangeOf(Buffer.from(b), start, end) : null;
   }
 
   async has(hash: string): Promise<boolean> {

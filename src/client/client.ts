@@ -75,7 +75,7 @@ export interface DriveStatus {
   downloadedBytes: number;
   downloads: { blocks: number; bytes: number };
   /** Where demanded blocks came from: memory, disk cache, a fetch already under way, a new fetch. */
-  served: { memory: number; disk: number; inFlight: number; fetched: number };
+  served: { memory: number; disk: number; inFlight: number; fetched: number; ranged: number };
   cache: { usedBytes: number; capBytes: number; blocks: number; writing: number };
   pins: ReturnType<Pinner['progress']>;
   conflicts: string[];

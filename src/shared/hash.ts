@@ -24,3 +24,24 @@ export function verifyBlock(hash: string, data: Uint8Array): void {
     throw new LoftError('HASH_MISMATCH', `block bytes hash to ${actual}, not ${hash}`);
   }
 }
+
+/**
+ * Blocks are verified in pieces of this size when only a range of one is fetched: a ranged
+ * `GET /v1/blocks/:hash` names the SHA-256 of each whole piece it covers (docs/PROTOCOL.md), so a
+ * small read needs 64 KiB on the wire instead of the whole block.
+ */
+export const PIECE_SIZE = 64 * 1024;
+
+/**
+ * Hex SHA-256 of each piece of `block` in [start, end), or null unless the range starts on a piece
+ * boundary and ends on one or at the end of the block.
+ */
+export function pieceHashes(block: Uint8Array, start: number, end: number): string[] | null {
+  if (start < 0 || start >= end || end > block.length) return null;
+  if (start % PIECE_SIZE !== 0 || (end % PIECE_SIZE !== 0 && end !== block.length)) return null;
+  const hashes: string[] = [];
+  for (let at = start; at < end; at += PIECE_SIZE) {
+    hashes.push(sha256hex(block.subarray(at, Math.min(at + PIECE_SIZE, end))));
+  }
+  return hashes;
+}

@@ -9,6 +9,12 @@
 export type NodeKind = 'file' | 'dir';
 export type RevisionOp = 'create' | 'commit' | 'mkdir' | 'move' | 'delete';
 
+/**
+ * Response header of a ranged block GET: the comma-separated hex SHA-256 of each whole piece
+ * (shared/hash.ts PIECE_SIZE) the range covers; present when the range is piece-aligned.
+ */
+export const PIECE_HASHES_HEADER = 'loft-piece-hashes';
+
 export interface BlockRef {
   hash: string;
   size: number;

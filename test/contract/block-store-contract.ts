@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Test } from 'tap';
 import type { BlockStore } from '../../src/blockstore/block-store.js';
-import { sha256hex } from '../../src/shared/hash.js';
+import { PIECE_SIZE, sha256hex } from '../../src/shared/hash.js';
 
 export interface BlockStoreFactory {
   (): Promise<BlockStore>;
@@ -108,6 +108,32 @@ export function blockStoreContract(
       t.equal(again.created, true, 'stored anew, not mistaken for present');
       t.same(await store.get(sha256hex(drop)), drop);
       t.same(await store.get(sha256hex(keep)), keep);
+    });
+
+    t.test('getRange: bytes, size and the hashes of the pieces a range covers', async (t) => {
+      const data = randomBytes(3 * PIECE_SIZE + 1000);
+      const hash = sha256hex(data);
+      await store.put(hash, data);
+      const piece = (i: number) => sha256hex(data.subarray(i * PIECE_SIZE, (i + 1) * PIECE_SIZE));
+      const one = await store.getRange(hash, PIECE_SIZE, 2 * PIECE_SIZE);
+      t.same(one?.data, data.subarray(PIECE_SIZE, 2 * PIECE_SIZE));
+      t.equal(one?.size, data.length);
+      t.same(one?.pieces, [piece(1)]);
+      const tail = await store.getRange(hash, 2 * PIECE_SIZE, 10 * PIECE_SIZE);
+      t.same(tail?.data, data.subarray(2 * PIECE_SIZE), 'clamped to the block end');
+      t.same(tail?.pieces, [piece(2), piece(3)], 'the short last piece included');
+      const odd = await store.getRange(hash, 100, 5000);
+      t.same(odd?.data, data.subarray(100, 5000));
+      t.equal(odd?.pieces, null, 'no piece hashes for an unaligned range');
+      const past = await store.getRange(hash, data.length, data.length + 10);
+      t.equal(past?.data.length, 0, 'nothing past the end');
+      t.equal(past?.size, data.length);
+      t.equal(await store.getRange(sha256hex(Buffer.from('absent')), 0, 10), null);
+      const text = Buffer.from('compressible '.repeat(20_000));
+      await store.put(sha256hex(text), text);
+      const c = await store.getRange(sha256hex(text), PIECE_SIZE, 2 * PIECE_SIZE);
+      t.same(c?.data, text.subarray(PIECE_SIZE, 2 * PIECE_SIZE), 'a compressible block too');
+      t.same(c?.pieces, [sha256hex(text.subarray(PIECE_SIZE, 2 * PIECE_SIZE))]);
     });
 
     t.test('list yields every stored hash once', async (t) => {

@@ -15,6 +15,8 @@ export interface Status {
   uploading: number;
   uploadedBytes: number;
   downloadedBytes: number;
+  /** Where demanded blocks came from; `ranged`: reads served by fetching only their pieces. */
+  served: { memory: number; disk: number; inFlight: number; fetched: number; ranged: number };
   cache: { usedBytes: number; capBytes: number; blocks: number; writing: number };
   pins: { files: number; totalBytes: number; cachedBytes: number; hydrating: boolean; error: string | null };
   conflicts: string[];

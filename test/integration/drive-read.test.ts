@@ -8,6 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { PIECE_SIZE } from '../../src/shared/hash.js';
 import { Api } from '../helpers/api.js';
 import { waitFor } from '../helpers/devices.js';
 import { MiB, pseudoRandom, putFile, readAt, sha256 } from '../helpers/fixtures.js';
@@ -93,6 +94,48 @@ t.test('4 KiB at 40 MiB of a 64 MiB cloud-only file downloads at most 8 MiB', as
     'each block fetched about once',
   );
   // Many concurrent readers of the same cold file share fetches.
+  await m.stop();
+});
+
+t.test('a small read of a cold block fetches its 64 KiB piece, then the block for the cache', async (t) => {
+  const m = mount({ cacheSize: '256M' });
+  await m.start();
+  const at = 20 * MiB + 5 * PIECE_SIZE + 77;
+  t.ok((await readAt(m.p('media/big.bin'), at, 4096)).equals(big.subarray(at, at + 4096)), 'right bytes');
+  const s = await m.status();
+  t.equal(s.served.ranged, 1, 'one piece range');
+  await waitFor('the block cached', async () => (await m.status()).cache.usedBytes >= MiB, 10_000);
+  const after = await m.status();
+  t.equal(after.downloadedBytes, PIECE_SIZE + MiB, 'the piece, then its whole block once');
+  t.ok((await readAt(m.p('media/big.bin'), 20 * MiB, 4096)).equals(big.subarray(20 * MiB, 20 * MiB + 4096)));
+  t.equal((await m.status()).downloadedBytes, PIECE_SIZE + MiB, 'the rest of the block from the cache');
+  await m.stop();
+});
+
+t.test('a block damaged on the server: its intact pieces read right, the damaged one EIO', async (t) => {
+  const data = pseudoRandom(2 * MiB, 21);
+  await putFile(api, '/damaged/rot.bin', data);
+  const hash = sha256(data.subarray(MiB));
+  const file = listFiles(path.join(server.dataDir, 'blocks')).find((f) => path.basename(f) === hash);
+  t.ok(file, 'the block file on the server');
+  const stored = readFileSync(file!);
+  stored[stored.length - MiB + 3 * PIECE_SIZE + 10]! ^= 0xff; // payload byte in piece 3
+  writeFileSync(file!, stored);
+  const m = mount({ cacheSize: '64M' });
+  await m.start();
+  const good = MiB + PIECE_SIZE;
+  t.ok(
+    (await readAt(m.p('damaged/rot.bin'), good, 4096)).equals(data.subarray(good, good + 4096)),
+    'intact piece',
+  );
+  await t.rejects(
+    readAt(m.p('damaged/rot.bin'), MiB + 3 * PIECE_SIZE, 4096),
+    { code: 'EIO' },
+    'damaged piece',
+  );
+  await t.rejects(fs.readFile(m.p('damaged/rot.bin')), { code: 'EIO' }, 'the whole file');
+  t.ok((await readAt(m.p('damaged/rot.bin'), 0, 4096)).equals(data.subarray(0, 4096)), 'the other block');
+  t.match(m.stderr, /failed verification/);
   await m.stop();
 });
 

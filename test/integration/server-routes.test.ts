@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import t from 'tap';
-import { sha256hex } from '../../src/shared/hash.js';
+import { PIECE_SIZE, sha256hex } from '../../src/shared/hash.js';
 import { Api } from '../helpers/api.js';
 import { ServerProcess } from '../helpers/server-process.js';
 
@@ -48,6 +48,38 @@ t.test('blocks: missing → put → get; puts are idempotent and deduplicated', 
   t.equal(bobPut.status, 201);
   t.equal(bobPut.body.created, true);
   t.ok((await bob.get(`/v1/blocks/${hash}`)).raw.equals(data));
+});
+
+t.test('blocks: a ranged GET answers 206 with the hashes of the pieces it covers', async (t) => {
+  const data = randomBytes(3 * PIECE_SIZE + 500);
+  const hash = sha256hex(data);
+  t.equal((await alice.call('PUT', `/v1/blocks/${hash}`, data)).status, 201);
+  const ranged = (range: string, who = alice) => who.call('GET', `/v1/blocks/${hash}`, undefined, { range });
+  const one = await ranged(`bytes=${PIECE_SIZE}-${2 * PIECE_SIZE - 1}`);
+  t.equal(one.status, 206);
+  t.ok(one.raw.equals(data.subarray(PIECE_SIZE, 2 * PIECE_SIZE)));
+  t.equal(one.headers['content-range'], `bytes ${PIECE_SIZE}-${2 * PIECE_SIZE - 1}/${data.length}`);
+  t.equal(one.headers['loft-piece-hashes'], sha256hex(one.raw));
+  const tail = await ranged(`bytes=${2 * PIECE_SIZE}-`);
+  t.equal(tail.status, 206);
+  t.ok(tail.raw.equals(data.subarray(2 * PIECE_SIZE)));
+  t.equal(
+    tail.headers['loft-piece-hashes'],
+    [data.subarray(2 * PIECE_SIZE, 3 * PIECE_SIZE), data.subarray(3 * PIECE_SIZE)].map(sha256hex).join(','),
+  );
+  const odd = await ranged('bytes=10-19');
+  t.equal(odd.status, 206);
+  t.ok(odd.raw.equals(data.subarray(10, 20)));
+  t.equal(odd.headers['loft-piece-hashes'], undefined, 'no piece hashes for an unaligned range');
+  const past = await ranged(`bytes=${data.length}-`);
+  t.equal(past.status, 416);
+  t.equal(past.headers['content-range'], `bytes */${data.length}`);
+  for (const ignored of ['bytes=-100', 'bytes=0-1,5-9', 'items=0-9', 'bytes=9-1']) {
+    const whole = await ranged(ignored);
+    t.equal(whole.status, 200, `${ignored}: the whole block`);
+    t.ok(whole.raw.equals(data));
+  }
+  t.equal((await ranged('bytes=0-9', bob)).status, 404, 'a range is no way around possession');
 });
 
 t.test('commit, update, conflict; history; node and list', async (t) => {

@@ -17,12 +17,28 @@
  */
 import PQueue from 'p-queue';
 import { LoftError, isLoftError } from '../../shared/errors.js';
-import { sha256hex } from '../../shared/hash.js';
+import { PIECE_SIZE, pieceHashes, sha256hex } from '../../shared/hash.js';
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
 import type { BlockExtent } from '../mirror/mirror.js';
 
 export interface BlockSource {
   getBlock(hash: string, signal?: AbortSignal): Promise<Buffer>;
+  /**
+   * Bytes [start, end) of a block with the SHA-256 of each piece they cover (null when the server
+   * sent none); `whole` when the server sent the whole block instead. Optional.
+   */
+  getBlockRange?(
+    hash: string,
+    start: number,
+    end: number,
+    signal?: AbortSignal,
+  ): Promise<{ data: Buffer; pieces: string[] | null; whole: boolean }>;
+}
+
+/** Bytes of one block from offset `base` of the block (the whole block when base is 0 and full). */
+interface Part {
+  bytes: Buffer;
+  base: number;
 }
 
 export const DEMAND = 10;
@@ -46,6 +62,13 @@ const INITIAL_WINDOW = 2 * 1024 * 1024;
 const MAX_WINDOW = 32 * 1024 * 1024;
 /** How far from the stream position a read may land and still count as sequential. */
 const SEQUENTIAL_SLACK = 1024 * 1024;
+/**
+ * A random read (not part of a sequential stream) of a block nobody has fetched yet asks the server
+ * for just the pieces it needs when they are at most this fraction of the block; the whole block
+ * follows in the background for the cache. Cuts the first byte of a cold random read by the
+ * transfer and hashing of the rest of the block.
+ */
+const MAX_RANGE_FRACTION = 0.25;
 /** How long a demanded block is retried while the server seems up (ms). */
 const RETRY_BUDGET_MS = 4000;
 
@@ -86,6 +109,8 @@ export class Hydrator {
   readonly #net: Connectivity;
   readonly #queue: PQueue;
   readonly #flights = new Map<string, Flight>();
+  /** Piece-range downloads in flight, by "hash:start:end" (one per range however many readers). */
+  readonly #ranges = new Map<string, Promise<Part | null>>();
   readonly #memory = new Map<string, Buffer>();
   readonly #memoryBytesMax: number;
   #memoryBytes = 0;
@@ -96,7 +121,7 @@ export class Hydrator {
   downloadedBytes = 0;
   downloadedBlocks = 0;
   /** Where demanded blocks came from (for `loft status --json` and tuning). */
-  readonly served = { memory: 0, disk: 0, inFlight: 0, fetched: 0 };
+  readonly served = { memory: 0, disk: 0, inFlight: 0, fetched: 0, ranged: 0 };
 
   constructor(options: HydratorOptions) {
     this.#source = options.source;
@@ -139,24 +164,29 @@ export class Hydrator {
     const end = Math.min(offset + out.length, fileSize);
     if (offset >= end) return 0;
     const first = findExtent(extents, offset);
+    // A handle's first read at offset 0 starts a stream (cat, cp, a thumbnailer): whole blocks.
+    const random = !state || !(isSequential(state, offset) || (state.nextOffset < 0 && offset === 0));
     // Start every demanded block first (DEMAND priority), then readahead behind them.
-    const parts: { ext: BlockExtent; data: Promise<Buffer> }[] = [];
+    const parts: { ext: BlockExtent; data: Promise<Part> }[] = [];
     for (let i = first, pos = offset; pos < end; i++) {
       const ext = extents[i];
       if (!ext || ext.offset > pos) throw new LoftError('CORRUPT', `block map has no block at offset ${pos}`);
-      const data = this.block(ext.hash, ext.size, DEMAND);
+      const stop = Math.min(end, ext.offset + ext.size);
+      const data = random
+        ? this.#demand(ext, pos - ext.offset, stop - ext.offset)
+        : this.block(ext.hash, ext.size, DEMAND).then((bytes) => ({ bytes, base: 0 }));
       // A later block may fail while an earlier one is still awaited: never an unhandled rejection.
       data.catch(() => {});
       parts.push({ ext, data });
-      pos = ext.offset + ext.size;
+      pos = stop;
     }
     if (state) this.#readahead(extents, offset, end, first, state);
     let copied = 0;
     let pos = offset;
     for (const { ext, data } of parts) {
-      const bytes = await data;
-      const from = pos - ext.offset;
-      const n = Math.min(ext.size - from, end - pos);
+      const { bytes, base } = await data;
+      const from = pos - ext.offset - base;
+      const n = Math.min(ext.size - (pos - ext.offset), end - pos);
       bytes.copy(out, copied, from, from + n);
       copied += n;
       pos += n;
@@ -201,6 +231,73 @@ export class Hydrator {
     return this.#fetch(hash, size, priority);
   }
 
+  /**
+   * Bytes [from, to) of a block for a random read: when the block is nowhere yet, only the pieces
+   * that cover them (verified piece by piece), with the whole block fetched behind for the cache;
+   * otherwise the whole block as `block` gets it.
+   */
+  #demand(ext: BlockExtent, from: number, to: number): Promise<Part> {
+    const { hash, size } = ext;
+    const start = Math.floor(from / PIECE_SIZE) * PIECE_SIZE;
+    const stop = Math.min(size, Math.ceil(to / PIECE_SIZE) * PIECE_SIZE);
+    const worthIt =
+      this.#source.getBlockRange !== undefined &&
+      this.#net.online &&
+      stop - start <= size * MAX_RANGE_FRACTION &&
+      !this.#memory.has(hash) &&
+      !this.#flights.has(hash) &&
+      !this.#cache.has(hash);
+    if (!worthIt) return this.block(hash, size, DEMAND).then((bytes) => ({ bytes, base: 0 }));
+    this.served.ranged++;
+    const key = `${hash}:${start}:${stop}`;
+    let flight = this.#ranges.get(key);
+    if (!flight) {
+      flight = this.#queue.add(() => this.#downloadRange(hash, size, start, stop), {
+        priority: DEMAND,
+      }) as Promise<Part | null>;
+      const done = () => {
+        this.#ranges.delete(key);
+        this.prefetch(hash, size, READAHEAD);
+      };
+      flight.then(done, done);
+      this.#ranges.set(key, flight);
+    }
+    // A range that failed or did not verify falls back to the whole block, which retries and reports.
+    return flight.then(
+      (part) => part ?? this.block(hash, size, DEMAND).then((bytes) => ({ bytes, base: 0 })),
+    );
+  }
+
+  /** One attempt at a verified range; null when it failed, so the caller fetches the whole block. */
+  async #downloadRange(hash: string, size: number, start: number, stop: number): Promise<Part | null> {
+    let got: Awaited<ReturnType<NonNullable<BlockSource['getBlockRange']>>>;
+    try {
+      got = await this.#source.getBlockRange!(hash, start, stop, this.#abort.signal);
+    } catch (err) {
+      if (this.#abort.signal.aborted) throw new LoftError('UNAVAILABLE', 'drive is shutting down');
+      this.#log('block range download failed', { hash, start, error: String(err) });
+      return null;
+    }
+    this.downloadedBytes += got.data.length;
+    this.#net.setOnline(true);
+    if (got.whole) {
+      if (got.data.length !== size || sha256hex(got.data) !== hash) return null;
+      this.downloadedBlocks++;
+      this.#keep(hash, got.data);
+      return { bytes: got.data, base: 0 };
+    }
+    const pieces = got.data.length === stop - start ? pieceHashes(got.data, 0, got.data.length) : null;
+    if (
+      pieces &&
+      got.pieces &&
+      pieces.length === got.pieces.length &&
+      pieces.every((h, i) => h === got.pieces![i])
+    )
+      return { bytes: got.data, base: start };
+    this.#log('block range failed verification', { hash, start });
+    return null;
+  }
+
   /** Fetches a block into the cache in the background (readahead, pins). Errors are swallowed. */
   prefetch(hash: string, size: number, priority: number): void {
     if (this.#memory.has(hash) || this.#flights.has(hash) || this.#cache.has(hash)) return;
@@ -221,13 +318,7 @@ export class Hydrator {
     flight.promise = this.#queue
       .add(() => this.#download(hash, size, flight), { priority, id })
       .then((data) => {
-        this.#remember(hash, data);
-        // The reader does not wait for the disk: space is reserved synchronously inside put (so
-        // `has` is true at once and the cap holds), and a cache read of the block waits for the
-        // write. A failed write only means the block is fetched again later.
-        this.#cache
-          .put(hash, data)
-          .catch((err: unknown) => this.#log('cache write failed', { hash, error: String(err) }));
+        this.#keep(hash, data);
         return data;
       })
       .finally(() => this.#flights.delete(hash)) as Promise<Buffer>;
@@ -265,6 +356,17 @@ export class Hydrator {
     }
   }
 
+  /** A verified block, kept in memory and written to the disk cache. */
+  #keep(hash: string, data: Buffer): void {
+    this.#remember(hash, data);
+    // The reader does not wait for the disk: space is reserved synchronously inside put (so `has`
+    // is true at once and the cap holds), and a cache read of the block waits for the write. A
+    // failed write only means the block is fetched again later.
+    this.#cache
+      .put(hash, data)
+      .catch((err: unknown) => this.#log('cache write failed', { hash, error: String(err) }));
+  }
+
   #remember(hash: string, data: Buffer): void {
     if (data.length > this.#memoryBytesMax) return;
     if (this.#memory.has(hash)) return;
@@ -293,12 +395,7 @@ export class Hydrator {
     first: number,
     state: ReadState,
   ): void {
-    // The kernel issues several reads of one stream at once and they may arrive slightly out of
-    // order, so "sequential" means "near where the stream has got to", not "exactly at its end".
-    const sequential =
-      state.nextOffset >= 0 &&
-      offset >= state.nextOffset - SEQUENTIAL_SLACK &&
-      offset <= state.nextOffset + SEQUENTIAL_SLACK;
+    const sequential = isSequential(state, offset);
     state.nextOffset = sequential ? Math.max(state.nextOffset, end) : end;
     if (!sequential) {
       state.window = 0;
@@ -316,6 +413,19 @@ export class Hydrator {
       this.prefetch(ext.hash, ext.size, READAHEAD);
     }
   }
+}
+
+/**
+ * Whether a read at `offset` continues the handle's stream. The kernel issues several reads of one
+ * stream at once and they may arrive slightly out of order, so "sequential" means "near where the
+ * stream has got to", not "exactly at its end".
+ */
+function isSequential(state: ReadState, offset: number): boolean {
+  return (
+    state.nextOffset >= 0 &&
+    offset >= state.nextOffset - SEQUENTIAL_SLACK &&
+    offset <= state.nextOffset + SEQUENTIAL_SLACK
+  );
 }
 
 /** Index of the extent containing `offset` (binary search over sorted offsets). */

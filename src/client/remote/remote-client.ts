@@ -8,7 +8,12 @@
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { LoftError, type ErrorCode } from '../../shared/errors.js';
-import type { BlockRef, ChangesPage, Revision } from '../../shared/protocol.js';
+import {
+  PIECE_HASHES_HEADER,
+  type BlockRef,
+  type ChangesPage,
+  type Revision,
+} from '../../shared/protocol.js';
 
 export interface RemoteOptions {
   url: string;
@@ -72,6 +77,11 @@ export class RemoteClient {
   readonly url: string;
   readonly #token: string;
   readonly #agent: Agent;
+  /**
+   * The journal long-poll's own connection: a poll holds its connection for up to a minute, and
+   * in the shared pool it would take the warm connection a first block read then has to open anew.
+   */
+  readonly #pollAgent: Agent;
   readonly #timeoutMs: number;
 
   constructor(options: RemoteOptions) {
@@ -83,10 +93,11 @@ export class RemoteClient {
       keepAliveTimeout: 30_000,
       connectTimeout: 5_000,
     });
+    this.#pollAgent = new Agent({ connections: 1, keepAliveTimeout: 30_000, connectTimeout: 5_000 });
   }
 
   async close(): Promise<void> {
-    await this.#agent.close();
+    await Promise.all([this.#agent.close(), this.#pollAgent.close()]);
   }
 
   whoami(signal?: AbortSignal): Promise<WhoAmI> {
@@ -110,6 +121,7 @@ export class RemoteClient {
       undefined,
       signal,
       (timeoutS + 15) * 1000,
+      this.#pollAgent,
     );
   }
 
@@ -159,23 +171,33 @@ export class RemoteClient {
   /** Downloads one block's bytes (not verified here: the caller checks the hash). */
   async getBlock(hash: string, signal?: AbortSignal): Promise<Buffer> {
     const res = await this.#send('GET', `/v1/blocks/${hash}`, undefined, signal, this.#timeoutMs);
-    // Collect the chunks and copy once into a buffer of the announced size.
-    const chunks: Buffer[] = [];
-    let size = 0;
-    try {
-      for await (const c of res.body) {
-        chunks.push(c as Buffer);
-        size += (c as Buffer).length;
-      }
-    } catch (cause) {
-      if (signal?.aborted) throw cause;
-      throw new LoftError('UNAVAILABLE', `download of block ${hash} broke off: ${(cause as Error).message}`, {
-        cause,
-      });
-    }
-    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+    const body = await readBody(res, hash, signal);
     if (res.statusCode !== 200) throw errorFrom(res.statusCode, body);
     return body;
+  }
+
+  /**
+   * Downloads bytes [start, end) of one block with the hash of each piece they cover (not verified
+   * here). A server that ignores the range answers the whole block: `whole` is then true.
+   */
+  async getBlockRange(
+    hash: string,
+    start: number,
+    end: number,
+    signal?: AbortSignal,
+  ): Promise<{ data: Buffer; pieces: string[] | null; whole: boolean }> {
+    const res = await this.#send('GET', `/v1/blocks/${hash}`, undefined, signal, this.#timeoutMs, {
+      range: `bytes=${start}-${end - 1}`,
+    });
+    const body = await readBody(res, hash, signal);
+    if (res.statusCode === 200) return { data: body, pieces: null, whole: true };
+    if (res.statusCode !== 206) throw errorFrom(res.statusCode, body);
+    const header = res.headers[PIECE_HASHES_HEADER];
+    const pieces = typeof header === 'string' && header !== '' ? header.split(',') : null;
+    const got = /^bytes (\d+)-(\d+)\/\d+$/.exec(String(res.headers['content-range']));
+    if (!got || Number(got[1]) !== start || Number(got[2]) + 1 - start !== body.length)
+      throw new LoftError('CORRUPT', `block ${hash}: asked for bytes ${start}-${end - 1}, got another range`);
+    return { data: body, pieces, whole: false };
   }
 
   async #json<T>(
@@ -184,8 +206,17 @@ export class RemoteClient {
     body: unknown,
     signal?: AbortSignal,
     timeoutMs?: number,
+    dispatcher?: Dispatcher,
   ): Promise<T> {
-    const res = await this.#send(method, path, body, signal, timeoutMs ?? this.#timeoutMs);
+    const res = await this.#send(
+      method,
+      path,
+      body,
+      signal,
+      timeoutMs ?? this.#timeoutMs,
+      undefined,
+      dispatcher,
+    );
     let raw: Buffer;
     try {
       raw = Buffer.from(await res.body.arrayBuffer());
@@ -205,8 +236,10 @@ export class RemoteClient {
     body: unknown,
     signal: AbortSignal | undefined,
     timeoutMs: number,
+    extraHeaders?: Record<string, string>,
+    dispatcher: Dispatcher = this.#agent,
   ): Promise<Dispatcher.ResponseData> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.#token}` };
+    const headers: Record<string, string> = { ...extraHeaders, authorization: `Bearer ${this.#token}` };
     let payload: string | Buffer | undefined;
     if (Buffer.isBuffer(body)) {
       headers['content-type'] = 'application/octet-stream';
@@ -222,7 +255,7 @@ export class RemoteClient {
         method,
         headers,
         body: payload,
-        dispatcher: this.#agent,
+        dispatcher,
         signal: combined,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
@@ -234,6 +267,24 @@ export class RemoteClient {
       });
     }
   }
+}
+
+/** A block download's body: the chunks collected, then copied once into one buffer. */
+async function readBody(res: Dispatcher.ResponseData, hash: string, signal?: AbortSignal): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const c of res.body) {
+      chunks.push(c as Buffer);
+      size += (c as Buffer).length;
+    }
+  } catch (cause) {
+    if (signal?.aborted) throw cause;
+    throw new LoftError('UNAVAILABLE', `download of block ${hash} broke off: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
 function errorFrom(status: number, raw: Buffer): LoftError {

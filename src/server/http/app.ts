@@ -24,7 +24,12 @@ import type {
 import type { Clock } from '../../shared/clock.js';
 import { isLoftError, LoftError } from '../../shared/errors.js';
 import { assertHash } from '../../shared/hash.js';
-import { MAX_BLOCK_SIZE, MAX_CHANGES_LIMIT, type ChangesPage } from '../../shared/protocol.js';
+import {
+  MAX_BLOCK_SIZE,
+  MAX_CHANGES_LIMIT,
+  PIECE_HASHES_HEADER,
+  type ChangesPage,
+} from '../../shared/protocol.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import type { JournalHub } from '../journal-hub.js';
 import { bearerToken, hashToken } from '../tokens.js';
@@ -225,13 +230,30 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       // "Not readable by you" and "absent" are the same 404: a hash alone reveals nothing.
       const notFound = () => new LoftError('NOT_FOUND', `no block ${hash} readable by you`);
       if (!(await meta.canReadBlock(request.principal.userId, hash))) throw notFound();
-      const data = await blocks.get(hash);
-      if (!data) throw notFound();
-      return reply
-        .header('content-type', 'application/octet-stream')
+      reply
         .header('etag', `"${hash}"`)
         .header('cache-control', 'private, max-age=31536000, immutable')
-        .send(data);
+        .header('accept-ranges', 'bytes');
+      const range = parseRange(request.headers.range);
+      if (!range) {
+        const data = await blocks.get(hash);
+        if (!data) throw notFound();
+        return reply.header('content-type', 'application/octet-stream').send(data);
+      }
+      const got = await blocks.getRange(hash, range.start, range.end);
+      if (!got) throw notFound();
+      if (got.data.length === 0) {
+        return reply
+          .code(416)
+          .header('content-range', `bytes */${got.size}`)
+          .send({ error: { code: 'BAD_REQUEST', message: `range outside the block's ${got.size} bytes` } });
+      }
+      if (got.pieces) reply.header(PIECE_HASHES_HEADER, got.pieces.join(','));
+      return reply
+        .code(206)
+        .header('content-type', 'application/octet-stream')
+        .header('content-range', `bytes ${range.start}-${range.start + got.data.length - 1}/${got.size}`)
+        .send(got.data);
     },
   );
 
@@ -505,4 +527,17 @@ function sendError(
   return reply
     .code(500)
     .send({ error: { code: 'INTERNAL', message: 'internal error (logged on the server)' } });
+}
+
+/**
+ * The one byte range [start, end) a `Range: bytes=A-B` or `bytes=A-` header asks for (end may lie
+ * past the block), or null to send the whole block: no header, a malformed one, a suffix range or
+ * several ranges, which RFC 9110 lets a server ignore.
+ */
+export function parseRange(header: string | undefined): { start: number; end: number } | null {
+  const m = header ? /^bytes=(\d+)-(\d*)$/.exec(header.trim()) : null;
+  if (!m) return null;
+  const start = Number(m[1]);
+  const end = m[2] === '' ? Number.MAX_SAFE_INTEGER : Number(m[2]) + 1;
+  return Number.isSafeInteger(start) && Number.isSafeInteger(end) && end > start ? { start, end } : null;
 }

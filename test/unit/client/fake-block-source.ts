@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LoftError } from '../../../src/shared/errors.js';
-import { sha256hex } from '../../../src/shared/hash.js';
+import { pieceHashes, sha256hex } from '../../../src/shared/hash.js';
 import type { BlockSource, Connectivity } from '../../../src/client/hydrate/hydrator.js';
 
 export { prng } from '../../helpers/prng.js';
@@ -111,5 +111,46 @@ export class FakeSource implements BlockSource {
     }
     this.servedBytes += data.length;
     return Buffer.from(data);
+  }
+}
+
+/**
+ * A FakeSource that also answers ranges, like `GET /v1/blocks/:hash` with a Range header: the bytes
+ * and the piece hashes the server vouches for. Can be told to answer a range with wrong bytes, with
+ * no piece hashes, with the whole block (a server that ignores Range), or to fail.
+ */
+export class RangedFakeSource extends FakeSource {
+  /** Every getBlockRange call as "hash:start-end". */
+  readonly rangeCalls: string[] = [];
+  /** How many more ranges are answered with one byte flipped (the piece hashes stay right). */
+  wrongRanges = 0;
+  rangeMode: 'pieces' | 'no-pieces' | 'whole' | 'fail' = 'pieces';
+  rangeDelayMs = 0;
+
+  async getBlockRange(
+    hash: string,
+    start: number,
+    end: number,
+    signal?: AbortSignal,
+  ): Promise<{ data: Buffer; pieces: string[] | null; whole: boolean }> {
+    this.rangeCalls.push(`${hash}:${start}-${end}`);
+    if (this.rangeDelayMs) await sleep(this.rangeDelayMs);
+    if (signal?.aborted) throw new LoftError('UNAVAILABLE', 'aborted');
+    if (this.rangeMode === 'fail') throw new LoftError('UNAVAILABLE', 'connection reset');
+    const block = this.blocks.get(hash);
+    if (!block) throw new LoftError('NOT_FOUND', `no block ${hash}`);
+    if (this.rangeMode === 'whole') {
+      this.servedBytes += block.length;
+      return { data: Buffer.from(block), pieces: null, whole: true };
+    }
+    const data = Buffer.from(block.subarray(start, end));
+    const pieces =
+      this.rangeMode === 'pieces' ? pieceHashes(block, start, Math.min(end, block.length)) : null;
+    if (this.wrongRanges > 0) {
+      this.wrongRanges--;
+      data[data.length >> 1]! ^= 0xff;
+    }
+    this.servedBytes += data.length;
+    return { data, pieces, whole: false };
   }
 }
