@@ -11,15 +11,24 @@
  * `loseNextAnswers(n)`: the next n requests are forwarded, but their answers are dropped and the
  * connection reset (the server did the work; the device never hears of it), like a network cut or a
  * crash of the device right after sending.
+ *
+ * `arm(mode, match)`: the next request whose head contains `match` (default a commit) has its answer
+ * held forever ('hold': the server did the work, the device waits) or its connection reset when the
+ * answer comes ('reset'), once.
  */
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
+
+type Fault = 'hold' | 'reset';
 
 export class FaultProxy {
   readonly #server = net.createServer((c) => this.#connection(c));
   readonly #sockets = new Set<net.Socket>();
   #online = true;
   #loseAnswers = 0;
+  #armed: { mode: Fault; match: string } | null = null;
+  /** Requests that met an armed fault. */
+  affected = 0;
   /** Connections reset because the proxy was offline. */
   refused = 0;
   /** Answers dropped by loseNextAnswers. */
@@ -57,6 +66,11 @@ export class FaultProxy {
     this.#loseAnswers += n;
   }
 
+  /** The next request containing `match` gets its answer held or its connection reset (once). */
+  arm(mode: Fault, match = 'POST /v1/commit '): void {
+    this.#armed = { mode, match };
+  }
+
   #connection(client: net.Socket): void {
     if (!this.#online) {
       this.refused++;
@@ -66,7 +80,7 @@ export class FaultProxy {
     }
     const upstream = net.connect(this.upstreamPort, this.upstreamHost);
     this.#sockets.add(client).add(upstream);
-    let lose = false;
+    let fault: Fault | null = null;
     const end = () => {
       if (!client.destroyed) client.resetAndDestroy();
       if (!upstream.destroyed) upstream.destroy();
@@ -78,7 +92,12 @@ export class FaultProxy {
       if (this.#loseAnswers > 0 && /^(GET|POST|PUT) \//.test(d.subarray(0, 8).toString('latin1'))) {
         this.#loseAnswers--;
         this.lostAnswers++;
-        lose = true;
+        fault = 'reset';
+      }
+      if (this.#armed && d.includes(this.#armed.match)) {
+        fault = this.#armed.mode;
+        this.#armed = null;
+        this.affected++;
       }
       if (!upstream.write(d)) {
         client.pause();
@@ -86,7 +105,8 @@ export class FaultProxy {
       }
     });
     upstream.on('data', (d: Buffer) => {
-      if (lose) return end();
+      if (fault === 'hold') return;
+      if (fault === 'reset') return end();
       if (!client.write(d)) {
         upstream.pause();
         client.once('drain', () => upstream.resume());

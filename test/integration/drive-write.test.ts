@@ -7,7 +7,6 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
-import net, { type AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import t, { type Test as Tap } from 'tap';
 import {
@@ -23,6 +22,7 @@ import {
   type Tree,
   type WriteStatus,
 } from '../helpers/devices.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
 import { MiB, pseudoRandom, sha256 } from '../helpers/fixtures.js';
 import type { MountProcess } from '../helpers/mount-process.js';
 import { runLoft, ServerProcess } from '../helpers/server-process.js';
@@ -47,70 +47,6 @@ t.teardown(async () => {
 t.before(async () => {
   await server.start();
 });
-
-/**
- * A TCP proxy between a mount and the server that can swallow the answer to one commit: `hold`
- * keeps the answer from ever arriving (the server has committed; the mount does not know yet),
- * `reset` breaks the connection when the answer comes back (a reply lost on the network).
- */
-class FaultProxy {
-  readonly #server = net.createServer((c) => this.#connection(c));
-  readonly #sockets = new Set<net.Socket>();
-  #armed: 'hold' | 'reset' | null = null;
-  affected = 0;
-  url = '';
-
-  async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
-  }
-
-  /** The next `POST /v1/commit` gets its answer held or its connection reset (once). */
-  arm(mode: 'hold' | 'reset'): void {
-    this.#armed = mode;
-  }
-
-  #connection(client: net.Socket): void {
-    const target = new URL(server.url);
-    const upstream = net.connect(Number(target.port), target.hostname);
-    this.#sockets.add(client).add(upstream);
-    let fault: 'hold' | 'reset' | null = null;
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-      this.#sockets.delete(client);
-      this.#sockets.delete(upstream);
-    };
-    client.on('data', (d: Buffer) => {
-      if (this.#armed && d.includes('POST /v1/commit ')) {
-        fault = this.#armed;
-        this.#armed = null;
-        this.affected++;
-      }
-      if (!upstream.write(d)) {
-        client.pause();
-        upstream.once('drain', () => client.resume());
-      }
-    });
-    upstream.on('data', (d: Buffer) => {
-      if (fault === 'hold') return;
-      if (fault === 'reset') return end();
-      if (!client.write(d)) {
-        upstream.pause();
-        client.once('drain', () => upstream.resume());
-      }
-    });
-    for (const s of [client, upstream]) {
-      s.on('error', end);
-      s.on('close', end);
-    }
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.#sockets) s.destroy();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-  }
-}
 
 /** Reads a file on a fresh second device of the same user; returns its listing of `/` too. */
 async function onSecondDevice(
@@ -284,7 +220,7 @@ t.test('kill -9 of the mount at several points: each file committed exactly once
   t.test('after the server committed, before the mount heard back', async (t) => {
     await ensureServer();
     const a = await newUser('crash-c');
-    const proxy = new FaultProxy();
+    const proxy = new FaultProxy(Number(new URL(server.url).port));
     proxies.push(proxy);
     await proxy.start();
     const m = mount(t, a, proxy.url);
@@ -327,7 +263,7 @@ t.test('kill -9 of the mount at several points: each file committed exactly once
   t.test('the answer to a commit lost on the network: retried without a conflicted copy', async (t) => {
     await ensureServer();
     const a = await newUser('lost-reply');
-    const proxy = new FaultProxy();
+    const proxy = new FaultProxy(Number(new URL(server.url).port));
     proxies.push(proxy);
     await proxy.start();
     const m = mount(t, a, proxy.url);

@@ -272,6 +272,7 @@ t.test(
     await seed(p, 'doc.txt', v1);
     t.equal((await fs.stat(p.b.p('doc.txt'))).size, v1.length, 'B has looked at the old version');
     const old = await fs.open(p.b.p('doc.txt'), 'r');
+    const untouched = await fs.open(p.b.p('doc.txt'), 'r'); // opened, not read before the change
     try {
       const head = Buffer.alloc(100);
       await old.read(head, 0, 100, 0);
@@ -298,8 +299,12 @@ t.test(
         v1,
         'the handle opened before reads all of v1, not pages of v2',
       );
+      const unread = Buffer.alloc(v2.length);
+      const r2 = await untouched.read(unread, 0, unread.length, 0);
+      t.equal(unread.subarray(0, r2.bytesRead).toString(), v1, 'so does one opened before but never read');
     } finally {
       await old.close();
+      await untouched.close();
     }
     t.equal(
       await fs.readFile(p.b.p('doc.txt'), 'utf8'),
@@ -339,6 +344,7 @@ t.test('in the VFS: a handle opened before a remote change keeps its revision to
   };
   await waitFor('the drive to see v1', sizeIs(v1.length));
   const fh = await core.vfs.open('/snap.bin', 0);
+  const unread = await core.vfs.open('/snap.bin', 0); // its block list is not loaded before the change
   const head = Buffer.alloc(4096);
   await core.vfs.read(fh, head, 0);
   t.equal(sha256(head), sha256(v1.subarray(0, 4096)), 'the handle reads v1');
@@ -355,6 +361,19 @@ t.test('in the VFS: a handle opened before a remote change keeps its revision to
   t.equal(got, v1.length, 'the old handle still sees the old size');
   t.equal(sha256(all.subarray(0, got)), sha256(v1), 'and reads the old revision to the end');
   await core.vfs.release(fh);
+  const lazy = Buffer.alloc(v1.length + 100);
+  let got2 = 0;
+  for (;;) {
+    const n = await core.vfs.read(
+      unread,
+      lazy.subarray(got2, Math.min(lazy.length, got2 + 128 * 1024)),
+      got2,
+    );
+    if (n === 0) break;
+    got2 += n;
+  }
+  t.equal(sha256(lazy.subarray(0, got2)), sha256(v1), 'a handle opened before but first read after: v1 too');
+  await core.vfs.release(unread);
   const fresh = await core.vfs.open('/snap.bin', 0);
   const now = Buffer.alloc(v2.length);
   let n2 = 0;

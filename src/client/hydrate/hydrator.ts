@@ -252,12 +252,14 @@ export class Hydrator {
     const key = `${hash}:${start}:${stop}`;
     let flight = this.#ranges.get(key);
     if (!flight) {
-      flight = this.#queue.add(() => this.#downloadRange(hash, size, start, stop), {
-        priority: DEMAND,
-      }) as Promise<Part | null>;
+      // Not queued behind whole-block downloads: a range is small and a reader is waiting for it.
+      flight = this.#downloadRange(hash, size, start, stop);
+      // The whole block follows once the reader has its answer (not in the same tick, ahead of it).
       const done = () => {
         this.#ranges.delete(key);
-        this.prefetch(hash, size, READAHEAD);
+        setImmediate(() => {
+          if (!this.#abort.signal.aborted) this.prefetch(hash, size, READAHEAD);
+        });
       };
       flight.then(done, done);
       this.#ranges.set(key, flight);

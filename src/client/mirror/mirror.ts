@@ -64,6 +64,8 @@ const MAX_CONFLICTS_KEPT = 100;
 
 /** Most nodes memoised in memory (~100 bytes each). */
 const NODE_CACHE_MAX = 200_000;
+/** Most path → node id entries memoised (cleared whole when full or when the tree changes shape). */
+const PATH_CACHE_MAX = 100_000;
 
 const MIGRATIONS = [
   `
@@ -258,6 +260,9 @@ export class Mirror {
       deletePin: db.prepare('DELETE FROM pins WHERE node_id = ?'),
       insertBlock: db.prepare('INSERT INTO blocks (node_id, idx, hash, offset, size) VALUES (?, ?, ?, ?, ?)'),
       blocks: db.prepare('SELECT hash, offset, size FROM blocks WHERE node_id = ? ORDER BY idx'),
+      blocksIn: db.prepare(
+        'SELECT hash, offset, size FROM blocks WHERE node_id = ? AND offset < ? AND offset + size > ? ORDER BY idx',
+      ),
       hashRefs: db.prepare('SELECT 1 FROM blocks WHERE hash = ? LIMIT 1'),
       count: db.prepare(
         "SELECT count(*) AS files, coalesce(sum(size), 0) AS bytes FROM nodes WHERE kind = 'file'",
@@ -337,24 +342,46 @@ export class Mirror {
       if (n) return n;
     }
     if (path === '/') return this.node(this.#rootId);
-    let id = this.#rootId;
+    // Usually the folder is known (it was just listed or looked up): one query for the last name.
+    const slash = path.lastIndexOf('/');
+    const parentId = slash === 0 ? this.#rootId : this.#pathCache.get(path.slice(0, slash));
+    let id = parentId ?? this.#rootId;
     let row: NodeRow | undefined;
-    for (const part of path.slice(1).split('/')) {
+    for (const part of parentId === undefined ? path.slice(1).split('/') : [path.slice(slash + 1)]) {
       row = this.#s.child.get(id, part) as NodeRow | undefined;
       if (!row) return null;
       id = row.id;
     }
-    if (this.#pathCache.size > 100_000) this.#pathCache.clear();
+    if (this.#pathCache.size >= PATH_CACHE_MAX) this.#pathCache.clear();
     this.#pathCache.set(path, id);
     return row ? toNode(row) : null;
   }
 
-  children(dirId: number): MirrorNode[] {
-    return (this.#s.children.all(dirId) as NodeRow[]).map(toNode);
+  /**
+   * Live children of a folder, by name. Given the folder's path, they are also remembered for the
+   * lookups that follow a listing (`ls -l` stats every name it was just given).
+   */
+  children(dirId: number, dirPath?: string): MirrorNode[] {
+    const nodes = (this.#s.children.all(dirId) as NodeRow[]).map(toNode);
+    if (dirPath !== undefined && nodes.length <= PATH_CACHE_MAX / 4) {
+      const prefix = dirPath === '/' ? '/' : `${dirPath}/`;
+      if (this.#pathCache.size + nodes.length > PATH_CACHE_MAX) this.#pathCache.clear();
+      if (this.#nodeCache.size + nodes.length > NODE_CACHE_MAX) this.#nodeCache.clear();
+      for (const n of nodes) {
+        this.#pathCache.set(prefix + n.name, n.id);
+        this.#nodeCache.set(n.id, n);
+      }
+    }
+    return nodes;
   }
 
   blocks(fileId: number): BlockExtent[] {
     return this.#s.blocks.all(fileId) as BlockExtent[];
+  }
+
+  /** The file's blocks that hold bytes [from, to) (a first read needs only these). */
+  blocksIn(fileId: number, from: number, to: number): BlockExtent[] {
+    return this.#s.blocksIn.all(fileId, to, from) as BlockExtent[];
   }
 
   /** True when some live file still references the block. */
@@ -451,6 +478,14 @@ export class Mirror {
    * only record the path. Set by the composition root once the drive is mounted.
    */
   onRemotePath: ((path: string) => void) | null = null;
+
+  /**
+   * Called (inside the change, before it) when a file's block list is about to be replaced or
+   * removed: a reader that opened the file and has not read its block list yet takes it now, so it
+   * keeps the revision it opened (the drive loads block lists lazily: opening a 20 GB file must not
+   * cost a 20,000-row query).
+   */
+  onBlocksChange: ((id: number) => void) | null = null;
 
   #applyOne(e: Revision, released: string[], force = false): void {
     if (e.parentId === null) return; // the root never changes shape
@@ -606,6 +641,7 @@ export class Mirror {
   }
 
   #setBlocks(id: number, blocks: readonly BlockRef[], released: string[]): void {
+    this.onBlocksChange?.(id);
     for (const b of this.blocks(id)) released.push(b.hash);
     this.#s.deleteBlocks.run(id);
     let offset = 0;
@@ -641,6 +677,7 @@ export class Mirror {
       const r = this.#s.node.get(id) as NodeRow | undefined;
       if (r?.staging) staged.push(r.staging);
     }
+    this.onBlocksChange?.(id);
     for (const b of this.blocks(id)) released.push(b.hash);
     this.#s.deleteBlocks.run(id);
     // A node displaced from its name (alreadyDeleted) may come back with the same id later in the
@@ -804,6 +841,7 @@ export class Mirror {
       if (!this.#s.node.get(tempId)) return;
       const stale = this.#s.node.get(realId) as NodeRow | undefined;
       if (stale) {
+        this.onBlocksChange?.(realId);
         this.#s.deleteBlocks.run(realId);
         this.#s.deleteNode.run(realId);
       }

@@ -69,8 +69,11 @@ const O_TRUNC = 0o1000;
 interface Handle {
   id: number;
   write: boolean;
-  /** Snapshot of a clean file's revision: a reader keeps the bytes it opened. */
-  extents: BlockExtent[];
+  /**
+   * Snapshot of a clean file's block list: a reader keeps the bytes it opened. Null until the first
+   * read needs it; the mirror hands it over before it changes (Mirror.onBlocksChange).
+   */
+  extents: BlockExtent[] | null;
   size: number;
   state: ReadState;
   /** The staging this handle holds a reference on (dirty files). */
@@ -121,6 +124,8 @@ export class Vfs {
   readonly #handles = new Map<number, Handle>();
   /** Block hash → number of open handles whose snapshot references it. */
   readonly #held = new Map<string, number>();
+  /** Node id → open handles whose block list is not loaded yet. */
+  readonly #unloaded = new Map<number, number>();
   readonly dirty: DirtyFiles;
   #nextFh = 1;
 
@@ -135,6 +140,10 @@ export class Vfs {
     this.#onQueued = options.onQueued ?? (() => {});
     this.#onReleased = options.onReleased ?? (() => {});
     this.dirty = new DirtyFiles(options.stagingDir);
+    this.#mirror.onBlocksChange = (id) => {
+      if (!this.#unloaded.has(id)) return;
+      for (const h of this.#handles.values()) if (h.id === id && !h.extents) this.#extents(h);
+    };
   }
 
   /** For the cache: blocks of open files are evicted last. */
@@ -170,7 +179,7 @@ export class Vfs {
   readdir(path: string): { names: string[]; stats: Stat[] } {
     const dir = this.#resolve(path);
     if (dir.kind !== 'dir') throw new FsError('ENOTDIR', `${path} is not a directory`);
-    const children = this.#mirror.children(dir.id);
+    const children = this.#mirror.children(dir.id, path);
     const parent = dir.parentId === null ? dir : (this.#mirror.node(dir.parentId) ?? dir);
     return {
       names: ['.', '..', ...children.map((c) => c.name)],
@@ -313,7 +322,14 @@ export class Vfs {
     try {
       const d = h.dirty && !h.dirty.orphaned ? h.dirty : (this.dirty.get(h.id) ?? h.dirty);
       if (d) return await d.file.read(offset, out, this.#baseReader(h.id));
-      return await this.#hydrator.read(h.extents, h.size, offset, out, h.state);
+      // A handle's first read takes just the blocks it needs (a 20 GB file has 20,000): the whole
+      // list waits for the next read, or for the mirror to change it (onBlocksChange).
+      const extents =
+        h.extents ??
+        (h.state.nextOffset < 0
+          ? this.#mirror.blocksIn(h.id, offset, offset + out.length)
+          : this.#extents(h));
+      return await this.#hydrator.read(extents, h.size, offset, out, h.state);
     } catch (err) {
       if (err instanceof FsError) throw err;
       const reason = err instanceof LoftError ? err.message : String(err);
@@ -388,11 +404,7 @@ export class Vfs {
     const h = this.#handles.get(fh);
     if (!h) return;
     this.#handles.delete(fh);
-    for (const e of h.extents) {
-      const n = (this.#held.get(e.hash) ?? 1) - 1;
-      if (n <= 0) this.#held.delete(e.hash);
-      else this.#held.set(e.hash, n);
-    }
+    this.#setExtents(h, []);
     const d = h.dirty;
     if (!d) return;
     d.refs--;
@@ -430,7 +442,7 @@ export class Vfs {
     if (base !== undefined) this.#kernelVer.set(id, node.rev);
     for (const h of this.#handles.values()) {
       if (h.id !== id) continue;
-      h.extents = this.#mirror.blocks(id);
+      this.#setExtents(h, this.#mirror.blocks(id));
       h.size = node.size;
       if (h.ver === base || h.dirty) h.ver = node.rev;
     }
@@ -463,6 +475,11 @@ export class Vfs {
     this.#kernelVer.delete(tempId);
     if (ver !== undefined) this.#kernelVer.set(realId, ver);
     for (const h of this.#handles.values()) if (h.id === tempId) h.id = realId;
+    const unloaded = this.#unloaded.get(tempId);
+    if (unloaded !== undefined) {
+      this.#unloaded.delete(tempId);
+      this.#unloaded.set(realId, (this.#unloaded.get(realId) ?? 0) + unloaded);
+    }
     if (this.uploadingId === tempId) this.uploadingId = realId;
   }
 
@@ -628,7 +645,6 @@ export class Vfs {
   }
 
   #addHandle(node: MirrorNode, write: boolean, dirty: DirtyFile | null): number {
-    const extents = dirty ? [] : this.#mirror.blocks(node.id);
     // Handle numbers stay below 2^29 (the FUSE glue carries cache flags above) and are not reused
     // while open.
     let fh = this.#nextFh;
@@ -637,18 +653,41 @@ export class Vfs {
     this.#handles.set(fh, {
       id: node.id,
       write,
-      extents,
+      extents: dirty ? [] : null,
       size: node.size,
       state: newReadState(),
       dirty,
       ver: node.rev,
     });
-    for (const e of extents) this.#held.set(e.hash, (this.#held.get(e.hash) ?? 0) + 1);
+    if (!dirty) this.#unloaded.set(node.id, (this.#unloaded.get(node.id) ?? 0) + 1);
     if (dirty) {
       dirty.refs++;
       if (write) dirty.writers++;
     }
     return fh;
+  }
+
+  /** The handle's block list, loaded from the mirror on first use (the file's revision at open). */
+  #extents(h: Handle): BlockExtent[] {
+    if (!h.extents) this.#setExtents(h, this.#mirror.blocks(h.id));
+    return h.extents!;
+  }
+
+  /** Sets a handle's block list, moving its holds on blocks (open files' blocks are evicted last). */
+  #setExtents(h: Handle, extents: BlockExtent[]): void {
+    if (h.extents) {
+      for (const e of h.extents) {
+        const n = (this.#held.get(e.hash) ?? 1) - 1;
+        if (n <= 0) this.#held.delete(e.hash);
+        else this.#held.set(e.hash, n);
+      }
+    } else {
+      const n = (this.#unloaded.get(h.id) ?? 1) - 1;
+      if (n <= 0) this.#unloaded.delete(h.id);
+      else this.#unloaded.set(h.id, n);
+    }
+    h.extents = extents;
+    for (const e of extents) this.#held.set(e.hash, (this.#held.get(e.hash) ?? 0) + 1);
   }
 
   /** The node's DirtyFile, made (and recorded on the node) when it has none; single-flight per node. */
