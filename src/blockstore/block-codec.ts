@@ -16,9 +16,9 @@
  * was measured against deflate-1 and zstd-wasm (scripts/bench/compression.mjs, README): similar
  * ratio and speed, and node's zlib runs it on the libuv thread pool, off the event loop.
  */
+import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { createHash } from 'node:crypto';
 import { LoftError } from '../shared/errors.js';
 import { PIECE_SIZE } from '../shared/hash.js';
 import { MAX_BLOCK_SIZE } from '../shared/protocol.js';
@@ -88,10 +88,7 @@ export function parseHead(stored: Buffer, hash: string): BlockHead {
   return { codec, payloadOffset, pieces: stored.subarray(HEADER_SIZE, payloadOffset) };
 }
 
-/**
- * Hex hashes of pieces [first, first + count) from a piece table, or null when the table does not
- * have them (a damaged block: the caller then verifies the whole block instead).
- */
+/** Hex hashes of pieces [first, first + count) from a piece table; null when it is too short. */
 export function tablePieces(table: Buffer, first: number, count: number): string[] | null {
   if ((first + count) * PIECE_HASH_SIZE > table.length) return null;
   const out: string[] = [];

@@ -13,7 +13,7 @@ import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { LoftError } from '../shared/errors.js';
-import { assertHash, PIECE_SIZE, sha256hex, verifyBlock } from '../shared/hash.js';
+import { assertHash, isPieceAligned, PIECE_SIZE, sha256hex, verifyBlock } from '../shared/hash.js';
 import { MAX_BLOCK_SIZE } from '../shared/protocol.js';
 import {
   decodeBlock,
@@ -163,7 +163,11 @@ export class FsBlockStore implements BlockStore {
         data = Buffer.allocUnsafe(to - from);
         await readFully(fh, data, head.payloadOffset + from);
       }
-      return { size, data, pieces: isAligned(size, from, to) ? this.#pieces(head.pieces, from, to) : null };
+      return {
+        size,
+        data,
+        pieces: isPieceAligned(size, from, to) ? this.#pieces(head.pieces, from, to) : null,
+      };
     } finally {
       await fh.close();
     }
@@ -217,11 +221,6 @@ async function syncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
-}
-
-/** Whether [from, to) of a block of `size` bytes starts and ends on piece boundaries (or its end). */
-function isAligned(size: number, from: number, to: number): boolean {
-  return from < to && from % PIECE_SIZE === 0 && (to % PIECE_SIZE === 0 || to === size);
 }
 
 /** Fills `buf` from `position`; a short file is a damaged block. */

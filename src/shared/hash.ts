@@ -37,11 +37,15 @@ export const PIECE_SIZE = 64 * 1024;
  * boundary and ends on one or at the end of the block.
  */
 export function pieceHashes(block: Uint8Array, start: number, end: number): string[] | null {
-  if (start < 0 || start >= end || end > block.length) return null;
-  if (start % PIECE_SIZE !== 0 || (end % PIECE_SIZE !== 0 && end !== block.length)) return null;
+  if (start < 0 || end > block.length || !isPieceAligned(block.length, start, end)) return null;
   const hashes: string[] = [];
   for (let at = start; at < end; at += PIECE_SIZE) {
     hashes.push(sha256hex(block.subarray(at, Math.min(at + PIECE_SIZE, end))));
   }
   return hashes;
+}
+
+/** Whether [start, end) of a block of `size` bytes is non-empty and starts and ends on piece boundaries (or its end). */
+export function isPieceAligned(size: number, start: number, end: number): boolean {
+  return start < end && start % PIECE_SIZE === 0 && (end % PIECE_SIZE === 0 || end === size);
 }

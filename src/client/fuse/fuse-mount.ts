@@ -114,6 +114,14 @@ function errno(name: Errno): number {
   return (Fuse[name] as number | undefined) ?? -(os.constants.errno[name] ?? os.constants.errno.EIO);
 }
 
+/** What fuse-native reads of a listing entry's attributes (times in ms). */
+interface ListingStat {
+  mode: number;
+  atime: number;
+  mtime: number;
+  ctime: number;
+}
+
 export class FuseMount {
   readonly #fuse: LoftFuse;
   readonly #vfs: Vfs;
@@ -297,9 +305,17 @@ export class FuseMount {
       },
       access: sync('access', (path) => vfs.access(path)),
       statfs: sync('statfs', () => vfs.statfs()),
-      readdir: (path: string, cb: (code: number, names?: string[], stats?: Stat[]) => void) => {
+      readdir: (path: string, cb: (code: number, names?: string[], stats?: ListingStat[]) => void) => {
         try {
-          const { names, stats } = vfs.readdir(path);
+          // libfuse takes only the file type from a listing's attributes: one shared, minimal stat
+          // per mode (numeric times: the binding would otherwise call Date.now() for each entry).
+          const { names, modes } = vfs.list(path);
+          const byMode = new Map<number, ListingStat>();
+          const stats = modes.map((mode) => {
+            let st = byMode.get(mode);
+            if (!st) byMode.set(mode, (st = { mode, atime: 0, mtime: 0, ctime: 0 }));
+            return st;
+          });
           cb(0, names, stats);
         } catch (err) {
           cb(this.#fail('readdir', path, err));

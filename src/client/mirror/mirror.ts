@@ -126,6 +126,20 @@ interface NodeRow {
   staging: string | null;
 }
 
+/** NodeRow's columns in order, as a raw (array) row. */
+type RawNodeRow = [
+  number,
+  number | null,
+  string,
+  NodeKind,
+  number,
+  number,
+  number,
+  number,
+  number,
+  string | null,
+];
+
 interface OpRow {
   seq: number;
   kind: OpKind;
@@ -213,6 +227,11 @@ export class Mirror {
       node: db.prepare('SELECT * FROM nodes WHERE id = ?'),
       child: db.prepare('SELECT * FROM nodes WHERE parent_id = ? AND name = ?'),
       children: db.prepare('SELECT * FROM nodes WHERE parent_id = ? ORDER BY name'),
+      entries: db
+        .prepare(
+          'SELECT id, parent_id, name, kind, rev, size, mtime, mode, ctime, staging FROM nodes WHERE parent_id = ? ORDER BY name',
+        )
+        .raw(true),
       childIds: db.prepare('SELECT id FROM nodes WHERE parent_id = ?'),
       upsert: db.prepare(
         `INSERT INTO nodes (id, parent_id, name, kind, rev, size, mtime, mode, ctime) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -357,13 +376,30 @@ export class Mirror {
     return row ? toNode(row) : null;
   }
 
+  children(dirId: number): MirrorNode[] {
+    return (this.#s.children.all(dirId) as NodeRow[]).map(toNode);
+  }
+
   /**
-   * Live children of a folder, by name. Given the folder's path, they are also remembered for the
-   * lookups that follow a listing (`ls -l` stats every name it was just given).
+   * A folder's children for a directory read through the kernel. Rows come as arrays (half the
+   * cost of row objects for 10,000 children), and the children are remembered by path for the
+   * lookups that follow a listing (`ls -l` looks up every name it was just given).
    */
-  children(dirId: number, dirPath?: string): MirrorNode[] {
-    const nodes = (this.#s.children.all(dirId) as NodeRow[]).map(toNode);
-    if (dirPath !== undefined && nodes.length <= PATH_CACHE_MAX / 4) {
+  entries(dirId: number, dirPath: string): MirrorNode[] {
+    const rows = this.#s.entries.all(dirId) as RawNodeRow[];
+    const nodes = rows.map(([id, parentId, name, kind, rev, size, mtime, mode, ctime, staging]) => ({
+      id,
+      parentId,
+      name,
+      kind,
+      rev,
+      size,
+      mtime,
+      mode,
+      ctime: ctime || mtime,
+      staging,
+    }));
+    if (nodes.length <= PATH_CACHE_MAX / 4) {
       const prefix = dirPath === '/' ? '/' : `${dirPath}/`;
       if (this.#pathCache.size + nodes.length > PATH_CACHE_MAX) this.#pathCache.clear();
       if (this.#nodeCache.size + nodes.length > NODE_CACHE_MAX) this.#nodeCache.clear();

@@ -70,6 +70,14 @@ export interface WhoAmI {
   rootId: number;
 }
 
+interface SendOptions {
+  /** Instead of the client's per-request timeout (ms). */
+  timeoutMs?: number;
+  headers?: Record<string, string>;
+  /** Instead of the shared connection pool. */
+  dispatcher?: Dispatcher;
+}
+
 /** A block download rarely takes long; a stalled one is retried rather than waited on forever. */
 const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -78,8 +86,8 @@ export class RemoteClient {
   readonly #token: string;
   readonly #agent: Agent;
   /**
-   * The journal long-poll's own connection: a poll holds its connection for up to a minute, and
-   * in the shared pool it would take the warm connection a first block read then has to open anew.
+   * The journal long-poll's own connection: a poll holds its connection for up to a minute, so it
+   * does not take one from the pool that block downloads share.
    */
   readonly #pollAgent: Agent;
   readonly #timeoutMs: number;
@@ -120,8 +128,7 @@ export class RemoteClient {
       `/v1/changes/wait?cursor=${encodeURIComponent(cursor)}&timeout=${timeoutS}`,
       undefined,
       signal,
-      (timeoutS + 15) * 1000,
-      this.#pollAgent,
+      { timeoutMs: (timeoutS + 15) * 1000, dispatcher: this.#pollAgent },
     );
   }
 
@@ -158,7 +165,7 @@ export class RemoteClient {
 
   /** Uploads one block (the server verifies it against its hash). */
   async putBlock(hash: string, data: Buffer, signal?: AbortSignal): Promise<void> {
-    const res = await this.#send('PUT', `/v1/blocks/${hash}`, data, signal, this.#timeoutMs);
+    const res = await this.#send('PUT', `/v1/blocks/${hash}`, data, signal);
     const raw = Buffer.from(await res.body.arrayBuffer());
     if (res.statusCode >= 300) throw errorFrom(res.statusCode, raw);
   }
@@ -170,7 +177,7 @@ export class RemoteClient {
 
   /** Downloads one block's bytes (not verified here: the caller checks the hash). */
   async getBlock(hash: string, signal?: AbortSignal): Promise<Buffer> {
-    const res = await this.#send('GET', `/v1/blocks/${hash}`, undefined, signal, this.#timeoutMs);
+    const res = await this.#send('GET', `/v1/blocks/${hash}`, undefined, signal);
     const body = await readBody(res, hash, signal);
     if (res.statusCode !== 200) throw errorFrom(res.statusCode, body);
     return body;
@@ -186,8 +193,8 @@ export class RemoteClient {
     end: number,
     signal?: AbortSignal,
   ): Promise<{ data: Buffer; pieces: string[] | null; whole: boolean }> {
-    const res = await this.#send('GET', `/v1/blocks/${hash}`, undefined, signal, this.#timeoutMs, {
-      range: `bytes=${start}-${end - 1}`,
+    const res = await this.#send('GET', `/v1/blocks/${hash}`, undefined, signal, {
+      headers: { range: `bytes=${start}-${end - 1}` },
     });
     const body = await readBody(res, hash, signal);
     if (res.statusCode === 200) return { data: body, pieces: null, whole: true };
@@ -205,18 +212,9 @@ export class RemoteClient {
     path: string,
     body: unknown,
     signal?: AbortSignal,
-    timeoutMs?: number,
-    dispatcher?: Dispatcher,
+    options?: SendOptions,
   ): Promise<T> {
-    const res = await this.#send(
-      method,
-      path,
-      body,
-      signal,
-      timeoutMs ?? this.#timeoutMs,
-      undefined,
-      dispatcher,
-    );
+    const res = await this.#send(method, path, body, signal, options);
     let raw: Buffer;
     try {
       raw = Buffer.from(await res.body.arrayBuffer());
@@ -235,11 +233,10 @@ export class RemoteClient {
     path: string,
     body: unknown,
     signal: AbortSignal | undefined,
-    timeoutMs: number,
-    extraHeaders?: Record<string, string>,
-    dispatcher: Dispatcher = this.#agent,
+    options: SendOptions = {},
   ): Promise<Dispatcher.ResponseData> {
-    const headers: Record<string, string> = { ...extraHeaders, authorization: `Bearer ${this.#token}` };
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const headers: Record<string, string> = { ...options.headers, authorization: `Bearer ${this.#token}` };
     let payload: string | Buffer | undefined;
     if (Buffer.isBuffer(body)) {
       headers['content-type'] = 'application/octet-stream';
@@ -255,7 +252,7 @@ export class RemoteClient {
         method,
         headers,
         body: payload,
-        dispatcher,
+        dispatcher: options.dispatcher ?? this.#agent,
         signal: combined,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,

@@ -19,6 +19,7 @@ import { FsError, isDiskFull, LoftError } from '../../shared/errors.js';
 import { MAX_NAME_BYTES } from '../../shared/paths.js';
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
 import { newReadState, type Hydrator, type ReadState } from '../hydrate/hydrator.js';
+import type { NodeKind } from '../../shared/protocol.js';
 import type { BlockExtent, Mirror, MirrorNode } from '../mirror/mirror.js';
 import type { Pinner } from '../pins/pinner.js';
 import type { StagingFile } from '../staging/staging-file.js';
@@ -179,11 +180,25 @@ export class Vfs {
   readdir(path: string): { names: string[]; stats: Stat[] } {
     const dir = this.#resolve(path);
     if (dir.kind !== 'dir') throw new FsError('ENOTDIR', `${path} is not a directory`);
-    const children = this.#mirror.children(dir.id, path);
+    const children = this.#mirror.children(dir.id);
     const parent = dir.parentId === null ? dir : (this.#mirror.node(dir.parentId) ?? dir);
     return {
       names: ['.', '..', ...children.map((c) => c.name)],
       stats: [this.#stat(dir), this.#stat(parent), ...children.map((c) => this.#stat(c))],
+    };
+  }
+
+  /**
+   * What a directory read through the kernel needs: the names and each entry's file type and
+   * permission bits (the kernel takes only the type from a listing; attributes come from lookups).
+   */
+  list(path: string): { names: string[]; modes: number[] } {
+    const dir = this.#resolve(path);
+    if (dir.kind !== 'dir') throw new FsError('ENOTDIR', `${path} is not a directory`);
+    const children = this.#mirror.entries(dir.id, path);
+    return {
+      names: ['.', '..', ...children.map((c) => c.name)],
+      modes: [S_IFDIR | 0o755, S_IFDIR | 0o755, ...children.map((c) => fileMode(c.kind, c.mode))],
     };
   }
 
@@ -822,9 +837,8 @@ export class Vfs {
     const t = new Date(d ? d.mtime : node.mtime);
     const isDir = node.kind === 'dir';
     const size = isDir ? 4096 : d ? d.size : node.size;
-    const type = isDir ? S_IFDIR : (node.mode & S_IFMT) === S_IFLNK ? S_IFLNK : S_IFREG;
     return {
-      mode: type | (node.mode & 0o7777),
+      mode: fileMode(node.kind, node.mode),
       size,
       nlink: isDir ? 2 : 1,
       uid: this.#uid,
@@ -839,6 +853,12 @@ export class Vfs {
       ino: node.id < 0 ? 0x7fffffff + -node.id : node.id,
     };
   }
+}
+
+/** A node's st_mode: its file type (folder, symlink or regular file) and permission bits. */
+function fileMode(kind: NodeKind, mode: number): number {
+  const type = kind === 'dir' ? S_IFDIR : (mode & S_IFMT) === S_IFLNK ? S_IFLNK : S_IFREG;
+  return type | (mode & 0o7777);
 }
 
 export type { StagingFile };
