@@ -15,6 +15,15 @@ export type RevisionOp = 'create' | 'commit' | 'mkdir' | 'move' | 'delete';
  */
 export const PIECE_HASHES_HEADER = 'loft-piece-hashes';
 
+/** A ranged block GET as a client sees it: the bytes, the piece hashes sent, or the whole block. */
+export interface BlockRangeAnswer {
+  data: Buffer;
+  /** Hex SHA-256 of each piece the bytes cover; null when the server sent none. */
+  pieces: string[] | null;
+  /** The server ignored the range and sent the whole block. */
+  whole: boolean;
+}
+
 export interface BlockRef {
   hash: string;
   size: number;

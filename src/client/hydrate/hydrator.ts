@@ -19,20 +19,13 @@ import PQueue from 'p-queue';
 import { LoftError, isLoftError } from '../../shared/errors.js';
 import { PIECE_SIZE, pieceHashes, sha256hex } from '../../shared/hash.js';
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
+import type { BlockRangeAnswer } from '../../shared/protocol.js';
 import type { BlockExtent } from '../mirror/mirror.js';
 
 export interface BlockSource {
   getBlock(hash: string, signal?: AbortSignal): Promise<Buffer>;
-  /**
-   * Bytes [start, end) of a block with the SHA-256 of each piece they cover (null when the server
-   * sent none); `whole` when the server sent the whole block instead. Optional.
-   */
-  getBlockRange?(
-    hash: string,
-    start: number,
-    end: number,
-    signal?: AbortSignal,
-  ): Promise<{ data: Buffer; pieces: string[] | null; whole: boolean }>;
+  /** Bytes [start, end) of a block with the SHA-256 of each piece they cover. Optional. */
+  getBlockRange?(hash: string, start: number, end: number, signal?: AbortSignal): Promise<BlockRangeAnswer>;
 }
 
 /** Bytes of one block from offset `base` of the block (the whole block when base is 0 and full). */
@@ -272,7 +265,7 @@ export class Hydrator {
 
   /** One attempt at a verified range; null when it failed, so the caller fetches the whole block. */
   async #downloadRange(hash: string, size: number, start: number, stop: number): Promise<Part | null> {
-    let got: Awaited<ReturnType<NonNullable<BlockSource['getBlockRange']>>>;
+    let got: BlockRangeAnswer;
     try {
       got = await this.#source.getBlockRange!(hash, start, stop, this.#abort.signal);
     } catch (err) {

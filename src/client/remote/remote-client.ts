@@ -10,6 +10,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { LoftError, type ErrorCode } from '../../shared/errors.js';
 import {
   PIECE_HASHES_HEADER,
+  type BlockRangeAnswer,
   type BlockRef,
   type ChangesPage,
   type Revision,
@@ -192,7 +193,7 @@ export class RemoteClient {
     start: number,
     end: number,
     signal?: AbortSignal,
-  ): Promise<{ data: Buffer; pieces: string[] | null; whole: boolean }> {
+  ): Promise<BlockRangeAnswer> {
     const res = await this.#send('GET', `/v1/blocks/${hash}`, undefined, signal, {
       headers: { range: `bytes=${start}-${end - 1}` },
     });

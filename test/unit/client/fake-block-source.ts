@@ -10,6 +10,7 @@ import path from 'node:path';
 import { LoftError } from '../../../src/shared/errors.js';
 import { pieceHashes, sha256hex } from '../../../src/shared/hash.js';
 import type { BlockSource, Connectivity } from '../../../src/client/hydrate/hydrator.js';
+import type { BlockRangeAnswer } from '../../../src/shared/protocol.js';
 
 export { prng } from '../../helpers/prng.js';
 
@@ -132,7 +133,7 @@ export class RangedFakeSource extends FakeSource {
     start: number,
     end: number,
     signal?: AbortSignal,
-  ): Promise<{ data: Buffer; pieces: string[] | null; whole: boolean }> {
+  ): Promise<BlockRangeAnswer> {
     this.rangeCalls.push(`${hash}:${start}-${end}`);
     if (this.rangeDelayMs) await sleep(this.rangeDelayMs);
     if (signal?.aborted) throw new LoftError('UNAVAILABLE', 'aborted');
