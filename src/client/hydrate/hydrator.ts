@@ -57,11 +57,12 @@ const MAX_WINDOW = 32 * 1024 * 1024;
 const SEQUENTIAL_SLACK = 1024 * 1024;
 /**
  * A random read (not part of a sequential stream) of a block nobody has fetched yet asks the server
- * for just the pieces it needs when they are at most this fraction of the block; the whole block
- * follows in the background for the cache. Cuts the first byte of a cold random read by the
- * transfer and hashing of the rest of the block.
+ * for just the pieces it needs when they are at most this fraction of the block (see #demand). Cuts
+ * the first byte of a cold random read by the transfer and hashing of the rest of the block.
  */
 const MAX_RANGE_FRACTION = 0.25;
+/** Blocks remembered as read once by range (64 bytes each). */
+const TOUCHED_MAX = 16_384;
 /** How long a demanded block is retried while the server seems up (ms). */
 const RETRY_BUDGET_MS = 4000;
 
@@ -104,6 +105,8 @@ export class Hydrator {
   readonly #flights = new Map<string, Flight>();
   /** Piece-range downloads in flight, by "hash:start:end" (one per range however many readers). */
   readonly #ranges = new Map<string, Promise<Part | null>>();
+  /** Blocks read by range recently, oldest first: a second range read caches the whole block. */
+  readonly #touched = new Set<string>();
   readonly #memory = new Map<string, Buffer>();
   readonly #memoryBytesMax: number;
   #memoryBytes = 0;
@@ -226,8 +229,10 @@ export class Hydrator {
 
   /**
    * Bytes [from, to) of a block for a random read: when the block is nowhere yet, only the pieces
-   * that cover them (verified piece by piece), with the whole block fetched behind for the cache;
-   * otherwise the whole block as `block` gets it.
+   * that cover them (verified piece by piece); otherwise the whole block as `block` gets it. The
+   * second random read of a block also fetches the whole block behind it, for the cache: a reader
+   * that comes back to a block is likely to again, one that touches each block once (a sparse scan
+   * of a huge file) is not worth 16 times the bytes it reads.
    */
   #demand(ext: BlockExtent, from: number, to: number): Promise<Part> {
     const { hash, size } = ext;
@@ -242,20 +247,25 @@ export class Hydrator {
       !this.#cache.has(hash);
     if (!worthIt) return this.block(hash, size, DEMAND).then((bytes) => ({ bytes, base: 0 }));
     this.served.ranged++;
+    const again = this.#touched.delete(hash);
+    this.#touched.add(hash);
+    if (this.#touched.size > TOUCHED_MAX) this.#touched.delete(this.#touched.values().next().value!);
     const key = `${hash}:${start}:${stop}`;
     let flight = this.#ranges.get(key);
     if (!flight) {
       // Not queued behind whole-block downloads: a range is small and a reader is waiting for it.
       flight = this.#downloadRange(hash, size, start, stop);
+      const done = () => this.#ranges.delete(key);
+      flight.then(done, done);
+      this.#ranges.set(key, flight);
+    }
+    if (again) {
       // The whole block follows once the reader has its answer (not in the same tick, ahead of it).
-      const done = () => {
-        this.#ranges.delete(key);
+      const follow = () =>
         setImmediate(() => {
           if (!this.#abort.signal.aborted) this.prefetch(hash, size, READAHEAD);
         });
-      };
-      flight.then(done, done);
-      this.#ranges.set(key, flight);
+      flight.then(follow, follow);
     }
     // A range that failed or did not verify falls back to the whole block, which retries and reports.
     return flight.then(
