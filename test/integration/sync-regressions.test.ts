@@ -14,7 +14,7 @@
  * folder moved elsewhere (seed 9 × 40), a rename onto a file after a conflict renamed the node here
  * (seed 14 × 60), a rename over a file whose own move was still queued (seed 20 × 60), a stuck
  * outbox after a crash (seed 24 × 60), a conflicted copy placed by a stale path (seed 34 × 60). KNOWN_FAILING_SEEDS (run with
- * LOFT_SYNC_KNOWN_FAILING=1) lists seeds that fail and are not fixed yet: none known.
+ * LOFT_SYNC_KNOWN_FAILING=1) lists seeds that fail and are not fixed yet: seed 135 × 60 (session 5).
  */
 import '../helpers/exit-promptly.js';
 import t from 'tap';
@@ -194,8 +194,16 @@ const REGRESSION_SEEDS = [
   { seed: 11, ops: 40 },
 ];
 
-/** Random seeds that still fail (see the file comment): none known. */
-const KNOWN_FAILING_SEEDS: { seed: number; ops: number }[] = [];
+/** Random seeds that still fail (see the file comment). */
+const KNOWN_FAILING_SEEDS: { seed: number; ops: number }[] = [
+  // Found in session 5; fails in about 4 runs of 5, also on the code of session 4 (d3769ee). Two
+  // ways: (1) device C made /b while another device renamed its folder /c to /b; C's mkdir /b then
+  // adopts the server's folder (mkdir done id=-2 as=3) and the remap of its temporary id onto the
+  // folder that already has children of the same names fails locally, "UNIQUE constraint failed:
+  // nodes.parent_id, nodes.name", on every retry: C's outbox never drains. (2) A lost write: B's
+  // overwrite of /y.txt (w7), renamed to /z.bin by a slow writer, is in no revision.
+  { seed: 135, ops: 60 },
+];
 
 function scenarioTest(name: string, fn: Scenario): void {
   t.test(name, async (t) => {
