@@ -42,9 +42,14 @@ export interface BlockStore {
   close(): Promise<void>;
 }
 
+/** [start, end) of a block of `size` bytes, clamped to it (empty past its end). */
+export function clampRange(size: number, start: number, end: number): [number, number] {
+  const from = Math.min(start, size);
+  return [from, Math.min(Math.max(end, from), size)];
+}
+
 /** A range of a whole block already verified against its hash, with its piece hashes. */
 export function rangeOf(block: Buffer, start: number, end: number): BlockRange {
-  const from = Math.min(start, block.length);
-  const to = Math.min(Math.max(end, from), block.length);
+  const [from, to] = clampRange(block.length, start, end);
   return { size: block.length, data: block.subarray(from, to), pieces: pieceHashes(block, from, to) };
 }

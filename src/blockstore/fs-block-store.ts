@@ -24,7 +24,7 @@ import {
   tablePieces,
   type Compression,
 } from './block-codec.js';
-import { rangeOf, type BlockRange, type BlockStore, type PutResult } from './block-store.js';
+import { clampRange, rangeOf, type BlockRange, type BlockStore, type PutResult } from './block-store.js';
 
 export interface FsBlockStoreOptions {
   root: string;
@@ -155,8 +155,7 @@ export class FsBlockStore implements BlockStore {
           throw new LoftError('CORRUPT', `block ${hash} no longer matches its hash`);
         return rangeOf(block!, start, end);
       }
-      const from = Math.min(start, size);
-      const to = Math.min(Math.max(end, from), size);
+      const [from, to] = clampRange(size, start, end);
       let data: Buffer;
       if (block) data = block.subarray(from, to);
       else {

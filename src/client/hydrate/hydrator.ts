@@ -286,7 +286,7 @@ export class Hydrator {
     this.downloadedBytes += got.data.length;
     this.#net.setOnline(true);
     if (got.whole) {
-      if (got.data.length !== size || sha256hex(got.data) !== hash) return null;
+      if (!isBlock(got.data, hash, size)) return null;
       this.downloadedBlocks++;
       this.#keep(hash, got.data);
       return { bytes: got.data, base: 0 };
@@ -343,7 +343,7 @@ export class Hydrator {
         this.downloadedBytes += data.length;
         this.downloadedBlocks++;
         this.#net.setOnline(true);
-        if (data.length === size && sha256hex(data) === hash) return data;
+        if (isBlock(data, hash, size)) return data;
         if (++mismatches >= 2) {
           this.#log('block failed verification twice', { hash });
           throw new LoftError('CORRUPT', `block ${hash} does not match its hash (fetched twice)`);
@@ -418,6 +418,11 @@ export class Hydrator {
       this.prefetch(ext.hash, ext.size, READAHEAD);
     }
   }
+}
+
+/** Whether downloaded bytes are the block: its size and its SHA-256. */
+function isBlock(data: Buffer, hash: string, size: number): boolean {
+  return data.length === size && sha256hex(data) === hash;
 }
 
 /**

@@ -75,8 +75,6 @@ interface SendOptions {
   /** Instead of the client's per-request timeout (ms). */
   timeoutMs?: number;
   headers?: Record<string, string>;
-  /** Instead of the shared connection pool. */
-  dispatcher?: Dispatcher;
 }
 
 /** A block download rarely takes long; a stalled one is retried rather than waited on forever. */
@@ -86,11 +84,6 @@ export class RemoteClient {
   readonly url: string;
   readonly #token: string;
   readonly #agent: Agent;
-  /**
-   * The journal long-poll's own connection: a poll holds its connection for up to a minute, so it
-   * does not take one from the pool that block downloads share.
-   */
-  readonly #pollAgent: Agent;
   readonly #timeoutMs: number;
 
   constructor(options: RemoteOptions) {
@@ -102,11 +95,10 @@ export class RemoteClient {
       keepAliveTimeout: 30_000,
       connectTimeout: 5_000,
     });
-    this.#pollAgent = new Agent({ connections: 1, keepAliveTimeout: 30_000, connectTimeout: 5_000 });
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.#agent.close(), this.#pollAgent.close()]);
+    await this.#agent.close();
   }
 
   whoami(signal?: AbortSignal): Promise<WhoAmI> {
@@ -129,7 +121,7 @@ export class RemoteClient {
       `/v1/changes/wait?cursor=${encodeURIComponent(cursor)}&timeout=${timeoutS}`,
       undefined,
       signal,
-      { timeoutMs: (timeoutS + 15) * 1000, dispatcher: this.#pollAgent },
+      { timeoutMs: (timeoutS + 15) * 1000 },
     );
   }
 
@@ -253,7 +245,7 @@ export class RemoteClient {
         method,
         headers,
         body: payload,
-        dispatcher: options.dispatcher ?? this.#agent,
+        dispatcher: this.#agent,
         signal: combined,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,

@@ -178,8 +178,7 @@ export class Vfs {
   }
 
   readdir(path: string): { names: string[]; stats: Stat[] } {
-    const dir = this.#resolve(path);
-    if (dir.kind !== 'dir') throw new FsError('ENOTDIR', `${path} is not a directory`);
+    const dir = this.#dir(path);
     const children = this.#mirror.children(dir.id);
     const parent = dir.parentId === null ? dir : (this.#mirror.node(dir.parentId) ?? dir);
     return {
@@ -193,13 +192,19 @@ export class Vfs {
    * permission bits (the kernel takes only the type from a listing; attributes come from lookups).
    */
   list(path: string): { names: string[]; modes: number[] } {
-    const dir = this.#resolve(path);
-    if (dir.kind !== 'dir') throw new FsError('ENOTDIR', `${path} is not a directory`);
+    const dir = this.#dir(path);
     const children = this.#mirror.entries(dir.id, path);
     return {
       names: ['.', '..', ...children.map((c) => c.name)],
       modes: [S_IFDIR | 0o755, S_IFDIR | 0o755, ...children.map((c) => fileMode(c.kind, c.mode))],
     };
+  }
+
+  /** The folder at `path`; ENOTDIR when it is something else. */
+  #dir(path: string): MirrorNode {
+    const dir = this.#resolve(path);
+    if (dir.kind !== 'dir') throw new FsError('ENOTDIR', `${path} is not a directory`);
+    return dir;
   }
 
   statfs(): StatFs {
