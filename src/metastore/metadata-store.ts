@@ -124,8 +124,8 @@ export interface PurgeBatch {
   revisions: number;
   /** Tombstoned nodes whose history was removed. */
   nodes: number;
-  /** Pass as `afterNodeId` to continue; null when every node was visited. */
-  next: number | null;
+  /** The batch was full: call again for more (what was purged no longer matches). */
+  more: boolean;
 }
 
 export interface ClaimedBlock {
@@ -210,12 +210,13 @@ export interface MetadataStore {
 
   // Retention and garbage collection (src/server/garbage-collector.ts drives these)
   /**
-   * Applies retention to up to `batch` nodes with ids above `afterNodeId` (all namespaces): a file
-   * revision that stopped being current at or before `cutoff` is removed (the current one never),
-   * and a node deleted at or before `cutoff` loses its history but its delete revision. Block lists
-   * no remaining revision uses are dropped.
+   * Applies retention to up to `batch` of what it removes (all namespaces): a node deleted at or
+   * before `cutoff` loses its history but its delete revision, and a file revision that stopped
+   * being current at or before `cutoff` is removed (the current one never). Block lists no
+   * remaining revision uses are dropped. Its cost follows the batch, not the size of the store:
+   * call again while `more`.
    */
-  purgeHistory(cutoff: number, afterNodeId: number, batch: number): Promise<PurgeBatch>;
+  purgeHistory(cutoff: number, batch: number): Promise<PurgeBatch>;
   /**
    * Scans up to `scan` blocks with hashes above `afterHash` and claims those that no revision
    * references and nobody sent since `touchedBefore`: their block and possession records are

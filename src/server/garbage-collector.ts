@@ -2,7 +2,7 @@
  * GarbageCollector: history retention, then deletion of blocks no kept revision references.
  *
  * One run:
- *   1. Retention (`MetadataStore.purgeHistory`, in batches of nodes): a file revision that stopped
+ *   1. Retention (`MetadataStore.purgeHistory`, in slices): a file revision that stopped
  *      being current more than `keepMs` ago is removed (the current revision of a live file never,
  *      whatever its age); a node deleted more than `keepMs` ago loses its history but its delete
  *      revision (kept so the journal still tells old devices it is gone).
@@ -39,6 +39,12 @@
  * Possession follows the bytes: a claim removes every user's possession record of the block, so
  * `missing` asks for it again, GET answers 404 and a commit answers BLOCK_UNUSABLE.
  *
+ * Slices: every metadata step is a short transaction sized to take about GC_SLICE_MS (SliceSizer),
+ * and the collector yields to the event loop between slices, so a request never waits behind more
+ * than a few milliseconds of collection (the store's statements run on the request thread). What
+ * one slice costs follows what it removes or looks at (partial indexes of candidates), never the
+ * size of a namespace.
+ *
  * Concurrency: `run()` is single-flight (a run asked for while one is under way shares it). The
  * periodic loop takes an AbortSignal; `close()` stops it and awaits the run in progress. Several
  * processes may collect at once (`loft gc` beside `loft serve`): claims are atomic, and a claim is
@@ -59,9 +65,16 @@ export const DEFAULT_GC_INTERVAL_MS = 3_600_000;
 const FIRST_RUN_MAX_DELAY_MS = 60_000;
 /** A claim older than this belongs to a dead collector (one batch takes seconds). */
 export const CLAIM_LEASE_MS = 10 * 60_000;
-/** Nodes per retention transaction and blocks scanned per claim transaction: short transactions,
- * so that requests are not held up behind a long synchronous SQLite write. */
-const PURGE_BATCH_NODES = 500;
+/**
+ * Longest a GC transaction should hold the thread that serves requests (ms). better-sqlite3 runs
+ * each transaction synchronously on that thread, so a request arriving meanwhile waits this long at
+ * most; between slices the collector yields to the event loop (requests, I/O) with setImmediate.
+ */
+export const GC_SLICE_MS = 4;
+/** Bounds of the adaptive batch sizes (items a slice looks at): the slice time decides between. */
+const MIN_BATCH = 8;
+const MAX_BATCH = 4096;
+/** Stale claims taken per transaction (their bytes are deleted between transactions). */
 const CLAIM_SCAN_BLOCKS = 1000;
 const DAY_MS = 86_400_000;
 
@@ -75,6 +88,32 @@ export interface GarbageCollectorOptions {
   graceMs: number;
   /** Called after each run and on errors of the periodic loop. */
   log?: (level: 'info' | 'error', msg: string, fields?: object) => void;
+  /** Monotonic milliseconds, to size slices (default performance.now); tests inject their own. */
+  elapsed?: () => number;
+  /** Target time of one slice (default GC_SLICE_MS). */
+  sliceMs?: number;
+}
+
+/**
+ * Sizes batches so that one takes about `sliceMs`: doubles while a batch takes less than half of
+ * it, halves when one takes more. Work per item varies (a tombstone with a long history, a block
+ * referenced or not), so the size follows what was measured, not a guess.
+ */
+export class SliceSizer {
+  #size: number;
+  constructor(
+    readonly sliceMs: number,
+    start = 64,
+  ) {
+    this.#size = start;
+  }
+  get size(): number {
+    return this.#size;
+  }
+  took(ms: number): void {
+    if (ms > this.sliceMs) this.#size = Math.max(MIN_BATCH, Math.floor(this.#size / 2));
+    else if (ms < this.sliceMs / 2) this.#size = Math.min(MAX_BATCH, this.#size * 2);
+  }
 }
 
 export interface GcReport {
@@ -147,13 +186,23 @@ export class GarbageCollector {
       failedDeletes: 0,
       durationMs: 0,
     };
+    const elapsed = this.#o.elapsed ?? (() => performance.now());
+    const sliceMs = this.#o.sliceMs ?? GC_SLICE_MS;
+    /** Runs one slice, timed; yields to requests after it. */
+    const slice = async <T>(sizer: SliceSizer, work: (size: number) => Promise<T>): Promise<T> => {
+      const t0 = elapsed();
+      const out = await work(sizer.size);
+      sizer.took(elapsed() - t0);
+      await yieldToLoop();
+      return out;
+    };
     const cutoff = started - this.#o.keepMs;
-    for (let after: number | null = 0; after !== null;) {
-      const batch = await meta.purgeHistory(cutoff, after, PURGE_BATCH_NODES);
+    const purgeSizer = new SliceSizer(sliceMs);
+    for (let more = true; more;) {
+      const batch = await slice(purgeSizer, (n) => meta.purgeHistory(cutoff, n));
       report.purgedRevisions += batch.revisions;
       report.purgedNodes += batch.nodes;
-      after = batch.next;
-      await yieldToLoop();
+      more = batch.more;
     }
 
     const deleteAll = async (hashes: string[], sizes?: Map<string, number>) => {
@@ -181,8 +230,10 @@ export class GarbageCollector {
     }
 
     const touchedBefore = started - this.#o.graceMs;
+    const claimSizer = new SliceSizer(sliceMs);
     for (let after: string | null = ''; after !== null;) {
-      const batch = await meta.claimGarbage(touchedBefore, clock.now(), after, CLAIM_SCAN_BLOCKS);
+      const from: string = after;
+      const batch = await slice(claimSizer, (n) => meta.claimGarbage(touchedBefore, clock.now(), from, n));
       if (batch.claimed.length) {
         await deleteAll(
           batch.claimed.map((c) => c.hash),
@@ -190,7 +241,6 @@ export class GarbageCollector {
         );
       }
       after = batch.next;
-      await yieldToLoop();
     }
     report.durationMs = clock.now() - started;
     return report;

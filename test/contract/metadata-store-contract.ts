@@ -922,11 +922,11 @@ export function metadataStoreContract(t: Test, name: string, factory: MetadataSt
       const purge = async (cutoff: number) => {
         let total = 0;
         let nodes = 0;
-        for (let after: number | null = 0; after !== null;) {
-          const b = await store.purgeHistory(cutoff, after, 2);
+        for (let more = true; more;) {
+          const b = await store.purgeHistory(cutoff, 2);
           total += b.revisions;
           nodes += b.nodes;
-          after = b.next;
+          more = b.more;
         }
         return { total, nodes };
       };
@@ -970,14 +970,14 @@ export function metadataStoreContract(t: Test, name: string, factory: MetadataSt
         const t0 = await store.getNode(alice.ns, { path: '/t' });
         const gone = await del(alice, t0!.id, NOW + 2 * DAY);
         // Within the window after the delete: f2 (current until the delete) stays restorable.
-        await store.purgeHistory(NOW + 1.5 * DAY, 0, 1000);
+        await store.purgeHistory(NOW + 1.5 * DAY, 1000);
         t.same(
           (await store.listRevisions(alice.ns, f1.id)).map((r) => r.rev),
           [f2.rev, gone[0]!.rev],
         );
         t.equal((await store.listDeleted(alice.ns, alice.rootId, 10)).entries.length, 2);
         // After it: history gone, the delete revision kept (the journal still tells of it), not listed.
-        const b = await store.purgeHistory(NOW + 3 * DAY, 0, 1000);
+        const b = await store.purgeHistory(NOW + 3 * DAY, 1000);
         t.equal(b.nodes, 2, 'the file and its directory');
         t.same(
           (await store.listRevisions(alice.ns, f1.id)).map((r) => [r.rev, r.deleted, r.blocks]),
@@ -1077,7 +1077,7 @@ export function metadataStoreContract(t: Test, name: string, factory: MetadataSt
       const r1 = await write(alice, '/x.txt', ['first']);
       await write(alice, '/x.txt', ['second'], r1.rev);
       await store.restore(alice.actor, { ns: alice.ns, node: { id: r1.id }, rev: r1.rev });
-      await store.purgeHistory(NOW + 1e12, 0, 1000);
+      await store.purgeHistory(NOW + 1e12, 1000);
       t.same((await store.getNode(alice.ns, { path: '/x.txt' }))!.blocks, [block('first')]);
       const c = await store.claimGarbage(NOW + 1e12, NOW + 1e12, '', 100);
       t.same(

@@ -9,6 +9,9 @@
  * - blocks / user_blocks: block sizes and who has proven possession of which block by sending it.
  *   A `blocks` row means the bytes are in the BlockStore (rows go before bytes, see BlockCollector).
  * - gc_claims (v2): blocks claimed by garbage collection whose bytes may be being deleted.
+ *
+ * Every statement the store prepares is checked with EXPLAIN QUERY PLAN in
+ * test/unit/metastore/sqlite-query-plans.test.ts: a full scan of a large table fails a test.
  */
 import type Database from 'better-sqlite3';
 
@@ -119,6 +122,31 @@ const MIGRATIONS: readonly string[] = [
   // deleted folder brings back exactly what that delete took. NULL on older tombstones.
   `
   ALTER TABLE revisions ADD COLUMN deleted_with INTEGER;
+  `,
+  // v4: retention that costs what it removes (issue 18).
+  // - revisions_node gains ns_id: on (node_id, seq) alone, SQLite planned `node_id = ? AND ns_id = ?
+  //   ORDER BY seq` on the primary key (ns_id, seq) — covering, so it looked cheaper — and walked
+  //   every revision of the namespace for each node.
+  // - revisions.superseded_at: when the revision stopped being current (the time of the node's next
+  //   revision); retention takes file revisions superseded before its cutoff from a partial index
+  //   instead of visiting every node.
+  // - nodes.deleted_at: when a tombstoned node was deleted; tombstones awaiting their purge are
+  //   found by a partial index.
+  `
+  DROP INDEX revisions_node;
+  CREATE INDEX revisions_node ON revisions(node_id, ns_id, seq);
+  ALTER TABLE revisions ADD COLUMN superseded_at INTEGER;
+  UPDATE revisions SET superseded_at = (
+    SELECT r2.created_at FROM revisions r2
+     WHERE r2.node_id = revisions.node_id AND r2.ns_id = revisions.ns_id AND r2.seq > revisions.seq
+     ORDER BY r2.seq LIMIT 1);
+  CREATE INDEX revisions_superseded ON revisions(superseded_at)
+    WHERE superseded_at IS NOT NULL AND kind = 'file';
+  ALTER TABLE nodes ADD COLUMN deleted_at INTEGER;
+  UPDATE nodes SET deleted_at = (
+    SELECT r.created_at FROM revisions r WHERE r.ns_id = nodes.ns_id AND r.seq = nodes.rev)
+   WHERE deleted = 1;
+  CREATE INDEX nodes_tombstones ON nodes(deleted_at) WHERE deleted = 1 AND purged = 0;
   `,
 ];
 

@@ -140,7 +140,8 @@ export class SqliteMetadataStore implements MetadataStore {
           WHERE r.ns_id = ? AND r.seq = ?`,
       ),
       revisionsOf: db.prepare(
-        `SELECT r.*, d.name AS device FROM revisions r LEFT JOIN devices d ON d.id = r.device_id
+        `SELECT r.*, d.name AS device FROM revisions r INDEXED BY revisions_node
+           LEFT JOIN devices d ON d.id = r.device_id
           WHERE r.node_id = ? AND r.ns_id = ? ORDER BY r.seq`,
       ),
       journal: db.prepare(
@@ -169,12 +170,30 @@ export class SqliteMetadataStore implements MetadataStore {
       deleteClaim: db.prepare('DELETE FROM gc_claims WHERE hash = ?'),
       allChildren: db.prepare('SELECT * FROM nodes WHERE parent_id = ? ORDER BY name, id'),
       prevRev: db.prepare(
-        'SELECT MAX(seq) AS seq FROM revisions WHERE node_id = ? AND ns_id = ? AND seq < ?',
+        'SELECT MAX(seq) AS seq FROM revisions INDEXED BY revisions_node WHERE node_id = ? AND ns_id = ? AND seq < ?',
       ),
-      nodesAfter: db.prepare('SELECT * FROM nodes WHERE id > ? ORDER BY id LIMIT ?'),
+      // A node's revisions: INDEXED BY, because the primary key (ns_id, seq) also matches `ns_id = ?`
+      // and ORDER BY seq, is covering, and so looks cheaper to the planner without statistics; it
+      // walks the whole namespace per node (issue 18). INDEXED BY fails loudly if the index is gone.
       revTimes: db.prepare(
-        'SELECT seq, created_at, content_seq FROM revisions WHERE node_id = ? AND ns_id = ? ORDER BY seq',
+        `SELECT seq, created_at, content_seq FROM revisions INDEXED BY revisions_node
+          WHERE node_id = ? AND ns_id = ? ORDER BY seq`,
       ),
+      oldTombstones: db.prepare(
+        `SELECT * FROM nodes WHERE deleted = 1 AND purged = 0 AND deleted_at <= ?
+          ORDER BY deleted_at LIMIT ?`,
+      ),
+      supersededRevs: db.prepare(
+        `SELECT ns_id, seq, content_seq FROM revisions
+          WHERE superseded_at IS NOT NULL AND kind = 'file' AND superseded_at <= ?
+          ORDER BY superseded_at LIMIT ?`,
+      ),
+      supersede: db.prepare(
+        `UPDATE revisions SET superseded_at = ?
+          WHERE ns_id = ? AND seq = (SELECT MAX(seq) FROM revisions INDEXED BY revisions_node
+                                      WHERE node_id = ? AND ns_id = ? AND seq < ?)`,
+      ),
+      setDeletedAt: db.prepare('UPDATE nodes SET deleted_at = ? WHERE id = ?'),
       deleteRevision: db.prepare('DELETE FROM revisions WHERE ns_id = ? AND seq = ?'),
       stripContent: db.prepare('UPDATE revisions SET content_seq = NULL WHERE ns_id = ? AND seq = ?'),
       markPurged: db.prepare('UPDATE nodes SET purged = 1 WHERE id = ?'),
@@ -695,54 +714,60 @@ export class SqliteMetadataStore implements MetadataStore {
 
   // ---- retention and garbage collection -----------------------------------------------------------
 
-  async purgeHistory(cutoff: number, afterNodeId: number, batch: number): Promise<PurgeBatch> {
+  async purgeHistory(cutoff: number, batch: number): Promise<PurgeBatch> {
     return this.#db
       .transaction((): PurgeBatch => {
         const s = this.#stmt;
-        const nodes = s.nodesAfter.all(afterNodeId, batch) as NodeRow[];
         let revisions = 0;
         let purgedNodes = 0;
+        let looked = 0;
         const freed = new Map<number, Set<number>>();
+        const free = (ns: number, contentSeq: number | null) => {
+          if (contentSeq === null) return;
+          if (!freed.has(ns)) freed.set(ns, new Set());
+          freed.get(ns)!.add(contentSeq);
+        };
         const drop = (ns: number, seq: number, contentSeq: number | null) => {
           s.deleteRevision.run(ns, seq);
           revisions++;
-          if (contentSeq !== null) {
-            if (!freed.has(ns)) freed.set(ns, new Set());
-            freed.get(ns)!.add(contentSeq);
-          }
+          free(ns, contentSeq);
         };
-        for (const node of nodes) {
-          if (node.purged || node.parent_id === null) continue;
+        // Deleted long enough: only the delete revision stays (for the journal), without content.
+        // Each node leaves the partial index nodes_tombstones as it is marked purged.
+        for (const node of s.oldTombstones.all(cutoff, batch) as NodeRow[]) {
+          looked++;
           const revs = s.revTimes.all(node.id, node.ns_id) as {
             seq: number;
-            created_at: number;
             content_seq: number | null;
           }[];
           const last = revs[revs.length - 1];
-          if (!last) continue;
-          if (node.deleted && last.created_at <= cutoff) {
-            // Deleted long enough: only the delete revision stays (for the journal), without content.
+          if (last) {
             for (const r of revs.slice(0, -1)) drop(node.ns_id, r.seq, r.content_seq);
             if (last.content_seq !== null) {
               s.stripContent.run(node.ns_id, last.seq);
-              freed.set(node.ns_id, (freed.get(node.ns_id) ?? new Set()).add(last.content_seq));
-            }
-            s.markPurged.run(node.id);
-            purgedNodes++;
-          } else if (node.kind === 'file') {
-            // A revision is kept while it was current at some time within the window.
-            for (let i = 0; i + 1 < revs.length; i++) {
-              if (revs[i + 1]!.created_at <= cutoff) drop(node.ns_id, revs[i]!.seq, revs[i]!.content_seq);
+              free(node.ns_id, last.content_seq);
             }
           }
-          // Live directories keep every revision: they carry no content, and a device replaying the
-          // journal must meet a directory before the files placed in it.
+          s.markPurged.run(node.id);
+          purgedNodes++;
+        }
+        // A file revision is kept while it was current at some time within the window: the ones
+        // superseded at or before the cutoff go (each leaves revisions_superseded as it is deleted).
+        // Directories keep every revision: they carry no content, and a device replaying the
+        // journal must meet a directory before the files placed in it.
+        if (looked < batch) {
+          const revs = s.supersededRevs.all(cutoff, batch - looked) as {
+            ns_id: number;
+            seq: number;
+            content_seq: number | null;
+          }[];
+          looked += revs.length;
+          for (const r of revs) drop(r.ns_id, r.seq, r.content_seq);
         }
         for (const [ns, seqs] of freed) {
           for (const seq of seqs) if (!s.contentUsed.get(ns, seq)) s.deleteContent.run(ns, seq);
         }
-        const next = nodes.length < batch ? null : nodes[nodes.length - 1]!.id;
-        return { revisions, nodes: purgedNodes, next };
+        return { revisions, nodes: purgedNodes, more: looked >= batch };
       })
       .immediate();
   }
@@ -794,6 +819,25 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async close(): Promise<void> {
     if (this.#db.open) this.#db.close();
+  }
+
+  /**
+   * EXPLAIN QUERY PLAN of every statement this store prepares, by name (for the plan test, and for
+   * an operator wondering why a query is slow). Parameters are bound as NULL: the plan depends on
+   * the shape of the query and the indexes, not on the values.
+   */
+  queryPlans(): { name: string; sql: string; plan: string[] }[] {
+    return Object.entries(this.#stmt).map(([name, stmt]) => {
+      const sql = stmt.source;
+      const params = (sql.match(/\?/g) ?? []).map(() => null);
+      const rows = this.#db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as { detail: string }[];
+      return { name, sql, plan: rows.map((r) => r.detail) };
+    });
+  }
+
+  /** Updates the planner's statistics (sqlite_stat1), as `PRAGMA optimize` would when they are stale. */
+  analyze(): void {
+    this.#db.exec('ANALYZE');
   }
 
   // ---- internals (run inside a transaction) -----------------------------------------------------
@@ -961,6 +1005,7 @@ export class SqliteMetadataStore implements MetadataStore {
     const current = this.#revision(ns, node.rev);
     const seq = this.#nextSeq(ns);
     this.#stmt.updateNode.run(node.parent_id, node.name, 1, seq, node.id);
+    this.#stmt.setDeletedAt.run(actor.now, node.id);
     this.#deletedWith = batch ?? seq;
     return this.#addRevision(actor, ns, seq, {
       nodeId: node.id,
@@ -1026,6 +1071,8 @@ export class SqliteMetadataStore implements MetadataStore {
   #deletedWith: number | null = null;
 
   #addRevision(actor: Actor, ns: number, seq: number, r: NewRevision): Revision {
+    // The node's previous revision stops being current now (retention counts from this time).
+    this.#stmt.supersede.run(actor.now, ns, r.nodeId, ns, seq);
     this.#stmt.insertRevision.run(
       ns,
       seq,

@@ -3,7 +3,13 @@ import t from 'tap';
 import { MemoryBlockStore } from '../../../src/blockstore/memory-block-store.js';
 import type { Actor } from '../../../src/metastore/metadata-store.js';
 import { SqliteMetadataStore } from '../../../src/metastore/sqlite/sqlite-metadata-store.js';
-import { CLAIM_LEASE_MS, GarbageCollector, keepDaysToMs } from '../../../src/server/garbage-collector.js';
+import {
+  CLAIM_LEASE_MS,
+  GarbageCollector,
+  GC_SLICE_MS,
+  keepDaysToMs,
+  SliceSizer,
+} from '../../../src/server/garbage-collector.js';
 import { sha256hex } from '../../../src/shared/hash.js';
 
 const HOUR = 3_600_000;
@@ -132,4 +138,93 @@ t.test('run is single-flight; the periodic loop stops on close', async (t) => {
   await new Promise((r) => setTimeout(r, 50));
   await s.gc.close();
   t.pass('closed');
+});
+
+t.test('SliceSizer: batches follow the measured time of a slice', async (t) => {
+  const s = new SliceSizer(4, 64);
+  s.took(1); // fast: grows
+  t.equal(s.size, 128);
+  s.took(3); // within budget: stays
+  t.equal(s.size, 128);
+  for (let i = 0; i < 20; i++) s.took(50); // slow: shrinks to the floor, never 0
+  t.ok(s.size >= 1 && s.size <= 8, `floor ${s.size}`);
+  for (let i = 0; i < 30; i++) s.took(0);
+  t.ok(s.size <= 4096, `ceiling ${s.size}`);
+});
+
+t.test('a run is cut in slices of about GC_SLICE_MS that yield to other work between them', async (t) => {
+  // Fake time: each item a slice looks at costs 0.5 ms, so a 4 ms slice holds about 8 of them.
+  let now = 1_700_000_000_000;
+  let fakeMs = 0;
+  const meta = new SqliteMetadataStore({ filename: ':memory:' });
+  const blocks = new MemoryBlockStore();
+  const user = await meta.createUser('alice', now);
+  const actor = (): Actor => ({ userId: user.id, deviceId: 0, now });
+  const data = Buffer.from('x');
+  const hash = sha256hex(data);
+  await blocks.put(hash, data);
+  await meta.recordUpload(user.id, hash, 1, 1, now);
+  for (let i = 0; i < 200; i++) {
+    let rev: number | null = null;
+    for (let r = 0; r < 3; r++) {
+      const made = await meta.commitFile(actor(), {
+        ns: user.homeNs,
+        node: { path: `/f${i}` },
+        parentRev: rev,
+        blocks: [{ hash, size: 1 }],
+        size: 1,
+        mtime: now,
+        mode: 0o644,
+      });
+      rev = made.rev;
+      now += 1000;
+    }
+  }
+  const sizes: number[] = [];
+  const timed = new Proxy(meta, {
+    get(target, prop, receiver) {
+      if (prop === 'purgeHistory') {
+        return async (cutoff: number, batch: number) => {
+          sizes.push(batch);
+          const r = await target.purgeHistory(cutoff, batch);
+          fakeMs += 0.5 * (r.revisions + r.nodes);
+          return r;
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const gc = new GarbageCollector({
+    meta: timed,
+    blocks,
+    clock: { now: () => now + 2 * DAY },
+    keepMs: DAY,
+    graceMs: DAY,
+    elapsed: () => fakeMs,
+    sliceMs: GC_SLICE_MS,
+  });
+  t.teardown(async () => {
+    await gc.close();
+    await meta.close();
+  });
+  // Other work queued on the event loop gets its turn between slices.
+  let turns = 0;
+  let running = true;
+  const other = (): void => {
+    if (!running) return;
+    turns++;
+    setImmediate(other);
+  };
+  setImmediate(other);
+  const report = await gc.run();
+  running = false;
+  t.equal(report.purgedRevisions, 400, 'every superseded revision purged');
+  t.ok(sizes.length > 10, `many slices (${sizes.length})`);
+  const late = sizes.slice(4);
+  t.ok(
+    late.every((n) => n * 0.5 <= 2 * GC_SLICE_MS),
+    `once measured, no slice holds more than ~${GC_SLICE_MS} ms of work (${late.join(',')})`,
+  );
+  t.ok(turns >= sizes.length - 1, `other work ran between slices (${turns} turns, ${sizes.length} slices)`);
 });
