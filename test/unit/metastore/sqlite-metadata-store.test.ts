@@ -165,3 +165,56 @@ t.test('a v1 database (before history and collection) upgrades and keeps its dat
   );
   t.same((await store.listDeleted(1, 1, 10)).entries, []);
 });
+
+t.test(
+  'an upgraded database keeps its retention: superseded times and tombstones are migrated',
+  async (t) => {
+    const file = path.join(dir, 'v1-history.db');
+    const db = new Database(file);
+    db.exec(SCHEMA_V1);
+    db.pragma('user_version = 1');
+    const a = 'a'.repeat(64);
+    const b = 'b'.repeat(64);
+    // f: created at 5 (seq 1), rewritten at 9 (seq 2). g: created at 6 (seq 3), deleted at 8 (seq 4).
+    db.exec(`
+    INSERT INTO users (id, name, home_ns, created_at) VALUES (1, 'alice', 1, 1);
+    INSERT INTO namespaces (id, owner_id, root_id, head_seq, created_at) VALUES (1, 1, 1, 4, 1);
+    INSERT INTO ns_members (ns_id, user_id, role) VALUES (1, 1, 'owner');
+    INSERT INTO nodes (id, ns_id, parent_id, name, kind, deleted, rev) VALUES (1, 1, NULL, '', 'dir', 0, 0);
+    INSERT INTO nodes (id, ns_id, parent_id, name, kind, deleted, rev) VALUES (2, 1, 1, 'f', 'file', 0, 2);
+    INSERT INTO nodes (id, ns_id, parent_id, name, kind, deleted, rev) VALUES (3, 1, 1, 'g', 'file', 1, 4);
+    INSERT INTO revisions VALUES (1, 0, 1, 'mkdir', NULL, '', 'dir', 0, 0, 1, 493, NULL, NULL, 1);
+    INSERT INTO revisions VALUES (1, 1, 2, 'create', 1, 'f', 'file', 0, 1, 5, 420, 1, NULL, 5);
+    INSERT INTO revisions VALUES (1, 2, 2, 'commit', 1, 'f', 'file', 0, 1, 9, 420, 2, NULL, 9);
+    INSERT INTO revisions VALUES (1, 3, 3, 'create', 1, 'g', 'file', 0, 1, 6, 420, 3, NULL, 6);
+    INSERT INTO revisions VALUES (1, 4, 3, 'delete', 1, 'g', 'file', 1, 1, 6, 420, 3, NULL, 8);
+    INSERT INTO content_blocks VALUES (1, 1, 0, '${a}', 1);
+    INSERT INTO content_blocks VALUES (1, 2, 0, '${b}', 1);
+    INSERT INTO content_blocks VALUES (1, 3, 0, '${a}', 1);
+    INSERT INTO blocks VALUES ('${a}', 1, 1, 3);
+    INSERT INTO blocks VALUES ('${b}', 1, 1, 3);
+  `);
+    db.close();
+    const store = new SqliteMetadataStore({ filename: file });
+    t.teardown(() => store.close());
+    // Cutoff 7: nothing was superseded or deleted by then.
+    t.same(await store.purgeHistory(7, 100), { revisions: 0, nodes: 0, more: false });
+    // Cutoff 8: g's delete is old enough (its create goes); f's first revision is still in the window.
+    t.same(await store.purgeHistory(8, 100), { revisions: 1, nodes: 1, more: false });
+    // Cutoff 9: f's first revision stopped being current at 9.
+    t.same(await store.purgeHistory(9, 100), { revisions: 1, nodes: 0, more: false });
+    t.same(
+      (await store.listRevisions(1, 2)).map((r) => r.rev),
+      [2],
+    );
+    t.same(
+      (await store.listRevisions(1, 3)).map((r) => [r.rev, r.deleted]),
+      [[4, true]],
+    );
+    // a is referenced by nothing kept now; b still is.
+    t.same(
+      (await store.claimGarbage(10, 10, '', 100)).claimed.map((c) => c.hash),
+      [a],
+    );
+  },
+);
