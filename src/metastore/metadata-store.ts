@@ -89,6 +89,13 @@ export interface RemoveOp {
   parentRev: number;
   /** Delete a non-empty directory with everything below it. */
   recursive: boolean;
+  /**
+   * With `recursive`: the nodes below that the caller means to delete, each with the revision it
+   * saw ([id, rev]). A node below that is not listed, or is at another revision (made or changed
+   * elsewhere since), stays, and so do the folders above it (edit wins over delete). Without it,
+   * everything below goes.
+   */
+  expect?: readonly (readonly [number, number])[];
 }
 
 /**

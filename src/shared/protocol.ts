@@ -89,5 +89,10 @@ export interface ErrorBody {
 export const MAX_BLOCK_SIZE = 8 * 1024 * 1024;
 /** Most hashes one "which blocks are missing" request may ask about. */
 export const MAX_HASHES_PER_REQUEST = 100_000;
+/**
+ * Most nodes one recursive delete may list in `expect` (a device folds the queued deletes of what
+ * lay in a folder into the folder's delete up to this many; ~20 bytes each as JSON).
+ */
+export const MAX_DELETE_EXPECT = 50_000;
 /** Largest journal page. */
 export const MAX_CHANGES_LIMIT = 10_000;

@@ -564,6 +564,65 @@ export function metadataStoreContract(t: Test, name: string, factory: MetadataSt
       );
     });
 
+    t.test('remove with expect: one delete for a folder; what was not seen as it is stays', async (t) => {
+      const a = await write(alice, '/x/a.txt', ['a']);
+      const b = await write(alice, '/x/b.txt', ['b']);
+      const c = await write(alice, '/x/sub/c.txt', ['c']);
+      const x = await store.getNode(alice.ns, { path: '/x' });
+      const sub = await store.getNode(alice.ns, { path: '/x/sub' });
+      // What the deleting device saw: everything as above. Then, elsewhere: b edited, a file added.
+      const seen: [number, number][] = [
+        [a.id, a.rev],
+        [b.id, b.rev],
+        [sub!.id, sub!.rev],
+        [c.id, c.rev],
+      ];
+      const b2 = await write(alice, '/x/b.txt', ['b2'], b.rev);
+      const added = await write(alice, '/x/sub/new.txt', ['new']);
+      const head = await store.headSeq(alice.ns);
+      const gone = await store.remove(alice.actor, {
+        ns: alice.ns,
+        node: { id: x!.id },
+        parentRev: x!.rev,
+        recursive: true,
+        expect: seen,
+      });
+      t.same(
+        gone.map((r) => r.name),
+        ['a.txt', 'c.txt'],
+        'only what was seen as it is goes',
+      );
+      t.ok(
+        gone.every((r, i) => r.rev === head + 1 + i),
+        'in one run of the journal',
+      );
+      t.match(await store.getNode(alice.ns, { path: '/x/b.txt' }), { id: b.id, rev: b2.rev, deleted: false });
+      t.match(await store.getNode(alice.ns, { path: '/x/sub/new.txt' }), { id: added.id, deleted: false });
+      t.match(
+        await store.getNode(alice.ns, { path: '/x/sub' }),
+        { deleted: false },
+        'a folder holding a kept node stays',
+      );
+      t.equal(await store.getNode(alice.ns, { path: '/x/a.txt' }), null);
+      // Seen as it is now: the rest goes in one delete, deepest first, one batch for a restore.
+      const rest = await store.remove(alice.actor, {
+        ns: alice.ns,
+        node: { id: x!.id },
+        parentRev: x!.rev,
+        recursive: true,
+        expect: [
+          [b.id, b2.rev],
+          [sub!.id, sub!.rev],
+          [added.id, added.rev],
+        ],
+      });
+      t.same(
+        rest.map((r) => r.name),
+        ['b.txt', 'new.txt', 'sub', 'x'],
+      );
+      t.equal(await store.getNode(alice.ns, { path: '/x' }), null);
+    });
+
     t.test('journal: every change once, in order, paginated; namespaces separate', async (t) => {
       const revs = [];
       for (let i = 0; i < 25; i++) revs.push(await write(alice, `/j/${i}`, [`${i}`]));

@@ -478,10 +478,16 @@ export class SqliteMetadataStore implements MetadataStore {
           throw new LoftError('NOT_EMPTY', `${node.name} is not empty`);
         }
         // Deepest first, so that a client replaying the journal never sees a live node under a tombstone.
+        // With `expect`, a node the caller did not see as it is stays, with the folders above it.
+        const expect = op.expect ? new Map(op.expect.map(([id, rev]) => [id, rev])) : null;
         const order: NodeRow[] = [];
-        const visit = (n: NodeRow): void => {
-          if (n.kind === 'dir') for (const c of this.#stmt.children.all(n.id) as NodeRow[]) visit(c);
+        const visit = (n: NodeRow): boolean => {
+          let all = true;
+          if (n.kind === 'dir')
+            for (const c of this.#stmt.children.all(n.id) as NodeRow[]) if (!visit(c)) all = false;
+          if (!all || (expect && n !== node && expect.get(n.id) !== n.rev)) return false;
           order.push(n);
+          return true;
         };
         visit(node);
         let batch: number | undefined;

@@ -29,6 +29,7 @@ import {
   MAX_CHANGES_LIMIT,
   PIECE_HASHES_HEADER,
   type ChangesPage,
+  type Revision,
 } from '../../shared/protocol.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import type { JournalHub } from '../journal-hub.js';
@@ -312,9 +313,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       node: nodeRef(b),
       parentRev: b.parentRev,
       recursive: b.recursive ?? false,
+      ...(b.expect ? { expect: b.expect } : {}),
     });
-    await changed(ns);
-    return { rev: revs[revs.length - 1]!.rev, deleted: revs };
+    if (revs.length) await changed(ns);
+    const last = revs[revs.length - 1];
+    if (!b.expect) return { rev: last!.rev, deleted: revs };
+    // With `expect`, what was not expected stays (and the folders above it): the caller gets the
+    // live subtree left, folders before what they hold, to put back.
+    const root = await meta.getNode(ns, nodeRef(b));
+    const kept: Revision[] = [];
+    if (root && !root.deleted) {
+      for (const queue = [root]; queue.length;) {
+        const dir = queue.shift()!;
+        kept.push(dir);
+        if (dir.kind === 'dir') queue.push(...(await meta.listChildren(ns, dir.id)));
+      }
+    }
+    return { rev: last?.rev ?? root!.rev, deleted: revs, kept };
   });
 
   app.get<{ Querystring: NodeQuery }>('/v1/node', { schema: { querystring: NodeQuery } }, async (request) => {

@@ -4,7 +4,7 @@
  * or unknown field is a 400, never silently "fixed". Query strings are strings, checked by pattern.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { MAX_HASHES_PER_REQUEST } from '../../shared/protocol.js';
+import { MAX_DELETE_EXPECT, MAX_HASHES_PER_REQUEST } from '../../shared/protocol.js';
 
 const Hash = Type.String({ pattern: '^[0-9a-f]{64}$' });
 const Ns = Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER });
@@ -89,6 +89,8 @@ export const DeleteBody = Type.Object(
     id: Type.Optional(NodeId),
     parentRev: Rev,
     recursive: Type.Optional(Type.Boolean()),
+    /** With recursive: [id, rev] of each node below that the caller deletes (see RemoveOp.expect). */
+    expect: Type.Optional(Type.Array(Type.Tuple([NodeId, Rev]), { maxItems: MAX_DELETE_EXPECT })),
   },
   strict,
 );
