@@ -177,6 +177,51 @@ t.test('edit vs delete: the edit wins and the file comes back on both devices', 
   t.equal(await fs.readFile(p.b.p('keep.txt'), 'utf8'), 'v2 from A\n', 'B has the edited file back');
 });
 
+t.test('rm -rf of a folder goes as one delete: restoring the folder brings back all it held', async (t) => {
+  const p = await pair(t, 'rmrf');
+  for (let i = 0; i < 3; i++) await fs.mkdir(p.a.p(`top/d${i}`), { recursive: true });
+  for (let i = 0; i < 30; i++) await fs.writeFile(p.a.p(`top/d${i % 3}/f${i}.txt`), `file ${i}\n`);
+  await settled(p.a);
+  const before = await serverTree(p.api);
+  t.equal(Object.keys(before).length, 34, 'top, 3 folders, 30 files on the server');
+  // Removed while the server is down: every delete waits in the outbox, and the folders' deletes
+  // fold in the deletes of what they held.
+  await apart(async () => {
+    await fs.rm(p.a.p('top'), { recursive: true });
+    const st = (await p.a.status()) as { pending: number };
+    t.equal(st.pending, 1, 'one queued delete for the whole folder (was 34)');
+  });
+  const gone = await converged(t, p);
+  t.same(names(gone), []);
+  // The server took them in one delete: a restore of the folder brings everything back.
+  const deleted = await p.api.get('/v1/deleted?path=/');
+  const top = (deleted.body as { entries: { path: string; id: number; lastRev: number }[] }).entries.find(
+    (e) => e.path === '/top',
+  );
+  t.ok(top, 'the folder is listed as deleted');
+  const r = await p.api.post('/v1/restore', { id: top!.id, rev: top!.lastRev });
+  t.equal(r.status, 200, `restore answered ${r.status === 200 ? '' : r.raw.toString()}`);
+  const back = await converged(t, p);
+  t.same(back, before, 'the folder came back with all 33 entries it held');
+});
+
+t.test('rm -rf vs edit and create inside: the edit and the new file stay with their folders', async (t) => {
+  const p = await pair(t, 'rmrfedit');
+  await fs.mkdir(p.a.p('dir/sub'), { recursive: true });
+  await fs.writeFile(p.a.p('dir/a.txt'), 'a\n');
+  await fs.writeFile(p.a.p('dir/sub/b.txt'), 'b\n');
+  await seed(p, 'dir/sub/c.txt', 'c\n');
+  await apart(async () => {
+    await fs.writeFile(p.a.p('dir/sub/b.txt'), 'b edited on A\n');
+    await fs.writeFile(p.a.p('dir/new.txt'), 'new on A\n');
+    await fs.rm(p.b.p('dir'), { recursive: true });
+  });
+  const tree = await converged(t, p);
+  t.same(names(tree), ['/dir', '/dir/new.txt', '/dir/sub', '/dir/sub/b.txt']);
+  t.equal(await fs.readFile(p.b.p('dir/sub/b.txt'), 'utf8'), 'b edited on A\n');
+  t.equal(await fs.readFile(p.b.p('dir/new.txt'), 'utf8'), 'new on A\n');
+});
+
 t.test('rename vs edit: both apply', async (t) => {
   const p = await pair(t, 'renedit');
   await seed(p, 'draft.txt', 'first\n');

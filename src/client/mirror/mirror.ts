@@ -18,7 +18,7 @@
  */
 import Database from 'better-sqlite3';
 import { LoftError } from '../../shared/errors.js';
-import type { BlockRef, NodeKind, Revision } from '../../shared/protocol.js';
+import { MAX_DELETE_EXPECT, type BlockRef, type NodeKind, type Revision } from '../../shared/protocol.js';
 
 export interface MirrorNode {
   id: number;
@@ -111,7 +111,22 @@ const MIGRATIONS = [
   `
   CREATE TABLE resync (id INTEGER PRIMARY KEY);
   `,
+  // v4: a folder's delete absorbs the queued deletes of what lay in it (ops.into_seq: the seq of
+  // the folder's delete, which sends them as one recursive delete). Absorbed rows stay in the table,
+  // so remaps and revision bumps keep reaching them; the push loop skips them.
+  `
+  ALTER TABLE ops ADD COLUMN into_seq INTEGER;
+  CREATE INDEX ops_into ON ops(into_seq) WHERE into_seq IS NOT NULL;
+  `,
 ];
+
+/**
+ * Most queued deletes one folder's delete absorbs (the server takes up to MAX_DELETE_EXPECT): past
+ * it, the older deletes are sent on their own first.
+ */
+const MAX_ABSORBED_DELETES = Math.min(20_000, MAX_DELETE_EXPECT);
+/** Ops looked at, newest first, when a folder's delete absorbs the deletes queued before it. */
+const ABSORB_SCAN = MAX_ABSORBED_DELETES + 1;
 
 interface NodeRow {
   id: number;
@@ -266,11 +281,18 @@ export class Mirror {
       insertOp: db.prepare(
         'INSERT INTO ops (kind, node_id, path, to_path, rev, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING seq',
       ),
-      headOp: db.prepare('SELECT * FROM ops ORDER BY seq LIMIT 1'),
-      allOps: db.prepare('SELECT * FROM ops ORDER BY seq'),
-      opDone: db.prepare('DELETE FROM ops WHERE seq = ?'),
+      headOp: db.prepare('SELECT * FROM ops WHERE into_seq IS NULL ORDER BY seq LIMIT 1'),
+      allOps: db.prepare('SELECT * FROM ops WHERE into_seq IS NULL ORDER BY seq'),
+      opDone: db.prepare('DELETE FROM ops WHERE seq = ? OR into_seq = ?'),
       opFailed: db.prepare('UPDATE ops SET attempts = attempts + 1, last_error = ? WHERE seq = ?'),
-      opCount: db.prepare('SELECT count(*) AS n FROM ops'),
+      opCount: db.prepare('SELECT count(*) AS n FROM ops WHERE into_seq IS NULL'),
+      tailOps: db.prepare(
+        'SELECT seq, kind, node_id, path FROM ops WHERE into_seq IS NULL AND seq < ? ORDER BY seq DESC LIMIT ?',
+      ),
+      opNode: db.prepare('SELECT node_id FROM ops WHERE seq = ?'),
+      absorbedCount: db.prepare('SELECT count(*) AS n FROM ops WHERE into_seq = ?'),
+      absorb: db.prepare('UPDATE ops SET into_seq = @into WHERE seq = @seq OR into_seq = @seq'),
+      absorbed: db.prepare('SELECT node_id, rev FROM ops WHERE into_seq = ? AND node_id > 0 ORDER BY seq'),
       stagedNodes: db.prepare('SELECT * FROM nodes WHERE staging IS NOT NULL'),
       deleteByName: db.prepare('DELETE FROM nodes WHERE parent_id = ? AND name = ? AND id != ? RETURNING id'),
       deleteNode: db.prepare('DELETE FROM nodes WHERE id = ?'),
@@ -800,13 +822,42 @@ export class Mirror {
     const staged: string[] = [];
     this.#db
       .transaction(() => {
-        const rev = (this.#s.node.get(id) as NodeRow | undefined)?.rev ?? 0;
+        const node = this.#s.node.get(id) as NodeRow | undefined;
         this.#removeSubtree(id, released, false, staged);
-        this.#s.insertOp.run('delete', id, path, null, rev, Date.now());
+        const { seq } = this.#s.insertOp.get('delete', id, path, null, node?.rev ?? 0, Date.now()) as {
+          seq: number;
+        };
+        if (node?.kind === 'dir') this.#absorbDeletes(seq, path);
       })
       .immediate();
     this.#changed();
     return { released: [...new Set(released)].filter((h) => !this.referenced(h)), staged };
+  }
+
+  /**
+   * `rm -rf` removes what a folder holds one by one, then the folder: the deletes queued just before
+   * the folder's own (`seq`), of what lay below `path`, are folded into it, and the push loop sends
+   * one recursive delete that lists them (with the revisions this device saw: what changed elsewhere
+   * meanwhile stays). Only an unbroken run of such deletes right before it is folded, so the server
+   * still goes through the states this device went through; the op being pushed, and deletes whose
+   * node is not on the server yet or is being pushed (its revision may still change), are left to
+   * run on their own (before the folder's, as they were queued).
+   */
+  #absorbDeletes(seq: number, path: string): void {
+    const prefix = path === '/' ? '/' : `${path}/`;
+    const pushingNode = this.pushing
+      ? (this.#s.opNode.get(this.pushing) as { node_id: number } | undefined)?.node_id
+      : undefined;
+    let total = 0;
+    const rows = this.#s.tailOps.all(seq, ABSORB_SCAN) as Pick<OpRow, 'seq' | 'kind' | 'node_id' | 'path'>[];
+    for (const op of rows) {
+      if (op.seq === this.pushing || op.kind !== 'delete' || !op.path.startsWith(prefix)) break;
+      if (op.node_id < 0 || op.node_id === pushingNode) continue;
+      const n = 1 + (this.#s.absorbedCount.get(op.seq) as { n: number }).n;
+      if (total + n > MAX_ABSORBED_DELETES) break;
+      this.#s.absorb.run({ into: seq, seq: op.seq });
+      total += n;
+    }
   }
 
   /** Moves a node (replacing `replaced`, if given, and its subtree) and queues the move. */
@@ -855,7 +906,15 @@ export class Mirror {
   }
 
   opDone(seq: number): void {
-    this.#s.opDone.run(seq);
+    this.#s.opDone.run(seq, seq);
+  }
+
+  /**
+   * The deletes a folder's delete (`seq`) absorbed, as [node id, revision this device saw], for
+   * the nodes that reached the server (see #absorbDeletes).
+   */
+  absorbed(seq: number): [number, number][] {
+    return (this.#s.absorbed.all(seq) as { node_id: number; rev: number }[]).map((r) => [r.node_id, r.rev]);
   }
 
   opFailed(seq: number, error: string): void {

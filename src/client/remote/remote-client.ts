@@ -62,6 +62,8 @@ export interface DeleteRequest {
   id: number;
   parentRev: number;
   recursive?: boolean;
+  /** [id, rev] of the nodes below that this device deletes with it (see RemoveOp.expect). */
+  expect?: [number, number][];
 }
 
 export interface WhoAmI {
@@ -146,7 +148,10 @@ export class RemoteClient {
     return this.#json('POST', '/v1/move', req, signal);
   }
 
-  delete(req: DeleteRequest, signal?: AbortSignal): Promise<{ rev: number; deleted: Revision[] }> {
+  delete(
+    req: DeleteRequest,
+    signal?: AbortSignal,
+  ): Promise<{ rev: number; deleted: Revision[]; kept?: Revision[] }> {
     return this.#json('POST', '/v1/delete', req, signal);
   }
 

@@ -40,7 +40,10 @@ import type { SyncLock } from './sync-lock.js';
 export interface PushRemote extends UploadTarget {
   mkdir(req: MkdirRequest, signal?: AbortSignal): Promise<{ rev: number; node: Revision }>;
   move(req: MoveRequest, signal?: AbortSignal): Promise<{ rev: number; node: Revision }>;
-  delete(req: DeleteRequest, signal?: AbortSignal): Promise<{ rev: number; deleted: Revision[] }>;
+  delete(
+    req: DeleteRequest,
+    signal?: AbortSignal,
+  ): Promise<{ rev: number; deleted: Revision[]; kept?: Revision[] }>;
   node(path: string, signal?: AbortSignal): Promise<Revision>;
   nodeById(id: number, signal?: AbortSignal): Promise<Revision>;
   list(id: number, signal?: AbortSignal): Promise<Revision[]>;
@@ -402,16 +405,37 @@ export class PushLoop {
   async #delete(op: Op): Promise<void> {
     const { mirror, remote, lock } = this.#o;
     if (op.nodeId < 0) return; // never reached the server
+    // A folder's delete that absorbed the deletes of what it held (`rm -rf`): one request that lists
+    // them, each with the revision this device saw.
+    const expect = mirror.absorbed(op.seq);
+    const signal = this.#abort.signal;
     await lock.run(async () => {
+      const req = { id: op.nodeId, parentRev: op.rev, recursive: true, ...(expect.length ? { expect } : {}) };
+      let kept: Revision[] | undefined;
       try {
-        await remote.delete({ id: op.nodeId, parentRev: op.rev, recursive: true }, this.#abort.signal);
+        ({ kept } = await remote.delete(req, signal));
       } catch (err) {
         if (isLoftError(err, 'NOT_FOUND')) return;
         if (!isLoftError(err, 'CONFLICT')) throw err;
-        // Edited elsewhere after this device last saw it: the edit wins and the file comes back.
-        const current = await remote.nodeById(op.nodeId, this.#abort.signal);
-        if (!current.deleted) mirror.putRemote(current);
-        this.#o.log?.('a file deleted here was changed elsewhere; it stays', { path: op.path });
+        const current = await remote.nodeById(op.nodeId, signal);
+        if (expect.length && !current.deleted && current.kind === 'dir') {
+          // The folder itself was renamed or moved elsewhere: what this device deleted in it still
+          // goes (anything changed there since stays, as `kept`).
+          ({ kept } = await remote.delete({ ...req, parentRev: current.rev }, signal));
+        } else {
+          // Edited elsewhere after this device last saw it: the edit wins and the file comes back.
+          if (!current.deleted) mirror.putRemote(current);
+          this.#o.log?.('a file deleted here was changed elsewhere; it stays', { path: op.path });
+          return;
+        }
+      }
+      if (kept?.length) {
+        // Made or changed elsewhere meanwhile: it stays, with the folders above it (folders first).
+        for (const r of kept) mirror.putRemote(r);
+        this.#o.log?.('a folder deleted here held changes made elsewhere; they stay', {
+          path: op.path,
+          kept: kept.length,
+        });
       }
     });
   }

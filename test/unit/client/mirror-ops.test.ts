@@ -853,3 +853,108 @@ t.test('a database from a newer Loft is refused', async (t) => {
   db.close();
   t.throws(() => new Mirror(file), { code: 'CORRUPT' });
 });
+
+t.test("rm -rf: a folder's delete absorbs the deletes queued just before it of what it held", async (t) => {
+  const { m } = open();
+  // /top/{x.txt, sub/{y.txt, z.txt}}, /other.txt, /top2
+  m.applyChanges(
+    [
+      mkdir(10, ROOT, 'top', 201),
+      create(11, 10, 'x.txt', [{ hash: H('a'), size: 1 }], 202),
+      mkdir(12, 10, 'sub', 203),
+      create(13, 12, 'y.txt', [{ hash: H('b'), size: 1 }], 204),
+      create(14, 12, 'z.txt', [{ hash: H('c'), size: 1 }], 205),
+      create(15, ROOT, 'other.txt', [{ hash: H('d'), size: 1 }], 206),
+    ],
+    'c1',
+    true,
+  );
+  m.removeLocal(15, '/other.txt'); // not under /top: never absorbed, and it stops the scan
+  const made = m.createLocal(12, 'new.txt', 'file', 0o644, T0, '/top/sub/new.txt', null);
+  m.queueCommit(made.id, '/top/sub/new.txt');
+  m.removeLocal(made.id, '/top/sub/new.txt'); // not on the server: runs (as nothing) on its own
+  m.removeLocal(13, '/top/sub/y.txt');
+  m.removeLocal(14, '/top/sub/z.txt');
+  m.removeLocal(12, '/top/sub');
+  t.same(
+    m.ops().map((o) => [o.kind, o.path]),
+    [
+      ['delete', '/other.txt'],
+      ['commit', '/top/sub/new.txt'],
+      ['delete', '/top/sub/new.txt'],
+      ['delete', '/top/sub'],
+    ],
+    'the deletes of y and z went into the delete of sub',
+  );
+  const subOp = m.ops()[3]!;
+  t.same(m.absorbed(subOp.seq), [
+    [13, 204],
+    [14, 205],
+  ]);
+  m.removeLocal(11, '/top/x.txt');
+  m.removeLocal(10, '/top');
+  const ops = m.ops();
+  t.same(
+    ops.map((o) => [o.kind, o.path]),
+    [
+      ['delete', '/other.txt'],
+      ['commit', '/top/sub/new.txt'],
+      ['delete', '/top/sub/new.txt'],
+      ['delete', '/top'],
+    ],
+    'sub (with what it absorbed) and x went into the delete of top; the scan stopped at the commit',
+  );
+  const topOp = ops[3]!;
+  t.same(
+    m.absorbed(topOp.seq).sort((a, b) => a[0] - b[0]),
+    [
+      [11, 202],
+      [12, 203],
+      [13, 204],
+      [14, 205],
+    ],
+  );
+  t.equal(m.pendingOps, 4);
+  // Applied remote changes of absorbed nodes are still held back (their delete is queued).
+  m.applyChanges([commit(13, 12, 'y.txt', [{ hash: H('e'), size: 1 }], 300)], 'c2', true);
+  t.equal(m.node(13), null, 'a removed node does not come back while its delete is absorbed');
+  // Done: the folder's delete takes what it absorbed with it.
+  m.opDone(topOp.seq);
+  t.equal(m.absorbed(topOp.seq).length, 0);
+  t.equal(m.pendingOps, 3);
+});
+
+t.test(
+  'rm -rf: the op being pushed, and a delete whose node is being pushed, are not absorbed',
+  async (t) => {
+    const { m } = open();
+    m.applyChanges(
+      [
+        mkdir(10, ROOT, 'top', 201),
+        create(11, 10, 'a.txt', [{ hash: H('a'), size: 1 }], 202),
+        create(12, 10, 'b.txt', [{ hash: H('b'), size: 1 }], 203),
+      ],
+      'c1',
+      true,
+    );
+    m.queueCommit(12, '/top/b.txt');
+    const commitSeq = m.headOp()!.seq;
+    m.pushing = commitSeq; // b's commit is under way: b's revision may still change
+    m.removeLocal(11, '/top/a.txt');
+    m.removeLocal(12, '/top/b.txt');
+    m.removeLocal(10, '/top');
+    t.same(
+      m.ops().map((o) => [o.kind, o.path]),
+      [
+        ['commit', '/top/b.txt'],
+        ['delete', '/top/b.txt'],
+        ['delete', '/top'],
+      ],
+    );
+    t.same(m.absorbed(m.ops()[2]!.seq), [[11, 202]]);
+    // The commit's answer bumps b's delete to the new revision, which then runs on its own.
+    m.setRev(12, 250);
+    t.match(m.ops()[1], { kind: 'delete', rev: 250 });
+    m.pushing = 0;
+  },
+);
