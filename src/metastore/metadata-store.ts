@@ -144,6 +144,8 @@ export interface ClaimBatch {
   claimed: ClaimedBlock[];
   /** Pass as `afterHash` to continue; null when every block was visited. */
   next: string | null;
+  /** Candidates looked at (what this batch cost). */
+  scanned: number;
 }
 
 export interface JournalRead {
@@ -225,7 +227,8 @@ export interface MetadataStore {
    */
   purgeHistory(cutoff: number, batch: number): Promise<PurgeBatch>;
   /**
-   * Scans up to `scan` blocks with hashes above `afterHash` and claims those that no revision
+   * Scans up to `scan` candidate blocks (sent lately, or dropped by retention from a block list)
+   * with hashes above `afterHash` and claims those that no revision
    * references and nobody sent since `touchedBefore`: their block and possession records are
    * removed and a claim (time `now`) recorded, in one transaction. The caller then deletes the bytes
    * and calls `finishClaims`.

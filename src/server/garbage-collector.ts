@@ -124,6 +124,8 @@ export interface GcReport {
   freedBytes: number;
   /** Deletes of block bytes that failed (left claimed; retried by a later run). */
   failedDeletes: number;
+  /** Candidate blocks looked at (sent lately, or dropped from a block list by retention). */
+  examinedBlocks: number;
   durationMs: number;
 }
 
@@ -184,6 +186,7 @@ export class GarbageCollector {
       deletedBlocks: 0,
       freedBytes: 0,
       failedDeletes: 0,
+      examinedBlocks: 0,
       durationMs: 0,
     };
     const elapsed = this.#o.elapsed ?? (() => performance.now());
@@ -234,6 +237,7 @@ export class GarbageCollector {
     for (let after: string | null = ''; after !== null;) {
       const from: string = after;
       const batch = await slice(claimSizer, (n) => meta.claimGarbage(touchedBefore, clock.now(), from, n));
+      report.examinedBlocks += batch.scanned;
       if (batch.claimed.length) {
         await deleteAll(
           batch.claimed.map((c) => c.hash),

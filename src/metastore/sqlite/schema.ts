@@ -9,6 +9,7 @@
  * - blocks / user_blocks: block sizes and who has proven possession of which block by sending it.
  *   A `blocks` row means the bytes are in the BlockStore (rows go before bytes, see BlockCollector).
  * - gc_claims (v2): blocks claimed by garbage collection whose bytes may be being deleted.
+ * - gc_candidates (v4): blocks garbage collection must look at (sent lately, or dereferenced).
  *
  * Every statement the store prepares is checked with EXPLAIN QUERY PLAN in
  * test/unit/metastore/sqlite-query-plans.test.ts: a full scan of a large table fails a test.
@@ -132,6 +133,9 @@ const MIGRATIONS: readonly string[] = [
   //   instead of visiting every node.
   // - nodes.deleted_at: when a tombstoned node was deleted; tombstones awaiting their purge are
   //   found by a partial index.
+  // - gc_candidates: blocks that may be unreferenced — every block sent (until a collection finds
+  //   it referenced) and every block of a block list retention dropped. Collection looks at these
+  //   instead of every block in the store. Every existing block starts as one.
   `
   DROP INDEX revisions_node;
   CREATE INDEX revisions_node ON revisions(node_id, ns_id, seq);
@@ -147,6 +151,8 @@ const MIGRATIONS: readonly string[] = [
     SELECT r.created_at FROM revisions r WHERE r.ns_id = nodes.ns_id AND r.seq = nodes.rev)
    WHERE deleted = 1;
   CREATE INDEX nodes_tombstones ON nodes(deleted_at) WHERE deleted = 1 AND purged = 0;
+  CREATE TABLE gc_candidates (hash TEXT PRIMARY KEY) WITHOUT ROWID;
+  INSERT INTO gc_candidates (hash) SELECT hash FROM blocks;
   `,
 ];
 

@@ -158,8 +158,15 @@ export class SqliteMetadataStore implements MetadataStore {
          ON CONFLICT (hash) DO UPDATE SET touched_at = MAX(touched_at, excluded.touched_at)`,
       ),
       claimOf: db.prepare('SELECT 1 FROM gc_claims WHERE hash = ?'),
-      scanBlocks: db.prepare(
-        'SELECT hash, stored_size, touched_at FROM blocks WHERE hash > ? ORDER BY hash LIMIT ?',
+      scanCandidates: db.prepare(
+        `SELECT c.hash, b.stored_size, b.touched_at FROM gc_candidates c LEFT JOIN blocks b ON b.hash = c.hash
+          WHERE c.hash > ? ORDER BY c.hash LIMIT ?`,
+      ),
+      addCandidate: db.prepare('INSERT INTO gc_candidates (hash) VALUES (?) ON CONFLICT DO NOTHING'),
+      dropCandidate: db.prepare('DELETE FROM gc_candidates WHERE hash = ?'),
+      addContentCandidates: db.prepare(
+        `INSERT INTO gc_candidates (hash) SELECT hash FROM content_blocks WHERE ns_id = ? AND seq = ?
+         ON CONFLICT DO NOTHING`,
       ),
       referenced: db.prepare('SELECT 1 FROM content_blocks WHERE hash = ? LIMIT 1'),
       deleteBlock: db.prepare('DELETE FROM blocks WHERE hash = ?'),
@@ -293,6 +300,8 @@ export class SqliteMetadataStore implements MetadataStore {
         if (seen === 'live' && !s.blockSize.get(hash))
           throw new LoftError('UNAVAILABLE', `block ${hash} was garbage-collected meanwhile; send it again`);
         s.insertBlock.run(hash, size, storedSize, now, now);
+        // Unreferenced until a commit says otherwise: collection looks at it after the grace.
+        s.addCandidate.run(hash);
         return s.insertUserBlock.run(userId, hash, now).changes > 0;
       })
       .immediate();
@@ -771,7 +780,11 @@ export class SqliteMetadataStore implements MetadataStore {
           for (const r of revs) drop(r.ns_id, r.seq, r.content_seq);
         }
         for (const [ns, seqs] of freed) {
-          for (const seq of seqs) if (!s.contentUsed.get(ns, seq)) s.deleteContent.run(ns, seq);
+          for (const seq of seqs) {
+            if (s.contentUsed.get(ns, seq)) continue;
+            s.addContentCandidates.run(ns, seq);
+            s.deleteContent.run(ns, seq);
+          }
         }
         return { revisions, nodes: purgedNodes, more: looked >= batch };
       })
@@ -787,20 +800,31 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.#db
       .transaction((): ClaimBatch => {
         const s = this.#stmt;
-        const rows = s.scanBlocks.all(afterHash, scan) as {
+        const rows = s.scanCandidates.all(afterHash, scan) as {
           hash: string;
-          stored_size: number;
-          touched_at: number;
+          stored_size: number | null;
+          touched_at: number | null;
         }[];
         const claimed: ClaimedBlock[] = [];
         for (const row of rows) {
-          if (row.touched_at >= touchedBefore || s.referenced.get(row.hash)) continue;
+          if (row.touched_at === null || row.stored_size === null) {
+            s.dropCandidate.run(row.hash); // no longer stored (claimed by another collector)
+            continue;
+          }
+          if (row.touched_at >= touchedBefore) continue; // within the grace: looked at again later
+          s.dropCandidate.run(row.hash);
+          // Referenced: no longer a candidate; retention makes it one again if it drops the last list.
+          if (s.referenced.get(row.hash)) continue;
           s.deleteBlock.run(row.hash);
           s.deleteUserBlocks.run(row.hash);
           s.insertClaim.run(row.hash, now);
           claimed.push({ hash: row.hash, storedSize: row.stored_size });
         }
-        return { claimed, next: rows.length < scan ? null : rows[rows.length - 1]!.hash };
+        return {
+          claimed,
+          next: rows.length < scan ? null : rows[rows.length - 1]!.hash,
+          scanned: rows.length,
+        };
       })
       .immediate();
   }

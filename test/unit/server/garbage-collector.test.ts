@@ -96,6 +96,23 @@ t.test('old revisions and their blocks go; current ones and fresh uploads stay',
   t.same(await s.meta.missingBlocks(s.user.id, [s.hash('abandoned')]), [s.hash('abandoned')]);
 });
 
+t.test('a run looks at what may be garbage, not at every block in the store', async (t) => {
+  const s = await setup({ keepDays: 30, graceMs: DAY });
+  for (let i = 0; i < 50; i++) await s.commit(`/f${i}.txt`, `content ${i}`, null);
+  s.advance(DAY + 1);
+  t.match(await s.gc.run(), { examinedBlocks: 50, deletedBlocks: 0 }, 'each block sent is looked at once');
+  s.advance(DAY);
+  t.match(await s.gc.run(), { examinedBlocks: 0 }, 'then never again while referenced');
+  const f0 = await s.meta.getNode(s.user.homeNs, { path: '/f0.txt' });
+  await s.commit('/f0.txt', 'content 0, v2', f0!.rev);
+  s.advance(DAY + 1);
+  t.match(await s.gc.run(), { examinedBlocks: 1, deletedBlocks: 0 }, 'a new upload: one more');
+  s.advance(31 * DAY); // f0's first revision leaves the window: its block list is dropped
+  t.match(await s.gc.run(), { purgedRevisions: 1, examinedBlocks: 1, deletedBlocks: 1 });
+  t.equal(await s.blocks.has(s.hash('content 0')), false);
+  t.equal(await s.blocks.has(s.hash('content 1')), true);
+});
+
 t.test('keep-days 0: only current revisions survive a run', async (t) => {
   const s = await setup({ keepDays: 0, graceMs: 0 });
   const v1 = await s.commit('/f', 'one', null);
