@@ -8,6 +8,7 @@ import { registerRestore } from './commands/restore.js';
 import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
 import { registerUser } from './commands/user.js';
+import { PRIVATE_UMASK } from '../shared/private-dir.js';
 import { reportError } from './errors.js';
 
 export function buildProgram(): Command {
@@ -38,6 +39,8 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // Everything a loft process writes (server data, drive state) is its owner's alone.
+  process.umask(PRIVATE_UMASK);
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -6,7 +6,7 @@
  * in the background; a new one pulls the whole tree first (paginated, with progress), because an
  * empty drive that fills in later looks like data loss to a file manager.
  */
-import { mkdirSync } from 'node:fs';
+import { privateDir } from '../shared/private-dir.js';
 import path from 'node:path';
 import { LoftError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
@@ -160,7 +160,7 @@ export interface DriveCore {
 export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
   const { log } = options;
   const state = path.resolve(options.state);
-  mkdirSync(state, { recursive: true, mode: 0o700 });
+  privateDir(state);
   const cleanups = new Cleanups(log);
   try {
     const remote = new RemoteClient({ url: options.server, token: options.token });
@@ -314,7 +314,7 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
   const { log } = options;
   const mountpoint = path.resolve(options.mountpoint);
   const state = path.resolve(options.state);
-  mkdirSync(state, { recursive: true, mode: 0o700 });
+  privateDir(state);
   const prev = readMountRecord(state);
   const record: MountRecord = { pid: process.pid, mountpoint, socket: controlSocketPath(state), state };
   // Claim the state directory first: "in use by another mount" explains more than any mountpoint check.

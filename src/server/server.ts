@@ -3,7 +3,6 @@
  * and listens. The embedded default is SQLite metadata (`<data>/meta.db`) and blocks on local disk
  * (`<data>/blocks/`).
  */
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { FsBlockStore } from '../blockstore/fs-block-store.js';
@@ -11,6 +10,7 @@ import type { BlockStore } from '../blockstore/block-store.js';
 import type { MetadataStore } from '../metastore/metadata-store.js';
 import { SqliteMetadataStore } from '../metastore/sqlite/sqlite-metadata-store.js';
 import { systemClock, type Clock } from '../shared/clock.js';
+import { privateDir } from '../shared/private-dir.js';
 import {
   DEFAULT_GC_GRACE_MS,
   DEFAULT_GC_INTERVAL_MS,
@@ -38,7 +38,7 @@ const FOREIGN_TMP_AGE_MS = 3_600_000;
  * server, remove only old ones.
  */
 export function openDataDir(dataDir: string, options: { owner?: boolean } = {}): DataDirStores {
-  mkdirSync(dataDir, { recursive: true });
+  privateDir(dataDir);
   const meta = new SqliteMetadataStore({ filename: path.join(dataDir, 'meta.db') });
   const blocks = new FsBlockStore({
     root: path.join(dataDir, 'blocks'),
