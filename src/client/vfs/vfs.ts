@@ -833,12 +833,14 @@ export class Vfs {
   }
 
   #attrChange(node: MirrorNode, path: string, f: { mode?: number; mtime?: number; ctime: number }): void {
-    if (node.kind === 'dir' || node.id < 0) {
-      // Directory attributes are local only (the protocol has no directory setattr); a node not yet
-      // on the server takes them with its create.
+    if (node.kind === 'dir') {
+      // Directory attributes are local only (the protocol has no directory setattr).
       this.#mirror.updateLocal(node.id, f);
       return;
     }
+    // Also for a file not on the server yet: its create may be under way with the old attributes
+    // (rsync and cp -a chmod and utimens right after close), and then only a commit queued now
+    // carries the new ones; a create not started yet covers them (queueCommit coalesces).
     this.#mirror.queueCommit(node.id, path, f);
     this.#onQueued();
   }
