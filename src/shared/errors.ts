@@ -109,7 +109,8 @@ export type Errno =
   | 'ENODATA'
   | 'ENOTSUP'
   | 'ETIMEDOUT'
-  | 'EBUSY';
+  | 'EBUSY'
+  | 'EFBIG';
 
 /** An error at the filesystem boundary: a LoftError that also names the errno to answer. */
 export class FsError extends LoftError {
@@ -142,6 +143,7 @@ const ERRNO_CODE: Record<Errno, ErrorCode> = {
   ENOTSUP: 'BAD_REQUEST',
   ETIMEDOUT: 'UNAVAILABLE',
   EBUSY: 'CONFLICT',
+  EFBIG: 'TOO_LARGE',
 };
 
 const CODE_ERRNO: Partial<Record<ErrorCode, Errno>> = {

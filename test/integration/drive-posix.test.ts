@@ -87,8 +87,11 @@ const mountAdapter = (): WriteFs => ({
       isSymlink: st.isSymbolicLink(),
       mode: st.mode,
       mtimeMs: st.mtimeMs,
+      atimeMs: st.atimeMs,
       ctimeMs: st.ctimeMs,
       nlink: st.nlink,
+      uid: st.uid,
+      gid: st.gid,
     };
   },
   readdir: (p) => fs.readdir(at(p)),
@@ -124,6 +127,7 @@ const mountAdapter = (): WriteFs => ({
   readlink: (p) => fs.readlink(at(p)),
   link: (existing, newPath) => fs.link(at(existing), at(newPath)),
   mknod: (p) => run('mkfifo', [at(p)]),
+  chown: (p, uid, gid) => fs.chown(at(p), uid, gid),
 });
 
 posixConformance(t, 'FUSE mount', mountAdapter, '/posix');

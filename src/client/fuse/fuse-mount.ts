@@ -374,8 +374,8 @@ export class FuseMount {
       readlink: async_('readlink', (path) => vfs.readlink(path)),
       link: sync('link', (from, to: string) => vfs.link(from, to)),
       mknod: sync('mknod', (path) => vfs.mknod(path)),
-      // Ownership is the mounting user's; extended attributes are Loft's own, read-only.
-      chown: (_path: string, ...rest: unknown[]) => (rest.pop() as (code: number) => void)(errno('EPERM')),
+      // Ownership is the mounting user's (Vfs.chown); extended attributes are Loft's own, read-only.
+      chown: async_('chown', (path, uid: number, gid: number) => vfs.chown(path, uid, gid)),
       setxattr: (_path: string, ...rest: unknown[]) =>
         (rest.pop() as (code: number) => void)(errno('ENOTSUP')),
       removexattr: (_path: string, ...rest: unknown[]) =>

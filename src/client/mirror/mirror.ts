@@ -33,6 +33,11 @@ export interface MirrorNode {
   ctime: number;
   /** Staging file name while the content has local changes not yet committed. */
   staging: string | null;
+  /**
+   * Access time set on this device (utimens), ms; null when never set here (it then reads as the
+   * mtime). Device-local: the server does not carry atimes.
+   */
+  atime: number | null;
 }
 
 export type OpKind = 'commit' | 'mkdir' | 'move' | 'delete';
@@ -118,6 +123,12 @@ const MIGRATIONS = [
   ALTER TABLE ops ADD COLUMN into_seq INTEGER;
   CREATE INDEX ops_into ON ops(into_seq) WHERE into_seq IS NOT NULL;
   `,
+  // v5: device-local atimes; the partial index counts a folder's subfolders (its st_nlink) without
+  // scanning its files.
+  `
+  ALTER TABLE nodes ADD COLUMN atime INTEGER;
+  CREATE INDEX nodes_subdirs ON nodes(parent_id) WHERE kind = 'dir';
+  `,
 ];
 
 /**
@@ -139,6 +150,7 @@ interface NodeRow {
   mode: number;
   ctime: number;
   staging: string | null;
+  atime: number | null;
 }
 
 /** NodeRow's columns in order, as a raw (array) row. */
@@ -153,6 +165,7 @@ type RawNodeRow = [
   number,
   number,
   string | null,
+  number | null,
 ];
 
 interface OpRow {
@@ -191,6 +204,7 @@ function toNode(r: NodeRow): MirrorNode {
     mode: r.mode,
     ctime: r.ctime || r.mtime,
     staging: r.staging,
+    atime: r.atime,
   };
 }
 
@@ -243,7 +257,7 @@ export class Mirror {
       child: db.prepare('SELECT * FROM nodes WHERE parent_id = ? AND name = ?'),
       children: db
         .prepare(
-          'SELECT id, parent_id, name, kind, rev, size, mtime, mode, ctime, staging FROM nodes WHERE parent_id = ? ORDER BY name',
+          'SELECT id, parent_id, name, kind, rev, size, mtime, mode, ctime, staging, atime FROM nodes WHERE parent_id = ? ORDER BY name',
         )
         .raw(true),
       childIds: db.prepare('SELECT id FROM nodes WHERE parent_id = ?'),
@@ -257,6 +271,8 @@ export class Mirror {
         'UPDATE nodes SET size = ?, mtime = ?, mode = ?, ctime = ?, staging = ? WHERE id = ?',
       ),
       setRev: db.prepare('UPDATE nodes SET rev = ? WHERE id = ?'),
+      setAtime: db.prepare('UPDATE nodes SET atime = ? WHERE id = ?'),
+      subdirs: db.prepare("SELECT count(*) AS n FROM nodes WHERE parent_id = ? AND kind = 'dir'").pluck(),
       move: db.prepare('UPDATE nodes SET parent_id = ?, name = ?, ctime = ? WHERE id = ?'),
       remapNode: db.prepare('UPDATE nodes SET id = ? WHERE id = ?'),
       remapChildren: db.prepare('UPDATE nodes SET parent_id = ? WHERE parent_id = ?'),
@@ -400,7 +416,7 @@ export class Mirror {
   /** Live children of a folder, by name. Rows come as arrays: half the cost of row objects. */
   children(dirId: number): MirrorNode[] {
     return (this.#s.children.all(dirId) as RawNodeRow[]).map(
-      ([id, parentId, name, kind, rev, size, mtime, mode, ctime, staging]) => ({
+      ([id, parentId, name, kind, rev, size, mtime, mode, ctime, staging, atime]) => ({
         id,
         parentId,
         name,
@@ -411,6 +427,7 @@ export class Mirror {
         mode,
         ctime: ctime || mtime,
         staging,
+        atime,
       }),
     );
   }
@@ -435,6 +452,11 @@ export class Mirror {
 
   blocks(fileId: number): BlockExtent[] {
     return this.#s.blocks.all(fileId) as BlockExtent[];
+  }
+
+  /** How many folders a folder holds (its st_nlink is 2 more). */
+  subdirCount(dirId: number): number {
+    return this.#s.subdirs.get(dirId) as number;
   }
 
   /** The file's blocks that hold bytes [from, to) (a first read needs only these). */
@@ -787,6 +809,12 @@ export class Mirror {
     if (!n) return;
     const v = { ...n, ...f };
     this.#s.setLocal.run(v.size, v.mtime, v.mode, v.ctime, v.staging, id);
+    this.#nodeCache.delete(id);
+  }
+
+  /** Sets a node's device-local access time (ms); nothing is queued, the server keeps no atime. */
+  setAtime(id: number, atime: number): void {
+    this.#s.setAtime.run(atime, id);
     this.#nodeCache.delete(id);
   }
 

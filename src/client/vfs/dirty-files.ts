@@ -28,6 +28,8 @@ export class DirtyFile {
   orphaned = false;
   /** Found again after a restart: it may hold writes made before it, never closed. */
   reopened = false;
+  /** Last write or truncate here (ms; 0: none since the staging was opened): the file's ctime. */
+  ctime = 0;
 
   constructor(
     public id: number,

@@ -13,7 +13,16 @@
  * device read a dirty file through its staging, so they see local writes at once.
  *
  * Symlinks are files whose mode carries S_IFLNK and whose content is the target. Hard links and
- * special files are refused with EPERM.
+ * special files are refused with EPERM, as on a file system without them (vfat).
+ *
+ * Ownership is the mounting user's: the mount has no allow_other, so that user is the only caller.
+ * chown is accepted when that caller could make it on a local disk (root: any ids; others: their own
+ * uid, a group they are in) and is not stored (as rclone mount): stat keeps showing the mount owner.
+ *
+ * Times: mtime and mode of files travel with commits; a folder's times, every atime and the ctime of
+ * local changes are device-local. A folder's mtime and ctime move when an entry is created, removed
+ * or renamed in it here (not when another device's change arrives). atime moves only by utimens
+ * (reads never update it, as with noatime); until set here it reads as the mtime.
  */
 import { FsError, isDiskFull, LoftError } from '../../shared/errors.js';
 import { MAX_NAME_BYTES } from '../../shared/paths.js';
@@ -95,6 +104,8 @@ export interface VfsOptions {
   stagingDir: string;
   uid?: number;
   gid?: number;
+  /** Supplementary groups of the mounting user (chgrp to one of them is allowed). */
+  groups?: number[];
   /** Called when a change was queued (the push loop wakes up). */
   onQueued?: () => void;
   /** Called when block hashes are no longer referenced by any file. */
@@ -111,6 +122,13 @@ const MAX_FH = 2 ** 29 - 1;
 const MAX_HANDLES = 65_536;
 /** Longest symlink target (Linux PATH_MAX). */
 const MAX_LINK = 4096;
+/**
+ * Largest file the drive holds: ext4's limit with 4 KiB blocks (16 TiB), where staging files
+ * usually live. A truncate or write past it answers EFBIG, as a local file system does.
+ */
+export const MAX_FILE_SIZE = 2 ** 44;
+/** chown's "leave this id unchanged" (-1, or the same as an unsigned 32-bit number). */
+const ID_UNCHANGED = [-1, 0xffffffff];
 
 export class Vfs {
   readonly #mirror: Mirror;
@@ -119,6 +137,7 @@ export class Vfs {
   readonly #pinner: Pinner;
   readonly #uid: number;
   readonly #gid: number;
+  readonly #groups: ReadonlySet<number>;
   readonly #now: () => number;
   readonly #onQueued: () => void;
   readonly #onReleased: (hashes: string[]) => void;
@@ -137,6 +156,7 @@ export class Vfs {
     this.#pinner = options.pinner;
     this.#uid = options.uid ?? process.getuid?.() ?? 0;
     this.#gid = options.gid ?? process.getgid?.() ?? 0;
+    this.#groups = new Set([this.#gid, ...(options.groups ?? process.getgroups?.() ?? [])]);
     this.#now = options.now ?? Date.now;
     this.#onQueued = options.onQueued ?? (() => {});
     this.#onReleased = options.onReleased ?? (() => {});
@@ -330,6 +350,7 @@ export class Vfs {
         this.#mirror.createLocal(parent.id, name, 'file', mode, now, path, d.name),
       );
       this.dirty.attach(d, node.id);
+      this.#dirChanged(parent.id);
       return node;
     } catch (err) {
       await d.file.remove();
@@ -360,10 +381,11 @@ export class Vfs {
   async write(fh: number, data: Buffer, offset: number): Promise<number> {
     const h = this.#handle(fh);
     if (!h.write || !h.dirty) throw new FsError('EBADF', 'file is not open for writing');
+    if (offset + data.length > MAX_FILE_SIZE) throw new FsError('EFBIG', 'file too large for the drive');
     const d = h.dirty;
     await this.#spaceRetry(() => d.file.write(offset, data));
     d.size = d.file.size;
-    d.mtime = this.#now();
+    d.mtime = d.ctime = this.#now();
     d.gen++;
     d.modified = true;
     return data.length;
@@ -371,13 +393,17 @@ export class Vfs {
 
   async ftruncate(fh: number, size: number): Promise<void> {
     const h = this.#handle(fh);
-    if (!h.write || !h.dirty) throw new FsError('EBADF', 'file is not open for writing');
+    // ftruncate(2) of a descriptor not open for writing is EINVAL on Linux (the kernel answers it
+    // before the drive sees it; in-process callers get the same).
+    if (!h.write || !h.dirty) throw new FsError('EINVAL', 'file is not open for writing');
+    checkSize(size);
     await this.#truncate(h.dirty, size);
   }
 
   async truncate(path: string, size: number): Promise<void> {
     const node = this.#resolve(path);
     if (node.kind === 'dir') throw new FsError('EISDIR', `${path} is a directory`);
+    checkSize(size);
     // Held as a writer meanwhile: the push neither commits nor drops the staging under it.
     const d = await this.#acquire(node);
     d.refs++;
@@ -511,6 +537,7 @@ export class Vfs {
     await this.#spaceRetry(() =>
       this.#mirror.createLocal(parent.id, name, 'dir', mode & 0o7777, this.#now(), path, null),
     );
+    this.#dirChanged(parent.id);
     this.#onQueued();
   }
 
@@ -553,6 +580,8 @@ export class Vfs {
     const { released, staged } = await this.#spaceRetry(() =>
       this.#mirror.moveLocal(node.id, parent.id, name, from, to, target?.id ?? null),
     );
+    if (node.parentId !== null) this.#dirChanged(node.parentId);
+    if (parent.id !== node.parentId) this.#dirChanged(parent.id);
     if (target) await this.#dropRemoved(target.id, released, staged);
     this.#onQueued();
   }
@@ -563,9 +592,13 @@ export class Vfs {
     this.#attrChange(node, path, f);
   }
 
-  /** Times in ms; null leaves that time unchanged (UTIME_OMIT). atime is not stored. */
-  async utimens(path: string, _atime: number | null, mtime: number | null): Promise<void> {
+  /**
+   * Times in ms; null leaves that time unchanged (UTIME_OMIT). The atime is kept on this device
+   * only (see the top).
+   */
+  async utimens(path: string, atime: number | null, mtime: number | null): Promise<void> {
     const node = this.#resolve(path);
+    if (atime !== null) this.#mirror.setAtime(node.id, atime);
     if (mtime === null) {
       this.#mirror.updateLocal(node.id, { ctime: this.#now() });
       return;
@@ -573,6 +606,19 @@ export class Vfs {
     const d = this.dirty.get(node.id);
     if (d) d.mtime = mtime;
     this.#attrChange(node, path, { mtime, ctime: this.#now() });
+  }
+
+  /**
+   * Accepted when the caller could make this change on a local disk, and not stored (see the top);
+   * -1 leaves an id unchanged. The ctime moves, as on ext4.
+   */
+  async chown(path: string, uid: number, gid: number): Promise<void> {
+    const node = this.#resolve(path);
+    const keepUid = ID_UNCHANGED.includes(uid) || uid === this.#uid;
+    const keepGid = ID_UNCHANGED.includes(gid) || this.#groups.has(gid);
+    if (this.#uid !== 0 && !(keepUid && keepGid))
+      throw new FsError('EPERM', `${path}: only root may give files to other users or groups`);
+    this.#mirror.updateLocal(node.id, { ctime: this.#now() });
   }
 
   async symlink(target: string, path: string): Promise<void> {
@@ -750,8 +796,19 @@ export class Vfs {
     d.modified = true;
     await this.#spaceRetry(() => d.file.truncate(size));
     d.size = size;
-    d.mtime = this.#now();
+    d.mtime = d.ctime = this.#now();
     d.gen++;
+  }
+
+  /** An entry was created, removed or renamed in the folder: its mtime and ctime move (locally). */
+  #dirChanged(dirId: number): void {
+    const now = this.#now();
+    try {
+      this.#mirror.updateLocal(dirId, { mtime: now, ctime: now });
+    } catch (err) {
+      // The change itself is recorded: a full disk only costs the folder its new times.
+      if (!isDiskFull(err)) throw err;
+    }
   }
 
   /** Drops a staging made here that nothing wrote, holds or queued, and clears it from the node. */
@@ -776,12 +833,14 @@ export class Vfs {
   }
 
   #attrChange(node: MirrorNode, path: string, f: { mode?: number; mtime?: number; ctime: number }): void {
-    if (node.kind === 'dir' || node.id < 0) {
-      // Directory attributes are local only (the protocol has no directory setattr); a node not yet
-      // on the server takes them with its create.
+    if (node.kind === 'dir') {
+      // Directory attributes are local only (the protocol has no directory setattr).
       this.#mirror.updateLocal(node.id, f);
       return;
     }
+    // Also for a file not on the server yet: its create may be under way with the old attributes
+    // (rsync and cp -a chmod and utimens right after close), and then only a commit queued now
+    // carries the new ones; a create not started yet covers them (queueCommit coalesces).
     this.#mirror.queueCommit(node.id, path, f);
     this.#onQueued();
   }
@@ -798,6 +857,7 @@ export class Vfs {
         return d.size;
       },
     );
+    if (node.parentId !== null) this.#dirChanged(node.parentId);
     await this.#dropRemoved(node.id, released, staged);
     this.#onQueued();
   }
@@ -829,6 +889,9 @@ export class Vfs {
       try {
         return await fn();
       } catch (err) {
+        // A staging file past its file system's limit: the writer gets EFBIG, not EIO.
+        if ((err as { code?: unknown } | null)?.code === 'EFBIG')
+          throw new FsError('EFBIG', 'file too large', { cause: err });
         if (!isDiskFull(err)) throw err;
         let freed = 0;
         while (freed === 0 && next < freers.length) freed = await freers[next++]!();
@@ -845,12 +908,14 @@ export class Vfs {
     return {
       mode: fileMode(node.kind, node.mode),
       size,
-      nlink: isDir ? 2 : 1,
+      // A folder: its own entry, its "." and each subfolder's "..", as on ext4 (find relies on it).
+      nlink: isDir ? 2 + this.#mirror.subdirCount(node.id) : 1,
       uid: this.#uid,
       gid: this.#gid,
       mtime: t,
-      atime: t,
-      ctime: new Date(Math.max(node.ctime, t.getTime())),
+      atime: node.atime === null ? t : new Date(node.atime),
+      // A write here moves the ctime at once (the node's ctime follows with the commit point).
+      ctime: new Date(d ? Math.max(node.ctime, d.ctime) : node.ctime),
       // Report the full size as allocated: tools that treat blocks < size as "sparse" would
       // otherwise skip or mangle cloud-only data. `loft status` and xattrs tell what is local.
       blocks: Math.ceil(size / 512),
@@ -858,6 +923,12 @@ export class Vfs {
       ino: node.id < 0 ? 0x7fffffff + -node.id : node.id,
     };
   }
+}
+
+/** truncate(2)'s size checks, as Linux makes them: negative EINVAL, past the largest file EFBIG. */
+function checkSize(size: number): void {
+  if (size < 0 || !Number.isInteger(size)) throw new FsError('EINVAL', `bad size ${size}`);
+  if (size > MAX_FILE_SIZE) throw new FsError('EFBIG', `${size} bytes is more than the drive holds`);
 }
 
 /** A node's st_mode: its file type (folder, symlink or regular file) and permission bits. */

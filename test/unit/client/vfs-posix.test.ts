@@ -10,7 +10,8 @@ import path from 'node:path';
 import '../../helpers/exit-promptly.js';
 import t from 'tap';
 import { openDriveCore, type DriveCore } from '../../../src/client/client.js';
-import { S_IFDIR, S_IFLNK, S_IFREG } from '../../../src/client/vfs/vfs.js';
+import { Mirror } from '../../../src/client/mirror/mirror.js';
+import { S_IFDIR, S_IFLNK, S_IFREG, Vfs } from '../../../src/client/vfs/vfs.js';
 import { FsError } from '../../../src/shared/errors.js';
 import { silentLogger } from '../../../src/shared/log.js';
 import { posixConformance, type WriteFs } from '../../conformance/posix-conformance.js';
@@ -79,8 +80,11 @@ const vfsAdapter = (): WriteFs => {
           isSymlink: type === S_IFLNK,
           mode: st.mode,
           mtimeMs: st.mtime.getTime(),
+          atimeMs: st.atime.getTime(),
           ctimeMs: st.ctime.getTime(),
           nlink: st.nlink,
+          uid: st.uid,
+          gid: st.gid,
         };
       }),
     readdir: (p) => errno(() => vfs.readdir(p).names.filter((n) => n !== '.' && n !== '..')),
@@ -162,6 +166,7 @@ const vfsAdapter = (): WriteFs => {
     readlink: (p) => errno(() => vfs.readlink(p)),
     link: (from, to) => errno(() => vfs.link(from, to)),
     mknod: (p) => errno(() => vfs.mknod(p)),
+    chown: (p, uid, gid) => errno(() => vfs.chown(p, uid, gid)),
   };
 };
 
@@ -230,4 +235,42 @@ t.test('open for writing and closed unwritten: the node is clean again', async (
   t.equal(core.vfs.dirty.count, 0, 'no DirtyFile');
   t.equal(core.mirror.node(id)?.staging, null, 'no staging recorded');
   t.equal(core.mirror.pendingOps, 0, 'nothing queued');
+});
+
+t.test('chown as an ordinary mount owner: its own ids and groups only (EPERM otherwise)', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'loft-vfs-chown-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const mirror = new Mirror(path.join(dir, 'mirror.db'));
+  t.teardown(() => mirror.close());
+  mirror.initialize({ server: 'http://x', user: 'u', ns: 1, rootId: 1 });
+  mirror.createLocal(1, 'f', 'file', 0o644, 1_000, '/f', null);
+  // chown touches only the mirror: the other parts are never called.
+  const unused = {} as never;
+  const vfs = new Vfs({
+    mirror,
+    hydrator: unused,
+    cache: unused,
+    pinner: unused,
+    stagingDir: path.join(dir, 'staging'),
+    uid: 1000,
+    gid: 1000,
+    groups: [1000, 27],
+  });
+  const code = (uid: number, gid: number) =>
+    vfs.chown('/f', uid, gid).then(
+      () => 'OK',
+      (err: FsError) => err.errno,
+    );
+  t.equal(await code(1000, 1000), 'OK', 'to its own uid and gid');
+  t.equal(await code(-1, -1), 'OK', 'nothing changed');
+  t.equal(await code(0xffffffff, 0xffffffff), 'OK', '-1 as the binding passes it (unsigned)');
+  t.equal(await code(-1, 27), 'OK', 'chgrp to a group it is in');
+  t.equal(await code(1000, 27), 'OK', 'its uid and one of its groups');
+  t.equal(await code(0, -1), 'EPERM', 'giving the file to root');
+  t.equal(await code(1001, 1000), 'EPERM', 'giving the file to another user');
+  t.equal(await code(-1, 5678), 'EPERM', 'chgrp to a group it is not in');
+  t.equal(await code(-1, 0), 'EPERM', 'chgrp to root');
+  const missing = await vfs.chown('/missing', 1000, 1000).catch((err: FsError) => err.errno);
+  t.equal(missing, 'ENOENT', 'a missing file');
+  t.same([vfs.getattr('/f').uid, vfs.getattr('/f').gid], [1000, 1000], 'stat shows the mount owner');
 });
