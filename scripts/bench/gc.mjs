@@ -522,6 +522,7 @@ async function gcSize(work, run, opts) {
         const samples = await samplesP;
         r.passMs = rep.durationMs;
         r.passWallMs = rep.wallMs;
+        if (rep.durationMs === Infinity) Object.assign(r, await progressAt(tpl, rep.wallMs));
         r.purged = rep.purgedRevisions;
         r.blocks = rep.deletedBlocks;
         r.before = latency(samples.filter((x) => x.w1 < rep.w0));
@@ -549,6 +550,8 @@ async function gcSize(work, run, opts) {
         const passes = gcPasses(srv.child);
         if (!passes.length) {
           r.passMs = Infinity;
+          // The pass started ~60 s after start-up (FIRST_RUN_MAX_DELAY_MS); how far it got:
+          Object.assign(r, await progressAt(tpl, capMs - 60_000));
         } else {
           const p = passes[0];
           r.passMs = p.report.durationMs;
@@ -565,6 +568,29 @@ async function gcSize(work, run, opts) {
     fs.rmSync(tpl.dir, { recursive: true, force: true });
   }
   return r;
+}
+
+/**
+ * A pass cut off by --gc-cap: how many revisions it had purged (read from meta.db beside the
+ * running server, a WAL reader), and the pass duration that rate extrapolates to (retention goes
+ * through the nodes in id order; the block phase after it is not included).
+ */
+async function progressAt(tpl, elapsedMs) {
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(path.join(tpl.dir, 'meta.db'), { readonly: true, fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 10000');
+    const left = db.prepare('SELECT COUNT(*) AS n FROM revisions').get().n;
+    const toPurge = tpl.made.files * (tpl.made.revisions > tpl.made.files + tpl.made.folders ? (tpl.made.revisions - tpl.made.folders) / tpl.made.files - 1 : 0);
+    const purgedSoFar = tpl.made.revisions + 1 - left;
+    return {
+      purgedSoFar,
+      toPurge,
+      extrapolatedMs: purgedSoFar > 0 ? (elapsedMs * toPurge) / purgedSoFar : Infinity,
+    };
+  } finally {
+    db.close();
+  }
 }
 
 // ---- rm-rf -------------------------------------------------------------------------------------------------------
@@ -864,6 +890,9 @@ async function main() {
           ['one GC pass (its durationMs)', (r) => r.passMs / 1000, 's'],
           ...(inCli ? [['`loft gc` process, spawn to exit', (r) => r.passWallMs / 1000, 's']] : []),
           ['revisions purged', (r) => r.purged, 'count'],
+          ['pass cut off at --gc-cap: revisions it had purged', (r) => r.purgedSoFar, 'count'],
+          ['pass cut off at --gc-cap: revisions to purge in all', (r) => r.toPurge, 'count'],
+          ['pass cut off at --gc-cap: retention phase extrapolated at that rate', (r) => r.extrapolatedMs / 1000, 's'],
           ['blocks deleted', (r) => r.blocks, 'count'],
           ...latRows('before', 'GET /v1/node before the pass'),
           ...latRows('inPass', 'GET /v1/node during the pass'),
