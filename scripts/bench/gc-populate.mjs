@@ -68,7 +68,19 @@ export async function populate(dataDir, { userName, files, revs, perFolder, bloc
       .all(...TABLES);
     for (const { name } of indexes) db.exec(`DROP INDEX "${name}"`);
 
+    // Schema v4 keeps, per revision, when it stopped being current, and the blocks collection must
+    // look at (candidates): filled as the store fills them, when the database has them.
+    const hasSuperseded = db
+      .prepare('SELECT 1 FROM pragma_table_info(?) WHERE name = ?')
+      .get('revisions', 'superseded_at');
+    const hasCandidates = db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'gc_candidates'")
+      .get();
     const ins = {
+      superseded: hasSuperseded
+        ? db.prepare('UPDATE revisions SET superseded_at = ? WHERE ns_id = ? AND seq = ?')
+        : null,
+      candidate: hasCandidates ? db.prepare('INSERT INTO gc_candidates (hash) VALUES (?)') : null,
       node: db.prepare('INSERT INTO nodes (id, ns_id, parent_id, name, kind, deleted, rev) VALUES (?, ?, ?, ?, ?, 0, ?)'),
       rev: db.prepare(
         `INSERT INTO revisions (ns_id, seq, node_id, op, parent_id, name, kind, deleted, size, mtime, mode,
@@ -116,6 +128,8 @@ export async function populate(dataDir, { userName, files, revs, perFolder, bloc
           ins.rev.run(ns, seq, id, round === 0 ? 'create' : 'commit', parent, name, 'file', BLOCK_SIZE, t, 0o644, seq, deviceId, t);
           ins.content.run(ns, seq, hash, BLOCK_SIZE);
           ins.block.run(hash, BLOCK_SIZE, BLOCK_SIZE, t, t);
+          ins.candidate?.run(hash);
+          if (round > 0) ins.superseded?.run(t, ns, fileSeq(round - 1, i));
           ins.userBlock.run(user.id, hash, t);
           if (blockFiles) {
             const dir = path.join(blocksRoot, hash.slice(0, 2), hash.slice(2, 4));

@@ -70,6 +70,13 @@ export interface DriveStatus {
   queue: { op: string; path: string; attempts: number; error: string | null }[];
   /** Why the last push attempt failed (it is retried), or null. */
   pushError: string | null;
+  /**
+   * Changes set aside after failing again and again (retried at start, after a resync and every
+   * minute; later changes go on meanwhile). `since`: ms since the epoch.
+   */
+  stuck: { op: string; path: string; error: string | null; since: number; attempts: number }[];
+  /** Changes are queued but none can run now (each waits for a writer, or is stuck). */
+  blocked: boolean;
   /** Files with local changes (staged content). */
   dirtyFiles: number;
   downloadedBytes: number;
@@ -377,6 +384,14 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
             error: o.lastError,
           })),
         pushError: push.status.lastError,
+        stuck: mirror.stuckOps().map((o) => ({
+          op: o.kind,
+          path: o.kind === 'move' ? `${o.path} -> ${o.toPath}` : o.path,
+          error: o.lastError,
+          since: o.stuckSince ?? 0,
+          attempts: o.attempts,
+        })),
+        blocked: push.status.blocked,
         dirtyFiles: vfs.dirty.count,
         downloadedBytes: hydrator.downloadedBytes,
         downloads: hydrator.pending,

@@ -15,6 +15,10 @@
  * `arm(mode, match)`: the next request whose head contains `match` (default a commit) has its answer
  * held forever ('hold': the server did the work, the device waits) or its connection reset when the
  * answer comes ('reset'), once.
+ *
+ * `refuse(match)`: until `refuse(null)`, every request whose bytes contain `match` (say a file name
+ * in a commit's body) never reaches the server: the proxy answers it with a 500 carrying an
+ * INTERNAL error, as a server bug on that one request would.
  */
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -27,6 +31,9 @@ export class FaultProxy {
   #online = true;
   #loseAnswers = 0;
   #armed: { mode: Fault; match: string } | null = null;
+  #refused: string | null = null;
+  /** Requests answered by `refuse`. */
+  refusedRequests = 0;
   /** Requests that met an armed fault. */
   affected = 0;
   /** Connections reset because the proxy was offline. */
@@ -71,6 +78,11 @@ export class FaultProxy {
     this.#armed = { mode, match };
   }
 
+  /** Answers every request containing `match` with a 500 (INTERNAL) until refuse(null). */
+  refuse(match: string | null): void {
+    this.#refused = match;
+  }
+
   #connection(client: net.Socket): void {
     if (!this.#online) {
       this.refused++;
@@ -88,6 +100,21 @@ export class FaultProxy {
       this.#sockets.delete(upstream);
     };
     client.on('data', (d: Buffer) => {
+      if (this.#refused && d.includes(this.#refused)) {
+        this.refusedRequests++;
+        const body = JSON.stringify({ error: { code: 'INTERNAL', message: 'injected fault' } });
+        // What the server got of the request (maybe its head) goes nowhere; the client gets the 500.
+        upstream.removeAllListeners();
+        upstream.on('error', () => {});
+        upstream.destroy();
+        this.#sockets.delete(upstream);
+        client.removeAllListeners('data');
+        client.end(
+          `HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\n` +
+            `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        );
+        return;
+      }
       // A request starts with its method: count each one that may lose its answer.
       if (this.#loseAnswers > 0 && /^(GET|POST|PUT) \//.test(d.subarray(0, 8).toString('latin1'))) {
         this.#loseAnswers--;

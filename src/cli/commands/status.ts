@@ -30,6 +30,10 @@ export function render(s: DriveStatus): string {
   if (s.queue.length > 10 || s.pending > s.queue.length)
     lines.push(`    … ${s.pending - Math.min(10, s.queue.length)} more`);
   if (s.pushError) lines.push(`    last error (retrying): ${s.pushError}`);
+  for (const x of s.stuck ?? [])
+    lines.push(
+      `    ✗ stuck: ${x.op} ${x.path}: ${x.error ?? 'failed'} (${x.attempts} attempts, since ${new Date(x.since).toISOString()}; retried every minute, other changes go on)`,
+    );
   lines.push(`  conflicts: ${s.conflicts.length ? '' : 'none'}`);
   for (const c of s.conflicts) lines.push(`    ! ${c}`);
   return lines.join('\n') + '\n';
@@ -46,9 +50,16 @@ export function registerStatus(program: Command): void {
       const mount = findMount(opts.state);
       let s = await control<DriveStatus>(mount, 'GET', '/status');
       while (opts.wait && (s.pending > 0 || s.uploading > 0)) {
+        // Everything left is set aside or waits behind what is: waiting would never end.
+        if (s.blocked && s.stuck?.length && !s.uploading) break;
         await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
         s = await control<DriveStatus>(mount, 'GET', '/status');
       }
       process.stdout.write(opts.json ? JSON.stringify(s) + '\n' : render(s));
+      if (opts.wait && s.pending > 0) {
+        const what = s.stuck.map((x) => `${x.op} ${x.path} (${x.error ?? 'failed'})`).join('; ');
+        process.stderr.write(`loft: ${s.stuck.length} change(s) cannot reach the server now: ${what}\n`);
+        process.exitCode = 1;
+      }
     });
 }

@@ -56,6 +56,8 @@ export interface Op {
   attempts: number;
   lastError: string | null;
   createdAt: number;
+  /** Set aside since (ms) after failing again and again; null while it is in line. */
+  stuckSince: number | null;
 }
 
 export interface BlockExtent {
@@ -129,6 +131,11 @@ const MIGRATIONS = [
   ALTER TABLE nodes ADD COLUMN atime INTEGER;
   CREATE INDEX nodes_subdirs ON nodes(parent_id) WHERE kind = 'dir';
   `,
+  // v6: ops set aside after failing again and again (stuck_since, ms): later ops of other nodes
+  // go on; the stuck one keeps its data and is retried (see PushLoop).
+  `
+  ALTER TABLE ops ADD COLUMN stuck_since INTEGER;
+  `,
 ];
 
 /**
@@ -178,6 +185,7 @@ interface OpRow {
   attempts: number;
   last_error: string | null;
   created_at: number;
+  stuck_since: number | null;
 }
 
 const toOp = (r: OpRow): Op => ({
@@ -190,6 +198,7 @@ const toOp = (r: OpRow): Op => ({
   attempts: r.attempts,
   lastError: r.last_error,
   createdAt: r.created_at,
+  stuckSince: r.stuck_since ?? null,
 });
 
 function toNode(r: NodeRow): MirrorNode {
@@ -300,7 +309,13 @@ export class Mirror {
       headOp: db.prepare('SELECT * FROM ops WHERE into_seq IS NULL ORDER BY seq LIMIT 1'),
       allOps: db.prepare('SELECT * FROM ops WHERE into_seq IS NULL ORDER BY seq'),
       opDone: db.prepare('DELETE FROM ops WHERE seq = ? OR into_seq = ?'),
-      opFailed: db.prepare('UPDATE ops SET attempts = attempts + 1, last_error = ? WHERE seq = ?'),
+      opFailed: db.prepare(
+        'UPDATE ops SET attempts = attempts + 1, last_error = ? WHERE seq = ? RETURNING attempts',
+      ),
+      inLine: db.prepare('SELECT * FROM ops WHERE into_seq IS NULL ORDER BY seq'),
+      markStuck: db.prepare('UPDATE ops SET stuck_since = ? WHERE seq = ?'),
+      unstickAll: db.prepare('UPDATE ops SET stuck_since = NULL WHERE stuck_since IS NOT NULL'),
+      stuckOps: db.prepare('SELECT * FROM ops WHERE stuck_since IS NOT NULL ORDER BY seq'),
       opCount: db.prepare('SELECT count(*) AS n FROM ops WHERE into_seq IS NULL'),
       tailOps: db.prepare(
         'SELECT seq, kind, node_id, path FROM ops WHERE into_seq IS NULL AND seq < ? ORDER BY seq DESC LIMIT ?',
@@ -945,8 +960,38 @@ export class Mirror {
     return (this.#s.absorbed.all(seq) as { node_id: number; rev: number }[]).map((r) => [r.node_id, r.rev]);
   }
 
-  opFailed(seq: number, error: string): void {
-    this.#s.opFailed.run(error, seq);
+  /** Counts a failed attempt; returns the op's attempts so far (0 if the op is gone). */
+  opFailed(seq: number, error: string): number {
+    return (this.#s.opFailed.get(error, seq) as { attempts: number } | undefined)?.attempts ?? 0;
+  }
+
+  /**
+   * The oldest op that may run now: not set aside (stuck), not of a node in `held` (e.g. a file
+   * still open for writing), and not behind a stuck or held op of the same node (a node's ops keep
+   * their order). Usually the head: the scan stops at the first op that may run.
+   */
+  nextOp(held: ReadonlySet<number> = new Set()): Op | null {
+    let blocked: Set<number> | null = null;
+    for (const r of this.#s.inLine.iterate() as IterableIterator<OpRow>) {
+      if (r.stuck_since === null && !held.has(r.node_id) && !blocked?.has(r.node_id)) return toOp(r);
+      (blocked ??= new Set()).add(r.node_id);
+    }
+    return null;
+  }
+
+  /** Sets an op aside (see nextOp): it stays queued, with its data, until unstickAll. */
+  markStuck(seq: number, since: number): void {
+    this.#s.markStuck.run(since, seq);
+  }
+
+  /** Puts every op set aside back in line (at start, after a resync, now and then). */
+  unstickAll(): number {
+    return this.#s.unstickAll.run().changes;
+  }
+
+  /** Ops set aside, oldest first. */
+  stuckOps(): Op[] {
+    return (this.#s.stuckOps.all() as OpRow[]).map(toOp);
   }
 
   /** Nodes with dirty content (for recovery after a restart). */

@@ -17,6 +17,14 @@
  * Ops that no longer apply (their node was removed here, the server no longer has it) are dropped;
  * no op that carries content is ever dropped: a commit that cannot go where it was meant to goes
  * beside it as a conflicted copy.
+ *
+ * No op blocks the queue. A commit whose file is still open for writing is held (its node waits,
+ * later ops of other nodes go on) until a writer closes. An op that fails STUCK_AFTER_FAILURES
+ * times in a row for a reason of its own (not offline, not a full disk) is set aside (stuck): it
+ * stays queued with its data, later ops of other nodes go on, `loft status` lists it, and it is put
+ * back in line at start, after every resync pass and every STUCK_RETRY_MS (one more failure sets
+ * it aside again at once). A node's ops never pass each other: the ops of a held or stuck node wait
+ * behind it.
  */
 import fs from 'node:fs/promises';
 import { isDiskFull, isLoftError, LoftError } from '../../shared/errors.js';
@@ -83,6 +91,11 @@ export interface PushStatus {
   /** The upload under way: path, content size, and exact payload bytes to send / sent. */
   current: { path: string; size: number; toSend: number; sent: number } | null;
   lastError: string | null;
+  /**
+   * Changes are queued but none can run now: each waits for a writer to close its file or was set
+   * aside (stuck) until its next retry.
+   */
+  blocked: boolean;
 }
 
 /** Answers that mean the server will never accept the op as it is (retrying cannot help). */
@@ -101,6 +114,11 @@ function byFolderOrPath<T>(byFolder: false | (() => Promise<T>), byPath: () => P
 
 const REFUSED = new Set(['NOT_FOUND', 'CYCLE', 'NOT_DIR', 'IS_DIR', 'EXISTS', 'BAD_PATH', 'NOT_EMPTY']);
 
+/** Failures in a row (not offline, not a full disk) after which an op is set aside. */
+export const STUCK_AFTER_FAILURES = 4;
+/** How often ops set aside are put back in line while the drive runs. */
+export const STUCK_RETRY_MS = 60_000;
+
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 /**
@@ -116,7 +134,14 @@ export class PushLoop {
   #wake: (() => void) | null = null;
   #woken = false;
   #idleWaiters: (() => void)[] = [];
-  readonly status: PushStatus = { current: null, lastError: null };
+  readonly status: PushStatus = { current: null, lastError: null, blocked: false };
+  /** Nodes whose commit waits for a writer to close the file (cleared at every wake). */
+  readonly #held = new Set<number>();
+  /** Ops that were set aside once: one more failure sets them aside again. */
+  readonly #wasStuck = new Set<number>();
+  /** Failures in a row of each op, for a reason of its own. */
+  readonly #failures = new Map<number, number>();
+  #lastUnstick = 0;
 
   constructor(options: PushLoopOptions) {
     this.#o = options;
@@ -129,6 +154,7 @@ export class PushLoop {
   /** Something was queued, or a writer closed a file: look at the outbox again. */
   wake(): void {
     this.#woken = true;
+    this.#held.clear();
     this.#wake?.();
   }
 
@@ -148,12 +174,17 @@ export class PushLoop {
     const signal = this.#abort.signal;
     const { mirror } = this.#o;
     let backoff = BACKOFF_MIN_MS;
+    const clock = () => (this.#o.now ?? (() => new Date()))().getTime();
+    this.#unstick(clock()); // a new start: what was set aside is tried again
     while (!signal.aborted) {
       this.#woken = false;
-      let op = mirror.headOp();
+      if (clock() - this.#lastUnstick >= STUCK_RETRY_MS) this.#unstick(clock());
+      let op = mirror.nextOp(this.#held);
       if (!op && mirror.resyncIds().length) {
         try {
           await this.#resync();
+          this.#unstick(clock());
+          op = mirror.nextOp(this.#held);
         } catch (err) {
           if (signal.aborted) break;
           if (isLoftError(err, 'UNAVAILABLE')) this.#o.connectivity.setOnline(false, err.message);
@@ -164,10 +195,15 @@ export class PushLoop {
         }
       }
       if (!op) {
-        for (const w of this.#idleWaiters.splice(0)) w();
-        await this.#sleep(null);
+        const pending = mirror.pendingOps;
+        this.status.blocked = pending > 0;
+        if (pending === 0) for (const w of this.#idleWaiters.splice(0)) w();
+        // Something set aside: look again when it is due for a retry (or at a wake).
+        const stuck = mirror.stuckOps().length > 0;
+        await this.#sleep(stuck ? Math.max(1, this.#lastUnstick + STUCK_RETRY_MS - clock()) : null, true);
         continue;
       }
+      this.status.blocked = false;
       // Remote changes first (a folder moved elsewhere moves the paths of queued creates).
       const pulling = this.#o.whenPulled?.();
       if (pulling) {
@@ -179,14 +215,20 @@ export class PushLoop {
         ]);
         clearTimeout(timer);
         if (signal.aborted) break;
-        op = mirror.headOp(); // its paths may have moved meanwhile
+        op = mirror.nextOp(this.#held); // its paths may have moved meanwhile
         if (!op) continue;
       }
       mirror.pushing = op.seq;
       let wait: { ms: number | null; wakeable: boolean } | null = null;
       try {
         const finished = await this.#do(op);
-        if (finished) mirror.opDone(op.seq);
+        if (finished) {
+          mirror.opDone(op.seq);
+          this.#failures.delete(op.seq);
+          this.#wasStuck.delete(op.seq);
+        } else {
+          this.#held.add(op.nodeId); // waits for a writer; later ops of other nodes go on
+        }
         this.#o.trace?.(finished ? 'pushed' : 'waits for a writer', {
           kind: op.kind,
           seq: op.seq,
@@ -198,7 +240,6 @@ export class PushLoop {
         this.#o.connectivity.setOnline(true);
         this.status.lastError = null;
         backoff = BACKOFF_MIN_MS;
-        if (!finished) wait = { ms: null, wakeable: true }; // waits for a writer to close the file
       } catch (err) {
         if (signal.aborted) break;
         const message = err instanceof Error ? err.message : String(err);
@@ -209,8 +250,30 @@ export class PushLoop {
           // a full disk: the attempt count is only informative
         }
         const offline = isLoftError(err, 'UNAVAILABLE');
+        const diskFull = !offline && isDiskFull(err);
         if (offline) this.#o.connectivity.setOnline(false, message);
-        else if (isDiskFull(err)) this.#o.onDiskFull?.();
+        else if (diskFull) this.#o.onDiskFull?.();
+        if (!offline && !diskFull) {
+          // A reason of the op's own: after a few, it is set aside and the queue goes on.
+          const failures = (this.#failures.get(op.seq) ?? 0) + 1;
+          this.#failures.set(op.seq, failures);
+          if (failures >= STUCK_AFTER_FAILURES || this.#wasStuck.has(op.seq)) {
+            try {
+              mirror.markStuck(op.seq, clock());
+              this.#wasStuck.add(op.seq);
+              this.#failures.delete(op.seq);
+              this.#o.log?.('a change keeps failing; set aside (retried later), the others go on', {
+                op: op.kind,
+                path: op.path,
+                error: message,
+              });
+              backoff = BACKOFF_MIN_MS;
+              continue;
+            } catch {
+              // a full disk: retried like any failure
+            }
+          }
+        }
         if (!offline)
           this.#o.log?.('upload failed; will retry', { op: op.kind, path: op.path, error: message });
         // Offline: only time helps, or retryNow() when the pull loop finds the server again. A
@@ -226,6 +289,12 @@ export class PushLoop {
       }
       if (wait) await this.#sleep(wait.ms, wait.wakeable);
     }
+  }
+
+  /** Puts every op set aside back in line. */
+  #unstick(now: number): void {
+    this.#lastUnstick = now;
+    if (this.#o.mirror.unstickAll() > 0) this.#o.trace?.('stuck ops back in line', {});
   }
 
   /** Ends a backoff at once (the server is reachable again). */
@@ -382,7 +451,7 @@ export class PushLoop {
   async #resync(): Promise<void> {
     const { mirror, remote, lock } = this.#o;
     for (const id of mirror.resyncIds()) {
-      if (mirror.headOp()) return; // a new local change: it goes first
+      if (mirror.nextOp(this.#held)) return; // a new local change: it goes first
       if (mirror.holdsLocal(id)) continue;
       const e = await remote.nodeById(id, this.#abort.signal).catch((err: unknown) => {
         if (isLoftError(err, 'NOT_FOUND')) return null;

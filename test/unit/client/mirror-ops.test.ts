@@ -958,3 +958,22 @@ t.test(
     m.pushing = 0;
   },
 );
+
+t.test('nextOp: ops set aside or held wait, with the later ops of their node; others go on', async (t) => {
+  const m = seeded();
+  m.queueCommit(3, '/docs/a.txt');
+  m.queueCommit(4, '/b.bin');
+  m.moveLocal(3, ROOT, 'a2.txt', '/docs/a.txt', '/a2.txt', null);
+  m.createLocal(ROOT, 'n', 'dir', 0o755, T0, '/n', null);
+  const [commitA, commitB, moveA, mkdirN] = m.ops();
+  t.equal(m.nextOp()?.seq, commitA!.seq, 'the head, usually');
+  m.markStuck(commitA!.seq, T0 + 5);
+  t.equal(m.nextOp()?.seq, commitB!.seq, 'a stuck op is passed by ops of other nodes');
+  t.equal(m.nextOp(new Set([4]))?.seq, mkdirN!.seq, "a's move waits behind a's stuck commit; b is held");
+  t.match(m.stuckOps(), [{ seq: commitA!.seq, stuckSince: T0 + 5 }]);
+  t.equal(m.pendingOps, 4, 'still pending, with its data');
+  t.equal(m.unstickAll(), 1);
+  t.equal(m.nextOp()?.seq, commitA!.seq, 'back in line, in its place');
+  t.same(m.stuckOps(), []);
+  t.ok(moveA);
+});
