@@ -825,6 +825,7 @@ t.test('a schema v1 database opens with the new code and keeps its nodes', async
     mode: 0o644,
     ctime: T0 + 2, // no ctime in v1: the mtime stands in
     staging: null,
+    atime: null, // never set on this device
   });
   t.equal(m.lookup('/docs/a.txt')?.id, 3);
   t.same(m.blocks(3), [{ hash: H('a'), offset: 0, size: 30 }]);
