@@ -142,6 +142,8 @@ export class PushLoop {
   /** Failures in a row of each op, for a reason of its own. */
   readonly #failures = new Map<number, number>();
   #lastUnstick = 0;
+  /** Counts wake() calls: a writer that closed while an attempt ran must not be missed. */
+  #wakes = 0;
 
   constructor(options: PushLoopOptions) {
     this.#o = options;
@@ -154,6 +156,7 @@ export class PushLoop {
   /** Something was queued, or a writer closed a file: look at the outbox again. */
   wake(): void {
     this.#woken = true;
+    this.#wakes++;
     this.#held.clear();
     this.#wake?.();
   }
@@ -220,14 +223,17 @@ export class PushLoop {
       }
       mirror.pushing = op.seq;
       let wait: { ms: number | null; wakeable: boolean } | null = null;
+      const wakes = this.#wakes;
       try {
         const finished = await this.#do(op);
         if (finished) {
           mirror.opDone(op.seq);
           this.#failures.delete(op.seq);
           this.#wasStuck.delete(op.seq);
-        } else {
-          this.#held.add(op.nodeId); // waits for a writer; later ops of other nodes go on
+        } else if (this.#wakes === wakes) {
+          // Waits for a writer (unless one closed meanwhile: then it is tried again at once); later
+          // ops of other nodes go on.
+          this.#held.add(op.nodeId);
         }
         this.#o.trace?.(finished ? 'pushed' : 'waits for a writer', {
           kind: op.kind,
