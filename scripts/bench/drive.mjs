@@ -545,14 +545,14 @@ async function mountLoft(ctx, work, label) {
     mnt,
     '--server',
     ctx.url,
-    '--token',
-    ctx.token,
     '--state',
     state,
     '--cache-size',
     CACHE_SIZE,
   ];
-  const m = { sys: 'loft', mnt, state, child: startChild(`loft mount ${label}`, process.execPath, args) };
+  // The token through the environment: a command line is visible to every local user in ps.
+  const env = { ...process.env, LOFT_TOKEN: ctx.token };
+  const m = { sys: 'loft', mnt, state, child: startChild(`loft mount ${label}`, process.execPath, args, { env }) };
   mounts.add(m);
   let statusErr = 'not run yet';
   const statusOk = () =>

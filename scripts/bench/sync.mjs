@@ -442,8 +442,10 @@ async function mountLoft(srv, dir, label, token) {
   const state = path.join(dir, `state-${label}`);
   fs.mkdirSync(mnt, { recursive: true });
   fs.mkdirSync(state, { recursive: true });
-  const args = [LOFT_BIN, 'mount', mnt, '--server', srv.url, '--token', token, '--state', state];
-  const m = { sys: 'loft', mnt, state, child: startChild(`loft mount ${label}`, process.execPath, args) };
+  // The token through the environment: a command line is visible to every local user in ps.
+  const args = [LOFT_BIN, 'mount', mnt, '--server', srv.url, '--state', state];
+  const env = { ...process.env, LOFT_TOKEN: token };
+  const m = { sys: 'loft', mnt, state, child: startChild(`loft mount ${label}`, process.execPath, args, { env }) };
   mounts.add(m);
   try {
     await waitReady(

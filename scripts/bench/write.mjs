@@ -704,14 +704,14 @@ async function mountLoft(srv, dir, label) {
     mnt,
     '--server',
     srv.proxyUrl,
-    '--token',
-    srv.token,
     '--state',
     state,
     '--cache-size',
     CACHE_SIZE,
   ];
-  const m = { sys: 'loft', mnt, state, child: startChild(`loft mount ${label}`, process.execPath, args) };
+  // The token through the environment: a command line is visible to every local user in ps.
+  const env = { ...process.env, LOFT_TOKEN: srv.token };
+  const m = { sys: 'loft', mnt, state, child: startChild(`loft mount ${label}`, process.execPath, args, { env }) };
   mounts.add(m);
   try {
     await waitReady(

@@ -69,19 +69,13 @@ export class MountProcess {
 
   /** Starts `loft mount` and resolves once it reports the mount; rejects with its stderr otherwise. */
   async start(extra: string[] = []): Promise<void> {
-    const args = [
-      LOFT_BIN,
-      'mount',
-      this.mountpoint,
-      '--server',
-      this.server,
-      '--token',
-      this.token,
-      '--state',
-      this.state,
-    ];
+    const args = [LOFT_BIN, 'mount', this.mountpoint, '--server', this.server, '--state', this.state];
     if (this.options.cacheSize) args.push('--cache-size', this.options.cacheSize);
-    const child = spawn(process.execPath, [...args, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The token through the environment: a command line is visible to every local user in ps.
+    const child = spawn(process.execPath, [...args, ...extra], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LOFT_TOKEN: this.token },
+    });
     this.#child = child;
     this.stderr = '';
     child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));

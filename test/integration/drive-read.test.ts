@@ -360,7 +360,7 @@ t.test('unmounted from outside (fusermount -u): the mount process stops by itsel
 t.test('mount errors: missing, busy or non-empty mountpoint are one-line errors', async (t) => {
   const m = mount();
   const mountCli = (mnt: string, state: string) =>
-    runLoft(['mount', mnt, '--server', server.url, '--token', token, '--state', state]);
+    runLoft(['mount', mnt, '--server', server.url, '--state', state], { env: { LOFT_TOKEN: token } });
   const missing = await mountCli(path.join(m.root, 'nope'), m.state);
   t.not(missing.code, 0);
   t.match(missing.stderr, /^loft: mountpoint .* does not exist/);
