@@ -283,6 +283,8 @@ export class Mirror {
       setAtime: db.prepare('UPDATE nodes SET atime = ? WHERE id = ?'),
       subdirs: db.prepare("SELECT count(*) AS n FROM nodes WHERE parent_id = ? AND kind = 'dir'").pluck(),
       move: db.prepare('UPDATE nodes SET parent_id = ?, name = ?, ctime = ? WHERE id = ?'),
+      // A folder whose entries changed here: its mtime and ctime move (device-local, see Vfs).
+      touchDir: db.prepare('UPDATE nodes SET mtime = @t, ctime = @t WHERE id = @id'),
       remapNode: db.prepare('UPDATE nodes SET id = ? WHERE id = ?'),
       remapChildren: db.prepare('UPDATE nodes SET parent_id = ? WHERE parent_id = ?'),
       remapBlocks: db.prepare('UPDATE blocks SET node_id = ? WHERE node_id = ?'),
@@ -806,6 +808,7 @@ export class Mirror {
         const id = Math.min(-1, last - 1, min - 1);
         this.#s.setMeta.run('lastTempId', String(id));
         this.#s.upsert.run(id, parentId, name, kind, 0, 0, mtime, mode, Date.now());
+        this.#s.touchDir.run({ t: mtime, id: parentId });
         if (staging !== null) this.#s.setLocal.run(0, mtime, mode, Date.now(), staging, id);
         if (kind === 'dir') this.#s.insertOp.run('mkdir', id, path, null, 0, Date.now());
         return id;
@@ -860,13 +863,14 @@ export class Mirror {
    * Removes a node and its subtree and queues the delete. Returns the block hashes no file references
    * any more and the staging files of the removed nodes.
    */
-  removeLocal(id: number, path: string): { released: string[]; staged: string[] } {
+  removeLocal(id: number, path: string, now = Date.now()): { released: string[]; staged: string[] } {
     const released: string[] = [];
     const staged: string[] = [];
     this.#db
       .transaction(() => {
         const node = this.#s.node.get(id) as NodeRow | undefined;
         this.#removeSubtree(id, released, false, staged);
+        if (node?.parent_id != null) this.#s.touchDir.run({ t: now, id: node.parent_id });
         const { seq } = this.#s.insertOp.get('delete', id, path, null, node?.rev ?? 0, Date.now()) as {
           seq: number;
         };
@@ -911,6 +915,7 @@ export class Mirror {
     fromPath: string,
     toPath: string,
     replaced: number | null,
+    now = Date.now(),
   ): { released: string[]; staged: string[] } {
     const released: string[] = [];
     const staged: string[] = [];
@@ -925,7 +930,10 @@ export class Mirror {
             this.#s.insertOp.run('delete', r.id, toPath, null, r.rev, Date.now());
           this.#removeSubtree(replaced, released, false, staged);
         }
-        this.#s.move.run(parentId, name, Date.now(), id);
+        const from = (this.#s.node.get(id) as NodeRow | undefined)?.parent_id;
+        this.#s.move.run(parentId, name, now, id);
+        if (from != null) this.#s.touchDir.run({ t: now, id: from });
+        this.#s.touchDir.run({ t: now, id: parentId });
         this.#s.insertOp.run('move', id, fromPath, toPath, 0, Date.now());
       })
       .immediate();

@@ -350,7 +350,6 @@ export class Vfs {
         this.#mirror.createLocal(parent.id, name, 'file', mode, now, path, d.name),
       );
       this.dirty.attach(d, node.id);
-      this.#dirChanged(parent.id);
       return node;
     } catch (err) {
       await d.file.remove();
@@ -537,7 +536,6 @@ export class Vfs {
     await this.#spaceRetry(() =>
       this.#mirror.createLocal(parent.id, name, 'dir', mode & 0o7777, this.#now(), path, null),
     );
-    this.#dirChanged(parent.id);
     this.#onQueued();
   }
 
@@ -578,10 +576,8 @@ export class Vfs {
         throw new FsError('ENOTEMPTY', `${to} is not empty`);
     }
     const { released, staged } = await this.#spaceRetry(() =>
-      this.#mirror.moveLocal(node.id, parent.id, name, from, to, target?.id ?? null),
+      this.#mirror.moveLocal(node.id, parent.id, name, from, to, target?.id ?? null, this.#now()),
     );
-    if (node.parentId !== null) this.#dirChanged(node.parentId);
-    if (parent.id !== node.parentId) this.#dirChanged(parent.id);
     if (target) await this.#dropRemoved(target.id, released, staged);
     this.#onQueued();
   }
@@ -800,17 +796,6 @@ export class Vfs {
     d.gen++;
   }
 
-  /** An entry was created, removed or renamed in the folder: its mtime and ctime move (locally). */
-  #dirChanged(dirId: number): void {
-    const now = this.#now();
-    try {
-      this.#mirror.updateLocal(dirId, { mtime: now, ctime: now });
-    } catch (err) {
-      // The change itself is recorded: a full disk only costs the folder its new times.
-      if (!isDiskFull(err)) throw err;
-    }
-  }
-
   /** Drops a staging made here that nothing wrote, holds or queued, and clears it from the node. */
   async #dropIfUnused(d: DirtyFile): Promise<void> {
     if (d.refs || d.writers || d.gen || d.modified || d.reopened || this.dirty.get(d.id) !== d) return;
@@ -849,7 +834,7 @@ export class Vfs {
     // Removing must work on a full disk (it is how the user frees space): if recording it needs
     // room the cache cannot give, the removed file's own staged bytes make it.
     const { released, staged } = await this.#spaceRetry(
-      () => this.#mirror.removeLocal(node.id, path),
+      () => this.#mirror.removeLocal(node.id, path, this.#now()),
       async () => {
         const d = this.dirty.get(node.id);
         if (!d || d.size === 0) return 0;
@@ -857,7 +842,6 @@ export class Vfs {
         return d.size;
       },
     );
-    if (node.parentId !== null) this.#dirChanged(node.parentId);
     await this.#dropRemoved(node.id, released, staged);
     this.#onQueued();
   }
