@@ -232,7 +232,9 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     };
     // eslint-disable-next-line prefer-const
     let push: PushLoop | undefined;
+    const uploading: { id: number | null } = { id: null };
     vfs = new Vfs({
+      uploading,
       mirror,
       hydrator,
       cache,
@@ -253,6 +255,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     const uploader = new Uploader(remote, chunkPool, scheduler);
     let device: Promise<string> | null = null;
     push = new PushLoop({
+      uploading,
       remote,
       mirror,
       vfs,

@@ -222,7 +222,7 @@ export class PushLoop {
         // Not pushing while it waits: a close meanwhile coalesces into the queued commit.
         mirror.pushing = 0;
         this.status.current = null;
-        this.#o.vfs.uploadingId = null;
+        if (this.#o.uploading) this.#o.uploading.id = null;
       }
       if (wait) await this.#sleep(wait.ms, wait.wakeable);
     }
@@ -463,7 +463,7 @@ export class PushLoop {
     if (vfs.writersOf(node.id) > 0) return false;
     const d = vfs.dirty.get(node.id);
     const gen = d?.gen ?? 0;
-    vfs.uploadingId = node.id;
+    if (this.#o.uploading) this.#o.uploading.id = node.id;
     const content = d
       ? await dirtyContent(this.#o, node, d.file.path, d.size)
       : committedContent(this.#o.mirror, node);

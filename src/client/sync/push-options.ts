@@ -44,6 +44,8 @@ export interface PushLoopOptions {
   whenPulled?: () => Promise<void> | null;
   /** The local disk is full (recording a commit failed): give space back (the cache shrinks). */
   onDiskFull?: () => void;
+  /** Where the push loop says which node it is uploading now (the Vfs reads it: file states). */
+  uploading?: { id: number | null };
   log?: (msg: string, fields?: Record<string, unknown>) => void;
   /** Each op pushed and how it ended (debug level; undefined when off). */
   trace?: ((msg: string, fields?: Record<string, unknown>) => void) | undefined;

@@ -75,3 +75,23 @@ export function packStat(
     ino: node.id < 0 ? 0x7fffffff + -node.id : node.id,
   };
 }
+
+/** statfs(2) of the drive: the cloud's bytes plus the cache's room; free = what the cache can take. */
+export function packStatFs(
+  { bytes, files }: { bytes: number; files: number },
+  { usedBytes, capBytes }: { usedBytes: number; capBytes: number },
+): StatFs {
+  const bsize = 4096;
+  const free = Math.max(0, capBytes - usedBytes);
+  return {
+    bsize,
+    frsize: bsize,
+    blocks: Math.ceil((bytes + capBytes) / bsize),
+    bfree: Math.floor(free / bsize),
+    bavail: Math.floor(free / bsize),
+    files: files + 1_000_000,
+    ffree: 1_000_000,
+    favail: 1_000_000,
+    namemax: 255,
+  };
+}

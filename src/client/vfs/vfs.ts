@@ -25,7 +25,6 @@
  * (reads never update it, as with noatime); until set here it reads as the mtime.
  */
 import { FsError, LoftError } from '../../shared/errors.js';
-import { MAX_NAME_BYTES } from '../../shared/paths.js';
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
 import type { Hydrator } from '../hydrate/hydrator.js';
 import type { Mirror, MirrorNode } from '../mirror/mirror.js';
@@ -33,17 +32,24 @@ import type { Pinner } from '../pins/pinner.js';
 import type { StagingFile } from '../staging/staging-file.js';
 import { DirtyFiles, type DirtyFile } from './dirty-files.js';
 import { HandleTable, type CacheMode } from './handle-table.js';
+import { FileStates, type FileState } from './file-states.js';
 import { WritePath } from './write-path.js';
-import { fileMode, packStat, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, type Stat, type StatFs } from './stat.js';
+import { parentOf, resolvePath } from './resolve.js';
+import {
+  fileMode,
+  packStat,
+  packStatFs,
+  S_IFDIR,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  type Stat,
+  type StatFs,
+} from './stat.js';
 
 export { S_IFDIR, S_IFLNK, S_IFREG, type Stat, type StatFs } from './stat.js';
 
-export type FileState = 'cloud' | 'partial' | 'cached' | 'pinned' | 'dirty' | 'uploading' | 'conflict';
-
-export const XATTR_STATE = 'user.loft.state';
-export const XATTR_REV = 'user.loft.rev';
-export const XATTR_CACHED = 'user.loft.cached_bytes';
-const FILE_XATTRS = [XATTR_STATE, XATTR_REV, XATTR_CACHED];
+export { XATTR_CACHED, XATTR_REV, XATTR_STATE, type FileState } from './file-states.js';
 
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
@@ -66,6 +72,8 @@ export interface VfsOptions {
   onQueued?: () => void;
   /** Called when block hashes are no longer referenced by any file. */
   onReleased?: (hashes: string[]) => void;
+  /** The node the push loop is uploading now (written by the push loop only). */
+  uploading?: { readonly id: number | null };
   now?: () => number;
 }
 
@@ -92,6 +100,7 @@ export class Vfs {
   readonly #onReleased: (hashes: string[]) => void;
   readonly #handles: HandleTable;
   readonly #writes: WritePath;
+  readonly #states: FileStates;
   readonly dirty: DirtyFiles;
 
   constructor(options: VfsOptions) {
@@ -115,6 +124,7 @@ export class Vfs {
       onQueued: this.#onQueued,
     });
     this.#handles = new HandleTable(this.#mirror);
+    this.#states = new FileStates(this.#mirror, this.dirty, this.#cache, options.uploading ?? { id: null });
     this.#mirror.onBlocksChange = (id) => this.#handles.blocksChanging(id);
   }
 
@@ -126,20 +136,8 @@ export class Vfs {
   }
 
   /** Reopens the staging files the mirror records and queues their commits (after a restart). */
-  async recover(): Promise<number> {
-    let n = 0;
-    for (const node of this.#mirror.stagedNodes()) {
-      const d = await this.dirty.reopen(node.id, node.staging!, node.mtime);
-      const path = this.#mirror.pathOf(node.id);
-      if (!d || path === null) {
-        this.#mirror.updateLocal(node.id, { staging: null });
-        continue;
-      }
-      this.#mirror.queueCommit(node.id, path, { size: d.file.size });
-      n++;
-    }
-    if (n) this.#onQueued();
-    return n;
+  recover(): Promise<number> {
+    return this.#writes.recover();
   }
 
   // ---- metadata ---------------------------------------------------------------------------------
@@ -179,21 +177,7 @@ export class Vfs {
   }
 
   statfs(): StatFs {
-    const { bytes, files } = this.#mirror.stats();
-    const { usedBytes, capBytes } = this.#cache.usage();
-    const bsize = 4096;
-    const free = Math.max(0, capBytes - usedBytes);
-    return {
-      bsize,
-      frsize: bsize,
-      blocks: Math.ceil((bytes + capBytes) / bsize),
-      bfree: Math.floor(free / bsize),
-      bavail: Math.floor(free / bsize),
-      files: files + 1_000_000,
-      ffree: 1_000_000,
-      favail: 1_000_000,
-      namemax: 255,
-    };
+    return packStatFs(this.#mirror.stats(), this.#cache.usage());
   }
 
   access(path: string): void {
@@ -203,43 +187,17 @@ export class Vfs {
   // ---- extended attributes --------------------------------------------------------------------------
 
   listxattr(path: string): string[] {
-    const node = this.#resolve(path);
-    return node.kind === 'file' ? FILE_XATTRS : [XATTR_STATE, XATTR_REV];
+    return this.#states.xattrNames(this.#resolve(path));
   }
 
   /** The attribute's value, or null when the node has no such attribute (ENODATA). */
   getxattr(path: string, name: string): Buffer | null {
-    const node = this.#resolve(path);
-    switch (name) {
-      case XATTR_STATE:
-        return Buffer.from(this.fileState(node));
-      case XATTR_REV:
-        return Buffer.from(String(node.rev));
-      case XATTR_CACHED:
-        return node.kind === 'file' ? Buffer.from(String(this.#cachedBytes(node))) : null;
-      default:
-        return null;
-    }
+    return this.#states.xattr(this.#resolve(path), name);
   }
 
-  /** Set by the push loop: the node being uploaded now. */
-  uploadingId: number | null = null;
-
+  /** What a node is here (cloud, cached, dirty, uploading, …: `user.loft.state`). */
   fileState(node: MirrorNode): FileState {
-    if (node.kind === 'file' && (node.id === this.uploadingId || (node.serverId === null && !node.staging)))
-      return 'uploading';
-    if (node.kind === 'file' && (node.staging || this.dirty.get(node.id))) return 'dirty';
-    if (this.#mirror.isPinned(node.id)) return 'pinned';
-    if (node.kind === 'dir') return 'cloud';
-    const cached = this.#cachedBytes(node);
-    if (cached >= node.size) return 'cached';
-    return cached === 0 ? 'cloud' : 'partial';
-  }
-
-  #cachedBytes(node: MirrorNode): number {
-    const d = this.dirty.get(node.id);
-    if (d) return d.size; // dirty content is all local (staged, or base blocks read through the cache)
-    return this.#cache.cachedBytes(this.#mirror.blocks(node.id));
+    return this.#states.state(node);
   }
 
   // ---- files ----------------------------------------------------------------------------------------
@@ -577,35 +535,11 @@ export class Vfs {
   // ---- internals ----------------------------------------------------------------------------------
 
   #resolve(path: string): MirrorNode {
-    const node = this.#mirror.lookup(path);
-    if (!node) this.#notFound(path);
-    return node;
+    return resolvePath(this.#mirror, path);
   }
 
-  /** Why `path` does not resolve, as Linux would say it: ENAMETOOLONG, ENOTDIR or ENOENT. */
-  #notFound(path: string): never {
-    const parts = path.split('/').filter(Boolean);
-    let at = '';
-    for (const [i, part] of parts.entries()) {
-      if (Buffer.byteLength(part) > MAX_NAME_BYTES)
-        throw new FsError('ENAMETOOLONG', `name too long: ${path}`);
-      at += '/' + part;
-      const n = this.#mirror.lookup(at);
-      if (!n) break;
-      if (n.kind !== 'dir' && i < parts.length - 1) throw new FsError('ENOTDIR', `${at} is not a directory`);
-    }
-    throw new FsError('ENOENT', `${path} does not exist`);
-  }
-
-  /** The existing parent directory of `path` and the new name. */
   #parentOf(path: string): { parent: MirrorNode; name: string } {
-    const cut = path.lastIndexOf('/');
-    const name = path.slice(cut + 1);
-    if (!name || name === '.' || name === '..') throw new FsError('EINVAL', `bad name in ${path}`);
-    if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw new FsError('ENAMETOOLONG', `name too long: ${path}`);
-    const parent = this.#resolve(cut === 0 ? '/' : path.slice(0, cut));
-    if (parent.kind !== 'dir') throw new FsError('ENOTDIR', `${path.slice(0, cut)} is not a directory`);
-    return { parent, name };
+    return parentOf(this.#mirror, path);
   }
 
   #attrChange(node: MirrorNode, path: string, f: { mode?: number; mtime?: number; ctime: number }): void {

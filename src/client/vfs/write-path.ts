@@ -137,4 +137,21 @@ export class WritePath {
       }
     }
   }
+
+  /** Reopens the staging files the mirror records and queues their commits (after a restart). */
+  async recover(): Promise<number> {
+    let n = 0;
+    for (const node of this.#mirror.stagedNodes()) {
+      const d = await this.#dirty.reopen(node.id, node.staging!, node.mtime);
+      const path = this.#mirror.pathOf(node.id);
+      if (!d || path === null) {
+        this.#mirror.updateLocal(node.id, { staging: null });
+        continue;
+      }
+      this.#mirror.queueCommit(node.id, path, { size: d.file.size });
+      n++;
+    }
+    if (n) this.#onQueued();
+    return n;
+  }
 }
