@@ -28,6 +28,7 @@ import type {
   RemoveOp,
   RestoreOp,
   Role,
+  TreePage,
   UserRecord,
 } from '../metadata-store.js';
 import { migrate } from './schema.js';
@@ -128,6 +129,9 @@ export class SqliteMetadataStore implements MetadataStore {
       nodeById: db.prepare('SELECT * FROM nodes WHERE id = ? AND ns_id = ?'),
       child: db.prepare('SELECT * FROM nodes WHERE parent_id = ? AND name = ? AND deleted = 0'),
       children: db.prepare('SELECT * FROM nodes WHERE parent_id = ? AND deleted = 0 ORDER BY name'),
+      treePage: db.prepare(
+        'SELECT * FROM nodes INDEXED BY nodes_ns_live WHERE ns_id = ? AND deleted = 0 AND id > ? ORDER BY id LIMIT ?',
+      ),
       hasChild: db.prepare('SELECT 1 FROM nodes WHERE parent_id = ? AND deleted = 0 LIMIT 1'),
       setDeletedWith: db.prepare('UPDATE revisions SET deleted_with = ? WHERE ns_id = ? AND seq = ?'),
       insertRevision: db.prepare(
@@ -685,6 +689,24 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async headSeq(ns: number): Promise<number> {
     return this.#head(ns);
+  }
+
+  async listTree(ns: number, after: number, limit: number, maxBlocks: number): Promise<TreePage> {
+    return this.#db.transaction(() => {
+      this.#head(ns); // NOT_FOUND for an unknown namespace
+      // One more row than asked tells whether another page follows.
+      const rows = this.#stmt.treePage.all(ns, after, limit + 1) as NodeRow[];
+      const entries: Revision[] = [];
+      let blocks = 0;
+      for (const n of rows.slice(0, limit)) {
+        if (entries.length > 0 && blocks >= maxBlocks) break;
+        const r = this.#revision(ns, n.rev);
+        blocks += r.blocks?.length ?? 0;
+        entries.push(r);
+      }
+      const more = entries.length < rows.length;
+      return { entries, next: more ? entries[entries.length - 1]!.id : null };
+    })();
   }
 
   async listDeleted(ns: number, dirId: number, limit: number): Promise<DeletedList> {
