@@ -148,6 +148,8 @@ function differenceLine(d: Difference): string {
       return `${head}: a ${l!.kind === 'dir' ? 'folder' : 'file'} here, a ${s!.kind === 'dir' ? 'folder' : 'file'} on the server`;
     case 'place':
       return `${head}: the server has it at ${s!.path} (${side(s!)})`;
+    case 'content':
+      return `${head}: rev ${l!.rev} on both, but ${l!.size === s!.size ? `another block list (${formatBytes(l!.size)})` : `drive ${formatBytes(l!.size)} vs server ${formatBytes(s!.size)}`}`;
     default:
       return `${head}: drive ${side(l!)} vs server ${side(s!)}${s!.path !== l!.path ? ` at ${s!.path}` : ''}`;
   }
