@@ -3,13 +3,14 @@
  * a local change still queued (exit 1, pending), server changes the stopped drive has not pulled
  * (exit 1, pending, no difference), a mirror made out of sync behind the drive's back (exit 1, each
  * path with its kind of difference, the --json shape), and the check that cannot be made (a refused
- * token, a server that is down: exit 2, one line).
+ * token, a server out of reach: exit 2, one line), and a change the server keeps refusing (stuck).
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
-import { Devices, settled, waitFor, type Device } from '../helpers/devices.js';
+import { Devices, settled, status, waitFor, type Device } from '../helpers/devices.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
 import type { MountProcess } from '../helpers/mount-process.js';
 import { runLoft, ServerProcess, type CliResult } from '../helpers/server-process.js';
 
@@ -197,10 +198,29 @@ t.test(
   },
 );
 
-t.test('a check that cannot be made: exit 2 and one line', async (t) => {
+t.test('a stuck change is reported; a check that cannot be made exits 2 with one line', async (t) => {
   const dev = await devices.newUser('nocheck');
-  const m = devices.mount(t, dev);
+  const proxy = new FaultProxy(Number(new URL(server.url).port));
+  await proxy.start();
+  t.teardown(() => proxy.close());
+  const m = devices.mount(t, dev, proxy.url);
   await m.start();
+  proxy.refuse('poison.txt');
+  await fs.writeFile(m.p('poison.txt'), 'refused\n');
+  await waitFor(
+    'the refused change set aside',
+    async () => ((await status(m)) as { stuck?: unknown[] }).stuck?.length === 1,
+    60_000,
+    200,
+  );
+  const stuck = await check(m);
+  t.equal(stuck.code, 1, stuck.stderr);
+  t.match(stuck.stdout, /^check: 0 matching, 0 differences; 1 stuck\n/);
+  t.match(stuck.stdout, /\n {2}✗ stuck: commit \/poison\.txt: .*injected fault.* \(\d+ attempts, since /);
+  const j = await checkJson(t, m, 1);
+  t.match(j.stuck, [{ op: 'commit', path: '/poison.txt', error: /injected fault/ }]);
+  t.same(j.pending, [], 'a stuck change is not counted as pending too');
+
   const refused = await check(m, [], { LOFT_TOKEN: 'loft_' + 'A'.repeat(43) });
   t.equal(refused.code, 2);
   t.match(
@@ -218,8 +238,8 @@ t.test('a check that cannot be made: exit 2 and one line', async (t) => {
   const none = await runLoft(['check', '--state', path.join(m.root, 'no-such-state')]);
   t.equal(none.code, 2);
   t.match(none.stderr, /^loft: check failed: .*no-such-state holds no drive/);
-  // The server down (last: the other tests share it).
-  await server.stop();
+  // The server out of reach.
+  proxy.offline();
   const down = await check(m);
   t.equal(down.code, 2, down.stdout);
   t.match(down.stderr, /^loft: check failed: server http:\/\/127\.0\.0\.1:\d+ unreachable: .*\n$/);
