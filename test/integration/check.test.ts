@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
-import { Devices, settled, status, waitFor, type Device } from '../helpers/devices.js';
+import { checkDrive, Devices, settled, status, waitFor, type Device } from '../helpers/devices.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import type { MountProcess } from '../helpers/mount-process.js';
 import { runLoft, ServerProcess, type CliResult } from '../helpers/server-process.js';
@@ -101,7 +101,16 @@ t.test(
     // A change from another device reaches the running drive: in sync again.
     const phone = await devices.otherDevice(dev, 'checker-phone');
     t.equal((await phone.api.writeFile('/docs/from-phone.txt', [Buffer.from('hello\n')])).status, 200);
-    await inSync(m);
+    const after = await waitFor(
+      "the phone's file in the drive",
+      async () => {
+        const c = await checkDrive(m);
+        return c.code === 0 && c.report;
+      },
+      30_000,
+      200,
+    );
+    t.equal(after.matching, 6, 'the helper tests use');
 
     // A file open for writing: its change is queued, not yet on the server.
     const log = await fs.open(m.p('app.log'), 'w');

@@ -175,8 +175,13 @@ export interface CheckReport {
   inSync: boolean;
 }
 
-/** The digest both sides give a file's ordered block list (`hash:size` lines, SHA-256). */
+/**
+ * The digest both sides give a file's ordered block list: `hash:size` for one block (most files:
+ * no hashing, the snapshot of a big drive is read faster), else the SHA-256 of its `hash:size`
+ * lines (64 hex digits, never containing the ':' of the one-block form).
+ */
 export function contentDigest(blocks: readonly { hash: string; size: number }[]): string {
+  if (blocks.length === 1) return `${blocks[0]!.hash}:${blocks[0]!.size}`;
   const h = createHash('sha256');
   for (const b of blocks) h.update(`${b.hash}:${b.size}\n`);
   return h.digest('hex');
