@@ -94,12 +94,12 @@ export interface ServerSnapshot {
   entries: ServerEntry[];
   /**
    * The first revision after the drive's cursor, or null when the journal holds nothing after it
-   * (everything read here is then at or before the cursor). Read after `entries` and `gone`.
+   * (everything in `entries` is then at or before the cursor). Read after `entries`.
    */
   firstUnseen: number | null;
   /**
-   * For mirror nodes the live tree lacks: their delete revision on the server, or null when the
-   * server knows no such node (or its history was purged).
+   * For mirror nodes the live tree lacks: the revision of their latest change on the server (their
+   * delete), or null when the server knows no such node (or it was not looked up).
    */
   gone: ReadonlyMap<number, number | null>;
 }
@@ -282,7 +282,6 @@ export function compareTrees(local: DriveSnapshot, server: ServerSnapshot): Chec
     });
   }
 
-  const localIds = new Set(local.entries.map((e) => e.localId));
   for (const o of local.ops) {
     const item = { op: o.op, path: o.path, toPath: o.toPath, attempts: o.attempts, error: o.error };
     if (o.stuckSince !== null) report.stuck.push({ ...item, since: o.stuckSince });
@@ -290,7 +289,7 @@ export function compareTrees(local: DriveSnapshot, server: ServerSnapshot): Chec
   }
   // Dirty content with nothing queued yet: a file still open for writing.
   for (const l of local.entries)
-    if (l.dirty && !opLocalIds.has(l.localId) && localIds.has(l.localId))
+    if (l.dirty && !opLocalIds.has(l.localId))
       report.pending.push({ op: 'write', path: l.path, toPath: null, attempts: 0, error: null });
 
   report.differences.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
