@@ -11,6 +11,7 @@ import path from 'node:path';
 import { LoftError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { DiskBlockCache } from './cache/disk-block-cache.js';
+import { mirrorSnapshot } from './check/mirror-snapshot.js';
 import { ControlServer } from './control/control-server.js';
 import { FuseMount } from './fuse/fuse-mount.js';
 import { Hydrator, READAHEAD, type Connectivity } from './hydrate/hydrator.js';
@@ -407,6 +408,7 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
     const toMountPaths = (paths: string[]) => paths.map((p) => (p.startsWith('/') ? p : '/' + p));
     const control = new ControlServer(record.socket, {
       status,
+      snapshot: () => mirrorSnapshot(mirror),
       pin: (paths) => vfs.pin(toMountPaths(paths)),
       unpin: (paths) => vfs.unpin(toMountPaths(paths)),
     });

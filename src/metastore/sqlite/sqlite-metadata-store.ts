@@ -28,6 +28,7 @@ import type {
   RemoveOp,
   RestoreOp,
   Role,
+  TreePage,
   UserRecord,
 } from '../metadata-store.js';
 import { migrate } from './schema.js';
@@ -128,6 +129,13 @@ export class SqliteMetadataStore implements MetadataStore {
       nodeById: db.prepare('SELECT * FROM nodes WHERE id = ? AND ns_id = ?'),
       child: db.prepare('SELECT * FROM nodes WHERE parent_id = ? AND name = ? AND deleted = 0'),
       children: db.prepare('SELECT * FROM nodes WHERE parent_id = ? AND deleted = 0 ORDER BY name'),
+      // Each live node's current revision in one statement (a node's rev is its latest revision).
+      treePage: db.prepare(
+        `SELECT r.*, d.name AS device FROM nodes n INDEXED BY nodes_ns_live
+           JOIN revisions r ON r.ns_id = n.ns_id AND r.seq = n.rev
+           LEFT JOIN devices d ON d.id = r.device_id
+          WHERE n.ns_id = ? AND n.deleted = 0 AND n.id > ? ORDER BY n.id LIMIT ?`,
+      ),
       hasChild: db.prepare('SELECT 1 FROM nodes WHERE parent_id = ? AND deleted = 0 LIMIT 1'),
       setDeletedWith: db.prepare('UPDATE revisions SET deleted_with = ? WHERE ns_id = ? AND seq = ?'),
       insertRevision: db.prepare(
@@ -685,6 +693,24 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async headSeq(ns: number): Promise<number> {
     return this.#head(ns);
+  }
+
+  async listTree(ns: number, after: number, limit: number, maxBlocks: number): Promise<TreePage> {
+    return this.#db.transaction(() => {
+      this.#head(ns); // NOT_FOUND for an unknown namespace
+      // One more row than asked tells whether another page follows.
+      const rows = this.#stmt.treePage.all(ns, after, limit + 1) as RevisionRow[];
+      const entries: Revision[] = [];
+      let blocks = 0;
+      for (const row of rows.slice(0, limit)) {
+        if (entries.length > 0 && blocks >= maxBlocks) break;
+        const r = this.#toRevision(row);
+        blocks += r.blocks?.length ?? 0;
+        entries.push(r);
+      }
+      const more = entries.length < rows.length;
+      return { entries, next: more ? entries[entries.length - 1]!.id : null };
+    })();
   }
 
   async listDeleted(ns: number, dirId: number, limit: number): Promise<DeletedList> {
