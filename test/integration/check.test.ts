@@ -155,14 +155,16 @@ t.test(
     const phoneFile = await nodeId(dev, '/docs/from-phone.txt');
     const db = new Database(path.join(m.state, 'mirror.db'));
     try {
-      db.prepare('DELETE FROM nodes WHERE id = ?').run(phoneFile.id); // missing here
-      db.prepare('DELETE FROM blocks WHERE node_id = ?').run(phoneFile.id);
-      db.prepare('UPDATE blocks SET hash = ? WHERE node_id = ?').run('f'.repeat(64), a.id); // other content
-      db.prepare('UPDATE nodes SET rev = rev - 1 WHERE id = ?').run(b.id); // other revision
-      db.prepare("UPDATE nodes SET name = 'deep' WHERE id = ?").run(moved.id); // other place
+      // Rows are found by server id (the mirror's keys are its own).
+      const key = '(SELECT id FROM nodes WHERE server_id = ?)';
+      db.prepare(`DELETE FROM blocks WHERE node_id = ${key}`).run(phoneFile.id);
+      db.prepare('DELETE FROM nodes WHERE server_id = ?').run(phoneFile.id); // missing here
+      db.prepare(`UPDATE blocks SET hash = ? WHERE node_id = ${key}`).run('f'.repeat(64), a.id); // other content
+      db.prepare('UPDATE nodes SET rev = rev - 1 WHERE server_id = ?').run(b.id); // other revision
+      db.prepare("UPDATE nodes SET name = 'deep' WHERE server_id = ?").run(moved.id); // other place
       db.prepare(
         // in the drive only, never on the server, nothing queued
-        "INSERT INTO nodes (id, parent_id, name, kind, rev, size, mtime, mode) VALUES (999999, ?, 'phantom', 'dir', 3, 0, 0, 493)",
+        `INSERT INTO nodes (id, server_id, parent_id, name, kind, rev, size, mtime, mode) VALUES (999999, 999999, ${key}, 'phantom', 'dir', 3, 0, 0, 493)`,
       ).run(moved.id);
     } finally {
       db.close();

@@ -8,8 +8,8 @@
  * tree, outbox and cursor: nothing can change it between two reads. The cost is that the walk holds
  * the event loop of the mount for its duration (about a second per 100,000 nodes).
  *
- * Today's keys: a node made here has a negative temporary id until the server answers (then the
- * id is the server's); a positive id is the server's id.
+ * Keys: nodes are matched with the server by their server id (null while the server does not have
+ * the node); the local key is only reported, never compared.
  */
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -21,7 +21,6 @@ import { contentDigest, type DriveSnapshot, type LocalEntry } from './tree-check
 export function mirrorSnapshot(mirror: Mirror): DriveSnapshot {
   const identity = mirror.identity();
   if (!identity) throw new LoftError('NOT_FOUND', 'this drive has never synced with a server');
-  const serverId = (id: number): number | null => (id > 0 ? id : null);
   const root = mirror.node(mirror.rootId);
   const entries: LocalEntry[] = [];
   if (root) {
@@ -29,7 +28,7 @@ export function mirrorSnapshot(mirror: Mirror): DriveSnapshot {
       localId: root.id,
       path: '/',
       kind: 'dir',
-      serverId: serverId(root.id),
+      serverId: root.serverId,
       parentServerId: null,
       name: '',
       rev: root.rev,
@@ -38,7 +37,9 @@ export function mirrorSnapshot(mirror: Mirror): DriveSnapshot {
       dirty: false,
     });
     // Depth first with an explicit stack: a deep tree must not overflow the JavaScript stack.
-    const stack: { id: number; path: string }[] = [{ id: root.id, path: '/' }];
+    const stack: { id: number; serverId: number | null; path: string }[] = [
+      { id: root.id, serverId: root.serverId, path: '/' },
+    ];
     while (stack.length) {
       const dir = stack.pop()!;
       const prefix = dir.path === '/' ? '/' : `${dir.path}/`;
@@ -48,15 +49,15 @@ export function mirrorSnapshot(mirror: Mirror): DriveSnapshot {
           localId: n.id,
           path,
           kind: n.kind,
-          serverId: serverId(n.id),
-          parentServerId: serverId(dir.id),
+          serverId: n.serverId,
+          parentServerId: dir.serverId,
           name: n.name,
           rev: n.rev,
           size: n.size,
           content: n.kind === 'file' ? contentDigest(mirror.blocks(n.id)) : null,
           dirty: n.staging !== null,
         });
-        if (n.kind === 'dir') stack.push({ id: n.id, path });
+        if (n.kind === 'dir') stack.push({ id: n.id, serverId: n.serverId, path });
       }
     }
   }
@@ -70,7 +71,7 @@ export function mirrorSnapshot(mirror: Mirror): DriveSnapshot {
       op: o.kind,
       path: o.path,
       toPath: o.toPath,
-      serverId: serverId(o.nodeId),
+      serverId: o.serverId,
       localId: o.nodeId,
       absorbed: o.kind === 'delete' ? mirror.absorbed(o.seq).map(([id]) => id) : [],
       attempts: o.attempts,
