@@ -11,6 +11,7 @@
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import t from 'tap';
+import { MIGRATIONS } from '../../../src/client/mirror/mirror-schema.js';
 import { Mirror } from '../../../src/client/mirror/mirror.js';
 import type { BlockRef, Revision, RevisionOp } from '../../../src/shared/protocol.js';
 import { tmpDirs } from './fake-block-source.js';
@@ -902,6 +903,79 @@ t.test('a schema v1 database opens with the new code and keeps its nodes', async
   t.teardown(() => again.close());
   t.equal(again.pendingOps, 1);
   t.equal(again.node(3)!.size, 31);
+});
+
+t.test('v6 → v7: a state dir of session 6 keeps working with stable keys', async (t) => {
+  // A mirror as the drive of session 6 left it: server ids as ids, a folder made offline with a
+  // negative temporary id (its mkdir queued, a file staged in it), a delete of a server node queued,
+  // nodes to resync (one of them a temporary id), pins on both kinds.
+  const file = path.join(tmp(), 'mirror.db');
+  const db = new Database(file);
+  for (const m of MIGRATIONS.slice(0, 6)) db.exec(m);
+  const meta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+  for (const [k, v] of [
+    ['server', 'http://127.0.0.1:7420'],
+    ['user', 'alice'],
+    ['ns', '7'],
+    ['rootId', String(ROOT)],
+    ['cursor', 'c9'],
+    ['synced', '1'],
+    ['lastTempId', '-1'],
+  ])
+    meta.run(k, v);
+  const node = db.prepare(
+    'INSERT INTO nodes (id, parent_id, name, kind, rev, size, mtime, mode, ctime, staging) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  node.run(ROOT, null, '', 'dir', 0, 0, T0, 0o755, T0, null);
+  node.run(2, ROOT, 'docs', 'dir', 5, 0, T0, 0o755, T0, null);
+  node.run(3, 2, 'a.txt', 'file', 6, 30, T0, 0o644, T0, null);
+  node.run(-1, 2, 'new', 'dir', 0, 0, T0, 0o755, T0, null);
+  node.run(-2, -1, 'n.txt', 'file', 0, 4, T0, 0o644, T0, 'st-n');
+  db.prepare('INSERT INTO blocks VALUES (?, ?, ?, ?, ?)').run(3, 0, H('a'), 0, 30);
+  const op = db.prepare('INSERT INTO ops (kind, node_id, path, rev, created_at) VALUES (?, ?, ?, ?, ?)');
+  op.run('mkdir', -1, '/docs/new', 0, T0);
+  op.run('commit', -2, '/docs/new/n.txt', 0, T0);
+  op.run('delete', 9, '/gone.txt', 4, T0);
+  db.prepare('INSERT INTO resync (id) VALUES (?)').run(7);
+  db.prepare('INSERT INTO resync (id) VALUES (?)').run(-1);
+  db.prepare('INSERT INTO pins VALUES (?)').run(2);
+  db.prepare('INSERT INTO pins VALUES (?)').run(-1);
+  db.pragma('user_version = 6');
+  db.close();
+
+  const m = new Mirror(file);
+  t.teardown(() => m.close());
+  t.match(m.node(2), { id: 2, serverId: 2, name: 'docs' }, 'a server node: its id is its key and server id');
+  t.equal(m.keyOf(3), 3);
+  t.match(m.node(-1), { id: -1, serverId: null, name: 'new' }, 'a temporary id is kept as the key');
+  t.equal(m.pathOf(-2), '/docs/new/n.txt');
+  t.same(
+    m.ops().map((o) => [o.kind, o.nodeId, o.serverId]),
+    [
+      ['mkdir', -1, null],
+      ['commit', -2, null],
+      ['delete', 9, 9],
+    ],
+    'ops carry server ids where there are some',
+  );
+  t.same(m.resyncIds(), [7], 'the resync set holds server ids only');
+  t.same(
+    [...m.pinnedIds()].sort((a, b) => a - b),
+    [-1, 2],
+  );
+  // It keeps working: the queued mkdir is answered, new nodes get keys above every old id.
+  m.setServerId(-1, 40);
+  t.match(m.node(-1), { serverId: 40, name: 'new' });
+  t.equal(m.keyOf(40), -1);
+  t.same(m.ops()[0]!.serverId, 40);
+  const f = m.createLocal(2, 'b.txt', 'file', 0o644, T0, '/docs/b.txt', 'st-b');
+  t.equal(f.id, 4, 'the first new key is above the largest old id');
+  m.applyChanges([create(41, 40, 'remote.txt', [{ hash: H('r'), size: 1 }])], 'c10', false);
+  t.match(
+    m.lookup('/docs/new/remote.txt'),
+    { id: 5, serverId: 41 },
+    'a remote node under the migrated folder',
+  );
 });
 
 t.test('a database from a newer Loft is refused', async (t) => {
