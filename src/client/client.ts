@@ -6,6 +6,7 @@
  * in the background; a new one pulls the whole tree first (paginated, with progress), because an
  * empty drive that fills in later looks like data loss to a file manager.
  */
+import { systemTimers, type Timers } from '../shared/clock.js';
 import { privateDir } from '../shared/private-dir.js';
 import path from 'node:path';
 import { LoftError } from '../shared/errors.js';
@@ -148,6 +149,8 @@ export interface CoreOptions {
   bwlimit?: number;
   log: Logger;
   onSyncProgress?: (entries: number, done: boolean) => void;
+  /** Time and timers of the sync core (mirror, push and pull loops, Vfs); system ones by default. */
+  timers?: Timers;
 }
 
 /** Everything of the drive but FUSE: the VFS and what it stands on (also used in-process by tests). */
@@ -167,13 +170,14 @@ export interface DriveCore {
 
 export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
   const { log } = options;
+  const timers = options.timers ?? systemTimers;
   const state = path.resolve(options.state);
   privateDir(state);
   const cleanups = new Cleanups(log);
   try {
     const remote = new RemoteClient({ url: options.server, token: options.token });
     cleanups.push(() => remote.close());
-    const mirror = new Mirror(path.join(state, 'mirror.db'));
+    const mirror = new Mirror(path.join(state, 'mirror.db'), timers);
     cleanups.push(() => mirror.close());
 
     let identity = mirror.identity();
@@ -236,6 +240,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     const uploading: { id: number | null } = { id: null };
     vfs = new Vfs({
       uploading,
+      now: () => timers.now(),
       mirror,
       hydrator,
       cache,
@@ -257,6 +262,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     let device: Promise<string> | null = null;
     push = new PushLoop({
       uploading,
+      timers,
       remote,
       mirror,
       vfs,
@@ -281,6 +287,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     cleanups.push(() => pusher.close());
 
     const pull = (pullLoop = new PullLoop({
+      timers,
       lock,
       source: remote,
       mirror,

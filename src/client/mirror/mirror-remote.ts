@@ -123,7 +123,7 @@ export class MirrorRemote extends MirrorTree {
       return;
     }
     const from = this.rawPath(id);
-    this.s.move.run(parentId, name, Date.now(), id);
+    this.s.move.run(parentId, name, this.now(), id);
     this.rebaseOps(from, this.rawPath(id));
     // Placed as the server has it: the kernel forgets the old name (and learns the new one).
     if (from) this.onRemotePath?.(from);
@@ -206,12 +206,14 @@ export class MirrorRemote extends MirrorTree {
   /**
    * Folder merge: folder `from` (a row of this mirror) and folder `into` are one folder on the
    * server. What `from` holds moves into `into`; where both hold a name, two folders merge the same
-   * way (the one made here takes the other's server id if it has none), and otherwise the entry
-   * made or changed here keeps the name and the other is dropped here and fetched again once the
-   * local change is pushed (the push makes a conflicted copy if the server holds something else
-   * there: nothing is lost). Ops and pins of `from` follow to `into`.
+   * way (the one made here takes the other's server id if it has none); otherwise the entry made
+   * or changed here keeps the name and the other, holding nothing local, is dropped here and
+   * fetched again once the local change is pushed (the push makes a conflicted copy if the server
+   * holds something else there: nothing is lost). When both hold local changes, both stay: the one
+   * of `into` moves to a free name. Ops and pins of `from` follow to `into`.
    */
   #mergeInto(from: NodeRow, into: number): void {
+    const fromPath = this.rawPath(from.id);
     for (const { id: childId } of this.s.childIds.all(from.id) as { id: number }[]) {
       const c = this.s.node.get(childId) as NodeRow;
       const holder = this.s.child.get(into, c.name) as NodeRow | undefined;
@@ -229,14 +231,46 @@ export class MirrorRemote extends MirrorTree {
         }
         continue;
       }
-      const [keep, drop] = this.holdsLocal(c.id) && !this.holdsLocal(holder.id) ? [c, holder] : [holder, c];
-      this.removeSubtree(drop.id, []);
-      if (drop.server_id !== null) this.s.markResync.run(drop.server_id);
-      if (keep === c) this.s.reparent.run(into, c.id);
+      if (!this.holdsLocal(c.id)) {
+        // Nothing of it is local here: dropped for now, fetched again once ours is pushed.
+        this.removeSubtree(c.id, []);
+        if (c.server_id !== null) this.s.markResync.run(c.server_id);
+        continue;
+      }
+      if (!this.holdsLocal(holder.id)) {
+        this.removeSubtree(holder.id, []);
+        if (holder.server_id !== null) this.s.markResync.run(holder.server_id);
+        this.s.reparent.run(into, c.id);
+        continue;
+      }
+      // Both hold changes made here (an edit of the server's entry, and a new one made here): both
+      // stay; the new one moves aside to a free name (queued as a move if the server has it).
+      this.#setAside(holder, into);
+      this.s.reparent.run(into, c.id);
     }
+    // Queued ops below `from` name paths under it: they are under `into` now (after the entries
+    // moved aside above had theirs rebased). The kernel forgets the old path.
+    this.rebaseOps(fromPath, this.rawPath(into));
+    if (fromPath) this.onRemotePath?.(fromPath);
     this.s.moveOps.run(into, from.id);
     this.s.movePin.run(into, from.id);
     this.s.deletePin.run(from.id);
     this.s.deleteNode.run(from.id);
+  }
+
+  /** Renames `n` (in folder `dir`) to the first free `name (2).ext`, `name (3).ext`, … here. */
+  #setAside(n: NodeRow, dir: number): void {
+    const dot = n.kind === 'file' ? n.name.lastIndexOf('.') : -1;
+    const [stem, ext] = dot > 0 ? [n.name.slice(0, dot), n.name.slice(dot)] : [n.name, ''];
+    let name = n.name;
+    for (let i = 2; this.s.child.get(dir, name); i++) name = `${stem} (${i})${ext}`;
+    const from = this.rawPath(n.id);
+    this.s.move.run(dir, name, this.now(), n.id);
+    const to = this.rawPath(n.id);
+    this.rebaseOps(from, to);
+    if (n.server_id !== null && from && to)
+      this.s.insertOp.run('move', n.id, n.server_id, from, to, 0, this.now());
+    if (from) this.onRemotePath?.(from);
+    this.reportPath(n.id);
   }
 }

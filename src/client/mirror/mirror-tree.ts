@@ -3,6 +3,7 @@
  * keys and server ids, reads with their memo caches (getattr, readdir, lookups by path), pins, and
  * the helpers every change uses (paths, subtree removal, block lists, what counts as local).
  */
+import { systemClock, type Clock } from '../../shared/clock.js';
 import type { BlockRef } from '../../shared/protocol.js';
 import {
   openMirrorDb,
@@ -35,7 +36,11 @@ export class MirrorTree {
   /** The next local key (meta `nextKey`, written with every key given). */
   protected nextKey = 1;
 
-  constructor(filename: string) {
+  /** Local time (ms) of local changes and op records; the sync core's clock (see Timers). */
+  protected readonly now: () => number;
+
+  constructor(filename: string, clock: Clock = systemClock) {
+    this.now = () => clock.now();
     this.db = openMirrorDb(filename);
     this.s = prepareStatements(this.db);
     const root = this.s.getMeta.get('rootId') as { value: string } | undefined;
@@ -72,7 +77,7 @@ export class MirrorTree {
       this.s.setMeta.run('ns', String(id.ns));
       this.s.setMeta.run('rootId', String(id.rootId));
       // The root's key is the server's id of it (both never change).
-      this.s.insertNode.run(id.rootId, id.rootId, null, '', 'dir', 0, 0, Date.now(), 0o755, Date.now());
+      this.s.insertNode.run(id.rootId, id.rootId, null, '', 'dir', 0, 0, this.now(), 0o755, this.now());
       this.nextKey = Math.max(this.nextKey, id.rootId + 1);
       this.s.setMeta.run('nextKey', String(this.nextKey));
     })();

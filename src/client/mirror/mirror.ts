@@ -64,10 +64,10 @@ export class Mirror extends MirrorRemote {
     const id = this.db
       .transaction(() => {
         const id = this.newKey();
-        this.s.insertNode.run(id, null, parentId, name, kind, 0, 0, mtime, mode, Date.now());
+        this.s.insertNode.run(id, null, parentId, name, kind, 0, 0, mtime, mode, this.now());
         this.s.touchDir.run({ t: mtime, id: parentId });
-        if (staging !== null) this.s.setLocal.run(0, mtime, mode, Date.now(), staging, id);
-        if (kind === 'dir') this.s.insertOp.run('mkdir', id, null, path, null, 0, Date.now());
+        if (staging !== null) this.s.setLocal.run(0, mtime, mode, this.now(), staging, id);
+        if (kind === 'dir') this.s.insertOp.run('mkdir', id, null, path, null, 0, this.now());
         return id;
       })
       .immediate();
@@ -108,7 +108,7 @@ export class Mirror extends MirrorRemote {
         .transaction(() => {
           this.updateLocal(id, f);
           if (!this.s.queuedCommit.get(id, this.pushing))
-            this.s.insertOp.run('commit', id, this.node(id)?.serverId ?? null, path, null, 0, Date.now());
+            this.s.insertOp.run('commit', id, this.node(id)?.serverId ?? null, path, null, 0, this.now());
         })
         .immediate();
     } finally {
@@ -120,7 +120,7 @@ export class Mirror extends MirrorRemote {
    * Removes a node and its subtree and queues the delete. Returns the block hashes no file references
    * any more and the staging files of the removed nodes.
    */
-  removeLocal(id: number, path: string, now = Date.now()): { released: string[]; staged: string[] } {
+  removeLocal(id: number, path: string, now = this.now()): { released: string[]; staged: string[] } {
     const released: string[] = [];
     const staged: string[] = [];
     this.db
@@ -135,7 +135,7 @@ export class Mirror extends MirrorRemote {
           path,
           null,
           node?.rev ?? 0,
-          Date.now(),
+          this.now(),
         ) as { seq: number };
         if (node?.kind === 'dir') this.#absorbDeletes(seq, path);
       })
@@ -181,7 +181,7 @@ export class Mirror extends MirrorRemote {
     fromPath: string,
     toPath: string,
     replaced: number | null,
-    now = Date.now(),
+    now = this.now(),
   ): { released: string[]; staged: string[] } {
     const released: string[] = [];
     const staged: string[] = [];
@@ -193,14 +193,14 @@ export class Mirror extends MirrorRemote {
           // it is deleted there by id first.
           const r = this.s.node.get(replaced) as NodeRow | undefined;
           if (r && r.server_id !== null && r.kind === 'file' && this.s.laterMove.get(r.id, 0))
-            this.s.insertOp.run('delete', r.id, r.server_id, toPath, null, r.rev, Date.now());
+            this.s.insertOp.run('delete', r.id, r.server_id, toPath, null, r.rev, this.now());
           this.removeSubtree(replaced, released, false, staged);
         }
         const from = (this.s.node.get(id) as NodeRow | undefined)?.parent_id;
         this.s.move.run(parentId, name, now, id);
         if (from != null) this.s.touchDir.run({ t: now, id: from });
         this.s.touchDir.run({ t: now, id: parentId });
-        this.s.insertOp.run('move', id, this.node(id)?.serverId ?? null, fromPath, toPath, 0, Date.now());
+        this.s.insertOp.run('move', id, this.node(id)?.serverId ?? null, fromPath, toPath, 0, this.now());
       })
       .immediate();
     this.changed();
@@ -294,7 +294,7 @@ export class Mirror extends MirrorRemote {
   renameRaw(id: number, name: string): void {
     const n = this.node(id);
     if (!n || n.parentId === null) return;
-    this.s.move.run(n.parentId, name, Date.now(), id);
+    this.s.move.run(n.parentId, name, this.now(), id);
     this.changed();
   }
 

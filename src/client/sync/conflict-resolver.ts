@@ -4,6 +4,7 @@
  * merge of small text files, or else our version kept beside the winner as a conflicted copy.
  * Nothing that carries content is dropped.
  */
+import { systemTimers } from '../../shared/clock.js';
 import { isLoftError } from '../../shared/errors.js';
 import type { BlockRef, Revision } from '../../shared/protocol.js';
 import type { MirrorNode, Op } from '../mirror/mirror.js';
@@ -71,7 +72,9 @@ export class ConflictResolver {
       {
         id: node.serverId,
         parentRev: theirs.rev,
-        mtime: merged ? Math.max(Date.now(), theirs.mtime) : (d?.mtime ?? node.mtime),
+        mtime: merged
+          ? Math.max((this.#o.timers ?? systemTimers).now(), theirs.mtime)
+          : (d?.mtime ?? node.mtime),
         mode: node.mode,
         signal,
       },
@@ -116,7 +119,11 @@ export class ConflictResolver {
       return;
     }
     const device = await this.#o.device();
-    const name = conflictName(node.name, device, (this.#o.now ?? (() => new Date()))());
+    const name = conflictName(
+      node.name,
+      device,
+      this.#o.now?.() ?? new Date((this.#o.timers ?? systemTimers).now()),
+    );
     const path = mirror.pathOf(node.id) ?? op.path;
     const copyPath = path.slice(0, path.lastIndexOf('/') + 1) + name;
     // Written again while this was uploaded: the copy holds the content read then, the newer

@@ -26,6 +26,7 @@
  * it aside again at once). A node's ops never pass each other: the ops of a held or stuck node wait
  * behind it.
  */
+import { systemTimers, type Timers } from '../../shared/clock.js';
 import { isDiskFull, isLoftError, LoftError } from '../../shared/errors.js';
 import type { BlockRef, Revision } from '../../shared/protocol.js';
 import type { MirrorNode, Op } from '../mirror/mirror.js';
@@ -73,8 +74,11 @@ export class PushLoop {
 
   readonly #conflicts: ConflictResolver;
 
+  readonly #timers: Timers;
+
   constructor(options: PushLoopOptions) {
     this.#o = options;
+    this.#timers = options.timers ?? systemTimers;
     this.#conflicts = new ConflictResolver(options, this.#abort.signal, (...args) =>
       this.#recordCommit(...args),
     );
@@ -108,7 +112,7 @@ export class PushLoop {
     const signal = this.#abort.signal;
     const { mirror } = this.#o;
     let backoff = BACKOFF_MIN_MS;
-    const clock = () => (this.#o.now ?? (() => new Date()))().getTime();
+    const clock = () => this.#timers.now();
     this.#unstick(clock()); // a new start: what was set aside is tried again
     while (!signal.aborted) {
       this.#woken = false;
@@ -142,12 +146,12 @@ export class PushLoop {
       const pulling = this.#o.whenPulled?.();
       if (pulling) {
         // Bounded: a pull loop stuck on a bad page must not stop every push.
-        let timer: NodeJS.Timeout | undefined;
+        let timer: unknown;
         await Promise.race([
           pulling,
-          new Promise<void>((resolve) => (timer = setTimeout(resolve, BACKOFF_MAX_MS))),
+          new Promise<void>((resolve) => (timer = this.#timers.setTimeout(resolve, BACKOFF_MAX_MS))),
         ]);
-        clearTimeout(timer);
+        this.#timers.clearTimeout(timer);
         if (signal.aborted) break;
         op = mirror.nextOp(this.#held); // its paths may have moved meanwhile
         if (!op) continue;
@@ -247,12 +251,12 @@ export class PushLoop {
     if (this.#woken && wakeable) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
-        if (t) clearTimeout(t);
+        if (t !== null) this.#timers.clearTimeout(t);
         this.#wake = null;
         this.#retry = null;
         resolve();
       };
-      const t = ms === null ? null : setTimeout(done, ms);
+      const t = ms === null ? null : this.#timers.setTimeout(done, ms);
       this.#wake = wakeable ? done : null;
       this.#retry = ms === null ? null : done;
       if (this.#abort.signal.aborted) done();

@@ -1,4 +1,5 @@
 /** What the push loop is given (its remote, the mirror, the Vfs, …) and what it reports. */
+import type { Timers } from '../../shared/clock.js';
 import type { Revision } from '../../shared/protocol.js';
 import type { ChunkedFile } from '../chunk/chunk-file.js';
 import type { Connectivity } from '../hydrate/hydrator.js';
@@ -49,7 +50,10 @@ export interface PushLoopOptions {
   log?: (msg: string, fields?: Record<string, unknown>) => void;
   /** Each op pushed and how it ended (debug level; undefined when off). */
   trace?: ((msg: string, fields?: Record<string, unknown>) => void) | undefined;
+  /** Clock of conflicted-copy names (default: the timers' clock). */
   now?: () => Date;
+  /** Backoffs, retries of ops set aside, the pull wait (system ones by default; a simulation passes its own). */
+  timers?: Timers;
 }
 
 export interface PushStatus {

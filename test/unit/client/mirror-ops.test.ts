@@ -463,19 +463,25 @@ t.test('folder merge: a folder made here that the server already has under anoth
       create(63, 60, 'both.txt', [{ hash: H('x'), size: 4 }]),
       mkdir(64, 60, 'sub'),
       create(65, 64, 'deep.txt', [{ hash: H('d'), size: 4 }]),
+      create(66, 60, 'edited.txt', [{ hash: H('e'), size: 4 }]),
     ],
     'c2',
     false,
   );
   const old = m.keyOf(60)!;
+  // This device edited the server's /old/edited.txt too (staged, commit queued).
+  const edited = m.keyOf(66)!;
+  m.queueCommit(edited, '/old/edited.txt', { size: 9, staging: 'st-edited' });
   m.pin(old);
   const shared = m.createLocal(ROOT, 'shared', 'dir', 0o755, T0, '/shared', null);
   const mine = m.createLocal(shared.id, 'mine.txt', 'file', 0o644, T0, '/shared/mine.txt', 'st-mine');
   const both = m.createLocal(shared.id, 'both.txt', 'file', 0o644, T0, '/shared/both.txt', 'st-both');
   const sub = m.createLocal(shared.id, 'sub', 'dir', 0o755, T0, '/shared/sub', null);
   m.createLocal(sub.id, 'mine2.txt', 'file', 0o644, T0, '/shared/sub/mine2.txt', 'st-m2');
+  const mineEd = m.createLocal(shared.id, 'edited.txt', 'file', 0o644, T0, '/shared/edited.txt', 'st-me');
   m.queueCommit(mine.id, '/shared/mine.txt');
   m.queueCommit(both.id, '/shared/both.txt');
+  m.queueCommit(mineEd.id, '/shared/edited.txt');
   m.applyChanges([{ ...mkdir(60, ROOT, 'shared'), op: 'move' }], 'c3', false);
   t.equal(m.lookup('/old')?.id, old, 'the rename was skipped: /shared is held here');
 
@@ -484,15 +490,29 @@ t.test('folder merge: a folder made here that the server already has under anoth
   t.match(m.node(shared.id), { serverId: 60, name: 'shared' });
   t.equal(m.lookup('/old'), null);
   t.same(
-    m.children(shared.id).map((n) => [n.name, n.id === mine.id || n.id === both.id || n.id === sub.id]),
+    m
+      .children(shared.id)
+      .map((n) => [n.name, n.id === mine.id || n.id === both.id || n.id === sub.id || n.id === mineEd.id]),
     [
       ['both.txt', true],
+      ['edited (2).txt', true],
+      ['edited.txt', false],
       ['mine.txt', true],
       ['same.txt', false],
       ['sub', true],
       ['theirs.txt', false],
     ],
     'everything of both, the local entry keeps a shared name',
+  );
+  t.match(
+    m.lookup('/shared/edited.txt'),
+    { id: edited, serverId: 66, staging: 'st-edited' },
+    'both hold local changes: the edit of the server entry keeps its name and its staging...',
+  );
+  t.match(
+    m.lookup('/shared/edited (2).txt'),
+    { id: mineEd.id, serverId: null },
+    '...the new one moves aside',
   );
   t.equal(m.lookup('/shared/same.txt')?.serverId, 61);
   t.match(m.node(sub.id), { serverId: 64 }, 'a child folder of both merges and takes the server id');
@@ -507,11 +527,25 @@ t.test('folder merge: a folder made here that the server already has under anoth
   t.same(
     m.ops().map((o) => [o.kind, o.nodeId, o.serverId]),
     [
+      ['commit', edited, 66],
       ['mkdir', shared.id, 60],
       ['mkdir', sub.id, 64],
       ['commit', mine.id, null],
       ['commit', both.id, null],
+      ['commit', mineEd.id, null],
     ],
+  );
+  t.same(
+    m.ops().map((o) => o.path),
+    [
+      '/shared/edited.txt',
+      '/shared',
+      '/shared/sub',
+      '/shared/mine.txt',
+      '/shared/both.txt',
+      '/shared/edited (2).txt',
+    ],
+    "the moved-aside file's queued commit follows it",
   );
 });
 
