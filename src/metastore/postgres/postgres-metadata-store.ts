@@ -106,7 +106,12 @@ export class PostgresMetadataStore extends EngineMetadataStore {
       }
     } catch (err) {
       await pool.end();
-      throw err;
+      if (err instanceof LoftError) throw err;
+      const e = err as { message?: string; code?: string; errors?: { message?: string }[] };
+      const why = e.message || e.errors?.[0]?.message || e.code || String(err);
+      throw new LoftError('UNAVAILABLE', `metadata store ${u.host}${u.pathname}: ${why.split('\n')[0]}`, {
+        cause: err,
+      });
     }
     return new PostgresMetadataStore(pool);
   }
