@@ -61,7 +61,8 @@ export function pgBinDir(): string {
 }
 
 export function clusterDir(runner: number): string {
-  return path.join(os.tmpdir(), `loft-pg-${runner}`);
+  // As root, the cluster runs as `postgres`, which must reach it: /tmp, whatever TMPDIR says.
+  return path.join(process.getuid?.() === 0 ? '/tmp' : os.tmpdir(), `loft-pg-${runner}`);
 }
 
 function runnerPid(): number {
