@@ -130,6 +130,8 @@ export interface MetaTx {
   /** Live children by name. */
   children(parentId: number): Step<NodeRow[]>;
   hasChild(parentId: number): Step<boolean>;
+  /** The current revisions of a folder's live children, by name. */
+  childRevisions(parentId: number): Step<RevisionRow[]>;
   /** Every child, live or deleted, by name then id. */
   allChildren(parentId: number): Step<NodeRow[]>;
 
@@ -145,6 +147,8 @@ export interface MetaTx {
   prevRev(nodeId: number, ns: number, seq: number): Step<number | null>;
   insertContent(ns: number, seq: number, blocks: readonly BlockRef[]): Step<void>;
   content(ns: number, contentSeq: number): Step<BlockRef[]>;
+  /** The block lists of several revisions of a namespace at once (a journal page, a history). */
+  contents(ns: number, contentSeqs: readonly number[]): Step<Map<number, BlockRef[]>>;
 
   // blocks
   block(hash: string): Step<BlockRow | undefined>;

@@ -6,7 +6,7 @@ import type { DeletedList, NodeRef } from '../metadata-store.js';
 import type { MetaTx, NodeRow } from './meta-tx.js';
 import type { Step } from './step.js';
 import { lookup, nodeById, pathOf } from './tree-paths.js';
-import { revision, toRevision } from './tree-revisions.js';
+import { revision, toRevisions } from './tree-revisions.js';
 
 export function* getNode(tx: MetaTx, ns: number, ref: NodeRef): Step<Revision | null> {
   let node: NodeRow | undefined;
@@ -21,16 +21,12 @@ export function* getNode(tx: MetaTx, ns: number, ref: NodeRef): Step<Revision | 
 export function* listChildren(tx: MetaTx, ns: number, dirId: number): Step<Revision[]> {
   const dir = yield* nodeById(tx, ns, dirId);
   if (dir.kind !== 'dir') throw new LoftError('NOT_DIR', `${dir.name} is not a directory`);
-  const out: Revision[] = [];
-  for (const n of yield* tx.children(dir.id)) out.push(yield* revision(tx, ns, n.rev));
-  return out;
+  return yield* toRevisions(tx, ns, yield* tx.childRevisions(dir.id));
 }
 
 export function* listRevisions(tx: MetaTx, ns: number, id: number): Step<Revision[]> {
   yield* nodeById(tx, ns, id);
-  const out: Revision[] = [];
-  for (const r of yield* tx.revisionsOf(id, ns)) out.push(yield* toRevision(tx, r));
-  return out;
+  return yield* toRevisions(tx, ns, yield* tx.revisionsOf(id, ns));
 }
 
 export function* listDeleted(tx: MetaTx, ns: number, dirId: number, limit: number): Step<DeletedList> {

@@ -126,6 +126,27 @@ export function* revision(tx: MetaTx, ns: number, seq: number): Step<Revision> {
 }
 
 export function* toRevision(tx: MetaTx, row: RevisionRow): Step<Revision> {
+  const rev = bare(row);
+  if (hasContent(row)) rev.blocks = yield* tx.content(row.ns_id, row.content_seq!);
+  return rev;
+}
+
+/** Revision rows of one namespace as Revisions, their block lists read in one go. */
+export function* toRevisions(tx: MetaTx, ns: number, rows: readonly RevisionRow[]): Step<Revision[]> {
+  const withContent = rows.filter(hasContent);
+  const lists = yield* tx.contents(ns, [...new Set(withContent.map((r) => r.content_seq!))]);
+  return rows.map((row) => {
+    const rev = bare(row);
+    if (hasContent(row)) rev.blocks = lists.get(row.content_seq!) ?? [];
+    return rev;
+  });
+}
+
+function hasContent(row: RevisionRow): boolean {
+  return row.kind === 'file' && row.deleted !== 1 && row.content_seq !== null;
+}
+
+function bare(row: RevisionRow): Revision {
   const rev: Revision = {
     rev: row.seq,
     id: row.node_id,
@@ -141,8 +162,5 @@ export function* toRevision(tx: MetaTx, row: RevisionRow): Step<Revision> {
     time: row.created_at,
   };
   if (row.restored_from !== null) rev.restoredFrom = row.restored_from;
-  if (row.kind === 'file' && !rev.deleted && row.content_seq !== null) {
-    rev.blocks = yield* tx.content(row.ns_id, row.content_seq);
-  }
   return rev;
 }

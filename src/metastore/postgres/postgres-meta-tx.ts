@@ -7,7 +7,7 @@
  * - lockBlocks: transaction-scoped advisory locks keyed by the first 64 bits of each hash, taken
  *   in the order given (callers sort), shared or exclusive.
  */
-import type { QueryResult, QueryResultRow } from 'pg';
+import type { QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import type { BlockRef, NodeKind } from '../../shared/protocol.js';
 import type {
   BlockRow,
@@ -25,7 +25,18 @@ import { GC_LOCK, LOCK_CLASS } from './schema.js';
 
 /** A connection (in a transaction) or the pool (single statements). */
 export interface Queryable {
-  query<R extends QueryResultRow>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
+  query<R extends QueryResultRow>(query: QueryConfig): Promise<QueryResult<R>>;
+}
+
+/**
+ * Every statement is a named prepared statement: each connection parses and plans it once, then
+ * only binds (the statements are few and fixed; a commit runs about twenty).
+ */
+const names = new Map<string, string>();
+function prepared(text: string, values: unknown[]): QueryConfig {
+  let name = names.get(text);
+  if (name === undefined) names.set(text, (name = `loft_${names.size}`));
+  return { name, text, values };
 }
 
 const REVISION = `SELECT r.*, d.name AS device FROM revisions r LEFT JOIN devices d ON d.id = r.device_id`;
@@ -40,13 +51,13 @@ export class PostgresMetaTx implements MetaTx {
   }
 
   *#rows<R extends QueryResultRow>(sql: string, params: unknown[]): Step<R[]> {
-    return ((yield this.#db.query<R>(sql, params)) as QueryResult<R>).rows;
+    return ((yield this.#db.query<R>(prepared(sql, params))) as QueryResult<R>).rows;
   }
   *#row<R extends QueryResultRow>(sql: string, params: unknown[]): Step<R | undefined> {
     return (yield* this.#rows<R>(sql, params))[0];
   }
   *#run(sql: string, params: unknown[]): Step<number> {
-    return ((yield this.#db.query(sql, params)) as QueryResult).rowCount ?? 0;
+    return ((yield this.#db.query(prepared(sql, params))) as QueryResult).rowCount ?? 0;
   }
   *#exists(sql: string, params: unknown[]): Step<boolean> {
     return (yield* this.#rows(sql, params)).length > 0;
@@ -169,6 +180,15 @@ export class PostgresMetaTx implements MetaTx {
       [parentId],
     );
   }
+  *childRevisions(parentId: number): Step<RevisionRow[]> {
+    return yield* this.#rows<RevisionRow>(
+      `SELECT r.*, d.name AS device FROM nodes n
+         JOIN revisions r ON r.ns_id = n.ns_id AND r.seq = n.rev
+         LEFT JOIN devices d ON d.id = r.device_id
+        WHERE n.parent_id = $1 AND n.deleted = 0 ORDER BY n.name`,
+      [parentId],
+    );
+  }
   *hasChild(parentId: number): Step<boolean> {
     return yield* this.#exists('SELECT 1 FROM nodes WHERE parent_id = $1 AND deleted = 0 LIMIT 1', [
       parentId,
@@ -252,6 +272,17 @@ export class PostgresMetaTx implements MetaTx {
       'SELECT hash, size FROM content_blocks WHERE ns_id = $1 AND seq = $2 ORDER BY idx',
       [ns, contentSeq],
     );
+  }
+
+  *contents(ns: number, contentSeqs: readonly number[]): Step<Map<number, BlockRef[]>> {
+    const out = new Map<number, BlockRef[]>(contentSeqs.map((seq) => [seq, []]));
+    if (contentSeqs.length === 0) return out;
+    const rows = yield* this.#rows<{ seq: number; hash: string; size: number }>(
+      'SELECT seq, hash, size FROM content_blocks WHERE ns_id = $1 AND seq = ANY($2::bigint[]) ORDER BY seq, idx',
+      [ns, contentSeqs],
+    );
+    for (const r of rows) out.get(r.seq)!.push({ hash: r.hash, size: r.size });
+    return out;
   }
 
   *block(hash: string): Step<BlockRow | undefined> {

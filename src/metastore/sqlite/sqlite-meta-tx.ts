@@ -91,6 +91,9 @@ export class SqliteMetaTx implements MetaTx {
   *children(parentId: number): Step<NodeRow[]> {
     return this.#s.children.all(parentId) as NodeRow[];
   }
+  *childRevisions(parentId: number): Step<RevisionRow[]> {
+    return this.#s.childRevisions.all(parentId) as RevisionRow[];
+  }
   *hasChild(parentId: number): Step<boolean> {
     return !!this.#s.hasChild.get(parentId);
   }
@@ -140,6 +143,11 @@ export class SqliteMetaTx implements MetaTx {
   }
   *content(ns: number, contentSeq: number): Step<BlockRef[]> {
     return this.#s.content.all(ns, contentSeq) as BlockRef[];
+  }
+  *contents(ns: number, contentSeqs: readonly number[]): Step<Map<number, BlockRef[]>> {
+    const out = new Map<number, BlockRef[]>();
+    for (const seq of contentSeqs) out.set(seq, this.#s.content.all(ns, seq) as BlockRef[]);
+    return out;
   }
 
   *block(hash: string): Step<BlockRow | undefined> {

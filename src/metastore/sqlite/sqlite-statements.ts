@@ -36,6 +36,12 @@ export function prepareStatements(db: Database.Database) {
     nodeById: db.prepare('SELECT * FROM nodes WHERE id = ? AND ns_id = ?'),
     child: db.prepare('SELECT * FROM nodes WHERE parent_id = ? AND name = ? AND deleted = 0'),
     children: db.prepare('SELECT * FROM nodes WHERE parent_id = ? AND deleted = 0 ORDER BY name'),
+    childRevisions: db.prepare(
+      `SELECT r.*, d.name AS device FROM nodes n
+         JOIN revisions r ON r.ns_id = n.ns_id AND r.seq = n.rev
+         LEFT JOIN devices d ON d.id = r.device_id
+        WHERE n.parent_id = ? AND n.deleted = 0 ORDER BY n.name`,
+    ),
     hasChild: db.prepare('SELECT 1 FROM nodes WHERE parent_id = ? AND deleted = 0 LIMIT 1'),
     setDeletedWith: db.prepare('UPDATE revisions SET deleted_with = ? WHERE ns_id = ? AND seq = ?'),
     insertRevision: db.prepare(
