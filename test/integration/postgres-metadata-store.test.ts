@@ -132,4 +132,75 @@ t.test('concurrent commits on several connections: one sequence, no gap, no lost
   await Promise.all(stores.map((s) => s.close()));
 });
 
+t.test(
+  'collection racing commits and uploads on other connections: a claimed block is never used',
+  async (t) => {
+    const [a, b] = (await Promise.all([open('race', 4), open('race', 4)])) as [
+      PostgresMetadataStore,
+      PostgresMetadataStore,
+    ];
+    const u = await a.createUser('frank', 1);
+    const actor: Actor = {
+      userId: u.id,
+      deviceId: await a.addDevice(u.id, 'x', sha256hex(Buffer.from('f')), null, 1),
+      now: 1,
+    };
+    // Sent at time 1; collection claims what was touched before 10 and nothing references.
+    const TOUCHED = 1;
+    const BEFORE = 10;
+    const seen = { committed: 0, claimedFirst: 0, uploaded: 0, refused: 0 };
+    for (let i = 0; i < 25; i++) {
+      const data = Buffer.from(`race ${i}`);
+      const hash = sha256hex(data);
+      const size = data.length;
+      await a.recordUpload(u.id, hash, size, size, TOUCHED);
+      // A commit of the block against a claim of it: one of them, never both.
+      const [commit, claim] = await Promise.allSettled([
+        a.commitFile(actor, {
+          ns: u.homeNs,
+          node: { path: `/r${i}` },
+          parentRev: null,
+          blocks: [{ hash, size }],
+          size,
+          mtime: 1,
+          mode: 0o644,
+        }),
+        b.claimGarbage(BEFORE, 2, '', 1000),
+      ]);
+      const claimed = claim.status === 'fulfilled' && claim.value.claimed.some((c) => c.hash === hash);
+      if (commit.status === 'fulfilled') {
+        t.notOk(claimed, `${i}: a committed block is not claimed`);
+        t.equal(await a.blockState(hash), 'live');
+        seen.committed++;
+      } else {
+        t.match(commit.reason, { code: 'BLOCK_UNUSABLE' }, `${i}: the commit lost to the claim`);
+        t.ok(claimed, `${i}: and the block was claimed`);
+        seen.claimedFirst++;
+        await b.finishClaims([hash]);
+      }
+      // An upload that saw the block live (sent again at 100, within the grace) against a claim.
+      const other = Buffer.from(`again ${i}`);
+      const h2 = sha256hex(other);
+      await a.recordUpload(u.id, h2, other.length, other.length, TOUCHED);
+      const [upload, claim2] = await Promise.allSettled([
+        a.recordUpload(u.id, h2, other.length, other.length, 100, 'live'),
+        b.claimGarbage(BEFORE, 2, '', 1000),
+      ]);
+      const claimed2 = claim2.status === 'fulfilled' && claim2.value.claimed.some((c) => c.hash === h2);
+      if (upload.status === 'fulfilled') {
+        t.notOk(claimed2, `${i}: a block recorded again is not claimed`);
+        t.equal(await a.blockState(h2), 'live');
+        seen.uploaded++;
+      } else {
+        t.match(upload.reason, { code: 'UNAVAILABLE' }, `${i}: the upload is told to send again`);
+        t.ok(claimed2, `${i}: because the block was claimed`);
+        seen.refused++;
+        await b.finishClaims([h2]);
+      }
+    }
+    t.comment(`outcomes: ${JSON.stringify(seen)}`);
+    await Promise.all([a.close(), b.close()]);
+  },
+);
+
 t.teardown(() => t.comment(`postgres file total ${Math.round(performance.now() - t0)} ms`));
