@@ -5,7 +5,8 @@
 // Needs a build (npx tsc -p tsconfig.json): it imports the stores and the test cluster helper
 // from dist/. Prints, per engine and concurrency, the median of --runs of: commits per second
 // (each a new 1-block file in one namespace), getNode by path (depth 3) per second, and one
-// readJournal page of 1,000 entries. The cluster's start time is printed as measured.
+// readJournal page of 1,000 entries, and missingBlocks of 1,000 hashes (an upload's first question).
+// The cluster's start time is printed as measured.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,9 @@ import { createHash } from 'node:crypto';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { SqliteMetadataStore } = await import(`${root}/dist/src/metastore/sqlite/sqlite-metadata-store.js`);
-const { PostgresMetadataStore } = await import(`${root}/dist/src/metastore/postgres/postgres-metadata-store.js`);
+const { PostgresMetadataStore } = await import(
+  `${root}/dist/src/metastore/postgres/postgres-metadata-store.js`
+);
 const { testDatabase } = await import(`${root}/dist/test/helpers/postgres.js`);
 
 const arg = (name, dflt) => {
@@ -80,19 +83,36 @@ async function once(open, concurrency) {
   const j0 = performance.now();
   await store.readJournal(u.homeNs, 0, 1000);
   const journalMs = performance.now() - j0;
+  // What an upload of a 1,000-block file asks first: which of these must I send?
+  const hashes = Array.from({ length: 1000 }, (_, i) => (i === 0 ? h : hash(`m${i}`)));
+  const m0 = performance.now();
+  await store.missingBlocks(u.id, hashes);
+  const missingMs = performance.now() - m0;
   await store.close();
-  return { commitRate, getRate, journalMs };
+  return { commitRate, getRate, journalMs, missingMs };
 }
 
-console.log(`PostgreSQL test cluster + database ready in ${clusterMs} ms (cluster start ${db.cluster.startMs} ms)`);
-console.log(`engine     conc  commits/s  getNode/s  journal 1000 (ms)   [median of ${runs}, ${commits} commits]`);
+console.log(
+  `PostgreSQL test cluster + database ready in ${clusterMs} ms (cluster start ${db.cluster.startMs} ms)`,
+);
+console.log(
+  `engine     conc  commits/s  getNode/s  journal 1000 (ms)  missing of 1000 (ms)   [median of ${runs}, ${commits} commits]`,
+);
 for (const c of concurrencies) {
   for (const [name, open] of Object.entries(engines)) {
     const rs = [];
     for (let r = 0; r < runs; r++) rs.push(await once(open, c));
     console.log(
-      `${name.padEnd(10)} ${String(c).padStart(4)} ${median(rs.map((r) => r.commitRate)).toFixed(0).padStart(10)} ` +
-        `${median(rs.map((r) => r.getRate)).toFixed(0).padStart(10)} ${median(rs.map((r) => r.journalMs)).toFixed(1).padStart(18)}`,
+      `${name.padEnd(10)} ${String(c).padStart(4)} ${median(rs.map((r) => r.commitRate))
+        .toFixed(0)
+        .padStart(10)} ` +
+        `${median(rs.map((r) => r.getRate))
+          .toFixed(0)
+          .padStart(10)} ${median(rs.map((r) => r.journalMs))
+          .toFixed(1)
+          .padStart(18)} ${median(rs.map((r) => r.missingMs))
+          .toFixed(1)
+          .padStart(21)}`,
     );
   }
 }

@@ -35,14 +35,9 @@ export function* blockState(tx: MetaTx, hash: string): Step<BlockState> {
 }
 
 export function* missingBlocks(tx: MetaTx, userId: number, hashes: readonly string[]): Step<string[]> {
-  const out: string[] = [];
-  const seen = new Set<string>();
-  for (const hash of hashes) {
-    if (seen.has(hash)) continue;
-    seen.add(hash);
-    if (!(yield* usable(tx, userId, hash))) out.push(hash);
-  }
-  return out;
+  const distinct = [...new Set(hashes)];
+  const usableSet = yield* tx.usableBlocks(userId, distinct);
+  return distinct.filter((h) => !usableSet.has(h));
 }
 
 /** Possession rule: the user sent the block, or a namespace they can read references it. */
@@ -61,13 +56,16 @@ export function* checkBlocks(
   blocks: readonly BlockRef[],
   size: number,
 ): Step<void> {
-  yield* tx.lockBlocks([...new Set(blocks.map((b) => b.hash))].sort(), true);
+  const distinct = [...new Set(blocks.map((b) => b.hash))].sort();
+  yield* tx.lockBlocks(distinct, true);
+  const rows = yield* tx.blocks(distinct);
+  const usableSet = yield* tx.usableBlocks(userId, distinct);
   let total = 0;
   const unusable: string[] = [];
   for (const b of blocks) {
     total += b.size;
-    const row = yield* tx.block(b.hash);
-    if (!row || !(yield* usable(tx, userId, b.hash))) {
+    const row = rows.get(b.hash);
+    if (!row || !usableSet.has(b.hash)) {
       unusable.push(b.hash);
     } else if (row.size !== b.size) {
       throw new LoftError('BAD_REQUEST', `block ${b.hash} is ${row.size} bytes, not ${b.size}`);

@@ -152,6 +152,13 @@ export interface MetaTx {
 
   // blocks
   block(hash: string): Step<BlockRow | undefined>;
+  /** The stored blocks among `hashes` (distinct), by hash. */
+  blocks(hashes: readonly string[]): Step<Map<string, BlockRow>>;
+  /**
+   * Of `hashes` (distinct), those stored that the user may use: sent by them, or referenced by a
+   * namespace they are a member of.
+   */
+  usableBlocks(userId: number, hashes: readonly string[]): Step<Set<string>>;
   /** Inserts the block, or raises its touched time to `now`. */
   insertBlock(hash: string, size: number, storedSize: number, now: number): Step<void>;
   /** True when this user had not recorded the block before. */

@@ -290,6 +290,26 @@ export class PostgresMetaTx implements MetaTx {
       hash,
     ]);
   }
+  *blocks(hashes: readonly string[]): Step<Map<string, BlockRow>> {
+    if (hashes.length === 0) return new Map();
+    const rows = yield* this.#rows<BlockRow & { hash: string }>(
+      'SELECT hash, size, stored_size, touched_at FROM blocks WHERE hash = ANY($1::text[])',
+      [hashes],
+    );
+    return new Map(rows.map(({ hash, ...row }) => [hash, row]));
+  }
+  *usableBlocks(userId: number, hashes: readonly string[]): Step<Set<string>> {
+    if (hashes.length === 0) return new Set();
+    const rows = yield* this.#rows<{ hash: string }>(
+      `SELECT b.hash FROM blocks b
+        WHERE b.hash = ANY($2::text[])
+          AND (EXISTS (SELECT 1 FROM user_blocks ub WHERE ub.user_id = $1 AND ub.hash = b.hash)
+               OR EXISTS (SELECT 1 FROM content_blocks cb JOIN ns_members m ON m.ns_id = cb.ns_id
+                           WHERE cb.hash = b.hash AND m.user_id = $1))`,
+      [userId, hashes],
+    );
+    return new Set(rows.map((r) => r.hash));
+  }
   *insertBlock(hash: string, size: number, storedSize: number, now: number): Step<void> {
     yield* this.#run(
       `INSERT INTO blocks (hash, size, stored_size, created_at, touched_at) VALUES ($1, $2, $3, $4, $4)

@@ -153,6 +153,22 @@ export class SqliteMetaTx implements MetaTx {
   *block(hash: string): Step<BlockRow | undefined> {
     return this.#s.block.get(hash) as BlockRow | undefined;
   }
+  *blocks(hashes: readonly string[]): Step<Map<string, BlockRow>> {
+    const out = new Map<string, BlockRow>();
+    for (const hash of hashes) {
+      const row = this.#s.block.get(hash) as BlockRow | undefined;
+      if (row) out.set(hash, row);
+    }
+    return out;
+  }
+  *usableBlocks(userId: number, hashes: readonly string[]): Step<Set<string>> {
+    const s = this.#s;
+    return new Set(
+      hashes.filter(
+        (h) => !!s.block.get(h) && (!!s.uploadedBy.get(userId, h) || !!s.readableRef.get(h, userId)),
+      ),
+    );
+  }
   *insertBlock(hash: string, size: number, storedSize: number, now: number): Step<void> {
     this.#s.insertBlock.run(hash, size, storedSize, now, now);
   }
