@@ -169,6 +169,23 @@ export function stopCluster(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * Clusters of runs whose tap runner is gone (interrupted before its after script): stopped and
+ * removed, so that an aborted run leaves nothing behind for long.
+ */
+function sweepOrphans(): void {
+  const base = path.dirname(clusterDir(0));
+  for (const name of readdirSync(base)) {
+    const m = /^loft-pg-(\d+)$/.exec(name);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESRCH') stopCluster(path.join(base, name));
+    }
+  }
+}
+
 let cluster: Promise<ClusterInfo> | null = null;
 
 /** The run's cluster, started by this process if it is the first to ask. */
@@ -185,6 +202,7 @@ export function testCluster(): Promise<ClusterInfo> {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     if (mine) {
+      sweepOrphans();
       if (runnerPid() === process.pid) process.on('exit', () => stopCluster(dir));
       try {
         const info = await startCluster(dir);
