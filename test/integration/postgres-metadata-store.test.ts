@@ -57,6 +57,14 @@ t.test('the URL never carries the password; PGPASSWORD does', async (t) => {
     message: /PGPASSWORD/,
   });
   await t.rejects(PostgresMetadataStore.open({ url: 'mysql://x@y/z' }), { code: 'BAD_REQUEST' });
+  await t.rejects(PostgresMetadataStore.open({ url: `${db.url}?sslmode=disable` }), {
+    code: 'BAD_REQUEST',
+    message: /takes no options/,
+  });
+  await t.rejects(PostgresMetadataStore.open({ url: db.url.replace(/\/[^/]*$/, '/') }), {
+    code: 'BAD_REQUEST',
+    message: /needs a database/,
+  });
   const saved = process.env.PGPASSWORD;
   process.env.PGPASSWORD = 'wrong';
   try {

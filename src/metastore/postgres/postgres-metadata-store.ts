@@ -66,6 +66,11 @@ export function parsePostgresUrl(url: string): URL {
     );
   if (!u.pathname || u.pathname === '/')
     throw new LoftError('BAD_REQUEST', '--meta needs a database: postgres://USER@HOST:PORT/DB');
+  if (u.search)
+    throw new LoftError(
+      'BAD_REQUEST',
+      `--meta takes no options (${u.search}): set them in the environment (PGSSLMODE, PGCONNECT_TIMEOUT, …)`,
+    );
   return u;
 }
 
@@ -84,7 +89,7 @@ export class PostgresMetadataStore extends EngineMetadataStore {
     if (schema !== undefined && !SCHEMA_RE.test(schema))
       throw new LoftError('BAD_REQUEST', `bad schema name ${schema}`);
     const pool = new pg.Pool({
-      host: decodeURIComponent(u.hostname) || undefined,
+      host: decodeURIComponent(u.hostname).replace(/^\[(.*)\]$/, '$1') || undefined,
       port: u.port ? Number(u.port) : undefined,
       user: decodeURIComponent(u.username) || undefined,
       database: decodeURIComponent(u.pathname.slice(1)),
