@@ -31,6 +31,11 @@ const open = (schema = `s${schemas++}`, poolSize?: number) =>
 metadataStoreContract(t, 'PostgresMetadataStore', () => open());
 
 t.test('schema: migrated once, kept across reopen; a newer schema is refused', async (t) => {
+  // Servers starting together: one creates the schema and migrates, the others wait and find it.
+  const together = await Promise.all(Array.from({ length: 4 }, () => open('together', 1)));
+  t.equal(together.length, 4, 'four stores opened one fresh schema at once');
+  await Promise.all(together.map((s) => s.close()));
+
   const a = await open('reopen');
   const u = await a.createUser('carol', 1);
   await a.mkdir(

@@ -104,8 +104,7 @@ export class PostgresMetadataStore extends EngineMetadataStore {
     try {
       const client = await pool.connect();
       try {
-        if (schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
-        await migrate(client);
+        await migrate(client, schema);
       } finally {
         client.release();
       }

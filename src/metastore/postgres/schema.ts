@@ -119,11 +119,16 @@ const MIGRATIONS: readonly string[] = [
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Brings the database to PG_SCHEMA_VERSION in one transaction (DDL is transactional here). */
-export async function migrate(client: PoolClient): Promise<void> {
+/**
+ * Brings the database to PG_SCHEMA_VERSION in one transaction (DDL is transactional here), making
+ * `schema` first when given (a checked identifier), all under the migration lock: servers that
+ * start together neither race to create it nor migrate twice.
+ */
+export async function migrate(client: PoolClient, schema?: string): Promise<void> {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS, MIGRATION_LOCK]);
+    if (schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
     await client.query('CREATE TABLE IF NOT EXISTS loft_schema (version INTEGER NOT NULL)');
     const { rows } = await client.query<{ version: number }>('SELECT version FROM loft_schema');
     if (rows.length === 0) await client.query('INSERT INTO loft_schema (version) VALUES (0)');
