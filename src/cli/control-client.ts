@@ -51,6 +51,7 @@ export async function control<T>(
   method: 'GET' | 'POST',
   route: string,
   body?: unknown,
+  timeoutMs = 30_000,
 ): Promise<T> {
   const agent = new Agent({ connect: { socketPath: mount.socket } });
   try {
@@ -59,8 +60,8 @@ export async function control<T>(
       dispatcher: agent,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
-      headersTimeout: 30_000,
-      bodyTimeout: 30_000,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
     });
     const parsed = (await res.body.json()) as T & { error?: { code: ErrorCode; message: string } };
     if (res.statusCode >= 300) {

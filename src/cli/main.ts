@@ -1,5 +1,6 @@
 /** The `loft` command: parses arguments (commander) and runs one subcommand. */
 import { Command, CommanderError } from 'commander';
+import { CHECK_EXIT, registerCheck } from './commands/check.js';
 import { registerGc } from './commands/gc.js';
 import { registerHistory } from './commands/history.js';
 import { registerMount } from './commands/mount.js';
@@ -24,13 +25,22 @@ export function buildProgram(): Command {
   registerUser(program);
   registerMount(program);
   registerStatus(program);
+  registerCheck(program);
   registerPin(program);
   registerHistory(program);
   registerRestore(program);
   registerGc(program);
   const inherit = (c: Command): void => {
     for (const sub of c.commands) {
-      sub.exitOverride().configureOutput(program.configureOutput());
+      // `loft check` keeps 1 for "not in sync": its usage errors exit with 2 (its --help says so).
+      const usageExit = sub.name() === 'check' ? CHECK_EXIT.error : null;
+      sub
+        .exitOverride((err) => {
+          if (usageExit !== null && err.exitCode === 1)
+            throw new CommanderError(usageExit, err.code, err.message);
+          throw err;
+        })
+        .configureOutput(program.configureOutput());
       inherit(sub);
     }
   };

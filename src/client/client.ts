@@ -6,11 +6,13 @@
  * in the background; a new one pulls the whole tree first (paginated, with progress), because an
  * empty drive that fills in later looks like data loss to a file manager.
  */
+import { systemTimers, type Timers } from '../shared/clock.js';
 import { privateDir } from '../shared/private-dir.js';
 import path from 'node:path';
 import { LoftError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { DiskBlockCache } from './cache/disk-block-cache.js';
+import { mirrorSnapshot } from './check/mirror-snapshot.js';
 import { ControlServer } from './control/control-server.js';
 import { FuseMount } from './fuse/fuse-mount.js';
 import { Hydrator, READAHEAD, type Connectivity } from './hydrate/hydrator.js';
@@ -147,6 +149,8 @@ export interface CoreOptions {
   bwlimit?: number;
   log: Logger;
   onSyncProgress?: (entries: number, done: boolean) => void;
+  /** Time and timers of the sync core (mirror, push and pull loops, Vfs); system ones by default. */
+  timers?: Timers;
 }
 
 /** Everything of the drive but FUSE: the VFS and what it stands on (also used in-process by tests). */
@@ -166,13 +170,14 @@ export interface DriveCore {
 
 export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
   const { log } = options;
+  const timers = options.timers ?? systemTimers;
   const state = path.resolve(options.state);
   privateDir(state);
   const cleanups = new Cleanups(log);
   try {
     const remote = new RemoteClient({ url: options.server, token: options.token });
     cleanups.push(() => remote.close());
-    const mirror = new Mirror(path.join(state, 'mirror.db'));
+    const mirror = new Mirror(path.join(state, 'mirror.db'), timers);
     cleanups.push(() => mirror.close());
 
     let identity = mirror.identity();
@@ -232,7 +237,10 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     };
     // eslint-disable-next-line prefer-const
     let push: PushLoop | undefined;
+    const uploading: { id: number | null } = { id: null };
     vfs = new Vfs({
+      uploading,
+      now: () => timers.now(),
       mirror,
       hydrator,
       cache,
@@ -253,6 +261,8 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     const uploader = new Uploader(remote, chunkPool, scheduler);
     let device: Promise<string> | null = null;
     push = new PushLoop({
+      uploading,
+      timers,
       remote,
       mirror,
       vfs,
@@ -277,6 +287,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     cleanups.push(() => pusher.close());
 
     const pull = (pullLoop = new PullLoop({
+      timers,
       lock,
       source: remote,
       mirror,
@@ -404,6 +415,7 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
     const toMountPaths = (paths: string[]) => paths.map((p) => (p.startsWith('/') ? p : '/' + p));
     const control = new ControlServer(record.socket, {
       status,
+      snapshot: () => mirrorSnapshot(mirror),
       pin: (paths) => vfs.pin(toMountPaths(paths)),
       unpin: (paths) => vfs.unpin(toMountPaths(paths)),
     });

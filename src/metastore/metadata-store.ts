@@ -157,6 +157,14 @@ export interface JournalRead {
   head: number;
 }
 
+/** One page of a namespace's live tree (`listTree`). */
+export interface TreePage {
+  /** Live nodes (the root included) with ids above the page's `after`, by id: current revisions. */
+  entries: Revision[];
+  /** Pass as `after` for the next page; null when this page is the last. */
+  next: number | null;
+}
+
 /** Users, devices and namespace roles. */
 export interface AccountStore {
   createUser(name: string, now: number): Promise<UserRecord>;
@@ -218,6 +226,13 @@ export interface TreeStore {
   getNode(ns: number, node: NodeRef): Promise<Revision | null>;
   listChildren(ns: number, dirId: number): Promise<Revision[]>;
   listRevisions(ns: number, id: number): Promise<Revision[]>;
+  /**
+   * The namespace's live nodes with ids above `after`, by id, as their current revisions (block
+   * lists included): up to `limit` nodes, fewer when their block lists reach `maxBlocks` (a page
+   * holds at least one node). Paging by id never skips or repeats a node that stays live while the
+   * pages are read, however the tree moves meanwhile (`loft check` compares a drive with this).
+   */
+  listTree(ns: number, after: number, limit: number, maxBlocks: number): Promise<TreePage>;
   /** Deleted nodes (history not purged) anywhere below the live directory `dirId`, by path. */
   listDeleted(ns: number, dirId: number, limit: number): Promise<DeletedList>;
 }

@@ -96,3 +96,18 @@ export const MAX_HASHES_PER_REQUEST = 100_000;
 export const MAX_DELETE_EXPECT = 50_000;
 /** Largest journal page. */
 export const MAX_CHANGES_LIMIT = 10_000;
+
+/** One page of `GET /v1/tree`: live nodes by id (see docs/PROTOCOL.md). */
+export interface TreePageBody {
+  entries: Revision[];
+  /** Pass as `after` for the next page; null on the last page. */
+  next: number | null;
+}
+
+/** Largest `GET /v1/tree` page, in nodes. */
+export const MAX_TREE_LIMIT = 10_000;
+/**
+ * A `GET /v1/tree` page also ends once its block lists hold this many block refs (~80 bytes each
+ * as JSON): a page of huge files stays a few MiB.
+ */
+export const MAX_TREE_PAGE_BLOCKS = 50_000;

@@ -9,7 +9,7 @@ import type { Test as Tap } from 'tap';
 import { Api } from './api.js';
 import { sha256 } from './fixtures.js';
 import { MountProcess, type Status } from './mount-process.js';
-import type { ServerProcess } from './server-process.js';
+import { runLoft, type ServerProcess } from './server-process.js';
 
 /** The write-path fields of `loft status --json` besides those `Status` types. */
 export type WriteStatus = Status & {
@@ -171,4 +171,30 @@ export async function mountTree(root: string, rel = ''): Promise<Tree> {
     }
   }
   return out;
+}
+
+/**
+ * `loft check --json` of a drive (running or stopped): its exit code (0 in sync, 1 not, 2 no check
+ * possible) and report (null when the check could not be made; `stderr` says why).
+ */
+export async function checkDrive(
+  m: MountProcess,
+): Promise<{ code: number; report: CheckReport | null; stderr: string }> {
+  const r = await runLoft(['check', '--json', '--state', m.state]);
+  return {
+    code: r.code,
+    report: r.code === 2 ? null : (JSON.parse(r.stdout) as CheckReport),
+    stderr: r.stderr,
+  };
+}
+
+/** What `loft check --json` prints (README, `loft check`), the fields tests look at. */
+export interface CheckReport {
+  inSync: boolean;
+  summary: string;
+  matching: number;
+  differences: { kind: string; path: string }[];
+  pending: { op: string; path: string }[];
+  notPulled: { path: string; rev: number; deleted: boolean }[];
+  stuck: { op: string; path: string; error: string | null }[];
 }

@@ -1208,8 +1208,9 @@ export class SyncSim {
         const rootId = Number(
           (db.prepare("SELECT value FROM meta WHERE key = 'rootId'").get() as { value: string }).value,
         );
-        const rows = db.prepare('SELECT id, parent_id, name, kind, staging FROM nodes').all() as {
+        const rows = db.prepare('SELECT id, server_id, parent_id, name, kind, staging FROM nodes').all() as {
           id: number;
+          server_id: number | null;
           parent_id: number | null;
           name: string;
           kind: string;
@@ -1218,7 +1219,8 @@ export class SyncSim {
         const byId = new Map(rows.map((r) => [r.id, r]));
         for (const r of rows) {
           if (r.id === rootId) continue;
-          if (r.id < 0) this.#fail(`mirror ${dev.name}: node ${r.id} (${r.name}) still has a temporary id`);
+          if (r.server_id === null)
+            this.#fail(`mirror ${dev.name}: node ${r.id} (${r.name}) never got its server id`);
           if (r.staging) this.#fail(`mirror ${dev.name}: node ${r.id} (${r.name}) still has staged content`);
           let n: typeof r | undefined = r;
           let hops = 0;

@@ -344,7 +344,10 @@ t.test('loft history / history --deleted / restore on the command line', async (
 });
 
 t.test('garbage collection deletes unreferenced blocks but not an upload awaiting its commit', async (t) => {
-  const GRACE_S = 2;
+  // The pending block must still be inside the grace when `loft gc` (a new process) starts, and the
+  // old one past it: a grace that a process start under load cannot exceed (2 s did, on a loaded
+  // machine: the pending block was collected).
+  const GRACE_S = 10;
   const oldData = randomBytes(50_000);
   const v1 = await alice.writeFile('/gc.bin', [oldData]);
   const v2 = await alice.writeFile('/gc.bin', [randomBytes(40_000)], v1.body.rev);

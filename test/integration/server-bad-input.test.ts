@@ -374,6 +374,7 @@ t.test('unknown fields: 400 BAD_REQUEST (body and query)', async (t) => {
     '/v1/revisions?id=1&x=',
     '/v1/changes?since=0',
     '/v1/changes/wait?timeout=1&after=0',
+    '/v1/tree?cursor=x',
   ]) {
     isError(t, await alice.get(url), 400, 'BAD_REQUEST', `GET ${url}`);
   }
@@ -791,6 +792,7 @@ t.test('missing, malformed or unknown token: 401 UNAUTHORIZED with WWW-Authentic
       ['GET /v1/whoami', api.call('GET', '/v1/whoami', undefined, h)],
       ['GET /v1/node', api.call('GET', '/v1/node?path=/src.txt', undefined, h)],
       ['GET /v1/changes', api.call('GET', '/v1/changes', undefined, h)],
+      ['GET /v1/tree', api.call('GET', '/v1/tree', undefined, h)],
       ['GET block', api.call('GET', `/v1/blocks/${ok.hash}`, undefined, h)],
       ['PUT block', api.call('PUT', `/v1/blocks/${freshHash}`, fresh, h)],
       ['POST /v1/commit', api.call('POST', '/v1/commit', commitBody('/unauth.txt'), h)],
@@ -886,6 +888,10 @@ t.test('bad limit and timeout: 400 BAD_REQUEST without waiting', async (t) => {
     '/v1/changes/wait?timeout=-1',
     '/v1/changes/wait?timeout=1e3',
     '/v1/changes/wait?timeout=soon',
+    '/v1/tree?limit=0',
+    '/v1/tree?limit=10001',
+    '/v1/tree?after=-1',
+    '/v1/tree?after=abc',
   ];
   for (const url of urls) {
     const start = Date.now();
@@ -897,6 +903,8 @@ t.test('bad limit and timeout: 400 BAD_REQUEST without waiting', async (t) => {
     '/v1/changes?limit=1',
     '/v1/changes?limit=10000',
     '/v1/changes/wait?timeout=300&limit=10000',
+    '/v1/tree?limit=1',
+    '/v1/tree?limit=10000&after=0',
   ]) {
     t.equal((await alice.get(url)).status, 200, `GET ${url} accepted`);
   }
@@ -933,6 +941,7 @@ t.test(
         `/v1/revisions?ns=${ns}&path=/bob.txt`,
         `/v1/changes?ns=${ns}`,
         `/v1/changes/wait?ns=${ns}&timeout=1`,
+        `/v1/tree?ns=${ns}`,
       ]) {
         const r = await alice.get(url);
         isError(t, r, 403, 'FORBIDDEN', `GET ${url}`);

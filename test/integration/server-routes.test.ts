@@ -82,6 +82,38 @@ t.test('blocks: a ranged GET answers 206 with the hashes of the pieces it covers
   t.equal((await ranged('bytes=0-9', bob)).status, 404, 'a range is no way around possession');
 });
 
+t.test('tree: the whole live tree paged by node id, as current revisions', async (t) => {
+  const u = new Api(alice.url, await server.addUser('treeuser'));
+  for (const p of ['/t/a.txt', '/t/b.txt', '/t/sub/c.txt', '/gone.txt'])
+    t.equal((await u.writeFile(p, [Buffer.from(p)])).status, 200);
+  const gone = await u.get('/v1/node?path=/gone.txt');
+  t.equal((await u.post('/v1/delete', { id: gone.body.id, parentRev: gone.body.rev })).status, 200);
+  const seen: { id: number; name: string; deleted: boolean }[] = [];
+  for (let after = 0, pages = 0; ; pages++) {
+    const r = await u.get(`/v1/tree?after=${after}&limit=2`);
+    t.equal(r.status, 200);
+    t.ok(r.body.entries.length <= 2);
+    seen.push(...r.body.entries);
+    if (r.body.next === null) {
+      t.equal(pages + 1, 3, '6 live nodes in pages of 2');
+      break;
+    }
+    after = r.body.next;
+  }
+  t.same(
+    seen.map((e) => e.name).sort(),
+    ['', 'a.txt', 'b.txt', 'c.txt', 'sub', 't'],
+    'every live node once, the root included; the deleted file not',
+  );
+  t.ok(
+    seen.every((e, i) => i === 0 || e.id > seen[i - 1]!.id),
+    'by id',
+  );
+  const a = seen.find((e) => e.name === 'a.txt')!;
+  t.same(a, (await u.get(`/v1/node?id=${a.id}`)).body, 'as GET /v1/node answers');
+  t.same((await u.get('/v1/tree')).body.entries.length, 6, 'default limit');
+});
+
 t.test('commit, update, conflict; history; node and list', async (t) => {
   const v1 = await alice.writeFile('/docs/report.txt', [Buffer.from('first version\n')]);
   t.equal(v1.status, 200);

@@ -4,6 +4,7 @@
  * it (the socket is created with mode 0600).
  *
  *   GET  /status            → status object (see client.ts DriveStatus)
+ *   GET  /snapshot          → the mirror and outbox as one consistent DriveSnapshot (`loft check`)
  *   POST /pin   {paths}     → {ok: true} | {error}
  *   POST /unpin {paths}     → {ok: true} | {error}
  */
@@ -13,6 +14,8 @@ import { LoftError } from '../../shared/errors.js';
 
 export interface ControlHandlers {
   status(): unknown;
+  /** See check/mirror-snapshot.ts: read synchronously, so it is one state of the mirror. */
+  snapshot(): unknown;
   pin(paths: string[]): void;
   unpin(paths: string[]): void;
 }
@@ -41,6 +44,7 @@ export class ControlServer {
       req.on('end', () => {
         try {
           if (req.method === 'GET' && req.url === '/status') return send(200, handlers.status());
+          if (req.method === 'GET' && req.url === '/snapshot') return send(200, handlers.snapshot());
           if (req.method === 'POST' && (req.url === '/pin' || req.url === '/unpin')) {
             const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { paths?: unknown };
             if (!Array.isArray(body.paths) || !body.paths.every((p) => typeof p === 'string')) {

@@ -14,6 +14,7 @@ import {
   type BlockRef,
   type ChangesPage,
   type Revision,
+  type TreePageBody,
 } from '../../shared/protocol.js';
 
 export interface RemoteOptions {
@@ -134,6 +135,11 @@ export class RemoteClient {
   /** Live children of a directory. */
   async list(id: number, signal?: AbortSignal): Promise<Revision[]> {
     return (await this.#json<{ entries: Revision[] }>('GET', `/v1/list?id=${id}`, undefined, signal)).entries;
+  }
+
+  /** One page of the namespace's live tree: nodes with ids above `after`, by id. */
+  tree(after: number, limit: number, signal?: AbortSignal): Promise<TreePageBody> {
+    return this.#json('GET', `/v1/tree?after=${after}&limit=${limit}`, undefined, signal);
   }
 
   nodeById(id: number, signal?: AbortSignal): Promise<Revision> {

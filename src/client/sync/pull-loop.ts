@@ -9,6 +9,7 @@
  * Every page is applied to the mirror in one transaction with its cursor (Mirror.applyChanges), so
  * a crash resumes from the last applied page. `close()` aborts the poll and awaits the loop.
  */
+import { sleepOn, systemTimers, type Timers } from '../../shared/clock.js';
 import { isLoftError } from '../../shared/errors.js';
 import type { ChangesPage, Revision } from '../../shared/protocol.js';
 import type { Connectivity } from '../hydrate/hydrator.js';
@@ -41,10 +42,13 @@ export interface PullLoopOptions {
   log?: (msg: string, fields?: Record<string, unknown>) => void;
   /** Shared with the push loop: a page is never applied while a push records its answer. */
   lock?: SyncLock;
+  /** The backoff's timers (system ones by default; a simulation passes its own). */
+  timers?: Timers;
 }
 
 export class PullLoop {
   readonly #o: PullLoopOptions;
+  readonly #timers: Timers;
   readonly #abort = new AbortController();
   #loop: Promise<void> | null = null;
   /** Entries applied since start. */
@@ -52,6 +56,7 @@ export class PullLoop {
 
   constructor(options: PullLoopOptions) {
     this.#o = options;
+    this.#timers = options.timers ?? systemTimers;
   }
 
   /** Pulls until the mirror has everything the journal has now; reports progress per page. */
@@ -124,7 +129,7 @@ export class PullLoop {
         }
         await new Promise<void>((resolve) => {
           this.#retry = resolve;
-          void sleep(backoff, signal).then(resolve);
+          void sleepOn(this.#timers, backoff, signal).then(resolve);
         });
         this.#retry = null;
         backoff = Math.min(
@@ -141,16 +146,4 @@ export class PullLoop {
     this.applied += page.entries.length;
     if (page.entries.length || released.length) this.#o.onApplied?.(page.entries, released);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -26,92 +26,19 @@
  * it aside again at once). A node's ops never pass each other: the ops of a held or stuck node wait
  * behind it.
  */
-import fs from 'node:fs/promises';
+import { systemTimers, type Timers } from '../../shared/clock.js';
 import { isDiskFull, isLoftError, LoftError } from '../../shared/errors.js';
 import type { BlockRef, Revision } from '../../shared/protocol.js';
-import type { ChunkedFile } from '../chunk/chunk-file.js';
-import { rechunk } from '../chunk/rechunk.js';
-import type { Connectivity } from '../hydrate/hydrator.js';
-import type { Mirror, MirrorNode, Op } from '../mirror/mirror.js';
-import type { DeleteRequest, MkdirRequest, MoveRequest } from '../remote/remote-client.js';
-import type {
-  UploadContent,
-  UploadDestination,
-  UploadProgress,
-  UploadTarget,
-  Uploader,
-} from '../upload/uploader.js';
-import type { Vfs } from '../vfs/vfs.js';
-import { bufferContent, MERGE_MAX_BYTES, mergeText } from './merge.js';
-import type { SyncLock } from './sync-lock.js';
+import type { MirrorNode, Op } from '../mirror/mirror.js';
+import type { UploadDestination } from '../upload/uploader.js';
+import { byFolderOrPath } from './by-folder.js';
+import { committedContent, dirtyContent } from './commit-content.js';
+import { ConflictResolver } from './conflict-resolver.js';
+import type { PushLoopOptions, PushStatus } from './push-options.js';
 
-export interface PushRemote extends UploadTarget {
-  mkdir(req: MkdirRequest, signal?: AbortSignal): Promise<{ rev: number; node: Revision }>;
-  move(req: MoveRequest, signal?: AbortSignal): Promise<{ rev: number; node: Revision }>;
-  delete(
-    req: DeleteRequest,
-    signal?: AbortSignal,
-  ): Promise<{ rev: number; deleted: Revision[]; kept?: Revision[] }>;
-  node(path: string, signal?: AbortSignal): Promise<Revision>;
-  nodeById(id: number, signal?: AbortSignal): Promise<Revision>;
-  list(id: number, signal?: AbortSignal): Promise<Revision[]>;
-}
-
-export interface PushLoopOptions {
-  remote: PushRemote;
-  mirror: Mirror;
-  vfs: Vfs;
-  uploader: Uploader;
-  /** Chunks a complete local file off this thread. */
-  chunkFile: (path: string) => Promise<ChunkedFile>;
-  lock: SyncLock;
-  connectivity: Connectivity;
-  /** This device's name, for conflicted copies. */
-  device: () => Promise<string>;
-  /** Sees the bytes of every block sent (the drive caches them). */
-  onBlockSent?: (hash: string, data: Buffer) => void;
-  /** Block hashes no file references any more. */
-  onReleased?: (hashes: string[]) => void;
-  /** The verified bytes of a committed block (the hydrator): for three-way merges of text files. */
-  readBlock?: (hash: string, size: number) => Promise<Buffer>;
-  /**
-   * Null when the mirror is caught up with the server's journal, else a promise of it
-   * (PullLoop.whenCurrent).
-   */
-  whenPulled?: () => Promise<void> | null;
-  /** The local disk is full (recording a commit failed): give space back (the cache shrinks). */
-  onDiskFull?: () => void;
-  log?: (msg: string, fields?: Record<string, unknown>) => void;
-  /** Each op pushed and how it ended (debug level; undefined when off). */
-  trace?: ((msg: string, fields?: Record<string, unknown>) => void) | undefined;
-  now?: () => Date;
-}
-
-export interface PushStatus {
-  /** The upload under way: path, content size, and exact payload bytes to send / sent. */
-  current: { path: string; size: number; toSend: number; sent: number } | null;
-  lastError: string | null;
-  /**
-   * Changes are queued but none can run now: each waits for a writer to close its file or was set
-   * aside (stuck) until its next retry.
-   */
-  blocked: boolean;
-}
+export type { PushLoopOptions, PushRemote, PushStatus } from './push-options.js';
 
 /** Answers that mean the server will never accept the op as it is (retrying cannot help). */
-/**
- * Places a new node inside its folder by id when `byFolder` is given (it follows that folder
- * wherever another device moved it); by path when not, or when the folder is gone there
- * (NOT_FOUND), which brings the folders above it back.
- */
-function byFolderOrPath<T>(byFolder: false | (() => Promise<T>), byPath: () => Promise<T>): Promise<T> {
-  if (!byFolder) return byPath();
-  return byFolder().catch((err: unknown) => {
-    if (isLoftError(err, 'NOT_FOUND')) return byPath();
-    throw err;
-  });
-}
-
 const REFUSED = new Set(['NOT_FOUND', 'CYCLE', 'NOT_DIR', 'IS_DIR', 'EXISTS', 'BAD_PATH', 'NOT_EMPTY']);
 
 /** Failures in a row (not offline, not a full disk) after which an op is set aside. */
@@ -145,8 +72,16 @@ export class PushLoop {
   /** Counts wake() calls: a writer that closed while an attempt ran must not be missed. */
   #wakes = 0;
 
+  readonly #conflicts: ConflictResolver;
+
+  readonly #timers: Timers;
+
   constructor(options: PushLoopOptions) {
     this.#o = options;
+    this.#timers = options.timers ?? systemTimers;
+    this.#conflicts = new ConflictResolver(options, this.#abort.signal, (...args) =>
+      this.#recordCommit(...args),
+    );
   }
 
   start(): void {
@@ -177,7 +112,7 @@ export class PushLoop {
     const signal = this.#abort.signal;
     const { mirror } = this.#o;
     let backoff = BACKOFF_MIN_MS;
-    const clock = () => (this.#o.now ?? (() => new Date()))().getTime();
+    const clock = () => this.#timers.now();
     this.#unstick(clock()); // a new start: what was set aside is tried again
     while (!signal.aborted) {
       this.#woken = false;
@@ -211,12 +146,12 @@ export class PushLoop {
       const pulling = this.#o.whenPulled?.();
       if (pulling) {
         // Bounded: a pull loop stuck on a bad page must not stop every push.
-        let timer: NodeJS.Timeout | undefined;
+        let timer: unknown;
         await Promise.race([
           pulling,
-          new Promise<void>((resolve) => (timer = setTimeout(resolve, BACKOFF_MAX_MS))),
+          new Promise<void>((resolve) => (timer = this.#timers.setTimeout(resolve, BACKOFF_MAX_MS))),
         ]);
-        clearTimeout(timer);
+        this.#timers.clearTimeout(timer);
         if (signal.aborted) break;
         op = mirror.nextOp(this.#held); // its paths may have moved meanwhile
         if (!op) continue;
@@ -291,7 +226,7 @@ export class PushLoop {
         // Not pushing while it waits: a close meanwhile coalesces into the queued commit.
         mirror.pushing = 0;
         this.status.current = null;
-        this.#o.vfs.uploadingId = null;
+        if (this.#o.uploading) this.#o.uploading.id = null;
       }
       if (wait) await this.#sleep(wait.ms, wait.wakeable);
     }
@@ -316,12 +251,12 @@ export class PushLoop {
     if (this.#woken && wakeable) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
-        if (t) clearTimeout(t);
+        if (t !== null) this.#timers.clearTimeout(t);
         this.#wake = null;
         this.#retry = null;
         resolve();
       };
-      const t = ms === null ? null : setTimeout(done, ms);
+      const t = ms === null ? null : this.#timers.setTimeout(done, ms);
       this.#wake = wakeable ? done : null;
       this.#retry = ms === null ? null : done;
       if (this.#abort.signal.aborted) done();
@@ -346,7 +281,7 @@ export class PushLoop {
   }
 
   async #mkdir(op: Op): Promise<void> {
-    const { mirror, remote, lock, vfs } = this.#o;
+    const { mirror, remote, lock } = this.#o;
     const node = mirror.node(op.nodeId);
     if (!node) return; // removed here since
     await lock.run(async () => {
@@ -360,7 +295,11 @@ export class PushLoop {
       try {
         const r = await byFolderOrPath(
           this.#inFolder(node, op.path) &&
-            (() => remote.mkdir({ parentId: node.parentId!, name: node.name, ...meta }, this.#abort.signal)),
+            (() =>
+              remote.mkdir(
+                { parentId: mirror.serverIdOf(node.parentId!)!, name: node.name, ...meta },
+                this.#abort.signal,
+              )),
           () =>
             remote.mkdir(
               { path: mirror.pathOf(node.id) ?? op.path, ...meta, parents: true },
@@ -378,13 +317,12 @@ export class PushLoop {
         adopted = true;
       }
       this.#o.trace?.('mkdir done', { id: node.id, as: id, rev, adopted });
-      if (node.id !== id) {
-        mirror.remap(node.id, id);
-        vfs.remapped(node.id, id);
-      }
-      mirror.setRev(id, rev);
+      // A folder this device already knows under another key merges into this one (Mirror).
+      const released = mirror.setServerId(node.id, id);
+      if (released.length) this.#o.onReleased?.(released);
+      mirror.setRev(node.id, rev);
       // Made by path, maybe elsewhere than here (see #commit): its placement is the server's.
-      if (placed) mirror.adoptPlacement(id, placed.parentId, placed.name, op.seq);
+      if (placed) mirror.adoptPlacement(node.id, placed.parentId, placed.name, op.seq);
       // The journal entries of what another device put inside it were skipped while the directory
       // existed only here (no parent to hang them on): fetch them now.
       if (adopted) await this.#mergeTree(id);
@@ -396,11 +334,15 @@ export class PushLoop {
    * and the node is here where the op puts it (`path`; op paths follow folders moved elsewhere).
    */
   #inFolder(node: MirrorNode, path: string): boolean {
-    return node.parentId !== null && node.parentId > 0 && this.#o.mirror.pathOf(node.id) === path;
+    const { mirror } = this.#o;
+    return (
+      node.parentId !== null && mirror.serverIdOf(node.parentId) !== null && mirror.pathOf(node.id) === path
+    );
   }
 
-  async #mergeTree(dirId: number): Promise<void> {
-    const entries = await this.#o.remote.list(dirId, this.#abort.signal);
+  /** Fetches what a server folder (by server id) holds, the whole subtree, into the mirror. */
+  async #mergeTree(serverDirId: number): Promise<void> {
+    const entries = await this.#o.remote.list(serverDirId, this.#abort.signal);
     this.#o.mirror.mergeRemote(entries);
     for (const e of entries) if (e.kind === 'dir') await this.#mergeTree(e.id);
   }
@@ -408,16 +350,17 @@ export class PushLoop {
   async #move(op: Op): Promise<void> {
     const { mirror, remote, lock } = this.#o;
     const node = mirror.node(op.nodeId);
-    if (!node || node.id < 0 || !op.toPath) return; // removed here, or not on the server yet
+    const serverId = node?.serverId ?? null;
+    if (!node || serverId === null || !op.toPath) return; // removed here, or not on the server yet
     await lock.run(async () => {
       // Into its folder by id when the node sits where this move put it (no later move queued) and
       // the folder is on the server: it follows a move of that folder made elsewhere meanwhile.
       // Else (placed otherwise here since: a later move, a conflicted copy's new name) by path.
       const place =
         this.#inFolder(node, op.toPath!) && !mirror.movedLater(node.id, op.seq)
-          ? { toParentId: node.parentId!, toName: node.name }
+          ? { toParentId: mirror.serverIdOf(node.parentId!)!, toName: node.name }
           : { toPath: op.toPath! };
-      const req = { id: node.id, parentRev: node.rev, ...place, overwrite: true };
+      const req = { id: serverId, parentRev: node.rev, ...place, overwrite: true };
       let r: { rev: number; node: Revision };
       try {
         try {
@@ -427,7 +370,7 @@ export class PushLoop {
           // Changed elsewhere since: the rename still applies (rename vs edit: both apply), and the
           // change made there (skipped here while the move was queued: the revision recorded
           // below jumps past it) is fetched by the resync.
-          const current = await remote.nodeById(node.id, this.#abort.signal);
+          const current = await remote.nodeById(serverId, this.#abort.signal);
           if (current.deleted) throw new LoftError('NOT_FOUND', `${op.path} was deleted elsewhere`);
           r = await remote.move({ ...req, parentRev: current.rev }, this.#abort.signal);
           mirror.markResync(node.id);
@@ -458,7 +401,8 @@ export class PushLoop {
     const { mirror, remote, lock } = this.#o;
     for (const id of mirror.resyncIds()) {
       if (mirror.nextOp(this.#held)) return; // a new local change: it goes first
-      if (mirror.holdsLocal(id)) continue;
+      const key = mirror.keyOf(id);
+      if (key !== null && mirror.holdsLocal(key)) continue;
       const e = await remote.nodeById(id, this.#abort.signal).catch((err: unknown) => {
         if (isLoftError(err, 'NOT_FOUND')) return null;
         throw err;
@@ -479,20 +423,21 @@ export class PushLoop {
 
   async #delete(op: Op): Promise<void> {
     const { mirror, remote, lock } = this.#o;
-    if (op.nodeId < 0) return; // never reached the server
+    const serverId = op.serverId;
+    if (serverId === null) return; // never reached the server
     // A folder's delete that absorbed the deletes of what it held (`rm -rf`): one request that lists
     // them, each with the revision this device saw.
     const expect = mirror.absorbed(op.seq);
     const signal = this.#abort.signal;
     await lock.run(async () => {
-      const req = { id: op.nodeId, parentRev: op.rev, recursive: true, ...(expect.length ? { expect } : {}) };
+      const req = { id: serverId, parentRev: op.rev, recursive: true, ...(expect.length ? { expect } : {}) };
       let kept: Revision[] | undefined;
       try {
         ({ kept } = await remote.delete(req, signal));
       } catch (err) {
         if (isLoftError(err, 'NOT_FOUND')) return;
         if (!isLoftError(err, 'CONFLICT')) throw err;
-        const current = await remote.nodeById(op.nodeId, signal);
+        const current = await remote.nodeById(serverId, signal);
         if (expect.length && !current.deleted && current.kind === 'dir') {
           // The folder itself was renamed or moved elsewhere: what this device deleted in it still
           // goes (anything changed there since stays, as `kept`).
@@ -522,8 +467,10 @@ export class PushLoop {
     if (vfs.writersOf(node.id) > 0) return false;
     const d = vfs.dirty.get(node.id);
     const gen = d?.gen ?? 0;
-    vfs.uploadingId = node.id;
-    const content = d ? await this.#content(node, d.file.path, d.size) : this.#committedContent(node);
+    if (this.#o.uploading) this.#o.uploading.id = node.id;
+    const content = d
+      ? await dirtyContent(this.#o, node, d.file.path, d.size)
+      : committedContent(this.#o.mirror, node);
     try {
       const path = mirror.pathOf(node.id) ?? op.path;
       const progress = { path, size: content.size, toSend: 0, sent: 0 };
@@ -532,17 +479,17 @@ export class PushLoop {
       // Blocks first, outside the lock; then the commit and its record, inside it.
       await uploader.sendBlocks(content, signal, progress, this.#o.onBlockSent);
       return await this.#o.lock.run(async () => {
-        const now = mirror.node(op.nodeId) ?? mirror.node(vfs.dirty.get(node.id)?.id ?? node.id);
+        const now = mirror.node(op.nodeId);
         if (!now) return true; // removed while its blocks were sent
         if (d && d.gen !== gen) return false; // changed while read: run again on the new content
         // A new file goes inside its folder by id (it follows a move of the folder made elsewhere
         // meanwhile); by path when the folder is new here too, or was deleted there.
-        const inFolder = now.id < 0 && this.#inFolder(now, op.path);
+        const inFolder = now.serverId === null && this.#inFolder(now, op.path);
         const dest = {
-          ...(now.id > 0
-            ? { id: now.id, parentRev: now.rev }
+          ...(now.serverId !== null
+            ? { id: now.serverId, parentRev: now.rev }
             : inFolder
-              ? { parentId: now.parentId!, name: now.name, parentRev: null }
+              ? { parentId: mirror.serverIdOf(now.parentId!)!, name: now.name, parentRev: null }
               : { path: op.path, parentRev: null }),
           mtime: d?.mtime ?? now.mtime,
           mode: now.mode,
@@ -557,7 +504,7 @@ export class PushLoop {
           );
         } catch (err) {
           const deletedThere =
-            now.id > 0 &&
+            now.serverId !== null &&
             (isLoftError(err, 'NOT_FOUND') ||
               (isLoftError(err, 'CONFLICT') && err.details?.deleted === true));
           if (deletedThere) {
@@ -571,14 +518,14 @@ export class PushLoop {
               );
             } catch (again) {
               if (!isLoftError(again, 'CONFLICT')) throw again;
-              await this.#conflict(op, now, content, gen);
+              await this.#conflicts.conflict(op, now, content, gen);
               return true;
             }
           } else if (isLoftError(err, 'CONFLICT')) {
             // Edit vs edit: a change of metadata only there (rename, chmod) takes our content on
             // top; text edits that do not overlap merge; anything else keeps both versions.
-            if (await this.#onTop(now, content, gen, progress)) return true;
-            await this.#conflict(op, now, content, gen);
+            if (await this.#conflicts.onTop(now, content, gen, progress)) return true;
+            await this.#conflicts.conflict(op, now, content, gen);
             return true;
           } else throw err;
         }
@@ -587,7 +534,7 @@ export class PushLoop {
         // have put it elsewhere than it sits here; its own revision is skipped here as an echo, so
         // its placement is adopted now (or resynced once the folder is known here).
         if (result.node.op === 'create')
-          mirror.adoptPlacement(result.node.id, result.node.parentId, result.node.name, op.seq);
+          mirror.adoptPlacement(now.id, result.node.parentId, result.node.name, op.seq);
         return true;
       });
     } finally {
@@ -595,221 +542,19 @@ export class PushLoop {
     }
   }
 
-  /** After a commit: the mirror takes the new revision; a node made here gets its server id. */
+  /**
+   * After a commit of node `id` (a key): the mirror takes the new revision; a node made here gets
+   * its server id (a conflicted copy a new one).
+   */
   #recordCommit(id: number, rev: Revision, blocks: BlockRef[], size: number, gen: number): void {
     const { mirror, vfs } = this.#o;
     this.#o.trace?.('committed', { id, as: rev.id, rev: rev.rev, parentId: rev.parentId, name: rev.name });
-    if (id !== rev.id) {
-      mirror.remap(id, rev.id);
-      vfs.remapped(id, rev.id);
-    }
-    const d = vfs.dirty.get(rev.id);
+    const released = mirror.serverIdOf(id) === rev.id ? [] : mirror.setServerId(id, rev.id);
+    const d = vfs.dirty.get(id);
     const clean = !d || (d.gen === gen && d.writers === 0 && !d.modified);
-    const released = mirror.committed(rev.id, rev.rev, blocks, size, clean);
-    if (clean && d) void vfs.dirty.drop(rev.id);
-    vfs.committed(rev.id);
+    released.push(...mirror.committed(id, rev.rev, blocks, size, clean));
+    if (clean && d) void vfs.dirty.drop(id);
+    vfs.committed(id);
     if (released.length) this.#o.onReleased?.(released);
   }
-
-  /**
-   * Edit vs edit: the base is the revision this device edited (the node's revision here). When the
-   * server's newer revision has the base's content (only renamed, moved or chmod-ed there), ours
-   * goes on top of it. When both changed a small text file, a three-way merge of base, ours and
-   * theirs is committed on top of theirs. True when one of those was committed; false when neither
-   * applies (binary or large, overlapping edits, deleted there, or our own lost commit): the
-   * caller makes a conflicted copy.
-   */
-  async #onTop(
-    node: MirrorNode,
-    content: UploadContent,
-    gen: number,
-    progress: UploadProgress,
-  ): Promise<boolean> {
-    const { mirror, remote, uploader, vfs, readBlock } = this.#o;
-    if (node.id < 0 || node.kind !== 'file') return false;
-    const signal = this.#abort.signal;
-    const theirs = await remote.nodeById(node.id, signal).catch((err: unknown) => {
-      if (isLoftError(err, 'NOT_FOUND')) return null;
-      throw err;
-    });
-    if (!theirs || theirs.deleted || theirs.kind !== 'file') return false;
-    if (sameContent(theirs.blocks ?? [], content)) return false; // our own commit, answer lost
-    const base = mirror.blocks(node.id);
-    const theirBlocks = theirs.blocks ?? [];
-    const unchangedThere =
-      base.length === theirBlocks.length && base.every((b, i) => b.hash === theirBlocks[i]!.hash);
-    let upload = content;
-    let merged: Buffer | null = null;
-    if (!unchangedThere) {
-      if (!readBlock || content.size > MERGE_MAX_BYTES || theirs.size > MERGE_MAX_BYTES) return false;
-      if (base.reduce((n, b) => n + b.size, 0) > MERGE_MAX_BYTES) return false;
-      const read = async (blocks: readonly BlockRef[]) =>
-        Buffer.concat(await Promise.all(blocks.map((b) => readBlock(b.hash, b.size))));
-      const [o, a, b] = await Promise.all([read(base), content.read(0, content.size), read(theirBlocks)]);
-      merged = mergeText(o, a, b);
-      if (!merged) return false;
-      upload = bufferContent(merged);
-    }
-    const d = vfs.dirty.get(node.id);
-    const result = await uploader.uploadContent(
-      upload,
-      {
-        id: node.id,
-        parentRev: theirs.rev,
-        mtime: merged ? Math.max(Date.now(), theirs.mtime) : (d?.mtime ?? node.mtime),
-        mode: node.mode,
-        signal,
-      },
-      progress,
-      this.#o.onBlockSent,
-    );
-    const now = vfs.dirty.get(node.id);
-    if (!merged) this.#recordCommit(node.id, result.node, result.blocks, content.size, gen);
-    // A merge differs from what is staged here. Written again meanwhile: the staged content still
-    // stands on the old base, so the mirror keeps that base and the next commit (queued by that
-    // write) merges again, on top of this one.
-    else if (!now || (now === d && now.gen === gen && now.writers === 0 && !now.modified))
-      this.#recordCommit(node.id, result.node, result.blocks, merged.length, gen);
-    // Renamed or moved there meanwhile: the resync (once nothing is queued) places it as there.
-    mirror.markResync(node.id);
-    if (merged) this.#o.log?.('merged concurrent edits of a text file', { path: mirror.pathOf(node.id) });
-    return true;
-  }
-
-  /**
-   * Someone else committed first (or deleted the file): our version is committed beside the winner
-   * as `name (conflicted copy from DEVICE YYYY-MM-DD HHMMSS).ext`, and the winner is fetched.
-   */
-  /** `gen`: the generation of the local content that `content` was read from. */
-  async #conflict(op: Op, node: MirrorNode, content: UploadContent, gen: number): Promise<void> {
-    const { mirror, remote, uploader } = this.#o;
-    // Our own commit may already be there: its answer was lost (network, or a crash before the
-    // answer was recorded) and this is the retry. Same content: adopt that revision, no copy.
-    const current = await (node.id > 0 ? remote.nodeById(node.id) : remote.node(op.path)).catch(
-      (err: unknown) => {
-        if (isLoftError(err, 'NOT_FOUND')) return null;
-        throw err;
-      },
-    );
-    if (
-      current &&
-      !current.deleted &&
-      current.kind === 'file' &&
-      sameContent(current.blocks ?? [], content)
-    ) {
-      this.#recordCommit(node.id, current, current.blocks ?? [], content.size, gen);
-      return;
-    }
-    const device = await this.#o.device();
-    const name = conflictName(node.name, device, (this.#o.now ?? (() => new Date()))());
-    const path = mirror.pathOf(node.id) ?? op.path;
-    const copyPath = path.slice(0, path.lastIndexOf('/') + 1) + name;
-    // Written again while this was uploaded: the copy holds the content read then, the newer
-    // writes stay staged on top of it (counting the current generation here would call the file
-    // clean and drop them).
-    const d = this.#o.vfs.dirty.get(node.id);
-    const dest = {
-      parentRev: null,
-      mtime: d?.mtime ?? node.mtime,
-      mode: node.mode,
-      signal: this.#abort.signal,
-    };
-    // Beside the file in the same folder (by id, as creates go: the folder may have moved on the
-    // server or have a move of its own queued here); by path if that folder is gone there.
-    const result = await byFolderOrPath(
-      node.parentId !== null &&
-        node.parentId > 0 &&
-        (() => uploader.uploadContent(content, { ...dest, parentId: node.parentId!, name })),
-      () => uploader.uploadContent(content, { ...dest, path: copyPath }),
-    );
-    // Our content now lives in the copy: the local node becomes it, and the winner is fetched.
-    this.#recordCommit(node.id, result.node, result.blocks, content.size, gen);
-    mirror.renameRaw(result.node.id, name);
-    mirror.adoptPlacement(result.node.id, result.node.parentId, result.node.name, op.seq);
-    mirror.addConflict(copyPath);
-    this.#o.log?.("conflict: kept this device's version as a conflicted copy", { path, copy: copyPath });
-    try {
-      if (node.id > 0) {
-        // The node id is free here now (ours became the copy): the winner takes it as it is.
-        const winner = await remote.nodeById(node.id);
-        if (!winner.deleted) mirror.putRemote(winner);
-      } else {
-        // A new file lost to whatever holds its path there, which may be a node this device has
-        // local changes to (moved there elsewhere): applied with the usual rules (or resynced).
-        const winner = await remote.node(path);
-        if (!winner.deleted) mirror.mergeRemote([winner]);
-      }
-    } catch (err) {
-      if (!isLoftError(err, 'NOT_FOUND')) throw err;
-    }
-  }
-
-  /** The content of a dirty file: chunked whole in a worker when it is all local, else around the edits. */
-  async #content(node: MirrorNode, stagingPath: string, size: number): Promise<UploadContent> {
-    const { mirror, vfs } = this.#o;
-    const d = vfs.dirty.get(node.id)!;
-    const read = async (offset: number, n: number) => {
-      const buf = Buffer.allocUnsafe(n);
-      const got = await vfs.readDirty(node.id, offset, buf);
-      if (got !== n) throw new LoftError('CONFLICT', `${node.name} changed while it was uploaded`);
-      return buf;
-    };
-    if (d.file.complete) {
-      const chunked = await this.#o.chunkFile(stagingPath);
-      if (chunked.size !== size)
-        throw new LoftError('CONFLICT', `${node.name} changed while it was uploaded`);
-      let at = 0;
-      const blocks = chunked.blocks.map((b) => {
-        const placed = { ...b, offset: at };
-        at += b.size;
-        return placed;
-      });
-      const fh = await fs.open(stagingPath, 'r');
-      return {
-        blocks,
-        size,
-        read: async (offset, n) => {
-          const buf = Buffer.allocUnsafe(n);
-          const { bytesRead } = await fh.read(buf, 0, n, offset);
-          if (bytesRead !== n) throw new LoftError('CONFLICT', `${node.name} changed while it was uploaded`);
-          return buf;
-        },
-        close: () => fh.close(),
-      };
-    }
-    const base = mirror.blocks(node.id);
-    const edits = [...d.file.written];
-    if (d.file.baseLimit < size) edits.push([d.file.baseLimit, size]);
-    const { blocks } = await rechunk({
-      size,
-      base,
-      edits,
-      read: (offset, out) => vfs.readDirty(node.id, offset, out),
-    });
-    return { blocks, size, read };
-  }
-
-  /** A metadata-only commit (chmod, utimens): the committed blocks as they are. */
-  #committedContent(node: MirrorNode): UploadContent {
-    const blocks = this.#o.mirror.blocks(node.id);
-    return {
-      blocks,
-      size: blocks.reduce((n, b) => n + b.size, 0),
-      read: () => Promise.reject(new LoftError('INTERNAL', 'server asked for a block of an unchanged file')),
-    };
-  }
-}
-
-function sameContent(blocks: readonly BlockRef[], content: UploadContent): boolean {
-  if (blocks.length !== content.blocks.length) return false;
-  return blocks.every((b, i) => b.hash === content.blocks[i]!.hash && b.size === content.blocks[i]!.size);
-}
-
-/** `name (conflicted copy from DEVICE YYYY-MM-DD HHMMSS).ext`, the extension kept last. */
-export function conflictName(name: string, device: string, at: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  const stamp = `${at.getFullYear()}-${p(at.getMonth() + 1)}-${p(at.getDate())} ${p(at.getHours())}${p(at.getMinutes())}${p(at.getSeconds())}`;
-  const dot = name.lastIndexOf('.');
-  const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
-  return `${stem} (conflicted copy from ${device} ${stamp})${ext}`;
 }

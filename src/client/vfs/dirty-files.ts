@@ -100,14 +100,6 @@ export class DirtyFiles {
     return d;
   }
 
-  remap(tempId: number, realId: number): void {
-    const d = this.#byId.get(tempId);
-    if (!d) return;
-    this.#byId.delete(tempId);
-    d.id = realId;
-    this.#byId.set(realId, d);
-  }
-
   /** Forgets the node's staging and deletes its files now, or on the last release if still open. */
   async drop(id: number): Promise<void> {
     const d = this.#byId.get(id);

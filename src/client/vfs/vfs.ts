@@ -24,76 +24,38 @@
  * or renamed in it here (not when another device's change arrives). atime moves only by utimens
  * (reads never update it, as with noatime); until set here it reads as the mtime.
  */
-import { FsError, isDiskFull, LoftError } from '../../shared/errors.js';
-import { MAX_NAME_BYTES } from '../../shared/paths.js';
+import { FsError, LoftError } from '../../shared/errors.js';
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
-import { newReadState, type Hydrator, type ReadState } from '../hydrate/hydrator.js';
-import type { NodeKind } from '../../shared/protocol.js';
-import type { BlockExtent, Mirror, MirrorNode } from '../mirror/mirror.js';
+import type { Hydrator } from '../hydrate/hydrator.js';
+import type { Mirror, MirrorNode } from '../mirror/mirror.js';
 import type { Pinner } from '../pins/pinner.js';
 import type { StagingFile } from '../staging/staging-file.js';
 import { DirtyFiles, type DirtyFile } from './dirty-files.js';
+import { HandleTable, type CacheMode } from './handle-table.js';
+import { FileStates, type FileState } from './file-states.js';
+import { WritePath } from './write-path.js';
+import { parentOf, resolvePath } from './resolve.js';
+import {
+  fileMode,
+  packStat,
+  packStatFs,
+  S_IFDIR,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  type Stat,
+  type StatFs,
+} from './stat.js';
 
-export const S_IFDIR = 0o040000;
-export const S_IFREG = 0o100000;
-export const S_IFLNK = 0o120000;
-const S_IFMT = 0o170000;
+export { S_IFDIR, S_IFLNK, S_IFREG, type Stat, type StatFs } from './stat.js';
 
-export interface Stat {
-  mode: number;
-  size: number;
-  nlink: number;
-  uid: number;
-  gid: number;
-  mtime: Date;
-  atime: Date;
-  ctime: Date;
-  blocks: number;
-  blksize: number;
-  ino: number;
-}
-
-export interface StatFs {
-  bsize: number;
-  frsize: number;
-  blocks: number;
-  bfree: number;
-  bavail: number;
-  files: number;
-  ffree: number;
-  favail: number;
-  namemax: number;
-}
-
-export type FileState = 'cloud' | 'partial' | 'cached' | 'pinned' | 'dirty' | 'uploading' | 'conflict';
-
-export const XATTR_STATE = 'user.loft.state';
-export const XATTR_REV = 'user.loft.rev';
-export const XATTR_CACHED = 'user.loft.cached_bytes';
-const FILE_XATTRS = [XATTR_STATE, XATTR_REV, XATTR_CACHED];
+export { XATTR_CACHED, XATTR_REV, XATTR_STATE, type FileState } from './file-states.js';
 
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
 const O_TRUNC = 0o1000;
 
-interface Handle {
-  id: number;
-  write: boolean;
-  /**
-   * Snapshot of a clean file's block list: a reader keeps the bytes it opened. Null until the first
-   * read needs it; the mirror hands it over before it changes (Mirror.onBlocksChange).
-   */
-  extents: BlockExtent[] | null;
-  size: number;
-  state: ReadState;
-  /** The staging this handle holds a reference on (dirty files). */
-  dirty: DirtyFile | null;
-  /** The revision whose content this handle sees (for dirty files: the base of the local changes). */
-  ver: number;
-}
-
-/** How the kernel may cache the pages of a handle just opened (see Vfs.cacheMode). */
-export type CacheMode = 'keep' | 'drop' | 'direct';
+export type { CacheMode } from './handle-table.js';
 
 export interface VfsOptions {
   mirror: Mirror;
@@ -110,16 +72,11 @@ export interface VfsOptions {
   onQueued?: () => void;
   /** Called when block hashes are no longer referenced by any file. */
   onReleased?: (hashes: string[]) => void;
+  /** The node the push loop is uploading now (written by the push loop only). */
+  uploading?: { readonly id: number | null };
   now?: () => number;
 }
 
-/** Space the cache gives back when a local write finds the disk full. */
-const SPACE_GIVEN_BACK = 64 * 1024 * 1024;
-
-/** Largest handle number (the FUSE glue uses the bits above for cache flags). */
-const MAX_FH = 2 ** 29 - 1;
-/** Most files one process can hold open in the drive (bounded handle table). */
-const MAX_HANDLES = 65_536;
 /** Longest symlink target (Linux PATH_MAX). */
 const MAX_LINK = 4096;
 /**
@@ -141,13 +98,10 @@ export class Vfs {
   readonly #now: () => number;
   readonly #onQueued: () => void;
   readonly #onReleased: (hashes: string[]) => void;
-  readonly #handles = new Map<number, Handle>();
-  /** Block hash → number of open handles whose snapshot references it. */
-  readonly #held = new Map<string, number>();
-  /** Node id → open handles whose block list is not loaded yet. */
-  readonly #unloaded = new Map<number, number>();
+  readonly #handles: HandleTable;
+  readonly #writes: WritePath;
+  readonly #states: FileStates;
   readonly dirty: DirtyFiles;
-  #nextFh = 1;
 
   constructor(options: VfsOptions) {
     this.#mirror = options.mirror;
@@ -161,34 +115,29 @@ export class Vfs {
     this.#onQueued = options.onQueued ?? (() => {});
     this.#onReleased = options.onReleased ?? (() => {});
     this.dirty = new DirtyFiles(options.stagingDir);
-    this.#mirror.onBlocksChange = (id) => {
-      if (!this.#unloaded.has(id)) return;
-      for (const h of this.#handles.values()) if (h.id === id && !h.extents) this.#extents(h);
-    };
+    this.#writes = new WritePath({
+      mirror: this.#mirror,
+      dirty: this.dirty,
+      hydrator: this.#hydrator,
+      cache: this.#cache,
+      now: this.#now,
+      onQueued: this.#onQueued,
+    });
+    this.#handles = new HandleTable(this.#mirror);
+    this.#states = new FileStates(this.#mirror, this.dirty, this.#cache, options.uploading ?? { id: null });
+    this.#mirror.onBlocksChange = (id) => this.#handles.blocksChanging(id);
   }
 
   /** For the cache: blocks of open files are evicted last. */
-  isHeld = (hash: string): boolean => this.#held.has(hash);
+  isHeld = (hash: string): boolean => this.#handles.isHeld(hash);
 
   get openHandles(): number {
     return this.#handles.size;
   }
 
   /** Reopens the staging files the mirror records and queues their commits (after a restart). */
-  async recover(): Promise<number> {
-    let n = 0;
-    for (const node of this.#mirror.stagedNodes()) {
-      const d = await this.dirty.reopen(node.id, node.staging!, node.mtime);
-      const path = this.#mirror.pathOf(node.id);
-      if (!d || path === null) {
-        this.#mirror.updateLocal(node.id, { staging: null });
-        continue;
-      }
-      this.#mirror.queueCommit(node.id, path, { size: d.file.size });
-      n++;
-    }
-    if (n) this.#onQueued();
-    return n;
+  recover(): Promise<number> {
+    return this.#writes.recover();
   }
 
   // ---- metadata ---------------------------------------------------------------------------------
@@ -228,21 +177,7 @@ export class Vfs {
   }
 
   statfs(): StatFs {
-    const { bytes, files } = this.#mirror.stats();
-    const { usedBytes, capBytes } = this.#cache.usage();
-    const bsize = 4096;
-    const free = Math.max(0, capBytes - usedBytes);
-    return {
-      bsize,
-      frsize: bsize,
-      blocks: Math.ceil((bytes + capBytes) / bsize),
-      bfree: Math.floor(free / bsize),
-      bavail: Math.floor(free / bsize),
-      files: files + 1_000_000,
-      ffree: 1_000_000,
-      favail: 1_000_000,
-      namemax: 255,
-    };
+    return packStatFs(this.#mirror.stats(), this.#cache.usage());
   }
 
   access(path: string): void {
@@ -252,43 +187,17 @@ export class Vfs {
   // ---- extended attributes --------------------------------------------------------------------------
 
   listxattr(path: string): string[] {
-    const node = this.#resolve(path);
-    return node.kind === 'file' ? FILE_XATTRS : [XATTR_STATE, XATTR_REV];
+    return this.#states.xattrNames(this.#resolve(path));
   }
 
   /** The attribute's value, or null when the node has no such attribute (ENODATA). */
   getxattr(path: string, name: string): Buffer | null {
-    const node = this.#resolve(path);
-    switch (name) {
-      case XATTR_STATE:
-        return Buffer.from(this.fileState(node));
-      case XATTR_REV:
-        return Buffer.from(String(node.rev));
-      case XATTR_CACHED:
-        return node.kind === 'file' ? Buffer.from(String(this.#cachedBytes(node))) : null;
-      default:
-        return null;
-    }
+    return this.#states.xattr(this.#resolve(path), name);
   }
 
-  /** Set by the push loop: the node being uploaded now. */
-  uploadingId: number | null = null;
-
+  /** What a node is here (cloud, cached, dirty, uploading, …: `user.loft.state`). */
   fileState(node: MirrorNode): FileState {
-    if (node.kind === 'file' && (node.id === this.uploadingId || (node.id < 0 && !node.staging)))
-      return 'uploading';
-    if (node.kind === 'file' && (node.staging || this.dirty.get(node.id))) return 'dirty';
-    if (this.#mirror.isPinned(node.id)) return 'pinned';
-    if (node.kind === 'dir') return 'cloud';
-    const cached = this.#cachedBytes(node);
-    if (cached >= node.size) return 'cached';
-    return cached === 0 ? 'cloud' : 'partial';
-  }
-
-  #cachedBytes(node: MirrorNode): number {
-    const d = this.dirty.get(node.id);
-    if (d) return d.size; // dirty content is all local (staged, or base blocks read through the cache)
-    return this.#cache.cachedBytes(this.#mirror.blocks(node.id));
+    return this.#states.state(node);
   }
 
   // ---- files ----------------------------------------------------------------------------------------
@@ -297,26 +206,27 @@ export class Vfs {
     let node = this.#resolve(path);
     if (node.kind === 'dir') throw new FsError('EISDIR', `${path} is a directory`);
     const write = (flags & O_ACCMODE) !== O_RDONLY;
-    this.#checkHandles();
+    this.#handles.checkRoom();
     let dirty = this.dirty.get(node.id) ?? null;
     if (write || flags & O_TRUNC) {
       dirty = await this.#acquire(node);
-      // Ids may change across the await (a node made here got its server id): look again. The file
-      // may also be gone (deleted or moved elsewhere meanwhile): the staging made for it goes too.
-      try {
-        node = this.#resolve(path);
-      } catch (err) {
-        await this.#dropIfUnused(dirty);
-        throw err;
+      // The file may be gone across the await (deleted or moved elsewhere meanwhile, maybe with
+      // another file at its path now): the staging made for it goes too, and the path is opened
+      // again as it is now.
+      const now = this.#mirror.lookup(path);
+      if (now?.id !== node.id) {
+        await this.#writes.dropIfUnused(dirty);
+        if (!now) throw new FsError('ENOENT', `${path} was removed`);
+        return this.open(path, flags);
       }
-      if (dirty.id !== node.id) this.dirty.remap(dirty.id, node.id);
+      node = now;
     }
     // The handle holds the staging before anything awaits again (a commit recorded meanwhile would
     // otherwise find the file clean and drop it).
-    const fh = this.#addHandle(node, write, dirty);
+    const fh = this.#handles.add(node, write, dirty);
     if (dirty && flags & O_TRUNC && (dirty.size > 0 || dirty.file.size > 0)) {
       try {
-        await this.#truncate(dirty, 0);
+        await this.#writes.truncate(dirty, 0);
       } catch (err) {
         await this.release(fh);
         throw err;
@@ -330,23 +240,23 @@ export class Vfs {
     if (this.#mirror.lookup(path)) throw new FsError('EEXIST', `${path} exists`);
     if ((mode & S_IFMT) !== 0 && (mode & S_IFMT) !== S_IFREG)
       throw new FsError('EPERM', `${path}: only regular files, directories and symlinks are supported`);
-    this.#checkHandles();
+    this.#handles.checkRoom();
     const now = this.#now();
     const d = await this.dirty.create(null, 0, now);
     const node = await this.#createAfterAwait(path, d, mode & 0o7777, now);
     d.modified = true;
-    return this.#addHandle(node, true, d);
+    return this.#handles.add(node, true, d);
   }
 
   /**
-   * Creates the node of a new staged file. Node ids may change across an await (the push loop gives
-   * a node made here its server id), so the parent is resolved again here, after the await.
+   * Creates the node of a new staged file. The tree may change across an await (the folder removed
+   * or moved meanwhile), so the parent is resolved again here, after the await.
    */
   async #createAfterAwait(path: string, d: DirtyFile, mode: number, now: number): Promise<MirrorNode> {
     try {
       const { parent, name } = this.#parentOf(path);
       if (this.#mirror.lookup(path)) throw new FsError('EEXIST', `${path} exists`);
-      const node = await this.#spaceRetry(() =>
+      const node = await this.#writes.spaceRetry(() =>
         this.#mirror.createLocal(parent.id, name, 'file', mode, now, path, d.name),
       );
       this.dirty.attach(d, node.id);
@@ -358,17 +268,17 @@ export class Vfs {
   }
 
   async read(fh: number, out: Buffer, offset: number): Promise<number> {
-    const h = this.#handle(fh);
+    const h = this.#handles.get(fh);
     try {
       const d = h.dirty && !h.dirty.orphaned ? h.dirty : (this.dirty.get(h.id) ?? h.dirty);
-      if (d) return await d.file.read(offset, out, this.#baseReader(h.id));
+      if (d) return await d.file.read(offset, out, this.#writes.baseReader(h.id));
       // A handle's first read takes just the blocks it needs (a 20 GB file has 20,000): the whole
       // list waits for the next read, or for the mirror to change it (onBlocksChange).
       const extents =
         h.extents ??
         (h.state.nextOffset < 0
           ? this.#mirror.blocksIn(h.id, offset, offset + out.length)
-          : this.#extents(h));
+          : this.#handles.extents(h));
       return await this.#hydrator.read(extents, h.size, offset, out, h.state);
     } catch (err) {
       if (err instanceof FsError) throw err;
@@ -378,11 +288,11 @@ export class Vfs {
   }
 
   async write(fh: number, data: Buffer, offset: number): Promise<number> {
-    const h = this.#handle(fh);
+    const h = this.#handles.get(fh);
     if (!h.write || !h.dirty) throw new FsError('EBADF', 'file is not open for writing');
     if (offset + data.length > MAX_FILE_SIZE) throw new FsError('EFBIG', 'file too large for the drive');
     const d = h.dirty;
-    await this.#spaceRetry(() => d.file.write(offset, data));
+    await this.#writes.spaceRetry(() => d.file.write(offset, data));
     d.size = d.file.size;
     d.mtime = d.ctime = this.#now();
     d.gen++;
@@ -391,12 +301,12 @@ export class Vfs {
   }
 
   async ftruncate(fh: number, size: number): Promise<void> {
-    const h = this.#handle(fh);
+    const h = this.#handles.get(fh);
     // ftruncate(2) of a descriptor not open for writing is EINVAL on Linux (the kernel answers it
     // before the drive sees it; in-process callers get the same).
     if (!h.write || !h.dirty) throw new FsError('EINVAL', 'file is not open for writing');
     checkSize(size);
-    await this.#truncate(h.dirty, size);
+    await this.#writes.truncate(h.dirty, size);
   }
 
   async truncate(path: string, size: number): Promise<void> {
@@ -408,7 +318,7 @@ export class Vfs {
     d.refs++;
     d.writers++;
     try {
-      await this.#truncate(d, size);
+      await this.#writes.truncate(d, size);
     } finally {
       d.refs--;
       d.writers--;
@@ -418,7 +328,7 @@ export class Vfs {
       return;
     }
     if (d.writers === 0) {
-      await this.#commitPoint(d);
+      await this.#writes.commitPoint(d);
       this.#onQueued();
     }
   }
@@ -429,7 +339,7 @@ export class Vfs {
    */
   async #acquire(node: MirrorNode): Promise<DirtyFile> {
     for (;;) {
-      const d = await this.#dirtyOf(node);
+      const d = await this.#writes.dirtyOf(node);
       if (!d.orphaned && this.dirty.get(d.id) === d) return d;
       node = this.#mirror.node(d.id) ?? node;
     }
@@ -437,8 +347,8 @@ export class Vfs {
 
   /** close(2) of any handle: a changed file becomes durable and queued before close returns. */
   async flush(fh: number): Promise<void> {
-    const h = this.#handles.get(fh);
-    if (h?.dirty && h.dirty.modified && !h.dirty.orphaned) await this.#commitPoint(h.dirty);
+    const h = this.#handles.find(fh);
+    if (h?.dirty && h.dirty.modified && !h.dirty.orphaned) await this.#writes.commitPoint(h.dirty);
   }
 
   async fsync(fh: number): Promise<void> {
@@ -446,23 +356,21 @@ export class Vfs {
   }
 
   async release(fh: number): Promise<void> {
-    const h = this.#handles.get(fh);
+    const h = this.#handles.remove(fh);
     if (!h) return;
-    this.#handles.delete(fh);
-    this.#setExtents(h, []);
     const d = h.dirty;
     if (!d) return;
     d.refs--;
     if (h.write) d.writers--;
     if (d.orphaned) return this.dirty.closeOrphan(d);
-    if (d.modified) await this.#commitPoint(d);
-    else await this.#dropIfUnused(d); // opened for writing, never written: the node is clean again
+    if (d.modified) await this.#writes.commitPoint(d);
+    else await this.#writes.dropIfUnused(d); // opened for writing, never written: the node is clean again
     if (d.writers === 0) this.#onQueued(); // the push loop may have been waiting for this close
   }
 
   /** Size of the file behind an open handle, as it is now (O_APPEND positions writes there). */
   handleSize(fh: number): number {
-    const h = this.#handle(fh);
+    const h = this.#handles.get(fh);
     return h.dirty?.size ?? this.#mirror.node(h.id)?.size ?? h.size;
   }
 
@@ -470,7 +378,7 @@ export class Vfs {
   async readDirty(id: number, offset: number, out: Buffer): Promise<number> {
     const d = this.dirty.get(id);
     if (!d) throw new LoftError('NOT_FOUND', `node ${id} has no local changes`);
-    return d.file.read(offset, out, this.#baseReader(id));
+    return d.file.read(offset, out, this.#writes.baseReader(id));
   }
 
   /** True while some handle may still write the node (its upload waits). */
@@ -482,50 +390,12 @@ export class Vfs {
   committed(id: number): void {
     const node = this.#mirror.node(id);
     if (!node) return;
-    // The committed content is what the kernel saw written here: its cached pages stay valid.
-    const base = this.#kernelVer.get(id);
-    if (base !== undefined) this.#kernelVer.set(id, node.rev);
-    for (const h of this.#handles.values()) {
-      if (h.id !== id) continue;
-      this.#setExtents(h, this.#mirror.blocks(id));
-      h.size = node.size;
-      if (h.ver === base || h.dirty) h.ver = node.rev;
-    }
+    this.#handles.committed(id, node.rev, node.size, this.#mirror.blocks(id));
   }
 
-  /** Per file: the revision whose pages the kernel may hold (set when an open let it cache). */
-  readonly #kernelVer = new Map<number, number>();
-
-  /**
-   * How the kernel should treat its page cache for a handle just opened. One page cache serves all
-   * handles of a file, so: while another handle still reads an older revision (opened before a
-   * change from another device), the new handle bypasses the cache ('direct') and the old one
-   * keeps its pages; otherwise the cache is kept when it holds this revision ('keep') and dropped
-   * when it may hold another one ('drop'). Local writes go through the cache, so they never make it
-   * stale; a local commit keeps it (see committed).
-   */
+  /** How the kernel should treat its page cache for a handle just opened (HandleTable.cacheMode). */
   cacheMode(fh: number): CacheMode {
-    const h = this.#handles.get(fh);
-    if (!h) return 'drop';
-    for (const o of this.#handles.values()) if (o !== h && o.id === h.id && o.ver !== h.ver) return 'direct';
-    if (this.#kernelVer.get(h.id) === h.ver) return 'keep';
-    this.#kernelVer.set(h.id, h.ver);
-    return 'drop';
-  }
-
-  /** A locally created node got its server id. */
-  remapped(tempId: number, realId: number): void {
-    this.dirty.remap(tempId, realId);
-    const ver = this.#kernelVer.get(tempId);
-    this.#kernelVer.delete(tempId);
-    if (ver !== undefined) this.#kernelVer.set(realId, ver);
-    for (const h of this.#handles.values()) if (h.id === tempId) h.id = realId;
-    const unloaded = this.#unloaded.get(tempId);
-    if (unloaded !== undefined) {
-      this.#unloaded.delete(tempId);
-      this.#unloaded.set(realId, (this.#unloaded.get(realId) ?? 0) + unloaded);
-    }
-    if (this.uploadingId === tempId) this.uploadingId = realId;
+    return this.#handles.cacheMode(fh);
   }
 
   // ---- tree changes ---------------------------------------------------------------------------------
@@ -533,7 +403,7 @@ export class Vfs {
   async mkdir(path: string, mode: number): Promise<void> {
     const { parent, name } = this.#parentOf(path);
     if (this.#mirror.lookup(path)) throw new FsError('EEXIST', `${path} exists`);
-    await this.#spaceRetry(() =>
+    await this.#writes.spaceRetry(() =>
       this.#mirror.createLocal(parent.id, name, 'dir', mode & 0o7777, this.#now(), path, null),
     );
     this.#onQueued();
@@ -575,7 +445,7 @@ export class Vfs {
       if (target.kind === 'dir' && this.#mirror.children(target.id).length)
         throw new FsError('ENOTEMPTY', `${to} is not empty`);
     }
-    const { released, staged } = await this.#spaceRetry(() =>
+    const { released, staged } = await this.#writes.spaceRetry(() =>
       this.#mirror.moveLocal(node.id, parent.id, name, from, to, target?.id ?? null, this.#now()),
     );
     if (target) await this.#dropRemoved(target.id, released, staged);
@@ -630,7 +500,7 @@ export class Vfs {
     d.size = bytes.length;
     d.gen++;
     d.modified = true;
-    await this.#commitPoint(d);
+    await this.#writes.commitPoint(d);
   }
 
   async readlink(path: string): Promise<string> {
@@ -639,7 +509,7 @@ export class Vfs {
     const out = Buffer.alloc(Math.min(node.size, MAX_LINK));
     const d = this.dirty.get(node.id);
     const n = d
-      ? await d.file.read(0, out, this.#baseReader(node.id))
+      ? await d.file.read(0, out, this.#writes.baseReader(node.id))
       : await this.#hydrator.read(this.#mirror.blocks(node.id), node.size, 0, out);
     return out.subarray(0, n).toString();
   }
@@ -665,156 +535,11 @@ export class Vfs {
   // ---- internals ----------------------------------------------------------------------------------
 
   #resolve(path: string): MirrorNode {
-    const node = this.#mirror.lookup(path);
-    if (!node) this.#notFound(path);
-    return node;
+    return resolvePath(this.#mirror, path);
   }
 
-  /** Why `path` does not resolve, as Linux would say it: ENAMETOOLONG, ENOTDIR or ENOENT. */
-  #notFound(path: string): never {
-    const parts = path.split('/').filter(Boolean);
-    let at = '';
-    for (const [i, part] of parts.entries()) {
-      if (Buffer.byteLength(part) > MAX_NAME_BYTES)
-        throw new FsError('ENAMETOOLONG', `name too long: ${path}`);
-      at += '/' + part;
-      const n = this.#mirror.lookup(at);
-      if (!n) break;
-      if (n.kind !== 'dir' && i < parts.length - 1) throw new FsError('ENOTDIR', `${at} is not a directory`);
-    }
-    throw new FsError('ENOENT', `${path} does not exist`);
-  }
-
-  /** The existing parent directory of `path` and the new name. */
   #parentOf(path: string): { parent: MirrorNode; name: string } {
-    const cut = path.lastIndexOf('/');
-    const name = path.slice(cut + 1);
-    if (!name || name === '.' || name === '..') throw new FsError('EINVAL', `bad name in ${path}`);
-    if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw new FsError('ENAMETOOLONG', `name too long: ${path}`);
-    const parent = this.#resolve(cut === 0 ? '/' : path.slice(0, cut));
-    if (parent.kind !== 'dir') throw new FsError('ENOTDIR', `${path.slice(0, cut)} is not a directory`);
-    return { parent, name };
-  }
-
-  #handle(fh: number): Handle {
-    const h = this.#handles.get(fh);
-    if (!h) throw new FsError('EBADF', `no open file ${fh}`);
-    return h;
-  }
-
-  #checkHandles(): void {
-    if (this.#handles.size >= MAX_HANDLES) throw new FsError('EIO', 'too many open files in the drive');
-  }
-
-  #addHandle(node: MirrorNode, write: boolean, dirty: DirtyFile | null): number {
-    // Handle numbers stay below 2^29 (the FUSE glue carries cache flags above) and are not reused
-    // while open.
-    let fh = this.#nextFh;
-    while (this.#handles.has(fh)) fh = (fh % MAX_FH) + 1;
-    this.#nextFh = (fh % MAX_FH) + 1;
-    this.#handles.set(fh, {
-      id: node.id,
-      write,
-      extents: dirty ? [] : null,
-      size: node.size,
-      state: newReadState(),
-      dirty,
-      ver: node.rev,
-    });
-    if (!dirty) this.#unloaded.set(node.id, (this.#unloaded.get(node.id) ?? 0) + 1);
-    if (dirty) {
-      dirty.refs++;
-      if (write) dirty.writers++;
-    }
-    return fh;
-  }
-
-  /** The handle's block list, loaded from the mirror on first use (the file's revision at open). */
-  #extents(h: Handle): BlockExtent[] {
-    if (!h.extents) this.#setExtents(h, this.#mirror.blocks(h.id));
-    return h.extents!;
-  }
-
-  /** Sets a handle's block list, moving its holds on blocks (open files' blocks are evicted last). */
-  #setExtents(h: Handle, extents: BlockExtent[]): void {
-    if (h.extents) {
-      for (const e of h.extents) {
-        const n = (this.#held.get(e.hash) ?? 1) - 1;
-        if (n <= 0) this.#held.delete(e.hash);
-        else this.#held.set(e.hash, n);
-      }
-    } else {
-      const n = (this.#unloaded.get(h.id) ?? 1) - 1;
-      if (n <= 0) this.#unloaded.delete(h.id);
-      else this.#unloaded.set(h.id, n);
-    }
-    h.extents = extents;
-    for (const e of extents) this.#held.set(e.hash, (this.#held.get(e.hash) ?? 0) + 1);
-  }
-
-  /** The node's DirtyFile, made (and recorded on the node) when it has none; single-flight per node. */
-  #dirtyOf(node: MirrorNode): Promise<DirtyFile> {
-    const have = this.dirty.get(node.id);
-    if (have) return Promise.resolve(have);
-    let p = this.#making.get(node.id);
-    if (!p) {
-      p = this.#makeDirty(node).finally(() => this.#making.delete(node.id));
-      this.#making.set(node.id, p);
-    }
-    return p;
-  }
-
-  readonly #making = new Map<number, Promise<DirtyFile>>();
-
-  async #makeDirty(node: MirrorNode): Promise<DirtyFile> {
-    if (node.staging) {
-      const again = await this.dirty.reopen(node.id, node.staging, node.mtime);
-      if (again) return again;
-    }
-    // The staging is recorded on the node before anything awaits: from then on the node holds a
-    // local change, so a remote delete or move applied meanwhile is skipped (the edit wins) instead
-    // of removing the node under the change this staging is made for.
-    if (!this.#mirror.node(node.id)) throw new FsError('ENOENT', `${node.name} was removed`);
-    const name = this.dirty.newName();
-    this.#mirror.updateLocal(node.id, { staging: name });
-    try {
-      return await this.dirty.create(node.id, node.size, node.mtime, name);
-    } catch (err) {
-      if (this.#mirror.node(node.id)?.staging === name) this.#mirror.updateLocal(node.id, { staging: null });
-      throw err;
-    }
-  }
-
-  async #truncate(d: DirtyFile, size: number): Promise<void> {
-    // Marked changed before the await: a commit recorded meanwhile must not count the file clean
-    // (and drop its staging under this truncate).
-    d.gen++;
-    d.modified = true;
-    await this.#spaceRetry(() => d.file.truncate(size));
-    d.size = size;
-    d.mtime = d.ctime = this.#now();
-    d.gen++;
-  }
-
-  /** Drops a staging made here that nothing wrote, holds or queued, and clears it from the node. */
-  async #dropIfUnused(d: DirtyFile): Promise<void> {
-    if (d.refs || d.writers || d.gen || d.modified || d.reopened || this.dirty.get(d.id) !== d) return;
-    if (this.#mirror.hasOps(d.id)) return;
-    if (this.#mirror.node(d.id)?.staging === d.name) this.#mirror.updateLocal(d.id, { staging: null });
-    await this.dirty.drop(d.id);
-  }
-
-  /** Makes a dirty file's change durable and queues its commit (close, fsync, truncate by path). */
-  async #commitPoint(d: DirtyFile): Promise<void> {
-    const path = this.#mirror.pathOf(d.id);
-    if (path === null) return;
-    await this.#spaceRetry(() => d.file.persist(true));
-    d.modified = false;
-    const now = this.#now();
-    await this.#spaceRetry(() =>
-      this.#mirror.queueCommit(d.id, path, { size: d.size, mtime: d.mtime, ctime: now, staging: d.name }),
-    );
-    this.#onQueued();
+    return parentOf(this.#mirror, path);
   }
 
   #attrChange(node: MirrorNode, path: string, f: { mode?: number; mtime?: number; ctime: number }): void {
@@ -833,7 +558,7 @@ export class Vfs {
   async #remove(node: MirrorNode, path: string): Promise<void> {
     // Removing must work on a full disk (it is how the user frees space): if recording it needs
     // room the cache cannot give, the removed file's own staged bytes make it.
-    const { released, staged } = await this.#spaceRetry(
+    const { released, staged } = await this.#writes.spaceRetry(
       () => this.#mirror.removeLocal(node.id, path, this.#now()),
       async () => {
         const d = this.dirty.get(node.id);
@@ -852,60 +577,10 @@ export class Vfs {
     if (released.length) this.#onReleased(released);
   }
 
-  /** Reads the committed revision under a dirty file (the staging's base). */
-  #baseReader(id: number) {
-    return {
-      read: (offset: number, out: Buffer) => {
-        const node = this.#mirror.node(id);
-        const extents = this.#mirror.blocks(id);
-        const size = extents.reduce((n, e) => n + e.size, 0);
-        return node ? this.#hydrator.read(extents, size, offset, out) : Promise.resolve(0);
-      },
-    };
-  }
-
-  /** A full disk: the cache gives space back, then the write is tried once more; else ENOSPC. */
-  async #spaceRetry<T>(fn: () => Promise<T> | T, lastResort?: () => Promise<number>): Promise<T> {
-    const freers: (() => number | Promise<number>)[] = [() => this.#cache.shrink(SPACE_GIVEN_BACK)];
-    if (lastResort) freers.push(lastResort);
-    let next = 0; // each way of freeing space is tried once, cheapest first
-    for (;;) {
-      try {
-        return await fn();
-      } catch (err) {
-        // A staging file past its file system's limit: the writer gets EFBIG, not EIO.
-        if ((err as { code?: unknown } | null)?.code === 'EFBIG')
-          throw new FsError('EFBIG', 'file too large', { cause: err });
-        if (!isDiskFull(err)) throw err;
-        let freed = 0;
-        while (freed === 0 && next < freers.length) freed = await freers[next++]!();
-        if (freed === 0) throw new FsError('ENOSPC', 'no space left for local changes', { cause: err });
-      }
-    }
-  }
-
   #stat(node: MirrorNode): Stat {
     const d = node.kind === 'file' ? this.dirty.get(node.id) : undefined;
-    const t = new Date(d ? d.mtime : node.mtime);
-    const isDir = node.kind === 'dir';
-    const size = isDir ? 4096 : d ? d.size : node.size;
-    return {
-      mode: fileMode(node.kind, node.mode),
-      size,
-      // A folder: its own entry, its "." and each subfolder's "..", as on ext4 (find relies on it).
-      nlink: isDir ? 2 + this.#mirror.subdirCount(node.id) : 1,
-      uid: this.#uid,
-      gid: this.#gid,
-      mtime: t,
-      atime: node.atime === null ? t : new Date(node.atime),
-      // A write here moves the ctime at once (the node's ctime follows with the commit point).
-      ctime: new Date(d ? Math.max(node.ctime, d.ctime) : node.ctime),
-      // Report the full size as allocated: tools that treat blocks < size as "sparse" would
-      // otherwise skip or mangle cloud-only data. `loft status` and xattrs tell what is local.
-      blocks: Math.ceil(size / 512),
-      blksize: 4096,
-      ino: node.id < 0 ? 0x7fffffff + -node.id : node.id,
-    };
+    const subdirs = node.kind === 'dir' ? this.#mirror.subdirCount(node.id) : 0;
+    return packStat(node, d, subdirs, this.#uid, this.#gid);
   }
 }
 
@@ -913,12 +588,6 @@ export class Vfs {
 function checkSize(size: number): void {
   if (size < 0 || !Number.isInteger(size)) throw new FsError('EINVAL', `bad size ${size}`);
   if (size > MAX_FILE_SIZE) throw new FsError('EFBIG', `${size} bytes is more than the drive holds`);
-}
-
-/** A node's st_mode: its file type (folder, symlink or regular file) and permission bits. */
-function fileMode(kind: NodeKind, mode: number): number {
-  const type = kind === 'dir' ? S_IFDIR : (mode & S_IFMT) === S_IFLNK ? S_IFLNK : S_IFREG;
-  return type | (mode & 0o7777);
 }
 
 export type { StagingFile };

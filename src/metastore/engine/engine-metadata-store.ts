@@ -26,6 +26,7 @@ import type {
   RemoveOp,
   RestoreOp,
   Role,
+  TreePage,
   UserRecord,
 } from '../metadata-store.js';
 import * as accounts from './accounts.js';
@@ -115,6 +116,9 @@ export abstract class EngineMetadataStore implements MetadataStore {
   }
   listRevisions(ns: number, id: number): Promise<Revision[]> {
     return this.read((tx) => reads.listRevisions(tx, ns, id));
+  }
+  listTree(ns: number, after: number, limit: number, maxBlocks: number): Promise<TreePage> {
+    return this.read((tx) => reads.listTree(tx, ns, after, limit, maxBlocks));
   }
   listDeleted(ns: number, dirId: number, limit: number): Promise<DeletedList> {
     return this.read((tx) => reads.listDeleted(tx, ns, dirId, limit));

@@ -134,6 +134,8 @@ export interface MetaTx {
   childRevisions(parentId: number): Step<RevisionRow[]>;
   /** Every child, live or deleted, by name then id. */
   allChildren(parentId: number): Step<NodeRow[]>;
+  /** The current revisions of the namespace's live nodes with ids above `after`, by id (up to `limit`). */
+  liveRevisions(ns: number, after: number, limit: number): Step<RevisionRow[]>;
 
   // revisions and content
   insertRevision(r: InsertRevision): Step<void>;

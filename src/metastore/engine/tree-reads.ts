@@ -1,11 +1,14 @@
-/** Reading the tree: a node, a folder's children, a node's history, what was deleted below a folder. */
+/**
+ * Reading the tree: a node, a folder's children, a node's history, the whole live tree by pages,
+ * what was deleted below a folder.
+ */
 import { LoftError } from '../../shared/errors.js';
 import { joinPath, splitPath } from '../../shared/paths.js';
 import type { DeletedEntry, Revision } from '../../shared/protocol.js';
-import type { DeletedList, NodeRef } from '../metadata-store.js';
+import type { DeletedList, NodeRef, TreePage } from '../metadata-store.js';
 import type { MetaTx, NodeRow } from './meta-tx.js';
 import type { Step } from './step.js';
-import { lookup, nodeById, pathOf } from './tree-paths.js';
+import { head, lookup, nodeById, pathOf } from './tree-paths.js';
 import { revision, toRevisions } from './tree-revisions.js';
 
 export function* getNode(tx: MetaTx, ns: number, ref: NodeRef): Step<Revision | null> {
@@ -27,6 +30,28 @@ export function* listChildren(tx: MetaTx, ns: number, dirId: number): Step<Revis
 export function* listRevisions(tx: MetaTx, ns: number, id: number): Step<Revision[]> {
   yield* nodeById(tx, ns, id);
   return yield* toRevisions(tx, ns, yield* tx.revisionsOf(id, ns));
+}
+
+export function* listTree(
+  tx: MetaTx,
+  ns: number,
+  after: number,
+  limit: number,
+  maxBlocks: number,
+): Step<TreePage> {
+  yield* head(tx, ns); // NOT_FOUND for an unknown namespace
+  // One more row than asked tells whether another page follows.
+  const rows = yield* tx.liveRevisions(ns, after, limit + 1);
+  const revisions = yield* toRevisions(tx, ns, rows.slice(0, limit));
+  const entries: Revision[] = [];
+  let blocks = 0;
+  for (const r of revisions) {
+    if (entries.length > 0 && blocks >= maxBlocks) break;
+    blocks += r.blocks?.length ?? 0;
+    entries.push(r);
+  }
+  const more = entries.length < rows.length;
+  return { entries, next: more ? entries[entries.length - 1]!.id : null };
 }
 
 export function* listDeleted(tx: MetaTx, ns: number, dirId: number, limit: number): Step<DeletedList> {

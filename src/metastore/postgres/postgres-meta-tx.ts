@@ -40,6 +40,11 @@ function prepared(text: string, values: unknown[]): QueryConfig {
 }
 
 const REVISION = `SELECT r.*, d.name AS device FROM revisions r LEFT JOIN devices d ON d.id = r.device_id`;
+/** A page of the live tree: $1 namespace, $2 after this node id, $3 limit (exported for the plan test). */
+export const LIVE_REVISIONS = `SELECT r.*, d.name AS device FROM nodes n
+   JOIN revisions r ON r.ns_id = n.ns_id AND r.seq = n.rev
+   LEFT JOIN devices d ON d.id = r.device_id
+  WHERE n.ns_id = $1 AND n.deleted = 0 AND n.id > $2 ORDER BY n.id LIMIT $3`;
 const HASH_KEY = `('x' || substr(h, 1, 16))::bit(64)::bigint`;
 
 export class PostgresMetaTx implements MetaTx {
@@ -198,6 +203,10 @@ export class PostgresMetaTx implements MetaTx {
     return yield* this.#rows<NodeRow>('SELECT * FROM nodes WHERE parent_id = $1 ORDER BY name, id', [
       parentId,
     ]);
+  }
+  *liveRevisions(ns: number, after: number, limit: number): Step<RevisionRow[]> {
+    // nodes_ns_live (schema v2): the namespace's live nodes by id, neither other namespaces' nor tombstones.
+    return yield* this.#rows<RevisionRow>(LIVE_REVISIONS, [ns, after, limit]);
   }
 
   *insertRevision(r: InsertRevision): Step<void> {

@@ -8,6 +8,7 @@
  * 2^53); names and hashes are COLLATE "C", so that they sort by bytes as SQLite's do, whatever
  * the database's locale. Indexes are those of SQLite, plus nodes_parent on (parent_id, name, id)
  * for the ordered listings.
+ * v2 is SQLite's v5: nodes_ns_live, a namespace's live nodes by id (paged listings of the tree).
  */
 import type { PoolClient } from 'pg';
 
@@ -114,6 +115,11 @@ const MIGRATIONS: readonly string[] = [
     claimed_at BIGINT NOT NULL
   );
   CREATE TABLE gc_candidates (hash TEXT COLLATE "C" PRIMARY KEY);
+  `,
+  // v2 (SQLite's v5): the live tree of a namespace paged by node id (`listTree`, `GET /v1/tree`,
+  // `loft check`) without walking other namespaces' nodes or tombstones.
+  `
+  CREATE INDEX nodes_ns_live ON nodes(ns_id, id) WHERE deleted = 0;
   `,
 ];
 

@@ -10,6 +10,7 @@
  *   A `blocks` row means the bytes are in the BlockStore (rows go before bytes, see BlockCollector).
  * - gc_claims (v2): blocks claimed by garbage collection whose bytes may be being deleted.
  * - gc_candidates (v4): blocks garbage collection must look at (sent lately, or dereferenced).
+ * - nodes_ns_live (v5): a namespace's live nodes by id, for paged listings of the whole tree.
  *
  * Every statement the store prepares is checked with EXPLAIN QUERY PLAN in
  * test/unit/metastore/sqlite-query-plans.test.ts: a full scan of a large table fails a test.
@@ -153,6 +154,11 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX nodes_tombstones ON nodes(deleted_at) WHERE deleted = 1 AND purged = 0;
   CREATE TABLE gc_candidates (hash TEXT PRIMARY KEY) WITHOUT ROWID;
   INSERT INTO gc_candidates (hash) SELECT hash FROM blocks;
+  `,
+  // v5: the live tree of a namespace paged by node id (`listTree`, `GET /v1/tree`, `loft check`)
+  // without walking other namespaces' nodes or tombstones.
+  `
+  CREATE INDEX nodes_ns_live ON nodes(ns_id, id) WHERE deleted = 0;
   `,
 ];
 

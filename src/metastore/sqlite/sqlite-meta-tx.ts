@@ -100,6 +100,9 @@ export class SqliteMetaTx implements MetaTx {
   *allChildren(parentId: number): Step<NodeRow[]> {
     return this.#s.allChildren.all(parentId) as NodeRow[];
   }
+  *liveRevisions(ns: number, after: number, limit: number): Step<RevisionRow[]> {
+    return this.#s.treePage.all(ns, after, limit) as RevisionRow[];
+  }
 
   *insertRevision(r: InsertRevision): Step<void> {
     this.#s.insertRevision.run(

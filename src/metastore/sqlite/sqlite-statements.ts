@@ -42,6 +42,13 @@ export function prepareStatements(db: Database.Database) {
          LEFT JOIN devices d ON d.id = r.device_id
         WHERE n.parent_id = ? AND n.deleted = 0 ORDER BY n.name`,
     ),
+    // Each live node's current revision in one statement (a node's rev is its latest revision).
+    treePage: db.prepare(
+      `SELECT r.*, d.name AS device FROM nodes n INDEXED BY nodes_ns_live
+         JOIN revisions r ON r.ns_id = n.ns_id AND r.seq = n.rev
+         LEFT JOIN devices d ON d.id = r.device_id
+        WHERE n.ns_id = ? AND n.deleted = 0 AND n.id > ? ORDER BY n.id LIMIT ?`,
+    ),
     hasChild: db.prepare('SELECT 1 FROM nodes WHERE parent_id = ? AND deleted = 0 LIMIT 1'),
     setDeletedWith: db.prepare('UPDATE revisions SET deleted_with = ? WHERE ns_id = ? AND seq = ?'),
     insertRevision: db.prepare(

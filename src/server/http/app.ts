@@ -27,6 +27,8 @@ import { assertHash } from '../../shared/hash.js';
 import {
   MAX_BLOCK_SIZE,
   MAX_CHANGES_LIMIT,
+  MAX_TREE_LIMIT,
+  MAX_TREE_PAGE_BLOCKS,
   PIECE_HASHES_HEADER,
   type ChangesPage,
   type Revision,
@@ -45,6 +47,7 @@ import {
   MoveBody,
   NodeQuery,
   RestoreBody,
+  TreeQuery,
   WaitQuery,
 } from './schemas.js';
 
@@ -62,6 +65,7 @@ const MAX_WAIT_S = 300;
 const PUT_ATTEMPTS = 5;
 const PUT_RETRY_MS = 50;
 const DEFAULT_DELETED_LIMIT = 1000;
+const DEFAULT_TREE_LIMIT = 1000;
 const MAX_DELETED_LIMIT = 10_000;
 
 export interface AppOptions {
@@ -359,6 +363,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       return { revisions: await meta.listRevisions(ns, node.id) };
     },
   );
+
+  // The whole live tree, paged by node id (`loft check` compares a drive's mirror with it).
+  app.get<{ Querystring: TreeQuery }>('/v1/tree', { schema: { querystring: TreeQuery } }, async (request) => {
+    const q = request.query;
+    const ns = await namespace(request, q.ns, 'read');
+    let limit = DEFAULT_TREE_LIMIT;
+    if (q.limit !== undefined) {
+      limit = Number(q.limit);
+      if (limit < 1 || limit > MAX_TREE_LIMIT)
+        throw new LoftError('BAD_REQUEST', `limit must be 1..${MAX_TREE_LIMIT}`);
+    }
+    const after = q.after === undefined ? 0 : Number(q.after);
+    return meta.listTree(ns, after, limit, MAX_TREE_PAGE_BLOCKS);
+  });
 
   // ---- history ----------------------------------------------------------------------------------------
 

@@ -153,3 +153,9 @@ export const DeletedQuery = Type.Object(
   strict,
 );
 export type DeletedQuery = Static<typeof DeletedQuery>;
+
+export const TreeQuery = Type.Object(
+  { ns: QNs, after: Type.Optional(QInt), limit: Type.Optional(QInt) },
+  strict,
+);
+export type TreeQuery = Static<typeof TreeQuery>;

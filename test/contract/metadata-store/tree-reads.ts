@@ -1,4 +1,7 @@
-/** MetadataStore contract: the journal, listings, deleted listings and namespace isolation. */
+/**
+ * MetadataStore contract: the journal, listings, the live tree by pages, deleted listings and
+ * namespace isolation.
+ */
 import type { Test } from 'tap';
 import { NOW, type MetaContext } from './fixture.js';
 
@@ -32,6 +35,66 @@ export function treeReadsContract(t: Test, ctx: MetaContext): void {
     t.same((await store.readJournal(alice.ns, head, 10)).entries, []);
     t.equal((await store.readJournal(bob.ns, 0, 10)).entries.length, 1);
   });
+
+  t.test(
+    'listTree: every live node once, by id, paged; tombstones and other namespaces left out',
+    async (t) => {
+      const { store, alice, bob, write } = ctx;
+      const a = await write(alice, '/t/a', ['a1', 'a2']);
+      const gone = await write(alice, '/t/gone', ['g']);
+      await store.remove(alice.actor, {
+        ns: alice.ns,
+        node: { id: gone.id },
+        parentRev: gone.rev,
+        recursive: false,
+      });
+      for (let i = 0; i < 5; i++) await write(alice, `/t/sub/f${i}`, [`f${i}`]);
+      await write(bob, '/bob', ['b']);
+      const seen: Awaited<ReturnType<typeof store.listTree>>['entries'] = [];
+      let after = 0;
+      let pages = 0;
+      for (;;) {
+        const page = await store.listTree(alice.ns, after, 3, 1000);
+        pages++;
+        t.ok(page.entries.length <= 3, 'at most limit nodes');
+        seen.push(...page.entries);
+        if (page.next === null) break;
+        t.equal(page.next, page.entries[page.entries.length - 1]!.id, 'next is the last id');
+        after = page.next;
+      }
+      const ids = seen.map((e) => e.id);
+      t.same(
+        ids,
+        [...ids].sort((x, y) => x - y),
+        'by id',
+      );
+      t.equal(new Set(ids).size, ids.length, 'each node once');
+      t.equal(seen.length, 1 + 1 + 1 + 1 + 5, 'root, /t, /t/a, /t/sub and its 5 files');
+      t.equal(pages, 3);
+      t.notOk(ids.includes(gone.id), 'a tombstone is not listed');
+      t.ok(
+        seen.every((e) => !e.deleted && e.name !== 'bob'),
+        'only live nodes of the namespace',
+      );
+      t.ok(
+        seen.some((e) => e.parentId === null && e.id === alice.rootId),
+        'the root is listed',
+      );
+      const fa = seen.find((e) => e.id === a.id)!;
+      t.same(fa, await store.getNode(alice.ns, { id: a.id }), 'as the current revision, blocks included');
+      t.equal(fa.blocks?.length, 2);
+      // Block cap: a page stops once its block lists reach maxBlocks (but holds one node at least).
+      const capped = await store.listTree(alice.ns, a.id - 1, 100, 1);
+      t.same(
+        capped.entries.map((e) => e.id),
+        [a.id],
+        'a 2-block file fills a page capped at 1 block',
+      );
+      t.equal(capped.next, a.id);
+      t.same((await store.listTree(alice.ns, ids[ids.length - 1]!, 10, 1000)).entries, [], 'past the end');
+      await t.rejects(store.listTree(999_999, 0, 10, 1000), { code: 'NOT_FOUND' });
+    },
+  );
 
   t.test('listChildren: live children only, by name', async (t) => {
     const { store, alice, write } = ctx;

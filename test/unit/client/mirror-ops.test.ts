@@ -1,12 +1,17 @@
 /**
- * Mirror, the write path: local nodes with temporary ids, the ops outbox (queueing, coalescing,
- * head/done/failed, persistence), remapping a temporary id to the server's, committed revisions,
- * conflicts, and the rules by which applyChanges leaves local state alone. Plus the v1 → v2 schema
- * migration.
+ * Mirror, the write path: local nodes (stable keys, no server id yet), the ops outbox (queueing,
+ * coalescing, head/done/failed, persistence), recording a node's server id (and the folder merge
+ * when the server says two folders here are one), committed revisions, conflicts, and the rules by
+ * which applyChanges leaves local state alone. Plus the schema migrations.
+ *
+ * Keys and server ids: a fresh mirror gives keys in order of arrival, above the root's. `seeded()`
+ * applies server ids 2, 3, 4 in that order, so there they are also the keys (asserted); tests that
+ * need a server id's key elsewhere ask `keyOf`.
  */
 import Database from 'better-sqlite3';
 import path from 'node:path';
 import t from 'tap';
+import { MIGRATIONS } from '../../../src/client/mirror/mirror-schema.js';
 import { Mirror } from '../../../src/client/mirror/mirror.js';
 import type { BlockRef, Revision, RevisionOp } from '../../../src/shared/protocol.js';
 import { tmpDirs } from './fake-block-source.js';
@@ -53,6 +58,9 @@ const commit = (id: number, parent: number, name: string, blocks: BlockRef[], re
 const del = (id: number, parent: number, name: string, kind: 'file' | 'dir' = 'file') =>
   r('delete', id, parent, name, { kind });
 
+/** The key of server id `id` here; a key no node has when the mirror does not hold it. */
+const key = (m: Mirror, id: number): number => m.keyOf(id) ?? -1_000_000 - id;
+
 function open(file?: string): { m: Mirror; file: string } {
   const f = file ?? path.join(tmp(), 'mirror.db');
   const m = new Mirror(f);
@@ -76,15 +84,18 @@ function seeded(): Mirror {
     'c1',
     true,
   );
+  for (const id of [2, 3, 4])
+    if (m.keyOf(id) !== id) throw new Error(`seeded: key of ${id} is ${m.keyOf(id)}`);
   return m;
 }
 
-t.test('createLocal: temporary negative ids; a directory queues mkdir, a file queues nothing', async (t) => {
+t.test('createLocal: a new key, no server id; a directory queues mkdir, a file queues nothing', async (t) => {
   const m = seeded();
   const before = Date.now();
   const f = m.createLocal(2, 'new.txt', 'file', 0o600, T0 + 1, '/docs/new.txt', 'stage-1');
+  t.ok(f.id > 4, 'a key above every key given');
   t.match(f, {
-    id: -1,
+    serverId: null,
     parentId: 2,
     name: 'new.txt',
     kind: 'file',
@@ -97,20 +108,21 @@ t.test('createLocal: temporary negative ids; a directory queues mkdir, a file qu
   t.ok(f.ctime >= before && f.ctime <= Date.now(), 'ctime is now');
   t.same(m.ops(), [], 'a new file is committed on close (queueCommit), not at create');
   t.equal(m.pendingOps, 0);
-  t.equal(m.lookup('/docs/new.txt')?.id, -1, 'visible by path at once');
+  t.equal(m.lookup('/docs/new.txt')?.id, f.id, 'visible by path at once');
   t.same(
     m.stagedNodes().map((n) => n.id),
-    [-1],
+    [f.id],
   );
 
   const d = m.createLocal(ROOT, 'dir', 'dir', 0o750, T0 + 2, '/dir', null);
-  t.equal(d.id, -2, 'the next id is below the lowest');
+  t.equal(d.id, f.id + 1, 'keys go up');
   t.equal(d.staging, null);
   const ops = m.ops();
   t.equal(ops.length, 1);
   t.match(ops[0], {
     kind: 'mkdir',
-    nodeId: -2,
+    nodeId: d.id,
+    serverId: null,
     path: '/dir',
     toPath: null,
     rev: 0,
@@ -120,11 +132,11 @@ t.test('createLocal: temporary negative ids; a directory queues mkdir, a file qu
   t.ok(ops[0]!.createdAt >= before, 'createdAt is set');
   t.same(m.headOp(), ops[0]);
 
-  const inner = m.createLocal(-2, 'x', 'file', 0o644, T0 + 3, '/dir/x', 'stage-2');
-  t.equal(inner.id, -3);
-  t.equal(m.pathOf(-3), '/dir/x', 'a local node below a local directory');
+  const inner = m.createLocal(d.id, 'x', 'file', 0o644, T0 + 3, '/dir/x', 'stage-2');
+  t.equal(inner.id, d.id + 1);
+  t.equal(m.pathOf(inner.id), '/dir/x', 'a local node below a local directory');
   t.same(
-    m.children(-2).map((n) => n.name),
+    m.children(d.id).map((n) => n.name),
     ['x'],
   );
   t.same(
@@ -132,7 +144,7 @@ t.test('createLocal: temporary negative ids; a directory queues mkdir, a file qu
       .stagedNodes()
       .map((n) => n.id)
       .sort((a, b) => a - b),
-    [-3, -1],
+    [f.id, inner.id],
   );
   t.same(m.stats(), { files: 4, bytes: 160 }, 'local files count (size 0 so far)');
   // Unique names per directory hold for local nodes too.
@@ -155,8 +167,8 @@ t.test('updateLocal changes only the given attributes and queues nothing', async
   m.updateLocal(3, { staging: null });
   t.same(m.stagedNodes(), []);
   t.equal(m.node(3)!.size, 7);
-  m.updateLocal(999, { size: 1 }); // gone: nothing happens
-  t.equal(m.node(999), null);
+  m.updateLocal(key(m, 999), { size: 1 }); // gone: nothing happens
+  t.equal(m.node(key(m, 999)), null);
   t.same(m.blocks(3).length, 2, 'blocks untouched');
 });
 
@@ -270,10 +282,10 @@ t.test(
       'c2',
       false,
     );
-    m.pin(5);
+    m.pin(key(m, 5));
     m.pin(4);
-    m.updateLocal(6, { staging: 'st-6' });
-    const local = m.createLocal(5, 'new', 'file', 0o644, T0, '/docs/sub/new', 'st-new');
+    m.updateLocal(key(m, 6), { staging: 'st-6' });
+    const local = m.createLocal(key(m, 5), 'new', 'file', 0o644, T0, '/docs/sub/new', 'st-new');
     const docsRev = m.node(2)!.rev;
     const { released, staged } = m.removeLocal(2, '/docs');
     for (const id of [2, 3, 5, 6, local.id]) t.equal(m.node(id), null, `node ${id} gone`);
@@ -336,19 +348,19 @@ t.test('moveLocal renames and reparents, replaces a target, and queues the move'
   // Over a file whose own move there is still queued: the server has it elsewhere, so it is
   // deleted there by id before the move replaces what the server has at the target.
   const other = m.createLocal(ROOT, 'y.txt', 'file', 0o644, T0, '/y.txt', null);
-  m.remap(other.id, 50);
-  m.setRev(50, 7);
-  m.moveLocal(50, ROOT, 'x.txt', '/y.txt', '/x.txt', null);
-  m.moveLocal(3, ROOT, 'x.txt', '/b.bin', '/x.txt', 50);
+  m.setServerId(other.id, 50);
+  m.setRev(other.id, 7);
+  m.moveLocal(other.id, ROOT, 'x.txt', '/y.txt', '/x.txt', null);
+  m.moveLocal(3, ROOT, 'x.txt', '/b.bin', '/x.txt', other.id);
   t.same(
     m
       .ops()
-      .filter((o) => o.nodeId === 50 || o.toPath === '/x.txt')
-      .map((o) => [o.kind, o.nodeId, o.path, o.toPath, o.rev]),
+      .filter((o) => o.nodeId === other.id || o.toPath === '/x.txt')
+      .map((o) => [o.kind, o.nodeId, o.serverId, o.path, o.toPath, o.rev]),
     [
-      ['move', 50, '/y.txt', '/x.txt', 0],
-      ['delete', 50, '/x.txt', null, 7],
-      ['move', 3, '/b.bin', '/x.txt', 0],
+      ['move', other.id, 50, '/y.txt', '/x.txt', 0],
+      ['delete', other.id, 50, '/x.txt', null, 7],
+      ['move', 3, 3, '/b.bin', '/x.txt', 0],
     ],
   );
 
@@ -360,7 +372,7 @@ t.test('moveLocal renames and reparents, replaces a target, and queues the move'
   t.equal(m.lookup('/docs'), null);
 });
 
-t.test('remap: a temporary id becomes the server id everywhere (children, blocks, pins, ops)', async (t) => {
+t.test('setServerId: the key stays; children, blocks, pins and ops keep pointing at it', async (t) => {
   const m = seeded();
   const d = m.createLocal(ROOT, 'proj', 'dir', 0o755, T0, '/proj', null);
   const f = m.createLocal(d.id, 'f', 'file', 0o644, T0, '/proj/f', 'st-f');
@@ -378,84 +390,163 @@ t.test('remap: a temporary id becomes the server id everywhere (children, blocks
     15,
     false,
   );
-  t.same(m.blocks(f.id), [
-    { hash: H('e'), offset: 0, size: 10 },
-    { hash: H('f'), offset: 10, size: 5 },
-  ]);
-  t.equal(m.lookup('/proj/f')?.id, f.id, 'memoised under the temporary id');
-
-  m.remap(d.id, 20);
-  t.equal(m.node(d.id), null, 'the temporary id is gone');
-  t.match(m.node(20), { id: 20, name: 'proj', kind: 'dir', parentId: ROOT });
+  t.same(m.setServerId(d.id, 20), [], 'nothing released');
+  t.match(m.node(d.id), { id: d.id, serverId: 20, name: 'proj', kind: 'dir', parentId: ROOT });
+  t.equal(m.keyOf(20), d.id);
   t.same(
     m
-      .children(20)
+      .children(d.id)
       .map((n) => n.id)
       .sort((a, b) => a - b),
     [f.id, sub.id].sort((a, b) => a - b),
-    'children point at the new id',
   );
-  t.equal(m.lookup('/proj')?.id, 20);
-  t.equal(m.pathOf(f.id), '/proj/f');
-  t.same([...m.pinnedIds()], [20], 'the pin follows');
-  t.equal(m.isPinned(f.id), true);
+  t.same([...m.pinnedIds()], [d.id], 'the pin stays');
   t.same(
-    m.ops().map((o) => [o.kind, o.nodeId]),
+    m.ops().map((o) => [o.kind, o.nodeId, o.serverId]),
     [
-      ['mkdir', 20],
-      ['mkdir', sub.id],
-      ['commit', f.id],
+      ['mkdir', d.id, 20],
+      ['mkdir', sub.id, null],
+      ['commit', f.id, null],
     ],
-    'ops follow',
+    'ops carry the server id',
   );
 
-  m.remap(f.id, 21);
-  t.equal(m.node(f.id), null);
-  t.match(m.node(21), { id: 21, parentId: 20, rev: 500, size: 15, staging: 'st-f' });
-  t.same(m.blocks(21), [
-    { hash: H('e'), offset: 0, size: 10 },
-    { hash: H('f'), offset: 10, size: 5 },
-  ]);
-  t.same(m.blocks(f.id), []);
-  t.equal(m.lookup('/proj/f')?.id, 21);
-  t.same(
-    m.stagedNodes().map((n) => n.id),
-    [21],
-  );
-  t.equal(m.ops()[2]!.nodeId, 21);
+  m.setServerId(f.id, 21);
+  t.match(m.node(f.id), { id: f.id, serverId: 21, parentId: d.id, rev: 500, size: 15, staging: 'st-f' });
+  t.equal(m.blocks(f.id).length, 2);
+  t.equal(m.lookup('/proj/f')?.id, f.id);
+  t.equal(m.ops()[2]!.serverId, 21);
+  m.setServerId(f.id, 21); // same id: nothing
+  t.equal(m.node(f.id)?.name, 'f');
 
-  m.remap(21, 21); // same id: nothing
-  t.equal(m.node(21)?.name, 'f');
-
-  // A stale row already holding the real id (e.g. from an earlier page) is replaced.
+  // A stale file row already holding the server id (an echo applied at another place) is dropped.
   m.applyChanges([create(30, ROOT, 'stale', [{ hash: H('9'), size: 9 }])], 'c2', false);
-  m.remap(sub.id, 30);
-  t.match(m.node(30), { id: 30, name: 'sub', kind: 'dir', parentId: 20 });
+  const g = m.createLocal(ROOT, 'g', 'file', 0o644, T0, '/g', 'st-g');
+  t.same(m.setServerId(g.id, 30), [H('9')], "the stale row's blocks are released");
+  t.match(m.node(g.id), { serverId: 30, name: 'g' });
   t.equal(m.lookup('/stale'), null);
-  t.same(m.blocks(30), [], "the stale row's blocks are dropped");
-  t.equal(m.referenced(H('9')), false);
 
-  // Removed here before the server answered: its ops still follow to the real id.
-  const g = m.createLocal(ROOT, 'gone', 'dir', 0o755, T0, '/gone', null);
-  m.removeLocal(g.id, '/gone');
-  m.remap(g.id, 40);
+  // Removed here before the server answered: its ops still get the server id (the delete must
+  // reach the server), and no node comes back.
+  const gone = m.createLocal(ROOT, 'gone', 'dir', 0o755, T0, '/gone', null);
+  m.removeLocal(gone.id, '/gone');
+  m.setServerId(gone.id, 40);
   t.same(
     m
       .ops()
       .filter((o) => o.path === '/gone')
-      .map((o) => [o.kind, o.nodeId]),
+      .map((o) => [o.kind, o.nodeId, o.serverId]),
     [
-      ['mkdir', 40],
-      ['delete', 40],
+      ['mkdir', gone.id, 40],
+      ['delete', gone.id, 40],
     ],
   );
-  t.equal(m.node(40), null, 'no node is brought back');
-  t.equal(m.node(g.id), null);
+  t.equal(m.node(gone.id), null, 'no node is brought back');
+  t.equal(m.keyOf(40), null);
   // Nor by the journal: its create, echoed before the delete is pushed, is skipped (and resynced).
   m.applyChanges([mkdir(40, ROOT, 'gone')], 'c3', false);
-  t.equal(m.node(40), null, 'an echo of its own create does not bring it back');
+  t.equal(m.keyOf(40), null, 'an echo of its own create does not bring it back');
   t.equal(m.lookup('/gone'), null);
-  t.ok(m.resyncIds().includes(40), 'the skipped entry is remembered');
+  t.ok(m.resyncIds().includes(40), 'the skipped entry is remembered (by server id)');
+});
+
+t.test('folder merge: a folder made here that the server already has under another key', async (t) => {
+  // Device B renamed /old to /shared while this device made /shared: the journal brought the
+  // rename while /shared was local (skipped: the name is held), so the mirror has both. The mkdir
+  // of /shared is answered "exists: 60" → the two merge into the local folder.
+  const m = seeded();
+  m.applyChanges(
+    [
+      mkdir(60, ROOT, 'old'),
+      create(61, 60, 'same.txt', [{ hash: H('s'), size: 4 }]),
+      create(62, 60, 'theirs.txt', [{ hash: H('t'), size: 4 }]),
+      create(63, 60, 'both.txt', [{ hash: H('x'), size: 4 }]),
+      mkdir(64, 60, 'sub'),
+      create(65, 64, 'deep.txt', [{ hash: H('d'), size: 4 }]),
+      create(66, 60, 'edited.txt', [{ hash: H('e'), size: 4 }]),
+    ],
+    'c2',
+    false,
+  );
+  const old = m.keyOf(60)!;
+  // This device edited the server's /old/edited.txt too (staged, commit queued).
+  const edited = m.keyOf(66)!;
+  m.queueCommit(edited, '/old/edited.txt', { size: 9, staging: 'st-edited' });
+  m.pin(old);
+  const shared = m.createLocal(ROOT, 'shared', 'dir', 0o755, T0, '/shared', null);
+  const mine = m.createLocal(shared.id, 'mine.txt', 'file', 0o644, T0, '/shared/mine.txt', 'st-mine');
+  const both = m.createLocal(shared.id, 'both.txt', 'file', 0o644, T0, '/shared/both.txt', 'st-both');
+  const sub = m.createLocal(shared.id, 'sub', 'dir', 0o755, T0, '/shared/sub', null);
+  m.createLocal(sub.id, 'mine2.txt', 'file', 0o644, T0, '/shared/sub/mine2.txt', 'st-m2');
+  const mineEd = m.createLocal(shared.id, 'edited.txt', 'file', 0o644, T0, '/shared/edited.txt', 'st-me');
+  m.queueCommit(mine.id, '/shared/mine.txt');
+  m.queueCommit(both.id, '/shared/both.txt');
+  m.queueCommit(mineEd.id, '/shared/edited.txt');
+  m.applyChanges([{ ...mkdir(60, ROOT, 'shared'), op: 'move' }], 'c3', false);
+  t.equal(m.lookup('/old')?.id, old, 'the rename was skipped: /shared is held here');
+
+  const released = m.setServerId(shared.id, 60);
+  t.equal(m.node(old), null, 'one folder: the other key is gone');
+  t.match(m.node(shared.id), { serverId: 60, name: 'shared' });
+  t.equal(m.lookup('/old'), null);
+  t.same(
+    m
+      .children(shared.id)
+      .map((n) => [n.name, n.id === mine.id || n.id === both.id || n.id === sub.id || n.id === mineEd.id]),
+    [
+      ['both.txt', true],
+      ['edited (2).txt', true],
+      ['edited.txt', false],
+      ['mine.txt', true],
+      ['same.txt', false],
+      ['sub', true],
+      ['theirs.txt', false],
+    ],
+    'everything of both, the local entry keeps a shared name',
+  );
+  t.match(
+    m.lookup('/shared/edited.txt'),
+    { id: edited, serverId: 66, staging: 'st-edited' },
+    'both hold local changes: the edit of the server entry keeps its name and its staging...',
+  );
+  t.match(
+    m.lookup('/shared/edited (2).txt'),
+    { id: mineEd.id, serverId: null },
+    '...the new one moves aside',
+  );
+  t.equal(m.lookup('/shared/same.txt')?.serverId, 61);
+  t.match(m.node(sub.id), { serverId: 64 }, 'a child folder of both merges and takes the server id');
+  t.same(
+    m.children(sub.id).map((n) => n.name),
+    ['deep.txt', 'mine2.txt'],
+  );
+  t.equal(m.keyOf(63), null, "the server's both.txt is dropped here for now...");
+  t.ok(m.resyncIds().includes(63), '...and fetched again once ours is pushed');
+  t.same(released, [], 'its block is not released: the resync brings it back');
+  t.same([...m.pinnedIds()], [shared.id], 'the pin follows');
+  t.same(
+    m.ops().map((o) => [o.kind, o.nodeId, o.serverId]),
+    [
+      ['commit', edited, 66],
+      ['mkdir', shared.id, 60],
+      ['mkdir', sub.id, 64],
+      ['commit', mine.id, null],
+      ['commit', both.id, null],
+      ['commit', mineEd.id, null],
+    ],
+  );
+  t.same(
+    m.ops().map((o) => o.path),
+    [
+      '/shared/edited.txt',
+      '/shared',
+      '/shared/sub',
+      '/shared/mine.txt',
+      '/shared/both.txt',
+      '/shared/edited (2).txt',
+    ],
+    "the moved-aside file's queued commit follows it",
+  );
 });
 
 t.test('committed records the revision and block list; clean clears staging', async (t) => {
@@ -517,20 +608,20 @@ t.test('a delete queued during a push carries the revision that push made', asyn
   t.equal(m.ops()[3]!.rev, 250, 'never lowered');
   // setRev of a live node records the rev.
   m.applyChanges([create(9, ROOT, 'n', [])], 'c2', false);
-  m.setRev(9, 999);
-  t.equal(m.node(9)!.rev, 999);
+  m.setRev(key(m, 9), 999);
+  t.equal(m.node(key(m, 9))!.rev, 999);
 });
 
 t.test('renameRaw renames here only; conflicts are remembered (newest last, at most 100)', async (t) => {
   const { m, file } = open();
   m.applyChanges([create(3, ROOT, 'a.txt', [{ hash: H('a'), size: 1 }])], 'c1', false);
-  t.equal(m.lookup('/a.txt')?.id, 3);
-  m.renameRaw(3, 'a (conflicted copy).txt');
+  t.equal(m.lookup('/a.txt')?.serverId, 3);
+  m.renameRaw(key(m, 3), 'a (conflicted copy).txt');
   t.equal(m.lookup('/a.txt'), null);
-  t.equal(m.lookup('/a (conflicted copy).txt')?.id, 3);
+  t.equal(m.lookup('/a (conflicted copy).txt')?.serverId, 3);
   t.equal(m.pendingOps, 0, 'no op');
   m.renameRaw(ROOT, 'x'); // the root: nothing
-  m.renameRaw(999, 'x'); // gone: nothing
+  m.renameRaw(key(m, 999), 'x'); // gone: nothing
   t.equal(m.node(ROOT)!.name, '');
 
   t.same(m.conflicts(), []);
@@ -603,22 +694,22 @@ t.test('applyChanges: a name held by a local node is not taken over', async (t) 
   const local = m.createLocal(2, 'mine.txt', 'file', 0o644, T0, '/docs/mine.txt', 'st');
   const r1 = m.applyChanges([create(10, 2, 'mine.txt', [{ hash: H('u'), size: 3 }])], 'c2', false);
   t.same(r1.released, []);
-  t.equal(m.node(10), null, 'the remote node is not added');
+  t.equal(m.node(key(m, 10)), null, 'the remote node is not added');
   t.equal(m.lookup('/docs/mine.txt')?.id, local.id, 'the local node keeps the name');
   t.equal(m.referenced(H('u')), false);
   // A local directory holding the name: same.
   const ld = m.createLocal(ROOT, 'work', 'dir', 0o755, T0, '/work', null);
   m.applyChanges([mkdir(11, ROOT, 'work')], 'c3', false);
-  t.equal(m.node(11), null);
+  t.equal(m.node(key(m, 11)), null);
   t.equal(m.lookup('/work')?.id, ld.id);
   // A server directory that holds a local node below it keeps its name too.
   m.createLocal(2, 'x', 'file', 0o644, T0, '/docs/x', 'st-x');
   m.applyChanges([mkdir(12, ROOT, 'docs')], 'c4', false);
-  t.equal(m.node(12), null);
+  t.equal(m.node(key(m, 12)), null);
   t.equal(m.lookup('/docs')?.id, 2);
   // Without local nodes below, the newcomer takes the name (the server's order is authoritative).
   m.applyChanges([create(13, ROOT, 'b.bin', [{ hash: H('v'), size: 1 }])], 'c5', false);
-  t.equal(m.lookup('/b.bin')?.id, 13);
+  t.equal(m.lookup('/b.bin')?.serverId, 13);
   t.equal(m.node(4), null);
 });
 
@@ -626,23 +717,23 @@ t.test('applyChanges: remote deletes of a directory holding local nodes are igno
   const m = seeded();
   m.applyChanges([mkdir(5, 2, 'sub'), mkdir(6, ROOT, 'plain'), create(7, 6, 'p', [])], 'c2', false);
   // A local node two levels down.
-  const local = m.createLocal(5, 'new', 'file', 0o644, T0, '/docs/sub/new', 'st');
+  const local = m.createLocal(key(m, 5), 'new', 'file', 0o644, T0, '/docs/sub/new', 'st');
   m.applyChanges([del(2, ROOT, 'docs', 'dir')], 'c3', false);
   t.equal(m.lookup('/docs/sub/new')?.id, local.id, 'the local file and its ancestors stay');
   t.ok(m.node(3), 'siblings too (the whole delete is skipped)');
   // A server file with staged content below a directory: same.
-  m.updateLocal(7, { staging: 'st-7' });
+  m.updateLocal(key(m, 7), { staging: 'st-7' });
   m.applyChanges([del(6, ROOT, 'plain', 'dir')], 'c4', false);
-  t.ok(m.node(6));
-  m.updateLocal(7, { staging: null });
+  t.ok(m.node(key(m, 6)));
+  m.updateLocal(key(m, 7), { staging: null });
   m.applyChanges([del(6, ROOT, 'plain', 'dir')], 'c5', false);
-  t.equal(m.node(6), null, 'applied once nothing local is below');
-  t.equal(m.node(7), null);
+  t.equal(m.node(key(m, 6)), null, 'applied once nothing local is below');
+  t.equal(m.node(key(m, 7)), null);
   // An entry whose parent this device has deleted is skipped.
   m.applyChanges([mkdir(8, ROOT, 'gone')], 'c6', false);
-  m.removeLocal(8, '/gone');
+  m.removeLocal(key(m, 8), '/gone');
   m.applyChanges([create(9, 8, 'late', [{ hash: H('w'), size: 1 }])], 'c7', false);
-  t.equal(m.node(9), null);
+  t.equal(m.node(key(m, 9)), null);
   t.equal(m.referenced(H('w')), false);
 });
 
@@ -662,18 +753,18 @@ t.test('skipped remote changes are remembered for a resync; cycles are never app
   t.equal(m.node(3), null, 'gone on the server: removed here');
   // Directories moved into each other: the remote move that would make a cycle here is skipped.
   m.applyChanges([mkdir(20, ROOT, 'p'), mkdir(21, ROOT, 'q')], 'c3', false);
-  m.moveLocal(21, 20, 'q', '/q', '/p/q', null);
+  m.moveLocal(key(m, 21), key(m, 20), 'q', '/q', '/p/q', null);
   m.applyChanges([r('move', 20, 21, 'p')], 'c4', false);
-  t.equal(m.pathOf(20), '/p', 'p stays at the root');
-  t.equal(m.pathOf(21), '/p/q');
+  t.equal(m.pathOf(key(m, 20)), '/p', 'p stays at the root');
+  t.equal(m.pathOf(key(m, 21)), '/p/q');
   t.ok(m.resyncIds().includes(20), 'and is resynced later');
 });
 
 t.test('a folder moved elsewhere takes the paths of queued ops below it along', async (t) => {
   const m = seeded();
   m.applyChanges([mkdir(30, ROOT, 'c'), mkdir(31, 30, 'a'), mkdir(32, ROOT, 'dest')], 'c2', false);
-  const dir = m.createLocal(31, 'b', 'dir', 0o755, T0, '/c/a/b', null);
-  const file = m.createLocal(31, 'x.txt', 'file', 0o644, T0, '/c/a/x.txt', 'st-x');
+  const dir = m.createLocal(key(m, 31), 'b', 'dir', 0o755, T0, '/c/a/b', null);
+  const file = m.createLocal(key(m, 31), 'x.txt', 'file', 0o644, T0, '/c/a/x.txt', 'st-x');
   m.queueCommit(file.id, '/c/a/x.txt', { size: 3 });
   m.applyChanges([r('move', 30, 32, 'c')], 'c3', false);
   t.equal(m.pathOf(dir.id), '/dest/c/a/b');
@@ -748,8 +839,8 @@ t.test('ops, local nodes and staging survive closing and reopening the mirror', 
   // Coalescing works against the persisted queue.
   m2.queueCommit(nf.id, '/d/newdir/nf', { size: 13 });
   t.equal(m2.pendingOps, ops.length);
-  // Temporary ids keep counting down; seqs are never reused, even after the queue drains.
-  t.equal(m2.createLocal(ROOT, 'more', 'file', 0o644, T0, '/more', 'st-m').id, nf.id - 1);
+  // Keys keep counting up across a restart; seqs are never reused, even after the queue drains.
+  t.equal(m2.createLocal(ROOT, 'more', 'file', 0o644, T0, '/more', 'st-m').id, nf.id + 1);
   for (const o of m2.ops()) m2.opDone(o.seq);
   m2.close();
   const m3 = new Mirror(file);
@@ -816,6 +907,7 @@ t.test('a schema v1 database opens with the new code and keeps its nodes', async
   t.equal(m.synced, true);
   t.same(m.node(3), {
     id: 3,
+    serverId: 3, // v7: the old id is the key and the server id
     parentId: 2,
     name: 'a.txt',
     kind: 'file',
@@ -835,7 +927,7 @@ t.test('a schema v1 database opens with the new code and keeps its nodes', async
   // The new tables work.
   m.queueCommit(3, '/docs/a.txt', { size: 31, staging: 'st' });
   t.equal(m.pendingOps, 1);
-  t.equal(m.createLocal(2, 'b', 'file', 0o644, T0, '/docs/b', 'st-b').id, -1);
+  t.equal(m.createLocal(2, 'b', 'file', 0o644, T0, '/docs/b', 'st-b').id, 4, 'keys start above the old ids');
   m.close();
   const check = new Database(file, { readonly: true });
   t.ok((check.pragma('user_version', { simple: true }) as number) >= 2, 'migrated past v1');
@@ -845,6 +937,79 @@ t.test('a schema v1 database opens with the new code and keeps its nodes', async
   t.teardown(() => again.close());
   t.equal(again.pendingOps, 1);
   t.equal(again.node(3)!.size, 31);
+});
+
+t.test('v6 → v7: a state dir of session 6 keeps working with stable keys', async (t) => {
+  // A mirror as the drive of session 6 left it: server ids as ids, a folder made offline with a
+  // negative temporary id (its mkdir queued, a file staged in it), a delete of a server node queued,
+  // nodes to resync (one of them a temporary id), pins on both kinds.
+  const file = path.join(tmp(), 'mirror.db');
+  const db = new Database(file);
+  for (const m of MIGRATIONS.slice(0, 6)) db.exec(m);
+  const meta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)');
+  for (const [k, v] of [
+    ['server', 'http://127.0.0.1:7420'],
+    ['user', 'alice'],
+    ['ns', '7'],
+    ['rootId', String(ROOT)],
+    ['cursor', 'c9'],
+    ['synced', '1'],
+    ['lastTempId', '-1'],
+  ])
+    meta.run(k, v);
+  const node = db.prepare(
+    'INSERT INTO nodes (id, parent_id, name, kind, rev, size, mtime, mode, ctime, staging) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  node.run(ROOT, null, '', 'dir', 0, 0, T0, 0o755, T0, null);
+  node.run(2, ROOT, 'docs', 'dir', 5, 0, T0, 0o755, T0, null);
+  node.run(3, 2, 'a.txt', 'file', 6, 30, T0, 0o644, T0, null);
+  node.run(-1, 2, 'new', 'dir', 0, 0, T0, 0o755, T0, null);
+  node.run(-2, -1, 'n.txt', 'file', 0, 4, T0, 0o644, T0, 'st-n');
+  db.prepare('INSERT INTO blocks VALUES (?, ?, ?, ?, ?)').run(3, 0, H('a'), 0, 30);
+  const op = db.prepare('INSERT INTO ops (kind, node_id, path, rev, created_at) VALUES (?, ?, ?, ?, ?)');
+  op.run('mkdir', -1, '/docs/new', 0, T0);
+  op.run('commit', -2, '/docs/new/n.txt', 0, T0);
+  op.run('delete', 9, '/gone.txt', 4, T0);
+  db.prepare('INSERT INTO resync (id) VALUES (?)').run(7);
+  db.prepare('INSERT INTO resync (id) VALUES (?)').run(-1);
+  db.prepare('INSERT INTO pins VALUES (?)').run(2);
+  db.prepare('INSERT INTO pins VALUES (?)').run(-1);
+  db.pragma('user_version = 6');
+  db.close();
+
+  const m = new Mirror(file);
+  t.teardown(() => m.close());
+  t.match(m.node(2), { id: 2, serverId: 2, name: 'docs' }, 'a server node: its id is its key and server id');
+  t.equal(m.keyOf(3), 3);
+  t.match(m.node(-1), { id: -1, serverId: null, name: 'new' }, 'a temporary id is kept as the key');
+  t.equal(m.pathOf(-2), '/docs/new/n.txt');
+  t.same(
+    m.ops().map((o) => [o.kind, o.nodeId, o.serverId]),
+    [
+      ['mkdir', -1, null],
+      ['commit', -2, null],
+      ['delete', 9, 9],
+    ],
+    'ops carry server ids where there are some',
+  );
+  t.same(m.resyncIds(), [7], 'the resync set holds server ids only');
+  t.same(
+    [...m.pinnedIds()].sort((a, b) => a - b),
+    [-1, 2],
+  );
+  // It keeps working: the queued mkdir is answered, new nodes get keys above every old id.
+  m.setServerId(-1, 40);
+  t.match(m.node(-1), { serverId: 40, name: 'new' });
+  t.equal(m.keyOf(40), -1);
+  t.same(m.ops()[0]!.serverId, 40);
+  const f = m.createLocal(2, 'b.txt', 'file', 0o644, T0, '/docs/b.txt', 'st-b');
+  t.equal(f.id, 4, 'the first new key is above the largest old id');
+  m.applyChanges([create(41, 40, 'remote.txt', [{ hash: H('r'), size: 1 }])], 'c10', false);
+  t.match(
+    m.lookup('/docs/new/remote.txt'),
+    { id: 5, serverId: 41 },
+    'a remote node under the migrated folder',
+  );
 });
 
 t.test('a database from a newer Loft is refused', async (t) => {
@@ -870,13 +1035,13 @@ t.test("rm -rf: a folder's delete absorbs the deletes queued just before it of w
     'c1',
     true,
   );
-  m.removeLocal(15, '/other.txt'); // not under /top: never absorbed, and it stops the scan
-  const made = m.createLocal(12, 'new.txt', 'file', 0o644, T0, '/top/sub/new.txt', null);
+  m.removeLocal(key(m, 15), '/other.txt'); // not under /top: never absorbed, and it stops the scan
+  const made = m.createLocal(key(m, 12), 'new.txt', 'file', 0o644, T0, '/top/sub/new.txt', null);
   m.queueCommit(made.id, '/top/sub/new.txt');
   m.removeLocal(made.id, '/top/sub/new.txt'); // not on the server: runs (as nothing) on its own
-  m.removeLocal(13, '/top/sub/y.txt');
-  m.removeLocal(14, '/top/sub/z.txt');
-  m.removeLocal(12, '/top/sub');
+  m.removeLocal(key(m, 13), '/top/sub/y.txt');
+  m.removeLocal(key(m, 14), '/top/sub/z.txt');
+  m.removeLocal(key(m, 12), '/top/sub');
   t.same(
     m.ops().map((o) => [o.kind, o.path]),
     [
@@ -892,8 +1057,8 @@ t.test("rm -rf: a folder's delete absorbs the deletes queued just before it of w
     [13, 204],
     [14, 205],
   ]);
-  m.removeLocal(11, '/top/x.txt');
-  m.removeLocal(10, '/top');
+  m.removeLocal(key(m, 11), '/top/x.txt');
+  m.removeLocal(key(m, 10), '/top');
   const ops = m.ops();
   t.same(
     ops.map((o) => [o.kind, o.path]),
@@ -918,7 +1083,7 @@ t.test("rm -rf: a folder's delete absorbs the deletes queued just before it of w
   t.equal(m.pendingOps, 4);
   // Applied remote changes of absorbed nodes are still held back (their delete is queued).
   m.applyChanges([commit(13, 12, 'y.txt', [{ hash: H('e'), size: 1 }], 300)], 'c2', true);
-  t.equal(m.node(13), null, 'a removed node does not come back while its delete is absorbed');
+  t.equal(m.node(key(m, 13)), null, 'a removed node does not come back while its delete is absorbed');
   // Done: the folder's delete takes what it absorbed with it.
   m.opDone(topOp.seq);
   t.equal(m.absorbed(topOp.seq).length, 0);
@@ -938,12 +1103,13 @@ t.test(
       'c1',
       true,
     );
-    m.queueCommit(12, '/top/b.txt');
+    const b = key(m, 12);
+    m.queueCommit(b, '/top/b.txt');
     const commitSeq = m.headOp()!.seq;
     m.pushing = commitSeq; // b's commit is under way: b's revision may still change
-    m.removeLocal(11, '/top/a.txt');
-    m.removeLocal(12, '/top/b.txt');
-    m.removeLocal(10, '/top');
+    m.removeLocal(key(m, 11), '/top/a.txt');
+    m.removeLocal(b, '/top/b.txt');
+    m.removeLocal(key(m, 10), '/top');
     t.same(
       m.ops().map((o) => [o.kind, o.path]),
       [
@@ -954,7 +1120,7 @@ t.test(
     );
     t.same(m.absorbed(m.ops()[2]!.seq), [[11, 202]]);
     // The commit's answer bumps b's delete to the new revision, which then runs on its own.
-    m.setRev(12, 250);
+    m.setRev(b, 250);
     t.match(m.ops()[1], { kind: 'delete', rev: 250 });
     m.pushing = 0;
   },

@@ -417,11 +417,12 @@ t.test(
       mkdir(7, ROOT, 'd'),
     ];
     m.applyChanges(page, 'c1', false);
-    m.pin(4);
-    m.pin(7);
+    const k = (serverId: number) => m.keyOf(serverId)!;
+    m.pin(k(4));
+    m.pin(k(7));
     const once = snapshot(m);
-    t.equal(m.lookup('/f')?.id, 4);
-    t.equal(m.lookup('/e/x')?.id, 6);
+    t.equal(m.lookup('/f')?.serverId, 4);
+    t.equal(m.lookup('/e/x')?.serverId, 6);
     const again = m.applyChanges(page, 'c1', false);
     t.same(snapshot(m), once, 'same tree, blocks, pins and cursor');
     t.same(again.released, []);

@@ -184,7 +184,7 @@ async function committedFile(p: string, data: Buffer): Promise<number> {
   await core.vfs.flush(fh);
   await core.vfs.release(fh);
   await waitFor(`${p} committed`, async () => core.mirror.pendingOps === 0 && core.vfs.dirty.count === 0);
-  return core.mirror.lookup(p)!.id;
+  return core.mirror.lookup(p)!.serverId!;
 }
 
 /** Deletes the node on the server and returns its tombstone, as the journal would deliver it. */
@@ -213,6 +213,7 @@ t.test(
   'open for writing racing a remote delete, closed unwritten: the delete applies, no staging left',
   async (t) => {
     const id = await committedFile('/race-open.txt', Buffer.alloc(1000, 3));
+    const key = core.mirror.keyOf(id)!;
     const tombstones = await deleteOnServer(id);
     const opening = core.vfs.open('/race-open.txt', O.RDWR);
     core.mirror.applyChanges(tombstones, core.mirror.cursor(), false);
@@ -220,14 +221,14 @@ t.test(
     await core.vfs.flush(fh);
     await core.vfs.release(fh);
     t.equal(core.vfs.dirty.count, 0, 'the unused staging went with the close');
-    t.equal(core.mirror.node(id)?.staging ?? null, null, 'the node records no staging');
+    t.equal(core.mirror.node(key)?.staging ?? null, null, 'the node records no staging');
     await waitFor('the delete applied here', async () => !core.mirror.lookup('/race-open.txt'));
     t.equal(await serverFile(api, '/race-open.txt'), null, 'still deleted on the server');
   },
 );
 
 t.test('open for writing and closed unwritten: the node is clean again', async (t) => {
-  const id = await committedFile('/unwritten.txt', Buffer.alloc(100, 1));
+  const id = core.mirror.keyOf(await committedFile('/unwritten.txt', Buffer.alloc(100, 1)))!;
   const fh = await core.vfs.open('/unwritten.txt', O.RDWR);
   t.equal(core.vfs.dirty.count, 1);
   await core.vfs.flush(fh);

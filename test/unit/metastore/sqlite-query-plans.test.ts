@@ -29,6 +29,7 @@ const EXPECTED_INDEX: Record<string, RegExp> = {
   supersededRevs:
     /SEARCH revisions USING INDEX revisions_superseded \(superseded_at>\? AND superseded_at<\?\)/,
   supersede: /SEARCH revisions USING (COVERING )?INDEX revisions_node \(node_id=\? AND ns_id=\? AND seq<\?\)/,
+  treePage: /SEARCH n USING INDEX nodes_ns_live \(ns_id=\? AND id>\?\)/,
 };
 
 function checkPlans(t: Test, store: SqliteMetadataStore, when: string): void {

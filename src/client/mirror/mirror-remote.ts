@@ -1,0 +1,276 @@
+/**
+ * MirrorRemote: what the server says goes into the mirror (see mirror.ts for the whole design):
+ * journal pages, revisions fetched for a resync or after a push, the placement the server gave a
+ * node, and a node's server id, with the folder merge when the server says two folders are one.
+ */
+import type { Revision } from '../../shared/protocol.js';
+import type { NodeRow } from './mirror-schema.js';
+import { MirrorTree } from './mirror-tree.js';
+
+export class MirrorRemote extends MirrorTree {
+  /** Server id → key of nodes displaced from their name by the page being applied (#applyOne). */
+  readonly #displaced = new Map<number, number>();
+
+  /**
+   * Applies one journal page and stores its cursor, in one transaction. Returns the hashes that
+   * files no longer reference (their cached copies become evictable).
+   *
+   * Skipped: entries not newer than the node's revision here (the echo of this device's own
+   * commits), entries for local nodes (see the file comment), entries whose name is held by a local
+   * node, entries whose parent this device has deleted, and deletes of a directory that holds local
+   * nodes (the local change re-creates the path when it is pushed).
+   */
+  applyChanges(entries: readonly Revision[], cursor: string, complete: boolean): { released: string[] } {
+    const released: string[] = [];
+    this.#displaced.clear();
+    this.db.transaction(() => {
+      for (const e of entries) this.#applyOne(e, released);
+      this.s.setMeta.run('cursor', cursor);
+      if (complete) this.s.setMeta.run('synced', '1');
+    })();
+    if (entries.length) this.changed();
+    return { released: [...new Set(released)].filter((h) => !this.referenced(h)) };
+  }
+
+  /** Applies server revisions fetched outside the journal (the skip rules hold; the cursor stays). */
+  mergeRemote(entries: readonly Revision[]): void {
+    const released: string[] = [];
+    this.db.transaction(() => {
+      for (const e of entries) this.#applyOne(e, released);
+    })();
+    if (entries.length) this.changed();
+  }
+
+  /** Puts one server revision into the mirror as it is (after a conflict, the server's version). */
+  putRemote(e: Revision): void {
+    const released: string[] = [];
+    this.db.transaction(() => this.#applyOne(e, released, true))();
+    this.changed();
+  }
+
+  #applyOne(e: Revision, released: string[], force = false): void {
+    if (e.parentId === null) return; // the root never changes shape
+    const existing = this.s.byServer.get(e.id) as NodeRow | undefined;
+    if (existing && !force && existing.rev >= e.rev) return; // not newer (our own echo)
+    // Skipped entries are remembered: once this device's own changes to the node are pushed, the
+    // push loop fetches the node's server state again (resync), so nothing skipped is lost.
+    const skip = () => void this.s.markResync.run(e.id);
+    if (existing && !force && this.isLocalRow(existing)) return skip();
+    // Removed here, its delete not pushed yet: an older change of it (say its own create, echoed)
+    // must not bring it back meanwhile.
+    if (!existing && !force && this.s.deleteQueued.get(e.id)) return skip();
+    if (e.deleted) {
+      if (existing && this.holdsLocal(existing.id)) return skip();
+      if (existing) {
+        this.reportPath(existing.id);
+        this.removeSubtree(existing.id, released);
+      } else if (this.#displaced.has(e.id)) {
+        // Displaced from its name earlier in the page (its pin kept for a comeback): gone for good.
+        this.s.deletePin.run(this.#displaced.get(e.id)!);
+        this.#displaced.delete(e.id);
+      }
+      return;
+    }
+    const parent = this.s.byServer.get(e.parentId) as NodeRow | undefined;
+    if (!parent) return skip();
+    // A move under the node itself or one of its descendants here (both devices moved directories
+    // into each other): applying it would cut both off the root. The push of our move fails on the
+    // server (a cycle), and the resync then takes the server's tree.
+    if (existing && this.isUnder(parent.id, existing.id)) return skip();
+    const holder = this.s.child.get(parent.id, e.name) as NodeRow | undefined;
+    if (holder && holder.id !== existing?.id) {
+      if (this.holdsLocal(holder.id)) return skip();
+      // A live node elsewhere under this name is stale (its delete is later in this page or lost):
+      // the server's order is authoritative, so the newcomer takes the name.
+      this.removeSubtree(holder.id, released, true);
+      this.s.deleteNode.run(holder.id);
+      if (holder.server_id !== null) this.#displaced.set(holder.server_id, holder.id);
+    }
+    const from =
+      existing && (existing.parent_id !== parent.id || existing.name !== e.name)
+        ? this.rawPath(existing.id)
+        : null;
+    let key: number;
+    if (existing) {
+      key = existing.id;
+      this.s.updateNode.run(parent.id, e.name, e.kind, e.rev, e.size, e.mtime, e.mode, e.time, key);
+    } else {
+      // Displaced earlier in the page and back now (a page applied twice): the same node, same key.
+      key = this.#displaced.get(e.id) ?? this.newKey();
+      this.#displaced.delete(e.id);
+      this.s.insertNode.run(key, e.id, parent.id, e.name, e.kind, e.rev, e.size, e.mtime, e.mode, e.time);
+    }
+    if (from) this.onRemotePath?.(from);
+    this.reportPath(key);
+    // Moved elsewhere: queued ops name paths in the tree as it was; what lies below the moved node
+    // is now elsewhere on the server too, so their paths follow it.
+    if (from) this.rebaseOps(from, this.rawPath(key));
+    const contentChanged = !existing || e.op === 'create' || e.op === 'commit' || force;
+    if (e.kind === 'file' && e.blocks && contentChanged) this.setBlocks(key, e.blocks, released);
+    this.s.resyncDone.run(e.id);
+  }
+
+  /** `parentServerId`: the server's id of the folder the server placed the node in. */
+  adoptPlacement(id: number, parentServerId: number | null, name: string, seq: number): void {
+    const n = this.s.node.get(id) as NodeRow | undefined;
+    if (!n || parentServerId === null) return;
+    const parentId = this.keyOf(parentServerId);
+    if (n.parent_id === parentId && n.name === name) return;
+    if (this.s.laterMove.get(id, seq)) return;
+    const holder = parentId === null ? undefined : (this.s.child.get(parentId, name) as NodeRow | undefined);
+    if (parentId === null || this.isUnder(parentId, id) || (holder && holder.id !== id)) {
+      this.markResync(id);
+      return;
+    }
+    const from = this.rawPath(id);
+    this.s.move.run(parentId, name, this.now(), id);
+    this.rebaseOps(from, this.rawPath(id));
+    // Placed as the server has it: the kernel forgets the old name (and learns the new one).
+    if (from) this.onRemotePath?.(from);
+    this.reportPath(id);
+    this.changed();
+  }
+
+  /** Server ids of the nodes whose server state must be fetched again (see #applyOne). */
+  resyncIds(): number[] {
+    return (this.s.resyncIds.all() as { id: number }[]).map((r) => r.id);
+  }
+
+  /**
+   * Marks a node (by key) for resync, e.g. a local move the server refused: the server's placement
+   * wins. A node the server does not have yet has nothing to fetch.
+   */
+  markResync(id: number): void {
+    const serverId = this.s.serverIdOf.get(id) as number | null | undefined;
+    if (serverId != null) this.s.markResync.run(serverId);
+  }
+
+  /**
+   * Applies the server's current state of a node (`serverId`) fetched for a resync: live → placed
+   * and filled as the server has it (unless that would make a cycle or its parent is unknown here);
+   * deleted or unknown on the server (null) → removed here. The node leaves the resync set.
+   */
+  resync(serverId: number, e: Revision | null): { released: string[] } {
+    const released: string[] = [];
+    this.db.transaction(() => {
+      this.s.resyncDone.run(serverId);
+      const existing = this.s.byServer.get(serverId) as NodeRow | undefined;
+      if (existing && this.holdsLocal(existing.id)) return;
+      if (!e || e.deleted) {
+        if (existing) {
+          this.reportPath(existing.id);
+          this.removeSubtree(existing.id, released);
+        }
+        return;
+      }
+      const parent = e.parentId === null ? null : this.keyOf(e.parentId);
+      if (parent === null || (existing && this.isUnder(parent, existing.id))) return;
+      this.#applyOne(e, released, true);
+    })();
+    this.changed();
+    return { released: [...new Set(released)].filter((h) => !this.referenced(h)) };
+  }
+
+  /**
+   * Records the server's id of a node (its mkdir or commit was answered). Its ops carry it too, even
+   * when the node was removed here meanwhile (its delete must reach the server under that id).
+   *
+   * Another node here may already hold that id: the server said a folder made here is one this
+   * device knows under another key (another device made it, or renamed one to this name, and the
+   * mirror got it by the journal at another place or name). The two folders merge into the local
+   * one (see #mergeInto); of two files, the one made here stays and the other is dropped (a stale
+   * echo of the same node). The server id the node had before (a conflicted copy takes a new one)
+   * is free afterwards. Returns the block hashes no file references any more.
+   */
+  setServerId(id: number, serverId: number): string[] {
+    const released: string[] = [];
+    this.db.transaction(() => {
+      this.s.opsServerId.run(serverId, id);
+      const n = this.s.node.get(id) as NodeRow | undefined;
+      if (!n || n.server_id === serverId) return;
+      const other = this.s.byServer.get(serverId) as NodeRow | undefined;
+      if (other) {
+        if (other.kind === 'dir' && n.kind === 'dir' && !this.isUnder(id, other.id))
+          this.#mergeInto(other, id);
+        else {
+          this.removeSubtree(other.id, released);
+          this.s.moveOps.run(id, other.id);
+        }
+      }
+      this.s.setServerId.run(serverId, id);
+    })();
+    this.changed();
+    return [...new Set(released)].filter((h) => !this.referenced(h));
+  }
+
+  /**
+   * Folder merge: folder `from` (a row of this mirror) and folder `into` are one folder on the
+   * server. What `from` holds moves into `into`; where both hold a name, two folders merge the same
+   * way (the one made here takes the other's server id if it has none); otherwise the entry made
+   * or changed here keeps the name and the other, holding nothing local, is dropped here and
+   * fetched again once the local change is pushed (the push makes a conflicted copy if the server
+   * holds something else there: nothing is lost). When both hold local changes, both stay: the one
+   * of `into` moves to a free name. Ops and pins of `from` follow to `into`.
+   */
+  #mergeInto(from: NodeRow, into: number): void {
+    const fromPath = this.rawPath(from.id);
+    for (const { id: childId } of this.s.childIds.all(from.id) as { id: number }[]) {
+      const c = this.s.node.get(childId) as NodeRow;
+      const holder = this.s.child.get(into, c.name) as NodeRow | undefined;
+      if (!holder) {
+        this.s.reparent.run(into, c.id);
+        continue;
+      }
+      if (c.kind === 'dir' && holder.kind === 'dir') {
+        this.#mergeInto(c, holder.id);
+        if (holder.server_id === null && c.server_id !== null) {
+          this.s.setServerId.run(c.server_id, holder.id);
+          this.s.opsServerId.run(c.server_id, holder.id);
+        } else if (c.server_id !== null && c.server_id !== holder.server_id) {
+          this.s.markResync.run(c.server_id); // two server folders under one name here: refetch
+        }
+        continue;
+      }
+      if (!this.holdsLocal(c.id)) {
+        // Nothing of it is local here: dropped for now, fetched again once ours is pushed.
+        this.removeSubtree(c.id, []);
+        if (c.server_id !== null) this.s.markResync.run(c.server_id);
+        continue;
+      }
+      if (!this.holdsLocal(holder.id)) {
+        this.removeSubtree(holder.id, []);
+        if (holder.server_id !== null) this.s.markResync.run(holder.server_id);
+        this.s.reparent.run(into, c.id);
+        continue;
+      }
+      // Both hold changes made here (an edit of the server's entry, and a new one made here): both
+      // stay; the new one moves aside to a free name (queued as a move if the server has it).
+      this.#setAside(holder, into);
+      this.s.reparent.run(into, c.id);
+    }
+    // Queued ops below `from` name paths under it: they are under `into` now (after the entries
+    // moved aside above had theirs rebased). The kernel forgets the old path.
+    this.rebaseOps(fromPath, this.rawPath(into));
+    if (fromPath) this.onRemotePath?.(fromPath);
+    this.s.moveOps.run(into, from.id);
+    this.s.movePin.run(into, from.id);
+    this.s.deletePin.run(from.id);
+    this.s.deleteNode.run(from.id);
+  }
+
+  /** Renames `n` (in folder `dir`) to the first free `name (2).ext`, `name (3).ext`, … here. */
+  #setAside(n: NodeRow, dir: number): void {
+    const dot = n.kind === 'file' ? n.name.lastIndexOf('.') : -1;
+    const [stem, ext] = dot > 0 ? [n.name.slice(0, dot), n.name.slice(dot)] : [n.name, ''];
+    let name = n.name;
+    for (let i = 2; this.s.child.get(dir, name); i++) name = `${stem} (${i})${ext}`;
+    const from = this.rawPath(n.id);
+    this.s.move.run(dir, name, this.now(), n.id);
+    const to = this.rawPath(n.id);
+    this.rebaseOps(from, to);
+    if (n.server_id !== null && from && to)
+      this.s.insertOp.run('move', n.id, n.server_id, from, to, 0, this.now());
+    if (from) this.onRemotePath?.(from);
+    this.reportPath(n.id);
+  }
+}

@@ -1,0 +1,68 @@
+/** What the push loop is given (its remote, the mirror, the Vfs, …) and what it reports. */
+import type { Timers } from '../../shared/clock.js';
+import type { Revision } from '../../shared/protocol.js';
+import type { ChunkedFile } from '../chunk/chunk-file.js';
+import type { Connectivity } from '../hydrate/hydrator.js';
+import type { Mirror } from '../mirror/mirror.js';
+import type { DeleteRequest, MkdirRequest, MoveRequest } from '../remote/remote-client.js';
+import type { UploadTarget, Uploader } from '../upload/uploader.js';
+import type { Vfs } from '../vfs/vfs.js';
+import type { SyncLock } from './sync-lock.js';
+
+export interface PushRemote extends UploadTarget {
+  mkdir(req: MkdirRequest, signal?: AbortSignal): Promise<{ rev: number; node: Revision }>;
+  move(req: MoveRequest, signal?: AbortSignal): Promise<{ rev: number; node: Revision }>;
+  delete(
+    req: DeleteRequest,
+    signal?: AbortSignal,
+  ): Promise<{ rev: number; deleted: Revision[]; kept?: Revision[] }>;
+  node(path: string, signal?: AbortSignal): Promise<Revision>;
+  nodeById(id: number, signal?: AbortSignal): Promise<Revision>;
+  list(id: number, signal?: AbortSignal): Promise<Revision[]>;
+}
+
+export interface PushLoopOptions {
+  remote: PushRemote;
+  mirror: Mirror;
+  vfs: Vfs;
+  uploader: Uploader;
+  /** Chunks a complete local file off this thread. */
+  chunkFile: (path: string) => Promise<ChunkedFile>;
+  lock: SyncLock;
+  connectivity: Connectivity;
+  /** This device's name, for conflicted copies. */
+  device: () => Promise<string>;
+  /** Sees the bytes of every block sent (the drive caches them). */
+  onBlockSent?: (hash: string, data: Buffer) => void;
+  /** Block hashes no file references any more. */
+  onReleased?: (hashes: string[]) => void;
+  /** The verified bytes of a committed block (the hydrator): for three-way merges of text files. */
+  readBlock?: (hash: string, size: number) => Promise<Buffer>;
+  /**
+   * Null when the mirror is caught up with the server's journal, else a promise of it
+   * (PullLoop.whenCurrent).
+   */
+  whenPulled?: () => Promise<void> | null;
+  /** The local disk is full (recording a commit failed): give space back (the cache shrinks). */
+  onDiskFull?: () => void;
+  /** Where the push loop says which node it is uploading now (the Vfs reads it: file states). */
+  uploading?: { id: number | null };
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Each op pushed and how it ended (debug level; undefined when off). */
+  trace?: ((msg: string, fields?: Record<string, unknown>) => void) | undefined;
+  /** Clock of conflicted-copy names (default: the timers' clock). */
+  now?: () => Date;
+  /** Backoffs, retries of ops set aside, the pull wait (system ones by default; a simulation passes its own). */
+  timers?: Timers;
+}
+
+export interface PushStatus {
+  /** The upload under way: path, content size, and exact payload bytes to send / sent. */
+  current: { path: string; size: number; toSend: number; sent: number } | null;
+  lastError: string | null;
+  /**
+   * Changes are queued but none can run now: each waits for a writer to close its file or was set
+   * aside (stuck) until its next retry.
+   */
+  blocked: boolean;
+}

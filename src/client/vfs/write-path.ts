@@ -1,0 +1,157 @@
+/**
+ * WritePath: how local writes become durable local changes. A file written here gets a staging file
+ * (DirtyFile, made once per node even when opens race: single-flight) recorded on its node before
+ * anything awaits, so a remote change arriving meanwhile sees a local change and is skipped (the
+ * edit wins). close(2) and fsync(2) are commit points: the staging is fsynced and the commit queued
+ * with a FULL-sync SQLite commit. A full disk makes the cache give space back once, then ENOSPC.
+ */
+import { FsError, isDiskFull } from '../../shared/errors.js';
+import type { DiskBlockCache } from '../cache/disk-block-cache.js';
+import type { Hydrator } from '../hydrate/hydrator.js';
+import type { Mirror, MirrorNode } from '../mirror/mirror.js';
+import type { DirtyFile, DirtyFiles } from './dirty-files.js';
+
+/** Space the cache gives back when a local write finds the disk full. */
+const SPACE_GIVEN_BACK = 64 * 1024 * 1024;
+
+export interface WritePathOptions {
+  mirror: Mirror;
+  dirty: DirtyFiles;
+  hydrator: Hydrator;
+  cache: DiskBlockCache;
+  now: () => number;
+  /** A change was queued (the push loop wakes up). */
+  onQueued: () => void;
+}
+
+export class WritePath {
+  readonly #mirror: Mirror;
+  readonly #dirty: DirtyFiles;
+  readonly #hydrator: Hydrator;
+  readonly #cache: DiskBlockCache;
+  readonly #now: () => number;
+  readonly #onQueued: () => void;
+
+  constructor(o: WritePathOptions) {
+    this.#mirror = o.mirror;
+    this.#dirty = o.dirty;
+    this.#hydrator = o.hydrator;
+    this.#cache = o.cache;
+    this.#now = o.now;
+    this.#onQueued = o.onQueued;
+  }
+
+  /** The node's DirtyFile, made (and recorded on the node) when it has none; single-flight per node. */
+  dirtyOf(node: MirrorNode): Promise<DirtyFile> {
+    const have = this.#dirty.get(node.id);
+    if (have) return Promise.resolve(have);
+    let p = this.#making.get(node.id);
+    if (!p) {
+      p = this.#makeDirty(node).finally(() => this.#making.delete(node.id));
+      this.#making.set(node.id, p);
+    }
+    return p;
+  }
+
+  readonly #making = new Map<number, Promise<DirtyFile>>();
+
+  async #makeDirty(node: MirrorNode): Promise<DirtyFile> {
+    if (node.staging) {
+      const again = await this.#dirty.reopen(node.id, node.staging, node.mtime);
+      if (again) return again;
+    }
+    // The staging is recorded on the node before anything awaits: from then on the node holds a
+    // local change, so a remote delete or move applied meanwhile is skipped (the edit wins) instead
+    // of removing the node under the change this staging is made for.
+    if (!this.#mirror.node(node.id)) throw new FsError('ENOENT', `${node.name} was removed`);
+    const name = this.#dirty.newName();
+    this.#mirror.updateLocal(node.id, { staging: name });
+    try {
+      return await this.#dirty.create(node.id, node.size, node.mtime, name);
+    } catch (err) {
+      if (this.#mirror.node(node.id)?.staging === name) this.#mirror.updateLocal(node.id, { staging: null });
+      throw err;
+    }
+  }
+
+  async truncate(d: DirtyFile, size: number): Promise<void> {
+    // Marked changed before the await: a commit recorded meanwhile must not count the file clean
+    // (and drop its staging under this truncate).
+    d.gen++;
+    d.modified = true;
+    await this.spaceRetry(() => d.file.truncate(size));
+    d.size = size;
+    d.mtime = d.ctime = this.#now();
+    d.gen++;
+  }
+
+  /** Drops a staging made here that nothing wrote, holds or queued, and clears it from the node. */
+  async dropIfUnused(d: DirtyFile): Promise<void> {
+    if (d.refs || d.writers || d.gen || d.modified || d.reopened || this.#dirty.get(d.id) !== d) return;
+    if (this.#mirror.hasOps(d.id)) return;
+    if (this.#mirror.node(d.id)?.staging === d.name) this.#mirror.updateLocal(d.id, { staging: null });
+    await this.#dirty.drop(d.id);
+  }
+
+  /** Makes a dirty file's change durable and queues its commit (close, fsync, truncate by path). */
+  async commitPoint(d: DirtyFile): Promise<void> {
+    const path = this.#mirror.pathOf(d.id);
+    if (path === null) return;
+    await this.spaceRetry(() => d.file.persist(true));
+    d.modified = false;
+    const now = this.#now();
+    await this.spaceRetry(() =>
+      this.#mirror.queueCommit(d.id, path, { size: d.size, mtime: d.mtime, ctime: now, staging: d.name }),
+    );
+    this.#onQueued();
+  }
+
+  /** Reads the committed revision under a dirty file (the staging's base). */
+  baseReader(id: number) {
+    return {
+      read: (offset: number, out: Buffer) => {
+        const node = this.#mirror.node(id);
+        const extents = this.#mirror.blocks(id);
+        const size = extents.reduce((n, e) => n + e.size, 0);
+        return node ? this.#hydrator.read(extents, size, offset, out) : Promise.resolve(0);
+      },
+    };
+  }
+
+  /** A full disk: the cache gives space back, then the write is tried once more; else ENOSPC. */
+  async spaceRetry<T>(fn: () => Promise<T> | T, lastResort?: () => Promise<number>): Promise<T> {
+    const freers: (() => number | Promise<number>)[] = [() => this.#cache.shrink(SPACE_GIVEN_BACK)];
+    if (lastResort) freers.push(lastResort);
+    let next = 0; // each way of freeing space is tried once, cheapest first
+    for (;;) {
+      try {
+        return await fn();
+      } catch (err) {
+        // A staging file past its file system's limit: the writer gets EFBIG, not EIO.
+        if ((err as { code?: unknown } | null)?.code === 'EFBIG')
+          throw new FsError('EFBIG', 'file too large', { cause: err });
+        if (!isDiskFull(err)) throw err;
+        let freed = 0;
+        while (freed === 0 && next < freers.length) freed = await freers[next++]!();
+        if (freed === 0) throw new FsError('ENOSPC', 'no space left for local changes', { cause: err });
+      }
+    }
+  }
+
+  /** Reopens the staging files the mirror records and queues their commits (after a restart). */
+  async recover(): Promise<number> {
+    let n = 0;
+    for (const node of this.#mirror.stagedNodes()) {
+      const d = await this.#dirty.reopen(node.id, node.staging!, node.mtime);
+      const path = this.#mirror.pathOf(node.id);
+      if (!d || path === null) {
+        this.#mirror.updateLocal(node.id, { staging: null });
+        continue;
+      }
+      this.#mirror.queueCommit(node.id, path, { size: d.file.size });
+      n++;
+    }
+    if (n) this.#onQueued();
+    return n;
+  }
+}
