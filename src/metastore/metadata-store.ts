@@ -3,8 +3,10 @@
  * block-possession records that keep dedup safe.
  *
  * Every method is one domain operation and one transaction; callers never see transactions or SQL.
- * The SQLite implementation is the embedded default; a PostgreSQL one must pass the same contract
- * suite (test/contract/metadata-store-contract.ts).
+ * It is made of role interfaces (AccountStore, BlockLedger, TreeStore, JournalStore,
+ * RetentionStore): a consumer that needs one role takes that one. The SQLite implementation is the
+ * embedded default, PostgreSQL the scale-out one; both run the same domain operations
+ * (src/metastore/engine) and pass the same contract suite (test/contract/metadata-store-*).
  *
  * Invariants every implementation keeps:
  * - Each namespace has one root directory (parentId null); every other live node has a live
@@ -163,8 +165,8 @@ export interface TreePage {
   next: number | null;
 }
 
-export interface MetadataStore {
-  // Users and devices
+/** Users, devices and namespace roles. */
+export interface AccountStore {
   createUser(name: string, now: number): Promise<UserRecord>;
   findUser(name: string): Promise<UserRecord | null>;
   /** Registers a device; `tokenHash` is the SHA-256 of the device token (the token itself is never stored). */
@@ -179,8 +181,10 @@ export interface MetadataStore {
   authenticate(tokenHash: string, now: number): Promise<Principal | null>;
   /** The user's role in the namespace, or null when they have none. */
   role(userId: number, ns: number): Promise<Role | null>;
+}
 
-  // Blocks (bytes live in a BlockStore; these are the possession records)
+/** Which blocks are stored and who may use them (bytes live in a BlockStore; these are the records). */
+export interface BlockLedger {
   /**
    * Records that `userId` sent the block's bytes (verified). Idempotent. Returns true when this user
    * had not sent it before (whether anyone else had is never revealed).
@@ -204,7 +208,10 @@ export interface MetadataStore {
   missingBlocks(userId: number, hashes: readonly string[]): Promise<string[]>;
   /** True when the user sent this block or a namespace they can read references it. */
   canReadBlock(userId: number, hash: string): Promise<boolean>;
+}
 
+/** The node tree: changes (each a new revision) and reads. */
+export interface TreeStore {
   // Tree operations: each returns the new revision(s) or throws LoftError (CONFLICT, EXISTS, …)
   commitFile(actor: Actor, op: CommitFileOp): Promise<Revision>;
   mkdir(actor: Actor, op: MkdirOp): Promise<Revision>;
@@ -219,9 +226,6 @@ export interface MetadataStore {
   getNode(ns: number, node: NodeRef): Promise<Revision | null>;
   listChildren(ns: number, dirId: number): Promise<Revision[]>;
   listRevisions(ns: number, id: number): Promise<Revision[]>;
-  /** Up to `limit` journal entries with sequence numbers above `after`, in order. */
-  readJournal(ns: number, after: number, limit: number): Promise<JournalRead>;
-  headSeq(ns: number): Promise<number>;
   /**
    * The namespace's live nodes with ids above `after`, by id, as their current revisions (block
    * lists included): up to `limit` nodes, fewer when their block lists reach `maxBlocks` (a page
@@ -231,8 +235,17 @@ export interface MetadataStore {
   listTree(ns: number, after: number, limit: number, maxBlocks: number): Promise<TreePage>;
   /** Deleted nodes (history not purged) anywhere below the live directory `dirId`, by path. */
   listDeleted(ns: number, dirId: number, limit: number): Promise<DeletedList>;
+}
 
-  // Retention and garbage collection (src/server/garbage-collector.ts drives these)
+/** Each namespace's changes in sequence order (what devices follow). */
+export interface JournalStore {
+  /** Up to `limit` journal entries with sequence numbers above `after`, in order. */
+  readJournal(ns: number, after: number, limit: number): Promise<JournalRead>;
+  headSeq(ns: number): Promise<number>;
+}
+
+/** Retention and garbage collection (src/server/garbage-collector.ts drives these). */
+export interface RetentionStore {
   /**
    * Applies retention to up to `batch` of what it removes (all namespaces): a node deleted at or
    * before `cutoff` loses its history but its delete revision, and a file revision that stopped
@@ -253,7 +266,9 @@ export interface MetadataStore {
   takeStaleClaims(claimedBefore: number, now: number, limit: number): Promise<string[]>;
   /** The bytes of these claimed blocks are deleted: uploads of them may proceed. */
   finishClaims(hashes: readonly string[]): Promise<void>;
+}
 
+export interface MetadataStore extends AccountStore, BlockLedger, TreeStore, JournalStore, RetentionStore {
   close(): Promise<void>;
 }
 

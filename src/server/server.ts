@@ -48,6 +48,27 @@ export function openDataDir(dataDir: string, options: { owner?: boolean } = {}):
   return { meta, blocks };
 }
 
+/**
+ * The stores of a server-side command: the embedded ones in `dataDir`, or with `meta` (a
+ * postgres:// URL, password in PGPASSWORD) PostgreSQL metadata and the blocks in `dataDir`.
+ */
+export async function openStores(
+  dataDir: string,
+  options: { owner?: boolean; meta?: string | undefined } = {},
+): Promise<DataDirStores> {
+  if (options.meta === undefined) return openDataDir(dataDir, options);
+  privateDir(dataDir);
+  // Loaded on use: the embedded default does not pay for the PostgreSQL driver.
+  const { PostgresMetadataStore } = await import('../metastore/postgres/postgres-metadata-store.js');
+  const meta = await PostgresMetadataStore.open({ url: options.meta });
+  const blocks = new FsBlockStore({
+    root: path.join(dataDir, 'blocks'),
+    verifyOnGet: false,
+    tmpMaxAgeMs: options.owner ? 0 : FOREIGN_TMP_AGE_MS,
+  });
+  return { meta, blocks };
+}
+
 export interface ServerOptions {
   stores: DataDirStores;
   host: string;

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { systemClock } from '../../shared/clock.js';
 import { formatBytes, parseDuration } from '../../shared/size.js';
-import { DEFAULT_DATA, gcOptions, parseKeepDays, type GcCliOptions } from './serve.js';
+import { DEFAULT_DATA, gcOptions, metaOption, parseKeepDays, type GcCliOptions } from './serve.js';
 
 /**
  * `loft gc`: one retention + block garbage-collection run over a data directory, now. Safe beside a
@@ -11,21 +11,23 @@ import { DEFAULT_DATA, gcOptions, parseKeepDays, type GcCliOptions } from './ser
  */
 export function registerGc(program: Command): void {
   gcOptions(
-    program
-      .command('gc')
-      .description(
-        'purge history older than --keep-days and delete blocks nothing references (run on the server machine)',
-      )
-      .option('--data <dir>', 'server data directory', process.env.LOFT_DATA ?? DEFAULT_DATA)
-      .option('--json', 'print the report as one JSON object'),
-  ).action(async (opts: { data: string; json?: boolean } & GcCliOptions) => {
+    metaOption(
+      program
+        .command('gc')
+        .description(
+          'purge history older than --keep-days and delete blocks nothing references (run on the server machine)',
+        )
+        .option('--data <dir>', 'server data directory', process.env.LOFT_DATA ?? DEFAULT_DATA)
+        .option('--json', 'print the report as one JSON object'),
+    ),
+  ).action(async (opts: { data: string; meta?: string; json?: boolean } & GcCliOptions) => {
     const settings = {
       keepDays: parseKeepDays(opts.keepDays),
       graceMs: parseDuration(opts.gcGrace),
       intervalMs: 0,
     };
-    const { createCollector, openDataDir } = await import('../../server/server.js');
-    const stores = openDataDir(path.resolve(opts.data));
+    const { createCollector, openStores } = await import('../../server/server.js');
+    const stores = await openStores(path.resolve(opts.data), { meta: opts.meta });
     try {
       const report = await createCollector(stores, settings, systemClock).run();
       process.stdout.write(

@@ -23,6 +23,15 @@ export function parseKeepDays(text: string): number {
   return n;
 }
 
+/** `--meta` of every server-side command: the metadata store (default: SQLite under --data). */
+export function metaOption(c: Command): Command {
+  return c.option(
+    '--meta <url>',
+    'metadata in PostgreSQL: postgres://USER@HOST:PORT/DB, password in PGPASSWORD (default: SQLite in --data)',
+    process.env.LOFT_META,
+  );
+}
+
 export interface GcCliOptions {
   keepDays: string;
   gcGrace: string;
@@ -45,13 +54,25 @@ export function registerServe(program: Command): void {
     .description(
       'run the Loft server (embedded default: SQLite metadata + blocks on local disk under --data)',
     )
-    .option('--data <dir>', 'data directory', process.env.LOFT_DATA ?? DEFAULT_DATA)
+    .option(
+      '--data <dir>',
+      'data directory (blocks; and metadata unless --meta)',
+      process.env.LOFT_DATA ?? DEFAULT_DATA,
+    )
     .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', DEFAULT_LISTEN)
     .option('--log-level <level>', 'fatal|error|warn|info|debug', 'warn');
-  gcOptions(serve)
+  gcOptions(metaOption(serve))
     .option('--gc-interval <duration>', 'time between retention + garbage-collection runs (0: never)', '1h')
     .action(
-      async (opts: { data: string; listen: string; logLevel: string; gcInterval: string } & GcCliOptions) => {
+      async (
+        opts: {
+          data: string;
+          meta?: string;
+          listen: string;
+          logLevel: string;
+          gcInterval: string;
+        } & GcCliOptions,
+      ) => {
         const { host, port } = parseListen(opts.listen);
         const gc = {
           keepDays: parseKeepDays(opts.keepDays),
@@ -60,15 +81,16 @@ export function registerServe(program: Command): void {
         };
         const dataDir = path.resolve(opts.data);
         // Loaded on use: `loft --help` and client commands should not pay for the server's modules.
-        const { openDataDir, startServer } = await import('../../server/server.js');
+        const { openStores, startServer } = await import('../../server/server.js');
         const server = await startServer({
-          stores: openDataDir(dataDir, { owner: true }),
+          stores: await openStores(dataDir, { owner: true, meta: opts.meta }),
           host,
           port,
           logLevel: opts.logLevel,
           gc,
         });
-        process.stdout.write(`loft serve: listening on ${server.url} (data in ${dataDir})\n`);
+        const where = opts.meta ? `metadata in PostgreSQL, blocks in ${dataDir}` : `data in ${dataDir}`;
+        process.stdout.write(`loft serve: listening on ${server.url} (${where})\n`);
         let stopping = false;
         const stop = (signal: string) => {
           if (stopping) return;

@@ -2,18 +2,19 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { systemClock } from '../../shared/clock.js';
 import { parseDuration } from '../../shared/size.js';
-import { DEFAULT_DATA } from './serve.js';
+import { DEFAULT_DATA, metaOption } from './serve.js';
 
 interface AddOptions {
   data: string;
+  meta?: string;
   device?: string;
   ttl?: string;
 }
 
 async function add(name: string, opts: AddOptions, createUser: boolean): Promise<void> {
-  const { openDataDir } = await import('../../server/server.js');
+  const { openStores } = await import('../../server/server.js');
   const { addDevice } = await import('../../server/accounts.js');
-  const stores = openDataDir(path.resolve(opts.data));
+  const stores = await openStores(path.resolve(opts.data), { meta: opts.meta });
   try {
     const ttlMs = opts.ttl === undefined ? undefined : parseDuration(opts.ttl);
     const created = await addDevice(stores.meta, systemClock, name, {
@@ -34,7 +35,7 @@ async function add(name: string, opts: AddOptions, createUser: boolean): Promise
 export function registerUser(program: Command): void {
   const user = program.command('user').description('manage users (run on the server machine)');
   const common = (c: Command) =>
-    c
+    metaOption(c)
       .option('--data <dir>', 'server data directory', process.env.LOFT_DATA ?? DEFAULT_DATA)
       .option('--device <name>', 'name of the device the token is for')
       .option('--ttl <duration>', 'token lifetime (30s, 12h, 90d); default: no expiry');

@@ -1,0 +1,148 @@
+/**
+ * The MetadataStore facade shared by every engine: each method is one domain operation (the
+ * generator functions of this folder) run in one transaction of the kind it needs. An engine
+ * says how a transaction is opened and how its steps run (SqliteMetadataStore,
+ * PostgresMetadataStore); the operations never know which engine they run on.
+ *
+ * - `write`: a transaction that changes data (SQLite: BEGIN IMMEDIATE; PostgreSQL: READ
+ *   COMMITTED with the locks of MetaTx, retried on a deadlock or a serialization failure).
+ * - `read`: several reads that must see one state (one snapshot).
+ * - `single`: one statement; no transaction needed.
+ */
+import type { Revision } from '../../shared/protocol.js';
+import type {
+  Actor,
+  BlockState,
+  ClaimBatch,
+  CommitFileOp,
+  DeletedList,
+  JournalRead,
+  MetadataStore,
+  MkdirOp,
+  MoveOp,
+  NodeRef,
+  Principal,
+  PurgeBatch,
+  RemoveOp,
+  RestoreOp,
+  Role,
+  TreePage,
+  UserRecord,
+} from '../metadata-store.js';
+import * as accounts from './accounts.js';
+import * as ledger from './block-ledger.js';
+import * as journal from './journal.js';
+import type { MetaTx } from './meta-tx.js';
+import * as retention from './retention.js';
+import type { Step } from './step.js';
+import * as changes from './tree-changes.js';
+import * as reads from './tree-reads.js';
+import * as restores from './tree-restore.js';
+
+export type Operation<T> = (tx: MetaTx) => Step<T>;
+
+export abstract class EngineMetadataStore implements MetadataStore {
+  protected abstract write<T>(op: Operation<T>): Promise<T>;
+  protected abstract read<T>(op: Operation<T>): Promise<T>;
+  protected abstract single<T>(op: Operation<T>): Promise<T>;
+  abstract close(): Promise<void>;
+
+  // ---- accounts
+  async createUser(name: string, now: number): Promise<UserRecord> {
+    accounts.checkUserName(name);
+    return this.write((tx) => accounts.createUser(tx, name, now));
+  }
+  findUser(name: string): Promise<UserRecord | null> {
+    return this.single((tx) => accounts.findUser(tx, name));
+  }
+  addDevice(
+    userId: number,
+    name: string,
+    tokenHash: string,
+    expiresAt: number | null,
+    now: number,
+  ): Promise<number> {
+    return this.single((tx) => accounts.addDevice(tx, userId, name, tokenHash, expiresAt, now));
+  }
+  authenticate(tokenHash: string, now: number): Promise<Principal | null> {
+    return this.single((tx) => accounts.authenticate(tx, tokenHash, now));
+  }
+  role(userId: number, ns: number): Promise<Role | null> {
+    return this.single((tx) => accounts.role(tx, userId, ns));
+  }
+
+  // ---- block ledger
+  recordUpload(
+    userId: number,
+    hash: string,
+    size: number,
+    storedSize: number,
+    now: number,
+    seen?: BlockState,
+  ): Promise<boolean> {
+    return this.write((tx) => ledger.recordUpload(tx, userId, hash, size, storedSize, now, seen));
+  }
+  blockState(hash: string): Promise<BlockState> {
+    return this.read((tx) => ledger.blockState(tx, hash));
+  }
+  missingBlocks(userId: number, hashes: readonly string[]): Promise<string[]> {
+    return this.read((tx) => ledger.missingBlocks(tx, userId, hashes));
+  }
+  canReadBlock(userId: number, hash: string): Promise<boolean> {
+    return this.single((tx) => ledger.usable(tx, userId, hash));
+  }
+
+  // ---- tree
+  commitFile(actor: Actor, op: CommitFileOp): Promise<Revision> {
+    return this.write((tx) => changes.commitFile(tx, actor, op));
+  }
+  mkdir(actor: Actor, op: MkdirOp): Promise<Revision> {
+    return this.write((tx) => changes.mkdir(tx, actor, op));
+  }
+  move(actor: Actor, op: MoveOp): Promise<Revision> {
+    return this.write((tx) => changes.move(tx, actor, op));
+  }
+  remove(actor: Actor, op: RemoveOp): Promise<Revision[]> {
+    return this.write((tx) => changes.remove(tx, actor, op));
+  }
+  restore(actor: Actor, op: RestoreOp): Promise<Revision[]> {
+    return this.write((tx) => restores.restore(tx, actor, op));
+  }
+  getNode(ns: number, node: NodeRef): Promise<Revision | null> {
+    return this.read((tx) => reads.getNode(tx, ns, node));
+  }
+  listChildren(ns: number, dirId: number): Promise<Revision[]> {
+    return this.read((tx) => reads.listChildren(tx, ns, dirId));
+  }
+  listRevisions(ns: number, id: number): Promise<Revision[]> {
+    return this.read((tx) => reads.listRevisions(tx, ns, id));
+  }
+  listTree(ns: number, after: number, limit: number, maxBlocks: number): Promise<TreePage> {
+    return this.read((tx) => reads.listTree(tx, ns, after, limit, maxBlocks));
+  }
+  listDeleted(ns: number, dirId: number, limit: number): Promise<DeletedList> {
+    return this.read((tx) => reads.listDeleted(tx, ns, dirId, limit));
+  }
+
+  // ---- journal
+  readJournal(ns: number, after: number, limit: number): Promise<JournalRead> {
+    return this.read((tx) => journal.readJournal(tx, ns, after, limit));
+  }
+  headSeq(ns: number): Promise<number> {
+    return this.single((tx) => journal.headSeq(tx, ns));
+  }
+
+  // ---- retention and collection
+  purgeHistory(cutoff: number, batch: number): Promise<PurgeBatch> {
+    return this.write((tx) => retention.purgeHistory(tx, cutoff, batch));
+  }
+  claimGarbage(touchedBefore: number, now: number, afterHash: string, scan: number): Promise<ClaimBatch> {
+    return this.write((tx) => retention.claimGarbage(tx, touchedBefore, now, afterHash, scan));
+  }
+  takeStaleClaims(claimedBefore: number, now: number, limit: number): Promise<string[]> {
+    return this.write((tx) => retention.takeStaleClaims(tx, claimedBefore, now, limit));
+  }
+  finishClaims(hashes: readonly string[]): Promise<void> {
+    return this.write((tx) => retention.finishClaims(tx, hashes));
+  }
+}

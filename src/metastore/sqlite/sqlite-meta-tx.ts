@@ -1,0 +1,252 @@
+/**
+ * MetaTx on better-sqlite3: every primitive runs its statement at once and never yields, so a
+ * domain operation runs to completion inside one synchronous transaction (see engine/step.ts).
+ * The locks are no-ops: a write transaction (`BEGIN IMMEDIATE`) runs alone.
+ */
+/* eslint-disable require-yield -- synchronous primitives are generators that never yield, by design */
+import type { BlockRef, NodeKind } from '../../shared/protocol.js';
+import type {
+  BlockRow,
+  CandidateRow,
+  ContentRef,
+  InsertRevision,
+  MetaTx,
+  NodeRow,
+  RevisionRow,
+  UserRow,
+} from '../engine/meta-tx.js';
+import type { Step } from '../engine/step.js';
+import type { Principal, Role } from '../metadata-store.js';
+import type { SqliteStatements } from './sqlite-statements.js';
+
+export class SqliteMetaTx implements MetaTx {
+  readonly #s: SqliteStatements;
+
+  constructor(statements: SqliteStatements) {
+    this.#s = statements;
+  }
+
+  *lockGc(): Step<void> {}
+  *lockNs(_ns: number): Step<void> {}
+  *lockBlocks(_hashes: readonly string[], _shared: boolean): Step<void> {}
+
+  *findUser(name: string): Step<UserRow | undefined> {
+    return this.#s.findUser.get(name) as UserRow | undefined;
+  }
+  *insertUser(name: string, now: number): Step<number> {
+    return Number(this.#s.insertUser.run(name, now).lastInsertRowid);
+  }
+  *setHome(ns: number, userId: number): Step<void> {
+    this.#s.setHome.run(ns, userId);
+  }
+  *insertNs(ownerId: number, now: number): Step<number> {
+    return Number(this.#s.insertNs.run(ownerId, now).lastInsertRowid);
+  }
+  *setRoot(rootId: number, ns: number): Step<void> {
+    this.#s.setRoot.run(rootId, ns);
+  }
+  *insertMember(ns: number, userId: number, role: Role): Step<void> {
+    this.#s.insertMember.run(ns, userId, role);
+  }
+  *insertDevice(
+    userId: number,
+    name: string,
+    tokenHash: string,
+    now: number,
+    expiresAt: number | null,
+  ): Step<number> {
+    return Number(this.#s.insertDevice.run(userId, name, tokenHash, now, expiresAt).lastInsertRowid);
+  }
+  *auth(tokenHash: string, now: number): Step<Principal | undefined> {
+    return this.#s.auth.get(tokenHash, now) as Principal | undefined;
+  }
+  *role(ns: number, userId: number): Step<Role | undefined> {
+    return (this.#s.role.get(ns, userId) as { role: Role } | undefined)?.role;
+  }
+
+  *rootOf(ns: number): Step<number | undefined> {
+    return (this.#s.rootOf.get(ns) as { root_id: number } | undefined)?.root_id;
+  }
+  *head(ns: number): Step<number | undefined> {
+    return (this.#s.head.get(ns) as { head_seq: number } | undefined)?.head_seq;
+  }
+  *nextSeq(ns: number): Step<number | undefined> {
+    return (this.#s.nextSeq.get(ns) as { head_seq: number } | undefined)?.head_seq;
+  }
+  *insertNode(ns: number, parentId: number | null, name: string, kind: NodeKind, rev: number): Step<number> {
+    return (this.#s.insertNode.get(ns, parentId, name, kind, rev) as { id: number }).id;
+  }
+  *updateNode(parentId: number | null, name: string, deleted: boolean, rev: number, id: number): Step<void> {
+    this.#s.updateNode.run(parentId, name, deleted ? 1 : 0, rev, id);
+  }
+  *setDeletedAt(now: number, id: number): Step<void> {
+    this.#s.setDeletedAt.run(now, id);
+  }
+  *nodeById(id: number, ns: number): Step<NodeRow | undefined> {
+    return this.#s.nodeById.get(id, ns) as NodeRow | undefined;
+  }
+  *child(parentId: number, name: string): Step<NodeRow | undefined> {
+    return this.#s.child.get(parentId, name) as NodeRow | undefined;
+  }
+  *children(parentId: number): Step<NodeRow[]> {
+    return this.#s.children.all(parentId) as NodeRow[];
+  }
+  *childRevisions(parentId: number): Step<RevisionRow[]> {
+    return this.#s.childRevisions.all(parentId) as RevisionRow[];
+  }
+  *hasChild(parentId: number): Step<boolean> {
+    return !!this.#s.hasChild.get(parentId);
+  }
+  *allChildren(parentId: number): Step<NodeRow[]> {
+    return this.#s.allChildren.all(parentId) as NodeRow[];
+  }
+  *liveRevisions(ns: number, after: number, limit: number): Step<RevisionRow[]> {
+    return this.#s.treePage.all(ns, after, limit) as RevisionRow[];
+  }
+
+  *insertRevision(r: InsertRevision): Step<void> {
+    this.#s.insertRevision.run(
+      r.ns,
+      r.seq,
+      r.nodeId,
+      r.op,
+      r.parentId,
+      r.name,
+      r.kind,
+      r.deleted ? 1 : 0,
+      r.size,
+      r.mtime,
+      r.mode,
+      r.contentSeq,
+      r.deviceId,
+      r.createdAt,
+      r.restoredFrom,
+    );
+  }
+  *setDeletedWith(batch: number, ns: number, seq: number): Step<void> {
+    this.#s.setDeletedWith.run(batch, ns, seq);
+  }
+  *supersede(now: number, ns: number, nodeId: number, seq: number): Step<void> {
+    this.#s.supersede.run(now, ns, nodeId, ns, seq);
+  }
+  *revision(ns: number, seq: number): Step<RevisionRow | undefined> {
+    return this.#s.revision.get(ns, seq) as RevisionRow | undefined;
+  }
+  *revisionsOf(nodeId: number, ns: number): Step<RevisionRow[]> {
+    return this.#s.revisionsOf.all(nodeId, ns) as RevisionRow[];
+  }
+  *journal(ns: number, after: number, limit: number): Step<RevisionRow[]> {
+    return this.#s.journal.all(ns, after, limit) as RevisionRow[];
+  }
+  *prevRev(nodeId: number, ns: number, seq: number): Step<number | null> {
+    return (this.#s.prevRev.get(nodeId, ns, seq) as { seq: number | null }).seq;
+  }
+  *insertContent(ns: number, seq: number, blocks: readonly BlockRef[]): Step<void> {
+    blocks.forEach((b, i) => this.#s.insertContent.run(ns, seq, i, b.hash, b.size));
+  }
+  *content(ns: number, contentSeq: number): Step<BlockRef[]> {
+    return this.#s.content.all(ns, contentSeq) as BlockRef[];
+  }
+  *contents(ns: number, contentSeqs: readonly number[]): Step<Map<number, BlockRef[]>> {
+    const out = new Map<number, BlockRef[]>();
+    for (const seq of contentSeqs) out.set(seq, this.#s.content.all(ns, seq) as BlockRef[]);
+    return out;
+  }
+
+  *block(hash: string): Step<BlockRow | undefined> {
+    return this.#s.block.get(hash) as BlockRow | undefined;
+  }
+  *blocks(hashes: readonly string[]): Step<Map<string, BlockRow>> {
+    const out = new Map<string, BlockRow>();
+    for (const hash of hashes) {
+      const row = this.#s.block.get(hash) as BlockRow | undefined;
+      if (row) out.set(hash, row);
+    }
+    return out;
+  }
+  *usableBlocks(userId: number, hashes: readonly string[]): Step<Set<string>> {
+    const s = this.#s;
+    return new Set(
+      hashes.filter(
+        (h) => !!s.block.get(h) && (!!s.uploadedBy.get(userId, h) || !!s.readableRef.get(h, userId)),
+      ),
+    );
+  }
+  *insertBlock(hash: string, size: number, storedSize: number, now: number): Step<void> {
+    this.#s.insertBlock.run(hash, size, storedSize, now, now);
+  }
+  *insertUserBlock(userId: number, hash: string, now: number): Step<boolean> {
+    return this.#s.insertUserBlock.run(userId, hash, now).changes > 0;
+  }
+  *uploadedBy(userId: number, hash: string): Step<boolean> {
+    return !!this.#s.uploadedBy.get(userId, hash);
+  }
+  *readableRef(hash: string, userId: number): Step<boolean> {
+    return !!this.#s.readableRef.get(hash, userId);
+  }
+  *referenced(hash: string): Step<boolean> {
+    return !!this.#s.referenced.get(hash);
+  }
+  *deleteBlock(hash: string): Step<void> {
+    this.#s.deleteBlock.run(hash);
+  }
+  *deleteUserBlocks(hash: string): Step<void> {
+    this.#s.deleteUserBlocks.run(hash);
+  }
+
+  *claimOf(hash: string): Step<boolean> {
+    return !!this.#s.claimOf.get(hash);
+  }
+  *scanCandidates(afterHash: string, limit: number): Step<CandidateRow[]> {
+    return this.#s.scanCandidates.all(afterHash, limit) as CandidateRow[];
+  }
+  *addCandidate(hash: string): Step<void> {
+    this.#s.addCandidate.run(hash);
+  }
+  *dropCandidate(hash: string): Step<void> {
+    this.#s.dropCandidate.run(hash);
+  }
+  *addContentCandidates(ns: number, contentSeq: number): Step<void> {
+    this.#s.addContentCandidates.run(ns, contentSeq);
+  }
+  *insertClaim(hash: string, now: number): Step<void> {
+    this.#s.insertClaim.run(hash, now);
+  }
+  *staleClaims(before: number, limit: number): Step<string[]> {
+    return (this.#s.staleClaims.all(before, limit) as { hash: string }[]).map((r) => r.hash);
+  }
+  *renewClaim(now: number, hash: string): Step<void> {
+    this.#s.renewClaim.run(now, hash);
+  }
+  *deleteClaim(hash: string): Step<void> {
+    this.#s.deleteClaim.run(hash);
+  }
+
+  *oldTombstones(cutoff: number, limit: number): Step<NodeRow[]> {
+    return this.#s.oldTombstones.all(cutoff, limit) as NodeRow[];
+  }
+  *supersededRevs(cutoff: number, limit: number): Step<ContentRef[]> {
+    return this.#s.supersededRevs.all(cutoff, limit) as ContentRef[];
+  }
+  *revTimes(nodeId: number, ns: number): Step<{ seq: number; content_seq: number | null }[]> {
+    return this.#s.revTimes.all(nodeId, ns) as { seq: number; content_seq: number | null }[];
+  }
+  *isSuperseded(ns: number, seq: number, cutoff: number): Step<boolean> {
+    return !!this.#s.isSuperseded.get(ns, seq, cutoff);
+  }
+  *deleteRevision(ns: number, seq: number): Step<void> {
+    this.#s.deleteRevision.run(ns, seq);
+  }
+  *stripContent(ns: number, seq: number): Step<void> {
+    this.#s.stripContent.run(ns, seq);
+  }
+  *markPurged(id: number): Step<void> {
+    this.#s.markPurged.run(id);
+  }
+  *contentUsed(ns: number, contentSeq: number): Step<boolean> {
+    return !!this.#s.contentUsed.get(ns, contentSeq);
+  }
+  *deleteContent(ns: number, contentSeq: number): Step<void> {
+    this.#s.deleteContent.run(ns, contentSeq);
+  }
+}
