@@ -3,6 +3,7 @@
  * journal pages, revisions fetched for a resync or after a push, the placement the server gave a
  * node, and a node's server id, with the folder merge when the server says two folders are one.
  */
+import { LoftError } from '../../shared/errors.js';
 import type { Revision } from '../../shared/protocol.js';
 import type { NodeRow } from './mirror-schema.js';
 import { MirrorTree } from './mirror-tree.js';
@@ -179,7 +180,7 @@ export class MirrorRemote extends MirrorTree {
    * device knows under another key (another device made it, or renamed one to this name, and the
    * mirror got it by the journal at another place or name). The two folders merge into the local
    * one (see #mergeInto); of two files, the one made here stays and the other is dropped (a stale
-   * echo of the same node). The server id the node had before (a conflicted copy takes a new one)
+   * echo of the same node), or, if it was changed here too, becomes a new file of its own. The server id the node had before (a conflicted copy takes a new one)
    * is free afterwards. Returns the block hashes no file references any more.
    */
   setServerId(id: number, serverId: number): string[] {
@@ -190,12 +191,17 @@ export class MirrorRemote extends MirrorTree {
       if (!n || n.server_id === serverId) return;
       const other = this.s.byServer.get(serverId) as NodeRow | undefined;
       if (other) {
-        if (other.kind === 'dir' && n.kind === 'dir' && !this.isUnder(id, other.id))
-          this.#mergeInto(other, id);
-        else {
-          this.removeSubtree(other.id, released);
-          this.s.moveOps.run(id, other.id);
-        }
+        // A folder inside the one it would merge with: stale state here; refused (the op is
+        // retried, then set aside and shown by `loft status`) rather than cutting either off.
+        if (this.isUnder(id, other.id))
+          throw new LoftError('CONFLICT', `the server's folder ${serverId} holds this one here`);
+        if (other.kind === 'dir' && n.kind === 'dir') this.#mergeInto(other, id);
+        else if (this.holdsLocal(other.id)) {
+          // Changed here too (the stale copy was visible and got edited): it becomes a file of its
+          // own, made on the server by its queued commit, so that change is not lost either.
+          this.s.setServerId.run(null, other.id);
+          this.s.opsServerId.run(null, other.id);
+        } else this.removeSubtree(other.id, released);
       }
       this.s.setServerId.run(serverId, id);
     })();

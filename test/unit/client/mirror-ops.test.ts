@@ -426,6 +426,26 @@ t.test('setServerId: the key stays; children, blocks, pins and ops keep pointing
   t.match(m.node(g.id), { serverId: 30, name: 'g' });
   t.equal(m.lookup('/stale'), null);
 
+  // A stale file row holding the server id that was edited here meanwhile: it becomes a file of
+  // its own (no server id; its queued commit makes it on the server), nothing is dropped.
+  m.applyChanges([create(31, ROOT, 'echo.txt', [{ hash: H('8'), size: 8 }])], 'c2b', false);
+  const echo = m.keyOf(31)!;
+  m.queueCommit(echo, '/echo.txt', { size: 9, staging: 'st-echo' });
+  const h = m.createLocal(ROOT, 'h.txt', 'file', 0o644, T0, '/h.txt', 'st-h');
+  t.same(m.setServerId(h.id, 31), [], 'nothing released');
+  t.match(m.node(h.id), { serverId: 31 });
+  t.match(m.node(echo), { serverId: null, name: 'echo.txt', staging: 'st-echo' }, 'the edited copy stays');
+  t.match(
+    m.ops().find((o) => o.nodeId === echo),
+    { kind: 'commit', serverId: null },
+  );
+  // A folder inside the folder it would merge with: refused, nothing changes.
+  const outer = m.createLocal(ROOT, 'outer', 'dir', 0o755, T0, '/outer', null);
+  m.setServerId(outer.id, 70);
+  const inner = m.createLocal(outer.id, 'inner', 'dir', 0o755, T0, '/outer/inner', null);
+  t.throws(() => m.setServerId(inner.id, 70), { code: 'CONFLICT' });
+  t.match(m.node(inner.id), { serverId: null, parentId: outer.id });
+
   // Removed here before the server answered: its ops still get the server id (the delete must
   // reach the server), and no node comes back.
   const gone = m.createLocal(ROOT, 'gone', 'dir', 0o755, T0, '/gone', null);
