@@ -7,7 +7,7 @@ import { LoftError } from '../../shared/errors.js';
 import type { NodeKind } from '../../shared/protocol.js';
 
 export interface MirrorNode {
-  /** Local key: stable for the node's whole life here, never reused. */
+  /** Local key: stable for the node's whole life here, never reused while anything names it. */
   id: number;
   /** The server's id of the node; null until the server has it. */
   serverId: number | null;
@@ -132,8 +132,6 @@ export const MIGRATIONS = [
   UPDATE ops SET server_id = node_id WHERE node_id > 0;
   CREATE INDEX ops_server ON ops(server_id) WHERE server_id IS NOT NULL;
   DELETE FROM resync WHERE id < 0;
-  INSERT INTO meta (key, value) SELECT 'nextKey', CAST(max(1, coalesce(max(id), 0) + 1) AS TEXT) FROM nodes WHERE true
-    ON CONFLICT (key) DO NOTHING;
   `,
 ];
 
@@ -247,6 +245,13 @@ export function openMirrorDb(filename: string): Database.Database {
 export function prepareStatements(db: Database.Database) {
   return {
     getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
+    // Each max() is one index lookup (primary keys, ops_node).
+    maxKey: db
+      .prepare(
+        `SELECT max(k) FROM (SELECT max(id) AS k FROM nodes UNION ALL SELECT max(node_id) FROM ops
+         UNION ALL SELECT max(node_id) FROM pins)`,
+      )
+      .pluck(),
     setMeta: db.prepare(
       'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
     ),

@@ -33,7 +33,12 @@ export class MirrorTree {
    */
   protected readonly nodeCache = new Map<number, MirrorNode>();
   protected root = 0;
-  /** The next local key (meta `nextKey`, written with every key given). */
+  /**
+   * The next local key. Derived at open from the largest key anything still names (a node, a
+   * queued op, a pin): a key that nothing names any more may come back after a restart (handles do
+   * not survive one), a key still named never does; in a process keys only go up. Nothing is
+   * written per key (a first pull of a million nodes would write a million times).
+   */
   protected nextKey = 1;
 
   /** Local time (ms) of local changes and op records; the sync core's clock (see Timers). */
@@ -45,14 +50,12 @@ export class MirrorTree {
     this.s = prepareStatements(this.db);
     const root = this.s.getMeta.get('rootId') as { value: string } | undefined;
     if (root) this.root = Number(root.value);
-    this.nextKey = Number((this.s.getMeta.get('nextKey') as { value: string } | undefined)?.value ?? 1);
+    this.nextKey = Math.max(1, ((this.s.maxKey.get() as number | null) ?? 0) + 1);
   }
 
-  /** A new local key (see the file comment): above every key ever given, recorded at once. */
+  /** A new local key (see nextKey). */
   protected newKey(): number {
-    const key = this.nextKey++;
-    this.s.setMeta.run('nextKey', String(this.nextKey));
-    return key;
+    return this.nextKey++;
   }
 
   close(): void {
@@ -79,7 +82,6 @@ export class MirrorTree {
       // The root's key is the server's id of it (both never change).
       this.s.insertNode.run(id.rootId, id.rootId, null, '', 'dir', 0, 0, this.now(), 0o755, this.now());
       this.nextKey = Math.max(this.nextKey, id.rootId + 1);
-      this.s.setMeta.run('nextKey', String(this.nextKey));
     })();
     this.root = id.rootId;
     this.nodeCache.clear();

@@ -11,7 +11,7 @@
  * records the path it had when it was made, so replaying the ops in order on the server rebuilds the
  * tree this device saw.
  *
- * Identity: every node has a local key (`id`) that never changes and is never reused, and a
+ * Identity: every node has a local key (`id`) that never changes and is never given to another node while anything names it, and a
  * `serverId`, null until the server has the node (a node made here gets it when its mkdir or first
  * commit is answered: `setServerId`). Everything on this device (ops, pins, blocks, open handles,
  * dirty files) names nodes by key; only what crosses the network uses server ids (the journal's
