@@ -18,7 +18,8 @@ import { FuseMount } from './fuse/fuse-mount.js';
 import { Hydrator, READAHEAD, type Connectivity } from './hydrate/hydrator.js';
 import { Mirror } from './mirror/mirror.js';
 import { Pinner } from './pins/pinner.js';
-import { RemoteClient } from './remote/remote-client.js';
+import { RemoteClient, type Transport } from './remote/remote-client.js';
+import type { Chunker } from './upload/uploader.js';
 import {
   controlSocketPath,
   lockState,
@@ -151,6 +152,10 @@ export interface CoreOptions {
   onSyncProgress?: (entries: number, done: boolean) => void;
   /** Time and timers of the sync core (mirror, push and pull loops, Vfs); system ones by default. */
   timers?: Timers;
+  /** How requests reach the server (default: HTTP with undici). */
+  transport?: Transport;
+  /** Chunks files for upload (default: a worker thread; the simulation chunks in-thread). */
+  chunker?: Chunker & { close?(): Promise<void> };
 }
 
 /** Everything of the drive but FUSE: the VFS and what it stands on (also used in-process by tests). */
@@ -175,7 +180,11 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
   privateDir(state);
   const cleanups = new Cleanups(log);
   try {
-    const remote = new RemoteClient({ url: options.server, token: options.token });
+    const remote = new RemoteClient({
+      url: options.server,
+      token: options.token,
+      ...(options.transport ? { transport: options.transport } : {}),
+    });
     cleanups.push(() => remote.close());
     const mirror = new Mirror(path.join(state, 'mirror.db'), timers);
     cleanups.push(() => mirror.close());
@@ -207,6 +216,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       capBytes: options.cacheBytes,
       isPinned: (h) => pinner?.isPinnedHash(h) ?? false,
       isHeld: (h) => vfs?.isHeld(h) ?? false,
+      ...(options.timers ? { timers: options.timers } : {}),
       onCorrupt: (hash, reason) =>
         log.warn({ hash, reason }, 'cache block damaged; it will be downloaded again'),
     });
@@ -223,6 +233,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       source: remote,
       cache,
       connectivity: online,
+      timers,
       log: (msg, fields) => log.warn(fields ?? {}, msg),
     });
     cleanups.push(() => hydrator.close());
@@ -252,9 +263,10 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     const theVfs = vfs;
     cleanups.push(() => theVfs.dirty.closeAll());
     const lock = new SyncLock();
-    const chunkPool = new ChunkWorkerPool(1);
-    cleanups.push(() => chunkPool.close());
+    const chunkPool = options.chunker ?? new ChunkWorkerPool(1);
+    cleanups.push(() => chunkPool.close?.());
     const scheduler = new UploadScheduler({
+      timers,
       bwlimit: options.bwlimit ?? 0,
       readsActive: () => hydrator.demandActive,
     });

@@ -9,6 +9,7 @@
  * retries with backoff) instead of letting sockets and closures grow without limit.
  */
 import { LoftError } from '../shared/errors.js';
+import { systemTimers, type Timers } from '../shared/clock.js';
 
 export interface WaitOptions {
   timeoutMs: number;
@@ -29,8 +30,11 @@ export class JournalHub {
   #count = 0;
   #closed = false;
 
-  constructor(options: { maxWaiters?: number } = {}) {
+  readonly #timers: Timers;
+
+  constructor(options: { maxWaiters?: number; timers?: Timers } = {}) {
     this.#maxWaiters = options.maxWaiters ?? DEFAULT_MAX_WAITERS;
+    this.#timers = options.timers ?? systemTimers;
   }
 
   get waiting(): number {
@@ -55,7 +59,7 @@ export class JournalHub {
     let set = this.#waiters.get(ns);
     if (!set) this.#waiters.set(ns, (set = new Set()));
     const waiters = set;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: unknown;
     let onAbort: (() => void) | undefined;
     const done = new Promise<void>((resolve) => {
       const waiter: Waiter = {
@@ -64,14 +68,14 @@ export class JournalHub {
           if (!waiters.delete(waiter)) return;
           this.#count--;
           if (waiters.size === 0 && this.#waiters.get(ns) === waiters) this.#waiters.delete(ns);
-          clearTimeout(timer);
+          this.#timers.clearTimeout(timer);
           if (onAbort) options.signal?.removeEventListener('abort', onAbort);
           resolve();
         },
       };
       waiters.add(waiter);
       this.#count++;
-      timer = setTimeout(waiter.wake, options.timeoutMs);
+      timer = this.#timers.setTimeout(waiter.wake, options.timeoutMs);
       onAbort = waiter.wake;
       if (options.signal?.aborted) waiter.wake();
       else options.signal?.addEventListener('abort', onAbort, { once: true });

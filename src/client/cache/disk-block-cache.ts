@@ -20,6 +20,7 @@
  * synchronously before its first await, so concurrent puts cannot overshoot the cap together.
  */
 import { mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
+import type { Timers } from '../../shared/clock.js';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -31,6 +32,12 @@ const ALLOC_UNIT = 4096;
 const PROTECTED_SHARE = 0.75;
 /** Access-time updates are written to the index in batches this often (ms). */
 const FLUSH_INTERVAL_MS = 5000;
+/** System timers that do not keep the process alive (the flush is a cache's bookkeeping). */
+const unrefTimers: Timers = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
 
 interface Entry {
   hash: string;
@@ -55,6 +62,8 @@ export interface DiskBlockCacheOptions {
   /** Blocks of open files: evicted only when nothing else is left. */
   isHeld?: (hash: string) => boolean;
   now?: () => number;
+  /** Timers of the index flush (a simulated clock in tests). */
+  timers?: Timers;
   /** Called once per corrupted or truncated cache file found (for logging). */
   onCorrupt?: (hash: string, reason: string) => void;
   /**
@@ -90,7 +99,8 @@ export class DiskBlockCache {
   readonly #dirty = new Set<string>();
   /** Blocks whose file is being written: get() waits for them instead of reading a partial file. */
   readonly #writing = new Map<string, Promise<void>>();
-  readonly #flushTimer: NodeJS.Timeout;
+  #flushTimer: unknown = null;
+  readonly #timers: Timers;
 
   readonly #minFreeRatio: number;
   readonly #diskSpace: () => { free: number; total: number };
@@ -141,8 +151,15 @@ export class DiskBlockCache {
     this.sweepOrphans();
     // A smaller cap than last time: shrink now.
     this.#evictUntil(0, false);
-    this.#flushTimer = setInterval(() => this.#flush(), FLUSH_INTERVAL_MS);
-    this.#flushTimer.unref();
+    this.#timers = options.timers ?? unrefTimers;
+    this.#armFlush();
+  }
+
+  #armFlush(): void {
+    this.#flushTimer = this.#timers.setTimeout(() => {
+      this.#flush();
+      if (this.#flushTimer !== null) this.#armFlush();
+    }, FLUSH_INTERVAL_MS);
   }
 
   usage(): BlockCacheUsage {
@@ -296,7 +313,8 @@ export class DiskBlockCache {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.#flushTimer);
+    this.#timers.clearTimeout(this.#flushTimer);
+    this.#flushTimer = null;
     this.#flush();
     if (this.#db.open) this.#db.close();
   }

@@ -16,6 +16,7 @@
  * backoff for up to RETRY_BUDGET_MS, which rides out a server restart.
  */
 import PQueue from 'p-queue';
+import { sleepOn, systemTimers, type Timers } from '../../shared/clock.js';
 import { LoftError, isLoftError } from '../../shared/errors.js';
 import { PIECE_SIZE, pieceHashes, sha256hex } from '../../shared/hash.js';
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
@@ -88,6 +89,8 @@ export interface HydratorOptions {
   concurrency?: number;
   memoryBytes?: number;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /** Time and timers of retries and follow-up prefetches (a simulated clock in tests). */
+  timers?: Timers;
 }
 
 interface Flight {
@@ -119,6 +122,8 @@ export class Hydrator {
   /** Where demanded blocks came from (for `loft status --json` and tuning). */
   readonly served = { memory: 0, disk: 0, inFlight: 0, fetched: 0, ranged: 0 };
 
+  readonly #timers: Timers;
+
   constructor(options: HydratorOptions) {
     this.#source = options.source;
     this.#cache = options.cache;
@@ -126,6 +131,7 @@ export class Hydrator {
     this.#queue = new PQueue({ concurrency: options.concurrency ?? DEFAULT_CONCURRENCY });
     this.#memoryBytesMax = options.memoryBytes ?? DEFAULT_MEMORY_BYTES;
     this.#log = options.log ?? (() => {});
+    this.#timers = options.timers ?? systemTimers;
   }
 
   /** Downloads in flight or queued: count and bytes. */
@@ -262,9 +268,9 @@ export class Hydrator {
     if (again) {
       // The whole block follows once the reader has its answer (not in the same tick, ahead of it).
       const follow = () =>
-        setImmediate(() => {
+        this.#timers.setTimeout(() => {
           if (!this.#abort.signal.aborted) this.prefetch(hash, size, READAHEAD);
-        });
+        }, 0);
       flight.then(follow, follow);
     }
     // A range that failed or did not verify falls back to the whole block, which retries and reports.
@@ -332,7 +338,7 @@ export class Hydrator {
   }
 
   async #download(hash: string, size: number, flight: Flight): Promise<Buffer> {
-    const started = Date.now();
+    const started = this.#timers.now();
     // Decided once per download: a server that was up when the read began gets the retry budget
     // (it may be restarting); one already known to be down gets a single attempt (fail fast).
     const wasOnline = this.#net.online;
@@ -353,10 +359,10 @@ export class Hydrator {
         if (this.#abort.signal.aborted) throw new LoftError('UNAVAILABLE', 'drive is shutting down');
         if (!isLoftError(err, 'UNAVAILABLE')) throw err;
         this.#net.setOnline(false, err.message);
-        const elapsed = Date.now() - started;
+        const elapsed = this.#timers.now() - started;
         const background = flight.priority < DEMAND;
         if ((!wasOnline && !background) || elapsed > RETRY_BUDGET_MS) throw err;
-        await sleep(Math.min(200 * 2 ** attempt, 1000));
+        await sleepOn(this.#timers, Math.min(200 * 2 ** attempt, 1000));
       }
     }
   }
@@ -448,8 +454,4 @@ export function findExtent(extents: readonly BlockExtent[], offset: number): num
     else hi = mid - 1;
   }
   return lo;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -17,9 +17,35 @@ import {
   type TreePageBody,
 } from '../../shared/protocol.js';
 
+/** One HTTP exchange as the client sees it: what `#send` needs, no more. */
+export interface TransportRequest {
+  method: 'GET' | 'POST' | 'PUT';
+  /** Absolute URL. */
+  url: string;
+  headers: Record<string, string>;
+  body: string | Buffer | undefined;
+  signal: AbortSignal | undefined;
+  timeoutMs: number;
+}
+
+export interface TransportResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: AsyncIterable<unknown> & { arrayBuffer(): Promise<ArrayBuffer> };
+}
+
+/**
+ * Sends one request; throws on a network failure (refused, reset, timed out). The default is
+ * undici over keep-alive connections; the deterministic simulation hands requests to an
+ * in-process server on its own schedule (test/helpers/det-sim).
+ */
+export type Transport = (req: TransportRequest) => Promise<TransportResponse>;
+
 export interface RemoteOptions {
   url: string;
   token: string;
+  /** Instead of undici (tests): how requests reach the server. */
+  transport?: Transport;
   /** Per-request timeout for ordinary calls (ms). */
   timeoutMs?: number;
   /** Connections kept to the server (parallel block fetches). */
@@ -86,22 +112,30 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 export class RemoteClient {
   readonly url: string;
   readonly #token: string;
-  readonly #agent: Agent;
+  readonly #agent: Agent | null;
+  readonly #transport: Transport;
   readonly #timeoutMs: number;
 
   constructor(options: RemoteOptions) {
     this.url = options.url.replace(/\/+$/, '');
     this.#token = options.token;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.#agent = new Agent({
-      connections: options.connections ?? 16,
-      keepAliveTimeout: 30_000,
-      connectTimeout: 5_000,
-    });
+    if (options.transport) {
+      this.#agent = null;
+      this.#transport = options.transport;
+    } else {
+      const agent = new Agent({
+        connections: options.connections ?? 16,
+        keepAliveTimeout: 30_000,
+        connectTimeout: 5_000,
+      });
+      this.#agent = agent;
+      this.#transport = (req) => undiciSend(agent, req);
+    }
   }
 
   async close(): Promise<void> {
-    await this.#agent.close();
+    await this.#agent?.close();
   }
 
   whoami(signal?: AbortSignal): Promise<WhoAmI> {
@@ -238,7 +272,7 @@ export class RemoteClient {
     body: unknown,
     signal: AbortSignal | undefined,
     options: SendOptions = {},
-  ): Promise<Dispatcher.ResponseData> {
+  ): Promise<TransportResponse> {
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     const headers: Record<string, string> = { ...options.headers, authorization: `Bearer ${this.#token}` };
     let payload: string | Buffer | undefined;
@@ -249,18 +283,8 @@ export class RemoteClient {
       headers['content-type'] = 'application/json';
       payload = JSON.stringify(body);
     }
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
     try {
-      return await request(this.url + path, {
-        method,
-        headers,
-        body: payload,
-        dispatcher: this.#agent,
-        signal: combined,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
+      return await this.#transport({ method, url: this.url + path, headers, body: payload, signal, timeoutMs });
     } catch (cause) {
       if (signal?.aborted) throw cause;
       throw new LoftError('UNAVAILABLE', `server ${this.url} unreachable: ${(cause as Error).message}`, {
@@ -270,8 +294,23 @@ export class RemoteClient {
   }
 }
 
+/** The default transport: undici, with the caller's signal and a per-request timeout. */
+async function undiciSend(agent: Dispatcher, req: TransportRequest): Promise<TransportResponse> {
+  const timeout = AbortSignal.timeout(req.timeoutMs);
+  const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
+  return request(req.url, {
+    method: req.method,
+    headers: req.headers,
+    body: req.body,
+    dispatcher: agent,
+    signal,
+    headersTimeout: req.timeoutMs,
+    bodyTimeout: req.timeoutMs,
+  });
+}
+
 /** A block download's body: the chunks collected, then copied once into one buffer. */
-async function readBody(res: Dispatcher.ResponseData, hash: string, signal?: AbortSignal): Promise<Buffer> {
+async function readBody(res: TransportResponse, hash: string, signal?: AbortSignal): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {

@@ -89,12 +89,14 @@ export class PullLoop {
 
   #setCurrent(current: boolean): void {
     this.#current = current;
-    if (current) for (const w of this.#currentWaiters.splice(0)) w();
+    // Waiters (the push loop) resume from a timer of their own, not inside this loop's turn.
+    if (current) for (const w of this.#currentWaiters.splice(0)) this.#timers.setTimeout(w, 0);
   }
 
   /** Ends a backoff at once (the server is reachable again). */
   retryNow(): void {
-    this.#retry?.();
+    const retry = this.#retry;
+    if (retry) this.#timers.setTimeout(retry, 0);
   }
 
   #retry: (() => void) | null = null;

@@ -257,8 +257,11 @@ export class PushLoop {
         resolve();
       };
       const t = ms === null ? null : this.#timers.setTimeout(done, ms);
-      this.#wake = wakeable ? done : null;
-      this.#retry = ms === null ? null : done;
+      // A wake resumes the loop from a timer of its own, not inside the caller's call (a syscall, the
+      // pull loop): each runs on its own turn, and a simulated clock orders them (issue 12).
+      const soon = () => void this.#timers.setTimeout(done, 0);
+      this.#wake = wakeable ? soon : null;
+      this.#retry = ms === null ? null : soon;
       if (this.#abort.signal.aborted) done();
     });
   }

@@ -15,6 +15,7 @@
  *   READ_YIELD_MAX_MS, so uploads never starve).
  */
 import PQueue from 'p-queue';
+import { sleepOn, systemTimers, type Timers } from '../../shared/clock.js';
 
 /** One upload at a time is slow on any link with latency; eight saturate loopback and most WANs. */
 const MIN_CONCURRENCY = 1;
@@ -31,6 +32,8 @@ const READ_YIELD_MAX_MS = 1000;
 const READ_YIELD_STEP_MS = 10;
 
 export interface UploadSchedulerOptions {
+  /** Time and timers of pacing (a simulated clock in tests; `now` alone is kept for old callers). */
+  timers?: Timers;
   /** Cap on upload payload bytes per second (0 or undefined: none). */
   bwlimit?: number;
   /** True while demand reads are being downloaded. */
@@ -43,6 +46,7 @@ export class UploadScheduler {
   readonly #bwlimit: number;
   readonly #readsActive: () => boolean;
   readonly #now: () => number;
+  readonly #timers: Timers;
   #paceNext = 0;
   // controller state
   #window: { bytes: number; ms: number }[] = [];
@@ -55,7 +59,8 @@ export class UploadScheduler {
   constructor(options: UploadSchedulerOptions = {}) {
     this.#bwlimit = options.bwlimit ?? 0;
     this.#readsActive = options.readsActive ?? (() => false);
-    this.#now = options.now ?? Date.now;
+    this.#timers = options.timers ?? systemTimers;
+    this.#now = options.now ?? (() => this.#timers.now());
   }
 
   get concurrency(): number {
@@ -89,7 +94,7 @@ export class UploadScheduler {
 
   async #yieldToReads(): Promise<void> {
     for (let waited = 0; waited < READ_YIELD_MAX_MS && this.#readsActive(); waited += READ_YIELD_STEP_MS)
-      await sleep(READ_YIELD_STEP_MS);
+      await sleepOn(this.#timers, READ_YIELD_STEP_MS);
   }
 
   async #pace(bytes: number): Promise<void> {
@@ -97,7 +102,7 @@ export class UploadScheduler {
     const now = this.#now();
     const start = Math.max(now, this.#paceNext);
     this.#paceNext = start + (bytes / this.#bwlimit) * 1000;
-    if (start > now) await sleep(start - now);
+    if (start > now) await sleepOn(this.#timers, start - now);
   }
 
   #record(bytes: number, ms: number, error: boolean): void {
@@ -126,8 +131,4 @@ export class UploadScheduler {
     this.#window = [];
     this.#errors = 0;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -1,0 +1,205 @@
+/**
+ * The server of the deterministic simulation: the real HTTP app (`buildApp`: routes, validation,
+ * auth) over the real SQLite metadata store and an in-memory block store, reached without sockets
+ * through `app.inject`. Each drive gets a Transport that turns a request into two scheduler tasks
+ * (the request reaching the server, the answer reaching the drive), with the faults of a network:
+ * a device offline (refused at once), the server down, an answer lost after the server acted.
+ */
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { FastifyInstance } from 'fastify';
+import { MemoryBlockStore } from '../../../src/blockstore/memory-block-store.js';
+import type { Transport, TransportResponse } from '../../../src/client/remote/remote-client.js';
+import { SqliteMetadataStore } from '../../../src/metastore/sqlite/sqlite-metadata-store.js';
+import { addDevice } from '../../../src/server/accounts.js';
+import { buildApp } from '../../../src/server/http/app.js';
+import { JournalHub } from '../../../src/server/journal-hub.js';
+import type { SimScheduler } from './scheduler.js';
+
+export const SIM_URL = 'http://sim.invalid';
+
+interface Link {
+  online: boolean;
+  /** The next answer this device would get is lost (the server acts, the drive sees a reset). */
+  loseNext: boolean;
+}
+
+export class SimServer {
+  #app: FastifyInstance | null = null;
+  #meta: SqliteMetadataStore | null = null;
+  #hub: JournalHub | null = null;
+  /** A read-only connection for the checkers (head of the journal, history). */
+  #read: Database.Database | null = null;
+  /** Bumped at every stop: answers of an earlier life are lost. */
+  #life = 0;
+  readonly blocks = new MemoryBlockStore();
+  readonly #links = new Map<string, Link>();
+
+  constructor(
+    private readonly sched: SimScheduler,
+    private readonly dir: string,
+  ) {}
+
+  get up(): boolean {
+    return this.#app !== null;
+  }
+
+  /** The journal's last sequence number (what a drive's cursor reaches when it is current). */
+  headSeq(): number {
+    if (!this.#read) return -1;
+    return (this.#read.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM revisions').get() as { s: number }).s;
+  }
+
+  /** The read-only connection to the metadata (the checkers'). */
+  get db(): Database.Database {
+    if (!this.#read) throw new Error('server is down');
+    return this.#read;
+  }
+
+  get meta(): SqliteMetadataStore {
+    if (!this.#meta) throw new Error('server is down');
+    return this.#meta;
+  }
+
+  async start(): Promise<void> {
+    if (this.#app) return;
+    this.#meta = new SqliteMetadataStore({ filename: path.join(this.dir, 'meta.db') });
+    this.#hub = new JournalHub({ timers: this.sched.timers(`server${this.#life}`) });
+    this.#read = new Database(path.join(this.dir, 'meta.db'), { readonly: true });
+    this.#app = await buildApp({
+      meta: this.#meta,
+      blocks: this.blocks,
+      hub: this.#hub,
+      clock: { now: () => this.sched.now() },
+      logLevel: 'silent',
+    });
+    await this.#app.ready();
+  }
+
+  /** Stops the server as a crash would: requests under way get no answer, polls are cut. */
+  async stop(): Promise<void> {
+    if (!this.#app) return;
+    this.#life++;
+    const app = this.#app;
+    const meta = this.#meta!;
+    this.#hub!.close();
+    this.#app = null;
+    this.#meta = null;
+    this.#hub = null;
+    this.sched.drop(`server${this.#life - 1}`);
+    this.#read?.close();
+    this.#read = null;
+    await app.close();
+    await meta.close();
+  }
+
+  async addUser(user: string, devices: string[]): Promise<Map<string, string>> {
+    const tokens = new Map<string, string>();
+    const clock = { now: () => this.sched.now() };
+    for (const [i, d] of devices.entries())
+      tokens.set(d, (await addDevice(this.meta, clock, user, { device: d, createUser: i === 0 })).token);
+    return tokens;
+  }
+
+  setOnline(device: string, online: boolean): void {
+    this.#link(device).online = online;
+  }
+
+  isOnline(device: string): boolean {
+    return this.#link(device).online;
+  }
+
+  loseNextAnswer(device: string): void {
+    this.#link(device).loseNext = true;
+  }
+
+  #link(device: string): Link {
+    let l = this.#links.get(device);
+    if (!l) this.#links.set(device, (l = { online: true, loseNext: false }));
+    return l;
+  }
+
+  /** Requests answered directly, outside the schedule (the checkers, between steps). */
+  direct(): Transport {
+    return async (req) => {
+      if (!this.#app) throw new Error('connect ECONNREFUSED (simulated: server down)');
+      return toResponse(await this.#app.inject(injectOptions(req)));
+    };
+  }
+
+  /** The transport of one drive: every request and every answer is a scheduler task. */
+  transport(device: string, owner: string): Transport {
+    return (req) =>
+      new Promise<TransportResponse>((resolve, reject) => {
+        const url = new URL(req.url);
+        const what = `${req.method} ${url.pathname}${shortQuery(url)}`;
+        let settled = false;
+        const finish = (fn: () => void) => {
+          if (settled) return;
+          settled = true;
+          req.signal?.removeEventListener('abort', onAbort);
+          fn();
+        };
+        const onAbort = () => finish(() => reject(req.signal!.reason ?? new Error('aborted')));
+        if (req.signal?.aborted) return onAbort();
+        req.signal?.addEventListener('abort', onAbort, { once: true });
+        const link = this.#link(device);
+        if (!link.online) return finish(() => reject(new Error('connect ECONNREFUSED (simulated: offline)')));
+        this.sched.post(owner, `${device}→server ${what}`, () => {
+          if (settled) return;
+          if (!link.online || !this.#app)
+            return finish(() => reject(new Error('connect ECONNREFUSED (simulated)')));
+          const life = this.#life;
+          this.#app.inject(injectOptions(req)).then(
+            (res) => {
+              this.sched.post(owner, `server→${device} ${res.statusCode} ${what}`, () => {
+                if (life !== this.#life || !link.online)
+                  return finish(() => reject(new Error('socket hang up (simulated)')));
+                if (link.loseNext) {
+                  link.loseNext = false;
+                  return finish(() => reject(new Error('read ECONNRESET (simulated: answer lost)')));
+                }
+                finish(() => resolve(toResponse(res)));
+              });
+            },
+            (err: unknown) =>
+              this.sched.post(owner, `server→${device} ✗ ${what}`, () => finish(() => reject(err))),
+          );
+        });
+      });
+  }
+}
+
+type Injected = Awaited<ReturnType<FastifyInstance['inject']>>;
+
+function injectOptions(req: Parameters<Transport>[0]) {
+  const url = new URL(req.url);
+  return {
+    method: req.method,
+    url: url.pathname + url.search,
+    headers: req.headers,
+    ...(req.body !== undefined ? { payload: req.body } : {}),
+  };
+}
+
+function toResponse(res: Injected): TransportResponse {
+  const data = res.rawPayload;
+  return {
+    statusCode: res.statusCode,
+    headers: res.headers as TransportResponse['headers'],
+    body: {
+      arrayBuffer: async () =>
+        data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer,
+      async *[Symbol.asyncIterator]() {
+        yield data;
+      },
+    },
+  };
+}
+
+/** The query of a request, without cursors (long and opaque): enough to tell requests apart. */
+function shortQuery(url: URL): string {
+  const q: string[] = [];
+  for (const [k, v] of url.searchParams) if (k !== 'cursor') q.push(`${k}=${v}`);
+  return q.length ? '?' + q.join('&') : '';
+}
