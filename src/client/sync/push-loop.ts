@@ -250,16 +250,19 @@ export class PushLoop {
     wakeable ||= ms === null;
     if (this.#woken && wakeable) return Promise.resolve();
     return new Promise((resolve) => {
+      let over = false;
       const done = () => {
+        if (over) return; // a wake's timer may fire after this sleep ended another way
+        over = true;
         if (t !== null) this.#timers.clearTimeout(t);
-        this.#wake = null;
-        this.#retry = null;
+        if (this.#wake === soon) this.#wake = null;
+        if (this.#retry === soon) this.#retry = null;
         resolve();
       };
-      const t = ms === null ? null : this.#timers.setTimeout(done, ms);
       // A wake resumes the loop from a timer of its own, not inside the caller's call (a syscall, the
       // pull loop): each runs on its own turn, and a simulated clock orders them (issue 12).
       const soon = () => void this.#timers.setTimeout(done, 0);
+      const t = ms === null ? null : this.#timers.setTimeout(done, ms);
       this.#wake = wakeable ? soon : null;
       this.#retry = ms === null ? null : soon;
       if (this.#abort.signal.aborted) done();

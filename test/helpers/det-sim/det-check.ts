@@ -45,12 +45,28 @@ export async function checkWorld(sim: DetSim, label: string): Promise<void> {
   }
   // (c)
   const history = await historyShas(sim);
+  let lost = false;
   for (const w of sim.writes) {
     if (w.exempt || !w.sha || history.has(w.sha)) continue;
-    sim.fail(
-      `${label}: lost write: w${w.n} of ${w.device} (node ${w.key}, ${w.sha.slice(0, 8)}) is in no revision`,
-    );
+    lost = true;
+    sim.fail(`${label}: lost write: w${w.n} of ${w.device} (node ${w.key}, ${w.sha.slice(0, 8)}) is in no revision`);
   }
+  if (lost) sim.fail(`the server's history:\n    ${historyDump(sim).join('\n    ')}`);
+}
+
+function historyDump(sim: DetSim): string[] {
+  const rows = sim.server.db
+    .prepare(
+      `SELECT r.seq, r.node_id AS node, r.op, r.parent_id AS parent, r.name, r.kind, r.deleted, r.size,
+              (SELECT group_concat(substr(hash, 1, 8)) FROM content_blocks b
+                WHERE b.ns_id = r.ns_id AND b.seq = r.content_seq) AS blocks
+         FROM revisions r ORDER BY r.seq`,
+    )
+    .all() as Record<string, unknown>[];
+  return rows.map(
+    (r) =>
+      `#${r.seq} node ${r.node} ${r.op} ${r.deleted ? 'DELETED ' : ''}${r.kind} ${r.parent}/${r.name} ${r.size}B [${r.blocks ?? ''}]`,
+  );
 }
 
 /** SHA-256 of the content of every file revision the server ever recorded. */
@@ -58,9 +74,10 @@ async function historyShas(sim: DetSim): Promise<Set<string>> {
   const db = sim.server.db;
   const rows = db
     .prepare(
-      `SELECT r.content_seq AS cs, b.hash AS hash FROM revisions r
-         LEFT JOIN content_blocks b ON b.ns_id = r.ns_id AND b.seq = r.content_seq
-        WHERE r.kind = 'file' AND r.deleted = 0 ORDER BY r.content_seq, b.idx`,
+      // Each content once (a move or rename keeps its revision's content_seq).
+      `SELECT b.seq AS cs, b.hash AS hash FROM content_blocks b
+        WHERE (b.ns_id, b.seq) IN (SELECT ns_id, content_seq FROM revisions WHERE kind = 'file' AND deleted = 0)
+        ORDER BY b.ns_id, b.seq, b.idx`,
     )
     .all() as { cs: number | null; hash: string | null }[];
   const byContent = new Map<number, string[]>();
