@@ -49,7 +49,9 @@ export async function checkWorld(sim: DetSim, label: string): Promise<void> {
   for (const w of sim.writes) {
     if (w.exempt || !w.sha || history.has(w.sha)) continue;
     lost = true;
-    sim.fail(`${label}: lost write: w${w.n} of ${w.device} (node ${w.key}, ${w.sha.slice(0, 8)}) is in no revision`);
+    sim.fail(
+      `${label}: lost write: w${w.n} of ${w.device} (node ${w.key}, ${w.sha.slice(0, 8)}) is in no revision`,
+    );
   }
   if (lost) sim.fail(`the server's history:\n    ${historyDump(sim).join('\n    ')}`);
 }

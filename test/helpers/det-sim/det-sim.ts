@@ -103,6 +103,8 @@ export class DetSim {
   /** Per device: closed writes not yet through a sync step, by node key. */
   readonly #pending = new Map<string, Map<number, ClosedWrite>>();
   readonly schedule: DetEvent[] = [];
+  /** "device:key" of files this device unlinked or replaced itself (a handle held open may outlive them). */
+  readonly #removedHere = new Set<string>();
   readonly stats = { steps: 0, fsOps: 0, fsErrors: 0, closedWrites: 0, syncs: 0, virtualMs: 0 };
   readonly #dir: string;
   readonly #rand: () => number;
@@ -525,7 +527,11 @@ export class DetSim {
           } finally {
             await core.vfs.release(h.fh);
           }
-          this.sched.note(`${dev.name} closed held ${h.p} ${this.#closedKey(dev, h.key, content)}`);
+          // POSIX: what is written to a file after its unlink goes when the last handle closes.
+          const gone = this.#removedHere.has(`${dev.name}:${h.key}`) && !core.mirror.node(h.key);
+          this.sched.note(
+            `${dev.name} closed held ${h.p} ${gone ? '(unlinked here: discarded)' : this.#closedKey(dev, h.key, content)}`,
+          );
         });
       }
     }
@@ -552,6 +558,7 @@ export class DetSim {
   }
 
   #exempt(dev: SimDevice, key: number, why: string): void {
+    if (why === 'unlinked' || why === 'replaced by a rename') this.#removedHere.add(`${dev.name}:${key}`);
     const p = this.#pending.get(dev.name)!;
     const w = p.get(key);
     if (w) {
