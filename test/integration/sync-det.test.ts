@@ -11,8 +11,47 @@
 import '../helpers/exit-promptly.js';
 import t from 'tap';
 import { formatDetFailure, runDet, shrinkSchedule } from '../helpers/det-sim/det-check.js';
+import type { DetEvent } from '../helpers/det-sim/schedule.js';
 
 const DEFAULT_SEEDS = '1-200';
+
+/**
+ * Seeds that find bugs not fixed yet (each replays exactly; LOFT_DET_SEEDS=144 LOFT_DET_SHRINK=1
+ * shrinks one). Left out of the quick set and run with LOFT_DET_KNOWN_FAILING=1; fix, then move
+ * the shrunk schedule into a named scenario.
+ * - 144: after concurrent renames onto /y.txt and a server restart, B ends without /y.txt
+ *   (missing) while A and C have it.
+ * - 170: a queued commit of /z.bin is answered "server asked for a block of an unchanged file"
+ *   forever (6,000+ tries, never set aside as stuck): the outbox never drains.
+ * - 187: A's mirror and the server disagree after the final sync (`loft check` not in sync) with
+ *   no difference listed (an unsettled node or a resync that never ends).
+ */
+export const KNOWN_FAILING_DET = [144, 170, 187];
+
+/**
+ * Seed 144 shrunk (40 → 9 events in 57 runs): B renames /c/y.txt onto /y.txt (replacing the /y.txt
+ * A made) while C deletes /c/y.txt; after the final sync B has no /y.txt, A and C have A's. The
+ * server refused B's move (its node was deleted), so A's /y.txt was never replaced there, but B's
+ * mirror had already dropped it and never fetches it again.
+ */
+const SEED_144_SHRUNK: DetEvent[] = [
+  { k: 'mkdir', d: 'A', p: '/c' },
+  { k: 'run', n: 9 },
+  { k: 'create', d: 'C', p: '/c/y.txt', size: 1316, fill: 57093455 },
+  { k: 'create', d: 'A', p: '/w', size: 1798, fill: 633048198 },
+  { k: 'rename', d: 'A', from: '/w', to: '/y.txt' },
+  { k: 'sync' },
+  { k: 'rename', d: 'B', from: '/c/y.txt', to: '/y.txt' },
+  { k: 'unlink', d: 'C', p: '/c/y.txt' },
+  { k: 'crash', d: 'A' },
+];
+
+if (process.env.LOFT_DET_KNOWN_FAILING)
+  t.test('known failing: seed 144 shrunk: a rename onto a file, its source deleted elsewhere', async (t) => {
+    const r = await runDet({ seed: 144, schedule: SEED_144_SHRUNK });
+    if (!r.ok) console.error(formatDetFailure(r));
+    t.ok(r.ok, r.failures[0]?.split('\n')[0] ?? 'converged, nothing lost');
+  });
 
 /** "1-40" or "3,17,42". */
 function parseSeeds(spec: string): number[] {
@@ -44,7 +83,11 @@ t.test('a seed replays exactly: same trace twice', async (t) => {
   t.same(c.trace, a.trace, 'replaying the recorded schedule gives the same trace');
 });
 
-const seeds = parseSeeds(process.env.LOFT_DET_SEEDS ?? DEFAULT_SEEDS);
+const seeds = process.env.LOFT_DET_KNOWN_FAILING
+  ? KNOWN_FAILING_DET
+  : parseSeeds(process.env.LOFT_DET_SEEDS ?? DEFAULT_SEEDS).filter(
+      (s) => process.env.LOFT_DET_SEEDS || !KNOWN_FAILING_DET.includes(s),
+    );
 const events = Number(process.env.LOFT_DET_EVENTS ?? DEFAULT_EVENTS);
 const started = Date.now();
 const failed: number[] = [];

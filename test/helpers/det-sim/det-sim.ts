@@ -12,7 +12,7 @@
  * comparison), the same tree on every device, no closed write missing from the server's history.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -116,7 +116,7 @@ export class DetSim {
     this.sched = new SimScheduler(options.seed);
     this.sched.verbose = !!options.verbose;
     this.#rand = prng(options.seed * 2654435761 + 1);
-    this.#dir = mkdtempSync(path.join(process.env.LOFT_SIM_TMP ?? os.tmpdir(), 'loft-det-'));
+    this.#dir = mkdtempSync(path.join(simTmp(), 'loft-det-'));
     this.server = new SimServer(this.sched, this.#dir);
   }
 
@@ -593,6 +593,21 @@ export class DetSim {
       stats: { ...this.stats },
     };
   }
+}
+
+/**
+ * Where runs keep their state dirs: LOFT_SIM_TMP, else tmpfs when it has room (the drives' SQLite
+ * and staging fsyncs cost real time on a disk, nothing on tmpfs), else the system's temp dir.
+ */
+function simTmp(): string {
+  if (process.env.LOFT_SIM_TMP) return process.env.LOFT_SIM_TMP;
+  try {
+    const s = statfsSync('/dev/shm');
+    if (s.bavail * s.bsize > 512 * 1024 * 1024) return '/dev/shm';
+  } catch {
+    // no tmpfs here
+  }
+  return os.tmpdir();
 }
 
 /** The sequence number inside a journal cursor ("c" + base64url "v1:<ns>:<seq>"), 0 for none. */
