@@ -311,6 +311,9 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
             log.debug({ op: e.op, id: e.id, rev: e.rev, parentId: e.parentId, name: e.name }, 'applied');
         released(hashes);
         pins.refresh();
+        // Entries skipped for now (their folder unknown here, or local changes pending) are fetched
+        // again by the push loop's resync; an idle loop must hear of them (seed 187).
+        if (mirror.resyncIds().length > 0) push?.wake();
       },
     }));
     cleanups.push(() => pull.close());

@@ -65,6 +65,7 @@ export function committedContent(mirror: Pick<Mirror, 'blocks'>, node: MirrorNod
   return {
     blocks,
     size: blocks.reduce((n, b) => n + b.size, 0),
+    metadataOnly: true,
     read: () => Promise.reject(new LoftError('INTERNAL', 'server asked for a block of an unchanged file')),
   };
 }

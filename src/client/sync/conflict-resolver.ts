@@ -57,6 +57,8 @@ export class ConflictResolver {
     let upload = content;
     let merged: Buffer | null = null;
     if (!unchangedThere) {
+      // A change of metadata only here, content changed there: theirs stands (the caller resyncs).
+      if (content.metadataOnly) return false;
       if (!readBlock || content.size > MERGE_MAX_BYTES || theirs.size > MERGE_MAX_BYTES) return false;
       if (base.reduce((n, b) => n + b.size, 0) > MERGE_MAX_BYTES) return false;
       const read = async (blocks: readonly BlockRef[]) =>

@@ -120,8 +120,11 @@ export class PushLoop {
       let op = mirror.nextOp(this.#held);
       if (!op && mirror.resyncIds().length) {
         try {
+          const before = mirror.resyncIds().length;
           await this.#resync();
-          this.#unstick(clock());
+          // Set-aside ops are tried again when the resync brought something new, not after every
+          // resync: one that cannot finish (its nodes have queued ops) would retry them in a loop.
+          if (mirror.resyncIds().length < before) this.#unstick(clock());
           op = mirror.nextOp(this.#held);
         } catch (err) {
           if (signal.aborted) break;
@@ -531,6 +534,12 @@ export class PushLoop {
             // Edit vs edit: a change of metadata only there (rename, chmod) takes our content on
             // top; text edits that do not overlap merge; anything else keeps both versions.
             if (await this.#conflicts.onTop(now, content, gen, progress)) return true;
+            if (content.metadataOnly) {
+              // Nothing of ours carries content (a chmod, a commit retried after it landed): the
+              // newer revision there stands, and is fetched; a conflicted copy would only repeat it.
+              mirror.markResync(now.id);
+              return true;
+            }
             await this.#conflicts.conflict(op, now, content, gen);
             return true;
           } else throw err;

@@ -54,6 +54,8 @@ export interface UploadContent {
   read(offset: number, size: number): Promise<Buffer>;
   /** Releases what `read` holds open. */
   close?(): Promise<void>;
+  /** The committed blocks as they are (a chmod, a utimens, a retried commit): nothing new to read. */
+  metadataOnly?: boolean;
 }
 
 export interface UploadResult {

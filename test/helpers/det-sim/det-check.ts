@@ -29,6 +29,7 @@ export async function checkWorld(sim: DetSim, label: string): Promise<void> {
         ...report.pending.slice(0, 5).map((x) => `pending ${x.op} ${x.path}`),
         ...report.stuck.slice(0, 5).map((x) => `stuck ${x.op} ${x.path}: ${x.error}`),
         ...report.notPulled.slice(0, 5).map((x) => `not pulled ${x.path} rev ${x.rev}`),
+        `unsettled ${report.unsettled}, resync ${report.resync} (${d.core!.mirror.resyncIds().join(', ')})`,
       ];
       sim.fail(`${label}: ${d.name} is not in sync with the server:\n    ${lines.join('\n    ')}`);
     }

@@ -48,6 +48,8 @@ export interface DetOptions {
   schedule?: DetEvent[];
   devices?: number;
   verbose?: boolean;
+  /** Level of the drives' own log lines kept in the trace (default silent; LOFT_DET_DRIVE_LOG). */
+  driveLog?: string;
 }
 
 export interface DetResult {
@@ -158,13 +160,31 @@ export class DetSim {
         token: dev.token,
         state: dev.state,
         cacheBytes: 256 * 1024 * 1024,
-        log: pino({ level: 'silent' }),
+        log: this.#logger(dev),
         timers: this.sched.timers(owner),
         transport: this.server.transport(dev.name, owner),
         chunker: { chunk: (p) => chunkFile(p) },
       }),
     );
     if (core) dev.core = core;
+  }
+
+  #logger(dev: SimDevice) {
+    const level = this.options.driveLog ?? process.env.LOFT_DET_DRIVE_LOG ?? 'silent';
+    const stream = {
+      write: (line: string) => {
+        const {
+          level: _l,
+          time: _t,
+          pid: _p,
+          hostname: _h,
+          msg,
+          ...rest
+        } = JSON.parse(line) as Record<string, unknown>;
+        this.sched.note(`${dev.name} log: ${String(msg)} ${JSON.stringify(rest)}`);
+      },
+    };
+    return pino({ level, base: null, timestamp: false }, stream);
   }
 
   /** Runs `fn` as a step, then steps the world until it settles; null (and a failure) if it throws or hangs. */
@@ -314,7 +334,11 @@ export class DetSim {
     return this.devices.every((d) => {
       const c = d.core;
       return (
-        c && c.mirror.pendingOps === 0 && c.vfs.dirty.count === 0 && cursorSeq(c.mirror.cursor()) === head
+        c &&
+        c.mirror.pendingOps === 0 &&
+        c.vfs.dirty.count === 0 &&
+        c.mirror.resyncIds().length === 0 &&
+        cursorSeq(c.mirror.cursor()) === head
       );
     });
   }
