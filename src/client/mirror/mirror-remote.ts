@@ -154,9 +154,11 @@ export class MirrorRemote extends MirrorTree {
   resync(serverId: number, e: Revision | null): { released: string[] } {
     const released: string[] = [];
     this.db.transaction(() => {
-      this.s.resyncDone.run(serverId);
       const existing = this.s.byServer.get(serverId) as NodeRow | undefined;
+      // Changed here while the server was asked (the caller checked before its request): it stays
+      // in the set for the next resync, or the server's placement would be lost (seed 416).
       if (existing && this.holdsLocal(existing.id)) return;
+      this.s.resyncDone.run(serverId);
       if (!e || e.deleted) {
         if (existing) {
           this.reportPath(existing.id);
