@@ -252,6 +252,12 @@ t.test('bad input: the whole batch is refused with a one-line 400/413 and nothin
       400,
       /inline/,
     ],
+    ...['YWI', 'YW=I', 'YWI=\n', '-_-_'].map((b64): [string, unknown, number, RegExp] => [
+      `inline ${JSON.stringify(b64)}`,
+      { ops: [{ op: 'commit', path: '/x', parentRev: null, mtime: 1, blocks: [], size: 0, inline: b64 }] },
+      400,
+      /ops\[0\]\.inline: not base64/,
+    ]),
     [
       'inline without its block',
       { ops: [{ op: 'commit', path: '/x', parentRev: null, mtime: 1, blocks: [], size: 0, inline: 'YWJj' }] },

@@ -183,12 +183,17 @@ function parse(raw: { op: string }, i: number, now: number): Parsed {
         throw new LoftError('BAD_REQUEST', `${at}: "parentRev" is required (null to create)`);
       let inline: Buffer | undefined;
       if (w.inline !== undefined) {
-        inline = Buffer.from(w.inline, 'base64');
-        if (inline.length > MAX_INLINE_SIZE)
+        // The size first (from the string's length), so an oversized one is not decoded at all.
+        const bytes = Buffer.byteLength(w.inline, 'base64');
+        if (bytes > MAX_INLINE_SIZE)
           throw new LoftError(
             'TOO_LARGE',
-            `${at}.inline: ${inline.length} bytes; at most ${MAX_INLINE_SIZE} inline (send it as a block)`,
+            `${at}.inline: ${bytes} bytes; at most ${MAX_INLINE_SIZE} inline (send it as a block)`,
           );
+        inline = Buffer.from(w.inline, 'base64');
+        // Buffer.from skips what is not base64: encoding back tells a clean string from one that is not.
+        if (inline.toString('base64') !== w.inline)
+          throw new LoftError('BAD_REQUEST', `${at}.inline: not base64 (standard alphabet, padded)`);
         if (w.blocks.length !== 1 || w.blocks[0]!.size !== inline.length)
           throw new LoftError(
             'BAD_REQUEST',
