@@ -148,7 +148,7 @@ export type BatchOp =
       size: number;
       mtime: number;
       mode: number;
-      /** Recorded as uploaded by the actor (in the op, before its commit). */
+      /** Recorded as sent by the actor before the commit, and kept if the commit fails (as a PUT). */
       inline?: InlineBlock | undefined;
     }
   | {

@@ -139,6 +139,15 @@ t.test('inline content is stored as a block, readable back by its owner only', a
   t.match(mixed.body.results[1], { node: { name: 'after-liar' } });
   t.equal((await alice.get('/v1/node?path=/liar.txt')).status, 404);
 
+  // A commit that fails (here CONFLICT) keeps its inline block, as a PUT would have: a retry
+  // references it without sending the bytes again.
+  const late = inline('lost the race');
+  const conflict = await alice.post('/v1/batch', {
+    ops: [{ op: 'commit', path: '/inline.txt', parentRev: null, mtime: NOW, ...late }],
+  });
+  checkError(t, conflict.body.results[0], 'CONFLICT');
+  t.same((await alice.post('/v1/blocks/missing', { hashes: [late.blocks[0]!.hash] })).body, { missing: [] });
+
   // The same content in two files is written once and committed twice; a block may be referenced
   // by a later op without being sent again.
   const twice = await alice.post('/v1/batch', {

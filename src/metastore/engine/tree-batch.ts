@@ -9,6 +9,9 @@
  *   and the next op runs. Any other error is a storage failure: it is thrown and the engine rolls
  *   the whole transaction back (PostgreSQL then runs it again from the start, which is safe: the
  *   op keeps its state in locals).
+ * - Inline blocks: a commit's inline block is recorded as sent before the op's savepoint, so the
+ *   record stays when the commit fails, as after a PUT: its bytes are already in the BlockStore,
+ *   and without a record garbage collection would never find them.
  * - References: an op may name "the node op #j made or changed" (`ref`, `parentRef`, a move's
  *   target folder), j < i. If op #j failed, op #i fails with FAILED_DEPENDENCY and changes nothing.
  *   Left out, the `parentRev` of a node named by `ref` is the rev the batch's earlier ops left it
@@ -27,6 +30,7 @@ import type {
   BatchOp,
   BatchOutcome,
   BatchPlace,
+  InlineBlock,
   NodeRef,
   Place,
 } from '../metadata-store.js';
@@ -51,6 +55,15 @@ export function* batch(tx: MetaTx, actor: Actor, ops: readonly BatchOp[]): Step<
     if (op.op === 'failed') {
       state.outcomes.push({ ok: false, error: op.error });
       continue;
+    }
+    if (op.op === 'commit' && op.inline) {
+      // Recorded whether or not the commit then succeeds, as a PUT is: the bytes are stored, and a
+      // record is what lets garbage collection find them again if no commit ever references them.
+      const failed = yield* recordInline(tx, actor, op.inline);
+      if (failed) {
+        state.outcomes.push({ ok: false, error: failed });
+        continue;
+      }
     }
     yield* tx.savepoint();
     let outcome: BatchOutcome;
@@ -95,10 +108,6 @@ function* apply(
     case 'commit': {
       const target =
         'ref' in op.node ? { id: refId(op.node.ref, at, state) } : nodeOrPlace(op.node, at, state);
-      if (op.inline) {
-        const b = op.inline;
-        yield* recordUpload(tx, actor.userId, b.hash, b.size, b.storedSize, actor.now, b.seen);
-      }
       const node = yield* commitFile(tx, actor, {
         ns: op.ns,
         node: target,
@@ -139,6 +148,21 @@ function* apply(
       return { ok: true, node: root, deleted, kept: yield* keptBelow(tx, op.ns, root) };
     }
   }
+}
+
+/** Records an inline block as sent by the actor, in a savepoint of its own; the error if it cannot be. */
+function* recordInline(tx: MetaTx, actor: Actor, b: InlineBlock): Step<LoftError | null> {
+  yield* tx.savepoint();
+  let failed: LoftError | null = null;
+  try {
+    yield* recordUpload(tx, actor.userId, b.hash, b.size, b.storedSize, actor.now, b.seen);
+  } catch (err) {
+    if (!(err instanceof LoftError) || err.code === 'INTERNAL') throw err;
+    yield* tx.rollbackToSavepoint();
+    failed = err;
+  }
+  yield* tx.releaseSavepoint();
+  return failed;
 }
 
 /** The live subtree left by a delete with `expect`, folders before what they hold (as POST /v1/delete). */
