@@ -23,6 +23,7 @@
  *   revisions, and keeps the delete revision of a purged tombstone, so the journal still tells a
  *   device that synced before the delete that the node is gone.
  */
+import type { LoftError } from '../shared/errors.js';
 import type { BlockRef, DeletedEntry, NodeKind, Revision } from '../shared/protocol.js';
 
 export type Role = 'owner' | 'write' | 'read';
@@ -116,6 +117,66 @@ export interface RestoreOp {
   toPath?: string | undefined;
   parentRev?: number | undefined;
 }
+
+/** A node named in a batch: by path or id, or `ref`, the node that op #ref of the same batch made or changed. */
+export type BatchNodeRef = NodeRef | { ref: number };
+
+/** Where a new node of a batch goes: a Place, or `name` inside the folder that op #parentRef made. */
+export type BatchPlace = Place | { parentRef: number; name: string };
+
+/** A block whose bytes came inside the batch and are stored (BlockLedger.recordUpload's arguments). */
+export interface InlineBlock {
+  hash: string;
+  size: number;
+  storedSize: number;
+  seen: BlockState;
+}
+
+/**
+ * One op of a batch (TreeStore.batch): the single operations' fields, where a node or a folder may
+ * be an earlier op's (`ref`, `parentRef`). When the node is a `ref` and `parentRev` is left out, it
+ * is the rev the batch's earlier ops left that node at.
+ */
+export type BatchOp =
+  | { op: 'mkdir'; ns: number; place: BatchPlace; mtime: number; mode: number; parents: boolean }
+  | {
+      op: 'commit';
+      ns: number;
+      node: BatchNodeRef | BatchPlace;
+      parentRev?: number | null | undefined;
+      blocks: BlockRef[];
+      size: number;
+      mtime: number;
+      mode: number;
+      /** Recorded as sent by the actor before the commit, and kept if the commit fails (as a PUT). */
+      inline?: InlineBlock | undefined;
+    }
+  | {
+      op: 'move';
+      ns: number;
+      node: BatchNodeRef;
+      parentRev?: number | undefined;
+      to: BatchPlace;
+      overwrite: boolean;
+      targetRev?: number | undefined;
+    }
+  | {
+      op: 'delete';
+      ns: number;
+      node: BatchNodeRef;
+      parentRev?: number | undefined;
+      recursive: boolean;
+      expect?: readonly (readonly [number, number])[] | undefined;
+    }
+  /** An op the caller already found failing (access, inline bytes): kept so refs count right. */
+  | { op: 'failed'; ns: number; error: LoftError };
+
+/**
+ * What one op of a batch did: the node it made or changed as it is after the op (for a delete the
+ * deleted node, or the folder `kept` holds), or the error that undid it.
+ */
+export type BatchOutcome =
+  { ok: true; node: Revision; deleted?: Revision[]; kept?: Revision[] } | { ok: false; error: LoftError };
 
 export interface DeletedList {
   entries: DeletedEntry[];
@@ -218,6 +279,13 @@ export interface TreeStore {
   move(actor: Actor, op: MoveOp): Promise<Revision>;
   /** Tombstones the node (and, when recursive, everything below it); returns the new revisions. */
   remove(actor: Actor, op: RemoveOp): Promise<Revision[]>;
+
+  /**
+   * Runs `ops` in order in ONE transaction, each atomic on its own: an op that fails (a LoftError)
+   * is undone alone and the others stand. Returns one outcome per op, in order. An error that is
+   * not a LoftError (a storage failure) undoes the whole batch and is thrown.
+   */
+  batch(actor: Actor, ops: readonly BatchOp[]): Promise<BatchOutcome[]>;
 
   /** See RestoreOp. Returns the new revisions: re-created directories first, the file's last. */
   restore(actor: Actor, op: RestoreOp): Promise<Revision[]>;

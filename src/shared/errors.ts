@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'NOT_EMPTY'
   | 'CYCLE'
   | 'BLOCK_UNUSABLE'
+  | 'FAILED_DEPENDENCY'
   | 'CORRUPT'
   | 'UNAVAILABLE'
   | 'INTERNAL';
@@ -45,6 +46,7 @@ const STATUS: Record<ErrorCode, number> = {
   IS_DIR: 409,
   NOT_EMPTY: 409,
   CYCLE: 409,
+  FAILED_DEPENDENCY: 424,
   CORRUPT: 500,
   UNAVAILABLE: 503,
   INTERNAL: 500,

@@ -7,6 +7,7 @@
 import type { Test } from 'tap';
 import type { MetadataStore } from '../../src/metastore/metadata-store.js';
 import { accountsContract } from './metadata-store/accounts.js';
+import { batchContract } from './metadata-store/batch.js';
 import { blockLedgerContract } from './metadata-store/block-ledger.js';
 import { MetaContext } from './metadata-store/fixture.js';
 import { restoreContract } from './metadata-store/restore.js';
@@ -30,6 +31,7 @@ export function metadataStoreContract(t: Test, name: string, factory: MetadataSt
     accountsContract(t, c);
     blockLedgerContract(t, c);
     treeChangesContract(t, c);
+    batchContract(t, c);
     treeReadsContract(t, c);
     restoreContract(t, c);
     retentionContract(t, c);

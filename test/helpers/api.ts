@@ -10,6 +10,7 @@ export const DOCUMENTED_CODES: ReadonlySet<string> = new Set([
   'HASH_MISMATCH',
   'BAD_CURSOR',
   'BLOCK_UNUSABLE',
+  'FAILED_DEPENDENCY',
   'UNAUTHORIZED',
   'FORBIDDEN',
   'NOT_FOUND',

@@ -655,7 +655,7 @@ t.test('a block over 8 MiB: 413 TOO_LARGE, nothing stored', async (t) => {
   await healthy(t);
 });
 
-t.test('a JSON body over 32 MiB: 413 TOO_LARGE', async (t) => {
+t.test('a JSON body over 32 MiB (a batch over 16 MiB): 413 TOO_LARGE', async (t) => {
   const before = await snapshot();
   const headers = { authorization: `Bearer ${alice.token}`, 'content-type': 'application/json' };
   // Valid JSON, so only its size is wrong: a commit with one hash repeated and a missing request.
@@ -674,6 +674,12 @@ t.test('a JSON body over 32 MiB: 413 TOO_LARGE', async (t) => {
     'chunked commit',
   );
   isError(t, await rawRequest('POST', '/v1/blocks/missing', headers, missing), 413, 'TOO_LARGE', 'missing');
+  // A batch has a lower limit (16 MiB): a valid batch of one mkdir, padded past it.
+  const batch = Buffer.from(
+    JSON.stringify({ ops: [{ op: 'mkdir', path: '/huge-batch', pad: 'x'.repeat(17 * MiB) }] }),
+  );
+  isError(t, await rawRequest('POST', '/v1/batch', headers, batch), 413, 'TOO_LARGE', 'batch over 16 MiB');
+  await absent(t, alice, '/huge-batch');
   await absent(t, alice, '/huge.txt');
   await unchanged(t, before);
 });

@@ -7,9 +7,11 @@
  * and retry with backoff. Idempotent reads retry here a bounded number of times; writes do not.
  */
 import { Agent, request, type Dispatcher } from 'undici';
-import { LoftError, type ErrorCode } from '../../shared/errors.js';
+import { httpStatus, LoftError, type ErrorCode } from '../../shared/errors.js';
+import { sha256hex } from '../../shared/hash.js';
 import {
   PIECE_HASHES_HEADER,
+  type ErrorBody,
   type BlockRangeAnswer,
   type BlockRef,
   type ChangesPage,
@@ -92,6 +94,35 @@ export interface DeleteRequest {
   /** [id, rev] of the nodes below that this device deletes with it (see RemoveOp.expect). */
   expect?: [number, number][];
 }
+
+/**
+ * One op of `POST /v1/batch` (docs/PROTOCOL.md, "Batches"): the single route's fields, plus
+ * references to earlier ops of the same batch by index — `parentRef` (inside the folder op #i
+ * made), `ref` (the node op #i made or changed; `parentRev` may then be left out: the rev the
+ * batch left it at) and a move's `toParentRef`.
+ */
+export type BatchOpRequest =
+  | ({ op: 'mkdir'; parentRef?: number } & MkdirRequest)
+  | ({
+      op: 'commit';
+      ref?: number;
+      parentRef?: number;
+      /** Content up to MAX_INLINE_SIZE sent in the request; `blocks` and `size` are then derived. */
+      inline?: Buffer;
+    } & Omit<CommitRequest, 'parentRev' | 'blocks' | 'size'> &
+      Partial<Pick<CommitRequest, 'parentRev' | 'blocks' | 'size'>>)
+  | ({ op: 'move'; ref?: number; toParentRef?: number; path?: string } & Omit<
+      MoveRequest,
+      'id' | 'parentRev'
+    > &
+      Partial<Pick<MoveRequest, 'id' | 'parentRev'>>)
+  | ({ op: 'delete'; ref?: number; path?: string } & Omit<DeleteRequest, 'id' | 'parentRev'> &
+      Partial<Pick<DeleteRequest, 'id' | 'parentRev'>>);
+
+/** What one op of a batch did: the single route's answer, or its error (code, message, details). */
+export type BatchOpResult =
+  | { ok: true; rev: number; node?: Revision; deleted?: Revision[]; kept?: Revision[] }
+  | { ok: false; error: LoftError };
 
 export interface WhoAmI {
   user: string;
@@ -211,6 +242,36 @@ export class RemoteClient {
   /** Commits a file revision; a stale parentRev throws CONFLICT with `details.currentRev`. */
   commit(req: CommitRequest, signal?: AbortSignal): Promise<{ rev: number; node: Revision }> {
     return this.#json('POST', '/v1/commit', req, signal);
+  }
+
+  /**
+   * Sends many tree changes as one request (one transaction on the server, one wake-up of other
+   * devices). Each op succeeds or fails on its own; the results come back in order. A request the
+   * server refuses as a whole (malformed op, too many, too large) throws like any other call.
+   */
+  async batch(ops: readonly BatchOpRequest[], signal?: AbortSignal): Promise<BatchOpResult[]> {
+    const wire = ops.map((op) => {
+      if (op.op !== 'commit' || op.inline === undefined) return op;
+      const { inline, ...rest } = op;
+      const block = { hash: sha256hex(inline), size: inline.length };
+      return { ...rest, blocks: [block], size: inline.length, inline: inline.toString('base64') };
+    });
+    const r = await this.#json<{ results: ({ error: ErrorBody['error'] } | Record<string, unknown>)[] }>(
+      'POST',
+      '/v1/batch',
+      { ops: wire },
+      signal,
+    );
+    return r.results.map((x): BatchOpResult => {
+      if (!('error' in x)) return { ok: true, ...(x as { rev: number }) };
+      const { code, message, ...details } = x.error as ErrorBody['error'];
+      return {
+        ok: false,
+        error: new LoftError(code as ErrorCode, message, {
+          details: { ...details, status: httpStatus(code as ErrorCode) },
+        }),
+      };
+    });
   }
 
   /** Downloads one block's bytes (not verified here: the caller checks the hash). */

@@ -12,6 +12,8 @@
 import type { Revision } from '../../shared/protocol.js';
 import type {
   Actor,
+  BatchOp,
+  BatchOutcome,
   BlockState,
   ClaimBatch,
   CommitFileOp,
@@ -34,6 +36,7 @@ import * as ledger from './block-ledger.js';
 import * as journal from './journal.js';
 import type { MetaTx } from './meta-tx.js';
 import * as retention from './retention.js';
+import * as batches from './tree-batch.js';
 import type { Step } from './step.js';
 import * as changes from './tree-changes.js';
 import * as reads from './tree-reads.js';
@@ -104,6 +107,9 @@ export abstract class EngineMetadataStore implements MetadataStore {
   }
   remove(actor: Actor, op: RemoveOp): Promise<Revision[]> {
     return this.write((tx) => changes.remove(tx, actor, op));
+  }
+  batch(actor: Actor, ops: readonly BatchOp[]): Promise<BatchOutcome[]> {
+    return this.write((tx) => batches.batch(tx, actor, ops));
   }
   restore(actor: Actor, op: RestoreOp): Promise<Revision[]> {
     return this.write((tx) => restores.restore(tx, actor, op));

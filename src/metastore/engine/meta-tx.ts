@@ -16,6 +16,12 @@
  *   one, so a block is never claimed between a commit's check and its insert, and never recorded
  *   between a claim's check and its delete.
  * A statement after a lock sees what was committed before the lock was granted.
+ *
+ * Savepoints. `savepoint()` / `rollbackToSavepoint()` / `releaseSavepoint()` bracket one op of a
+ * batch (engine/tree-batch.ts), so an op that fails leaves nothing behind while the others commit
+ * with the transaction. They do not nest. A lock taken after a savepoint may be released when the
+ * savepoint is rolled back (PostgreSQL releases row locks of an aborted subtransaction): take the
+ * namespace locks a batch needs before its first savepoint.
  */
 import type { BlockRef, NodeKind, RevisionOp } from '../../shared/protocol.js';
 import type { Principal, Role } from '../metadata-store.js';
@@ -98,6 +104,11 @@ export interface MetaTx {
   lockGc(): Step<void>;
   lockNs(ns: number): Step<void>;
   lockBlocks(hashes: readonly string[], shared: boolean): Step<void>;
+
+  // savepoints (see above)
+  savepoint(): Step<void>;
+  rollbackToSavepoint(): Step<void>;
+  releaseSavepoint(): Step<void>;
 
   // accounts
   findUser(name: string): Step<UserRow | undefined>;

@@ -49,7 +49,9 @@ const HASH_KEY = `('x' || substr(h, 1, 16))::bit(64)::bigint`;
 
 export class PostgresMetaTx implements MetaTx {
   readonly #db: Queryable;
-  readonly #lockedNs = new Set<number>();
+  #lockedNs = new Set<number>();
+  /** The namespaces locked when the savepoint was set (a rollback to it may release later ones). */
+  #lockedAtSavepoint: Set<number> | null = null;
 
   constructor(db: Queryable) {
     this.#db = db;
@@ -76,6 +78,20 @@ export class PostgresMetaTx implements MetaTx {
     yield* this.#run('SELECT 1 FROM namespaces WHERE id = $1 FOR UPDATE', [ns]);
     this.#lockedNs.add(ns);
   }
+  // Utility statements, sent unnamed (nothing to plan).
+  *savepoint(): Step<void> {
+    yield this.#db.query({ text: 'SAVEPOINT loft_op' });
+    this.#lockedAtSavepoint = new Set(this.#lockedNs);
+  }
+  *rollbackToSavepoint(): Step<void> {
+    yield this.#db.query({ text: 'ROLLBACK TO SAVEPOINT loft_op' });
+    if (this.#lockedAtSavepoint) this.#lockedNs = new Set(this.#lockedAtSavepoint);
+  }
+  *releaseSavepoint(): Step<void> {
+    yield this.#db.query({ text: 'RELEASE SAVEPOINT loft_op' });
+    this.#lockedAtSavepoint = null;
+  }
+
   *lockBlocks(hashes: readonly string[], shared: boolean): Step<void> {
     if (hashes.length === 0) return;
     const fn = shared ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';

@@ -30,6 +30,16 @@ export class SqliteMetaTx implements MetaTx {
   *lockNs(_ns: number): Step<void> {}
   *lockBlocks(_hashes: readonly string[], _shared: boolean): Step<void> {}
 
+  *savepoint(): Step<void> {
+    this.#s.savepoint.run();
+  }
+  *rollbackToSavepoint(): Step<void> {
+    this.#s.rollbackToSavepoint.run();
+  }
+  *releaseSavepoint(): Step<void> {
+    this.#s.releaseSavepoint.run();
+  }
+
   *findUser(name: string): Step<UserRow | undefined> {
     return this.#s.findUser.get(name) as UserRow | undefined;
   }

@@ -9,6 +9,10 @@ export type SqliteStatements = ReturnType<typeof prepareStatements>;
 
 export function prepareStatements(db: Database.Database) {
   return {
+    // One op of a batch (engine/tree-batch.ts); `ROLLBACK TO` keeps the savepoint, RELEASE ends it.
+    savepoint: db.prepare('SAVEPOINT loft_op'),
+    rollbackToSavepoint: db.prepare('ROLLBACK TO loft_op'),
+    releaseSavepoint: db.prepare('RELEASE loft_op'),
     insertUser: db.prepare('INSERT INTO users (name, home_ns, created_at) VALUES (?, 0, ?)'),
     setHome: db.prepare('UPDATE users SET home_ns = ? WHERE id = ?'),
     findUser: db.prepare('SELECT id, name, home_ns FROM users WHERE name = ?'),

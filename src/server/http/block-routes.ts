@@ -1,0 +1,144 @@
+/**
+ * Block routes: which blocks the caller must send, upload (verified against the hash, stored once
+ * globally, possession recorded per user) and download (only blocks the caller may read; one byte
+ * range with the hashes of the pieces it covers).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { BlockState } from '../../metastore/metadata-store.js';
+import { isLoftError, LoftError } from '../../shared/errors.js';
+import { assertHash } from '../../shared/hash.js';
+import { MAX_BLOCK_SIZE, PIECE_HASHES_HEADER } from '../../shared/protocol.js';
+import type { RouteContext } from './route-context.js';
+import { HashParams, MissingBody } from './schemas.js';
+
+/**
+ * A PUT that meets its block being garbage-collected waits and starts over (see
+ * garbage-collector.ts, (d)); deleting one block takes milliseconds, so a few short waits suffice
+ * before answering 503 (the client retries with backoff).
+ */
+const PUT_ATTEMPTS = 5;
+const PUT_RETRY_MS = 50;
+
+export function registerBlockRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const { meta, blocks, clock, namespace } = ctx;
+  app.post<{ Body: MissingBody }>(
+    '/v1/blocks/missing',
+    { schema: { body: MissingBody } },
+    async (request) => {
+      if (request.body.ns !== undefined) await namespace(request, request.body.ns, 'write');
+      return { missing: await meta.missingBlocks(request.principal.userId, request.body.hashes) };
+    },
+  );
+
+  app.put<{ Params: HashParams; Body: Buffer }>(
+    '/v1/blocks/:hash',
+    { schema: { params: HashParams }, bodyLimit: MAX_BLOCK_SIZE },
+    async (request, reply) => {
+      const { hash } = request.params;
+      assertHash(hash);
+      if (!Buffer.isBuffer(request.body) || !isOctetStream(request.headers['content-type'])) {
+        throw new LoftError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          'send the block as Content-Type: application/octet-stream',
+        );
+      }
+      // Bytes first, record second; the state read first tells recordUpload whether the bytes were
+      // already there (garbage-collector.ts explains why this keeps uploads safe from collection).
+      for (let attempt = 1; ; attempt++) {
+        const seen = await meta.blockState(hash);
+        if (seen !== 'collecting') {
+          const result = await blocks.put(hash, request.body);
+          try {
+            // "created" is about this user: whether someone else stored the bytes first is not revealed.
+            const created = await meta.recordUpload(
+              request.principal.userId,
+              hash,
+              request.body.length,
+              result.storedSize,
+              clock.now(),
+              seen,
+            );
+            return reply.code(created ? 201 : 200).send({ hash, size: request.body.length, created });
+          } catch (err) {
+            if (!isLoftError(err, 'UNAVAILABLE') || attempt >= PUT_ATTEMPTS) throw err;
+          }
+        } else if (attempt >= PUT_ATTEMPTS) {
+          throw new LoftError('UNAVAILABLE', `block ${hash} is being garbage-collected; send it again`);
+        }
+        await new Promise((r) => setTimeout(r, PUT_RETRY_MS * attempt));
+      }
+    },
+  );
+
+  app.get<{ Params: HashParams }>(
+    '/v1/blocks/:hash',
+    { schema: { params: HashParams } },
+    async (request, reply) => {
+      const { hash } = request.params;
+      assertHash(hash);
+      // "Not readable by you" and "absent" are the same 404: a hash alone reveals nothing.
+      const notFound = () => new LoftError('NOT_FOUND', `no block ${hash} readable by you`);
+      if (!(await meta.canReadBlock(request.principal.userId, hash))) throw notFound();
+      reply
+        .header('etag', `"${hash}"`)
+        .header('cache-control', 'private, max-age=31536000, immutable')
+        .header('accept-ranges', 'bytes');
+      const range = parseRange(request.headers.range);
+      if (!range) {
+        const data = await blocks.get(hash);
+        if (!data) throw notFound();
+        return reply.header('content-type', 'application/octet-stream').send(data);
+      }
+      const got = await blocks.getRange(hash, range.start, range.end);
+      if (!got) throw notFound();
+      if (got.data.length === 0) {
+        return reply
+          .code(416)
+          .header('content-range', `bytes */${got.size}`)
+          .send({ error: { code: 'BAD_REQUEST', message: `range outside the block's ${got.size} bytes` } });
+      }
+      if (got.pieces) reply.header(PIECE_HASHES_HEADER, got.pieces.join(','));
+      return reply
+        .code(206)
+        .header('content-type', 'application/octet-stream')
+        .header('content-range', `bytes ${range.start}-${range.start + got.data.length - 1}/${got.size}`)
+        .send(got.data);
+    },
+  );
+}
+
+/**
+ * Writes a block's bytes (verified against the hash by the BlockStore) once garbage collection is
+ * not deleting it, and tells what the caller must pass to `recordUpload`: the state seen before the
+ * write and the stored size. Bytes first, record second (garbage-collector.ts explains why).
+ */
+export async function writeBlockBytes(
+  ctx: RouteContext,
+  hash: string,
+  data: Buffer,
+): Promise<{ seen: BlockState; storedSize: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const seen = await ctx.meta.blockState(hash);
+    if (seen !== 'collecting') return { seen, storedSize: (await ctx.blocks.put(hash, data)).storedSize };
+    if (attempt >= PUT_ATTEMPTS)
+      throw new LoftError('UNAVAILABLE', `block ${hash} is being garbage-collected; send it again`);
+    await new Promise((r) => setTimeout(r, PUT_RETRY_MS * attempt));
+  }
+}
+
+function isOctetStream(contentType: string | undefined): boolean {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase() === 'application/octet-stream';
+}
+
+/**
+ * The one byte range [start, end) a `Range: bytes=A-B` or `bytes=A-` header asks for (end may lie
+ * past the block), or null to send the whole block: no header, a malformed one, a suffix range or
+ * several ranges, which RFC 9110 lets a server ignore.
+ */
+export function parseRange(header: string | undefined): { start: number; end: number } | null {
+  const m = header ? /^bytes=(\d+)-(\d*)$/.exec(header.trim()) : null;
+  if (!m) return null;
+  const start = Number(m[1]);
+  const end = m[2] === '' ? Number.MAX_SAFE_INTEGER : Number(m[2]) + 1;
+  return Number.isSafeInteger(start) && Number.isSafeInteger(end) && end > start ? { start, end } : null;
+}

@@ -1,0 +1,69 @@
+/**
+ * Journal routes: a namespace's changes after a cursor, and the long-poll that answers as soon as
+ * anything newer exists (the JournalHub wakes it).
+ */
+import type { FastifyInstance } from 'fastify';
+import { LoftError } from '../../shared/errors.js';
+import { MAX_CHANGES_LIMIT, type ChangesPage } from '../../shared/protocol.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
+import type { RouteContext } from './route-context.js';
+import { ChangesQuery, WaitQuery } from './schemas.js';
+
+const DEFAULT_CHANGES_LIMIT = 1000;
+const DEFAULT_WAIT_S = 30;
+/** Long-polls are capped below common proxy idle timeouts. */
+export const MAX_WAIT_S = 300;
+
+export function registerJournalRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const { meta, hub, namespace } = ctx;
+  async function changesPage(ns: number, after: number, limit: number): Promise<ChangesPage> {
+    const read = await meta.readJournal(ns, after, limit);
+    return { entries: read.entries, cursor: encodeCursor(ns, read.last), hasMore: read.last < read.head };
+  }
+
+  function parseLimit(limit: string | undefined): number {
+    if (limit === undefined) return DEFAULT_CHANGES_LIMIT;
+    const n = Number(limit);
+    if (n < 1 || n > MAX_CHANGES_LIMIT)
+      throw new LoftError('BAD_REQUEST', `limit must be 1..${MAX_CHANGES_LIMIT}`);
+    return n;
+  }
+
+  app.get<{ Querystring: ChangesQuery }>(
+    '/v1/changes',
+    { schema: { querystring: ChangesQuery } },
+    async (request) => {
+      const q = request.query;
+      const ns = await namespace(request, q.ns, 'read');
+      const limit = parseLimit(q.limit);
+      const after = decodeCursor(q.cursor, ns, await meta.headSeq(ns));
+      return changesPage(ns, after, limit);
+    },
+  );
+
+  app.get<{ Querystring: WaitQuery }>(
+    '/v1/changes/wait',
+    { schema: { querystring: WaitQuery } },
+    async (request) => {
+      const q = request.query;
+      const ns = await namespace(request, q.ns, 'read');
+      const limit = parseLimit(q.limit);
+      const timeoutS = q.timeout === undefined ? DEFAULT_WAIT_S : Number(q.timeout);
+      if (timeoutS > MAX_WAIT_S)
+        throw new LoftError('BAD_REQUEST', `timeout must be at most ${MAX_WAIT_S} seconds`);
+      const after = decodeCursor(q.cursor, ns, await meta.headSeq(ns));
+      const gone = new AbortController();
+      const onClose = () => gone.abort();
+      request.raw.once('close', onClose);
+      try {
+        await hub.wait(ns, after, async () => (await meta.headSeq(ns)) > after, {
+          timeoutMs: timeoutS * 1000,
+          signal: gone.signal,
+        });
+      } finally {
+        request.raw.off('close', onClose);
+      }
+      return changesPage(ns, after, limit);
+    },
+  );
+}

@@ -1,0 +1,129 @@
+/**
+ * Tree routes: commit a file, make a folder, move, delete (each one transaction and one wake-up of
+ * the namespace's long-polls), and the reads of nodes, folders, histories and the whole tree.
+ */
+import type { FastifyInstance } from 'fastify';
+import { LoftError } from '../../shared/errors.js';
+import { MAX_TREE_LIMIT, MAX_TREE_PAGE_BLOCKS, type Revision } from '../../shared/protocol.js';
+import { nodeRef, place, queryRef, toPlace } from './request-fields.js';
+import type { RouteContext } from './route-context.js';
+import { CommitBody, DeleteBody, MkdirBody, MoveBody, NodeQuery, TreeQuery } from './schemas.js';
+
+const DEFAULT_TREE_LIMIT = 1000;
+
+export function registerTreeRoutes(app: FastifyInstance, ctx: RouteContext): void {
+  const { meta, clock, namespace, actor, changed } = ctx;
+  app.post<{ Body: CommitBody }>('/v1/commit', { schema: { body: CommitBody } }, async (request) => {
+    const b = request.body;
+    const ns = await namespace(request, b.ns, 'write');
+    const rev = await meta.commitFile(actor(request), {
+      ns,
+      node: b.parentId !== undefined || b.name !== undefined ? place(b) : nodeRef(b),
+      parentRev: b.parentRev,
+      blocks: b.blocks,
+      size: b.size,
+      mtime: b.mtime,
+      mode: b.mode ?? 0o644,
+    });
+    await changed(ns);
+    return { rev: rev.rev, node: rev };
+  });
+
+  app.post<{ Body: MkdirBody }>('/v1/mkdir', { schema: { body: MkdirBody } }, async (request) => {
+    const b = request.body;
+    const ns = await namespace(request, b.ns, 'write');
+    const rev = await meta.mkdir(actor(request), {
+      ns,
+      ...place(b),
+      mtime: b.mtime ?? clock.now(),
+      mode: b.mode ?? 0o755,
+      parents: b.parents ?? false,
+    });
+    await changed(ns);
+    return { rev: rev.rev, node: rev };
+  });
+
+  app.post<{ Body: MoveBody }>('/v1/move', { schema: { body: MoveBody } }, async (request) => {
+    const b = request.body;
+    const ns = await namespace(request, b.ns, 'write');
+    const rev = await meta.move(actor(request), {
+      ns,
+      node: nodeRef(b),
+      parentRev: b.parentRev,
+      ...toPlace(b),
+      overwrite: b.overwrite ?? false,
+      targetRev: b.targetRev,
+    });
+    await changed(ns);
+    return { rev: rev.rev, node: rev };
+  });
+
+  app.post<{ Body: DeleteBody }>('/v1/delete', { schema: { body: DeleteBody } }, async (request) => {
+    const b = request.body;
+    const ns = await namespace(request, b.ns, 'write');
+    const revs = await meta.remove(actor(request), {
+      ns,
+      node: nodeRef(b),
+      parentRev: b.parentRev,
+      recursive: b.recursive ?? false,
+      ...(b.expect ? { expect: b.expect } : {}),
+    });
+    if (revs.length) await changed(ns);
+    const last = revs[revs.length - 1];
+    if (!b.expect) return { rev: last!.rev, deleted: revs };
+    // With `expect`, what was not expected stays (and the folders above it): the caller gets the
+    // live subtree left, folders before what they hold, to put back.
+    const root = await meta.getNode(ns, nodeRef(b));
+    const kept: Revision[] = [];
+    if (root && !root.deleted) {
+      for (const queue = [root]; queue.length;) {
+        const dir = queue.shift()!;
+        kept.push(dir);
+        if (dir.kind === 'dir') queue.push(...(await meta.listChildren(ns, dir.id)));
+      }
+    }
+    return { rev: last?.rev ?? root!.rev, deleted: revs, kept };
+  });
+
+  app.get<{ Querystring: NodeQuery }>('/v1/node', { schema: { querystring: NodeQuery } }, async (request) => {
+    const q = request.query;
+    const ns = await namespace(request, q.ns, 'read');
+    const node = await meta.getNode(ns, queryRef(q));
+    if (!node) throw new LoftError('NOT_FOUND', `${q.path ?? `node ${q.id}`} does not exist`);
+    return node;
+  });
+
+  app.get<{ Querystring: NodeQuery }>('/v1/list', { schema: { querystring: NodeQuery } }, async (request) => {
+    const q = request.query;
+    const ns = await namespace(request, q.ns, 'read');
+    const dir = await meta.getNode(ns, queryRef(q));
+    if (!dir || dir.deleted) throw new LoftError('NOT_FOUND', `${q.path ?? `node ${q.id}`} does not exist`);
+    return { entries: await meta.listChildren(ns, dir.id) };
+  });
+
+  app.get<{ Querystring: NodeQuery }>(
+    '/v1/revisions',
+    { schema: { querystring: NodeQuery } },
+    async (request) => {
+      const q = request.query;
+      const ns = await namespace(request, q.ns, 'read');
+      const node = await meta.getNode(ns, queryRef(q));
+      if (!node) throw new LoftError('NOT_FOUND', `${q.path ?? `node ${q.id}`} does not exist`);
+      return { revisions: await meta.listRevisions(ns, node.id) };
+    },
+  );
+
+  // The whole live tree, paged by node id (`loft check` compares a drive's mirror with it).
+  app.get<{ Querystring: TreeQuery }>('/v1/tree', { schema: { querystring: TreeQuery } }, async (request) => {
+    const q = request.query;
+    const ns = await namespace(request, q.ns, 'read');
+    let limit = DEFAULT_TREE_LIMIT;
+    if (q.limit !== undefined) {
+      limit = Number(q.limit);
+      if (limit < 1 || limit > MAX_TREE_LIMIT)
+        throw new LoftError('BAD_REQUEST', `limit must be 1..${MAX_TREE_LIMIT}`);
+    }
+    const after = q.after === undefined ? 0 : Number(q.after);
+    return meta.listTree(ns, after, limit, MAX_TREE_PAGE_BLOCKS);
+  });
+}
