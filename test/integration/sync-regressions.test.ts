@@ -15,6 +15,8 @@
  * (seed 14 × 60), a rename over a file whose own move was still queued (seed 20 × 60), a stuck
  * outbox after a crash (seed 24 × 60), a conflicted copy placed by a stale path (seed 34 × 60). KNOWN_FAILING_SEEDS (run with
  * LOFT_SYNC_KNOWN_FAILING=1) lists seeds that fail and are not fixed yet: seed 135 × 60 (session 5).
+ * KNOWN_FAILING holds scenarios that fail today (run with LOFT_SYNC_KNOWN_FAILING=1 too): one branch
+ * of seed 15 × 60, whose other branches are in FIXED.
  */
 import '../helpers/exit-promptly.js';
 import t from 'tap';
@@ -82,6 +84,98 @@ const PASSING: Record<string, Scenario> = {
   },
 };
 
+/** The fraction `pwrite` takes for byte offset `off` of a file of `size` bytes (traces print the offset). */
+const at = (off: number, size: number) => (off + 0.5) / size;
+
+/**
+ * Seed 15 × 60, events 1–42, call for call as the random run makes them today (the trace of
+ * LOFT_SYNC_SEEDS=15 LOFT_SYNC_OPS=60 LOFT_SYNC_VERBOSE=1; names and sizes as there, the content of
+ * each write is bytes(size, its event number)). Events 12, 16, 33, 34 and 52 do nothing in the run (an
+ * event with nothing to act on); 31–32 is a slow write whose handle is closed at the next event, here
+ * an append of the same 1036 bytes. The server restart at #8 sends every device into its retry
+ * backoff, so nearly all of it is still queued when the server comes back at #43: B's mkdir /b and
+ * /b/a and C's move of its folder /c (x.txt inside) to /b, made while the server was down.
+ */
+async function seed15Events1To42(sim: SyncSim, A: Dev, B: Dev, C: Dev): Promise<void> {
+  await sim.createFile(B, '/w', bytes(1828, 1));
+  await sim.createFile(A, '/z.bin', bytes(1486, 2));
+  await sim.pwrite(A, '/z.bin', at(527, 1486), bytes(125603, 3));
+  await sim.createFile(B, '/y.txt', bytes(1544, 4));
+  await sim.unlink(B, '/y.txt');
+  await sim.unlink(A, '/z.bin');
+  await sim.mkdir(A, '/a');
+  await sim.restartServer(false); // #8
+  await sim.mkdir(C, '/c');
+  await sim.createFile(A, '/a/z.bin', bytes(1641, 10));
+  await sim.pwrite(A, '/a/z.bin', 'append', bytes(40217, 11));
+  await sim.createFile(C, '/c/y.txt', bytes(72714, 13));
+  await sim.restartDevice(C, true); // #14
+  await sim.unlink(B, '/w');
+  sim.setOnline(B, false); // #17
+  await sim.rename(C, '/c/y.txt', '/z.bin');
+  await sim.createFile(C, '/c/x.txt', bytes(1065, 19));
+  await sim.overwrite(A, '/a/z.bin', bytes(47, 20));
+  await sim.truncate(C, '/c/x.txt', 227);
+  await sim.mkdir(A, '/a/b');
+  await sim.pwrite(A, '/a/z.bin', at(19, 47), bytes(34583, 23));
+  sim.setOnline(B, true); // #24
+  await sim.restartServer(false); // #25
+  await sim.mkdir(B, '/b');
+  await sim.createFile(A, '/a/x.txt', bytes(1527, 27));
+  sim.loseAnswer(C); // #28
+  await sim.mkdir(A, '/a/b/b');
+  await sim.createFile(A, '/w', bytes(626, 30));
+  await sim.pwrite(A, '/a/z.bin', 'append', bytes(1036, 31)); // #31–32
+  await sim.mkdir(B, '/b/a'); // #35
+  await sim.rename(C, '/c', '/c');
+  await sim.serverDown(true); // #37
+  sim.setOnline(A, false);
+  await sim.pwrite(A, '/a/x.txt', 'append', bytes(947, 39));
+  await sim.rename(C, '/c', '/c/c'); // EINVAL
+  sim.setOnline(A, true); // #41
+  await sim.rename(C, '/c', '/b'); // #42
+}
+
+/**
+ * Seed 15 × 60, the branch where B's queued mkdir /b reaches the server before C's move of /c onto /b
+ * (forced: C is held back at the sync of #43), events 43–50 and B's mkdir /b/c (#50, pushed).
+ */
+async function seed15RefusedTo52(sim: SyncSim, A: Dev, B: Dev, C: Dev): Promise<void> {
+  await seed15Events1To42(sim, A, B, C);
+  // #43 (sync), B's queued work first: C's move onto /b (not empty: /b/a) is refused, /c comes back.
+  sim.setOnline(C, false);
+  await sim.serverUp();
+  await sim.settle([A, B]);
+  await sim.syncStep();
+  await expectServer(sim, ['/c/x.txt', '/b/a', '/z.bin'], ['/b/x.txt']);
+  await sim.overwrite(A, '/a/x.txt', bytes(730, 44));
+  await sim.rename(C, '/a/b', '/a/b/a'); // EINVAL
+  await sim.overwrite(B, '/a/z.bin', bytes(59504, 46));
+  await sim.createFile(C, '/b/x.txt', bytes(481, 47));
+  await sim.pwrite(B, '/c/x.txt', at(211, 227), bytes(3183, 48));
+  await sim.pwrite(C, '/a/x.txt', at(371, 730), bytes(3139, 49));
+  await sim.mkdir(B, '/b/c');
+  await sim.settle([B, C]);
+}
+
+/** Seed 15 × 60, B-first branch, events 55–60. */
+async function seed15Tail55(sim: SyncSim, A: Dev, B: Dev, C: Dev): Promise<void> {
+  await sim.mkdir(B, '/a/b/a');
+  await sim.rmdir(B, '/b/c'); // ENOTEMPTY
+  await sim.rename(C, '/w', '/b/a/w');
+  sim.setOnline(A, false); // #58
+  await sim.syncStep(); // #59
+  await sim.createFile(B, '/w', bytes(1071, 60));
+}
+
+/** Throws unless the server's tree has every path of `present` and none of `absent`. */
+async function expectServer(sim: SyncSim, present: string[], absent: string[]): Promise<void> {
+  const tree = await sim.serverTree();
+  const all = [...tree.keys()].sort().join(', ');
+  for (const p of present) if (!tree.has(p)) throw new Error(`${p} missing on the server: ${all}`);
+  for (const p of absent) if (tree.has(p)) throw new Error(`${p} on the server: ${all}`);
+}
+
 /** Bugs found by the randomized runs, fixed since (see the file comment). */
 const FIXED: Record<string, Scenario> = {
   // Seed 135 × 60 (session 5; fixed in session 7 by stable local keys and the folder merge): C made
@@ -120,6 +214,61 @@ const FIXED: Record<string, Scenario> = {
       if (!tree.has(p)) throw new Error(`${p} missing on the server: ${names.join(', ')}`);
     if (names.some((p) => p.startsWith('/b/same (conflicted copy')))
       throw new Error(`identical files must become one: ${names.join(', ')}`);
+  },
+  // Seed 15 × 60 (session 4: failed once in 10 runs, not diagnosed). The sync at #43 meets two queued
+  // changes to /b: B's mkdir /b (+ /b/a) and C's move of /c to /b. Which reaches the server first is a
+  // race (B first in 5 of 8 runs here, C first in 3); the schedule's later picks follow the tree, so
+  // each branch is a scenario forcing it by holding one device back at #43, then events 44–60 as
+  // that branch runs them. The C-first branch is seed 135's race (B's pull brings C's move onto the
+  // name of a folder B made, B's mkdir is answered "exists"). In the B-first branch C later moves /c
+  // onto B's new empty /b/c while B moves a file into /b/c: C's move first is below; B's file first
+  // is in KNOWN_FAILING (C's mirror never gets /b/c back).
+  'seed 15 × 60: a move onto a name another device made meanwhile is refused and undone': async (
+    sim,
+    A,
+    B,
+    C,
+  ) => {
+    await seed15RefusedTo52(sim, A, B, C);
+    // Forced: B's /b/c is on the server and B is away, so C's move replaces the empty /b/c there.
+    sim.setOnline(B, false);
+    await sim.createFile(B, '/b/c/z.bin', bytes(511783, 51));
+    await sim.rename(C, '/c', '/b/c'); // #53
+    await sim.settle([C]);
+    await sim.rename(B, '/c/x.txt', '/b/c/z.bin'); // refused when B is back: its folder is gone
+    await seed15Tail55(sim, A, B, C);
+    await expectServer(sim, ['/b/c/x.txt'], ['/c', '/b/c/z.bin']);
+  },
+  'seed 15 × 60: a folder made here while another device moved its folder to that name: they merge': async (
+    sim,
+    A,
+    B,
+    C,
+  ) => {
+    await seed15Events1To42(sim, A, B, C);
+    // #43 (sync), C's queued work first: C's folder becomes /b; B's pull brings that while its own /b
+    // is queued (skipped), then B's mkdir /b is answered "exists": B's /b merges into it, /b/a too.
+    sim.setOnline(B, false);
+    await sim.serverUp();
+    await sim.settle([A, C]);
+    await sim.syncStep();
+    await expectServer(sim, ['/b/x.txt', '/b/a', '/z.bin'], ['/c', '/b (2)']);
+    await sim.overwrite(A, '/a/x.txt', bytes(730, 44));
+    await sim.rename(C, '/a', '/a/b/a'); // EINVAL
+    await sim.overwrite(B, '/a/z.bin', bytes(59504, 46));
+    await sim.createFile(C, '/a/b/b/x.txt', bytes(481, 47));
+    await sim.pwrite(B, '/b/x.txt', at(211, 227), bytes(3183, 48));
+    await sim.pwrite(C, '/a/b/b/x.txt', at(244, 481), bytes(3139, 49));
+    await sim.mkdir(B, '/b/c');
+    await sim.createFile(B, '/b/a/z.bin', bytes(511783, 51));
+    await sim.rename(C, '/b/c', '/b/c'); // #53
+    await sim.rename(B, '/b/x.txt', '/a/z.bin');
+    await sim.mkdir(B, '/a/b/a');
+    await sim.rmdir(B, '/b/a'); // ENOTEMPTY
+    await sim.rename(C, '/w', '/b/a/w');
+    sim.setOnline(A, false); // #58
+    await sim.syncStep(); // #59
+    await sim.createFile(B, '/w', bytes(1071, 60));
   },
   'seed 5: conflict winner fetched by path overwrites a local node (stuck outbox)': async (sim, A, B) => {
     await sim.createFile(B, '/x.txt', bytes(4381, 1));
@@ -202,6 +351,31 @@ const FIXED: Record<string, Scenario> = {
   },
 };
 
+/** Scenarios that fail today (run with LOFT_SYNC_KNOWN_FAILING=1); see each one's comment. */
+const KNOWN_FAILING: Record<string, Scenario> = {
+  // Seed 15 × 60, B-first branch (see FIXED), B's file first (1 of 4 unforced runs of that branch
+  // here): C moved /c onto B's empty /b/c, replacing it here, while B moved x.txt into /b/c. The
+  // server refuses C's move (not empty) and the push loop resyncs the moved folder and the skipped
+  // file, but not the folder the move replaced here: the file's resync finds no parent here and is
+  // dropped. C keeps /c/x.txt, and /b/c with z.bin never come back to C (convergence fails). On the
+  // code before stable local keys (3d5f64f^) the same branch passed (folder 14 was resynced too).
+  'seed 15 × 60: a folder move refused after replacing an empty folder here: that folder comes back': async (
+    sim,
+    A,
+    B,
+    C,
+  ) => {
+    await seed15RefusedTo52(sim, A, B, C);
+    await sim.createFile(B, '/b/c/z.bin', bytes(511783, 51));
+    // Forced: C is away while B's file moves into /b/c; C's move onto /b/c is pushed after it.
+    sim.setOnline(C, false);
+    await sim.rename(C, '/c', '/b/c'); // #53
+    await sim.rename(B, '/c/x.txt', '/b/c/z.bin');
+    await sim.settle([B]);
+    await seed15Tail55(sim, A, B, C);
+  },
+};
+
 /** Random seeds that failed (schedule + timing); they pass since the fixes (see the file comment). */
 const REGRESSION_SEEDS = [
   { seed: 1, ops: 60 },
@@ -270,6 +444,7 @@ for (const { seed, ops } of process.env.LOFT_SYNC_REGRESSION_SEEDS || process.en
 }
 
 if (process.env.LOFT_SYNC_KNOWN_FAILING) {
+  for (const [name, fn] of Object.entries(KNOWN_FAILING)) scenarioTest(`known failing: ${name}`, fn);
   for (const { seed, ops } of KNOWN_FAILING_SEEDS) {
     t.test(`known failing: seed ${seed} × ${ops} events`, async (t) => {
       const r = await runSeed({ seed, ops });
