@@ -106,7 +106,10 @@ export class MirrorRemote extends MirrorTree {
     // Moved elsewhere: queued ops name paths in the tree as it was; what lies below the moved node
     // is now elsewhere on the server too, so their paths follow it.
     if (from) this.rebaseOps(from, this.rawPath(key));
-    const contentChanged = !existing || e.op === 'create' || e.op === 'commit' || force;
+    // An earlier entry of this node was skipped (in the resync set): this one, a move say, carries
+    // the node's current content too, and stands in for the skipped one's (seed 635).
+    const skipped = !!this.s.inResync.get(e.id);
+    const contentChanged = !existing || e.op === 'create' || e.op === 'commit' || force || skipped;
     if (e.kind === 'file' && e.blocks && contentChanged) this.setBlocks(key, e.blocks, released);
     this.s.resyncDone.run(e.id);
   }

@@ -300,6 +300,7 @@ export function prepareStatements(db: Database.Database) {
     laterMove: db.prepare("SELECT 1 FROM ops WHERE node_id = ? AND kind = 'move' AND seq > ? LIMIT 1"),
     resyncIds: db.prepare('SELECT id FROM resync ORDER BY id'),
     resyncDone: db.prepare('DELETE FROM resync WHERE id = ?'),
+    inResync: db.prepare('SELECT 1 FROM resync WHERE id = ?'),
     queuedCommit: db.prepare("SELECT seq FROM ops WHERE node_id = ? AND kind = 'commit' AND seq > ?"),
     insertOp: db.prepare(
       'INSERT INTO ops (kind, node_id, server_id, path, to_path, rev, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq',
