@@ -121,13 +121,18 @@ export class ConflictResolver {
       return;
     }
     const device = await this.#o.device();
-    const name = conflictName(
-      node.name,
-      device,
-      this.#o.now?.() ?? new Date((this.#o.timers ?? systemTimers).now()),
-    );
+    const at = this.#o.now?.() ?? new Date((this.#o.timers ?? systemTimers).now());
     const path = mirror.pathOf(node.id) ?? op.path;
-    const copyPath = path.slice(0, path.lastIndexOf('/') + 1) + name;
+    const dir = path.slice(0, path.lastIndexOf('/') + 1);
+    // Two copies of one file within a second would share a name: the next one is "… (2)" (a name
+    // taken here made the local rename fail after the server had the copy: seed 1145).
+    let name = conflictName(node.name, device, at);
+    for (let n = 2; n < 100; n++) {
+      const holder = mirror.lookup(dir + name);
+      if (!holder || holder.id === node.id) break;
+      name = conflictName(node.name, device, at, n);
+    }
+    const copyPath = dir + name;
     // Written again while this was uploaded: the copy holds the content read then, the newer
     // writes stay staged on top of it (counting the current generation here would call the file
     // clean and drop them).
@@ -174,10 +179,10 @@ export function sameContent(blocks: readonly BlockRef[], content: UploadContent)
 }
 
 /** `name (conflicted copy from DEVICE YYYY-MM-DD HHMMSS).ext`, the extension kept last. */
-export function conflictName(name: string, device: string, at: Date): string {
+export function conflictName(name: string, device: string, at: Date, n = 1): string {
   const p = (n: number) => String(n).padStart(2, '0');
   const stamp = `${at.getFullYear()}-${p(at.getMonth() + 1)}-${p(at.getDate())} ${p(at.getHours())}${p(at.getMinutes())}${p(at.getSeconds())}`;
   const dot = name.lastIndexOf('.');
   const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
-  return `${stem} (conflicted copy from ${device} ${stamp})${ext}`;
+  return `${stem} (conflicted copy from ${device} ${stamp})${n > 1 ? ` (${n})` : ''}${ext}`;
 }
