@@ -14,45 +14,6 @@ import { formatDetFailure, runDet, shrinkSchedule } from '../helpers/det-sim/det
 import type { DetEvent } from '../helpers/det-sim/schedule.js';
 
 const DEFAULT_SEEDS = '1-200';
-
-/**
- * Seeds that find bugs not fixed yet (each replays exactly; LOFT_DET_SEEDS=144 LOFT_DET_SHRINK=1
- * shrinks one). Left out of the quick set and run with LOFT_DET_KNOWN_FAILING=1; fix, then move
- * the shrunk schedule into a named scenario.
- * - 144: after concurrent renames onto /y.txt and a server restart, B ends without /y.txt
- *   (missing) while A and C have it.
- * - 170: a queued commit of /z.bin is answered "server asked for a block of an unchanged file"
- *   forever (6,000+ tries, never set aside as stuck): the outbox never drains.
- * - 187: A's mirror and the server disagree after the final sync (`loft check` not in sync) with
- *   no difference listed (an unsettled node or a resync that never ends).
- */
-export const KNOWN_FAILING_DET = [144, 170, 187];
-
-/**
- * Seed 144 shrunk (40 → 9 events in 57 runs): B renames /c/y.txt onto /y.txt (replacing the /y.txt
- * A made) while C deletes /c/y.txt; after the final sync B has no /y.txt, A and C have A's. The
- * server refused B's move (its node was deleted), so A's /y.txt was never replaced there, but B's
- * mirror had already dropped it and never fetches it again.
- */
-const SEED_144_SHRUNK: DetEvent[] = [
-  { k: 'mkdir', d: 'A', p: '/c' },
-  { k: 'run', n: 9 },
-  { k: 'create', d: 'C', p: '/c/y.txt', size: 1316, fill: 57093455 },
-  { k: 'create', d: 'A', p: '/w', size: 1798, fill: 633048198 },
-  { k: 'rename', d: 'A', from: '/w', to: '/y.txt' },
-  { k: 'sync' },
-  { k: 'rename', d: 'B', from: '/c/y.txt', to: '/y.txt' },
-  { k: 'unlink', d: 'C', p: '/c/y.txt' },
-  { k: 'crash', d: 'A' },
-];
-
-if (process.env.LOFT_DET_KNOWN_FAILING)
-  t.test('known failing: seed 144 shrunk: a rename onto a file, its source deleted elsewhere', async (t) => {
-    const r = await runDet({ seed: 144, schedule: SEED_144_SHRUNK });
-    if (!r.ok) console.error(formatDetFailure(r));
-    t.ok(r.ok, r.failures[0]?.split('\n')[0] ?? 'converged, nothing lost');
-  });
-
 /** "1-40" or "3,17,42". */
 function parseSeeds(spec: string): number[] {
   const out: number[] = [];
@@ -63,7 +24,87 @@ function parseSeeds(spec: string): number[] {
   }
   return out;
 }
+
 const DEFAULT_EVENTS = 40;
+
+/**
+ * Seeds that find bugs not fixed yet (each replays exactly; LOFT_DET_SEEDS=N LOFT_DET_SHRINK=1
+ * shrinks one). Left out of the quick set and run with LOFT_DET_KNOWN_FAILING=1; fix, then move
+ * the shrunk schedule into FIXED below. None today.
+ */
+export const KNOWN_FAILING_DET: number[] = [];
+
+/**
+ * Schedules that found bugs, shrunk by delta debugging (the seed still picks the interleaving).
+ * Each failed before its fix and passes since; they run in every `scripts/test`.
+ */
+const FIXED: Record<string, { seed: number; schedule: DetEvent[] }> = {
+  // A rename onto a file whose source is deleted elsewhere: the server refuses the move, and the
+  // file it had replaced here was lost here (no op of its own, nothing fetched it again).
+  'seed 144: a refused rename brings back the file it replaced': {
+    seed: 144,
+    schedule: [
+      { k: 'mkdir', d: 'A', p: '/c' },
+      { k: 'run', n: 9 },
+      { k: 'create', d: 'C', p: '/c/y.txt', size: 1316, fill: 57093455 },
+      { k: 'create', d: 'A', p: '/w', size: 1798, fill: 633048198 },
+      { k: 'rename', d: 'A', from: '/w', to: '/y.txt' },
+      { k: 'sync' },
+      { k: 'rename', d: 'B', from: '/c/y.txt', to: '/y.txt' },
+      { k: 'unlink', d: 'C', p: '/c/y.txt' },
+      { k: 'crash', d: 'A' },
+    ],
+  },
+  // A rename there while this device edits: the resync that would place the file as there ran
+  // while an append here made it local again, and dropped the node from the resync set.
+  'seed 416: a rename there survives an edit here during the resync': {
+    seed: 416,
+    schedule: [
+      { k: 'create', d: 'C', p: '/z.bin', size: 23988, fill: 989098898 },
+      { k: 'restart', d: 'A' },
+      { k: 'run', n: 5 },
+      { k: 'run', n: 8 },
+      { k: 'run', n: 10 },
+      { k: 'truncate', d: 'B', p: '/z.bin', size: 1488 },
+      { k: 'rename', d: 'C', from: '/z.bin', to: '/y.txt' },
+      { k: 'append', d: 'A', p: '/z.bin', size: 179172, fill: 272769054 },
+      { k: 'restart', d: 'C' },
+      { k: 'append', d: 'B', p: '/z.bin', size: 221789, fill: 84755245 },
+    ],
+  },
+  // A page with a commit skipped (its name held by a file made here) and a later move of the same
+  // node: the move cleared the resync mark and kept the old content here.
+  'seed 635: a move after a skipped commit brings the content too': {
+    seed: 635,
+    schedule: [
+      { k: 'create', d: 'B', p: '/w', size: 2499, fill: 925264779 },
+      { k: 'create', d: 'C', p: '/z.bin', size: 56, fill: 781753279 },
+      { k: 'offline', d: 'B' },
+      { k: 'run', n: 10 },
+      { k: 'run', n: 8 },
+      { k: 'mkdir', d: 'A', p: '/b' },
+      { k: 'rename', d: 'A', from: '/z.bin', to: '/w' },
+      { k: 'overwrite', d: 'A', p: '/w', size: 4111, fill: 683153707 },
+      { k: 'rename', d: 'A', from: '/w', to: '/b/y.txt' },
+    ],
+  },
+  // Two conflicted copies of one file in the same second: the second's local rename failed on the
+  // name after the server had it.
+  'seed 1145: a second conflicted copy within a second gets its own name': {
+    seed: 1145,
+    schedule: [
+      { k: 'create', d: 'C', p: '/y.txt', size: 85710, fill: 547944634 },
+      { k: 'crash', d: 'A' },
+      { k: 'create', d: 'B', p: '/y.txt', size: 4750, fill: 102067549 },
+      { k: 'sync' },
+      { k: 'create', d: 'B', p: '/x.txt', size: 4203, fill: 916347738 },
+      { k: 'run', n: 8 },
+      { k: 'truncate', d: 'B', p: '/y.txt', size: 4022 },
+      { k: 'rename', d: 'C', from: '/x.txt', to: '/y.txt' },
+      { k: 'rename', d: 'C', from: '/y (conflicted copy from B 2026-01-01 000000).txt', to: '/x.txt' },
+    ],
+  },
+};
 
 t.test('a seed replays exactly: same trace twice', async (t) => {
   const a = await runDet({ seed: 7, events: 60 });
@@ -82,6 +123,14 @@ t.test('a seed replays exactly: same trace twice', async (t) => {
   const c = await runDet({ seed: 7, schedule: a.schedule });
   t.same(c.trace, a.trace, 'replaying the recorded schedule gives the same trace');
 });
+
+for (const [name, { seed, schedule }] of Object.entries(FIXED))
+  t.test(`fixed: ${name}`, async (t) => {
+    const r = await runDet({ seed, schedule });
+    if (!r.ok) console.error(formatDetFailure(r));
+    t.ok(r.ok, r.failures[0]?.split('\n')[0] ?? 'converged, nothing lost');
+    t.ok(r.stats.syncs >= 1, 'it reached a sync step');
+  });
 
 const seeds = process.env.LOFT_DET_KNOWN_FAILING
   ? KNOWN_FAILING_DET
