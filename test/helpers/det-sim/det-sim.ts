@@ -93,6 +93,17 @@ export interface ClosedWrite {
   exempt: string | null;
 }
 
+/**
+ * A crash leaves the dead drive's open FileHandles to the garbage collector (a killed process's
+ * files close with it); Node warns about each. Those warnings are dropped, every other is printed.
+ */
+const printWarning = process.listeners('warning');
+process.removeAllListeners('warning');
+process.on('warning', (w: Error & { code?: string }) => {
+  if (w.code === 'DEP0137' || /^Closing file descriptor \d+ on garbage collection/.test(w.message)) return;
+  for (const l of printWarning) l(w);
+});
+
 export const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const join = (dir: string, name: string): string => (dir === '/' ? `/${name}` : `${dir}/${name}`);
 
