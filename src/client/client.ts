@@ -379,10 +379,7 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
     await fuse.mount();
     cleanups.push(() => fuse.unmount());
     // Remote changes drop what the kernel cached about their paths (fuse/kernel-cache.ts).
-    mirror.onRemotePath = (p) => fuse.invalidate(p);
-    cleanups.push(() => {
-      mirror.onRemotePath = null;
-    });
+    cleanups.push(mirror.watch({ remotePath: (p) => fuse.invalidate(p) }));
 
     const status = (): DriveStatus => {
       const id = mirror.identity()!;

@@ -5,7 +5,7 @@
  * at once.
  *
  * For each path P, as it was before the change and as it is after (the mirror reports both, see
- * Mirror.onRemotePath), the kernel's entry basename(P) in directory dirname(P) is dropped
+ * MirrorWatcher.remotePath), the kernel's entry basename(P) in directory dirname(P) is dropped
  * (fuse_lowlevel_notify_inval_entry, through native/patch-fuse-native.mjs):
  * - the next lookup of P asks the drive again, and the kernel refreshes an inode it still holds from
  *   that answer (new size and mtime), or learns that P is gone;

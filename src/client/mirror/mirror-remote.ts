@@ -101,7 +101,7 @@ export class MirrorRemote extends MirrorTree {
       this.#displaced.delete(e.id);
       this.s.insertNode.run(key, e.id, parent.id, e.name, e.kind, e.rev, e.size, e.mtime, e.mode, e.time);
     }
-    if (from) this.onRemotePath?.(from);
+    if (from) this.remotePath(from);
     this.reportPath(key);
     // Moved elsewhere: queued ops name paths in the tree as it was; what lies below the moved node
     // is now elsewhere on the server too, so their paths follow it.
@@ -130,7 +130,7 @@ export class MirrorRemote extends MirrorTree {
     this.s.move.run(parentId, name, this.now(), id);
     this.rebaseOps(from, this.rawPath(id));
     // Placed as the server has it: the kernel forgets the old name (and learns the new one).
-    if (from) this.onRemotePath?.(from);
+    if (from) this.remotePath(from);
     this.reportPath(id);
     this.changed();
   }
@@ -262,7 +262,7 @@ export class MirrorRemote extends MirrorTree {
     // Queued ops below `from` name paths under it: they are under `into` now (after the entries
     // moved aside above had theirs rebased). The kernel forgets the old path.
     this.rebaseOps(fromPath, this.rawPath(into));
-    if (fromPath) this.onRemotePath?.(fromPath);
+    if (fromPath) this.remotePath(fromPath);
     this.s.moveOps.run(into, from.id);
     this.s.movePin.run(into, from.id);
     this.s.deletePin.run(from.id);
@@ -281,7 +281,7 @@ export class MirrorRemote extends MirrorTree {
     this.rebaseOps(from, to);
     if (n.server_id !== null && from && to)
       this.s.insertOp.run('move', n.id, n.server_id, from, to, 0, this.now());
-    if (from) this.onRemotePath?.(from);
+    if (from) this.remotePath(from);
     this.reportPath(n.id);
   }
 }

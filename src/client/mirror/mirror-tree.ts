@@ -19,8 +19,27 @@ import {
 
 /** Most nodes memoised in memory (~100 bytes each). */
 const NODE_CACHE_MAX = 200_000;
+
 /** Most path → node id entries memoised (cleared whole when full or when the tree changes shape). */
 const PATH_CACHE_MAX = 100_000;
+
+/** What other parts of the drive hear from the mirror (subscribed with Mirror.watch). */
+export interface MirrorWatcher {
+  /**
+   * Each path a server revision changes here, as it was and as it is (moved, deleted, content or
+   * attributes changed, created), while the revision is applied: the mount drops the kernel's
+   * cached entries for them (src/client/fuse/kernel-cache.ts). Called inside transactions: it must
+   * only record the path.
+   */
+  remotePath?(path: string): void;
+  /**
+   * A file's block list is about to be replaced or removed (inside the change, before it): a
+   * reader that opened the file and has not read its block list yet takes it now, so it keeps the
+   * revision it opened (the drive loads block lists lazily: opening a 20 GB file must not cost a
+   * 20,000-row query).
+   */
+  blocksChanging?(id: number): void;
+}
 
 export class MirrorTree {
   protected readonly db: ReturnType<typeof openMirrorDb>;
@@ -238,26 +257,26 @@ export class MirrorTree {
     return false;
   }
 
-  /**
-   * Told each path a server revision changes here, as it was and as it is (moved, deleted, content
-   * or attributes changed, created), while the revision is applied: the mount drops the kernel's
-   * cached entries for them (src/client/fuse/kernel-cache.ts). Called inside transactions: it must
-   * only record the path. Set by the composition root once the drive is mounted.
-   */
-  onRemotePath: ((path: string) => void) | null = null;
+  readonly #watchers = new Set<MirrorWatcher>();
 
-  /**
-   * Called (inside the change, before it) when a file's block list is about to be replaced or
-   * removed: a reader that opened the file and has not read its block list yet takes it now, so it
-   * keeps the revision it opened (the drive loads block lists lazily: opening a 20 GB file must not
-   * cost a 20,000-row query).
-   */
-  onBlocksChange: ((id: number) => void) | null = null;
+  /** Tells `watcher` what changes here (see MirrorWatcher) until the returned function is called. */
+  watch(watcher: MirrorWatcher): () => void {
+    this.#watchers.add(watcher);
+    return () => void this.#watchers.delete(watcher);
+  }
+
+  protected remotePath(path: string): void {
+    for (const w of this.#watchers) w.remotePath?.(path);
+  }
+
+  protected blocksChanging(id: number): void {
+    for (const w of this.#watchers) w.blocksChanging?.(id);
+  }
 
   protected reportPath(id: number): void {
-    if (!this.onRemotePath) return;
+    if (this.#watchers.size === 0) return;
     const p = this.rawPath(id);
-    if (p) this.onRemotePath(p);
+    if (p) this.remotePath(p);
   }
 
   /** The node's path from the database itself (inside transactions, past the caches). */
@@ -304,7 +323,7 @@ export class MirrorTree {
   }
 
   protected setBlocks(id: number, blocks: readonly BlockRef[], released: string[]): void {
-    this.onBlocksChange?.(id);
+    this.blocksChanging(id);
     for (const b of this.blocks(id)) released.push(b.hash);
     this.s.deleteBlocks.run(id);
     let offset = 0;
@@ -340,7 +359,7 @@ export class MirrorTree {
       const r = this.s.node.get(id) as NodeRow | undefined;
       if (r?.staging) staged.push(r.staging);
     }
-    this.onBlocksChange?.(id);
+    this.blocksChanging(id);
     for (const b of this.blocks(id)) released.push(b.hash);
     this.s.deleteBlocks.run(id);
     // A node displaced from its name (alreadyDeleted) may come back with the same id later in the

@@ -31,6 +31,7 @@ import { toOp } from './mirror-schema.js';
 import { MirrorRemote } from './mirror-remote.js';
 
 export type { BlockExtent, MirrorIdentity, MirrorNode, Op, OpKind } from './mirror-schema.js';
+export type { MirrorWatcher } from './mirror-tree.js';
 
 /** Conflicted copies remembered for `loft status` (the newest). */
 const MAX_CONFLICTS_KEPT = 100;
@@ -48,8 +49,21 @@ const ABSORB_SCAN = MAX_ABSORBED_DELETES + 1;
  * local changes (the write path) and the outbox the push loop replays.
  */
 export class Mirror extends MirrorRemote {
-  /** Seq of the op the push loop is working on: a new commit is not coalesced into it. */
-  pushing = 0;
+  #pushing = 0;
+
+  /** Seq of the op the push loop is working on (0: none): a new commit is not coalesced into it. */
+  get pushing(): number {
+    return this.#pushing;
+  }
+
+  /** The push loop starts on op `seq` (pushDone when it waits or is through). */
+  pushStarted(seq: number): void {
+    this.#pushing = seq;
+  }
+
+  pushDone(): void {
+    this.#pushing = 0;
+  }
 
   /** Creates a node (no server id yet); a directory's mkdir is queued at once, a file's commit on close. */
   createLocal(
@@ -107,7 +121,7 @@ export class Mirror extends MirrorRemote {
       this.db
         .transaction(() => {
           this.updateLocal(id, f);
-          if (!this.s.queuedCommit.get(id, this.pushing))
+          if (!this.s.queuedCommit.get(id, this.#pushing))
             this.s.insertOp.run('commit', id, this.node(id)?.serverId ?? null, path, null, 0, this.now());
         })
         .immediate();
@@ -155,8 +169,8 @@ export class Mirror extends MirrorRemote {
    */
   #absorbDeletes(seq: number, path: string): void {
     const prefix = path === '/' ? '/' : `${path}/`;
-    const pushingNode = this.pushing
-      ? (this.s.opNode.get(this.pushing) as { node_id: number } | undefined)?.node_id
+    const pushingNode = this.#pushing
+      ? (this.s.opNode.get(this.#pushing) as { node_id: number } | undefined)?.node_id
       : undefined;
     let total = 0;
     const rows = this.s.tailOps.all(seq, ABSORB_SCAN) as Pick<
@@ -164,7 +178,7 @@ export class Mirror extends MirrorRemote {
       'seq' | 'kind' | 'node_id' | 'server_id' | 'path'
     >[];
     for (const op of rows) {
-      if (op.seq === this.pushing || op.kind !== 'delete' || !op.path.startsWith(prefix)) break;
+      if (op.seq === this.#pushing || op.kind !== 'delete' || !op.path.startsWith(prefix)) break;
       if (op.server_id === null || op.node_id === pushingNode) continue;
       const n = 1 + (this.s.absorbedCount.get(op.seq) as { n: number }).n;
       if (total + n > MAX_ABSORBED_DELETES) break;

@@ -159,7 +159,7 @@ export class PushLoop {
         op = mirror.nextOp(this.#held); // its paths may have moved meanwhile
         if (!op) continue;
       }
-      mirror.pushing = op.seq;
+      mirror.pushStarted(op.seq);
       let wait: { ms: number | null; wakeable: boolean } | null = null;
       const wakes = this.#wakes;
       try {
@@ -227,7 +227,7 @@ export class PushLoop {
         backoff = Math.min(backoff * 2, offline ? OFFLINE_BACKOFF_MAX_MS : BACKOFF_MAX_MS);
       } finally {
         // Not pushing while it waits: a close meanwhile coalesces into the queued commit.
-        mirror.pushing = 0;
+        mirror.pushDone();
         this.status.current = null;
         if (this.#o.uploading) this.#o.uploading.id = null;
       }

@@ -125,7 +125,7 @@ export class Vfs {
     });
     this.#handles = new HandleTable(this.#mirror);
     this.#states = new FileStates(this.#mirror, this.dirty, this.#cache, options.uploading ?? { id: null });
-    this.#mirror.onBlocksChange = (id) => this.#handles.blocksChanging(id);
+    this.#mirror.watch({ blocksChanging: (id) => this.#handles.blocksChanging(id) });
   }
 
   /** For the cache: blocks of open files are evicted last. */
@@ -273,7 +273,7 @@ export class Vfs {
       const d = h.dirty && !h.dirty.orphaned ? h.dirty : (this.dirty.get(h.id) ?? h.dirty);
       if (d) return await d.file.read(offset, out, this.#writes.baseReader(h.id));
       // A handle's first read takes just the blocks it needs (a 20 GB file has 20,000): the whole
-      // list waits for the next read, or for the mirror to change it (onBlocksChange).
+      // list waits for the next read, or for the mirror to change it (MirrorWatcher.blocksChanging).
       const extents =
         h.extents ??
         (h.state.nextOffset < 0

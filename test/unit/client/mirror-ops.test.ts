@@ -189,7 +189,7 @@ t.test('queueCommit coalesces into a queued commit not yet being pushed', async 
 
   // The push loop starts on the first op: a later write needs a commit of its own...
   const first = ops[0]!.seq;
-  m.pushing = first;
+  m.pushStarted(first);
   m.queueCommit(3, '/docs/a.txt', { size: 301 });
   ops = m.ops();
   t.same(
@@ -205,7 +205,7 @@ t.test('queueCommit coalesces into a queued commit not yet being pushed', async 
   m.queueCommit(3, '/docs/a.txt', { size: 302 });
   t.equal(m.pendingOps, 3, 'coalesced into the second commit');
   m.opDone(first);
-  m.pushing = 0;
+  m.pushDone();
   m.queueCommit(3, '/docs/a.txt');
   t.same(
     m.ops().map((o) => [o.kind, o.nodeId]),
@@ -1126,7 +1126,7 @@ t.test(
     const b = key(m, 12);
     m.queueCommit(b, '/top/b.txt');
     const commitSeq = m.headOp()!.seq;
-    m.pushing = commitSeq; // b's commit is under way: b's revision may still change
+    m.pushStarted(commitSeq); // b's commit is under way: b's revision may still change
     m.removeLocal(key(m, 11), '/top/a.txt');
     m.removeLocal(b, '/top/b.txt');
     m.removeLocal(key(m, 10), '/top');
@@ -1142,7 +1142,7 @@ t.test(
     // The commit's answer bumps b's delete to the new revision, which then runs on its own.
     m.setRev(b, 250);
     t.match(m.ops()[1], { kind: 'delete', rev: 250 });
-    m.pushing = 0;
+    m.pushDone();
   },
 );
 

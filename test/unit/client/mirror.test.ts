@@ -437,7 +437,7 @@ t.test('onRemotePath: each path a remote revision changes, as it was and as it i
     false,
   );
   const seen: string[] = [];
-  m.onRemotePath = (p) => seen.push(p);
+  m.watch({ remotePath: (p) => seen.push(p) });
   m.applyChanges([commit(7, ROOT, 'f', [{ hash: H('b'), size: 2 }])], 'c2', false);
   t.same(seen.splice(0), ['/f'], 'content changed in place');
   m.applyChanges([move(5, ROOT, 'e', 'dir')], 'c3', false);
