@@ -62,26 +62,8 @@ const VIEW_POLL_MS = 200;
 /** How long `loft check` may take to agree after a sync step (its pull is a long-poll away). */
 const CHECK_WAIT_MS = 20_000;
 
-export type MountEventKind =
-  | 'create'
-  | 'overwrite'
-  | 'pwrite'
-  | 'append'
-  | 'truncate'
-  | 'renameFile'
-  | 'renameDir'
-  | 'unlink'
-  | 'mkdir'
-  | 'rmdir'
-  | 'slowWrite'
-  | 'read'
-  | 'offline'
-  | 'online'
-  | 'crash'
-  | 'restart'
-  | 'sync';
-
-export const MOUNT_WEIGHTS: Readonly<Record<MountEventKind, number>> = {
+/** Event weights of the random schedule (relative). */
+export const MOUNT_WEIGHTS = {
   create: 12,
   overwrite: 8,
   pwrite: 8,
@@ -99,7 +81,9 @@ export const MOUNT_WEIGHTS: Readonly<Record<MountEventKind, number>> = {
   crash: 2,
   restart: 1,
   sync: 6,
-};
+} as const;
+
+export type MountEventKind = keyof typeof MOUNT_WEIGHTS;
 
 export interface MountSimOptions {
   seed: number;
