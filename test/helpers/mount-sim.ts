@@ -61,6 +61,8 @@ const VIEW_GRACE_MS = 3_000;
 const VIEW_POLL_MS = 200;
 /** How long `loft check` may take to agree after a sync step (its pull is a long-poll away). */
 const CHECK_WAIT_MS = 20_000;
+/** Chance that an event goes to the device of the event before (runs of one device's changes). */
+const STICKY = 0.5;
 
 /** Event weights of the random schedule (relative). */
 export const MOUNT_WEIGHTS = {
@@ -148,6 +150,7 @@ export class MountSim {
   #view!: ServerView;
   #event = 0;
   #headCursor = '';
+  #last: MountDevice | null = null;
   readonly ops: MountOps;
 
   private constructor(options: MountSimOptions) {
@@ -389,7 +392,9 @@ export class MountSim {
     this.stats.events++;
     await this.ops.closeDue(this.devices);
     const kind = this.#pickEvent();
-    const dev = this.#pickOf(this.devices)!;
+    // Often the device of the event before: a device alone at work for a while keeps the solo model.
+    const dev = this.#last && this.#rng() < STICKY ? this.#last : this.#pickOf(this.devices)!;
+    this.#last = dev;
     const { dirs, files } = await this.ops.localTree(dev);
     const fileName = () => this.#pickOf(FILE_NAMES)!;
     const dirName = () => this.#pickOf(DIR_NAMES)!;
