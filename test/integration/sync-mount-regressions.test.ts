@@ -7,7 +7,7 @@ import { constants as C } from 'node:fs';
 import fs from 'node:fs/promises';
 import t from 'tap';
 import { Api } from '../helpers/api.js';
-import { Devices, settled, status, waitFor } from '../helpers/devices.js';
+import { checkDrive, Devices, settled, status, waitFor } from '../helpers/devices.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { pseudoRandom, putFile, sha256 } from '../helpers/fixtures.js';
 import { ServerProcess } from '../helpers/server-process.js';
@@ -88,6 +88,54 @@ t.test(
       [...shas.keys()].some((n) => n.startsWith('y (conflicted copy from rename-edit-laptop ')),
       'ours is a conflicted copy beside it',
     );
+    await m.stop();
+  },
+);
+
+t.test(
+  'fixed: mount seed 20 × 60: a rename over a file, refused by the server (its source was deleted elsewhere): the file it replaced here comes back',
+  async (t) => {
+    const dev = await devices.newUser('rename-over');
+    const other = await devices.otherDevice(dev, 'rename-over-phone');
+    const proxy = new FaultProxy(Number(new URL(server.url).port));
+    proxies.push(proxy);
+    await proxy.start();
+    const m = devices.mount(t, dev, proxy.url);
+    await m.start();
+    const kept = pseudoRandom(388, 4);
+    await fs.writeFile(m.p('a.txt'), pseudoRandom(1000, 5));
+    await fs.writeFile(m.p('w'), kept);
+    await settled(m);
+
+    // Offline here: a.txt renamed over w; meanwhile another device deletes a.txt.
+    proxy.offline();
+    await fs.rename(m.p('a.txt'), m.p('w'));
+    const a = (await other.api.get('/v1/node?path=/a.txt')).body as { rev: number };
+    t.equal((await other.api.post('/v1/delete', { path: '/a.txt', parentRev: a.rev })).status, 200);
+    proxy.online();
+    const checker = new Api(server.url, other.token);
+    await waitFor(
+      'the move refused and the journal pulled',
+      async () => {
+        const head = cursorSeq((await checker.get('/v1/changes?limit=10000')).body.cursor as string);
+        const s = await status(m);
+        return s.pending === 0 && cursorSeq(s.cursor) === head;
+      },
+      30_000,
+    );
+    // The server still has w (the move never happened there): the drive shows it again.
+    const shown = await waitFor(
+      'w shown again',
+      async () => {
+        const names = (await fs.readdir(m.mountpoint)).sort();
+        return names.includes('w') && names;
+      },
+      15_000,
+    ).catch(async () => (await fs.readdir(m.mountpoint)).sort());
+    t.same(shown, ['w'], 'w is back, a.txt is gone');
+    t.equal(sha256(await fs.readFile(m.p('w')).catch(() => Buffer.alloc(0))), sha256(kept), "the server's w");
+    const check = await checkDrive(m);
+    t.equal(check.code, 0, `loft check: ${check.report?.summary ?? check.stderr}`);
     await m.stop();
   },
 );
