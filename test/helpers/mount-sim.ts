@@ -190,8 +190,8 @@ export class MountSim {
       const dev: MountDevice = { name, proxy, mount, wantOnline: true, held: [], earlier: '' };
       this.devices.push(dev);
       this.ops.addDevice(dev);
-      await mount.start();
     }
+    await Promise.all(this.devices.map((d) => d.mount.start()));
     this.ops.synced(new Map());
   }
 
@@ -498,12 +498,15 @@ export class MountSim {
   async finish(): Promise<void> {
     this.#event++;
     if (!(await this.syncStep('final sync'))) return;
-    for (const dev of this.devices) {
+    const checkOne = async (dev: MountDevice) => {
       let last: Awaited<ReturnType<typeof checkDrive>> | null = null;
       const t0 = Date.now();
-      while (Date.now() - t0 < CHECK_WAIT_MS) {
+      for (let look = 1; Date.now() - t0 < CHECK_WAIT_MS; look++) {
         last = await checkDrive(dev.mount);
-        if (last.code === 0) break;
+        if (last.code === 0) {
+          if (look > 1) this.#log(`loft check on ${dev.name}: in sync at look ${look}`);
+          break;
+        }
         await new Promise((r) => setTimeout(r, 250));
       }
       if (last?.code !== 0)
@@ -511,7 +514,8 @@ export class MountSim {
           `loft check on ${dev.name} exits ${last?.code}: ${last?.report?.summary ?? last?.stderr}\n    ` +
             JSON.stringify(last?.report?.differences.slice(0, 10) ?? []),
         );
-    }
+    };
+    await Promise.all(this.devices.map(checkOne));
     const server = await this.#view.tree();
     this.stats.finalFiles = [...server.values()].filter((e) => e.kind === 'file').length;
     this.stats.finalDirs = server.size - this.stats.finalFiles;
