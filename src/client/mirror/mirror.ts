@@ -208,8 +208,10 @@ export class Mirror extends MirrorRemote {
           const r = this.s.node.get(replaced) as NodeRow | undefined;
           if (r && r.server_id !== null && r.kind === 'file' && this.s.laterMove.get(r.id, 0))
             this.s.insertOp.run('delete', r.id, r.server_id, toPath, null, r.rev, this.now());
-          // Fetched again once the move is through: gone if the move replaced it there, back here
-          // if the server refused the move (its node deleted there meanwhile: seed 144).
+          // Its server state is fetched again once the queue is empty: gone there when the move
+          // went through; back here when the server refused the move (else nothing would ever
+          // bring it back: the server's journal has nothing new about it; mount seed 20 × 60,
+          // simulation seed 144).
           if (r && r.server_id !== null) this.s.markResync.run(r.server_id);
           this.removeSubtree(replaced, released, false, staged);
         }

@@ -155,8 +155,21 @@ export class StagingFile {
     this.#present.add(limit, this.#size);
   }
 
-  /** Writes the metadata atomically; with `durable`, fsyncs the data first. */
-  async persist(durable = false): Promise<void> {
+  /**
+   * Writes the metadata atomically; with `durable`, fsyncs the data first. One at a time, each
+   * taking its snapshot when its turn comes: two at once shared the temp file (one renamed it away
+   * under the other, and close(2) answered EIO: mount seed 3 × 30), and an older snapshot could
+   * land last.
+   */
+  persist(durable = false): Promise<void> {
+    const run = this.#persisted.then(() => this.#persist(durable));
+    this.#persisted = run.catch(() => undefined);
+    return run;
+  }
+
+  #persisted: Promise<void> = Promise.resolve();
+
+  async #persist(durable: boolean): Promise<void> {
     if (durable) await this.#fh.sync();
     const meta: Meta = {
       version: 1,

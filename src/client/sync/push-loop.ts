@@ -371,6 +371,7 @@ export class PushLoop {
           : { toPath: op.toPath! };
       const req = { id: serverId, parentRev: node.rev, ...place, overwrite: true };
       let r: { rev: number; node: Revision };
+      let changedThere = false;
       try {
         try {
           r = await remote.move(req, this.#abort.signal);
@@ -378,11 +379,12 @@ export class PushLoop {
           if (!isLoftError(err, 'CONFLICT')) throw err;
           // Changed elsewhere since: the rename still applies (rename vs edit: both apply), and the
           // change made there (skipped here while the move was queued: the revision recorded
-          // below jumps past it) is fetched by the resync.
+          // below jumps past it, unless the file holds local content) is fetched by the resync.
           const current = await remote.nodeById(serverId, this.#abort.signal);
           if (current.deleted) throw new LoftError('NOT_FOUND', `${op.path} was deleted elsewhere`);
           r = await remote.move({ ...req, parentRev: current.rev }, this.#abort.signal);
           mirror.markResync(node.id);
+          changedThere = true;
         }
       } catch (err) {
         // The server cannot make this move (the node or the target's folder is gone there, or it
@@ -397,7 +399,11 @@ export class PushLoop {
         });
         return;
       }
-      mirror.setRev(node.id, r.rev);
+      // A file with local content (open for writing, or a commit queued) keeps the revision that
+      // content is based on when the move went on top of a change made elsewhere: recording the
+      // move's revision would make its commit replace that change silently (no conflicted copy,
+      // no merge: mount seed 6 × 40, sync-mount-regressions.test.ts).
+      if (!changedThere || mirror.node(node.id)?.staging == null) mirror.setRev(node.id, r.rev);
       mirror.adoptPlacement(node.id, r.node.parentId, r.node.name, op.seq);
     });
   }

@@ -131,3 +131,27 @@ t.test('writes after the last persist are dropped on reopen: the data file is it
   t.same(readFileSync(again.path), kept, 'the data file holds exactly the persisted content');
   await again.remove();
 });
+
+t.test(
+  'persists at once (close(2) and a commit point together) all succeed; the newest lands last',
+  async (t) => {
+    // Mount seed 3 × 30 (sync-random-mounts): two persists shared one temp file, one renamed it away
+    // under the other, and close(2) answered EIO.
+    const s = await StagingFile.create(dir, 'twice', 0);
+    await s.write(0, randomBytes(100));
+    const first = s.persist(true);
+    await s.write(100, randomBytes(50));
+    const second = s.persist(true);
+    const third = s.persist(false);
+    const results = await Promise.allSettled([first, second, third]);
+    t.same(
+      results.map((r) => r.status),
+      ['fulfilled', 'fulfilled', 'fulfilled'],
+      results.map((r) => (r.status === 'rejected' ? String(r.reason) : 'ok')).join('; '),
+    );
+    await s.close();
+    const again = (await StagingFile.open(dir, 'twice'))!;
+    t.equal(again.size, 150, 'the metadata of the last persist');
+    await again.remove();
+  },
+);
