@@ -345,7 +345,14 @@ export class RemoteClient {
       payload = JSON.stringify(body);
     }
     try {
-      return await this.#transport({ method, url: this.url + path, headers, body: payload, signal, timeoutMs });
+      return await this.#transport({
+        method,
+        url: this.url + path,
+        headers,
+        body: payload,
+        signal,
+        timeoutMs,
+      });
     } catch (cause) {
       if (signal?.aborted) throw cause;
       throw new LoftError('UNAVAILABLE', `server ${this.url} unreachable: ${(cause as Error).message}`, {
