@@ -162,6 +162,9 @@ export class MirrorRemote extends MirrorTree {
       // in the set for the next resync, or the server's placement would be lost (seed 416).
       if (existing && this.holdsLocal(existing.id)) return;
       this.s.resyncDone.run(serverId);
+      // An answer older than what the journal brought here meanwhile (the pull applied a newer
+      // revision while the server was asked): the newer state stands (seed 2252).
+      if (existing && e && existing.rev > e.rev) return;
       if (!e || e.deleted) {
         if (existing) {
           this.reportPath(existing.id);
