@@ -293,6 +293,14 @@ export class PushLoop {
     const { mirror, remote, lock } = this.#o;
     const node = mirror.node(op.nodeId);
     if (!node) return; // removed here since
+    const known = node.serverId;
+    if (known !== null) {
+      // An earlier attempt made or adopted it and failed after (the merge below lost its answer):
+      // only that is left to do. A new mkdir would make a second folder, at its new name if it
+      // was renamed here meanwhile, and the adopted one would be lost here (seed 3008).
+      await lock.run(() => this.#mergeTree(known));
+      return;
+    }
     await lock.run(async () => {
       let id: number;
       let rev: number;
