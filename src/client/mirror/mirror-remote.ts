@@ -173,6 +173,9 @@ export class MirrorRemote extends MirrorTree {
         return;
       }
       const parent = e.parentId === null ? null : this.keyOf(e.parentId);
+      // Its folder is not known here yet (made there by path, its entry still to come): it stays
+      // in the set, and the next resync places it (seed 2643; its own entry is an echo here).
+      if (parent === null && e.parentId !== null) return void this.s.markResync.run(serverId);
       if (parent === null || (existing && this.isUnder(parent, existing.id))) return;
       this.#applyOne(e, released, true);
     })();
