@@ -104,6 +104,70 @@ const FIXED: Record<string, { seed: number; schedule: DetEvent[] }> = {
       { k: 'rename', d: 'C', from: '/y (conflicted copy from B 2026-01-01 000000).txt', to: '/x.txt' },
     ],
   },
+  // A resync's answer arrived after the pull had applied a newer revision of the node, and put the
+  // older revision and content back here.
+  'seed 2252: a stale resync answer does not put an old revision back': {
+    seed: 2252,
+    schedule: [
+      { k: 'create', d: 'B', p: '/z.bin', size: 4733, fill: 380467376 },
+      { k: 'crash', d: 'B' },
+      { k: 'sync' },
+      { k: 'overwrite', d: 'C', p: '/z.bin', size: 724, fill: 65969651 },
+      { k: 'mkdir', d: 'A', p: '/b' },
+      { k: 'overwrite', d: 'A', p: '/z.bin', size: 3646, fill: 236495023 },
+      { k: 'mkdir', d: 'C', p: '/b' },
+      { k: 'loseAnswer', d: 'A' },
+      { k: 'run', n: 12 },
+      { k: 'unlink', d: 'A', p: '/z.bin' },
+      { k: 'run', n: 6 },
+      { k: 'mkdir', d: 'C', p: '/b/b' },
+      { k: 'create', d: 'C', p: '/b/b/z.bin', size: 5985, fill: 396276271 },
+      { k: 'truncate', d: 'B', p: '/z.bin', size: 1853 },
+      { k: 'create', d: 'C', p: '/x.txt', size: 74, fill: 460564390 },
+      { k: 'read', d: 'B', p: '/z.bin' },
+      { k: 'sync' },
+      { k: 'rename', d: 'B', from: '/x.txt', to: '/b/b/w' },
+      { k: 'create', d: 'C', p: '/b/b/y.txt', size: 4037, fill: 999483601 },
+      { k: 'overwrite', d: 'C', p: '/x.txt', size: 2238, fill: 893558202 },
+      { k: 'rename', d: 'A', from: '/x.txt', to: '/b/b/w' },
+      { k: 'create', d: 'A', p: '/y.txt', size: 1311, fill: 996771154 },
+      { k: 'unlink', d: 'C', p: '/b/b/z.bin' },
+      { k: 'create', d: 'B', p: '/b/z.bin', size: 3981, fill: 445466688 },
+    ],
+  },
+  // A mkdir adopted the folder another device made, its merge lost the answer (server restart), and
+  // the retry made a second folder at the name it had been renamed to here: the first was lost here.
+  'seed 3008: a mkdir retried after its merge lost an answer makes no second folder': {
+    seed: 3008,
+    schedule: [
+      { k: 'mkdir', d: 'B', p: '/b' },
+      { k: 'serverRestart' },
+      { k: 'mkdir', d: 'C', p: '/b' },
+      { k: 'run', n: 12 },
+      { k: 'rename', d: 'B', from: '/b', to: '/c' },
+      { k: 'serverRestart' },
+    ],
+  },
+  // A file committed by path into a folder another device had moved away: the server made the folder
+  // again; the resync ran before that folder's entry came and dropped the placement.
+  'seed 2643: a file made by path in a folder moved elsewhere is placed as there': {
+    seed: 2643,
+    schedule: [
+      { k: 'loseAnswer', d: 'A' },
+      { k: 'run', n: 11 },
+      { k: 'mkdir', d: 'A', p: '/b' },
+      { k: 'create', d: 'B', p: '/x.txt', size: 3819, fill: 254512360 },
+      { k: 'create', d: 'B', p: '/w', size: 5334, fill: 377425672 },
+      { k: 'mkdir', d: 'B', p: '/a' },
+      { k: 'create', d: 'A', p: '/x.txt', size: 3645, fill: 446137725 },
+      { k: 'sync' },
+      { k: 'rename', d: 'C', from: '/b', to: '/a/a' },
+      { k: 'create', d: 'B', p: '/b/z.bin', size: 2706, fill: 394220761 },
+      { k: 'pwrite', d: 'B', p: '/b/z.bin', at: 0.75, size: 2655, fill: 598805972 },
+      { k: 'create', d: 'A', p: '/z.bin', size: 756, fill: 811245543 },
+      { k: 'overwrite', d: 'A', p: '/x.txt', size: 5078, fill: 933020793 },
+    ],
+  },
 };
 
 t.test('a seed replays exactly: same trace twice', async (t) => {
