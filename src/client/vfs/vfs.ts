@@ -374,6 +374,11 @@ export class Vfs {
     return h.dirty?.size ?? this.#mirror.node(h.id)?.size ?? h.size;
   }
 
+  /** The local key of the node behind an open handle (it stays the node's, wherever it moves). */
+  handleNode(fh: number): number {
+    return this.#handles.get(fh).id;
+  }
+
   /** Reads a dirty file's current content (staging over the committed revision). */
   async readDirty(id: number, offset: number, out: Buffer): Promise<number> {
     const d = this.dirty.get(id);

@@ -443,29 +443,32 @@ export class DetSim {
       case 'create': {
         const data = pseudoRandom(e.size, e.fill);
         const fh = await vfs.create(e.p, S_IFREG | 0o644);
+        const key = vfs.handleNode(fh);
         try {
           await vfs.write(fh, data, 0);
           await vfs.flush(fh);
         } finally {
           await vfs.release(fh);
         }
-        return this.#closed(dev, e.p, data);
+        return this.#closedKey(dev, key, data);
       }
       case 'overwrite': {
         const data = pseudoRandom(e.size, e.fill);
         const fh = await vfs.open(e.p, O_WRONLY | O_TRUNC);
+        const key = vfs.handleNode(fh);
         try {
           await vfs.write(fh, data, 0);
           await vfs.flush(fh);
         } finally {
           await vfs.release(fh);
         }
-        return this.#closed(dev, e.p, data);
+        return this.#closedKey(dev, key, data);
       }
       case 'pwrite':
       case 'append': {
         const data = pseudoRandom(e.size, e.fill);
         const fh = await vfs.open(e.p, e.k === 'append' ? O_WRONLY | O_APPEND : O_RDWR);
+        const key = vfs.handleNode(fh);
         let content: Buffer | null;
         try {
           const size = vfs.handleSize(fh);
@@ -475,14 +478,18 @@ export class DetSim {
         } finally {
           await vfs.release(fh);
         }
-        return this.#closed(dev, e.p, content);
+        return this.#closedKey(dev, key, content);
       }
       case 'truncate': {
+        // The node is known by its key: a remote move may land while truncate or the read-back waits.
+        const before = core.mirror.lookup(e.p)?.id ?? -1;
         await vfs.truncate(e.p, e.size);
         const fh = await vfs.open(e.p, O_RDONLY).catch(() => null);
-        if (fh === null) return this.#closed(dev, e.p, null);
+        if (fh === null) return this.#closedKey(dev, before, null);
         try {
-          return this.#closed(dev, e.p, await this.#readAll(core, fh));
+          // Another node at the path by now (a remote rename): what this truncate left is unknown.
+          const same = vfs.handleNode(fh) === before;
+          return this.#closedKey(dev, before, same ? await this.#readAll(core, fh) : null);
         } finally {
           await vfs.release(fh);
         }
@@ -520,8 +527,7 @@ export class DetSim {
           await vfs.release(fh);
           throw err;
         }
-        const key = core.mirror.lookup(e.p)?.id ?? -1;
-        dev.held.push({ fh, p: e.p, key, closeAt: this.#event + e.for });
+        dev.held.push({ fh, p: e.p, key: vfs.handleNode(fh), closeAt: this.#event + e.for });
         return `until event ${this.#event + e.for}`;
       }
       default:
@@ -573,10 +579,6 @@ export class DetSim {
   }
 
   /** Records a closed write; it supersedes the device's earlier pending write of the same node. */
-  #closed(dev: SimDevice, p: string, content: Buffer | null): string {
-    return this.#closedKey(dev, dev.core?.mirror.lookup(p)?.id ?? -1, content);
-  }
-
   #closedKey(dev: SimDevice, key: number, content: Buffer | null): string {
     const w: ClosedWrite = {
       n: this.writes.length + 1,
