@@ -37,7 +37,7 @@ export class MirrorRemote extends MirrorTree {
   mergeRemote(entries: readonly Revision[]): void {
     const released: string[] = [];
     this.db.transaction(() => {
-      for (const e of entries) this.#applyOne(e, released);
+      for (const e of entries) this.#applyOne(e, released, false, true);
     })();
     if (entries.length) this.changed();
   }
@@ -49,7 +49,13 @@ export class MirrorRemote extends MirrorTree {
     this.changed();
   }
 
-  #applyOne(e: Revision, released: string[], force = false): void {
+  /**
+   * `force`: the server's state wins over local rules (resync, conflict); `current`: `e` is the
+   * node's current state (a listing), not one step of the journal, so its content stands even when
+   * its last op was a move (seed 4130: a listing's move entry kept older content here, and the
+   * journal's commit before it was then skipped as older).
+   */
+  #applyOne(e: Revision, released: string[], force = false, current = false): void {
     if (e.parentId === null) return; // the root never changes shape
     const existing = this.s.byServer.get(e.id) as NodeRow | undefined;
     if (existing && !force && existing.rev >= e.rev) return; // not newer (our own echo)
@@ -109,7 +115,7 @@ export class MirrorRemote extends MirrorTree {
     // An earlier entry of this node was skipped (in the resync set): this one, a move say, carries
     // the node's current content too, and stands in for the skipped one's (seed 635).
     const skipped = !!this.s.inResync.get(e.id);
-    const contentChanged = !existing || e.op === 'create' || e.op === 'commit' || force || skipped;
+    const contentChanged = !existing || e.op === 'create' || e.op === 'commit' || force || current || skipped;
     if (e.kind === 'file' && e.blocks && contentChanged) this.setBlocks(key, e.blocks, released);
     this.s.resyncDone.run(e.id);
   }

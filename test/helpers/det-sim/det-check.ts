@@ -25,7 +25,14 @@ export async function checkWorld(sim: DetSim, label: string): Promise<void> {
     const { report } = await checkDrive(mirrorSnapshot(d.core!.mirror), remote);
     if (!report.inSync) {
       const lines = [
-        ...report.differences.slice(0, 12).map((x) => `${x.kind} ${x.path}`),
+        ...report.differences
+          .slice(0, 12)
+          .map(
+            (x) =>
+              `${x.kind} ${x.path}` +
+              (x.local ? ` (here: rev ${x.local.rev}, ${x.local.size} B` : ' (') +
+              (x.server ? `; server: ${x.server.path} rev ${x.server.rev}, ${x.server.size} B)` : ')'),
+          ),
         ...report.pending.slice(0, 5).map((x) => `pending ${x.op} ${x.path}`),
         ...report.stuck.slice(0, 5).map((x) => `stuck ${x.op} ${x.path}: ${x.error}`),
         ...report.notPulled.slice(0, 5).map((x) => `not pulled ${x.path} rev ${x.rev}`),
