@@ -168,6 +168,26 @@ const FIXED: Record<string, { seed: number; schedule: DetEvent[] }> = {
       { k: 'overwrite', d: 'A', p: '/x.txt', size: 5078, fill: 933020793 },
     ],
   },
+  // A conflict's merge listed a node whose last op there was a move: the listing's entry set the
+  // revision but not the content, and the journal's commit before it was then skipped as older.
+  'seed 4130: a listed node brings its content, not only its place': {
+    seed: 4130,
+    schedule: [
+      { k: 'create', d: 'C', p: '/z.bin', size: 2650, fill: 412738620 },
+      { k: 'overwrite', d: 'C', p: '/z.bin', size: 5893, fill: 896202084 },
+      { k: 'create', d: 'B', p: '/w', size: 83, fill: 95788993 },
+      { k: 'run', n: 11 },
+      { k: 'run', n: 9 },
+      { k: 'run', n: 4 },
+      { k: 'pwrite', d: 'C', p: '/z.bin', at: 0, size: 3779, fill: 818960824 },
+      { k: 'offline', d: 'A' },
+      { k: 'offline', d: 'C' },
+      { k: 'run', n: 5 },
+      { k: 'create', d: 'A', p: '/w', size: 2029, fill: 714150867 },
+      { k: 'mkdir', d: 'A', p: '/c' },
+      { k: 'rename', d: 'C', from: '/z.bin', to: '/w' },
+    ],
+  },
 };
 
 t.test('a seed replays exactly: same trace twice', async (t) => {
