@@ -298,7 +298,16 @@ export class PushLoop {
       // An earlier attempt made or adopted it and failed after (the merge below lost its answer):
       // only that is left to do. A new mkdir would make a second folder, at its new name if it
       // was renamed here meanwhile, and the adopted one would be lost here (seed 3008).
-      await lock.run(() => this.#mergeTree(known));
+      await lock.run(async () => {
+        try {
+          await this.#mergeTree(known);
+        } catch (err) {
+          // Deleted there since: the mkdir did take effect; the delete that followed it applies
+          // here as it would have (resync), unless something local lives below (seed 5400).
+          if (!isLoftError(err, 'NOT_FOUND')) throw err;
+          mirror.markResync(node.id);
+        }
+      });
       return;
     }
     await lock.run(async () => {
