@@ -88,7 +88,9 @@ export class MirrorRemote extends MirrorTree {
     if (holder && holder.id !== existing?.id) {
       if (this.holdsLocal(holder.id)) return skip();
       // A live node elsewhere under this name is stale (its delete is later in this page or lost):
-      // the server's order is authoritative, so the newcomer takes the name.
+      // the server's order is authoritative, so the newcomer takes the name. If it comes back later
+      // in the page (a move), what it held comes back with it by resync (seed 5550).
+      this.#resyncBelow(holder.id);
       this.removeSubtree(holder.id, released, true);
       this.s.deleteNode.run(holder.id);
       if (holder.server_id !== null) this.#displaced.set(holder.server_id, holder.id);
@@ -118,6 +120,15 @@ export class MirrorRemote extends MirrorTree {
     const contentChanged = !existing || e.op === 'create' || e.op === 'commit' || force || current || skipped;
     if (e.kind === 'file' && e.blocks && contentChanged) this.setBlocks(key, e.blocks, released);
     this.s.resyncDone.run(e.id);
+  }
+
+  /** Marks everything below node `id` (a key) that the server has for resync. */
+  #resyncBelow(id: number): void {
+    for (const { id: child } of this.s.childIds.all(id) as { id: number }[]) {
+      const serverId = this.s.serverIdOf.get(child) as number | null | undefined;
+      if (serverId != null) this.s.markResync.run(serverId);
+      this.#resyncBelow(child);
+    }
   }
 
   /** `parentServerId`: the server's id of the folder the server placed the node in. */
