@@ -188,6 +188,31 @@ const FIXED: Record<string, { seed: number; schedule: DetEvent[] }> = {
       { k: 'rename', d: 'C', from: '/z.bin', to: '/w' },
     ],
   },
+  // A folder displaced from its name within a journal page and moved back later in the same page
+  // lost what it held here (a folder another device had made inside it).
+  'seed 5550: a folder displaced and moved back within a page keeps what it holds': {
+    seed: 5550,
+    schedule: [
+      { k: 'run', n: 11 },
+      { k: 'create', d: 'C', p: '/z.bin', size: 4216, fill: 121693107 },
+      { k: 'loseAnswer', d: 'C' },
+      { k: 'mkdir', d: 'A', p: '/b' },
+      { k: 'mkdir', d: 'C', p: '/b' },
+      { k: 'run', n: 11 },
+      { k: 'create', d: 'A', p: '/x.txt', size: 132069, fill: 155286351 },
+      { k: 'restart', d: 'C' },
+      { k: 'run', n: 10 },
+      { k: 'overwrite', d: 'B', p: '/x.txt', size: 5791, fill: 142418518 },
+      { k: 'unlink', d: 'A', p: '/x.txt' },
+      { k: 'run', n: 7 },
+      { k: 'rename', d: 'B', from: '/b', to: '/a' },
+      { k: 'sync' },
+      { k: 'rename', d: 'C', from: '/a', to: '/b' },
+      { k: 'mkdir', d: 'A', p: '/a/b' },
+      { k: 'rename', d: 'C', from: '/x.txt', to: '/z.bin' },
+      { k: 'mkdir', d: 'B', p: '/b' },
+    ],
+  },
 };
 
 t.test('a seed replays exactly: same trace twice', async (t) => {
