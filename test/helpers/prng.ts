@@ -9,3 +9,15 @@ export function prng(seed: number): () => number {
     return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** Seeds from "1,2,3" or "1-40" (or both, comma-separated); `fallback` when `spec` is empty. */
+export function parseSeeds(spec: string | undefined, fallback: number[] = []): number[] {
+  if (!spec) return fallback;
+  const out: number[] = [];
+  for (const part of spec.split(',')) {
+    const m = /^(\d+)-(\d+)$/.exec(part.trim());
+    if (m) for (let s = Number(m[1]); s <= Number(m[2]); s++) out.push(s);
+    else if (part.trim()) out.push(Number(part.trim()));
+  }
+  return out;
+}

@@ -10,20 +10,11 @@
  */
 import '../helpers/exit-promptly.js';
 import t from 'tap';
+import { parseSeeds } from '../helpers/prng.js';
 import { formatDetFailure, runDet, shrinkSchedule } from '../helpers/det-sim/det-check.js';
 import type { DetEvent } from '../helpers/det-sim/schedule.js';
 
 const DEFAULT_SEEDS = '1-200';
-/** "1-40" or "3,17,42". */
-function parseSeeds(spec: string): number[] {
-  const out: number[] = [];
-  for (const part of spec.split(',')) {
-    const m = /^(\d+)-(\d+)$/.exec(part.trim());
-    if (m) for (let s = Number(m[1]); s <= Number(m[2]); s++) out.push(s);
-    else if (part.trim()) out.push(Number(part.trim()));
-  }
-  return out;
-}
 
 const DEFAULT_EVENTS = 40;
 

@@ -12,24 +12,13 @@
  */
 import '../helpers/exit-promptly.js';
 import t from 'tap';
+import { parseSeeds } from '../helpers/prng.js';
 import { formatMountFailure, runMountSeed } from '../helpers/mount-sim.js';
 
 /** Seeds of the quick set (each passed every run here). */
 const QUICK_SEEDS = [1, 2, 3];
 const QUICK_OPS = 30;
 const FILE = 'dist/test/integration/sync-random-mounts.test.js';
-
-/** "1,2,3" or "1-40" (as LOFT_SYNC_SEEDS in sync-random.test.ts, which cannot be imported: it runs). */
-function parseSeeds(spec: string | undefined, fallback: number[]): number[] {
-  if (!spec) return fallback;
-  const out: number[] = [];
-  for (const part of spec.split(',')) {
-    const m = /^(\d+)-(\d+)$/.exec(part.trim());
-    if (m) for (let s = Number(m[1]); s <= Number(m[2]); s++) out.push(s);
-    else if (part.trim()) out.push(Number(part.trim()));
-  }
-  return out;
-}
 
 const seeds = parseSeeds(process.env.LOFT_MOUNT_SEEDS, QUICK_SEEDS);
 const ops = Number(process.env.LOFT_MOUNT_OPS ?? QUICK_OPS);

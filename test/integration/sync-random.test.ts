@@ -12,6 +12,7 @@
  */
 import '../helpers/exit-promptly.js';
 import t from 'tap';
+import { parseSeeds } from '../helpers/prng.js';
 import { formatFailure, runSeed, type SimOptions } from '../helpers/sync-sim.js';
 
 /**
@@ -21,17 +22,6 @@ import { formatFailure, runSeed, type SimOptions } from '../helpers/sync-sim.js'
  */
 const QUICK_SEEDS = [2, 3, 5, 7];
 const QUICK_OPS = 40;
-
-export function parseSeeds(spec: string | undefined, fallback: number[]): number[] {
-  if (!spec) return fallback;
-  const out: number[] = [];
-  for (const part of spec.split(',')) {
-    const m = /^(\d+)-(\d+)$/.exec(part.trim());
-    if (m) for (let s = Number(m[1]); s <= Number(m[2]); s++) out.push(s);
-    else if (part.trim()) out.push(Number(part.trim()));
-  }
-  return out;
-}
 
 const seeds = parseSeeds(process.env.LOFT_SYNC_SEEDS, QUICK_SEEDS);
 const ops = Number(process.env.LOFT_SYNC_OPS ?? QUICK_OPS);

@@ -22,6 +22,7 @@ import { S_IFDIR, S_IFREG } from '../../../src/client/vfs/vfs.js';
 import { FsError } from '../../../src/shared/errors.js';
 import { pseudoRandom } from '../fixtures.js';
 import { prng } from '../prng.js';
+import { cursorSeq } from '../sync-sim.js';
 import { applyModel, diffModel, type ModelTree } from './model.js';
 import { SIM_EPOCH, SimScheduler } from './scheduler.js';
 import { describe, drawEvent, modelOp, type DetEvent } from './schedule.js';
@@ -645,11 +646,4 @@ function simTmp(): string {
     // no tmpfs here
   }
   return os.tmpdir();
-}
-
-/** The sequence number inside a journal cursor ("c" + base64url "v1:<ns>:<seq>"), 0 for none. */
-export function cursorSeq(cursor: string): number {
-  if (!cursor) return 0;
-  const m = /^v1:\d+:(\d+)$/.exec(Buffer.from(cursor.slice(1), 'base64url').toString('latin1'));
-  return m ? Number(m[1]) : -1;
 }
