@@ -99,6 +99,8 @@ export class DiskBlockCache {
   readonly #dirty = new Set<string>();
   /** Blocks whose file is being written: get() waits for them instead of reading a partial file. */
   readonly #writing = new Map<string, Promise<void>>();
+  /** Shard directories known to exist (see #shard). */
+  readonly #shards = new Set<string>();
   #flushTimer: unknown = null;
   readonly #timers: Timers;
 
@@ -119,9 +121,9 @@ export class DiskBlockCache {
         const s = statfsSync(this.#dir);
         return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
       });
-    // All 256 shard directories up front: no mkdir per block on the read path.
-    for (let i = 0; i < 256; i++)
-      mkdirSync(path.join(this.#dir, 'blocks', i.toString(16).padStart(2, '0')), { recursive: true });
+    // Shard directories are made on their first block (see #shard): a mount starts without 256
+    // mkdirs, and the orphan sweep reads only the shards that exist.
+    mkdirSync(path.join(this.#dir, 'blocks'), { recursive: true });
     // Temp files were used by earlier versions; remove any left over.
     rmSync(path.join(this.#dir, 'tmp'), { recursive: true, force: true });
     this.#db = new Database(path.join(this.#dir, 'index.db'));
@@ -234,6 +236,7 @@ export class DiskBlockCache {
     // Written in place, without temp file + rename: a torn file (crash mid-write) is caught by the
     // length and hash check in get(), and skipping the rename saves a syscall per block.
     const file = this.#path(hash);
+    this.#shard(hash);
     const write = fs.writeFile(file, data);
     const done = write.then(
       () => {},
@@ -323,6 +326,18 @@ export class DiskBlockCache {
 
   #path(hash: string): string {
     return path.join(this.#dir, 'blocks', hash.slice(0, 2), hash);
+  }
+
+  /** Makes the shard directory of `hash` once per process (at most 256 mkdirs in all). */
+  #shard(hash: string): void {
+    const shard = hash.slice(0, 2);
+    if (this.#shards.has(shard)) return;
+    try {
+      mkdirSync(path.join(this.#dir, 'blocks', shard), { recursive: true });
+      this.#shards.add(shard);
+    } catch {
+      // A full disk: the write that follows fails and is handled as a failed write.
+    }
   }
 
   #entry(hash: string): Entry | undefined {

@@ -42,12 +42,16 @@ export class SqliteMetadataStore extends EngineMetadataStore {
     this.#tx = new SqliteMetaTx(this.#stmt);
   }
 
+  /** Made once: better-sqlite3 builds a transaction function's wrappers on every `transaction()`. */
+  readonly #run = (op: Operation<unknown>): unknown => runSync(op(this.#tx));
+  #txn: Database.Transaction<(op: Operation<unknown>) => unknown> | null = null;
+
   protected async write<T>(op: Operation<T>): Promise<T> {
-    return this.#db.transaction(() => runSync(op(this.#tx))).immediate();
+    return (this.#txn ??= this.#db.transaction(this.#run)).immediate(op) as T;
   }
 
   protected async read<T>(op: Operation<T>): Promise<T> {
-    return this.#db.transaction(() => runSync(op(this.#tx)))();
+    return (this.#txn ??= this.#db.transaction(this.#run))(op) as T;
   }
 
   protected async single<T>(op: Operation<T>): Promise<T> {
