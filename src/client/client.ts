@@ -11,12 +11,14 @@ import { privateDir } from '../shared/private-dir.js';
 import path from 'node:path';
 import { LoftError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
+import { Notifier } from '../shared/notifier.js';
 import { DiskBlockCache } from './cache/disk-block-cache.js';
 import { mirrorSnapshot } from './check/mirror-snapshot.js';
 import { ControlServer } from './control/control-server.js';
 import { FuseMount } from './fuse/fuse-mount.js';
 import { Hydrator, READAHEAD, type Connectivity } from './hydrate/hydrator.js';
 import { Mirror } from './mirror/mirror.js';
+import { PinnedBlocks } from './pins/pinned-blocks.js';
 import { Pinner } from './pins/pinner.js';
 import { RemoteClient, type Transport } from './remote/remote-client.js';
 import type { Chunker } from './upload/uploader.js';
@@ -34,6 +36,7 @@ import { PushLoop } from './sync/push-loop.js';
 import { SyncLock } from './sync/sync-lock.js';
 import { UploadScheduler } from './upload/upload-scheduler.js';
 import { Uploader } from './upload/uploader.js';
+import { HandleTable } from './vfs/handle-table.js';
 import { Vfs } from './vfs/vfs.js';
 
 export interface DriveOptions {
@@ -206,28 +209,27 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       );
     }
 
-    // Late-bound: the cache's eviction callbacks need the pinner and the VFS, which need the cache.
-    // eslint-disable-next-line prefer-const
-    let pinner: Pinner | undefined;
-    // eslint-disable-next-line prefer-const
-    let vfs: Vfs | undefined;
+    // What the cache must keep (pinned files' blocks; open files' blocks last) exists before it:
+    // its first shrink, at start, already keeps them.
+    const pinned = new PinnedBlocks(mirror);
+    const handles = new HandleTable(mirror);
     const cache = new DiskBlockCache({
       dir: path.join(state, 'cache'),
       capBytes: options.cacheBytes,
-      isPinned: (h) => pinner?.isPinnedHash(h) ?? false,
-      isHeld: (h) => vfs?.isHeld(h) ?? false,
+      isPinned: pinned.has,
+      isHeld: (h) => handles.isHeld(h),
       ...(options.timers ? { timers: options.timers } : {}),
       onCorrupt: (hash, reason) =>
         log.warn({ hash, reason }, 'cache block damaged; it will be downloaded again'),
     });
     cleanups.push(() => cache.close());
-    let pullLoop: PullLoop | undefined;
+    // Events between parts that each need to hear of the other; listeners subscribe below.
+    /** The server is reachable again: whichever part found it, the others stop their backoff. */
+    const serverBack = new Notifier();
+    /** The outbox has something new for the push loop (a change queued, a writer closed). */
+    const outboxChanged = new Notifier();
     const online = new OnlineState(log, (up) => {
-      if (!up) return;
-      pinner?.refresh();
-      // Whichever part found the server again, the others stop waiting out their backoff.
-      push?.retryNow();
-      pullLoop?.retryNow();
+      if (up) serverBack.fire();
     });
     const hydrator = new Hydrator({
       source: remote,
@@ -237,31 +239,35 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       log: (msg, fields) => log.warn(fields ?? {}, msg),
     });
     cleanups.push(() => hydrator.close());
-    pinner = new Pinner({ mirror, cache, hydrator, log: (msg, fields) => log.info(fields ?? {}, msg) });
-    const pins = pinner;
+    const pins = new Pinner({
+      mirror,
+      cache,
+      hydrator,
+      pinned,
+      log: (msg, fields) => log.info(fields ?? {}, msg),
+    });
     cleanups.push(() => pins.close());
+    serverBack.on(() => pins.refresh());
     const released = (hashes: string[]) => {
       for (const h of hashes) {
         cache.demote(h);
         hydrator.forget(h);
       }
     };
-    // eslint-disable-next-line prefer-const
-    let push: PushLoop | undefined;
     const uploading: { id: number | null } = { id: null };
-    vfs = new Vfs({
+    const vfs = new Vfs({
       uploading,
       now: () => timers.now(),
       mirror,
       hydrator,
       cache,
-      pinner,
+      pinner: pins,
+      handles,
       stagingDir: path.join(state, 'staging'),
-      onQueued: () => push?.wake(),
+      onQueued: () => outboxChanged.fire(),
       onReleased: released,
     });
-    const theVfs = vfs;
-    cleanups.push(() => theVfs.dirty.closeAll());
+    cleanups.push(() => vfs.dirty.closeAll());
     const lock = new SyncLock();
     const chunkPool = options.chunker ?? new ChunkWorkerPool(1);
     cleanups.push(() => chunkPool.close?.());
@@ -271,8 +277,26 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       readsActive: () => hydrator.demandActive,
     });
     const uploader = new Uploader(remote, chunkPool, scheduler);
+    const pull = new PullLoop({
+      timers,
+      lock,
+      source: remote,
+      mirror,
+      connectivity: online,
+      log: (msg, fields) => log.warn(fields ?? {}, msg),
+      onApplied: (entries, hashes) => {
+        if (log.isLevelEnabled('debug'))
+          for (const e of entries)
+            log.debug({ op: e.op, id: e.id, rev: e.rev, parentId: e.parentId, name: e.name }, 'applied');
+        released(hashes);
+        pins.refresh();
+        // Entries skipped for now (their folder unknown here, or local changes pending) are fetched
+        // again by the push loop's resync; an idle loop must hear of them (seed 187).
+        if (mirror.resyncIds().length > 0) outboxChanged.fire();
+      },
+    });
     let device: Promise<string> | null = null;
-    push = new PushLoop({
+    const push = new PushLoop({
       uploading,
       timers,
       remote,
@@ -291,39 +315,24 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       onReleased: released,
       onDiskFull: () => void cache.shrink(DISK_FULL_GIVE_BACK),
       readBlock: (hash, size) => hydrator.block(hash, size, READAHEAD),
-      whenPulled: () => pullLoop?.whenCurrent() ?? null,
+      whenPulled: () => pull.whenCurrent(),
       log: (msg, fields) => log.warn(fields ?? {}, msg),
       trace: log.isLevelEnabled('debug') ? (msg, fields) => log.debug(fields ?? {}, msg) : undefined,
     });
-    const pusher = push;
-    cleanups.push(() => pusher.close());
-
-    const pull = (pullLoop = new PullLoop({
-      timers,
-      lock,
-      source: remote,
-      mirror,
-      connectivity: online,
-      log: (msg, fields) => log.warn(fields ?? {}, msg),
-      onApplied: (entries, hashes) => {
-        if (log.isLevelEnabled('debug'))
-          for (const e of entries)
-            log.debug({ op: e.op, id: e.id, rev: e.rev, parentId: e.parentId, name: e.name }, 'applied');
-        released(hashes);
-        pins.refresh();
-        // Entries skipped for now (their folder unknown here, or local changes pending) are fetched
-        // again by the push loop's resync; an idle loop must hear of them (seed 187).
-        if (mirror.resyncIds().length > 0) push?.wake();
-      },
-    }));
+    cleanups.push(() => push.close());
+    // Closed before the push loop (cleanups run in reverse): it releases a push waiting for it.
     cleanups.push(() => pull.close());
+    outboxChanged.on(() => push.wake());
+    serverBack.on(() => push.retryNow());
+    serverBack.on(() => pull.retryNow());
+
     if (!mirror.synced) {
       await pull.catchUp((n) => options.onSyncProgress?.(n, false));
       options.onSyncProgress?.(pull.applied, true);
     }
     pull.start();
     await vfs.recover();
-    pusher.start();
+    push.start();
     return {
       vfs,
       mirror,
@@ -331,7 +340,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       hydrator,
       pinner: pins,
       pull,
-      push: pusher,
+      push,
       uploader,
       scheduler,
       online,

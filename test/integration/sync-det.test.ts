@@ -22,40 +22,9 @@ const DEFAULT_EVENTS = 40;
  * Seeds that find bugs not fixed yet (each replays exactly; LOFT_DET_SEEDS=N LOFT_DET_SHRINK=1
  * shrinks one). Left out of the quick set and run with LOFT_DET_KNOWN_FAILING=1; fix, then move
  * the shrunk schedule into FIXED below.
- * - 22469 (found by `scripts/soak 20001-30000 40` at the end of session 8): C makes /a with
- *   /a/y.txt and renames /a to /b before anything is pushed; its mkdir goes by the current path
- *   (/b), A adopts and removes that /b, C's commit goes by its queued path (/a/y.txt, folders made
- *   again), C restarts and its retried commit adopts the file: the server has /a/y.txt, C keeps it
- *   at /b/y.txt (`loft check`: place).
+ * (none at present)
  */
-export const KNOWN_FAILING_DET: number[] = [22469];
-
-/** Seed 22469 shrunk (40 → 13 events in 79 runs); see KNOWN_FAILING_DET. */
-const SEED_22469_SHRUNK: DetEvent[] = [
-  { k: 'mkdir', d: 'C', p: '/a' },
-  { k: 'create', d: 'C', p: '/a/y.txt', size: 3786, fill: 470694665 },
-  { k: 'create', d: 'A', p: '/x.txt', size: 2168, fill: 968146612 },
-  { k: 'rename', d: 'C', from: '/a', to: '/b' },
-  { k: 'pwrite', d: 'C', p: '/b/y.txt', at: 0.75, size: 2928, fill: 989376850 },
-  { k: 'mkdir', d: 'A', p: '/b' },
-  { k: 'unlink', d: 'A', p: '/x.txt' },
-  { k: 'loseAnswer', d: 'A' },
-  { k: 'rmdir', d: 'A', p: '/b' },
-  { k: 'run', n: 10 },
-  { k: 'run', n: 4 },
-  { k: 'run', n: 12 },
-  { k: 'restart', d: 'C' },
-];
-
-if (process.env.LOFT_DET_KNOWN_FAILING)
-  t.test(
-    'known failing: seed 22469 shrunk: a folder renamed before its mkdir, its file committed by the old path',
-    async (t) => {
-      const r = await runDet({ seed: 22469, schedule: SEED_22469_SHRUNK });
-      if (!r.ok) console.error(formatDetFailure(r));
-      t.ok(r.ok, r.failures[0]?.split('\n')[0] ?? 'converged, nothing lost');
-    },
-  );
+export const KNOWN_FAILING_DET: number[] = [];
 
 /**
  * Schedules that found bugs, shrunk by delta debugging (the seed still picks the interleaving).
@@ -234,6 +203,27 @@ const FIXED: Record<string, { seed: number; schedule: DetEvent[] }> = {
       { k: 'mkdir', d: 'A', p: '/a/b' },
       { k: 'rename', d: 'C', from: '/x.txt', to: '/z.bin' },
       { k: 'mkdir', d: 'B', p: '/b' },
+    ],
+  },
+  // C makes /a with /a/y.txt and renames /a to /b before anything is pushed: the mkdir went by the
+  // current path (/b) and the commit by its queued one (/a/y.txt), which made /a again on the
+  // server; after a restart the retried commit adopted that file, kept at /b/y.txt here.
+  'seed 22469: a folder renamed before its mkdir is pushed keeps the file made in it': {
+    seed: 22469,
+    schedule: [
+      { k: 'mkdir', d: 'C', p: '/a' },
+      { k: 'create', d: 'C', p: '/a/y.txt', size: 3786, fill: 470694665 },
+      { k: 'create', d: 'A', p: '/x.txt', size: 2168, fill: 968146612 },
+      { k: 'rename', d: 'C', from: '/a', to: '/b' },
+      { k: 'pwrite', d: 'C', p: '/b/y.txt', at: 0.75, size: 2928, fill: 989376850 },
+      { k: 'mkdir', d: 'A', p: '/b' },
+      { k: 'unlink', d: 'A', p: '/x.txt' },
+      { k: 'loseAnswer', d: 'A' },
+      { k: 'rmdir', d: 'A', p: '/b' },
+      { k: 'run', n: 10 },
+      { k: 'run', n: 4 },
+      { k: 'run', n: 12 },
+      { k: 'restart', d: 'C' },
     ],
   },
 };

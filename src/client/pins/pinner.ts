@@ -9,9 +9,10 @@
  */
 import { FsError } from '../../shared/errors.js';
 import { formatBytes } from '../../shared/size.js';
-import { allocated, type DiskBlockCache } from '../cache/disk-block-cache.js';
+import type { DiskBlockCache } from '../cache/disk-block-cache.js';
 import { BACKGROUND, type Hydrator } from '../hydrate/hydrator.js';
 import type { Mirror } from '../mirror/mirror.js';
+import { PinnedBlocks } from './pinned-blocks.js';
 
 export interface PinProgress {
   files: number;
@@ -30,8 +31,8 @@ export class Pinner {
   readonly #cache: DiskBlockCache;
   readonly #hydrator: Hydrator;
   readonly #log: (msg: string, fields?: Record<string, unknown>) => void;
-  #hashes = new Map<string, number>();
-  #files = 0;
+  /** The pinned blocks (shared with the cache, which never evicts them). */
+  readonly pinned: PinnedBlocks;
   #running: Promise<void> | null = null;
   #again = false;
   #error: string | null = null;
@@ -41,8 +42,11 @@ export class Pinner {
     mirror: Mirror;
     cache: DiskBlockCache;
     hydrator: Hydrator;
+    /** Made before the cache (which asks it what it must keep); one of its own when absent. */
+    pinned?: PinnedBlocks;
     log?: (msg: string, fields?: Record<string, unknown>) => void;
   }) {
+    this.pinned = options.pinned ?? new PinnedBlocks(options.mirror);
     this.#mirror = options.mirror;
     this.#cache = options.cache;
     this.#hydrator = options.hydrator;
@@ -50,20 +54,18 @@ export class Pinner {
     this.refresh();
   }
 
-  isPinnedHash = (hash: string): boolean => this.#hashes.has(hash);
+  isPinnedHash = (hash: string): boolean => this.pinned.has(hash);
 
   /** Bytes of distinct blocks that pinned files need. */
   get pinnedBytes(): number {
-    let n = 0;
-    for (const size of this.#hashes.values()) n += size;
-    return n;
+    return this.pinned.bytes;
   }
 
   progress(): PinProgress {
     let cached = 0;
-    for (const [hash, size] of this.#hashes) if (this.#cache.has(hash)) cached += size;
+    for (const [hash, size] of this.pinned.hashes) if (this.#cache.has(hash)) cached += size;
     return {
-      files: this.#files,
+      files: this.pinned.files,
       totalBytes: this.pinnedBytes,
       cachedBytes: cached,
       hydrating: this.#running !== null,
@@ -75,7 +77,7 @@ export class Pinner {
   pin(ids: number[]): void {
     const before = this.#mirror.pinnedIds();
     for (const id of ids) this.#mirror.pin(id);
-    const needed = this.#compute();
+    const needed = this.pinned.compute();
     const cap = this.#cache.usage().capBytes;
     if (needed.bytes > cap) {
       for (const id of ids) if (!before.has(id)) this.#mirror.unpin(id);
@@ -89,33 +91,26 @@ export class Pinner {
 
   unpin(ids: number[]): void {
     for (const id of ids) this.#mirror.unpin(id);
-    const was = this.#hashes;
-    this.refresh();
+    const was = this.#take();
     // Free the space now: unpinned blocks go to the front of the eviction order.
-    for (const hash of was.keys()) if (!this.#hashes.has(hash)) this.#cache.demote(hash);
+    for (const hash of was.keys()) if (!this.pinned.has(hash)) this.#cache.demote(hash);
   }
 
   /** Recomputes the pinned set (after pins or the tree changed) and hydrates what is missing. */
   refresh(): void {
-    const { hashes, files } = this.#compute();
-    this.#hashes = hashes;
-    this.#files = files;
-    if (hashes.size > 0) this.#kick();
+    this.#take();
+  }
+
+  /** Takes the pinned set as the mirror has it now, hydrates what is missing; returns the old set. */
+  #take(): ReadonlyMap<string, number> {
+    const was = this.pinned.refresh();
+    if (this.pinned.hashes.size > 0) this.#kick();
+    return was;
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     await this.#running;
-  }
-
-  #compute(): { hashes: Map<string, number>; files: number; bytes: number } {
-    const hashes = new Map<string, number>();
-    const files = this.#mirror.pinnedFiles();
-    for (const f of files) for (const b of this.#mirror.blocks(f.id)) hashes.set(b.hash, b.size);
-    // What the cache will charge: sizes rounded up to its allocation unit.
-    let bytes = 0;
-    for (const s of hashes.values()) bytes += allocated(s);
-    return { hashes, files: files.length, bytes };
   }
 
   #kick(): void {
@@ -133,14 +128,14 @@ export class Pinner {
   }
 
   async #pass(): Promise<void> {
-    const todo = [...this.#hashes].filter(([hash]) => !this.#cache.has(hash));
+    const todo = [...this.pinned.hashes].filter(([hash]) => !this.#cache.has(hash));
     if (todo.length === 0) return;
     let failed = 0;
     let next = 0;
     const worker = async () => {
       while (next < todo.length && !this.#closed) {
         const [hash, size] = todo[next++]!;
-        if (!this.#hashes.has(hash)) continue; // unpinned meanwhile
+        if (!this.pinned.has(hash)) continue; // unpinned meanwhile
         try {
           if (!(await this.#hydrator.ensureCached(hash, size, BACKGROUND))) failed++;
         } catch (err) {

@@ -9,11 +9,12 @@
  * Every page is applied to the mirror in one transaction with its cursor (Mirror.applyChanges), so
  * a crash resumes from the last applied page. `close()` aborts the poll and awaits the loop.
  */
-import { sleepOn, systemTimers, type Timers } from '../../shared/clock.js';
+import { systemTimers, type Timers } from '../../shared/clock.js';
 import { isLoftError } from '../../shared/errors.js';
 import type { ChangesPage, Revision } from '../../shared/protocol.js';
 import type { Connectivity } from '../hydrate/hydrator.js';
 import type { Mirror } from '../mirror/mirror.js';
+import { Backoff, LoopSleep } from './retry.js';
 import type { SyncLock } from './sync-lock.js';
 
 export interface JournalSource {
@@ -25,13 +26,6 @@ export interface JournalSource {
 const PAGE_LIMIT = 5000;
 /** Long-poll length: below common proxy idle timeouts. */
 const POLL_TIMEOUT_S = 25;
-const BACKOFF_MIN_MS = 500;
-const BACKOFF_MAX_MS = 30_000;
-/**
- * Longest wait between attempts while the server is unreachable: a reconnect is noticed within
- * this (a failed connect every few seconds costs nothing), and the other loop is woken at once.
- */
-const OFFLINE_BACKOFF_MAX_MS = 5_000;
 
 export interface PullLoopOptions {
   source: JournalSource;
@@ -50,6 +44,7 @@ export class PullLoop {
   readonly #o: PullLoopOptions;
   readonly #timers: Timers;
   readonly #abort = new AbortController();
+  readonly #sleep: LoopSleep;
   #loop: Promise<void> | null = null;
   /** Entries applied since start. */
   applied = 0;
@@ -57,6 +52,7 @@ export class PullLoop {
   constructor(options: PullLoopOptions) {
     this.#o = options;
     this.#timers = options.timers ?? systemTimers;
+    this.#sleep = new LoopSleep(this.#timers, this.#abort.signal);
   }
 
   /** Pulls until the mirror has everything the journal has now; reports progress per page. */
@@ -95,11 +91,8 @@ export class PullLoop {
 
   /** Ends a backoff at once (the server is reachable again). */
   retryNow(): void {
-    const retry = this.#retry;
-    if (retry) this.#timers.setTimeout(retry, 0);
+    this.#sleep.retryNow();
   }
-
-  #retry: (() => void) | null = null;
 
   async close(): Promise<void> {
     this.#abort.abort();
@@ -109,13 +102,13 @@ export class PullLoop {
 
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
-    let backoff = BACKOFF_MIN_MS;
+    const backoff = new Backoff();
     while (!signal.aborted) {
       try {
         await this.catchUp();
         this.#setCurrent(true);
         this.#o.connectivity.setOnline(true);
-        backoff = BACKOFF_MIN_MS;
+        backoff.reset();
         for (;;) {
           const page = await this.#o.source.waitChanges(this.#o.mirror.cursor(), POLL_TIMEOUT_S, signal);
           await this.#apply(page);
@@ -129,15 +122,7 @@ export class PullLoop {
         } else {
           this.#o.log?.('pull failed', { error: (err as Error).message });
         }
-        await new Promise<void>((resolve) => {
-          this.#retry = resolve;
-          void sleepOn(this.#timers, backoff, signal).then(resolve);
-        });
-        this.#retry = null;
-        backoff = Math.min(
-          backoff * 2,
-          isLoftError(err, 'UNAVAILABLE') ? OFFLINE_BACKOFF_MAX_MS : BACKOFF_MAX_MS,
-        );
+        await this.#sleep.sleep(backoff.next(isLoftError(err, 'UNAVAILABLE')));
       }
     }
   }

@@ -35,6 +35,7 @@ import { byFolderOrPath } from './by-folder.js';
 import { committedContent, dirtyContent } from './commit-content.js';
 import { ConflictResolver } from './conflict-resolver.js';
 import type { PushLoopOptions, PushStatus } from './push-options.js';
+import { Backoff, BACKOFF_MAX_MS, LoopSleep } from './retry.js';
 
 export type { PushLoopOptions, PushRemote, PushStatus } from './push-options.js';
 
@@ -46,20 +47,10 @@ export const STUCK_AFTER_FAILURES = 4;
 /** How often ops set aside are put back in line while the drive runs. */
 export const STUCK_RETRY_MS = 60_000;
 
-const BACKOFF_MIN_MS = 500;
-const BACKOFF_MAX_MS = 30_000;
-/**
- * Longest wait between attempts while the server is unreachable: a reconnect is noticed within
- * this (a failed connect every few seconds costs nothing), and the other loop is woken at once.
- */
-const OFFLINE_BACKOFF_MAX_MS = 5_000;
-
 export class PushLoop {
   readonly #o: PushLoopOptions;
   readonly #abort = new AbortController();
   #loop: Promise<void> | null = null;
-  #wake: (() => void) | null = null;
-  #woken = false;
   #idleWaiters: (() => void)[] = [];
   readonly status: PushStatus = { current: null, lastError: null, blocked: false };
   /** Nodes whose commit waits for a writer to close the file (cleared at every wake). */
@@ -75,10 +66,12 @@ export class PushLoop {
   readonly #conflicts: ConflictResolver;
 
   readonly #timers: Timers;
+  readonly #sleep: LoopSleep;
 
   constructor(options: PushLoopOptions) {
     this.#o = options;
     this.#timers = options.timers ?? systemTimers;
+    this.#sleep = new LoopSleep(this.#timers, this.#abort.signal);
     this.#conflicts = new ConflictResolver(options, this.#abort.signal, (...args) =>
       this.#recordCommit(...args),
     );
@@ -90,10 +83,9 @@ export class PushLoop {
 
   /** Something was queued, or a writer closed a file: look at the outbox again. */
   wake(): void {
-    this.#woken = true;
     this.#wakes++;
     this.#held.clear();
-    this.#wake?.();
+    this.#sleep.wake();
   }
 
   /** Resolves once the outbox is empty. */
@@ -104,18 +96,17 @@ export class PushLoop {
 
   async close(): Promise<void> {
     this.#abort.abort();
-    this.#wake?.();
     await this.#loop;
   }
 
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
     const { mirror } = this.#o;
-    let backoff = BACKOFF_MIN_MS;
+    const backoff = new Backoff();
     const clock = () => this.#timers.now();
     this.#unstick(clock()); // a new start: what was set aside is tried again
     while (!signal.aborted) {
-      this.#woken = false;
+      this.#sleep.clearWoken();
       if (clock() - this.#lastUnstick >= STUCK_RETRY_MS) this.#unstick(clock());
       let op = mirror.nextOp(this.#held);
       if (!op && mirror.resyncIds().length) {
@@ -130,8 +121,7 @@ export class PushLoop {
           if (signal.aborted) break;
           if (isLoftError(err, 'UNAVAILABLE')) this.#o.connectivity.setOnline(false, err.message);
           else this.#o.log?.('resync failed; will retry', { error: (err as Error).message });
-          await this.#sleep(backoff, true);
-          backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+          await this.#sleep.sleep(backoff.next(isLoftError(err, 'UNAVAILABLE')), true);
           continue;
         }
       }
@@ -141,7 +131,10 @@ export class PushLoop {
         if (pending === 0) for (const w of this.#idleWaiters.splice(0)) w();
         // Something set aside: look again when it is due for a retry (or at a wake).
         const stuck = mirror.stuckOps().length > 0;
-        await this.#sleep(stuck ? Math.max(1, this.#lastUnstick + STUCK_RETRY_MS - clock()) : null, true);
+        await this.#sleep.sleep(
+          stuck ? Math.max(1, this.#lastUnstick + STUCK_RETRY_MS - clock()) : null,
+          true,
+        );
         continue;
       }
       this.status.blocked = false;
@@ -183,7 +176,7 @@ export class PushLoop {
         });
         this.#o.connectivity.setOnline(true);
         this.status.lastError = null;
-        backoff = BACKOFF_MIN_MS;
+        backoff.reset();
       } catch (err) {
         if (signal.aborted) break;
         const message = err instanceof Error ? err.message : String(err);
@@ -211,7 +204,7 @@ export class PushLoop {
                 path: op.path,
                 error: message,
               });
-              backoff = BACKOFF_MIN_MS;
+              backoff.reset();
               continue;
             } catch {
               // a full disk: retried like any failure
@@ -223,15 +216,14 @@ export class PushLoop {
         // Offline: only time helps, or retryNow() when the pull loop finds the server again. A
         // local cause (e.g. a full disk) may be cured by the next local change (a file removed),
         // which wakes the loop early.
-        wait = { ms: backoff, wakeable: !offline };
-        backoff = Math.min(backoff * 2, offline ? OFFLINE_BACKOFF_MAX_MS : BACKOFF_MAX_MS);
+        wait = { ms: backoff.next(offline), wakeable: !offline };
       } finally {
         // Not pushing while it waits: a close meanwhile coalesces into the queued commit.
         mirror.pushDone();
         this.status.current = null;
         if (this.#o.uploading) this.#o.uploading.id = null;
       }
-      if (wait) await this.#sleep(wait.ms, wait.wakeable);
+      if (wait) await this.#sleep.sleep(wait.ms, wait.wakeable);
     }
   }
 
@@ -243,33 +235,7 @@ export class PushLoop {
 
   /** Ends a backoff at once (the server is reachable again). */
   retryNow(): void {
-    this.#retry?.();
-  }
-
-  #retry: (() => void) | null = null;
-
-  /** Sleeps until `ms` elapsed (forever when null) or close; `wakeable` (or ms null): or a wake(). */
-  #sleep(ms: number | null, wakeable = false): Promise<void> {
-    wakeable ||= ms === null;
-    if (this.#woken && wakeable) return Promise.resolve();
-    return new Promise((resolve) => {
-      let over = false;
-      const done = () => {
-        if (over) return; // a wake's timer may fire after this sleep ended another way
-        over = true;
-        if (t !== null) this.#timers.clearTimeout(t);
-        if (this.#wake === soon) this.#wake = null;
-        if (this.#retry === soon) this.#retry = null;
-        resolve();
-      };
-      // A wake resumes the loop from a timer of its own, not inside the caller's call (a syscall, the
-      // pull loop): each runs on its own turn, and a simulated clock orders them (issue 12).
-      const soon = () => void this.#timers.setTimeout(done, 0);
-      const t = ms === null ? null : this.#timers.setTimeout(done, ms);
-      this.#wake = wakeable ? soon : null;
-      this.#retry = ms === null ? null : soon;
-      if (this.#abort.signal.aborted) done();
-    });
+    this.#sleep.retryNow();
   }
 
   /** Runs one op; false when it must wait (the file is open for writing). */
@@ -326,11 +292,10 @@ export class PushLoop {
                 { parentId: mirror.serverIdOf(node.parentId!)!, name: node.name, ...meta },
                 this.#abort.signal,
               )),
-          () =>
-            remote.mkdir(
-              { path: mirror.pathOf(node.id) ?? op.path, ...meta, parents: true },
-              this.#abort.signal,
-            ),
+          // By the op's path, as every op replays: a later move of this folder or of one above it
+          // is queued after it and moves it on the server too (by its current path, the files
+          // queued inside it by their op paths made the old folders again: seed 22469).
+          () => remote.mkdir({ path: op.path, ...meta, parents: true }, this.#abort.signal),
         );
         id = r.node.id;
         rev = r.rev;

@@ -70,6 +70,8 @@ export interface VfsOptions {
   groups?: number[];
   /** Called when a change was queued (the push loop wakes up). */
   onQueued?: () => void;
+  /** Open files, made first by the composition root (the cache asks it what they hold). */
+  handles?: HandleTable;
   /** Called when block hashes are no longer referenced by any file. */
   onReleased?: (hashes: string[]) => void;
   /** The node the push loop is uploading now (written by the push loop only). */
@@ -123,7 +125,7 @@ export class Vfs {
       now: this.#now,
       onQueued: this.#onQueued,
     });
-    this.#handles = new HandleTable(this.#mirror);
+    this.#handles = options.handles ?? new HandleTable(this.#mirror);
     this.#states = new FileStates(this.#mirror, this.dirty, this.#cache, options.uploading ?? { id: null });
     this.#mirror.watch({ blocksChanging: (id) => this.#handles.blocksChanging(id) });
   }
