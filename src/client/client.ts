@@ -258,6 +258,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     const vfs = new Vfs({
       uploading,
       now: () => timers.now(),
+      ...(options.timers ? { timers: options.timers } : {}),
       mirror,
       hydrator,
       cache,
@@ -268,6 +269,8 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       onReleased: released,
     });
     cleanups.push(() => vfs.dirty.closeAll());
+    // Before the staging files close: the last group of changes made durable.
+    cleanups.push(() => vfs.durable());
     const lock = new SyncLock();
     const chunkPool = options.chunker ?? new ChunkWorkerPool(1);
     cleanups.push(() => chunkPool.close?.());

@@ -40,6 +40,8 @@ export class FaultProxy {
   refused = 0;
   /** Answers dropped by loseNextAnswers. */
   lostAnswers = 0;
+  /** Requests forwarded, by method and path without the query ("POST /v1/batch", "PUT /v1/blocks/:hash"). */
+  readonly requests = new Map<string, number>();
   url = '';
 
   constructor(
@@ -115,8 +117,13 @@ export class FaultProxy {
         );
         return;
       }
-      // A request starts with its method: count each one that may lose its answer.
-      if (this.#loseAnswers > 0 && /^(GET|POST|PUT) \//.test(d.subarray(0, 8).toString('latin1'))) {
+      // A request starts with its method: count each one (and lose its answer when asked to).
+      const head = /^(GET|POST|PUT|DELETE) (\/[^ ?]*)/.exec(d.subarray(0, 200).toString('latin1'));
+      if (head) {
+        const key = `${head[1]} ${head[2]!.replace(/[0-9a-f]{64}/, ':hash')}`;
+        this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+      }
+      if (this.#loseAnswers > 0 && head) {
         this.#loseAnswers--;
         this.lostAnswers++;
         fault = 'reset';

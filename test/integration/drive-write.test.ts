@@ -5,8 +5,10 @@
  * status (the control socket, and `loft status --wait` once); what the server holds is checked on a
  * second device or straight through the HTTP API.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import t, { type Test as Tap } from 'tap';
 import {
@@ -260,6 +262,58 @@ t.test('kill -9 of the mount at several points: each file committed exactly once
     await m.stop();
   });
 
+  // Group commit (issue 17 item 1): close(2) returns before its change is fsynced; a killed mount
+  // still loses none of them (the kernel keeps what was written), and the restart sends them all.
+  t.test('in the middle of a tar x: every file tar had closed reaches the server', async (t) => {
+    await ensureServer();
+    const a = await newUser('crash-tar');
+    const src = await fs.mkdtemp(path.join(os.tmpdir(), 'loft-tar-src-'));
+    t.teardown(() => fs.rm(src, { recursive: true, force: true }));
+    const want = new Map<string, string>(); // path in the archive → sha256
+    for (let i = 0; i < 1500; i++) {
+      const rel = `tree/d${i % 15}/f${i}.txt`;
+      const data = pseudoRandom(200 + ((i * 37) % 3000), 1000 + i);
+      await fs.mkdir(path.join(src, path.dirname(rel)), { recursive: true });
+      await fs.writeFile(path.join(src, rel), data);
+      want.set(rel, sha256(data));
+    }
+    const archive = path.join(src, 'tree.tar');
+    await execFileP('tar', ['-cf', archive, '-C', src, 'tree']);
+    const m = mount(t, a);
+    await m.start();
+    // tar -v names each member as it starts on it, one after another: every member named before
+    // the last one it printed is closed.
+    const tar = spawn('tar', ['-xvf', archive, '-C', m.mountpoint], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const named: string[] = [];
+    let rest = '';
+    let third: () => void;
+    const atThird = new Promise<void>((resolve) => (third = resolve));
+    tar.stdout.on('data', (chunk: Buffer) => {
+      const lines = (rest + chunk.toString()).split('\n');
+      rest = lines.pop()!;
+      named.push(...lines);
+      // Stopped where it is (no timing involved): the mount is killed under a tar half done.
+      if (named.length >= 500 && !tar.killed && tar.exitCode === null) {
+        tar.kill('SIGSTOP');
+        third();
+      }
+    });
+    tar.stderr.resume();
+    const ended = new Promise<void>((resolve) => tar.on('close', () => resolve()));
+    await Promise.race([atThird, ended]);
+    await m.crash();
+    tar.kill('SIGKILL');
+    await ended;
+    const closed = named.slice(0, -1).filter((n) => want.has(n));
+    t.ok(closed.length >= 400 && closed.length < want.size, `killed after ${closed.length} files`);
+    await restart(m);
+    await settled(m, 120_000);
+    const tree = await serverTree(a.api);
+    const missing = closed.filter((rel) => tree[`/${rel}`]?.sha256 !== want.get(rel));
+    t.same(missing.slice(0, 5), [], `all ${closed.length} closed files on the server, byte-identical`);
+    await m.stop();
+  });
+
   t.test('the answer to a commit lost on the network: retried without a conflicted copy', async (t) => {
     await ensureServer();
     const a = await newUser('lost-reply');
@@ -278,6 +332,38 @@ t.test('kill -9 of the mount at several points: each file committed exactly once
     t.equal(sha256((await serverFile(a.api, '/once.bin'))!), sha256(data));
     await m.stop();
   });
+});
+
+// Issue 17 item 3: many new small files and folders reach the server in batches (POST /v1/batch,
+// content inline), not as a mkdir or a block upload + a commit each.
+t.test('cp -r of 300 small files in 10 folders: sent in batches, all on the server', async (t) => {
+  await ensureServer();
+  const a = await newUser('batches');
+  const proxy = new FaultProxy(Number(new URL(server.url).port));
+  proxies.push(proxy);
+  await proxy.start();
+  const src = await fs.mkdtemp(path.join(os.tmpdir(), 'loft-cp-src-'));
+  t.teardown(() => fs.rm(src, { recursive: true, force: true }));
+  const want: Tree = { '/tree': { kind: 'dir', size: 0 } };
+  for (let i = 0; i < 300; i++) {
+    const dir = `tree/d${i % 10}`;
+    const data = pseudoRandom(i === 7 ? 0 : 100 + i * 40, 2000 + i);
+    await fs.mkdir(path.join(src, dir), { recursive: true });
+    await fs.writeFile(path.join(src, dir, `f${i}.txt`), data);
+    want[`/${dir}`] = { kind: 'dir', size: 0 };
+    want[`/${dir}/f${i}.txt`] = { kind: 'file', size: data.length, sha256: sha256(data) };
+  }
+  const m = mount(t, a, proxy.url);
+  await m.start();
+  await execFileP('cp', ['-r', path.join(src, 'tree'), m.mountpoint]);
+  await settled(m);
+  t.same(await serverTree(a.api), want, 'the server holds the tree, byte-identical');
+  const n = (k: string) => proxy.requests.get(k) ?? 0;
+  const single = n('POST /v1/commit') + n('POST /v1/mkdir') + n('PUT /v1/blocks/:hash');
+  t.ok(n('POST /v1/batch') >= 3, `sent in batches (${n('POST /v1/batch')} batch requests)`);
+  t.ok(single < 40, `few one-op requests (${single}: commits, mkdirs, block uploads)`);
+  t.comment(JSON.stringify(Object.fromEntries(proxy.requests)));
+  await m.stop();
 });
 
 t.test('server killed during an upload: offline, then resumed without resending much', async (t) => {

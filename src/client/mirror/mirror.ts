@@ -116,15 +116,24 @@ export class Mirror extends MirrorRemote {
     path: string,
     f: Partial<Pick<MirrorNode, 'size' | 'mtime' | 'mode' | 'ctime' | 'staging'>> = {},
   ): void {
+    this.db
+      .transaction(() => {
+        this.updateLocal(id, f);
+        if (!this.s.queuedCommit.get(id, this.#pushing))
+          this.s.insertOp.run('commit', id, this.node(id)?.serverId ?? null, path, null, 0, this.now());
+      })
+      .immediate();
+  }
+
+  /**
+   * Makes every transaction so far durable (the write path's group commit: vfs/group-sync.ts).
+   * Transactions commit with synchronous=NORMAL (in the WAL, which survives a killed process); one
+   * write with FULL syncs the WAL, and with it every transaction before it.
+   */
+  syncDurable(): void {
     this.db.pragma('synchronous = FULL');
     try {
-      this.db
-        .transaction(() => {
-          this.updateLocal(id, f);
-          if (!this.s.queuedCommit.get(id, this.#pushing))
-            this.s.insertOp.run('commit', id, this.node(id)?.serverId ?? null, path, null, 0, this.now());
-        })
-        .immediate();
+      this.s.durableMark.run(String(this.now()));
     } finally {
       this.db.pragma('synchronous = NORMAL');
     }
@@ -233,6 +242,11 @@ export class Mirror extends MirrorRemote {
 
   ops(): Op[] {
     return (this.s.allOps.all() as OpRow[]).map(toOp);
+  }
+
+  /** Up to `limit` queued ops from `seq` on, oldest first (the push loop's batches). */
+  opsFrom(seq: number, limit: number): Op[] {
+    return (this.s.opsFrom.all(seq, limit) as OpRow[]).map(toOp);
   }
 
   get pendingOps(): number {

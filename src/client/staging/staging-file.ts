@@ -168,6 +168,26 @@ export class StagingFile {
   }
 
   #persisted: Promise<void> = Promise.resolve();
+  #removed = false;
+
+  /**
+   * Makes what the last persist() wrote durable: the data and the metadata file fsynced (their
+   * folder is the caller's: GroupSync fsyncs it once for a whole batch). In turn with persists.
+   */
+  sync(): Promise<void> {
+    const run = this.#persisted.then(async () => {
+      if (this.#removed) return;
+      await this.#fh.sync();
+      const fh = await fs.open(this.#meta, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    });
+    this.#persisted = run.catch(() => undefined);
+    return run;
+  }
 
   async #persist(durable: boolean): Promise<void> {
     if (durable) await this.#fh.sync();
@@ -202,6 +222,7 @@ export class StagingFile {
 
   /** Deletes the staging file and its metadata (after a successful upload). */
   async remove(): Promise<void> {
+    this.#removed = true;
     await this.#fh.close().catch(() => {});
     await fs.rm(this.path, { force: true });
     await fs.rm(this.#meta, { force: true });

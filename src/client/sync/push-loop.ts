@@ -34,6 +34,7 @@ import type { UploadDestination } from '../upload/uploader.js';
 import { byFolderOrPath } from './by-folder.js';
 import { committedContent, dirtyContent } from './commit-content.js';
 import { ConflictResolver } from './conflict-resolver.js';
+import { BatchPush } from './push-batch.js';
 import type { PushLoopOptions, PushStatus } from './push-options.js';
 import { Backoff, BACKOFF_MAX_MS, LoopSleep } from './retry.js';
 
@@ -64,6 +65,7 @@ export class PushLoop {
   #wakes = 0;
 
   readonly #conflicts: ConflictResolver;
+  readonly #batch: BatchPush;
 
   readonly #timers: Timers;
   readonly #sleep: LoopSleep;
@@ -75,6 +77,7 @@ export class PushLoop {
     this.#conflicts = new ConflictResolver(options, this.#abort.signal, (...args) =>
       this.#recordCommit(...args),
     );
+    this.#batch = new BatchPush(options, this.#abort.signal, (...args) => this.#recordCommit(...args));
   }
 
   start(): void {
@@ -156,24 +159,26 @@ export class PushLoop {
       let wait: { ms: number | null; wakeable: boolean } | null = null;
       const wakes = this.#wakes;
       try {
-        const finished = await this.#do(op);
+        // Many new small things at the head of the outbox: one request for all of them.
+        const finished = (await this.#batch.run(op, this.#held)) > 0 ? null : await this.#do(op);
         if (finished) {
           mirror.opDone(op.seq);
           this.#failures.delete(op.seq);
           this.#wasStuck.delete(op.seq);
-        } else if (this.#wakes === wakes) {
+        } else if (finished === false && this.#wakes === wakes) {
           // Waits for a writer (unless one closed meanwhile: then it is tried again at once); later
           // ops of other nodes go on.
           this.#held.add(op.nodeId);
         }
-        this.#o.trace?.(finished ? 'pushed' : 'waits for a writer', {
-          kind: op.kind,
-          seq: op.seq,
-          node: op.nodeId,
-          path: op.path,
-          ...(op.toPath ? { to: op.toPath } : {}),
-          now: mirror.node(op.nodeId) ? mirror.pathOf(op.nodeId) : null,
-        });
+        if (finished !== null)
+          this.#o.trace?.(finished ? 'pushed' : 'waits for a writer', {
+            kind: op.kind,
+            seq: op.seq,
+            node: op.nodeId,
+            path: op.path,
+            ...(op.toPath ? { to: op.toPath } : {}),
+            now: mirror.node(op.nodeId) ? mirror.pathOf(op.nodeId) : null,
+          });
         this.#o.connectivity.setOnline(true);
         this.status.lastError = null;
         backoff.reset();

@@ -4,7 +4,13 @@ import type { Revision } from '../../shared/protocol.js';
 import type { ChunkedFile } from '../chunk/chunk-file.js';
 import type { Connectivity } from '../hydrate/hydrator.js';
 import type { Mirror } from '../mirror/mirror.js';
-import type { DeleteRequest, MkdirRequest, MoveRequest } from '../remote/remote-client.js';
+import type {
+  BatchOpRequest,
+  BatchOpResult,
+  DeleteRequest,
+  MkdirRequest,
+  MoveRequest,
+} from '../remote/remote-client.js';
 import type { UploadTarget, Uploader } from '../upload/uploader.js';
 import type { Vfs } from '../vfs/vfs.js';
 import type { SyncLock } from './sync-lock.js';
@@ -19,6 +25,8 @@ export interface PushRemote extends UploadTarget {
   node(path: string, signal?: AbortSignal): Promise<Revision>;
   nodeById(id: number, signal?: AbortSignal): Promise<Revision>;
   list(id: number, signal?: AbortSignal): Promise<Revision[]>;
+  /** Many tree changes in one request (POST /v1/batch); without it every op goes alone. */
+  batch?(ops: readonly BatchOpRequest[], signal?: AbortSignal): Promise<BatchOpResult[]>;
 }
 
 export interface PushLoopOptions {

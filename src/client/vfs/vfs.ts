@@ -8,9 +8,8 @@
  *
  * Writes are local-first: a file's new content goes to a staging file (DirtyFiles), tree changes
  * go to the mirror together with a queued op in one SQLite transaction, and the push loop replays
- * the ops on the server later. `flush` (every close(2)) and `fsync` make a changed file durable
- * (staging data fsynced, the op recorded with synchronous=FULL) before they answer. Readers on this
- * device read a dirty file through its staging, so they see local writes at once.
+ * the ops on the server later. close(2) records a change; it is durable with its group of the next
+ * few ms (group-sync.ts), fsync(2) waits for that. Readers here read a dirty file through its staging.
  *
  * Symlinks are files whose mode carries S_IFLNK and whose content is the target. Hard links and
  * special files are refused with EPERM, as on a file system without them (vfat).
@@ -24,6 +23,7 @@
  * or renamed in it here (not when another device's change arrives). atime moves only by utimens
  * (reads never update it, as with noatime); until set here it reads as the mtime.
  */
+import type { Timers } from '../../shared/clock.js';
 import { FsError, LoftError } from '../../shared/errors.js';
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
 import type { Hydrator } from '../hydrate/hydrator.js';
@@ -68,8 +68,9 @@ export interface VfsOptions {
   gid?: number;
   /** Supplementary groups of the mounting user (chgrp to one of them is allowed). */
   groups?: number[];
-  /** Called when a change was queued (the push loop wakes up). */
   onQueued?: () => void;
+  /** The write path's group commit timers (a simulated clock in tests). */
+  timers?: Timers;
   /** Open files, made first by the composition root (the cache asks it what they hold). */
   handles?: HandleTable;
   /** Called when block hashes are no longer referenced by any file. */
@@ -124,6 +125,7 @@ export class Vfs {
       cache: this.#cache,
       now: this.#now,
       onQueued: this.#onQueued,
+      ...(options.timers ? { timers: options.timers } : {}),
     });
     this.#handles = options.handles ?? new HandleTable(this.#mirror);
     this.#states = new FileStates(this.#mirror, this.dirty, this.#cache, options.uploading ?? { id: null });
@@ -315,24 +317,7 @@ export class Vfs {
     const node = this.#resolve(path);
     if (node.kind === 'dir') throw new FsError('EISDIR', `${path} is a directory`);
     checkSize(size);
-    // Held as a writer meanwhile: the push neither commits nor drops the staging under it.
-    const d = await this.#acquire(node);
-    d.refs++;
-    d.writers++;
-    try {
-      await this.#writes.truncate(d, size);
-    } finally {
-      d.refs--;
-      d.writers--;
-    }
-    if (d.orphaned) {
-      if (d.refs === 0) await this.dirty.closeOrphan(d);
-      return;
-    }
-    if (d.writers === 0) {
-      await this.#writes.commitPoint(d);
-      this.#onQueued();
-    }
+    await this.#writes.truncateByPath(await this.#acquire(node), size);
   }
 
   /**
@@ -353,8 +338,15 @@ export class Vfs {
     if (h?.dirty && h.dirty.modified && !h.dirty.orphaned) await this.#writes.commitPoint(h.dirty);
   }
 
+  /** fsync(2): this file's change recorded, and every change so far durable. */
   async fsync(fh: number): Promise<void> {
     await this.flush(fh);
+    await this.#writes.durable();
+  }
+
+  /** Makes every change recorded so far durable (unmount). */
+  durable(): Promise<void> {
+    return this.#writes.durable();
   }
 
   async release(fh: number): Promise<void> {

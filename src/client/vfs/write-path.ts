@@ -2,14 +2,17 @@
  * WritePath: how local writes become durable local changes. A file written here gets a staging file
  * (DirtyFile, made once per node even when opens race: single-flight) recorded on its node before
  * anything awaits, so a remote change arriving meanwhile sees a local change and is skipped (the
- * edit wins). close(2) and fsync(2) are commit points: the staging is fsynced and the commit queued
- * with a FULL-sync SQLite commit. A full disk makes the cache give space back once, then ENOSPC.
+ * edit wins). close(2) and fsync(2) are commit points: the staging is written and the commit queued,
+ * made durable with the other changes of the same few milliseconds (GroupSync); fsync(2) waits for
+ * that. A full disk makes the cache give space back once, then ENOSPC.
  */
+import { systemTimers, type Timers } from '../../shared/clock.js';
 import { FsError, isDiskFull } from '../../shared/errors.js';
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
 import type { Hydrator } from '../hydrate/hydrator.js';
 import type { Mirror, MirrorNode } from '../mirror/mirror.js';
 import type { DirtyFile, DirtyFiles } from './dirty-files.js';
+import { GroupSync } from './group-sync.js';
 
 /** Space the cache gives back when a local write finds the disk full. */
 const SPACE_GIVEN_BACK = 64 * 1024 * 1024;
@@ -22,7 +25,15 @@ export interface WritePathOptions {
   now: () => number;
   /** A change was queued (the push loop wakes up). */
   onQueued: () => void;
+  /** The group commit's timers (system ones, not keeping the process alive, by default). */
+  timers?: Timers;
 }
+
+/** System timers that do not keep the process alive (a batch due at exit is run by close). */
+const unrefTimers: Timers = {
+  ...systemTimers,
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+};
 
 export class WritePath {
   readonly #mirror: Mirror;
@@ -31,8 +42,15 @@ export class WritePath {
   readonly #cache: DiskBlockCache;
   readonly #now: () => number;
   readonly #onQueued: () => void;
+  readonly #group: GroupSync;
 
   constructor(o: WritePathOptions) {
+    this.#group = new GroupSync({
+      timers: o.timers ?? unrefTimers,
+      stagingDir: o.dirty.dir,
+      syncMirror: () => o.mirror.syncDurable(),
+      current: (d) => o.dirty.get(d.id) === d && !d.orphaned,
+    });
     this.#mirror = o.mirror;
     this.#dirty = o.dirty;
     this.#hydrator = o.hydrator;
@@ -85,6 +103,24 @@ export class WritePath {
     d.gen++;
   }
 
+  /** truncate(2) by path, then a commit point unless a handle still writes the file. */
+  async truncateByPath(d: DirtyFile, size: number): Promise<void> {
+    // Held as a writer meanwhile: the push neither commits nor drops the staging under it.
+    d.refs++;
+    d.writers++;
+    try {
+      await this.truncate(d, size);
+    } finally {
+      d.refs--;
+      d.writers--;
+    }
+    if (d.orphaned) {
+      if (d.refs === 0) await this.#dirty.closeOrphan(d);
+      return;
+    }
+    if (d.writers === 0) await this.commitPoint(d);
+  }
+
   /** Drops a staging made here that nothing wrote, holds or queued, and clears it from the node. */
   async dropIfUnused(d: DirtyFile): Promise<void> {
     if (d.refs || d.writers || d.gen || d.modified || d.reopened || this.#dirty.get(d.id) !== d) return;
@@ -93,17 +129,26 @@ export class WritePath {
     await this.#dirty.drop(d.id);
   }
 
-  /** Makes a dirty file's change durable and queues its commit (close, fsync, truncate by path). */
+  /**
+   * Records a dirty file's change and queues its commit (close, fsync, truncate by path); durable
+   * with the next group (see durable()).
+   */
   async commitPoint(d: DirtyFile): Promise<void> {
     const path = this.#mirror.pathOf(d.id);
     if (path === null) return;
-    await this.spaceRetry(() => d.file.persist(true));
+    await this.spaceRetry(() => d.file.persist());
     d.modified = false;
     const now = this.#now();
     await this.spaceRetry(() =>
       this.#mirror.queueCommit(d.id, path, { size: d.size, mtime: d.mtime, ctime: now, staging: d.name }),
     );
+    this.#group.enlist(d);
     this.#onQueued();
+  }
+
+  /** Resolves once every change recorded so far is durable (fsync(2), unmount). */
+  durable(): Promise<void> {
+    return this.#group.flush();
   }
 
   /** Reads the committed revision under a dirty file (the staging's base). */

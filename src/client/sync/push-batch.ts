@@ -1,0 +1,163 @@
+/**
+ * BatchPush: the push loop's fast path for many new small things (issue 17 item 3). The creates at
+ * the head of the outbox — folders, and new files of at most INLINE_MAX bytes, their content
+ * inline — go to the server as one `POST /v1/batch`: one request, one transaction and one wake-up
+ * of the other devices for up to BATCH_MAX of them instead of two or three requests each.
+ *
+ * Only the plain case goes this way: a node made here, not on the server yet, still where its op
+ * put it (no later move queued), not open for writing, in a folder the server has or that an
+ * earlier op of the same batch makes. The batch ends at the first op that is anything else; that
+ * op and every op the server did not apply (a name taken there, a folder gone there) are replayed
+ * alone by the push loop, which knows every rule. What the server did apply is recorded exactly
+ * as the one-op path records it.
+ */
+import { sha256hex } from '../../shared/hash.js';
+import { isLoftError } from '../../shared/errors.js';
+import type { BlockRef, Revision } from '../../shared/protocol.js';
+import type { MirrorNode, Op } from '../mirror/mirror.js';
+import type { BatchOpRequest, BatchOpResult } from '../remote/remote-client.js';
+import type { PushLoopOptions } from './push-options.js';
+
+/** Ops per request: most of the gain, and a short hold of the server's write lock. */
+export const BATCH_MAX = 100;
+/** Files up to this size travel inline (docs/PROTOCOL.md: inline wins up to ~16 KiB). */
+export const INLINE_MAX = 16 * 1024;
+
+type Options = Pick<
+  PushLoopOptions,
+  'remote' | 'mirror' | 'vfs' | 'lock' | 'onBlockSent' | 'onReleased' | 'log' | 'trace'
+>;
+
+interface Planned {
+  op: Op;
+  node: MirrorNode;
+  req: BatchOpRequest;
+  /** A file's content and the generation of the staging it was read from. */
+  data?: Buffer;
+  gen?: number;
+}
+
+export class BatchPush {
+  readonly #o: Options;
+  readonly #signal: AbortSignal;
+  readonly #recordCommit: (id: number, rev: Revision, blocks: BlockRef[], size: number, gen: number) => void;
+  /** Off after the server refused a batch as a whole (an older server: no batch route). */
+  #off = false;
+  /** Ops a batch could not apply: each is replayed alone first (seq). */
+  readonly #alone = new Set<number>();
+
+  constructor(
+    options: Options,
+    signal: AbortSignal,
+    recordCommit: (id: number, rev: Revision, blocks: BlockRef[], size: number, gen: number) => void,
+  ) {
+    this.#o = options;
+    this.#signal = signal;
+    this.#recordCommit = recordCommit;
+  }
+
+  /**
+   * Sends the run of plain creates that starts at `first` (the op the loop would run next) when
+   * there are at least two; returns how many ops it finished (0: the loop runs `first` alone).
+   * Network errors are thrown, as the one-op path throws them.
+   */
+  async run(first: Op, held: ReadonlySet<number>): Promise<number> {
+    if (this.#off || !this.#o.remote.batch || this.#alone.delete(first.seq)) return 0;
+    const plan = await this.#plan(first, held);
+    if (plan.length < 2) return 0;
+    const { mirror } = this.#o;
+    mirror.pushStarted(plan[plan.length - 1]!.op.seq);
+    let results: BatchOpResult[];
+    try {
+      results = await this.#o.remote.batch!(
+        plan.map((p) => p.req),
+        this.#signal,
+      );
+    } catch (err) {
+      if (isLoftError(err, 'UNAVAILABLE') || this.#signal.aborted) throw err;
+      // Refused whole (nothing applied): the ops go one by one from now on.
+      this.#off = true;
+      this.#o.log?.('batch refused by the server; sending changes one by one', {
+        error: (err as Error).message,
+      });
+      return 0;
+    }
+    let done = 0;
+    await this.#o.lock.run(() => {
+      for (const [i, p] of plan.entries()) {
+        const r = results[i];
+        if (!r?.ok || !r.node) {
+          this.#alone.add(p.op.seq); // replayed alone (the server changed nothing for it)
+          continue;
+        }
+        this.#record(p, r.node, r.rev);
+        mirror.opDone(p.op.seq);
+        done++;
+      }
+    });
+    this.#o.trace?.('batch pushed', { ops: plan.length, done });
+    return done;
+  }
+
+  async #plan(first: Op, held: ReadonlySet<number>): Promise<Planned[]> {
+    const { mirror, vfs } = this.#o;
+    const plan: Planned[] = [];
+    /** Node key → index of the op of this batch that makes it. */
+    const made = new Map<number, number>();
+    for (const op of mirror.opsFrom(first.seq, BATCH_MAX)) {
+      if (op.stuckSince !== null || held.has(op.nodeId) || made.has(op.nodeId)) break;
+      if (this.#alone.has(op.seq)) break;
+      if (op.kind !== 'mkdir' && op.kind !== 'commit') break;
+      const node = mirror.node(op.nodeId);
+      if (!node || node.serverId !== null || node.parentId === null) break;
+      if (mirror.pathOf(node.id) !== op.path || mirror.movedLater(node.id, op.seq)) break;
+      const parentServerId = mirror.serverIdOf(node.parentId);
+      const parentRef = made.get(node.parentId);
+      const place =
+        parentServerId !== null
+          ? { parentId: parentServerId, name: node.name }
+          : parentRef !== undefined
+            ? { parentRef, name: node.name }
+            : null;
+      if (!place) break;
+      if (op.kind === 'mkdir') {
+        if (node.kind !== 'dir') break;
+        plan.push({ op, node, req: { op: 'mkdir', ...place, mtime: node.mtime, mode: node.mode } });
+      } else {
+        const d = vfs.dirty.get(node.id);
+        if (node.kind !== 'file' || !d || !d.file.complete || vfs.writersOf(node.id) > 0) break;
+        if (d.size > INLINE_MAX) break;
+        const gen = d.gen;
+        const data = Buffer.alloc(d.size);
+        if ((await vfs.readDirty(node.id, 0, data)) !== d.size || d.gen !== gen) break;
+        const content = data.length ? { inline: data } : { blocks: [] as BlockRef[], size: 0 };
+        plan.push({
+          op,
+          node,
+          data,
+          gen,
+          req: { op: 'commit', ...place, parentRev: null, ...content, mtime: d.mtime, mode: node.mode },
+        });
+      }
+      made.set(node.id, plan.length - 1);
+    }
+    return plan;
+  }
+
+  /** What the one-op path records after a mkdir or the commit of a new file. */
+  #record(p: Planned, rev: Revision, at: number): void {
+    const { mirror } = this.#o;
+    if (p.op.kind === 'mkdir') {
+      this.#o.trace?.('mkdir done', { id: p.node.id, as: rev.id, rev: at, adopted: false });
+      const released = mirror.setServerId(p.node.id, rev.id);
+      if (released.length) this.#o.onReleased?.(released);
+      mirror.setRev(p.node.id, at);
+    } else {
+      const data = p.data!;
+      const blocks = data.length ? [{ hash: sha256hex(data), size: data.length }] : [];
+      for (const b of blocks) this.#o.onBlockSent?.(b.hash, data);
+      this.#recordCommit(p.node.id, rev, blocks, data.length, p.gen!);
+    }
+    mirror.adoptPlacement(p.node.id, rev.parentId, rev.name, p.op.seq);
+  }
+}
