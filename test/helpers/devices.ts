@@ -17,6 +17,7 @@ export type WriteStatus = Status & {
   uploads: { path: string; size: number; toSend: number; sent: number }[];
   queue: { op: string; path: string; attempts: number; error: string | null }[];
   pushError: string | null;
+  stuck: { op: string; path: string; error: string | null; since: number; attempts: number }[];
 };
 
 export interface Device {

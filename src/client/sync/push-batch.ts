@@ -12,7 +12,7 @@
  * as the one-op path records it.
  */
 import { sha256hex } from '../../shared/hash.js';
-import { isLoftError } from '../../shared/errors.js';
+import { isLoftError, LoftError } from '../../shared/errors.js';
 import type { BlockRef, Revision } from '../../shared/protocol.js';
 import type { MirrorNode, Op } from '../mirror/mirror.js';
 import type { BatchOpRequest, BatchOpResult } from '../remote/remote-client.js';
@@ -22,6 +22,10 @@ import type { PushLoopOptions } from './push-options.js';
 export const BATCH_MAX = 100;
 /** Files up to this size travel inline (docs/PROTOCOL.md: inline wins up to ~16 KiB). */
 export const INLINE_MAX = 16 * 1024;
+/** A batch refused as a whole (malformed for this server, no such route, too large): never again. */
+const REFUSED_WHOLE = new Set(['BAD_REQUEST', 'NOT_FOUND', 'TOO_LARGE']);
+/** Failed batches in a row after which every op goes alone. */
+const FAILURES_MAX = 3;
 
 type Options = Pick<
   PushLoopOptions,
@@ -43,6 +47,7 @@ export class BatchPush {
   readonly #recordCommit: (id: number, rev: Revision, blocks: BlockRef[], size: number, gen: number) => void;
   /** Off after the server refused a batch as a whole (an older server: no batch route). */
   #off = false;
+  #failures = 0;
   /** Ops a batch could not apply: each is replayed alone first (seq). */
   readonly #alone = new Set<number>();
 
@@ -67,23 +72,29 @@ export class BatchPush {
     if (plan.length < 2) return 0;
     const { mirror } = this.#o;
     mirror.pushStarted(plan[plan.length - 1]!.op.seq);
-    let results: BatchOpResult[];
-    try {
-      results = await this.#o.remote.batch!(
-        plan.map((p) => p.req),
-        this.#signal,
-      );
-    } catch (err) {
-      if (isLoftError(err, 'UNAVAILABLE') || this.#signal.aborted) throw err;
-      // Refused whole (nothing applied): the ops go one by one from now on.
-      this.#off = true;
-      this.#o.log?.('batch refused by the server; sending changes one by one', {
-        error: (err as Error).message,
-      });
-      return 0;
-    }
     let done = 0;
-    await this.#o.lock.run(() => {
+    // Inside the lock, as the one-op path sends a create: the pull loop must not apply the echo of
+    // these creates before their server ids are recorded here.
+    await this.#o.lock.run(async () => {
+      let results: BatchOpResult[];
+      try {
+        results = await this.#o.remote.batch!(
+          plan.map((p) => p.req),
+          this.#signal,
+        );
+      } catch (err) {
+        if (isLoftError(err, 'UNAVAILABLE') || this.#signal.aborted) throw err;
+        // Refused whole, or failed on the server: the first op goes alone this time (no op is set
+        // aside for the batch route's fault), and after a few such failures every op does.
+        const refused = err instanceof LoftError && REFUSED_WHOLE.has(err.code);
+        if (refused || ++this.#failures >= FAILURES_MAX) this.#off = true;
+        this.#o.log?.(
+          this.#off ? 'batch refused by the server; sending changes one by one' : 'batch failed; will retry',
+          { error: (err as Error).message },
+        );
+        return;
+      }
+      this.#failures = 0;
       for (const [i, p] of plan.entries()) {
         const r = results[i];
         if (!r?.ok || !r.node) {
@@ -95,6 +106,7 @@ export class BatchPush {
         done++;
       }
     });
+    if (done === 0) mirror.pushStarted(first.seq); // `first` goes alone now
     this.#o.trace?.('batch pushed', { ops: plan.length, done });
     return done;
   }
