@@ -226,6 +226,22 @@ const FIXED: Record<string, { seed: number; schedule: DetEvent[] }> = {
       { k: 'restart', d: 'C' },
     ],
   },
+  // A makes /b/c, renames it to /c and /b into /c/a (refused there: C renamed /b to /c first). The
+  // resync put /b back at /c, where A's own /c stood with /b inside it: the displaced /c took /b
+  // with it, and what the server holds in /c could never be placed here again.
+  'seed 48826: a folder placed where the folder that holds it here stood keeps itself': {
+    seed: 48826,
+    schedule: [
+      { k: 'mkdir', d: 'C', p: '/b' },
+      { k: 'run', n: 3 },
+      { k: 'run', n: 8 },
+      { k: 'mkdir', d: 'A', p: '/b/c' },
+      { k: 'rename', d: 'A', from: '/b/c', to: '/c' },
+      { k: 'rename', d: 'C', from: '/b', to: '/c' },
+      { k: 'create', d: 'A', p: '/w', size: 5473, fill: 42198089 },
+      { k: 'rename', d: 'A', from: '/b', to: '/c/a' },
+    ],
+  },
 };
 
 t.test('a seed replays exactly: same trace twice', async (t) => {

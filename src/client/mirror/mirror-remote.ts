@@ -84,6 +84,10 @@ export class MirrorRemote extends MirrorTree {
     // into each other): applying it would cut both off the root. The push of our move fails on the
     // server (a cycle), and the resync then takes the server's tree.
     if (existing && this.isUnder(parent.id, existing.id)) return skip();
+    const from =
+      existing && (existing.parent_id !== parent.id || existing.name !== e.name)
+        ? this.rawPath(existing.id)
+        : null;
     const holder = this.s.child.get(parent.id, e.name) as NodeRow | undefined;
     if (holder && holder.id !== existing?.id) {
       if (this.holdsLocal(holder.id)) return skip();
@@ -91,14 +95,14 @@ export class MirrorRemote extends MirrorTree {
       // the server's order is authoritative, so the newcomer takes the name. If it comes back later
       // in the page (a move), what it held comes back with it by resync (seed 5550).
       this.#resyncBelow(holder.id);
-      this.removeSubtree(holder.id, released, true);
+      // The newcomer itself may lie below it here (a folder moved into the one that has its name
+      // there, the move refused): it leaves that subtree first, or it would go with it (seed 48826).
+      const inside = !!existing && this.isUnder(existing.id, holder.id);
       this.s.deleteNode.run(holder.id);
+      if (inside) this.s.move.run(parent.id, e.name, this.now(), existing.id);
+      this.removeSubtree(holder.id, released, true);
       if (holder.server_id !== null) this.#displaced.set(holder.server_id, holder.id);
     }
-    const from =
-      existing && (existing.parent_id !== parent.id || existing.name !== e.name)
-        ? this.rawPath(existing.id)
-        : null;
     let key: number;
     if (existing) {
       key = existing.id;

@@ -361,7 +361,8 @@ export class DetSim {
     const ops = c.mirror.ops().slice(0, 5);
     return (
       `${d.name}: ${this.server.isOnline(d.name) ? 'up' : 'down'}, cursor ${cursorSeq(c.mirror.cursor())}/${this.#head()}, ` +
-      `pending ${c.mirror.pendingOps}, dirty ${c.vfs.dirty.count}, last error ${c.push.status.lastError}` +
+      `pending ${c.mirror.pendingOps}, dirty ${c.vfs.dirty.count}, resync [${c.mirror.resyncIds().join(', ')}], ` +
+      `last error ${c.push.status.lastError}` +
       ops
         .map(
           (o) =>
