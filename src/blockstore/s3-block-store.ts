@@ -67,7 +67,8 @@ export function parseS3Url(text: string): S3Location {
   } catch {
     throw new LoftError(
       'BAD_REQUEST',
-      `--blocks wants s3://BUCKET?endpoint=URL&region=R, got ${JSON.stringify(text)}`,
+      // (What stands before an @ is not shown: it may be a secret.)
+      `--blocks wants s3://BUCKET?endpoint=URL&region=R, got ${JSON.stringify(text.replace(/^[^@]*@/, '…@'))}`,
     );
   }
   if (url.protocol !== 's3:')

@@ -50,22 +50,41 @@ export function openDataDir(dataDir: string, options: { owner?: boolean } = {}):
 
 /**
  * The stores of a server-side command: the embedded ones in `dataDir`, or with `meta` (a
- * postgres:// URL, password in PGPASSWORD) PostgreSQL metadata and the blocks in `dataDir`.
+ * postgres:// URL, password in PGPASSWORD) PostgreSQL metadata, and with `blocks` (an s3:// URL,
+ * keys in the environment) blocks in an S3-compatible bucket; what is not given stays in `dataDir`.
  */
 export async function openStores(
   dataDir: string,
-  options: { owner?: boolean; meta?: string | undefined } = {},
+  options: { owner?: boolean; meta?: string | undefined; blocks?: string | undefined } = {},
 ): Promise<DataDirStores> {
-  if (options.meta === undefined) return openDataDir(dataDir, options);
-  privateDir(dataDir);
-  // Loaded on use: the embedded default does not pay for the PostgreSQL driver.
-  const { PostgresMetadataStore } = await import('../metastore/postgres/postgres-metadata-store.js');
-  const meta = await PostgresMetadataStore.open({ url: options.meta });
-  const blocks = new FsBlockStore({
-    root: path.join(dataDir, 'blocks'),
-    verifyOnGet: false,
-    tmpMaxAgeMs: options.owner ? 0 : FOREIGN_TMP_AGE_MS,
-  });
+  if (options.meta === undefined && options.blocks === undefined) return openDataDir(dataDir, options);
+  // Loaded on use: the embedded default pays for neither the PostgreSQL driver nor the AWS SDK.
+  let blocks: BlockStore;
+  if (options.blocks !== undefined) {
+    const { parseS3Url, S3BlockStore } = await import('../blockstore/s3-block-store.js');
+    // The server does not re-hash what it serves (see FsBlockStore's verifyOnGet): clients do.
+    blocks = await S3BlockStore.open({ location: parseS3Url(options.blocks), verifyOnGet: false });
+  } else {
+    privateDir(dataDir);
+    blocks = new FsBlockStore({
+      root: path.join(dataDir, 'blocks'),
+      verifyOnGet: false,
+      tmpMaxAgeMs: options.owner ? 0 : FOREIGN_TMP_AGE_MS,
+    });
+  }
+  let meta: MetadataStore;
+  try {
+    if (options.meta !== undefined) {
+      const { PostgresMetadataStore } = await import('../metastore/postgres/postgres-metadata-store.js');
+      meta = await PostgresMetadataStore.open({ url: options.meta });
+    } else {
+      privateDir(dataDir);
+      meta = new SqliteMetadataStore({ filename: path.join(dataDir, 'meta.db') });
+    }
+  } catch (err) {
+    await blocks.close();
+    throw err;
+  }
   return { meta, blocks };
 }
 

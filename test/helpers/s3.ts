@@ -37,6 +37,8 @@ import { promisify } from 'node:util';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 
 const execFileP = promisify(execFile);
+// As src/blockstore/s3-block-store.ts does for Loft: no SDK warning about Node 22 on stderr.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 /** Longest wait for radosgw to answer after it was started (a loaded CI machine: generous). */
 const READY_WAIT_MS = 60_000;
