@@ -20,6 +20,7 @@ import {
 } from './garbage-collector.js';
 import { buildApp } from './http/app.js';
 import { JournalHub } from './journal-hub.js';
+import { ServerMetrics } from './server-metrics.js';
 
 /** How long a shutdown waits for requests under way before it cuts their connections. */
 const CLOSE_GRACE_MS = 3_000;
@@ -134,11 +135,13 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { meta, blocks } = options.stores;
   const clock = options.clock ?? systemClock;
+  const metrics = new ServerMetrics();
   const app = await buildApp({
     meta,
     blocks,
     hub: new JournalHub(),
     clock,
+    metrics,
     ...(options.logLevel ? { logLevel: options.logLevel } : {}),
   });
   const settings = gcSettings(options.gc);
@@ -149,6 +152,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     keepMs: keepDaysToMs(settings.keepDays),
     graceMs: settings.graceMs,
     log: (level, msg, fields) => app.log[level](fields ?? {}, msg),
+    onRun: (report) => metrics.gcRun(report),
   });
   await app.listen({ host: options.host, port: options.port });
   const addr = app.server.address();
