@@ -20,21 +20,13 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { killDir, s3Base, sweepS3Orphans } from './s3-sweep.js';
 
 const execFileP = promisify(execFile);
 // As src/blockstore/s3-block-store.ts does for Loft: no SDK warning about Node 22 on stderr.
@@ -61,10 +53,6 @@ export interface TestS3 {
   stop(): void;
 }
 
-function ownBase(): string {
-  return process.getuid?.() === 0 ? '/tmp' : os.tmpdir();
-}
-
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -82,39 +70,6 @@ function requireCeph(): void {
       throw new Error(
         `${bin} is not installed: run scripts/setup, or apt-get install ceph-mon ceph-osd radosgw ceph-common`,
       );
-    }
-  }
-}
-
-/** Kills the daemons listed in `dir/pids` that still run from `dir`, then removes `dir`. */
-function killDir(dir: string): void {
-  const pidsFile = path.join(dir, 'pids');
-  if (existsSync(pidsFile)) {
-    for (const line of readFileSync(pidsFile, 'utf8').split('\n')) {
-      const pid = Number(line);
-      if (!pid) continue;
-      try {
-        // A pid may have been reused since: only a process started with this dir's config.
-        if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir)) continue;
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
-  }
-  rmSync(dir, { recursive: true, force: true });
-}
-
-/** Dirs of test processes that died before their teardown. */
-function sweepOrphans(): void {
-  const base = ownBase();
-  for (const name of readdirSync(base)) {
-    const m = /^loft-s3-(\d+)-/.exec(name);
-    if (!m) continue;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') killDir(path.join(base, name));
     }
   }
 }
@@ -160,9 +115,9 @@ rgw thread pool size = 32
 /** Starts radosgw and what it needs; throws with the tail of the failing daemon's log. */
 export async function startS3(): Promise<TestS3> {
   requireCeph();
-  sweepOrphans();
+  sweepS3Orphans();
   const started = performance.now();
-  const dir = mkdtempSync(path.join(ownBase(), `loft-s3-${process.pid}-`));
+  const dir = mkdtempSync(path.join(s3Base(), `loft-s3-${process.pid}-`));
   const children: ChildProcess[] = [];
   let stopped = false;
   const stop = () => {
@@ -172,6 +127,13 @@ export async function startS3(): Promise<TestS3> {
     killDir(dir);
   };
   process.on('exit', stop);
+  // Killed by a signal (tap's timeout, Ctrl-C): stop the daemons, then die of the same signal.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      stop();
+      process.kill(process.pid, signal);
+    });
+  }
   try {
     mkdirSync(path.join(dir, 'run'));
     mkdirSync(path.join(dir, 'mon'));
