@@ -12,19 +12,10 @@
  * - list pages through ListObjectsV2 under the prefix; GC's safety does not depend on the store
  *   (garbage-collector.ts: records, claims and the grace live in the metadata store).
  *
- * Credentials come from the environment as the AWS SDK finds them (AWS_ACCESS_KEY_ID /
- * AWS_SECRET_ACCESS_KEY, or its other providers), never from the URL or a command line.
+ * Credentials come from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and, for
+ * temporary ones, AWS_SESSION_TOKEN), never from the URL or a command line. The S3 calls
+ * themselves are in s3-client.ts (why not the AWS SDK: there).
  */
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  S3ServiceException,
-} from '@aws-sdk/client-s3';
 import { LoftError } from '../shared/errors.js';
 import { assertHash, isPieceAligned, PIECE_SIZE, sha256hex, verifyBlock } from '../shared/hash.js';
 import { MAX_BLOCK_SIZE } from '../shared/protocol.js';
@@ -38,6 +29,7 @@ import {
   type Compression,
 } from './block-codec.js';
 import { clampRange, rangeOf, type BlockRange, type BlockStore, type PutResult } from './block-store.js';
+import { errorOf, S3Client, S3Error, xmlText, xmlTexts, type S3Credentials } from './s3-client.js';
 
 /** Where the blocks are: parsed from `s3://BUCKET[/PREFIX]?endpoint=URL&region=R`. */
 export interface S3Location {
@@ -56,8 +48,6 @@ const DEFAULT_REGION = 'us-east-1';
  */
 const CONFLICT_RETRIES = 5;
 const CONFLICT_RETRY_MS = 200;
-/** Connections to the store per server process (the SDK default, 50, is for bulk transfer). */
-const MAX_SOCKETS = 64;
 
 /** Parses `--blocks s3://…`; a clear error for anything else (and for credentials in the URL). */
 export function parseS3Url(text: string): S3Location {
@@ -118,18 +108,20 @@ export interface S3BlockStoreOptions {
   maxBlockSize?: number;
   /** Re-hash every block on get (default true; the server turns it off, as for FsBlockStore). */
   verifyOnGet?: boolean;
-  /** Tests: an S3 client of their own (the store does not destroy it). */
-  client?: S3Client;
+  /** Default: from the environment (`credentialsFromEnv`). */
+  credentials?: S3Credentials;
+  /** Keys per ListObjectsV2 page (default and S3's maximum: 1000; tests page with fewer). */
+  listPageSize?: number;
 }
 
 export class S3BlockStore implements BlockStore {
   readonly #client: S3Client;
-  readonly #ownsClient: boolean;
   readonly #bucket: string;
   readonly #prefix: string;
   readonly #compression: Compression;
   readonly #maxBlockSize: number;
   readonly #verifyOnGet: boolean;
+  readonly #listPageSize: number;
 
   constructor(options: S3BlockStoreOptions) {
     const { location } = options;
@@ -138,19 +130,23 @@ export class S3BlockStore implements BlockStore {
     this.#compression = options.compression ?? 'brotli';
     this.#maxBlockSize = options.maxBlockSize ?? MAX_BLOCK_SIZE;
     this.#verifyOnGet = options.verifyOnGet ?? true;
-    this.#ownsClient = !options.client;
-    this.#client = options.client ?? createS3Client(location);
+    this.#listPageSize = options.listPageSize ?? 1000;
+    this.#client = new S3Client({
+      endpoint: location.endpoint ?? `https://s3.${location.region}.amazonaws.com`,
+      region: location.region,
+      credentials: options.credentials ?? credentialsFromEnv(),
+    });
   }
 
   /** A store on `location`, after checking that the bucket answers (a clear error if not). */
   static async open(options: S3BlockStoreOptions): Promise<S3BlockStore> {
     const store = new S3BlockStore(options);
     try {
-      await store.#client.send(new HeadBucketCommand({ Bucket: store.#bucket }));
+      await store.#client.call('HEAD', store.#bucket, '');
     } catch (err) {
       await store.close();
       const where = options.location.endpoint ?? 'AWS';
-      const status = statusOf(err);
+      const status = err instanceof S3Error ? err.status : undefined;
       const why =
         status === 404
           ? 'no such bucket'
@@ -179,42 +175,44 @@ export class S3BlockStore implements BlockStore {
     verifyBlock(hash, data);
     const body = Buffer.concat(await encodeBlock(data, this.#compression));
     for (let attempt = 0; ; attempt++) {
+      let res;
       try {
-        await this.#client.send(
-          new PutObjectCommand({ Bucket: this.#bucket, Key: this.#key(hash), Body: body, IfNoneMatch: '*' }),
-        );
-        return { created: true, storedSize: body.length };
+        res = await this.#client.send('PUT', this.#bucket, this.#key(hash), {
+          body,
+          headers: { 'If-None-Match': '*' },
+        });
       } catch (err) {
-        const status = statusOf(err);
-        if (status === 412) return { created: false, storedSize: 0 };
-        if (status === 409 && attempt < CONFLICT_RETRIES) {
-          await new Promise((r) => setTimeout(r, CONFLICT_RETRY_MS));
-          continue;
-        }
         throw storeError('put', hash, err);
       }
+      if (res.status >= 200 && res.status < 300) return { created: true, storedSize: body.length };
+      if (res.status === 412) return { created: false, storedSize: 0 };
+      if (res.status === 409 && attempt < CONFLICT_RETRIES) {
+        await new Promise((r) => setTimeout(r, CONFLICT_RETRY_MS));
+        continue;
+      }
+      throw storeError('put', hash, errorOf(res));
     }
   }
 
   /** The object's bytes [start, end] (inclusive, as HTTP), its total size; null when absent. */
   async #read(hash: string, range?: [number, number]): Promise<{ bytes: Buffer; total: number } | null> {
+    let res;
     try {
-      const res = await this.#client.send(
-        new GetObjectCommand({
-          Bucket: this.#bucket,
-          Key: this.#key(hash),
-          ...(range ? { Range: `bytes=${range[0]}-${range[1]}` } : {}),
-        }),
-      );
-      const bytes = Buffer.from(await res.Body!.transformToByteArray());
-      const total = res.ContentRange ? Number(/\/(\d+)$/.exec(res.ContentRange)?.[1]) : bytes.length;
-      if (!Number.isSafeInteger(total)) throw new LoftError('CORRUPT', `block ${hash}: bad Content-Range`);
-      return { bytes, total };
+      res = await this.#client.call('GET', this.#bucket, this.#key(hash), {
+        ...(range ? { headers: { Range: `bytes=${range[0]}-${range[1]}` } } : {}),
+        expected: [404],
+      });
     } catch (err) {
-      if (statusOf(err) === 404) return null;
-      if (err instanceof LoftError) throw err;
       throw storeError('get', hash, err);
     }
+    if (res.status === 404) return null;
+    const contentRange = res.headers['content-range'];
+    const total =
+      res.status === 206 && typeof contentRange === 'string'
+        ? Number(/\/(\d+)$/.exec(contentRange)?.[1])
+        : res.body.length;
+    if (!Number.isSafeInteger(total)) throw new LoftError('CORRUPT', `block ${hash}: bad Content-Range`);
+    return { bytes: res.body, total };
   }
 
   async get(hash: string): Promise<Buffer | null> {
@@ -270,10 +268,9 @@ export class S3BlockStore implements BlockStore {
   async has(hash: string): Promise<boolean> {
     assertHash(hash);
     try {
-      await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#key(hash) }));
-      return true;
+      const res = await this.#client.call('HEAD', this.#bucket, this.#key(hash), { expected: [404] });
+      return res.status !== 404;
     } catch (err) {
-      if (statusOf(err) === 404) return false;
       throw storeError('head', hash, err);
     }
   }
@@ -281,9 +278,8 @@ export class S3BlockStore implements BlockStore {
   async delete(hash: string): Promise<void> {
     assertHash(hash);
     try {
-      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(hash) }));
+      await this.#client.call('DELETE', this.#bucket, this.#key(hash), { expected: [404] });
     } catch (err) {
-      if (statusOf(err) === 404) return;
       throw storeError('delete', hash, err);
     }
   }
@@ -291,57 +287,53 @@ export class S3BlockStore implements BlockStore {
   async *list(): AsyncIterable<string> {
     let token: string | undefined;
     do {
-      let page;
+      let xml: string;
       try {
-        page = await this.#client.send(
-          new ListObjectsV2Command({
-            Bucket: this.#bucket,
-            Prefix: this.#prefix,
-            ...(token ? { ContinuationToken: token } : {}),
-          }),
-        );
+        const res = await this.#client.call('GET', this.#bucket, '', {
+          query: {
+            'list-type': '2',
+            'max-keys': String(this.#listPageSize),
+            prefix: this.#prefix,
+            ...(token ? { 'continuation-token': token } : {}),
+          },
+        });
+        xml = res.body.toString('utf8');
       } catch (err) {
         throw storeError('list', '', err);
       }
-      for (const o of page.Contents ?? []) {
-        const name = o.Key?.slice(this.#prefix.length) ?? '';
-        if (/^[0-9a-f]{64}$/.test(name)) yield name;
+      for (const key of xmlTexts(xml, 'Key')) {
+        const name = key.slice(this.#prefix.length);
+        if (key.startsWith(this.#prefix) && /^[0-9a-f]{64}$/.test(name)) yield name;
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      token = xmlText(xml, 'IsTruncated') === 'true' ? xmlText(xml, 'NextContinuationToken') : undefined;
     } while (token);
   }
 
   async close(): Promise<void> {
-    if (this.#ownsClient) this.#client.destroy();
+    await this.#client.close();
   }
 }
 
-/** An S3 client for `location`: path-style (what S3-compatible servers expect), no checksums. */
-export function createS3Client(location: S3Location): S3Client {
-  // The SDK warns on stderr that its releases from 2027 need Node 22; Loft pins its version in
-  // package-lock.json and supports Node 20, and a stray line breaks the JSON log on stderr.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  return new S3Client({
-    region: location.region,
-    ...(location.endpoint ? { endpoint: location.endpoint } : {}),
-    forcePathStyle: true,
-    // CRC checksums on every request by default since SDK 3.729: a streamed PUT then needs a
-    // length the SDK does not send (411 on RGW), and servers that do not know them refuse them.
-    // Every block is verified by its SHA-256 anyway.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: { httpAgent: { maxSockets: MAX_SOCKETS }, httpsAgent: { maxSockets: MAX_SOCKETS } },
-  });
-}
-
-function statusOf(err: unknown): number | undefined {
-  if (err instanceof S3ServiceException) return err.$metadata.httpStatusCode;
-  return (err as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+/** AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN); a clear error if missing. */
+export function credentialsFromEnv(env: NodeJS.ProcessEnv = process.env): S3Credentials {
+  const accessKeyId = env.AWS_ACCESS_KEY_ID;
+  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
+  if (!accessKeyId || !secretAccessKey)
+    throw new LoftError(
+      'BAD_REQUEST',
+      '--blocks s3://… needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment',
+    );
+  return {
+    accessKeyId,
+    secretAccessKey,
+    ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+  };
 }
 
 function oneLine(err: unknown): string {
-  const e = err as { name?: string; message?: string; code?: string };
-  return [e.name, e.code, e.message].filter(Boolean).join(': ').split('\n')[0]!.slice(0, 200);
+  const e = err as { message?: string; code?: string };
+  const text = err instanceof S3Error ? err.message : [e.code, e.message].filter(Boolean).join(': ');
+  return (text || String(err)).split('\n')[0]!.slice(0, 200);
 }
 
 /** A failed store request as a LoftError (UNAVAILABLE: the store may answer again later). */

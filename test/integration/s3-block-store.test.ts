@@ -52,6 +52,22 @@ t.test('blocks are objects under the prefix, compressed when it pays', async (t)
   t.equal(obj.ContentLength, r1.storedSize, 'one object per block, key PREFIX/HASH');
 });
 
+t.test('list pages through ListObjectsV2 and yields only block keys under the prefix', async (t) => {
+  const store = await S3BlockStore.open({ location: parseS3Url(s3.url(bucket, 'paged')), listPageSize: 7 });
+  t.teardown(() => store.close());
+  const hashes = new Set<string>();
+  for (let i = 0; i < 23; i++) {
+    const d = randomBytes(32);
+    hashes.add(sha256hex(d));
+    await store.put(sha256hex(d), d);
+  }
+  await raw.send(new PutObjectCommand({ Bucket: bucket, Key: 'paged/not-a-block.txt', Body: 'x' }));
+  await raw.send(new PutObjectCommand({ Bucket: bucket, Key: 'pagedx/' + [...hashes][0], Body: 'x' }));
+  const listed: string[] = [];
+  for await (const h of store.list()) listed.push(h);
+  t.same(listed.sort(), [...hashes].sort(), '23 blocks over 4 pages, nothing else');
+});
+
 t.test('a damaged object is CORRUPT on get; a damaged range fails its piece hash', async (t) => {
   const store = await S3BlockStore.open({
     location: parseS3Url(s3.url(bucket, 'damage')),
