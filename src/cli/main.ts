@@ -19,7 +19,14 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({
       // One line per user error: "loft: <what is wrong> (see --help)".
-      outputError: (str, write) => write(`loft: ${str.replace(/^error: /, '').trimEnd()} (see --help)\n`),
+      // (commander puts a suggestion on a second line: "(Did you mean --blocks?)"; kept, on this one.)
+      outputError: (str, write) =>
+        write(
+          `loft: ${str
+            .replace(/^error: /, '')
+            .trim()
+            .replace(/\s*\n\s*/g, ' ')} (see --help)\n`,
+        ),
     });
   registerServe(program);
   registerUser(program);

@@ -92,6 +92,8 @@ export interface GarbageCollectorOptions {
   elapsed?: () => number;
   /** Target time of one slice (default GC_SLICE_MS). */
   sliceMs?: number;
+  /** Called after every run, periodic or asked for: its report, or null when it failed (metrics). */
+  onRun?: (report: GcReport | null) => void;
 }
 
 /**
@@ -145,9 +147,20 @@ export class GarbageCollector {
 
   /** One full run (retention, then blocks); shares the run already under way, if any. */
   run(): Promise<GcReport> {
-    this.#running ??= this.#run().finally(() => {
-      this.#running = null;
-    });
+    this.#running ??= this.#run()
+      .then(
+        (report) => {
+          this.#o.onRun?.(report);
+          return report;
+        },
+        (err: unknown) => {
+          this.#o.onRun?.(null);
+          throw err;
+        },
+      )
+      .finally(() => {
+        this.#running = null;
+      });
     return this.#running;
   }
 

@@ -20,6 +20,7 @@ import {
 } from './garbage-collector.js';
 import { buildApp } from './http/app.js';
 import { JournalHub } from './journal-hub.js';
+import { ServerMetrics } from './server-metrics.js';
 
 /** How long a shutdown waits for requests under way before it cuts their connections. */
 const CLOSE_GRACE_MS = 3_000;
@@ -50,22 +51,41 @@ export function openDataDir(dataDir: string, options: { owner?: boolean } = {}):
 
 /**
  * The stores of a server-side command: the embedded ones in `dataDir`, or with `meta` (a
- * postgres:// URL, password in PGPASSWORD) PostgreSQL metadata and the blocks in `dataDir`.
+ * postgres:// URL, password in PGPASSWORD) PostgreSQL metadata, and with `blocks` (an s3:// URL,
+ * keys in the environment) blocks in an S3-compatible bucket; what is not given stays in `dataDir`.
  */
 export async function openStores(
   dataDir: string,
-  options: { owner?: boolean; meta?: string | undefined } = {},
+  options: { owner?: boolean; meta?: string | undefined; blocks?: string | undefined } = {},
 ): Promise<DataDirStores> {
-  if (options.meta === undefined) return openDataDir(dataDir, options);
-  privateDir(dataDir);
-  // Loaded on use: the embedded default does not pay for the PostgreSQL driver.
-  const { PostgresMetadataStore } = await import('../metastore/postgres/postgres-metadata-store.js');
-  const meta = await PostgresMetadataStore.open({ url: options.meta });
-  const blocks = new FsBlockStore({
-    root: path.join(dataDir, 'blocks'),
-    verifyOnGet: false,
-    tmpMaxAgeMs: options.owner ? 0 : FOREIGN_TMP_AGE_MS,
-  });
+  if (options.meta === undefined && options.blocks === undefined) return openDataDir(dataDir, options);
+  // Loaded on use: the embedded default pays for neither the PostgreSQL driver nor the AWS SDK.
+  let blocks: BlockStore;
+  if (options.blocks !== undefined) {
+    const { parseS3Url, S3BlockStore } = await import('../blockstore/s3-block-store.js');
+    // The server does not re-hash what it serves (see FsBlockStore's verifyOnGet): clients do.
+    blocks = await S3BlockStore.open({ location: parseS3Url(options.blocks), verifyOnGet: false });
+  } else {
+    privateDir(dataDir);
+    blocks = new FsBlockStore({
+      root: path.join(dataDir, 'blocks'),
+      verifyOnGet: false,
+      tmpMaxAgeMs: options.owner ? 0 : FOREIGN_TMP_AGE_MS,
+    });
+  }
+  let meta: MetadataStore;
+  try {
+    if (options.meta !== undefined) {
+      const { PostgresMetadataStore } = await import('../metastore/postgres/postgres-metadata-store.js');
+      meta = await PostgresMetadataStore.open({ url: options.meta });
+    } else {
+      privateDir(dataDir);
+      meta = new SqliteMetadataStore({ filename: path.join(dataDir, 'meta.db') });
+    }
+  } catch (err) {
+    await blocks.close();
+    throw err;
+  }
   return { meta, blocks };
 }
 
@@ -115,11 +135,13 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { meta, blocks } = options.stores;
   const clock = options.clock ?? systemClock;
+  const metrics = new ServerMetrics();
   const app = await buildApp({
     meta,
     blocks,
     hub: new JournalHub(),
     clock,
+    metrics,
     ...(options.logLevel ? { logLevel: options.logLevel } : {}),
   });
   const settings = gcSettings(options.gc);
@@ -130,6 +152,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     keepMs: keepDaysToMs(settings.keepDays),
     graceMs: settings.graceMs,
     log: (level, msg, fields) => app.log[level](fields ?? {}, msg),
+    onRun: (report) => metrics.gcRun(report),
   });
   await app.listen({ host: options.host, port: options.port });
   const addr = app.server.address();

@@ -20,14 +20,14 @@ export function registerGc(program: Command): void {
         .option('--data <dir>', 'server data directory', process.env.LOFT_DATA ?? DEFAULT_DATA)
         .option('--json', 'print the report as one JSON object'),
     ),
-  ).action(async (opts: { data: string; meta?: string; json?: boolean } & GcCliOptions) => {
+  ).action(async (opts: { data: string; meta?: string; blocks?: string; json?: boolean } & GcCliOptions) => {
     const settings = {
       keepDays: parseKeepDays(opts.keepDays),
       graceMs: parseDuration(opts.gcGrace),
       intervalMs: 0,
     };
     const { createCollector, openStores } = await import('../../server/server.js');
-    const stores = await openStores(path.resolve(opts.data), { meta: opts.meta });
+    const stores = await openStores(path.resolve(opts.data), { meta: opts.meta, blocks: opts.blocks });
     try {
       const report = await createCollector(stores, settings, systemClock).run();
       process.stdout.write(

@@ -23,13 +23,23 @@ export function parseKeepDays(text: string): number {
   return n;
 }
 
-/** `--meta` of every server-side command: the metadata store (default: SQLite under --data). */
+/**
+ * `--meta` and `--blocks` of every server-side command: the metadata store (default: SQLite under
+ * --data) and the block store (default: a directory under --data).
+ */
 export function metaOption(c: Command): Command {
-  return c.option(
-    '--meta <url>',
-    'metadata in PostgreSQL: postgres://USER@HOST:PORT/DB, password in PGPASSWORD (default: SQLite in --data)',
-    process.env.LOFT_META,
-  );
+  return c
+    .option(
+      '--meta <url>',
+      'metadata in PostgreSQL: postgres://USER@HOST:PORT/DB, password in PGPASSWORD (default: SQLite in --data)',
+      process.env.LOFT_META,
+    )
+    .option(
+      '--blocks <url>',
+      'blocks in an S3-compatible bucket: s3://BUCKET[/PREFIX]?endpoint=URL&region=R, keys in ' +
+        'AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (default: files in --data)',
+      process.env.LOFT_BLOCKS,
+    );
 }
 
 export interface GcCliOptions {
@@ -68,6 +78,7 @@ export function registerServe(program: Command): void {
         opts: {
           data: string;
           meta?: string;
+          blocks?: string;
           listen: string;
           logLevel: string;
           gcInterval: string;
@@ -83,13 +94,16 @@ export function registerServe(program: Command): void {
         // Loaded on use: `loft --help` and client commands should not pay for the server's modules.
         const { openStores, startServer } = await import('../../server/server.js');
         const server = await startServer({
-          stores: await openStores(dataDir, { owner: true, meta: opts.meta }),
+          stores: await openStores(dataDir, { owner: true, meta: opts.meta, blocks: opts.blocks }),
           host,
           port,
           logLevel: opts.logLevel,
           gc,
         });
-        const where = opts.meta ? `metadata in PostgreSQL, blocks in ${dataDir}` : `data in ${dataDir}`;
+        const where =
+          opts.meta || opts.blocks
+            ? `metadata in ${opts.meta ? 'PostgreSQL' : dataDir}, blocks in ${opts.blocks ? 'S3' : dataDir}`
+            : `data in ${dataDir}`;
         process.stdout.write(`loft serve: listening on ${server.url} (${where})\n`);
         let stopping = false;
         const stop = (signal: string) => {

@@ -7,6 +7,7 @@ import { DEFAULT_DATA, metaOption } from './serve.js';
 interface AddOptions {
   data: string;
   meta?: string;
+  blocks?: string;
   device?: string;
   ttl?: string;
 }
@@ -14,7 +15,7 @@ interface AddOptions {
 async function add(name: string, opts: AddOptions, createUser: boolean): Promise<void> {
   const { openStores } = await import('../../server/server.js');
   const { addDevice } = await import('../../server/accounts.js');
-  const stores = await openStores(path.resolve(opts.data), { meta: opts.meta });
+  const stores = await openStores(path.resolve(opts.data), { meta: opts.meta, blocks: opts.blocks });
   try {
     const ttlMs = opts.ttl === undefined ? undefined : parseDuration(opts.ttl);
     const created = await addDevice(stores.meta, systemClock, name, {

@@ -13,16 +13,19 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { BlockStore } from '../../blockstore/block-store.js';
+import { MeteredBlockStore } from '../../blockstore/metered-block-store.js';
 import type { Actor, MetadataStore, Principal, Role } from '../../metastore/metadata-store.js';
 import type { Clock } from '../../shared/clock.js';
 import { LoftError } from '../../shared/errors.js';
 import { MAX_BLOCK_SIZE } from '../../shared/protocol.js';
 import type { JournalHub } from '../journal-hub.js';
+import { ServerMetrics } from '../server-metrics.js';
 import { bearerToken, hashToken } from '../tokens.js';
 import { registerBatchRoutes } from './batch-routes.js';
 import { registerBlockRoutes } from './block-routes.js';
 import { registerHistoryRoutes } from './history-routes.js';
 import { MAX_WAIT_S, registerJournalRoutes } from './journal-routes.js';
+import { METRICS_PATH, registerMetricsRoutes } from './metrics-routes.js';
 import { oneLine } from './request-fields.js';
 import type { RouteContext } from './route-context.js';
 import { registerTreeRoutes } from './tree-routes.js';
@@ -39,6 +42,8 @@ export interface AppOptions {
   hub: JournalHub;
   clock: Clock;
   logLevel?: string;
+  /** What GET /metrics reports (default: a registry of its own, without process metrics). */
+  metrics?: ServerMetrics;
 }
 
 declare module 'fastify' {
@@ -48,7 +53,9 @@ declare module 'fastify' {
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const { meta, blocks, hub, clock } = options;
+  const { meta, hub, clock } = options;
+  const metrics = options.metrics ?? new ServerMetrics({ processMetrics: false });
+  const blocks = new MeteredBlockStore(options.blocks, metrics);
   const app = Fastify({
     logger: { level: options.logLevel ?? 'warn' },
     logController: new LogController({ disableRequestLogging: true }),
@@ -100,7 +107,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.decorateRequest('principal', null as unknown as Principal);
   app.addHook('onRequest', async (request) => {
-    if (request.routeOptions.url === '/v1/health') return;
+    const route = request.routeOptions.url;
+    if (route === '/v1/health' || route === METRICS_PATH) return;
     const token = bearerToken(request.headers.authorization);
     if (!token)
       throw new LoftError('UNAUTHORIZED', 'missing or malformed "Authorization: Bearer <token>" header');
@@ -108,6 +116,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     if (!principal) throw new LoftError('UNAUTHORIZED', 'unknown, revoked or expired token');
     request.principal = principal;
   });
+  // After authentication: a refused long-poll is never counted as open.
+  registerMetricsRoutes(app, metrics);
 
   /** The namespace a request names (default: the caller's own), after checking the caller's role. */
   async function namespace(
@@ -129,6 +139,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }
 
   async function changed(ns: number): Promise<void> {
+    metrics.treeChanged();
     hub.notify(ns, await meta.headSeq(ns));
   }
 
