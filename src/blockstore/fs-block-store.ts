@@ -25,6 +25,7 @@ import {
   type Compression,
 } from './block-codec.js';
 import { clampRange, rangeOf, type BlockRange, type BlockStore, type PutResult } from './block-store.js';
+import { fsyncPath } from '../shared/fsync-path.js';
 
 export interface FsBlockStoreOptions {
   root: string;
@@ -106,7 +107,7 @@ export class FsBlockStore implements BlockStore {
       await fs.rm(tmp, { force: true });
       throw err;
     }
-    if (this.#durable) await syncDir(dir);
+    if (this.#durable) await fsyncPath(dir);
     return { created: true, storedSize: parts.reduce((n, p) => n + p.length, 0) };
   }
 
@@ -210,15 +211,6 @@ async function exists(p: string): Promise<boolean> {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

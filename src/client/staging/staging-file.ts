@@ -19,6 +19,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ByteRanges, type Range } from '../../shared/byte-ranges.js';
 import { LoftError } from '../../shared/errors.js';
+import { fsyncPath } from '../../shared/fsync-path.js';
 
 /** Reads bytes of the base revision (the hydrator, in the drive). */
 export interface BaseReader {
@@ -178,12 +179,7 @@ export class StagingFile {
     const run = this.#persisted.then(async () => {
       if (this.#removed) return;
       await this.#fh.sync();
-      const fh = await fs.open(this.#meta, 'r');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      await fsyncPath(this.#meta);
     });
     this.#persisted = run.catch(() => undefined);
     return run;
@@ -199,21 +195,10 @@ export class StagingFile {
     };
     const tmp = this.#meta + '.tmp';
     await fs.writeFile(tmp, JSON.stringify(meta));
-    if (durable) {
-      const fh = await fs.open(tmp, 'r');
-      await fh.sync();
-      await fh.close();
-    }
+    if (durable) await fsyncPath(tmp);
     await fs.rename(tmp, this.#meta);
-    if (durable) {
-      // The rename (and the data file's own entry, for a new file) must survive a power loss too.
-      const dir = await fs.open(path.dirname(this.#meta), 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
-    }
+    // The rename (and the data file's own entry, for a new file) must survive a power loss too.
+    if (durable) await fsyncPath(path.dirname(this.#meta));
   }
 
   async close(): Promise<void> {

@@ -10,8 +10,8 @@
  * it is in the kernel's page cache and recovery replays it. A power loss can lose the changes of
  * the last batch that nobody fsynced (a few milliseconds), as on ext4; never an fsynced one.
  */
-import fs from 'node:fs/promises';
 import type { Timers } from '../../shared/clock.js';
+import { fsyncPath } from '../../shared/fsync-path.js';
 import type { DirtyFile } from './dirty-files.js';
 
 /** How long changes wait for others to share their fsyncs (ms). */
@@ -86,7 +86,7 @@ export class GroupSync {
       }),
     );
     try {
-      if (files.size) await syncDir(this.#o.stagingDir);
+      if (files.size) await fsyncPath(this.#o.stagingDir);
       // After the staging files: an op that the mirror keeps finds its data.
       this.#o.syncMirror();
     } catch (err) {
@@ -100,14 +100,5 @@ export class GroupSync {
     this.#timer ??= this.#o.timers.setTimeout(() => void this.flush().catch(() => {}), RETRY_MS);
     this.#o.log?.('local changes not yet durable; will retry', { error: (error as Error).message });
     throw error;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
