@@ -4,6 +4,7 @@ import t, { type Test } from 'tap';
 import { DiskBlockCache } from '../../../src/client/cache/disk-block-cache.js';
 import { Hydrator } from '../../../src/client/hydrate/hydrator.js';
 import { Mirror } from '../../../src/client/mirror/mirror.js';
+import { PinnedBlocks } from '../../../src/client/pins/pinned-blocks.js';
 import { Pinner } from '../../../src/client/pins/pinner.js';
 import type { Revision } from '../../../src/shared/protocol.js';
 import {
@@ -243,4 +244,28 @@ t.test('unpinning one of two pins keeps the blocks the other still needs', async
   t.equal(cache.has(shared.hash), true);
   t.equal(cache.has(b[0]!.hash), true);
   t.equal(cache.has(a[0]!.hash), false);
+});
+
+// The drive makes PinnedBlocks before the cache (client.ts): the cache's first shrink, at start with
+// a smaller cap, already keeps pinned blocks. Before, the pinner did not exist yet at that point and
+// the shrink evicted them.
+t.test('a restart with a smaller cache cap keeps the pinned blocks (PinnedBlocks first)', async (t) => {
+  const dir = tmp();
+  const pinnedFile = [block(8 * K), block(8 * K)];
+  const other = [block(8 * K), block(8 * K), block(8 * K)];
+  const tree = [entry(2, ROOT, 'keep', pinnedFile), entry(3, ROOT, 'other', other)];
+  const mirror = new Mirror(path.join(dir, 'mirror.db'));
+  t.teardown(() => mirror.close());
+  mirror.initialize({ server: 'http://x', user: 'u', ns: 1, rootId: ROOT });
+  mirror.applyChanges(tree, 'c1', true);
+  mirror.pin(2);
+  const first = new DiskBlockCache({ dir: path.join(dir, 'cache'), capBytes: 1024 * K });
+  // The pinned blocks are the oldest: an LRU shrink alone would evict them first.
+  for (const b of [...pinnedFile, ...other]) t.ok(await first.put(b.hash, b.data));
+  await first.close();
+  const pinned = new PinnedBlocks(mirror);
+  const again = new DiskBlockCache({ dir: path.join(dir, 'cache'), capBytes: 20 * K, isPinned: pinned.has });
+  t.teardown(() => again.close());
+  for (const b of pinnedFile) t.ok(again.has(b.hash), 'a pinned block survived the shrink');
+  t.ok(again.usage().usedBytes <= 20 * K, `under the new cap (${again.usage().usedBytes} B)`);
 });
