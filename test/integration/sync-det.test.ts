@@ -242,6 +242,38 @@ const FIXED: Record<string, { seed: number; schedule: DetEvent[] }> = {
       { k: 'rename', d: 'A', from: '/b', to: '/c/a' },
     ],
   },
+  // C moves /y.txt into /b, then removes /b/y.txt and /b (rm -rf): the file's delete was folded into
+  // the folder's, but its move was never sent (a removed node's move is dropped), so on the server the
+  // file was not in /b and stayed, gone here for good.
+  'seed 51181: a file moved into a folder, then deleted with it, is deleted there': {
+    seed: 51181,
+    schedule: [
+      { k: 'run', n: 6 },
+      { k: 'run', n: 11 },
+      { k: 'mkdir', d: 'A', p: '/b' },
+      { k: 'mkdir', d: 'C', p: '/a' },
+      { k: 'run', n: 12 },
+      { k: 'create', d: 'A', p: '/y.txt', size: 2048, fill: 436338336 },
+      { k: 'run', n: 12 },
+      { k: 'rename', d: 'C', from: '/y.txt', to: '/b/y.txt' },
+      { k: 'unlink', d: 'C', p: '/b/y.txt' },
+      { k: 'rmdir', d: 'C', p: '/b' },
+    ],
+  },
+  // A makes /a and moves it to /c/c while B renames /c to /a: A's mkdir by its op's path (/a) met
+  // that folder and tried to merge into it (the folder it lies in here): refused for good, the outbox
+  // stuck. A path another node holds here now is not replayed; the folder goes where it is.
+  'seed 51891: a folder made here and moved into a folder renamed to its old name elsewhere': {
+    seed: 51891,
+    schedule: [
+      { k: 'mkdir', d: 'C', p: '/c' },
+      { k: 'run', n: 8 },
+      { k: 'run', n: 2 },
+      { k: 'mkdir', d: 'A', p: '/a' },
+      { k: 'rename', d: 'B', from: '/c', to: '/a' },
+      { k: 'rename', d: 'A', from: '/a', to: '/c/c' },
+    ],
+  },
 };
 
 t.test('a seed replays exactly: same trace twice', async (t) => {

@@ -297,10 +297,7 @@ export class PushLoop {
                 { parentId: mirror.serverIdOf(node.parentId!)!, name: node.name, ...meta },
                 this.#abort.signal,
               )),
-          // By the op's path, as every op replays: a later move of this folder or of one above it
-          // is queued after it and moves it on the server too (by its current path, the files
-          // queued inside it by their op paths made the old folders again: seed 22469).
-          () => remote.mkdir({ path: op.path, ...meta, parents: true }, this.#abort.signal),
+          () => remote.mkdir({ path: this.#mkdirPath(node, op), ...meta, parents: true }, this.#abort.signal),
         );
         id = r.node.id;
         rev = r.rev;
@@ -323,6 +320,19 @@ export class PushLoop {
       // existed only here (no parent to hang them on): fetch them now.
       if (adopted) await this.#mergeTree(id);
     });
+  }
+
+  /**
+   * Where a folder made here goes by path: its op's path, as every op replays (a later move of it
+   * or of a folder above it is queued after it and moves it on the server too; by its current
+   * path, the files queued inside it by their op paths made the old folders again: seed 22469).
+   * Unless another node holds that path here now (a folder moved there elsewhere): the mkdir would
+   * meet that folder and merge into it, so it goes where the node is (seed 51891).
+   */
+  #mkdirPath(node: MirrorNode, op: Op): string {
+    const { mirror } = this.#o;
+    const there = mirror.lookup(op.path);
+    return there && there.id !== node.id ? (mirror.pathOf(node.id) ?? op.path) : op.path;
   }
 
   /**
