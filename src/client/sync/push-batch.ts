@@ -68,9 +68,12 @@ export class BatchPush {
    */
   async run(first: Op, held: ReadonlySet<number>): Promise<number> {
     if (this.#off || !this.#o.remote.batch || this.#alone.delete(first.seq)) return 0;
-    const plan = await this.#plan(first, held);
-    if (plan.length < 2) return 0;
     const { mirror } = this.#o;
+    const plan = await this.#plan(first, held);
+    if (plan.length < 2) {
+      mirror.pushStarted(first.seq); // `first` goes alone
+      return 0;
+    }
     mirror.pushStarted(plan[plan.length - 1]!.op.seq);
     let done = 0;
     // Inside the lock, as the one-op path sends a create: the pull loop must not apply the echo of
@@ -116,7 +119,11 @@ export class BatchPush {
     const plan: Planned[] = [];
     /** Node key → index of the op of this batch that makes it. */
     const made = new Map<number, number>();
-    for (const op of mirror.opsFrom(first.seq, BATCH_MAX)) {
+    const ops = mirror.opsFrom(first.seq, BATCH_MAX);
+    // In flight from now on, as the op being pushed is: a close while the files are read and sent
+    // queues a new commit instead of folding its change into one of these (it would be lost).
+    if (ops.length) mirror.pushStarted(ops[ops.length - 1]!.seq);
+    for (const op of ops) {
       if (op.stuckSince !== null || held.has(op.nodeId) || made.has(op.nodeId)) break;
       if (this.#alone.has(op.seq)) break;
       if (op.kind !== 'mkdir' && op.kind !== 'commit') break;
