@@ -76,6 +76,8 @@ export class MirrorRemote extends MirrorTree {
         this.s.deletePin.run(this.#displaced.get(e.id)!);
         this.#displaced.delete(e.id);
       }
+      // Settled by the journal: a resync answer still on its way is older (seed 71256).
+      this.s.resyncDone.run(e.id);
       return;
     }
     const parent = this.s.byServer.get(e.parentId) as NodeRow | undefined;
@@ -178,6 +180,9 @@ export class MirrorRemote extends MirrorTree {
   resync(serverId: number, e: Revision | null): { released: string[] } {
     const released: string[] = [];
     this.db.transaction(() => {
+      // Settled meanwhile (the journal brought a newer state, a delete say): this answer is older
+      // and would bring a deleted node back (seed 71256).
+      if (!this.s.inResync.get(serverId)) return;
       const existing = this.s.byServer.get(serverId) as NodeRow | undefined;
       // Changed here while the server was asked (the caller checked before its request): it stays
       // in the set for the next resync, or the server's placement would be lost (seed 416).
