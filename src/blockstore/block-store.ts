@@ -1,4 +1,5 @@
-import { pieceHashes } from '../shared/hash.js';
+import { LoftError } from '../shared/errors.js';
+import { assertHash, pieceHashes, verifyBlock } from '../shared/hash.js';
 
 /**
  * BlockStore: immutable blocks addressed by the lower-case hex SHA-256 of their bytes.
@@ -52,4 +53,13 @@ export function clampRange(size: number, start: number, end: number): [number, n
 export function rangeOf(block: Buffer, start: number, end: number): BlockRange {
   const [from, to] = clampRange(block.length, start, end);
   return { size: block.length, data: block.subarray(from, to), pieces: pieceHashes(block, from, to) };
+}
+
+/** What every store checks before keeping a block: a well-formed hash, the size limit, the bytes. */
+export function checkBlock(hash: string, data: Uint8Array, maxBlockSize: number): void {
+  assertHash(hash);
+  if (data.byteLength > maxBlockSize) {
+    throw new LoftError('TOO_LARGE', `block is ${data.byteLength} bytes; the limit is ${maxBlockSize}`);
+  }
+  verifyBlock(hash, data);
 }

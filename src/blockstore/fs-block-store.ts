@@ -13,7 +13,7 @@ import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { LoftError } from '../shared/errors.js';
-import { assertHash, isPieceAligned, PIECE_SIZE, sha256hex, verifyBlock } from '../shared/hash.js';
+import { assertHash, isPieceAligned, PIECE_SIZE, sha256hex } from '../shared/hash.js';
 import { MAX_BLOCK_SIZE } from '../shared/protocol.js';
 import {
   decodeBlock,
@@ -24,7 +24,14 @@ import {
   tablePieces,
   type Compression,
 } from './block-codec.js';
-import { clampRange, rangeOf, type BlockRange, type BlockStore, type PutResult } from './block-store.js';
+import {
+  clampRange,
+  rangeOf,
+  type BlockRange,
+  type BlockStore,
+  type PutResult,
+  checkBlock,
+} from './block-store.js';
 import { fsyncPath } from '../shared/fsync-path.js';
 
 export interface FsBlockStoreOptions {
@@ -77,14 +84,7 @@ export class FsBlockStore implements BlockStore {
   }
 
   async put(hash: string, data: Uint8Array): Promise<PutResult> {
-    assertHash(hash);
-    if (data.byteLength > this.#maxBlockSize) {
-      throw new LoftError(
-        'TOO_LARGE',
-        `block is ${data.byteLength} bytes; the limit is ${this.#maxBlockSize}`,
-      );
-    }
-    verifyBlock(hash, data);
+    checkBlock(hash, data, this.#maxBlockSize);
     const final = this.#path(hash);
     if (await exists(final)) return { created: false, storedSize: 0 };
     const parts = await encodeBlock(data, this.#compression);

@@ -1,8 +1,7 @@
 /** BlockStore in memory: for unit tests of logic and as the reference in the contract suite. */
-import { LoftError } from '../shared/errors.js';
-import { assertHash, verifyBlock } from '../shared/hash.js';
+import { assertHash } from '../shared/hash.js';
 import { MAX_BLOCK_SIZE } from '../shared/protocol.js';
-import { rangeOf, type BlockRange, type BlockStore, type PutResult } from './block-store.js';
+import { rangeOf, type BlockRange, type BlockStore, type PutResult, checkBlock } from './block-store.js';
 
 export class MemoryBlockStore implements BlockStore {
   readonly #blocks = new Map<string, Buffer>();
@@ -13,14 +12,7 @@ export class MemoryBlockStore implements BlockStore {
   }
 
   async put(hash: string, data: Uint8Array): Promise<PutResult> {
-    assertHash(hash);
-    if (data.byteLength > this.#maxBlockSize) {
-      throw new LoftError(
-        'TOO_LARGE',
-        `block is ${data.byteLength} bytes; the limit is ${this.#maxBlockSize}`,
-      );
-    }
-    verifyBlock(hash, data);
+    checkBlock(hash, data, this.#maxBlockSize);
     if (this.#blocks.has(hash)) return { created: false, storedSize: 0 };
     this.#blocks.set(hash, Buffer.from(data));
     return { created: true, storedSize: data.byteLength };

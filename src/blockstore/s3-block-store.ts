@@ -17,7 +17,7 @@
  * themselves are in s3-client.ts (why not the AWS SDK: there).
  */
 import { LoftError } from '../shared/errors.js';
-import { assertHash, isPieceAligned, PIECE_SIZE, sha256hex, verifyBlock } from '../shared/hash.js';
+import { assertHash, isPieceAligned, PIECE_SIZE, sha256hex } from '../shared/hash.js';
 import { MAX_BLOCK_SIZE } from '../shared/protocol.js';
 import {
   decodeBlock,
@@ -28,7 +28,14 @@ import {
   tablePieces,
   type Compression,
 } from './block-codec.js';
-import { clampRange, rangeOf, type BlockRange, type BlockStore, type PutResult } from './block-store.js';
+import {
+  clampRange,
+  rangeOf,
+  type BlockRange,
+  type BlockStore,
+  type PutResult,
+  checkBlock,
+} from './block-store.js';
 import { errorOf, S3Client, S3Error, xmlText, xmlTexts, type S3Credentials } from './s3-client.js';
 
 /** Where the blocks are: parsed from `s3://BUCKET[/PREFIX]?endpoint=URL&region=R`. */
@@ -165,14 +172,7 @@ export class S3BlockStore implements BlockStore {
   }
 
   async put(hash: string, data: Uint8Array): Promise<PutResult> {
-    assertHash(hash);
-    if (data.byteLength > this.#maxBlockSize) {
-      throw new LoftError(
-        'TOO_LARGE',
-        `block is ${data.byteLength} bytes; the limit is ${this.#maxBlockSize}`,
-      );
-    }
-    verifyBlock(hash, data);
+    checkBlock(hash, data, this.#maxBlockSize);
     const body = Buffer.concat(await encodeBlock(data, this.#compression));
     for (let attempt = 0; ; attempt++) {
       let res;

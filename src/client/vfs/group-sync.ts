@@ -35,8 +35,6 @@ export interface GroupSyncOptions {
 export class GroupSync {
   readonly #o: GroupSyncOptions;
   #pending = new Set<DirtyFile>();
-  /** The mirror has transactions not synced yet (a change without a staging file: a delete). */
-  #mirrorDirty = false;
   #timer: unknown = null;
   #running: Promise<void> = Promise.resolve();
   /** Batches run so far (for tests and status). */
@@ -49,7 +47,6 @@ export class GroupSync {
   /** A change of `d` was written: durable in the next batch. */
   enlist(d: DirtyFile): void {
     this.#pending.add(d);
-    this.#mirrorDirty = true;
     if (this.#pending.size >= MAX_BATCH) void this.flush().catch(() => {});
     else this.#timer ??= this.#o.timers.setTimeout(() => void this.flush().catch(() => {}), WINDOW_MS);
   }
@@ -59,17 +56,15 @@ export class GroupSync {
     if (this.#timer !== null) this.#o.timers.clearTimeout(this.#timer);
     this.#timer = null;
     const files = this.#pending;
-    const mirror = this.#mirrorDirty;
     this.#pending = new Set();
-    this.#mirrorDirty = false;
     // One batch at a time, in order: a later fsync(2) waits for an earlier batch still running.
-    const run = this.#running.then(() => this.#sync(files, mirror));
+    const run = this.#running.then(() => this.#sync(files));
     this.#running = run.catch(() => undefined);
     return run;
   }
 
-  async #sync(files: Set<DirtyFile>, mirror: boolean): Promise<void> {
-    if (files.size === 0 && !mirror) return;
+  async #sync(files: Set<DirtyFile>): Promise<void> {
+    if (files.size === 0) return;
     this.batches++;
     const failed: DirtyFile[] = [];
     let error: unknown = null;
@@ -86,7 +81,7 @@ export class GroupSync {
       }),
     );
     try {
-      if (files.size) await fsyncPath(this.#o.stagingDir);
+      await fsyncPath(this.#o.stagingDir);
       // After the staging files: an op that the mirror keeps finds its data.
       this.#o.syncMirror();
     } catch (err) {
@@ -96,7 +91,6 @@ export class GroupSync {
     if (error === null) return;
     // Tried again with the next batch; the caller of an fsync(2) hears of it.
     for (const d of failed) this.#pending.add(d);
-    this.#mirrorDirty = true;
     this.#timer ??= this.#o.timers.setTimeout(() => void this.flush().catch(() => {}), RETRY_MS);
     this.#o.log?.('local changes not yet durable; will retry', { error: (error as Error).message });
     throw error;
