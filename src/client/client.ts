@@ -58,7 +58,7 @@ export interface DriveOptions {
 export interface DriveStatus {
   mountpoint: string;
   /** The FUSE binding serving the mount and why it was chosen (fuse/mount-backend.ts). */
-  fuse: { backend: string; why: string; allowOther: boolean };
+  fuse: { backend: string; why: string; allowOther: boolean } & Record<string, number | boolean | string>;
   server: string;
   user: string;
   online: boolean;
@@ -396,7 +396,12 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
       const id = mirror.identity()!;
       return {
         mountpoint,
-        fuse: { backend: fuse.backend, why: fuseWhy, allowOther: options.allowOther ?? false },
+        fuse: {
+          backend: fuse.backend,
+          why: fuseWhy,
+          allowOther: options.allowOther ?? false,
+          ...fuse.info(),
+        },
         server: id.server,
         user: id.user,
         online: online.online,

@@ -10,6 +10,8 @@ import { Agent, request } from 'undici';
 import { LOFT_BIN, runLoft } from './server-process.js';
 
 export interface Status {
+  /** The FUSE backend and what it negotiated (src/client/fuse/*: info()). */
+  fuse: { backend: string; why: string; allowOther: boolean } & Record<string, unknown>;
   online: boolean;
   pending: number;
   uploading: number;

@@ -60,6 +60,8 @@ export interface DriveMount {
   unmount(): Promise<void>;
   /** Drops the kernel's cached entry for a path changed behind its back (a remote change). */
   invalidate(path: string): void;
+  /** What the binding negotiated or was built with, for `loft status` (numbers and flags). */
+  info(): Record<string, number | boolean>;
 }
 
 /** The positive errno number of a name (the OS's table; EIO for a name it lacks). */

@@ -170,6 +170,10 @@ export class FuseMount implements DriveMount {
     return this.#fuse.mnt;
   }
 
+  info(): Record<string, number | boolean> {
+    return { openFlags: OPEN_FLAGS, notify: NOTIFY };
+  }
+
   /**
    * Tells the kernel to forget its cached entry for a path ("/a/b") changed behind its back (a
    * remote change), see kernel-cache.ts; a no-op with the stock binding or when not mounted.

@@ -27,6 +27,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +47,15 @@ import { KernelCache } from './kernel-cache.js';
 
 /** Attributes may be kept long: every remote change drops what it touched (kernel-cache.ts). */
 export const ATTR_TIMEOUT_S = 10;
+/**
+ * The kernel's readahead for the mount (KiB): one request of max_pages (1 MiB). The kernel starts a
+ * FUSE mount at 128 KiB and INIT can only lower it, so as root the mount raises it through sysfs
+ * once INIT is done (measured on a do-nothing file system on this binding: `dd bs=1M` of 512 MiB
+ * 0.8-0.9 GB/s in 128 KiB requests, 1.8-2.3 GB/s in 1 MiB ones). Other users keep 128 KiB.
+ */
+const READAHEAD_KB = 1024;
+/** How long mount() waits for the kernel's INIT before going on without the readahead change. */
+const INIT_WAIT_MS = 10_000;
 /** The binding's interface version this file speaks (native/loft-fuse.cc `abi`). */
 const ABI = 1;
 
@@ -281,6 +291,9 @@ export class LowlevelMount implements DriveMount {
   #unmounting = false;
   #exited: Promise<void> | null = null;
   #onExit: () => void = () => {};
+  #onInit: () => void = () => {};
+  /** The mount's readahead (KiB) once raised (see READAHEAD_KB); 0: the kernel's own. */
+  #readaheadKb = 0;
   /** What INIT negotiated (max_write, capabilities): for tests and the startup log. */
   init: Record<string, number> | null = null;
 
@@ -313,6 +326,15 @@ export class LowlevelMount implements DriveMount {
     return this.#kernelCache;
   }
 
+  info(): Record<string, number | boolean> {
+    return {
+      maxWrite: this.init?.maxWrite ?? 0,
+      readaheadKb: this.#readaheadKb,
+      protoMinor: this.init?.protoMinor ?? 0,
+      nodes: this.#nodes.size,
+    };
+  }
+
   /** Node ids the kernel holds now (root included): for tests. */
   get nodeCount(): number {
     return this.#nodes.size;
@@ -328,12 +350,38 @@ export class LowlevelMount implements DriveMount {
     const args = ['-o', opts.join(',')];
     if (this.#o.debug) args.push('-d');
     this.#exited = new Promise((resolve) => (this.#onExit = resolve));
+    const init = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), INIT_WAIT_MS);
+      this.#onInit = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
     try {
       this.#session = this.#b.mount(this.mountpoint, args, this.#handle, { readdirplus: true });
     } catch (err) {
+      this.#onInit();
       throw new LoftError('BAD_REQUEST', `cannot mount ${this.mountpoint}: ${(err as Error).message}`);
     }
     this.#root();
+    if ((await init) && process.getuid?.() === 0) await this.#raiseReadahead();
+  }
+
+  /** Sets the mount's readahead to READAHEAD_KB (see there); best effort. */
+  async #raiseReadahead(): Promise<void> {
+    try {
+      // mountinfo: "id parent major:minor root mountpoint …" (no request to this mount).
+      const line = (await readFile('/proc/self/mountinfo', 'utf8'))
+        .split('\n')
+        .find((l) => unescapeMount(l.split(' ')[4] ?? '') === this.mountpoint);
+      const dev = line?.split(' ')[2];
+      if (dev) {
+        await writeFile(`/sys/class/bdi/${dev}/read_ahead_kb`, String(READAHEAD_KB));
+        this.#readaheadKb = READAHEAD_KB;
+      }
+    } catch (err) {
+      this.#onError('readahead', this.mountpoint, err);
+    }
   }
 
   async unmount(): Promise<void> {
@@ -754,6 +802,7 @@ export class LowlevelMount implements DriveMount {
   #event(op: number, a: unknown): void {
     if (op === OP.EV_INIT) {
       this.init = a as Record<string, number>;
+      this.#onInit();
     } else if (op === OP.EV_EXIT) {
       const gone = !this.#unmounting;
       this.#unmounting = true;
@@ -779,8 +828,9 @@ export class LowlevelMount implements DriveMount {
       }
       if (valid & (SET_ATIME | SET_MTIME)) {
         const now = this.#now();
-        const atime = valid & SET_ATIME ? (valid & SET_ATIME_NOW ? now : v[4]!) : null;
-        const mtime = valid & SET_MTIME ? (valid & SET_MTIME_NOW ? now : v[5]!) : null;
+        // Whole milliseconds, as the Vfs keeps them (the kernel's come with nanoseconds).
+        const atime = valid & SET_ATIME ? (valid & SET_ATIME_NOW ? now : Math.floor(v[4]!)) : null;
+        const mtime = valid & SET_MTIME ? (valid & SET_MTIME_NOW ? now : Math.floor(v[5]!)) : null;
         await vfs.utimens(p, atime, mtime);
       }
     };
@@ -870,6 +920,10 @@ export class LowlevelMount implements DriveMount {
     }
   }
 }
+
+/** A mountinfo path field: spaces, tabs, newlines and backslashes are octal escapes (\\040). */
+const unescapeMount = (field: string): string =>
+  field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
 /** Unmounts as a user (lazy: the loop ends when the kernel releases the connection). */
 async function fusermountUnmount(mountpoint: string): Promise<void> {
