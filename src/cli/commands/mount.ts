@@ -37,8 +37,9 @@ export function registerMount(program: Command): void {
       const { defaultStateDir, readConfig, writeConfig } = await import('../../client/state-dir.js');
       const { startDrive } = await import('../../client/client.js');
       const { createLogger } = await import('../../shared/log.js');
-      const { fuseChoice } = await import('../../client/fuse/mount-backend.js');
+      const { checkFuseChoice, fuseChoice } = await import('../../client/fuse/mount-backend.js');
       const fuse = fuseChoice(opts.fuse);
+      await checkFuseChoice(fuse);
       const state = path.resolve(opts.state ?? process.env.LOFT_STATE ?? defaultStateDir());
       const saved = readConfig(state);
       const server = opts.server ?? process.env.LOFT_SERVER ?? saved?.server;

@@ -45,6 +45,21 @@ async function fuseNative(options: FuseMountOptions): Promise<DriveMount> {
   return new mod.FuseMount(options);
 }
 
+/**
+ * Loads the binding a choice names, before anything else starts: `loft mount --fuse X` with an X
+ * that cannot load fails at once with one line. `auto` checks nothing (it falls back, saying why).
+ */
+export async function checkFuseChoice(choice: FuseChoice): Promise<void> {
+  if (choice === 'lowlevel') (await import('./lowlevel-mount.js')).loadLowlevelBinding();
+  else if (choice === 'fuse-native') {
+    try {
+      await import('./fuse-mount.js');
+    } catch (err) {
+      throw new LoftError('BAD_REQUEST', `fuse-native (libfuse 2) does not load: ${(err as Error).message}`);
+    }
+  }
+}
+
 /** Makes the mount for a choice (not mounted yet). */
 export async function createDriveMount(choice: FuseChoice, options: FuseMountOptions): Promise<ChosenMount> {
   if (choice === 'lowlevel') return { mount: await lowlevel(options), why: 'asked for' };
