@@ -15,7 +15,7 @@ import { Notifier } from '../shared/notifier.js';
 import { DiskBlockCache } from './cache/disk-block-cache.js';
 import { mirrorSnapshot } from './check/mirror-snapshot.js';
 import { ControlServer } from './control/control-server.js';
-import { FuseMount } from './fuse/fuse-mount.js';
+import { createDriveMount, type FuseChoice } from './fuse/mount-backend.js';
 import { Hydrator, READAHEAD, type Connectivity } from './hydrate/hydrator.js';
 import { Mirror } from './mirror/mirror.js';
 import { PinnedBlocks } from './pins/pinned-blocks.js';
@@ -52,10 +52,16 @@ export interface DriveOptions {
   onSyncProgress?: (entries: number, done: boolean) => void;
   /** The mount went away from outside (`fusermount -u`): the caller should close the drive. */
   onUnmounted?: () => void;
+  /** Which FUSE binding to mount through (fuse/mount-backend.ts); default: auto. */
+  fuse?: FuseChoice;
+  /** allow_other + default_permissions: other local users may use the drive, modes checked. */
+  allowOther?: boolean;
 }
 
 export interface DriveStatus {
   mountpoint: string;
+  /** The FUSE binding serving the mount and why it was chosen (fuse/mount-backend.ts). */
+  fuse: { backend: string; why: string; allowOther: boolean } & Record<string, number | boolean | string>;
   server: string;
   user: string;
   online: boolean;
@@ -377,9 +383,10 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
     cleanups.push(() => core.close());
     const { vfs, mirror, cache, hydrator, pinner, online, push, uploader } = core;
 
-    const fuse = new FuseMount({
+    const { mount: fuse, why: fuseWhy } = await createDriveMount(options.fuse ?? 'auto', {
       mountpoint,
       vfs,
+      allowOther: options.allowOther ?? false,
       onError: (op, p, err) => log.error({ op, path: p, err }, 'unexpected filesystem error (answered EIO)'),
       onFsError: (op, p, err) =>
         log.debug({ op, path: p, errno: err.errno, reason: err.message }, 'fs error'),
@@ -390,6 +397,10 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
     });
     await fuse.mount();
     cleanups.push(() => fuse.unmount());
+    log.info(
+      { mountpoint, fuse: fuse.backend, why: fuseWhy },
+      `mounted through ${fuse.backend} (${fuseWhy})`,
+    );
     // Remote changes drop what the kernel cached about their paths (fuse/kernel-cache.ts).
     cleanups.push(mirror.watch({ remotePath: (p) => fuse.invalidate(p) }));
 
@@ -397,6 +408,12 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
       const id = mirror.identity()!;
       return {
         mountpoint,
+        fuse: {
+          backend: fuse.backend,
+          why: fuseWhy,
+          allowOther: options.allowOther ?? false,
+          ...fuse.info(),
+        },
         server: id.server,
         user: id.user,
         online: online.online,

@@ -10,6 +10,8 @@ import { Agent, request } from 'undici';
 import { LOFT_BIN, runLoft } from './server-process.js';
 
 export interface Status {
+  /** The FUSE backend and what it negotiated (src/client/fuse/*: info()). */
+  fuse: { backend: string; why: string; allowOther: boolean } & Record<string, unknown>;
   online: boolean;
   pending: number;
   uploading: number;
@@ -46,6 +48,8 @@ export class MountProcess {
   readonly state: string;
   #child: ChildProcess | null = null;
   stderr = '';
+  /** The FUSE backend the last start() mounted through (lowlevel, fuse-native). */
+  backend: string | null = null;
 
   constructor(
     readonly server: string,
@@ -89,7 +93,13 @@ export class MountProcess {
         out += d.toString();
         if (out.includes('mounted at')) {
           clearTimeout(timer);
-          resolve();
+          // The FUSE binding serving it (the startup line says which): a suite run for one backend
+          // (LOFT_FUSE_BACKEND, see scripts/test) must not pass on the other.
+          this.backend = /; fuse ([\w-]+)\)/.exec(out)?.[1] ?? null;
+          const want = process.env.LOFT_FUSE_BACKEND;
+          if (want && this.backend !== want)
+            reject(new Error(`mounted through ${this.backend}, not ${want}`));
+          else resolve();
         }
       });
       child.once('exit', (code) => {

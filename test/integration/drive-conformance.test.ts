@@ -59,3 +59,14 @@ const mountAdapter = (): ReadFs => ({
 });
 
 readConformance(t, 'FUSE mount', mountAdapter);
+
+t.test('loft status names the FUSE backend and what it negotiated', async (t) => {
+  const { fuse } = await m.status();
+  t.equal(fuse.backend, m.backend);
+  if (fuse.backend === 'lowlevel') {
+    t.equal(fuse.maxWrite, 1024 * 1024, '1 MiB requests (max_pages)');
+    if (process.getuid?.() === 0) t.equal(fuse.readaheadKb, 1024, 'readahead raised to one request');
+  } else {
+    t.equal(fuse.notify, true, 'the patched fuse-native can invalidate');
+  }
+});

@@ -11,6 +11,8 @@ interface MountOptions {
   bwlimit?: string;
   clearStale?: boolean;
   logLevel?: string;
+  fuse?: string;
+  allowOther?: boolean;
 }
 
 export const DEFAULT_CACHE_SIZE = '10G';
@@ -26,10 +28,18 @@ export function registerMount(program: Command): void {
     .option('--bwlimit <rate>', 'cap uploads at RATE bytes per second (5M = 5 MiB/s; default: none)')
     .option('--clear-stale', 'clear a stale mount left at the mountpoint by a crashed run')
     .option('--log-level <level>', 'fatal|error|warn|info|debug (env LOFT_LOG)')
+    .option(
+      '--fuse <backend>',
+      "FUSE binding: lowlevel (libfuse 3, Loft's own), fuse-native (libfuse 2) or auto (env LOFT_FUSE_BACKEND; default auto: lowlevel where it loads)",
+    )
+    .option('--allow-other', 'let other local users use the drive (allow_other), the kernel checking modes')
     .action(async (mountpoint: string, opts: MountOptions) => {
       const { defaultStateDir, readConfig, writeConfig } = await import('../../client/state-dir.js');
       const { startDrive } = await import('../../client/client.js');
       const { createLogger } = await import('../../shared/log.js');
+      const { checkFuseChoice, fuseChoice } = await import('../../client/fuse/mount-backend.js');
+      const fuse = fuseChoice(opts.fuse);
+      await checkFuseChoice(fuse);
       const state = path.resolve(opts.state ?? process.env.LOFT_STATE ?? defaultStateDir());
       const saved = readConfig(state);
       const server = opts.server ?? process.env.LOFT_SERVER ?? saved?.server;
@@ -59,6 +69,8 @@ export function registerMount(program: Command): void {
         cacheBytes,
         bwlimit,
         clearStale: opts.clearStale ?? false,
+        fuse,
+        allowOther: opts.allowOther ?? false,
         log,
         onSyncProgress: (n, done) => {
           if (done) process.stderr.write(`${tty ? '\r' : ''}loft: first sync done: ${n} entries\n`);
@@ -67,7 +79,7 @@ export function registerMount(program: Command): void {
         onUnmounted: () => stop('unmounted from outside'),
       });
       process.stdout.write(
-        `loft: mounted at ${path.resolve(mountpoint)} (state ${state}); Ctrl-C unmounts\n`,
+        `loft: mounted at ${path.resolve(mountpoint)} (state ${state}; fuse ${drive.status().fuse.backend}); Ctrl-C unmounts\n`,
       );
       let stopping = false;
       stop = (why: string) => {

@@ -1,5 +1,7 @@
 /**
- * FUSE glue: fuse-native callbacks → Vfs calls → negative errnos. No logic lives here.
+ * FUSE glue on fuse-native (libfuse 2, patched by native/patch-fuse-native.mjs): fuse-native
+ * callbacks → Vfs calls → negative errnos. No logic lives here. The second backend: the default is
+ * Loft's own libfuse 3 binding (lowlevel-mount.ts); what both share is in fuse-common.ts.
  *
  * Mount options (measured choices, see README "Mount options"):
  * - big_writes: fuse-native has no flag for it, so `_fuseOptions` is wrapped to append it; writes
@@ -19,18 +21,24 @@
  *   reopen never reads the old pages of a file changed elsewhere; the kernel keeps file pages
  *   between opens and drops them when an open sees a new size or mtime. With the patched binding
  *   the drive decides per open instead (Vfs.cacheMode: keep_cache / direct_io bits).
- * - Per-op timeouts: reads may hydrate, so they get READ_TIMEOUT_MS, longer than the hydrator's
- *   own retry budget (a slow download never answers a spurious error) yet bounded (a dead server
- *   never hangs a reader forever); metadata ops never touch the network and get a short one.
+ * - Per-op timeouts: fuse-common.ts READ_TIMEOUT_MS / META_TIMEOUT_MS.
  */
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import Fuse from 'fuse-native';
-import { lstat, readFile } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { errnoOf, FsError, type Errno } from '../../shared/errors.js';
 import type { Stat, Vfs } from '../vfs/vfs.js';
-import { parseMounts } from '../state-dir.js';
+import {
+  ENTRY_TIMEOUT_S,
+  errnoNumber,
+  isFuseMounted,
+  META_TIMEOUT_MS,
+  MOUNT_CHECK_MS,
+  READ_TIMEOUT_MS,
+  type DriveMount,
+  type FuseMountOptions,
+} from './fuse-common.js';
 import { KernelCache } from './kernel-cache.js';
 
 /** What native/patch-fuse-native.mjs adds to the binding (absent from the stock one). */
@@ -63,7 +71,6 @@ const NOTIFY = typeof BINDING.loft_notify_inval === 'function';
 export const ATTR_TIMEOUT_S = NOTIFY ? 10 : 1;
 const FH_FLAG_DIRECT_IO = 2 ** 30;
 const FH_FLAG_KEEP_CACHE = 2 ** 29;
-export const ENTRY_TIMEOUT_S = 10;
 
 /**
  * Times from utimens (ms). native/patch-fuse-native.mjs makes the binding pass UTIME_OMIT as
@@ -71,32 +78,9 @@ export const ENTRY_TIMEOUT_S = 10;
  */
 export const FUSE_TIME_OMIT = 2 ** 48 - 1;
 const fromFuseTime = (ms: number): number | null => (ms === FUSE_TIME_OMIT ? null : ms);
-const READ_TIMEOUT_MS = 60_000;
-const META_TIMEOUT_MS = 10_000;
 
-export interface FuseMountOptions {
-  mountpoint: string;
-  vfs: Vfs;
-  debug?: boolean;
-  /** Called once per unexpected (non-FsError) failure, which is answered as EIO. */
-  onError?: (op: string, path: string, err: unknown) => void;
-  /** Called for every expected failure (an FsError): for debug logging. */
-  onFsError?: (op: string, path: string, err: FsError) => void;
-  /** Called once when the mount goes away without unmount() (`fusermount -u`, `umount -l`). */
-  onGone?: () => void;
-}
-
-/** How often a mounted drive checks that its mount is still there (see #watch). */
-const MOUNT_CHECK_MS = 1_000;
-
-/** True when `mountpoint` is a FUSE mount point in this process's mount namespace. */
-export async function isFuseMounted(mountpoint: string): Promise<boolean> {
-  return (
-    parseMounts(await readFile('/proc/self/mounts', 'utf8'))
-      .get(mountpoint)
-      ?.startsWith('fuse') ?? false
-  );
-}
+/** What fuse-native was built with, for the startup log and `loft status`. */
+export const FUSE_NATIVE_FEATURES = { openFlags: OPEN_FLAGS, notify: NOTIFY };
 
 /** fuse-native with extra libfuse options its option builder does not know. */
 class LoftFuse extends Fuse {
@@ -111,7 +95,7 @@ class LoftFuse extends Fuse {
 
 function errno(name: Errno): number {
   // fuse-native's table lacks some names (ENOTSUP): fall back to the OS's numbers.
-  return (Fuse[name] as number | undefined) ?? -(os.constants.errno[name] ?? os.constants.errno.EIO);
+  return (Fuse[name] as number | undefined) ?? -errnoNumber(name);
 }
 
 /** What fuse-native reads of a listing entry's attributes (times in ms). */
@@ -122,7 +106,9 @@ interface ListingStat {
   ctime: number;
 }
 
-export class FuseMount {
+export class FuseMount implements DriveMount {
+  readonly backend = 'fuse-native' as const;
+  readonly attrTimeoutS = ATTR_TIMEOUT_S;
   readonly #fuse: LoftFuse;
   readonly #vfs: Vfs;
   readonly #onError: (op: string, path: string, err: unknown) => void;
@@ -148,6 +134,7 @@ export class FuseMount {
       attrTimeout: ATTR_TIMEOUT_S,
       entryTimeout: ENTRY_TIMEOUT_S,
       debug: options.debug ?? false,
+      ...(options.allowOther ? { allowOther: true, defaultPermissions: true } : {}),
       timeout: {
         default: META_TIMEOUT_MS,
         // These may wait for the network (base blocks under a write) or the disk (fsync of a
@@ -181,6 +168,10 @@ export class FuseMount {
 
   get mountpoint(): string {
     return this.#fuse.mnt;
+  }
+
+  info(): Record<string, number | boolean> {
+    return { openFlags: OPEN_FLAGS, notify: NOTIFY };
   }
 
   /**
