@@ -228,10 +228,17 @@ export class MirrorRemote extends MirrorTree {
       if (!n || n.server_id === serverId) return;
       const other = this.s.byServer.get(serverId) as NodeRow | undefined;
       if (other) {
-        // A folder inside the one it would merge with: stale state here; refused (the op is
-        // retried, then set aside and shown by `loft status`) rather than cutting either off.
-        if (this.isUnder(id, other.id))
+        if (this.isUnder(id, other.id)) {
+          // Made here inside the folder it turns out to be (a move here put that folder above it
+          // while another device moved the server's folder to this one's path: seed 64934). The
+          // outer one stays, with the server's id, and takes what this one holds and its ops; the
+          // resync then puts it where the server has it. Merged the other way, the outer folder
+          // would go inside itself.
+          if (other.kind === 'dir' && n.kind === 'dir') return this.#mergeInto(n, other.id);
+          // A file inside the folder it would merge with: stale state here; refused (the op is
+          // retried, then set aside and shown by `loft status`) rather than cutting either off.
           throw new LoftError('CONFLICT', `the server's folder ${serverId} holds this one here`);
+        }
         if (other.kind === 'dir' && n.kind === 'dir') this.#mergeInto(other, id);
         else if (this.holdsLocal(other.id)) {
           // Changed here too (the stale copy was visible and got edited): it becomes a file of its

@@ -346,7 +346,10 @@ export class PushLoop {
     );
   }
 
-  /** Fetches what a server folder (by server id) holds, the whole subtree, into the mirror. */
+  /**
+   * Fetches what a server folder (by server id) holds, the whole subtree, into the mirror. Called
+   * with the SyncLock held, so no journal entry is applied between a listing and its merge.
+   */
   async #mergeTree(serverDirId: number): Promise<void> {
     const entries = await this.#o.remote.list(serverDirId, this.#abort.signal);
     this.#o.mirror.mergeRemote(entries);
@@ -428,8 +431,10 @@ export class PushLoop {
       // What lies below may have been skipped with it (their parent was elsewhere here), or removed
       // here with a folder the server had deleted while its content lives on elsewhere: the whole
       // subtree, not one level (a folder made here under a folder deleted there is made by path on
-      // the server, and its files are below it).
-      if (e && !e.deleted && e.kind === 'dir') await this.#mergeTree(id);
+      // the server, and its files are below it). Under the lock, as the pull applies the journal:
+      // a listing answered after a journal entry was applied here would bring back what that
+      // entry deleted (seed 65064: a file deleted elsewhere came back from a folder's listing).
+      if (e && !e.deleted && e.kind === 'dir') await lock.run(() => this.#mergeTree(id));
     }
   }
 
