@@ -439,12 +439,26 @@ t.test('setServerId: the key stays; children, blocks, pins and ops keep pointing
     m.ops().find((o) => o.nodeId === echo),
     { kind: 'commit', serverId: null },
   );
-  // A folder inside the folder it would merge with: refused, nothing changes.
+  // A folder made inside the folder it turns out to be (seed 64934): it merges into the outer one,
+  // which keeps its key and server id and takes what the inner one held and its ops.
   const outer = m.createLocal(ROOT, 'outer', 'dir', 0o755, T0, '/outer', null);
   m.setServerId(outer.id, 70);
   const inner = m.createLocal(outer.id, 'inner', 'dir', 0o755, T0, '/outer/inner', null);
-  t.throws(() => m.setServerId(inner.id, 70), { code: 'CONFLICT' });
-  t.match(m.node(inner.id), { serverId: null, parentId: outer.id });
+  const held = m.createLocal(inner.id, 'held', 'dir', 0o755, T0, '/outer/inner/held', null);
+  m.setServerId(inner.id, 70);
+  t.equal(m.node(inner.id), null, 'the inner folder is gone');
+  t.match(m.node(outer.id), { serverId: 70, parentId: ROOT });
+  t.match(m.node(held.id), { parentId: outer.id }, 'what it held is in the outer folder');
+  t.match(
+    m.ops().filter((o) => o.kind === 'mkdir' && o.nodeId === outer.id),
+    [{ serverId: 70 }, { serverId: 70 }],
+    "the inner folder's mkdir follows to the outer one",
+  );
+  t.equal(m.pathOf(held.id), '/outer/held');
+  // A file there is refused: nothing changes.
+  const file = m.createLocal(outer.id, 'f', 'file', 0o644, T0, '/outer/f', 'st-f');
+  t.throws(() => m.setServerId(file.id, 70), { code: 'CONFLICT' });
+  t.match(m.node(file.id), { serverId: null, parentId: outer.id });
 
   // Removed here before the server answered: its ops still get the server id (the delete must
   // reach the server), and no node comes back.
