@@ -227,8 +227,8 @@ export function openMirrorDb(filename: string): Database.Database {
   db.pragma('locking_mode = EXCLUSIVE');
   db.pragma('journal_mode = WAL');
   // NORMAL (WAL): every committed transaction survives a crash of the process; the write path's
-  // group commit (vfs/group-sync.ts: Mirror.syncDurable) writes once with FULL, which also syncs
-  // every earlier transaction of the WAL. Measured: an fsync per mkdir/create/rename cost ~1-3 ms.
+  // group commit (vfs/group-sync.ts: Mirror.syncDurable) fsyncs the WAL once, which makes every
+  // earlier transaction durable. Measured: an fsync per mkdir/create/rename cost ~1-3 ms.
   db.pragma('synchronous = NORMAL');
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > MIGRATIONS.length)

@@ -25,6 +25,7 @@
  *
  * Schema versioned with PRAGMA user_version, forward-only migrations.
  */
+import { closeSync, fsync, openSync } from 'node:fs';
 import { MAX_DELETE_EXPECT, type BlockRef, type NodeKind } from '../../shared/protocol.js';
 import type { MirrorNode, NodeRow, Op, OpRow } from './mirror-schema.js';
 import { toOp } from './mirror-schema.js';
@@ -127,16 +128,45 @@ export class Mirror extends MirrorRemote {
 
   /**
    * Makes every transaction so far durable (the write path's group commit: vfs/group-sync.ts).
-   * Transactions commit with synchronous=NORMAL (in the WAL, which survives a killed process); one
-   * write with FULL syncs the WAL, and with it every transaction before it.
+   * Transactions commit with synchronous=NORMAL (in the WAL, which survives a killed process); an
+   * fsync of the WAL makes them all durable (before the WAL file exists: one write with FULL).
    */
-  syncDurable(): void {
+  async syncDurable(): Promise<void> {
+    // An fsync of the WAL file, in the thread pool, does the same without holding this thread for
+    // the disk (every FUSE request waits while it does): transactions commit into the WAL with
+    // write(2); a checkpoint has already synced what it moved into the database file.
+    this.#walFd ??= openIfThere(`${this.db.name}-wal`);
+    if (this.#walFd === null) return this.#syncFull();
+    const fd = this.#walFd;
+    this.#walSyncs++;
+    try {
+      await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+    } finally {
+      if (--this.#walSyncs === 0 && !this.db.open) this.#closeWal();
+    }
+  }
+
+  #walFd: number | null = null;
+  #walSyncs = 0;
+
+  #syncFull(): void {
     this.db.pragma('synchronous = FULL');
     try {
       this.s.durableMark.run(String(this.now()));
     } finally {
       this.db.pragma('synchronous = NORMAL');
     }
+  }
+
+  #closeWal(): void {
+    if (this.#walFd !== null) closeSync(this.#walFd);
+    this.#walFd = null;
+  }
+
+  override close(): void {
+    super.close();
+    // An fsync in flight keeps its descriptor until it ends (closed then: never a reused number).
+    if (this.#walSyncs === 0) this.#closeWal();
   }
 
   /**
@@ -354,5 +384,15 @@ export class Mirror extends MirrorRemote {
     this.s.bumpOpRev.run(rev, id, rev);
     this.s.setRev.run(rev, id);
     this.nodeCache.delete(id);
+  }
+}
+
+/** A read-only descriptor of `file` (fsync(2) needs no more), or null when there is no such file. */
+function openIfThere(file: string): number | null {
+  try {
+    return openSync(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
   }
 }

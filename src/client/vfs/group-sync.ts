@@ -18,6 +18,8 @@ import type { DirtyFile } from './dirty-files.js';
 export const WINDOW_MS = 5;
 /** Files per batch: a larger group runs at once. */
 export const MAX_BATCH = 256;
+/** Staging files fsynced at once (libuv's thread pool has 4 threads, shared with every file call). */
+const SYNC_LANES = 2;
 /** A batch that failed (a full disk, an I/O error) is tried again after this (ms). */
 const RETRY_MS = 1000;
 
@@ -26,7 +28,7 @@ export interface GroupSyncOptions {
   /** The folder of the staging files (fsynced once per batch: their renames and new entries). */
   stagingDir: string;
   /** Makes the mirror's earlier transactions durable. */
-  syncMirror: () => void;
+  syncMirror: () => Promise<void> | void;
   /** True while the staging of `d` is still the node's (not uploaded and removed meanwhile). */
   current: (d: DirtyFile) => boolean;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
@@ -68,22 +70,26 @@ export class GroupSync {
     this.batches++;
     const failed: DirtyFile[] = [];
     let error: unknown = null;
-    await Promise.all(
-      [...files].map(async (d) => {
-        if (!this.#o.current(d)) return;
+    // SYNC_LANES fsyncs at a time, not one per file at once: they would fill the thread pool, and
+    // every create, write and close waiting behind them there would wait for the disk too.
+    const queue = [...files];
+    const lane = async () => {
+      for (let d = queue.shift(); d; d = queue.shift()) {
+        if (!this.#o.current(d)) continue;
         try {
           await d.file.sync();
         } catch (err) {
-          if (!this.#o.current(d)) return; // uploaded and removed meanwhile: nothing to keep
+          if (!this.#o.current(d)) continue; // uploaded and removed meanwhile: nothing to keep
           failed.push(d);
           error = err;
         }
-      }),
-    );
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(SYNC_LANES, queue.length) }, lane));
     try {
       await fsyncPath(this.#o.stagingDir);
       // After the staging files: an op that the mirror keeps finds its data.
-      this.#o.syncMirror();
+      await this.#o.syncMirror();
     } catch (err) {
       error = err;
       for (const d of files) failed.push(d);
