@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const LOFT_BIN = path.join(ROOT, 'bin', 'loft.js');
+// LOFT_BENCH_BIN: another entry point (a build made with tsc --outDir while dist/ is in use).
+export const LOFT_BIN = process.env.LOFT_BENCH_BIN ?? path.join(ROOT, 'bin', 'loft.js');
 export const execFileP = promisify(execFile);
 const STOP_GRACE_MS = 15_000;
 const MOUNT_READY_MS = 60_000;
