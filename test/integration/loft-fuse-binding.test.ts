@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import t from 'tap';
-import { loadLowlevelBinding } from '../../src/client/fuse/lowlevel-mount.js';
+import { loadLowlevelBinding } from '../../src/client/fuse/lowlevel-binding.js';
 import { forceUnmount } from '../helpers/mount-process.js';
 
 const run = promisify(execFile);

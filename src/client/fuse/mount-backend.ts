@@ -50,7 +50,7 @@ async function fuseNative(options: FuseMountOptions): Promise<DriveMount> {
  * that cannot load fails at once with one line. `auto` checks nothing (it falls back, saying why).
  */
 export async function checkFuseChoice(choice: FuseChoice): Promise<void> {
-  if (choice === 'lowlevel') (await import('./lowlevel-mount.js')).loadLowlevelBinding();
+  if (choice === 'lowlevel') (await import('./lowlevel-binding.js')).loadLowlevelBinding();
   else if (choice === 'fuse-native') {
     try {
       await import('./fuse-mount.js');
