@@ -463,6 +463,10 @@ export class Vfs {
    */
   async utimens(path: string, atime: number | null, mtime: number | null): Promise<void> {
     const node = this.#resolve(path);
+    // Whole milliseconds, as the mirror and the server keep them (the server refuses fractions:
+    // a fraction passed on would make a commit that can never go through).
+    if (atime !== null) atime = Math.floor(atime);
+    if (mtime !== null) mtime = Math.floor(mtime);
     if (atime !== null) this.#mirror.setAtime(node.id, atime);
     if (mtime === null) {
       this.#mirror.updateLocal(node.id, { ctime: this.#now() });

@@ -195,6 +195,18 @@ async function deleteOnServer(id: number) {
   return del.body.deleted;
 }
 
+t.test('utimens with a fraction of a millisecond: kept in whole ms, and it reaches the server', async (t) => {
+  const id = await committedFile('/frac-time.txt', Buffer.from('x'));
+  const mtime = Date.UTC(2025, 5, 1, 12, 0, 0) + 0.75;
+  await core.vfs.utimens('/frac-time.txt', mtime + 0.5, mtime);
+  t.equal(core.vfs.getattr('/frac-time.txt').mtime.getTime(), Math.floor(mtime));
+  await waitFor('the new mtime on the server', async () => {
+    const node = (await api.get(`/v1/node?id=${id}`)).body as { mtime: number };
+    return node.mtime === Math.floor(mtime);
+  });
+  t.same(core.mirror.stuckOps(), [], 'nothing set aside');
+});
+
 t.test('a truncate racing a remote delete: the truncate wins and nothing is left staged', async (t) => {
   const id = await committedFile('/race-trunc.txt', Buffer.alloc(3000, 7));
   const tombstones = await deleteOnServer(id);
