@@ -56,6 +56,8 @@ export interface DriveOptions {
   fuse?: FuseChoice;
   /** allow_other + default_permissions: other local users may use the drive, modes checked. */
   allowOther?: boolean;
+  /** PEM of a private CA the server's certificate chains to (besides the system's). */
+  ca?: string;
 }
 
 export interface DriveStatus {
@@ -163,6 +165,8 @@ export interface CoreOptions {
   timers?: Timers;
   /** How requests reach the server (default: HTTP with undici). */
   transport?: Transport;
+  /** PEM of a private CA the server's certificate chains to (besides the system's). */
+  ca?: string;
   /** Chunks files for upload (default: a worker thread; the simulation chunks in-thread). */
   chunker?: Chunker & { close?(): Promise<void> };
 }
@@ -192,6 +196,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     const remote = new RemoteClient({
       url: options.server,
       token: options.token,
+      ...(options.ca ? { ca: options.ca } : {}),
       ...(options.transport ? { transport: options.transport } : {}),
     });
     cleanups.push(() => remote.close());

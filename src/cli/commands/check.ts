@@ -108,9 +108,12 @@ async function checkWithServer(state: string, drive: DriveSnapshot): Promise<Dri
   const token = process.env.LOFT_TOKEN || readConfig(state)?.token;
   if (!token)
     throw new LoftError('BAD_REQUEST', `no device token: ${state} remembers none and LOFT_TOKEN is not set`);
+  const caFile = process.env.LOFT_CA || readConfig(state)?.ca;
+  const { readCa } = await import('../credentials.js');
   const remote = new RemoteClient({
     url: drive.server,
     token,
+    ...(caFile ? { ca: readCa(caFile) } : {}),
     timeoutMs: REQUEST_TIMEOUT_MS,
     connections: 8,
   });

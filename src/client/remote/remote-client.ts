@@ -6,6 +6,7 @@
  * network failure (refused, reset, timed out) becomes UNAVAILABLE, which callers treat as "offline"
  * and retry with backoff. Idempotent reads retry here a bounded number of times; writes do not.
  */
+import { rootCertificates } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 import { httpStatus, LoftError, type ErrorCode } from '../../shared/errors.js';
 import { sha256hex } from '../../shared/hash.js';
@@ -52,6 +53,11 @@ export interface RemoteOptions {
   timeoutMs?: number;
   /** Connections kept to the server (parallel block fetches). */
   connections?: number;
+  /**
+   * PEM of a private CA to trust besides the system's (an https:// server with a certificate of
+   * its own). Certificates are always verified.
+   */
+  ca?: string;
 }
 
 export interface CommitRequest {
@@ -159,6 +165,7 @@ export class RemoteClient {
         connections: options.connections ?? 16,
         keepAliveTimeout: 30_000,
         connectTimeout: 5_000,
+        ...(options.ca ? { connect: { ca: [...rootCertificates, options.ca] } } : {}),
       });
       this.#agent = agent;
       this.#transport = (req) => undiciSend(agent, req);

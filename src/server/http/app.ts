@@ -23,6 +23,10 @@ import { ServerMetrics } from '../server-metrics.js';
 import { bearerToken, hashToken } from '../tokens.js';
 import { registerBatchRoutes } from './batch-routes.js';
 import { registerBlockRoutes } from './block-routes.js';
+import { registerDeviceRoutes } from './device-routes.js';
+import { registerLinkRoutes } from './link-routes.js';
+import { registerPublicLinkRoutes } from './public-link-routes.js';
+import { PasswordThrottle } from '../link-secrets.js';
 import { registerHistoryRoutes } from './history-routes.js';
 import { MAX_WAIT_S, registerJournalRoutes } from './journal-routes.js';
 import { METRICS_PATH, registerMetricsRoutes } from './metrics-routes.js';
@@ -109,6 +113,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request) => {
     const route = request.routeOptions.url;
     if (route === '/v1/health' || route === METRICS_PATH) return;
+    // Share links are served to anyone holding their URL (public-link-routes.ts checks them).
+    if (route?.startsWith('/s/')) return;
     const token = bearerToken(request.headers.authorization);
     if (!token)
       throw new LoftError('UNAUTHORIZED', 'missing or malformed "Authorization: Bearer <token>" header');
@@ -157,6 +163,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerHistoryRoutes(app, ctx);
   registerJournalRoutes(app, ctx);
   registerBatchRoutes(app, ctx);
+  registerLinkRoutes(app, ctx);
+  registerDeviceRoutes(app, ctx);
+  registerPublicLinkRoutes(app, ctx, new PasswordThrottle(clock));
 
   // preClose, not onClose: in-flight long-polls must be released before fastify waits for them.
   app.addHook('preClose', async () => hub.close());
