@@ -20,7 +20,7 @@ import { Hydrator, READAHEAD, type Connectivity } from './hydrate/hydrator.js';
 import { Mirror } from './mirror/mirror.js';
 import { PinnedBlocks } from './pins/pinned-blocks.js';
 import { Pinner } from './pins/pinner.js';
-import { RemoteClient, type Transport } from './remote/remote-client.js';
+import { RemoteClient, TOKEN_REFUSED, type Transport } from './remote/remote-client.js';
 import type { Chunker } from './upload/uploader.js';
 import {
   controlSocketPath,
@@ -128,7 +128,9 @@ class OnlineState implements Connectivity {
     else
       this.log.warn(
         { reason: this.reason },
-        'server unreachable: offline (cached data stays readable; uncached reads fail with EIO)',
+        this.reason === TOKEN_REFUSED
+          ? 'device token refused: offline (cached data stays readable, local changes are kept)'
+          : 'server unreachable: offline (cached data stays readable; uncached reads fail with EIO)',
       );
     this.onChange(online);
   }

@@ -77,6 +77,15 @@ export function isLoftError(err: unknown, code?: ErrorCode): err is LoftError {
   return err instanceof LoftError && (code === undefined || err.code === code);
 }
 
+/**
+ * The drive cannot talk to the server for now: unreachable (UNAVAILABLE), or its device token
+ * refused (UNAUTHORIZED: revoked or expired). Either way it works offline: cached data stays
+ * readable, local changes stay queued (never set aside as stuck), and `loft status` says why.
+ */
+export function isOfflineError(err: unknown): err is LoftError {
+  return isLoftError(err, 'UNAVAILABLE') || isLoftError(err, 'UNAUTHORIZED');
+}
+
 export function httpStatus(code: ErrorCode): number {
   return STATUS[code];
 }

@@ -121,7 +121,10 @@ async function checkWithServer(state: string, drive: DriveSnapshot): Promise<Dri
     return await checkDrive(drive, remote);
   } catch (err) {
     if (err instanceof LoftError && err.code === 'UNAUTHORIZED')
-      throw new LoftError('UNAUTHORIZED', `${drive.server} refused the drive's token: ${err.message}`);
+      throw new LoftError(
+        'UNAUTHORIZED',
+        `${drive.server} refused the drive's token: ${String(err.details?.serverMessage ?? err.message)}`,
+      );
     if (err instanceof LoftError && err.code === 'BAD_CURSOR')
       throw new LoftError(
         'BAD_CURSOR',

@@ -402,7 +402,20 @@ async function readBody(res: TransportResponse, hash: string, signal?: AbortSign
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
+/** What `loft status` and the log say when the server refuses this device's token. */
+export const TOKEN_REFUSED =
+  'the server refused this device\'s token (revoked or expired): working offline, local changes kept; mount again with a new token ("loft user token")';
+
 function errorFrom(status: number, raw: Buffer): LoftError {
+  if (status === 401) {
+    let serverMessage = 'unauthorized';
+    try {
+      serverMessage = (JSON.parse(raw.toString('utf8')) as ErrorBody).error.message ?? serverMessage;
+    } catch {
+      // not JSON: keep the default
+    }
+    return new LoftError('UNAUTHORIZED', TOKEN_REFUSED, { details: { status, serverMessage } });
+  }
   try {
     const body = JSON.parse(raw.toString('utf8')) as {
       error?: { code?: string; message?: string } & Record<string, unknown>;

@@ -27,7 +27,7 @@
  * behind it.
  */
 import { systemTimers, type Timers } from '../../shared/clock.js';
-import { isDiskFull, isLoftError, LoftError } from '../../shared/errors.js';
+import { isDiskFull, isLoftError, isOfflineError, LoftError } from '../../shared/errors.js';
 import type { BlockRef, Revision } from '../../shared/protocol.js';
 import type { MirrorNode, Op } from '../mirror/mirror.js';
 import type { UploadDestination } from '../upload/uploader.js';
@@ -191,7 +191,7 @@ export class PushLoop {
         } catch {
           // a full disk: the attempt count is only informative
         }
-        const offline = isLoftError(err, 'UNAVAILABLE');
+        const offline = isOfflineError(err);
         const diskFull = !offline && isDiskFull(err);
         if (offline) this.#o.connectivity.setOnline(false, message);
         else if (diskFull) this.#o.onDiskFull?.();
