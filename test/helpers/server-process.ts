@@ -81,7 +81,7 @@ export class ServerProcess {
       const timer = setTimeout(() => reject(new Error(`server did not start in 20 s: ${stderr}`)), 20_000);
       child.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
-        const m = /listening on (http:\/\/\S+)/.exec(out);
+        const m = /listening on (https?:\/\/\S+)/.exec(out);
         if (m) {
           clearTimeout(timer);
           resolve(m[1]!);

@@ -48,6 +48,8 @@ export interface AppOptions {
   logLevel?: string;
   /** What GET /metrics reports (default: a registry of its own, without process metrics). */
   metrics?: ServerMetrics;
+  /** Serve HTTPS with this certificate chain and key (PEM); default: plain HTTP. */
+  tls?: { cert: Buffer; key: Buffer } | undefined;
 }
 
 declare module 'fastify' {
@@ -60,7 +62,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { meta, hub, clock } = options;
   const metrics = options.metrics ?? new ServerMetrics({ processMetrics: false });
   const blocks = new MeteredBlockStore(options.blocks, metrics);
+  // With TLS fastify's instance is typed for an https.Server; the routes use nothing that differs.
   const app = Fastify({
+    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
     logger: { level: options.logLevel ?? 'warn' },
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_JSON_BODY,
@@ -94,7 +98,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         socket.destroy();
       }
     },
-  });
+  }) as unknown as FastifyInstance;
 
   app.addContentTypeParser(
     'application/octet-stream',
