@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'FAILED_DEPENDENCY'
   | 'CORRUPT'
   | 'UNAVAILABLE'
+  | 'QUOTA_EXCEEDED'
   | 'INTERNAL';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -49,6 +50,7 @@ const STATUS: Record<ErrorCode, number> = {
   FAILED_DEPENDENCY: 424,
   CORRUPT: 500,
   UNAVAILABLE: 503,
+  QUOTA_EXCEEDED: 403,
   INTERNAL: 500,
 };
 

@@ -47,6 +47,12 @@ const REFUSED = new Set(['NOT_FOUND', 'CYCLE', 'NOT_DIR', 'IS_DIR', 'EXISTS', 'B
 export const STUCK_AFTER_FAILURES = 4;
 /** How often ops set aside are put back in line while the drive runs. */
 export const STUCK_RETRY_MS = 60_000;
+/**
+ * The same while a change is set aside for the user's quota (QUOTA_EXCEEDED): space may be freed
+ * by a delete here or on another device at any time, and the retry of a refused commit is cheap
+ * (its blocks are on the server already: one `missing` check and one commit).
+ */
+export const QUOTA_RETRY_MS = 10_000;
 
 export class PushLoop {
   readonly #o: PushLoopOptions;
@@ -61,6 +67,8 @@ export class PushLoop {
   /** Failures in a row of each op, for a reason of its own. */
   readonly #failures = new Map<number, number>();
   #lastUnstick = 0;
+  /** An op is set aside for the quota: put back in line every QUOTA_RETRY_MS instead. */
+  #quotaStuck = false;
   /** Counts wake() calls: a writer that closed while an attempt ran must not be missed. */
   #wakes = 0;
 
@@ -110,7 +118,7 @@ export class PushLoop {
     this.#unstick(clock()); // a new start: what was set aside is tried again
     while (!signal.aborted) {
       this.#sleep.clearWoken();
-      if (clock() - this.#lastUnstick >= STUCK_RETRY_MS) this.#unstick(clock());
+      if (clock() - this.#lastUnstick >= this.#stuckRetryMs()) this.#unstick(clock());
       let op = mirror.nextOp(this.#held);
       if (!op && mirror.resyncIds().length) {
         try {
@@ -122,9 +130,9 @@ export class PushLoop {
           op = mirror.nextOp(this.#held);
         } catch (err) {
           if (signal.aborted) break;
-          if (isLoftError(err, 'UNAVAILABLE')) this.#o.connectivity.setOnline(false, err.message);
+          if (isOfflineError(err)) this.#o.connectivity.setOnline(false, err.message);
           else this.#o.log?.('resync failed; will retry', { error: (err as Error).message });
-          await this.#sleep.sleep(backoff.next(isLoftError(err, 'UNAVAILABLE')), true);
+          await this.#sleep.sleep(backoff.next(isOfflineError(err)), true);
           continue;
         }
       }
@@ -135,7 +143,7 @@ export class PushLoop {
         // Something set aside: look again when it is due for a retry (or at a wake).
         const stuck = mirror.stuckOps().length > 0;
         await this.#sleep.sleep(
-          stuck ? Math.max(1, this.#lastUnstick + STUCK_RETRY_MS - clock()) : null,
+          stuck ? Math.max(1, this.#lastUnstick + this.#stuckRetryMs() - clock()) : null,
           true,
         );
         continue;
@@ -197,7 +205,11 @@ export class PushLoop {
         else if (diskFull) this.#o.onDiskFull?.();
         if (!offline && !diskFull) {
           // A reason of the op's own: after a few, it is set aside and the queue goes on.
-          const failures = (this.#failures.get(op.seq) ?? 0) + 1;
+          // Over quota: retrying at once cannot help, and later changes (a delete that frees
+          // space) must not wait behind it: set aside at the first refusal.
+          const quota = isLoftError(err, 'QUOTA_EXCEEDED');
+          if (quota) this.#quotaStuck = true;
+          const failures = quota ? STUCK_AFTER_FAILURES : (this.#failures.get(op.seq) ?? 0) + 1;
           this.#failures.set(op.seq, failures);
           if (failures >= STUCK_AFTER_FAILURES || this.#wasStuck.has(op.seq)) {
             try {
@@ -233,8 +245,13 @@ export class PushLoop {
   }
 
   /** Puts every op set aside back in line. */
+  #stuckRetryMs(): number {
+    return this.#quotaStuck ? QUOTA_RETRY_MS : STUCK_RETRY_MS;
+  }
+
   #unstick(now: number): void {
     this.#lastUnstick = now;
+    this.#quotaStuck = false;
     if (this.#o.mirror.unstickAll() > 0) this.#o.trace?.('stuck ops back in line', {});
   }
 

@@ -222,7 +222,6 @@ function basicPassword(header: string | undefined): string | null {
 
 /** `attachment` with the name as plain ASCII (quotes and controls replaced) and as RFC 5987 UTF-8. */
 function disposition(name: string): string {
-  // eslint-disable-next-line no-control-regex
   const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
