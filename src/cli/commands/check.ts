@@ -105,7 +105,8 @@ function findDrive(state: string | undefined): { state: string; mount: MountReco
 }
 
 async function checkWithServer(state: string, drive: DriveSnapshot): Promise<DriveCheck> {
-  const token = process.env.LOFT_TOKEN || readConfig(state)?.token;
+  const { tokenFrom } = await import('../credentials.js');
+  const token = tokenFrom({}) ?? readConfig(state)?.token;
   if (!token)
     throw new LoftError('BAD_REQUEST', `no device token: ${state} remembers none and LOFT_TOKEN is not set`);
   const caFile = process.env.LOFT_CA || readConfig(state)?.ca;

@@ -184,6 +184,11 @@ interface FastifyLikeError {
   validation?: unknown;
 }
 
+/** A URL as logs may show it: a share link's secret (`/s/SECRET…`) is never written to a log. */
+export function loggedUrl(url: string): string {
+  return url.replace(/^\/s\/[^/?#]*/, '/s/<secret>');
+}
+
 function sendError(
   app: FastifyInstance,
   request: FastifyRequest,
@@ -191,7 +196,7 @@ function sendError(
   err: unknown,
 ): FastifyReply {
   if (err instanceof LoftError) {
-    if (err.status >= 500) app.log.error({ err, url: request.url }, 'request failed');
+    if (err.status >= 500) app.log.error({ err, url: loggedUrl(request.url) }, 'request failed');
     if (err.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'Bearer');
     return reply
       .code(err.status)
@@ -211,7 +216,7 @@ function sendError(
     const message = oneLine(e.message ?? 'bad request');
     return reply.code(status).send({ error: { code, message } });
   }
-  app.log.error({ err, url: request.url }, 'request failed');
+  app.log.error({ err, url: loggedUrl(request.url) }, 'request failed');
   return reply
     .code(500)
     .send({ error: { code: 'INTERNAL', message: 'internal error (logged on the server)' } });

@@ -8,7 +8,7 @@ import t from 'tap';
 import { MemoryBlockStore } from '../../../src/blockstore/memory-block-store.js';
 import { SqliteMetadataStore } from '../../../src/metastore/sqlite/sqlite-metadata-store.js';
 import { addDevice } from '../../../src/server/accounts.js';
-import { buildApp } from '../../../src/server/http/app.js';
+import { buildApp, loggedUrl } from '../../../src/server/http/app.js';
 import { JournalHub } from '../../../src/server/journal-hub.js';
 import { FIRST_LOCK_MS, FREE_ATTEMPTS, MAX_LOCK_MS } from '../../../src/server/link-secrets.js';
 import { sha256hex } from '../../../src/shared/hash.js';
@@ -116,4 +116,10 @@ t.test('a device revoked is refused at its next request', async (t) => {
     payload: { name: 'phone' },
   });
   t.equal(again.statusCode, 404, 'no live device of that name any more');
+});
+
+t.test('a link secret is never in a logged URL', async (t) => {
+  t.equal(loggedUrl('/s/abcDEF_-123/sub/a.txt?zip=1'), '/s/<secret>/sub/a.txt?zip=1');
+  t.equal(loggedUrl('/s/abc?zip=1'), '/s/<secret>?zip=1');
+  t.equal(loggedUrl('/v1/node?path=/s/x'), '/v1/node?path=/s/x');
 });
