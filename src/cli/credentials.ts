@@ -27,7 +27,10 @@ export function readTokenFile(file: string): string {
 }
 
 /** The token from --token, --token-file, LOFT_TOKEN_FILE or LOFT_TOKEN, in that order (undefined: none). */
-export function tokenFrom(opts: { token?: string | undefined; tokenFile?: string | undefined }): string | undefined {
+export function tokenFrom(opts: {
+  token?: string | undefined;
+  tokenFile?: string | undefined;
+}): string | undefined {
   const env = (name: string) => process.env[name] || undefined;
   if (opts.token) return opts.token;
   const file = opts.tokenFile ?? env('LOFT_TOKEN_FILE');

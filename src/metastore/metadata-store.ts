@@ -338,12 +338,7 @@ export interface RetentionStore {
 }
 
 export interface MetadataStore
-  extends AccountStore,
-    BlockLedger,
-    TreeStore,
-    JournalStore,
-    RetentionStore,
-    SharingStore {
+  extends AccountStore, BlockLedger, TreeStore, JournalStore, RetentionStore, SharingStore {
   close(): Promise<void>;
 }
 

@@ -80,7 +80,10 @@ export class ServerProcess {
     child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.#url = await new Promise<string>((resolve, reject) => {
       let out = '';
-      const timer = setTimeout(() => reject(new Error(`server did not start in 20 s: ${this.stderr}`)), 20_000);
+      const timer = setTimeout(
+        () => reject(new Error(`server did not start in 20 s: ${this.stderr}`)),
+        20_000,
+      );
       child.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
         const m = /listening on (https?:\/\/\S+)/.exec(out);

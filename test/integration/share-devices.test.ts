@@ -58,7 +58,10 @@ t.test('a revoked device goes offline, keeps its cache and its unsynced change',
       ['phone', true, false],
     ],
   );
-  t.ok(seen.every((d) => d.lastSeenAt !== null && d.lastSeenAt >= d.createdAt), 'both seen');
+  t.ok(
+    seen.every((d) => d.lastSeenAt !== null && d.lastSeenAt >= d.createdAt),
+    'both seen',
+  );
   const text = await cli(['devices']);
   t.match(text.stdout, /^NAME\s+CREATED\s+LAST SEEN\s+STATE\n/);
   t.match(text.stdout, /alice-laptop \(this one\)/);
@@ -79,10 +82,17 @@ t.test('a revoked device goes offline, keeps its cache and its unsynced change',
   t.same(s.stuck, [], 'not set aside as stuck');
   const human = await runLoft(['status', '--state', m.state]);
   t.match(human.stdout, /OFFLINE \(the server refused this device's token/, 'loft status says it');
-  t.equal(await readFile(path.join(m.mountpoint, 'cached.txt'), 'utf8'), 'read before the revoke\n', 'cache served');
+  t.equal(
+    await readFile(path.join(m.mountpoint, 'cached.txt'), 'utf8'),
+    'read before the revoke\n',
+    'cache served',
+  );
   t.equal(await readFile(path.join(m.mountpoint, 'after.txt'), 'utf8'), 'made after the revoke\n');
   t.equal(await serverFile(laptop.api, '/after.txt'), null, 'not on the server');
-  const after = JSON.parse((await cli(['devices', '--json'])).stdout).devices as { name: string; live: boolean }[];
+  const after = JSON.parse((await cli(['devices', '--json'])).stdout).devices as {
+    name: string;
+    live: boolean;
+  }[];
   t.same(
     after.map((d) => [d.name, d.live]),
     [

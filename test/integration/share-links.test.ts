@@ -82,7 +82,17 @@ async function curl(
 ): Promise<{ status: number; headers: string; body: Buffer }> {
   const out = path.join(tmp, `curl-${randomBytes(4).toString('hex')}`);
   const hdr = out + '.h';
-  const { stdout } = await execFileP('curl', ['-s', '-o', out, '-D', hdr, '-w', '%{http_code}', ...extra, url]);
+  const { stdout } = await execFileP('curl', [
+    '-s',
+    '-o',
+    out,
+    '-D',
+    hdr,
+    '-w',
+    '%{http_code}',
+    ...extra,
+    url,
+  ]);
   const body = readFileSync(out);
   const headers = readFileSync(hdr, 'utf8');
   rmSync(out);
@@ -154,7 +164,10 @@ print(json.dumps({n: hashlib.sha256(z.read(n)).hexdigest() for n in z.namelist()
 
   const list = await loft(['link', 'list', '--json']);
   const links = JSON.parse(list.stdout).links as { path: string; live: boolean; expiresAt: number | null }[];
-  t.ok(links.some((l) => l.path === '/docs' && l.live && l.expiresAt !== null), 'listed, live, with its expiry');
+  t.ok(
+    links.some((l) => l.path === '/docs' && l.live && l.expiresAt !== null),
+    'listed, live, with its expiry',
+  );
 });
 
 t.test('traversal, guessed and odd ids: 404, never content', async (t) => {
@@ -209,7 +222,9 @@ t.test('a password from stdin (never argv): 401 without it, 200 with it', async 
   t.equal(ok.body.toString(), 'hello a\n');
   const empty = await loft(['link', '/docs/sub/a.txt', '--password'], aliceTokenFile, '\n');
   t.equal(empty.code, 1, 'an empty password is refused');
-  const list = JSON.parse((await loft(['link', 'list', '--json'])).stdout).links as { hasPassword: boolean }[];
+  const list = JSON.parse((await loft(['link', 'list', '--json'])).stdout).links as {
+    hasPassword: boolean;
+  }[];
   t.ok(list.some((l) => l.hasPassword));
   t.notOk(JSON.stringify(list).includes('scrypt'), 'the hash never leaves the server');
 });
@@ -218,9 +233,12 @@ t.test('usage errors are one line', async (t) => {
   const r = await loft(['link', '/docs', '--expires', 'soon']);
   t.equal(r.code, 1);
   t.match(r.stderr, /^loft: not a duration/);
-  const bad = await runLoft(['link', '/docs', '--server', server.url, '--token-file', path.join(tmp, 'nope')], {
-    env: { LOFT_TOKEN: '', LOFT_STATE: '' },
-  });
+  const bad = await runLoft(
+    ['link', '/docs', '--server', server.url, '--token-file', path.join(tmp, 'nope')],
+    {
+      env: { LOFT_TOKEN: '', LOFT_STATE: '' },
+    },
+  );
   t.equal(bad.code, 1);
   t.match(bad.stderr, /cannot read the token file/);
 });

@@ -47,8 +47,12 @@ t.test('no token or link secret on a command line or in a log', async (t) => {
   const secret = url.split('/s/')[1]!;
   t.equal(await (await request(url)).body.text(), 'shared\n');
   await (await request(url + '/x/../../y')).body.text();
-  await (await request(`${server.url}/v1/whoami`, { headers: { authorization: `Bearer ${token}x` } })).body.text();
-  await (await request(`${server.url}/v1/whoami`, { headers: { authorization: `Bearer ${token.slice(0, -1)}Q` } })).body.text();
+  await (
+    await request(`${server.url}/v1/whoami`, { headers: { authorization: `Bearer ${token}x` } })
+  ).body.text();
+  await (
+    await request(`${server.url}/v1/whoami`, { headers: { authorization: `Bearer ${token.slice(0, -1)}Q` } })
+  ).body.text();
   const revoke = await runLoft(['link', 'revoke', url, '--server', server.url, '--token-file', tokenFile]);
   t.equal(revoke.code, 0, revoke.stderr);
   t.equal((await request(url)).statusCode, 404);

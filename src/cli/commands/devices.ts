@@ -56,7 +56,9 @@ export function registerDevices(program: Command): void {
       .option('--json', 'print one JSON object'),
   ).action((opts: DevicesOptions) => listDevices(opts));
   serverOptions(
-    devices.command('revoke <name>').description('revoke the device(s) of that name: refused from their next request'),
+    devices
+      .command('revoke <name>')
+      .description('revoke the device(s) of that name: refused from their next request'),
   ).action((name: string, _opts: DevicesOptions, cmd: Command) =>
     revokeDevice(name, cmd.optsWithGlobals<DevicesOptions>()),
   );

@@ -80,7 +80,9 @@ async function makeLink(file: string, opts: LinkOptions): Promise<void> {
   );
   const url = ctx.server + r.path;
   if (opts.json) {
-    process.stdout.write(JSON.stringify({ id: r.id, path: cloud, kind: r.kind, expiresAt: r.expiresAt, url }) + '\n');
+    process.stdout.write(
+      JSON.stringify({ id: r.id, path: cloud, kind: r.kind, expiresAt: r.expiresAt, url }) + '\n',
+    );
     return;
   }
   process.stdout.write(
@@ -105,7 +107,8 @@ async function listLinks(opts: LinkOptions): Promise<void> {
   }
   const rows = [['ID', 'CREATED', 'EXPIRES', 'PASSWORD', 'STATE', 'PATH']];
   for (const l of links) {
-    const state = l.revokedAt !== null ? 'revoked' : l.path === null ? 'deleted' : l.live ? 'live' : 'expired';
+    const state =
+      l.revokedAt !== null ? 'revoked' : l.path === null ? 'deleted' : l.live ? 'live' : 'expired';
     rows.push([
       String(l.id),
       when(l.createdAt),
@@ -142,7 +145,10 @@ export function registerLink(program: Command): void {
       .option('--json', 'print one JSON object'),
   ).action((file: string, opts: LinkOptions) => makeLink(file, opts));
   serverOptions(
-    link.command('list').description('your share links (ID, expiry, state, path)').option('--json', 'print JSON'),
+    link
+      .command('list')
+      .description('your share links (ID, expiry, state, path)')
+      .option('--json', 'print JSON'),
   ).action((_opts: LinkOptions, cmd: Command) => listLinks(cmd.optsWithGlobals<LinkOptions>()));
   serverOptions(
     link.command('revoke <id-or-url>').description('revoke a share link at once, by id or URL'),

@@ -96,7 +96,11 @@ export function registerServe(program: Command): void {
     )
     .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', DEFAULT_LISTEN)
     .option('--log-level <level>', 'fatal|error|warn|info|debug', 'warn')
-    .option('--tls-cert <file>', 'serve HTTPS: PEM certificate chain (with --tls-key)', process.env.LOFT_TLS_CERT)
+    .option(
+      '--tls-cert <file>',
+      'serve HTTPS: PEM certificate chain (with --tls-key)',
+      process.env.LOFT_TLS_CERT,
+    )
     .option('--tls-key <file>', 'PEM private key of --tls-cert', process.env.LOFT_TLS_KEY);
   gcOptions(metaOption(serve))
     .option('--gc-interval <duration>', 'time between retention + garbage-collection runs (0: never)', '1h')

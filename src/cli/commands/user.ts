@@ -36,7 +36,8 @@ async function add(name: string, opts: AddOptions, createUser: boolean): Promise
 
 async function quota(name: string, size: string, opts: AddOptions): Promise<void> {
   const bytes = size === 'none' ? null : parseSize(size);
-  if (bytes !== null && bytes <= 0) throw new LoftError('BAD_REQUEST', 'a quota is a positive size, or "none"');
+  if (bytes !== null && bytes <= 0)
+    throw new LoftError('BAD_REQUEST', 'a quota is a positive size, or "none"');
   const { openStores } = await import('../../server/server.js');
   const stores = await openStores(path.resolve(opts.data), { meta: opts.meta, blocks: opts.blocks });
   try {

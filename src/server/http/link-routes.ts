@@ -53,7 +53,8 @@ export function registerLinkRoutes(app: FastifyInstance, ctx: RouteContext): voi
     const b = request.body;
     const ns = await namespace(request, b.ns, 'read');
     const node = await meta.getNode(ns, nodeRef(b));
-    if (!node || node.deleted) throw new LoftError('NOT_FOUND', `${b.path ?? `node ${b.id}`}: no such file or folder`);
+    if (!node || node.deleted)
+      throw new LoftError('NOT_FOUND', `${b.path ?? `node ${b.id}`}: no such file or folder`);
     const now = clock.now();
     const secret = newLinkSecret();
     const id = await meta.createLink(
@@ -99,7 +100,9 @@ export function registerLinkRoutes(app: FastifyInstance, ctx: RouteContext): voi
       const now = clock.now();
       let id = b.id;
       if (b.secret !== undefined) {
-        const link = LINK_SECRET_RE.test(b.secret) ? await meta.findLink(hashLinkSecret(b.secret), now) : null;
+        const link = LINK_SECRET_RE.test(b.secret)
+          ? await meta.findLink(hashLinkSecret(b.secret), now)
+          : null;
         id = link && link.userId === userId ? link.id : undefined;
       }
       // Another user's link and no link at all: the same answer.

@@ -76,7 +76,11 @@ export function registerPublicLinkRoutes(
   app.get('/s/:secret', serve);
   app.get('/s/:secret/*', serve);
 
-  async function passwordOk(request: FastifyRequest, reply: FastifyReply, link: LinkRecord): Promise<boolean> {
+  async function passwordOk(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    link: LinkRecord,
+  ): Promise<boolean> {
     const wait = throttle.waitMs(link.id);
     if (wait > 0) {
       void reply
@@ -119,12 +123,16 @@ export function registerPublicLinkRoutes(
       const mtime = new Date(e.node.mtime);
       if (e.node.kind === 'dir') zip.addEmptyDirectory(e.path, { mtime });
       else
-        zip.addReadStream(Readable.from(blockBytes(ctx.blocks, e.node.blocks ?? [], 0, e.node.size)), e.path, {
-          compress: false,
-          mtime,
-          mode: (e.node.mode & 0o777) | 0o100000,
-          size: e.node.size,
-        });
+        zip.addReadStream(
+          Readable.from(blockBytes(ctx.blocks, e.node.blocks ?? [], 0, e.node.size)),
+          e.path,
+          {
+            compress: false,
+            mtime,
+            mode: (e.node.mode & 0o777) | 0o100000,
+            size: e.node.size,
+          },
+        );
     }
     zip.end();
     return reply
@@ -152,8 +160,7 @@ function sendFile(request: FastifyRequest, reply: FastifyReply, blocks: BlockSto
     .header('content-disposition', disposition(node.name))
     .type('application/octet-stream');
   const range = byteRange(request.headers.range, size);
-  if (range === 'unsatisfiable')
-    return reply.code(416).header('content-range', `bytes */${size}`).send();
+  if (range === 'unsatisfiable') return reply.code(416).header('content-range', `bytes */${size}`).send();
   const { start, end } = range ?? { start: 0, end: size };
   if (range) void reply.code(206).header('content-range', `bytes ${start}-${end - 1}/${size}`);
   void reply.header('content-length', String(end - start));

@@ -36,17 +36,30 @@ const commit = await app.inject({
   method: 'POST',
   url: '/v1/commit',
   headers: auth,
-  payload: { path: '/a.txt', parentRev: null, blocks: [{ hash, size: data.length }], size: data.length, mtime: 1 },
+  payload: {
+    path: '/a.txt',
+    parentRev: null,
+    blocks: [{ hash, size: data.length }],
+    size: data.length,
+    mtime: 1,
+  },
 });
 if (commit.statusCode !== 200) throw new Error(commit.body);
 
 async function link(body: Record<string, unknown>): Promise<string> {
-  const r = await app.inject({ method: 'POST', url: '/v1/links', headers: auth, payload: { path: '/a.txt', ...body } });
+  const r = await app.inject({
+    method: 'POST',
+    url: '/v1/links',
+    headers: auth,
+    payload: { path: '/a.txt', ...body },
+  });
   if (r.statusCode !== 200) throw new Error(r.body);
   return (r.json() as { path: string }).path;
 }
 
-const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`:${password}`).toString('base64')}` });
+const basic = (password: string) => ({
+  authorization: `Basic ${Buffer.from(`:${password}`).toString('base64')}`,
+});
 
 t.test('a link expires at its time exactly, at once', async (t) => {
   const url = await link({ expiresInMs: 7 * 86_400_000 });
@@ -55,7 +68,9 @@ t.test('a link expires at its time exactly, at once', async (t) => {
   t.equal((await app.inject(url)).statusCode, 200, 'a millisecond before: served');
   now += 1;
   t.equal((await app.inject(url)).statusCode, 404, 'at its expiry: 404');
-  const list = (await app.inject({ url: '/v1/links', headers: auth })).json() as { links: { live: boolean }[] };
+  const list = (await app.inject({ url: '/v1/links', headers: auth })).json() as {
+    links: { live: boolean }[];
+  };
   t.equal(list.links[0]!.live, false, 'listed as not live');
 });
 
@@ -68,9 +83,17 @@ t.test('wrong passwords are throttled per link; a right one resets', async (t) =
   const locked = await app.inject({ url, headers: basic('right') });
   t.equal(locked.statusCode, 429, 'locked: even the right password waits');
   t.equal(locked.headers['retry-after'], String(FIRST_LOCK_MS / 1000));
-  t.equal((await app.inject({ url: other, headers: basic('right') })).statusCode, 200, 'other links are not locked');
+  t.equal(
+    (await app.inject({ url: other, headers: basic('right') })).statusCode,
+    200,
+    'other links are not locked',
+  );
   now += FIRST_LOCK_MS;
-  t.equal((await app.inject({ url, headers: basic('wrong') })).statusCode, 401, 'after the lock: tried again');
+  t.equal(
+    (await app.inject({ url, headers: basic('wrong') })).statusCode,
+    401,
+    'after the lock: tried again',
+  );
   t.equal((await app.inject({ url, headers: basic('right') })).statusCode, 429, 'the next lock is longer');
   now += 2 * FIRST_LOCK_MS - 1;
   t.equal((await app.inject({ url, headers: basic('right') })).statusCode, 429, 'twice as long');
@@ -79,7 +102,11 @@ t.test('wrong passwords are throttled per link; a right one resets', async (t) =
   t.equal(ok.statusCode, 200);
   t.equal(ok.body, data.toString());
   for (let i = 0; i <= FREE_ATTEMPTS; i++) await app.inject({ url, headers: basic('wrong') });
-  t.equal((await app.inject({ url, headers: basic('right') })).statusCode, 429, 'reset: the first lock again');
+  t.equal(
+    (await app.inject({ url, headers: basic('right') })).statusCode,
+    429,
+    'reset: the first lock again',
+  );
   now += FIRST_LOCK_MS;
   t.equal((await app.inject({ url, headers: basic('right') })).statusCode, 200);
   // The lock never grows past MAX_LOCK_MS.
@@ -106,7 +133,12 @@ t.test('a device revoked is refused at its next request', async (t) => {
       ['phone', false, true],
     ],
   );
-  const r = await app.inject({ method: 'POST', url: '/v1/devices/revoke', headers: auth, payload: { name: 'phone' } });
+  const r = await app.inject({
+    method: 'POST',
+    url: '/v1/devices/revoke',
+    headers: auth,
+    payload: { name: 'phone' },
+  });
   t.equal(r.statusCode, 200);
   t.equal((await app.inject({ url: '/v1/whoami', headers: phone })).statusCode, 401);
   const again = await app.inject({
