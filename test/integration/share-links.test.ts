@@ -119,6 +119,9 @@ t.test('a file link downloads byte-exact with curl; ranges get 206; revoked is 4
   t.ok(tail.body.equals(bigBytes.subarray(bigBytes.length - 100)), 'a suffix range');
   const open = await curl(url, ['-r', '600000-']);
   t.ok(open.body.equals(bigBytes.subarray(600_000)), 'an open-ended range');
+  const head = await curl(url, ['-I']);
+  t.equal(head.status, 200);
+  t.match(head.headers, new RegExp(`content-length: ${bigBytes.length}`, 'i'), 'HEAD: the size, no body');
   const past = await curl(url, ['-r', `${bigBytes.length}-`]);
   t.equal(past.status, 416, 'a range past the end: 416');
   t.match(past.headers, new RegExp(`content-range: bytes \\*/${bigBytes.length}`, 'i'));
@@ -139,7 +142,9 @@ t.test('a folder link: escaped HTML listing, its files download, a zip stream', 
   t.ok(html.includes('&lt;b&gt;&amp;&quot;it&#39;s&quot;.txt'), 'an odd name is escaped');
   t.notOk(html.includes('<b>&'), 'never raw');
   t.notOk(html.includes('secret.txt'), 'nothing outside the folder');
-  const href = /href="([^"]*a\.txt)"/.exec((await curl(url + '/sub/')).body.toString())?.[1];
+  const subPage = (await curl(url + '/sub')).body.toString();
+  const href = /href="([^"]*a\.txt)"/.exec(subPage)?.[1];
+  t.ok(subPage.includes(`href="${new URL(url).pathname}/">Up</a>`), 'Up leads to the linked folder');
   t.ok(href, 'the subfolder lists its file');
   const a = await curl(server.url + href!);
   t.equal(a.body.toString(), 'hello a\n', 'a file of the listing downloads');

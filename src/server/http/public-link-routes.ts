@@ -66,11 +66,14 @@ export function registerPublicLinkRoutes(
     if (node.kind === 'file') return sendFile(request, reply, ctx.blocks, node);
     if (request.query.zip !== undefined) return sendZip(reply, link, node);
     const children = await meta.listChildren(link.ns, node.id);
-    const base = `/s/${secret}/` + sub.map((p) => encodeURIComponent(p) + '/').join('');
+    const folderUrl = (parts: readonly string[]) =>
+      `/s/${secret}/` + parts.map((p) => encodeURIComponent(p) + '/').join('');
+    const base = folderUrl(sub);
+    const up = sub.length > 0 ? folderUrl(sub.slice(0, -1)) : null;
     return reply
       .type('text/html; charset=utf-8')
       .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
-      .send(listing(sub.length ? sub[sub.length - 1]! : node.name || 'Loft', base, sub.length > 0, children));
+      .send(listing(sub.length ? sub[sub.length - 1]! : node.name || 'Loft', base, up, children));
   }
 
   app.get('/s/:secret', serve);
@@ -245,7 +248,7 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
 }
 
-function listing(title: string, base: string, hasParent: boolean, children: readonly Revision[]): string {
+function listing(title: string, base: string, up: string | null, children: readonly Revision[]): string {
   const rows = [...children]
     .sort((a, b) => (a.kind === b.kind ? (a.name < b.name ? -1 : 1) : a.kind === 'dir' ? -1 : 1))
     .map((c) => {
@@ -257,7 +260,7 @@ function listing(title: string, base: string, hasParent: boolean, children: read
 <html><head><meta charset="utf-8"><meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title>
 <style>body{font-family:sans-serif;margin:2em}td{padding:0 1em 0 0}</style></head>
 <body><h1>${escapeHtml(title)}</h1>
-<p><a href="${escapeHtml(base)}?zip=1">Download all (zip)</a>${hasParent ? ` · <a href="../">Up</a>` : ''}</p>
+<p><a href="${escapeHtml(base)}?zip=1">Download all (zip)</a>${up !== null ? ` · <a href="${escapeHtml(up)}">Up</a>` : ''}</p>
 <table><tr><th>Name</th><th>Bytes</th><th>Modified</th></tr>
 ${rows.join('\n')}
 </table></body></html>
