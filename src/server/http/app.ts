@@ -26,6 +26,7 @@ import { registerBlockRoutes } from './block-routes.js';
 import { registerDeviceRoutes } from './device-routes.js';
 import { registerLinkRoutes } from './link-routes.js';
 import { registerPublicLinkRoutes } from './public-link-routes.js';
+import { QuotaGate } from './quota.js';
 import { PasswordThrottle } from '../link-secrets.js';
 import { registerHistoryRoutes } from './history-routes.js';
 import { MAX_WAIT_S, registerJournalRoutes } from './journal-routes.js';
@@ -161,7 +162,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return { user: p.userName, device: p.deviceName, ns: p.homeNs, rootId: root?.id };
   });
 
-  const ctx: RouteContext = { meta, blocks, hub, clock, namespace, actor, changed };
+  const quota = new QuotaGate(meta, clock);
+  const ctx: RouteContext = { meta, blocks, hub, clock, quota, namespace, actor, changed };
   registerBlockRoutes(app, ctx);
   registerTreeRoutes(app, ctx);
   registerHistoryRoutes(app, ctx);

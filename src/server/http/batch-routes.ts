@@ -24,7 +24,6 @@ import { LoftError } from '../../shared/errors.js';
 import { MAX_BATCH_BODY, MAX_BATCH_OPS, MAX_INLINE_SIZE } from '../../shared/protocol.js';
 import { writeBlockBytes } from './block-routes.js';
 import { oneLine } from './request-fields.js';
-import { applyBatchQuota } from './quota.js';
 import type { RouteContext } from './route-context.js';
 import { BatchBody, BatchCommit, BatchDelete, BatchMkdir, BatchMove } from './schemas.js';
 
@@ -80,7 +79,7 @@ export function registerBatchRoutes(app: FastifyInstance, ctx: RouteContext): vo
       );
 
       // 2b. Quotas: commits that would go over their namespace owner's quota fail alone.
-      await applyBatchQuota(meta, ops);
+      await ctx.quota.admitBatch(ops);
 
       // 3. Inline bytes (the same content twice is written once).
       const written = new Map<string, { data: Buffer; done: Promise<InlineBlock> }>();
