@@ -1,8 +1,10 @@
 /** The `loft` command: parses arguments (commander) and runs one subcommand. */
 import { Command, CommanderError } from 'commander';
 import { CHECK_EXIT, registerCheck } from './commands/check.js';
+import { registerDevices } from './commands/devices.js';
 import { registerGc } from './commands/gc.js';
 import { registerHistory } from './commands/history.js';
+import { registerLink } from './commands/link.js';
 import { registerMount } from './commands/mount.js';
 import { registerPin } from './commands/pin.js';
 import { registerRestore } from './commands/restore.js';
@@ -37,6 +39,8 @@ export function buildProgram(): Command {
   registerHistory(program);
   registerRestore(program);
   registerGc(program);
+  registerLink(program);
+  registerDevices(program);
   const inherit = (c: Command): void => {
     for (const sub of c.commands) {
       // `loft check` keeps 1 for "not in sync": its usage errors exit with 2 (its --help says so).

@@ -20,7 +20,7 @@ import { Hydrator, READAHEAD, type Connectivity } from './hydrate/hydrator.js';
 import { Mirror } from './mirror/mirror.js';
 import { PinnedBlocks } from './pins/pinned-blocks.js';
 import { Pinner } from './pins/pinner.js';
-import { RemoteClient, type Transport } from './remote/remote-client.js';
+import { RemoteClient, TOKEN_REFUSED, type Transport } from './remote/remote-client.js';
 import type { Chunker } from './upload/uploader.js';
 import {
   controlSocketPath,
@@ -56,6 +56,8 @@ export interface DriveOptions {
   fuse?: FuseChoice;
   /** allow_other + default_permissions: other local users may use the drive, modes checked. */
   allowOther?: boolean;
+  /** PEM of a private CA the server's certificate chains to (besides the system's). */
+  ca?: string;
 }
 
 export interface DriveStatus {
@@ -126,7 +128,9 @@ class OnlineState implements Connectivity {
     else
       this.log.warn(
         { reason: this.reason },
-        'server unreachable: offline (cached data stays readable; uncached reads fail with EIO)',
+        this.reason === TOKEN_REFUSED
+          ? 'device token refused: offline (cached data stays readable, local changes are kept)'
+          : 'server unreachable: offline (cached data stays readable; uncached reads fail with EIO)',
       );
     this.onChange(online);
   }
@@ -163,6 +167,8 @@ export interface CoreOptions {
   timers?: Timers;
   /** How requests reach the server (default: HTTP with undici). */
   transport?: Transport;
+  /** PEM of a private CA the server's certificate chains to (besides the system's). */
+  ca?: string;
   /** Chunks files for upload (default: a worker thread; the simulation chunks in-thread). */
   chunker?: Chunker & { close?(): Promise<void> };
 }
@@ -192,6 +198,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     const remote = new RemoteClient({
       url: options.server,
       token: options.token,
+      ...(options.ca ? { ca: options.ca } : {}),
       ...(options.transport ? { transport: options.transport } : {}),
     });
     cleanups.push(() => remote.close());

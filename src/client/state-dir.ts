@@ -30,6 +30,8 @@ import { LoftError } from '../shared/errors.js';
 export interface StateConfig {
   server: string;
   token: string;
+  /** PEM file of a private CA the server's certificate chains to (`loft mount --ca`). */
+  ca?: string;
 }
 
 export interface MountRecord {

@@ -25,6 +25,7 @@
  */
 import type { LoftError } from '../shared/errors.js';
 import type { BlockRef, DeletedEntry, NodeKind, Revision } from '../shared/protocol.js';
+import type { SharingStore } from './sharing-store.js';
 
 export type Role = 'owner' | 'write' | 'read';
 
@@ -336,7 +337,8 @@ export interface RetentionStore {
   finishClaims(hashes: readonly string[]): Promise<void>;
 }
 
-export interface MetadataStore extends AccountStore, BlockLedger, TreeStore, JournalStore, RetentionStore {
+export interface MetadataStore
+  extends AccountStore, BlockLedger, TreeStore, JournalStore, RetentionStore, SharingStore {
   close(): Promise<void>;
 }
 

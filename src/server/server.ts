@@ -97,6 +97,8 @@ export interface ServerOptions {
   logLevel?: string;
   /** History retention and block garbage collection (defaults: 30 days, every hour, 24 h grace). */
   gc?: Partial<GcSettings>;
+  /** Serve HTTPS with this certificate chain and key (PEM, `loft serve --tls-cert --tls-key`). */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 export interface GcSettings {
@@ -142,6 +144,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     hub: new JournalHub(),
     clock,
     metrics,
+    tls: options.tls,
     ...(options.logLevel ? { logLevel: options.logLevel } : {}),
   });
   const settings = gcSettings(options.gc);
@@ -161,7 +164,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   gc.start(settings.intervalMs);
   return {
     app,
-    url: `http://${host}:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://${host}:${port}`,
     gc,
     async close() {
       await gc.close();

@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'FAILED_DEPENDENCY'
   | 'CORRUPT'
   | 'UNAVAILABLE'
+  | 'QUOTA_EXCEEDED'
   | 'INTERNAL';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -49,6 +50,7 @@ const STATUS: Record<ErrorCode, number> = {
   FAILED_DEPENDENCY: 424,
   CORRUPT: 500,
   UNAVAILABLE: 503,
+  QUOTA_EXCEEDED: 403,
   INTERNAL: 500,
 };
 
@@ -75,6 +77,15 @@ export class LoftError extends Error {
 
 export function isLoftError(err: unknown, code?: ErrorCode): err is LoftError {
   return err instanceof LoftError && (code === undefined || err.code === code);
+}
+
+/**
+ * The drive cannot talk to the server for now: unreachable (UNAVAILABLE), or its device token
+ * refused (UNAUTHORIZED: revoked or expired). Either way it works offline: cached data stays
+ * readable, local changes stay queued (never set aside as stuck), and `loft status` says why.
+ */
+export function isOfflineError(err: unknown): err is LoftError {
+  return isLoftError(err, 'UNAVAILABLE') || isLoftError(err, 'UNAUTHORIZED');
 }
 
 export function httpStatus(code: ErrorCode): number {

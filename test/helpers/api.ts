@@ -23,6 +23,7 @@ export const DOCUMENTED_CODES: ReadonlySet<string> = new Set([
   'TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',
   'UNAVAILABLE',
+  'QUOTA_EXCEEDED',
 ]);
 
 export interface ApiResponse {

@@ -42,6 +42,8 @@ export async function runLoft(
 export class ServerProcess {
   readonly dataDir: string;
   #child: ChildProcess | null = null;
+  /** What the server wrote on stderr (its log) since the last start. */
+  stderr = '';
   #url = '';
   #port = 0;
   #ownsDir: boolean;
@@ -74,14 +76,17 @@ export class ServerProcess {
       },
     );
     this.#child = child;
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    this.stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.#url = await new Promise<string>((resolve, reject) => {
       let out = '';
-      const timer = setTimeout(() => reject(new Error(`server did not start in 20 s: ${stderr}`)), 20_000);
+      const timer = setTimeout(
+        () => reject(new Error(`server did not start in 20 s: ${this.stderr}`)),
+        20_000,
+      );
       child.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
-        const m = /listening on (http:\/\/\S+)/.exec(out);
+        const m = /listening on (https?:\/\/\S+)/.exec(out);
         if (m) {
           clearTimeout(timer);
           resolve(m[1]!);
@@ -89,7 +94,7 @@ export class ServerProcess {
       });
       child.once('exit', (code) => {
         clearTimeout(timer);
-        reject(new Error(`server exited with ${code}: ${stderr}`));
+        reject(new Error(`server exited with ${code}: ${this.stderr}`));
       });
     });
     this.#port = Number(new URL(this.#url).port);

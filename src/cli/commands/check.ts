@@ -105,12 +105,16 @@ function findDrive(state: string | undefined): { state: string; mount: MountReco
 }
 
 async function checkWithServer(state: string, drive: DriveSnapshot): Promise<DriveCheck> {
-  const token = process.env.LOFT_TOKEN || readConfig(state)?.token;
+  const { tokenFrom } = await import('../credentials.js');
+  const token = tokenFrom({}) ?? readConfig(state)?.token;
   if (!token)
     throw new LoftError('BAD_REQUEST', `no device token: ${state} remembers none and LOFT_TOKEN is not set`);
+  const caFile = process.env.LOFT_CA || readConfig(state)?.ca;
+  const { readCa } = await import('../credentials.js');
   const remote = new RemoteClient({
     url: drive.server,
     token,
+    ...(caFile ? { ca: readCa(caFile) } : {}),
     timeoutMs: REQUEST_TIMEOUT_MS,
     connections: 8,
   });
@@ -118,7 +122,10 @@ async function checkWithServer(state: string, drive: DriveSnapshot): Promise<Dri
     return await checkDrive(drive, remote);
   } catch (err) {
     if (err instanceof LoftError && err.code === 'UNAUTHORIZED')
-      throw new LoftError('UNAUTHORIZED', `${drive.server} refused the drive's token: ${err.message}`);
+      throw new LoftError(
+        'UNAUTHORIZED',
+        `${drive.server} refused the drive's token: ${String(err.details?.serverMessage ?? err.message)}`,
+      );
     if (err instanceof LoftError && err.code === 'BAD_CURSOR')
       throw new LoftError(
         'BAD_CURSOR',

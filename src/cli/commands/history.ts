@@ -8,7 +8,8 @@
  */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
+import { agentFor, caFrom, tokenFrom } from '../credentials.js';
 import { defaultStateDir, readConfig, readMountRecord } from '../../client/state-dir.js';
 import { LoftError, type ErrorCode } from '../../shared/errors.js';
 import type { DeletedEntry, Revision } from '../../shared/protocol.js';
@@ -20,6 +21,8 @@ const REQUEST_TIMEOUT_MS = 30_000;
 export interface ServerOptions {
   server?: string;
   token?: string;
+  tokenFile?: string;
+  ca?: string;
   state?: string;
 }
 
@@ -28,12 +31,16 @@ export interface ServerContext {
   token: string;
   /** Mountpoint of the drive whose state directory was used, if any. */
   mountpoint: string | null;
+  /** Verifies an https server against a private CA too (--ca); undefined: the system's CAs. */
+  dispatcher?: Dispatcher | undefined;
 }
 
 export function serverOptions(c: Command): Command {
   return c
     .option('--server <url>', 'server URL (env LOFT_SERVER)')
-    .option('--token <token>', 'device token (env LOFT_TOKEN)')
+    .option('--token <token>', 'device token (visible in ps: prefer --token-file or LOFT_TOKEN)')
+    .option('--token-file <file>', 'read the device token from FILE (env LOFT_TOKEN_FILE)')
+    .option('--ca <file>', 'PEM of a private CA to trust for an https server (env LOFT_CA)')
     .option('--state <dir>', "a drive's state directory to take server and token from (env LOFT_STATE)");
 }
 
@@ -46,17 +53,18 @@ export function resolveServer(opts: ServerOptions): ServerContext {
   if (stateDir && !config)
     throw new LoftError('NOT_FOUND', `state directory ${state} holds no server and token (mount once first)`);
   const server = opts.server ?? env('LOFT_SERVER') ?? config?.server;
-  const token = opts.token ?? env('LOFT_TOKEN') ?? config?.token;
+  const token = tokenFrom(opts) ?? config?.token;
   if (!server || !token) {
     throw new LoftError(
       'BAD_REQUEST',
-      'which server? give --server URL and --token T (or LOFT_SERVER, LOFT_TOKEN), or --state DIR of a drive',
+      'which server? give --server URL and --token-file FILE (or LOFT_SERVER, LOFT_TOKEN), or --state DIR of a drive',
     );
   }
   return {
     server: server.replace(/\/+$/, ''),
     token,
     mountpoint: readMountRecord(state)?.mountpoint ?? null,
+    dispatcher: agentFor(caFrom(opts, config?.ca)),
   };
 }
 
@@ -84,6 +92,7 @@ export async function api<T>(
   try {
     res = await request(ctx.server + route, {
       method,
+      ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}),
       headers: {
         authorization: `Bearer ${ctx.token}`,
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),

@@ -6,6 +6,8 @@ import { parseSize } from '../../shared/size.js';
 interface MountOptions {
   server?: string;
   token?: string;
+  tokenFile?: string;
+  ca?: string;
   state?: string;
   cacheSize: string;
   bwlimit?: string;
@@ -22,7 +24,9 @@ export function registerMount(program: Command): void {
     .command('mount <mountpoint>')
     .description('mount the drive (foreground; Ctrl-C or SIGTERM unmounts cleanly)')
     .option('--server <url>', 'server URL (env LOFT_SERVER; remembered in the state dir)')
-    .option('--token <token>', 'device token (env LOFT_TOKEN; remembered in the state dir)')
+    .option('--token <token>', 'device token (visible in ps: prefer --token-file or LOFT_TOKEN)')
+    .option('--token-file <file>', 'read the device token from FILE (env LOFT_TOKEN_FILE; remembered)')
+    .option('--ca <file>', 'PEM of a private CA to trust for an https server (env LOFT_CA; remembered)')
     .option('--state <dir>', 'state directory: mirror, cache, settings (env LOFT_STATE)')
     .option('--cache-size <size>', 'hard cap of the block cache (bytes or 512M, 10G…)', DEFAULT_CACHE_SIZE)
     .option('--bwlimit <rate>', 'cap uploads at RATE bytes per second (5M = 5 MiB/s; default: none)')
@@ -43,7 +47,10 @@ export function registerMount(program: Command): void {
       const state = path.resolve(opts.state ?? process.env.LOFT_STATE ?? defaultStateDir());
       const saved = readConfig(state);
       const server = opts.server ?? process.env.LOFT_SERVER ?? saved?.server;
-      const token = opts.token ?? process.env.LOFT_TOKEN ?? saved?.token;
+      const { caFrom, readCa, tokenFrom } = await import('../credentials.js');
+      const token = tokenFrom(opts) ?? saved?.token;
+      const caFile = caFrom(opts, saved?.ca);
+      const ca = caFile === undefined ? undefined : readCa(caFile);
       if (!server) throw new LoftError('BAD_REQUEST', 'no server: give --server URL (or LOFT_SERVER)');
       if (!token)
         throw new LoftError(
@@ -58,7 +65,7 @@ export function registerMount(program: Command): void {
       process.on('unhandledRejection', (err) => log.error({ err }, 'internal error in a background task'));
       const { mkdirSync } = await import('node:fs');
       mkdirSync(state, { recursive: true, mode: 0o700 });
-      writeConfig(state, { server, token });
+      writeConfig(state, { server, token, ...(caFile ? { ca: path.resolve(caFile) } : {}) });
       const tty = process.stderr.isTTY;
       let stop: (why: string) => void = () => {};
       const drive = await startDrive({
@@ -71,6 +78,7 @@ export function registerMount(program: Command): void {
         clearStale: opts.clearStale ?? false,
         fuse,
         allowOther: opts.allowOther ?? false,
+        ...(ca ? { ca } : {}),
         log,
         onSyncProgress: (n, done) => {
           if (done) process.stderr.write(`${tty ? '\r' : ''}loft: first sync done: ${n} entries\n`);

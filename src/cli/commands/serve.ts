@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { LoftError } from '../../shared/errors.js';
@@ -58,6 +59,30 @@ export function gcOptions(c: Command): Command {
     );
 }
 
+/** The certificate and key of `--tls-cert`/`--tls-key` (both or neither), checked to be PEM. */
+export function readTls(
+  certFile: string | undefined,
+  keyFile: string | undefined,
+): { cert: Buffer; key: Buffer } | undefined {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (!certFile || !keyFile) throw new LoftError('BAD_REQUEST', '--tls-cert and --tls-key go together');
+  const read = (file: string, what: string, marker: RegExp): Buffer => {
+    let data: Buffer;
+    try {
+      data = readFileSync(file);
+    } catch (err) {
+      throw new LoftError('BAD_REQUEST', `cannot read ${what} ${file}: ${(err as Error).message}`);
+    }
+    if (!marker.test(data.toString('latin1')))
+      throw new LoftError('BAD_REQUEST', `${file} is not a PEM ${what}`);
+    return data;
+  };
+  return {
+    cert: read(certFile, 'certificate', /-----BEGIN CERTIFICATE-----/),
+    key: read(keyFile, 'private key', /-----BEGIN [A-Z ]*PRIVATE KEY-----/),
+  };
+}
+
 export function registerServe(program: Command): void {
   const serve = program
     .command('serve')
@@ -70,7 +95,13 @@ export function registerServe(program: Command): void {
       process.env.LOFT_DATA ?? DEFAULT_DATA,
     )
     .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', DEFAULT_LISTEN)
-    .option('--log-level <level>', 'fatal|error|warn|info|debug', 'warn');
+    .option('--log-level <level>', 'fatal|error|warn|info|debug', 'warn')
+    .option(
+      '--tls-cert <file>',
+      'serve HTTPS: PEM certificate chain (with --tls-key)',
+      process.env.LOFT_TLS_CERT,
+    )
+    .option('--tls-key <file>', 'PEM private key of --tls-cert', process.env.LOFT_TLS_KEY);
   gcOptions(metaOption(serve))
     .option('--gc-interval <duration>', 'time between retention + garbage-collection runs (0: never)', '1h')
     .action(
@@ -82,6 +113,8 @@ export function registerServe(program: Command): void {
           listen: string;
           logLevel: string;
           gcInterval: string;
+          tlsCert?: string;
+          tlsKey?: string;
         } & GcCliOptions,
       ) => {
         const { host, port } = parseListen(opts.listen);
@@ -91,6 +124,7 @@ export function registerServe(program: Command): void {
           intervalMs: parseDuration(opts.gcInterval),
         };
         const dataDir = path.resolve(opts.data);
+        const tls = readTls(opts.tlsCert, opts.tlsKey);
         // Loaded on use: `loft --help` and client commands should not pay for the server's modules.
         const { openStores, startServer } = await import('../../server/server.js');
         const server = await startServer({
@@ -99,6 +133,7 @@ export function registerServe(program: Command): void {
           port,
           logLevel: opts.logLevel,
           gc,
+          ...(tls ? { tls } : {}),
         });
         const where =
           opts.meta || opts.blocks

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { systemClock } from '../../shared/clock.js';
-import { parseDuration } from '../../shared/size.js';
+import { LoftError } from '../../shared/errors.js';
+import { formatBytes, parseDuration, parseSize } from '../../shared/size.js';
 import { DEFAULT_DATA, metaOption } from './serve.js';
 
 interface AddOptions {
@@ -33,6 +34,23 @@ async function add(name: string, opts: AddOptions, createUser: boolean): Promise
   }
 }
 
+async function quota(name: string, size: string, opts: AddOptions): Promise<void> {
+  const bytes = size === 'none' ? null : parseSize(size);
+  if (bytes !== null && bytes <= 0)
+    throw new LoftError('BAD_REQUEST', 'a quota is a positive size, or "none"');
+  const { openStores } = await import('../../server/server.js');
+  const stores = await openStores(path.resolve(opts.data), { meta: opts.meta, blocks: opts.blocks });
+  try {
+    await stores.meta.setQuota(name, bytes);
+    process.stdout.write(
+      bytes === null ? `${name}: no quota\n` : `${name}: quota ${formatBytes(bytes)} (${bytes} bytes)\n`,
+    );
+  } finally {
+    await stores.meta.close();
+    await stores.blocks.close();
+  }
+}
+
 export function registerUser(program: Command): void {
   const user = program.command('user').description('manage users (run on the server machine)');
   const common = (c: Command) =>
@@ -43,6 +61,12 @@ export function registerUser(program: Command): void {
   common(user.command('add <name>').description('create a user and print a device token')).action(
     (name: string, opts: AddOptions) => add(name, opts, true),
   );
+  metaOption(
+    user
+      .command('quota <name> <size>')
+      .description('limit the bytes of the live files a user owns (10G; "none" lifts it)')
+      .option('--data <dir>', 'server data directory', process.env.LOFT_DATA ?? DEFAULT_DATA),
+  ).action((name: string, size: string, opts: AddOptions) => quota(name, size, opts));
   common(user.command('token <name>').description('print a new device token for an existing user')).action(
     (name: string, opts: AddOptions) => add(name, opts, false),
   );

@@ -17,7 +17,7 @@
  */
 import PQueue from 'p-queue';
 import { sleepOn, systemTimers, type Timers } from '../../shared/clock.js';
-import { LoftError, isLoftError } from '../../shared/errors.js';
+import { LoftError, isOfflineError } from '../../shared/errors.js';
 import { PIECE_SIZE, pieceHashes, sha256hex } from '../../shared/hash.js';
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
 import type { BlockRangeAnswer } from '../../shared/protocol.js';
@@ -357,7 +357,7 @@ export class Hydrator {
         continue;
       } catch (err) {
         if (this.#abort.signal.aborted) throw new LoftError('UNAVAILABLE', 'drive is shutting down');
-        if (!isLoftError(err, 'UNAVAILABLE')) throw err;
+        if (!isOfflineError(err)) throw err;
         this.#net.setOnline(false, err.message);
         const elapsed = this.#timers.now() - started;
         const background = flight.priority < DEMAND;

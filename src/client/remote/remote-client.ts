@@ -6,6 +6,7 @@
  * network failure (refused, reset, timed out) becomes UNAVAILABLE, which callers treat as "offline"
  * and retry with backoff. Idempotent reads retry here a bounded number of times; writes do not.
  */
+import { rootCertificates } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 import { httpStatus, LoftError, type ErrorCode } from '../../shared/errors.js';
 import { sha256hex } from '../../shared/hash.js';
@@ -52,6 +53,11 @@ export interface RemoteOptions {
   timeoutMs?: number;
   /** Connections kept to the server (parallel block fetches). */
   connections?: number;
+  /**
+   * PEM of a private CA to trust besides the system's (an https:// server with a certificate of
+   * its own). Certificates are always verified.
+   */
+  ca?: string;
 }
 
 export interface CommitRequest {
@@ -159,6 +165,7 @@ export class RemoteClient {
         connections: options.connections ?? 16,
         keepAliveTimeout: 30_000,
         connectTimeout: 5_000,
+        ...(options.ca ? { connect: { ca: [...rootCertificates, options.ca] } } : {}),
       });
       this.#agent = agent;
       this.#transport = (req) => undiciSend(agent, req);
@@ -395,7 +402,20 @@ async function readBody(res: TransportResponse, hash: string, signal?: AbortSign
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
+/** What `loft status` and the log say when the server refuses this device's token. */
+export const TOKEN_REFUSED =
+  'the server refused this device\'s token (revoked or expired): working offline, local changes kept; mount again with a new token ("loft user token")';
+
 function errorFrom(status: number, raw: Buffer): LoftError {
+  if (status === 401) {
+    let serverMessage = 'unauthorized';
+    try {
+      serverMessage = (JSON.parse(raw.toString('utf8')) as ErrorBody).error.message ?? serverMessage;
+    } catch {
+      // not JSON: keep the default
+    }
+    return new LoftError('UNAUTHORIZED', TOKEN_REFUSED, { details: { status, serverMessage } });
+  }
   try {
     const body = JSON.parse(raw.toString('utf8')) as {
       error?: { code?: string; message?: string } & Record<string, unknown>;

@@ -10,7 +10,7 @@
  * a crash resumes from the last applied page. `close()` aborts the poll and awaits the loop.
  */
 import { systemTimers, type Timers } from '../../shared/clock.js';
-import { isLoftError } from '../../shared/errors.js';
+import { isOfflineError } from '../../shared/errors.js';
 import type { ChangesPage, Revision } from '../../shared/protocol.js';
 import type { Connectivity } from '../hydrate/hydrator.js';
 import type { Mirror } from '../mirror/mirror.js';
@@ -117,12 +117,12 @@ export class PullLoop {
       } catch (err) {
         this.#setCurrent(false);
         if (signal.aborted) return;
-        if (isLoftError(err, 'UNAVAILABLE')) {
+        if (isOfflineError(err)) {
           this.#o.connectivity.setOnline(false, err.message);
         } else {
           this.#o.log?.('pull failed', { error: (err as Error).message });
         }
-        await this.#sleep.sleep(backoff.next(isLoftError(err, 'UNAVAILABLE')));
+        await this.#sleep.sleep(backoff.next(isOfflineError(err)));
       }
     }
   }

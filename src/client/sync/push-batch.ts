@@ -12,7 +12,7 @@
  * as the one-op path records it.
  */
 import { sha256hex } from '../../shared/hash.js';
-import { isLoftError, LoftError } from '../../shared/errors.js';
+import { isOfflineError, LoftError } from '../../shared/errors.js';
 import type { BlockRef, Revision } from '../../shared/protocol.js';
 import type { MirrorNode, Op } from '../mirror/mirror.js';
 import type { BatchOpRequest, BatchOpResult } from '../remote/remote-client.js';
@@ -86,7 +86,7 @@ export class BatchPush {
           this.#signal,
         );
       } catch (err) {
-        if (isLoftError(err, 'UNAVAILABLE') || this.#signal.aborted) throw err;
+        if (isOfflineError(err) || this.#signal.aborted) throw err;
         // Refused whole, or failed on the server: the first op goes alone this time (no op is set
         // aside for the batch route's fault), and after a few such failures every op does.
         const refused = err instanceof LoftError && REFUSED_WHOLE.has(err.code);

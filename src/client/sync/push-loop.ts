@@ -27,13 +27,14 @@
  * behind it.
  */
 import { systemTimers, type Timers } from '../../shared/clock.js';
-import { isDiskFull, isLoftError, LoftError } from '../../shared/errors.js';
+import { isDiskFull, isLoftError, isOfflineError, LoftError } from '../../shared/errors.js';
 import type { BlockRef, Revision } from '../../shared/protocol.js';
 import type { MirrorNode, Op } from '../mirror/mirror.js';
 import type { UploadDestination } from '../upload/uploader.js';
 import { byFolderOrPath } from './by-folder.js';
 import { committedContent, dirtyContent } from './commit-content.js';
 import { ConflictResolver } from './conflict-resolver.js';
+import { mergeTree } from './merge-tree.js';
 import { BatchPush } from './push-batch.js';
 import type { PushLoopOptions, PushStatus } from './push-options.js';
 import { Backoff, BACKOFF_MAX_MS, LoopSleep } from './retry.js';
@@ -47,6 +48,12 @@ const REFUSED = new Set(['NOT_FOUND', 'CYCLE', 'NOT_DIR', 'IS_DIR', 'EXISTS', 'B
 export const STUCK_AFTER_FAILURES = 4;
 /** How often ops set aside are put back in line while the drive runs. */
 export const STUCK_RETRY_MS = 60_000;
+/**
+ * The same while a change is set aside for the user's quota (QUOTA_EXCEEDED): space may be freed
+ * by a delete here or on another device at any time, and the retry of a refused commit is cheap
+ * (its blocks are on the server already: one `missing` check and one commit).
+ */
+export const QUOTA_RETRY_MS = 10_000;
 
 export class PushLoop {
   readonly #o: PushLoopOptions;
@@ -61,6 +68,8 @@ export class PushLoop {
   /** Failures in a row of each op, for a reason of its own. */
   readonly #failures = new Map<number, number>();
   #lastUnstick = 0;
+  /** An op is set aside for the quota: put back in line every QUOTA_RETRY_MS instead. */
+  #quotaStuck = false;
   /** Counts wake() calls: a writer that closed while an attempt ran must not be missed. */
   #wakes = 0;
 
@@ -110,7 +119,7 @@ export class PushLoop {
     this.#unstick(clock()); // a new start: what was set aside is tried again
     while (!signal.aborted) {
       this.#sleep.clearWoken();
-      if (clock() - this.#lastUnstick >= STUCK_RETRY_MS) this.#unstick(clock());
+      if (clock() - this.#lastUnstick >= this.#stuckRetryMs()) this.#unstick(clock());
       let op = mirror.nextOp(this.#held);
       if (!op && mirror.resyncIds().length) {
         try {
@@ -122,9 +131,9 @@ export class PushLoop {
           op = mirror.nextOp(this.#held);
         } catch (err) {
           if (signal.aborted) break;
-          if (isLoftError(err, 'UNAVAILABLE')) this.#o.connectivity.setOnline(false, err.message);
+          if (isOfflineError(err)) this.#o.connectivity.setOnline(false, err.message);
           else this.#o.log?.('resync failed; will retry', { error: (err as Error).message });
-          await this.#sleep.sleep(backoff.next(isLoftError(err, 'UNAVAILABLE')), true);
+          await this.#sleep.sleep(backoff.next(isOfflineError(err)), true);
           continue;
         }
       }
@@ -135,7 +144,7 @@ export class PushLoop {
         // Something set aside: look again when it is due for a retry (or at a wake).
         const stuck = mirror.stuckOps().length > 0;
         await this.#sleep.sleep(
-          stuck ? Math.max(1, this.#lastUnstick + STUCK_RETRY_MS - clock()) : null,
+          stuck ? Math.max(1, this.#lastUnstick + this.#stuckRetryMs() - clock()) : null,
           true,
         );
         continue;
@@ -191,13 +200,17 @@ export class PushLoop {
         } catch {
           // a full disk: the attempt count is only informative
         }
-        const offline = isLoftError(err, 'UNAVAILABLE');
+        const offline = isOfflineError(err);
         const diskFull = !offline && isDiskFull(err);
         if (offline) this.#o.connectivity.setOnline(false, message);
         else if (diskFull) this.#o.onDiskFull?.();
         if (!offline && !diskFull) {
           // A reason of the op's own: after a few, it is set aside and the queue goes on.
-          const failures = (this.#failures.get(op.seq) ?? 0) + 1;
+          // Over quota: retrying at once cannot help, and later changes (a delete that frees
+          // space) must not wait behind it: set aside at the first refusal.
+          const quota = isLoftError(err, 'QUOTA_EXCEEDED');
+          if (quota) this.#quotaStuck = true;
+          const failures = quota ? STUCK_AFTER_FAILURES : (this.#failures.get(op.seq) ?? 0) + 1;
           this.#failures.set(op.seq, failures);
           if (failures >= STUCK_AFTER_FAILURES || this.#wasStuck.has(op.seq)) {
             try {
@@ -232,9 +245,15 @@ export class PushLoop {
     }
   }
 
+  /** How long ops set aside wait before they are put back in line. */
+  #stuckRetryMs(): number {
+    return this.#quotaStuck ? QUOTA_RETRY_MS : STUCK_RETRY_MS;
+  }
+
   /** Puts every op set aside back in line. */
   #unstick(now: number): void {
     this.#lastUnstick = now;
+    this.#quotaStuck = false;
     if (this.#o.mirror.unstickAll() > 0) this.#o.trace?.('stuck ops back in line', {});
   }
 
@@ -346,14 +365,9 @@ export class PushLoop {
     );
   }
 
-  /**
-   * Fetches what a server folder (by server id) holds, the whole subtree, into the mirror. Called
-   * with the SyncLock held, so no journal entry is applied between a listing and its merge.
-   */
-  async #mergeTree(serverDirId: number): Promise<void> {
-    const entries = await this.#o.remote.list(serverDirId, this.#abort.signal);
-    this.#o.mirror.mergeRemote(entries);
-    for (const e of entries) if (e.kind === 'dir') await this.#mergeTree(e.id);
+  /** mergeTree (merge-tree.ts) with this loop's remote, mirror and signal. */
+  #mergeTree(serverDirId: number): Promise<void> {
+    return mergeTree(this.#o.remote, this.#o.mirror, serverDirId, this.#abort.signal);
   }
 
   async #move(op: Op): Promise<void> {

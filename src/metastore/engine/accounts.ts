@@ -64,8 +64,19 @@ export function* addDevice(
   return yield* tx.insertDevice(userId, name, tokenHash, now, expiresAt);
 }
 
+/**
+ * A device's last-seen time is written at most once per this interval: every request
+ * authenticates, and a write per request would cost the commit path a second statement.
+ */
+export const LAST_SEEN_RESOLUTION_MS = 60_000;
+
 export function* authenticate(tx: MetaTx, tokenHash: string, now: number): Step<Principal | null> {
-  return (yield* tx.auth(tokenHash, now)) ?? null;
+  const row = (yield* tx.auth(tokenHash, now)) as (Principal & { lastSeenAt?: number | null }) | undefined;
+  if (!row) return null;
+  const { lastSeenAt, ...principal } = row;
+  if (lastSeenAt === null || lastSeenAt === undefined || now - lastSeenAt >= LAST_SEEN_RESOLUTION_MS)
+    yield* tx.touchDevice(principal.deviceId, now);
+  return principal;
 }
 
 export function* role(tx: MetaTx, userId: number, ns: number): Step<Role | null> {

@@ -36,6 +36,8 @@ import * as ledger from './block-ledger.js';
 import * as journal from './journal.js';
 import type { MetaTx } from './meta-tx.js';
 import * as retention from './retention.js';
+import * as sharing from './sharing.js';
+import type { DeviceInfo, LinkInfo, LinkRecord, NewLink, QuotaState } from '../sharing-store.js';
 import * as batches from './tree-batch.js';
 import type { Step } from './step.js';
 import * as changes from './tree-changes.js';
@@ -150,5 +152,31 @@ export abstract class EngineMetadataStore implements MetadataStore {
   }
   finishClaims(hashes: readonly string[]): Promise<void> {
     return this.write((tx) => retention.finishClaims(tx, hashes));
+  }
+
+  // ---- sharing (sharing-store.ts)
+  listDevices(userId: number): Promise<DeviceInfo[]> {
+    return this.read((tx) => sharing.listDevices(tx, userId));
+  }
+  revokeDevices(userId: number, name: string, now: number): Promise<number> {
+    return this.write((tx) => sharing.revokeDevices(tx, userId, name, now));
+  }
+  createLink(link: NewLink, now: number): Promise<number> {
+    return this.write((tx) => sharing.createLink(tx, link, now));
+  }
+  findLink(secretHash: string, now: number): Promise<LinkRecord | null> {
+    return this.single((tx) => sharing.findLink(tx, secretHash, now));
+  }
+  listLinks(userId: number): Promise<LinkInfo[]> {
+    return this.read((tx) => sharing.listLinks(tx, userId));
+  }
+  revokeLink(userId: number, id: number, now: number): Promise<boolean> {
+    return this.write((tx) => sharing.revokeLink(tx, userId, id, now));
+  }
+  setQuota(userName: string, bytes: number | null): Promise<void> {
+    return this.write((tx) => sharing.setQuota(tx, userName, bytes));
+  }
+  quotaOf(ns: number): Promise<QuotaState | null> {
+    return this.read((tx) => sharing.quotaOf(tx, ns));
   }
 }

@@ -25,6 +25,7 @@
  */
 import type { BlockRef, NodeKind, RevisionOp } from '../../shared/protocol.js';
 import type { Principal, Role } from '../metadata-store.js';
+import type { SharingTx } from './sharing-tx.js';
 import type { Step } from './step.js';
 
 export interface NodeRow {
@@ -99,7 +100,7 @@ export interface ContentRef {
   content_seq: number | null;
 }
 
-export interface MetaTx {
+export interface MetaTx extends SharingTx {
   // locks (see above)
   lockGc(): Step<void>;
   lockNs(ns: number): Step<void>;

@@ -11,6 +11,9 @@
  * - gc_claims (v2): blocks claimed by garbage collection whose bytes may be being deleted.
  * - gc_candidates (v4): blocks garbage collection must look at (sent lately, or dereferenced).
  * - nodes_ns_live (v5): a namespace's live nodes by id, for paged listings of the whole tree.
+ * - links, devices.last_seen_at, users.quota_bytes (sharing, issue 13): share links (their secret
+ *   stored as its SHA-256, an optional scrypt password hash), when a device was last seen, and a
+ *   user's storage quota.
  *
  * Every statement the store prepares is checked with EXPLAIN QUERY PLAN in
  * test/unit/metastore/sqlite-query-plans.test.ts: a full scan of a large table fails a test.
@@ -159,6 +162,29 @@ const MIGRATIONS: readonly string[] = [
   // without walking other namespaces' nodes or tombstones.
   `
   CREATE INDEX nodes_ns_live ON nodes(ns_id, id) WHERE deleted = 0;
+  `,
+  // sharing (issue 13): share links, devices a user can list and revoke, quotas.
+  // - links: a public link to a node (file or folder) of a namespace; `secret_hash` is the SHA-256
+  //   of the secret in its URL (never stored), `password` an scrypt hash or NULL.
+  // - devices.last_seen_at: the last authenticated request (to a minute, see engine/devices.ts).
+  // - users.quota_bytes: the most the live files of the namespaces a user owns may hold (NULL: none).
+  `
+  CREATE TABLE links (
+    id INTEGER PRIMARY KEY,
+    secret_hash TEXT NOT NULL UNIQUE,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    ns_id INTEGER NOT NULL,
+    node_id INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    password TEXT,
+    revoked_at INTEGER
+  );
+  CREATE INDEX links_user ON links(user_id, id);
+  ALTER TABLE devices ADD COLUMN last_seen_at INTEGER;
+  CREATE INDEX devices_user ON devices(user_id, id);
+  ALTER TABLE users ADD COLUMN quota_bytes INTEGER;
+  CREATE INDEX namespaces_owner ON namespaces(owner_id, id);
   `,
 ];
 

@@ -15,6 +15,7 @@ import type {
   RevisionRow,
   UserRow,
 } from '../engine/meta-tx.js';
+import type { DeviceRow, InsertLink, LinkRow } from '../engine/sharing-tx.js';
 import type { Step } from '../engine/step.js';
 import type { Principal, Role } from '../metadata-store.js';
 import type { SqliteStatements } from './sqlite-statements.js';
@@ -258,5 +259,39 @@ export class SqliteMetaTx implements MetaTx {
   }
   *deleteContent(ns: number, contentSeq: number): Step<void> {
     this.#s.deleteContent.run(ns, contentSeq);
+  }
+  // ---- sharing (engine/sharing-tx.ts)
+  *devicesOf(userId: number): Step<DeviceRow[]> {
+    return this.#s.devicesOf.all(userId) as DeviceRow[];
+  }
+  *revokeDevices(userId: number, name: string, now: number): Step<number> {
+    return this.#s.revokeDevices.run(now, userId, name).changes;
+  }
+  *touchDevice(deviceId: number, now: number): Step<void> {
+    this.#s.touchDevice.run(now, deviceId);
+  }
+  *insertLink(l: InsertLink): Step<number> {
+    return Number(
+      this.#s.insertLink.run(l.secretHash, l.userId, l.ns, l.nodeId, l.now, l.expiresAt, l.password)
+        .lastInsertRowid,
+    );
+  }
+  *linkBySecret(secretHash: string): Step<LinkRow | undefined> {
+    return this.#s.linkBySecret.get(secretHash) as LinkRow | undefined;
+  }
+  *linksOf(userId: number): Step<LinkRow[]> {
+    return this.#s.linksOf.all(userId) as LinkRow[];
+  }
+  *revokeLink(userId: number, id: number, now: number): Step<boolean> {
+    return this.#s.revokeLink.run(now, userId, id).changes > 0;
+  }
+  *setQuota(userId: number, bytes: number | null): Step<boolean> {
+    return this.#s.setQuota.run(bytes, userId).changes > 0;
+  }
+  *nsQuota(ns: number): Step<{ owner_id: number; quota_bytes: number | null } | undefined> {
+    return this.#s.nsQuota.get(ns) as { owner_id: number; quota_bytes: number | null } | undefined;
+  }
+  *usedBytes(userId: number): Step<number> {
+    return (this.#s.usedBytes.get(userId) as { used: number }).used;
   }
 }

@@ -4,11 +4,13 @@
  * table fails a test.
  */
 import type Database from 'better-sqlite3';
+import { prepareSharingStatements } from './sqlite-sharing-statements.js';
 
 export type SqliteStatements = ReturnType<typeof prepareStatements>;
 
 export function prepareStatements(db: Database.Database) {
   return {
+    ...prepareSharingStatements(db),
     // One op of a batch (engine/tree-batch.ts); `ROLLBACK TO` keeps the savepoint, RELEASE ends it.
     savepoint: db.prepare('SAVEPOINT loft_op'),
     rollbackToSavepoint: db.prepare('ROLLBACK TO loft_op'),
@@ -25,7 +27,8 @@ export function prepareStatements(db: Database.Database) {
       'INSERT INTO devices (user_id, name, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
     ),
     auth: db.prepare(
-      `SELECT d.id AS deviceId, d.name AS deviceName, u.id AS userId, u.name AS userName, u.home_ns AS homeNs
+      `SELECT d.id AS deviceId, d.name AS deviceName, u.id AS userId, u.name AS userName, u.home_ns AS homeNs,
+              d.last_seen_at AS lastSeenAt
          FROM devices d JOIN users u ON u.id = d.user_id
         WHERE d.token_hash = ? AND d.revoked_at IS NULL AND (d.expires_at IS NULL OR d.expires_at > ?)`,
     ),

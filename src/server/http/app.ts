@@ -23,6 +23,11 @@ import { ServerMetrics } from '../server-metrics.js';
 import { bearerToken, hashToken } from '../tokens.js';
 import { registerBatchRoutes } from './batch-routes.js';
 import { registerBlockRoutes } from './block-routes.js';
+import { registerDeviceRoutes } from './device-routes.js';
+import { registerLinkRoutes } from './link-routes.js';
+import { registerPublicLinkRoutes } from './public-link-routes.js';
+import { QuotaGate } from './quota.js';
+import { PasswordThrottle } from '../link-secrets.js';
 import { registerHistoryRoutes } from './history-routes.js';
 import { MAX_WAIT_S, registerJournalRoutes } from './journal-routes.js';
 import { METRICS_PATH, registerMetricsRoutes } from './metrics-routes.js';
@@ -44,6 +49,8 @@ export interface AppOptions {
   logLevel?: string;
   /** What GET /metrics reports (default: a registry of its own, without process metrics). */
   metrics?: ServerMetrics;
+  /** Serve HTTPS with this certificate chain and key (PEM); default: plain HTTP. */
+  tls?: { cert: Buffer; key: Buffer } | undefined;
 }
 
 declare module 'fastify' {
@@ -56,7 +63,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { meta, hub, clock } = options;
   const metrics = options.metrics ?? new ServerMetrics({ processMetrics: false });
   const blocks = new MeteredBlockStore(options.blocks, metrics);
+  // With TLS fastify's instance is typed for an https.Server; the routes use nothing that differs.
   const app = Fastify({
+    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
     logger: { level: options.logLevel ?? 'warn' },
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_JSON_BODY,
@@ -90,7 +99,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         socket.destroy();
       }
     },
-  });
+  }) as unknown as FastifyInstance;
 
   app.addContentTypeParser(
     'application/octet-stream',
@@ -109,6 +118,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request) => {
     const route = request.routeOptions.url;
     if (route === '/v1/health' || route === METRICS_PATH) return;
+    // Share links are served to anyone holding their URL (public-link-routes.ts checks them).
+    if (route?.startsWith('/s/')) return;
     const token = bearerToken(request.headers.authorization);
     if (!token)
       throw new LoftError('UNAUTHORIZED', 'missing or malformed "Authorization: Bearer <token>" header');
@@ -151,12 +162,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return { user: p.userName, device: p.deviceName, ns: p.homeNs, rootId: root?.id };
   });
 
-  const ctx: RouteContext = { meta, blocks, hub, clock, namespace, actor, changed };
+  const quota = new QuotaGate(meta, clock);
+  const ctx: RouteContext = { meta, blocks, hub, clock, quota, namespace, actor, changed };
   registerBlockRoutes(app, ctx);
   registerTreeRoutes(app, ctx);
   registerHistoryRoutes(app, ctx);
   registerJournalRoutes(app, ctx);
   registerBatchRoutes(app, ctx);
+  registerLinkRoutes(app, ctx);
+  registerDeviceRoutes(app, ctx);
+  registerPublicLinkRoutes(app, ctx, new PasswordThrottle(clock));
 
   // preClose, not onClose: in-flight long-polls must be released before fastify waits for them.
   app.addHook('preClose', async () => hub.close());
@@ -171,6 +186,11 @@ interface FastifyLikeError {
   validation?: unknown;
 }
 
+/** A URL as logs may show it: a share link's secret (`/s/SECRET…`) is never written to a log. */
+export function loggedUrl(url: string): string {
+  return url.replace(/^\/s\/[^/?#]*/, '/s/<secret>');
+}
+
 function sendError(
   app: FastifyInstance,
   request: FastifyRequest,
@@ -178,7 +198,7 @@ function sendError(
   err: unknown,
 ): FastifyReply {
   if (err instanceof LoftError) {
-    if (err.status >= 500) app.log.error({ err, url: request.url }, 'request failed');
+    if (err.status >= 500) app.log.error({ err, url: loggedUrl(request.url) }, 'request failed');
     if (err.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'Bearer');
     return reply
       .code(err.status)
@@ -198,7 +218,7 @@ function sendError(
     const message = oneLine(e.message ?? 'bad request');
     return reply.code(status).send({ error: { code, message } });
   }
-  app.log.error({ err, url: request.url }, 'request failed');
+  app.log.error({ err, url: loggedUrl(request.url) }, 'request failed');
   return reply
     .code(500)
     .send({ error: { code: 'INTERNAL', message: 'internal error (logged on the server)' } });

@@ -78,6 +78,9 @@ export function registerBatchRoutes(app: FastifyInstance, ctx: RouteContext): vo
         }),
       );
 
+      // 2b. Quotas: commits that would go over their namespace owner's quota fail alone.
+      await ctx.quota.admitBatch(ops);
+
       // 3. Inline bytes (the same content twice is written once).
       const written = new Map<string, { data: Buffer; done: Promise<InlineBlock> }>();
       const pending = parsed.flatMap((p, i) => (p.inline && ops[i]!.op === 'commit' ? [i] : []));

@@ -8,12 +8,15 @@ import type { BlockStore } from '../../blockstore/block-store.js';
 import type { Actor, MetadataStore } from '../../metastore/metadata-store.js';
 import type { Clock } from '../../shared/clock.js';
 import type { JournalHub } from '../journal-hub.js';
+import type { QuotaGate } from './quota.js';
 
 export interface RouteContext {
   meta: MetadataStore;
   blocks: BlockStore;
   hub: JournalHub;
   clock: Clock;
+  /** Admits commits under their namespace owner's quota (quota.ts). */
+  quota: QuotaGate;
   /** The namespace a request names (default: the caller's own), after checking the caller's role. */
   namespace(
     request: FastifyRequest,

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { LoftError } from '../../shared/errors.js';
 import { MAX_TREE_LIMIT, MAX_TREE_PAGE_BLOCKS, type Revision } from '../../shared/protocol.js';
 import { nodeRef, place, queryRef, toPlace } from './request-fields.js';
+import { growthOf } from './quota.js';
 import type { RouteContext } from './route-context.js';
 import { CommitBody, DeleteBody, MkdirBody, MoveBody, NodeQuery, TreeQuery } from './schemas.js';
 
@@ -16,9 +17,11 @@ export function registerTreeRoutes(app: FastifyInstance, ctx: RouteContext): voi
   app.post<{ Body: CommitBody }>('/v1/commit', { schema: { body: CommitBody } }, async (request) => {
     const b = request.body;
     const ns = await namespace(request, b.ns, 'write');
+    const node = b.parentId !== undefined || b.name !== undefined ? place(b) : nodeRef(b);
+    await ctx.quota.admit(ns, await growthOf(meta, ns, node, b.size));
     const rev = await meta.commitFile(actor(request), {
       ns,
-      node: b.parentId !== undefined || b.name !== undefined ? place(b) : nodeRef(b),
+      node,
       parentRev: b.parentRev,
       blocks: b.blocks,
       size: b.size,
