@@ -215,10 +215,17 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       });
       identity = { server: remote.url, user: me.user, ns: me.ns, rootId: me.rootId };
       mirror.initialize(identity);
+      mirror.setDevice(me.device);
     } else if (identity.server !== remote.url) {
       throw new LoftError(
         'BAD_REQUEST',
         `state directory ${state} belongs to ${identity.user} at ${identity.server}, not ${remote.url}; use another --state`,
+      );
+    } else if (mirror.device === null) {
+      // A state dir from before the device was recorded: learnt at the first answer.
+      void remote.whoami().then(
+        (me) => mirror.setDevice(me.device),
+        () => {},
       );
     }
 

@@ -66,6 +66,20 @@ export class MirrorRemote extends MirrorTree {
     // Removed here, its delete not pushed yet: an older change of it (say its own create, echoed)
     // must not bring it back meanwhile.
     if (!existing && !force && this.s.deleteQueued.get(e.id)) return skip();
+    // Made by this device, unknown here, while a create of that name waits for the server: it may
+    // be that create, its answer lost (the link dropped after the server applied it, or a crash).
+    // Applied now, it would be another node of that name, and the retried create would go elsewhere
+    // (seed 80449); skipped, the retry meets it by path and adopts it (EXISTS). Whatever it is, the
+    // resync fetches it once the ops are through. (Devices of one user may share a name: then an
+    // entry of another device waits for this one's creates of the same name, no longer.)
+    if (
+      !existing &&
+      !force &&
+      e.device !== null &&
+      e.device === this.ownDevice &&
+      this.s.createQueued.get({ name: e.name })
+    )
+      return skip();
     if (e.deleted) {
       if (existing && this.holdsLocal(existing.id)) return skip();
       if (existing) {

@@ -289,6 +289,10 @@ export function prepareStatements(db: Database.Database) {
     bumpOpRev: db.prepare("UPDATE ops SET rev = ? WHERE node_id = ? AND kind = 'delete' AND rev < ?"),
     opsFor: db.prepare('SELECT 1 FROM ops WHERE node_id = ? LIMIT 1'),
     deleteQueued: db.prepare("SELECT 1 FROM ops WHERE server_id = ? AND kind = 'delete' LIMIT 1"),
+    // A create (mkdir, or the commit of a new file) not answered yet, of a node named @name.
+    createQueued: db.prepare(
+      "SELECT 1 FROM ops WHERE server_id IS NULL AND kind IN ('mkdir', 'commit') AND substr(path, -length(@name) - 1) = '/' || @name LIMIT 1",
+    ),
     markResync: db.prepare('INSERT INTO resync (id) VALUES (?) ON CONFLICT DO NOTHING'),
     // ops under a moved path: path = to || rest (rest starts at the '/' after the old prefix)
     rebaseOpPaths: db.prepare(

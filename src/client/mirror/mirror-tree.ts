@@ -63,10 +63,14 @@ export class MirrorTree {
   /** Local time (ms) of local changes and op records; the sync core's clock (see Timers). */
   protected readonly now: () => number;
 
+  /** `device`, read once (the journal asks for every entry). */
+  protected ownDevice: string | null = null;
+
   constructor(filename: string, clock: Clock = systemClock) {
     this.now = () => clock.now();
     this.db = openMirrorDb(filename);
     this.s = prepareStatements(this.db);
+    this.ownDevice = this.device;
     const root = this.s.getMeta.get('rootId') as { value: string } | undefined;
     if (root) this.root = Number(root.value);
     this.nextKey = Math.max(1, ((this.s.maxKey.get() as number | null) ?? 0) + 1);
@@ -89,6 +93,16 @@ export class MirrorTree {
     const rootId = get('rootId');
     if (!server || !user || !ns || !rootId) return null;
     return { server, user, ns: Number(ns), rootId: Number(rootId) };
+  }
+
+  /** The name of this drive's device on the server (revisions carry it); null until known. */
+  get device(): string | null {
+    return (this.s.getMeta.get('device') as { value: string } | undefined)?.value ?? null;
+  }
+
+  setDevice(name: string): void {
+    this.s.setMeta.run('device', name);
+    this.ownDevice = name;
   }
 
   /** Binds an empty mirror to a server namespace and creates its root. */

@@ -1178,3 +1178,28 @@ t.test('nextOp: ops set aside or held wait, with the later ops of their node; ot
   t.same(m.stuckOps(), []);
   t.ok(moveA);
 });
+
+t.test(
+  "this device's own create, its answer lost, is skipped while that create waits (seed 80449)",
+  async (t) => {
+    const m = seeded();
+    t.equal(m.device, null);
+    m.setDevice('desktop'); // the device name r() puts on every entry
+    t.equal(m.device, 'desktop');
+    // Made here as /proj, renamed to /proj2 before the server's answer came: no holder at /proj here.
+    const mine = m.createLocal(ROOT, 'proj', 'dir', 0o755, T0, '/proj', null);
+    m.moveLocal(mine.id, ROOT, 'proj2', '/proj', '/proj2', null);
+    m.applyChanges([mkdir(70, ROOT, 'proj'), mkdir(71, ROOT, 'other')], 'c-lost', false);
+    t.equal(m.keyOf(70), null, 'the entry that may answer the pending mkdir is not applied');
+    t.ok(m.resyncIds().includes(70), '...it is fetched again once the ops are through');
+    t.ok(m.keyOf(71), 'an entry of another name applies at once');
+    m.setServerId(mine.id, 70); // the retried mkdir met it (EXISTS) and adopted it
+    t.match(m.node(mine.id), { serverId: 70 });
+    // Another device's entry of a name with a create waiting here: applied as before.
+    m.setDevice('laptop');
+    const other = m.createLocal(ROOT, 'q', 'dir', 0o755, T0, '/q', null);
+    m.moveLocal(other.id, ROOT, 'q2', '/q', '/q2', null);
+    m.applyChanges([mkdir(73, ROOT, 'q')], 'c-other', false);
+    t.ok(m.keyOf(73), 'not this device: applied');
+  },
+);
