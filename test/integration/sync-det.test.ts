@@ -386,6 +386,19 @@ const FIXED: Record<string, { seed: number; schedule: DetEvent[] }> = {
       { k: 'serverDown' },
     ],
   },
+  // The simulation's model, not the drive: a clean restart closed the handles its user held open
+  // without counting them as closed writes, so a file created, then appended to through a handle
+  // still open at the restart, had its first write reported lost (the drive had committed both as
+  // one revision at the unmount, as it should).
+  'seed 78768: a clean restart closes held handles, and their writes supersede earlier ones': {
+    seed: 78768,
+    schedule: [
+      { k: 'create', d: 'B', p: '/z.bin', size: 3487, fill: 333464561 },
+      { k: 'hold', d: 'B', p: '/z.bin', size: 5860, fill: 18215990, for: 5 },
+      { k: 'read', d: 'B', p: '/z.bin' },
+      { k: 'restart', d: 'B' },
+    ],
+  },
 };
 
 t.test('a seed replays exactly: same trace twice', async (t) => {

@@ -376,6 +376,9 @@ export class DetSim {
   async restart(dev: SimDevice, crash: boolean): Promise<void> {
     const core = dev.core;
     if (core && !crash) {
+      // A clean stop closes what its user holds open first, as a process exiting does: those are
+      // closed writes, which supersede the earlier ones of their files (seed 78768).
+      await this.#closeHeld(true, dev);
       dev.held = [];
       await this.#await(`${dev.name} close`, () => core.close());
       this.sched.drop(this.owner(dev));
@@ -554,9 +557,12 @@ export class DetSim {
     return out.subarray(0, at);
   }
 
-  /** Closes held handles that are due (all of them with `all`): a closed write of what they hold. */
-  async #closeHeld(all: boolean): Promise<void> {
-    for (const dev of this.devices) {
+  /**
+   * Closes held handles that are due (all of them with `all`; of device `only` when given): a
+   * closed write of what they hold.
+   */
+  async #closeHeld(all: boolean, only?: SimDevice): Promise<void> {
+    for (const dev of only ? [only] : this.devices) {
       const core = dev.core;
       if (!core) continue;
       for (const h of [...dev.held]) {
