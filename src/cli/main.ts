@@ -6,6 +6,7 @@ import { registerHistory } from './commands/history.js';
 import { registerMount } from './commands/mount.js';
 import { registerPin } from './commands/pin.js';
 import { registerRestore } from './commands/restore.js';
+import { registerSearch } from './commands/search.js';
 import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
 import { registerUser } from './commands/user.js';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerHistory(program);
   registerRestore(program);
   registerGc(program);
+  registerSearch(program);
   const inherit = (c: Command): void => {
     for (const sub of c.commands) {
       // `loft check` keeps 1 for "not in sync": its usage errors exit with 2 (its --help says so).

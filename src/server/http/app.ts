@@ -21,6 +21,7 @@ import { MAX_BLOCK_SIZE } from '../../shared/protocol.js';
 import type { JournalHub } from '../journal-hub.js';
 import { ServerMetrics } from '../server-metrics.js';
 import { bearerToken, hashToken } from '../tokens.js';
+import { checkCsrf, CSRF_HEADER, sessionToken } from '../web/session.js';
 import { registerBatchRoutes } from './batch-routes.js';
 import { registerBlockRoutes } from './block-routes.js';
 import { registerHistoryRoutes } from './history-routes.js';
@@ -29,6 +30,7 @@ import { METRICS_PATH, registerMetricsRoutes } from './metrics-routes.js';
 import { oneLine } from './request-fields.js';
 import type { RouteContext } from './route-context.js';
 import { registerTreeRoutes } from './tree-routes.js';
+import { isPublicWebRoute, registerWebRoutes } from './web-routes.js';
 
 export { parseRange } from './block-routes.js';
 export { oneLine } from './request-fields.js';
@@ -49,6 +51,8 @@ export interface AppOptions {
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal;
+    /** The web session token when the request was authenticated by the session cookie. */
+    session: string | null;
   }
 }
 
@@ -106,15 +110,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   );
 
   app.decorateRequest('principal', null as unknown as Principal);
+  app.decorateRequest('session', null);
   app.addHook('onRequest', async (request) => {
     const route = request.routeOptions.url;
-    if (route === '/v1/health' || route === METRICS_PATH) return;
-    const token = bearerToken(request.headers.authorization);
+    if (route === '/v1/health' || route === METRICS_PATH || isPublicWebRoute(route)) return;
+    // A bearer token (drive, API, CLI); without an Authorization header, the web session cookie.
+    const cookie = request.headers.authorization ? null : sessionToken(request.headers.cookie);
+    const token = cookie ?? bearerToken(request.headers.authorization);
     if (!token)
       throw new LoftError('UNAUTHORIZED', 'missing or malformed "Authorization: Bearer <token>" header');
     const principal = await meta.authenticate(hashToken(token), clock.now());
     if (!principal) throw new LoftError('UNAUTHORIZED', 'unknown, revoked or expired token');
+    if (cookie && request.method !== 'GET' && request.method !== 'HEAD')
+      checkCsrf(cookie, request.headers[CSRF_HEADER]);
     request.principal = principal;
+    request.session = cookie;
   });
   // After authentication: a refused long-poll is never counted as open.
   registerMetricsRoutes(app, metrics);
@@ -157,6 +167,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerHistoryRoutes(app, ctx);
   registerJournalRoutes(app, ctx);
   registerBatchRoutes(app, ctx);
+  registerWebRoutes(app, ctx);
 
   // preClose, not onClose: in-flight long-polls must be released before fastify waits for them.
   app.addHook('preClose', async () => hub.close());
@@ -179,7 +190,9 @@ function sendError(
 ): FastifyReply {
   if (err instanceof LoftError) {
     if (err.status >= 500) app.log.error({ err, url: request.url }, 'request failed');
-    if (err.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'Bearer');
+    if (err.code === 'UNAUTHORIZED' && !request.headers.cookie) reply.header('www-authenticate', 'Bearer');
+    if (typeof err.details?.retryAfter === 'number')
+      reply.header('retry-after', String(err.details.retryAfter));
     return reply
       .code(err.status)
       .send({ error: { ...err.details, code: err.code, message: oneLine(err.message) } });
