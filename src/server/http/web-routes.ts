@@ -22,6 +22,7 @@ import { hashToken, newToken } from '../tokens.js';
 import { LoginThrottle } from '../web/login-throttle.js';
 import { verifyPassword } from '../web/passwords.js';
 import { clearedCookie, csrfToken, SESSION_DEVICE, SESSION_TTL_MS, sessionCookie } from '../web/session.js';
+import { encodeCursor } from '../cursor.js';
 import { queryRef } from './request-fields.js';
 import type { RouteContext } from './route-context.js';
 
@@ -165,6 +166,8 @@ export function registerWebRoutes(app: FastifyInstance, ctx: RouteContext): void
       ns: p.homeNs,
       rootId: root?.id,
       csrf: request.session ? csrfToken(request.session) : null,
+      // The journal's head: the page follows changes from here (live updates) without reading history.
+      cursor: encodeCursor(p.homeNs, await meta.headSeq(p.homeNs)),
     });
   });
 
