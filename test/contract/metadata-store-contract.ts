@@ -12,6 +12,7 @@ import { blockLedgerContract } from './metadata-store/block-ledger.js';
 import { MetaContext } from './metadata-store/fixture.js';
 import { restoreContract } from './metadata-store/restore.js';
 import { retentionContract } from './metadata-store/retention.js';
+import { searchContract } from './metadata-store/search.js';
 import { treeChangesContract } from './metadata-store/tree-changes.js';
 import { treeReadsContract } from './metadata-store/tree-reads.js';
 
@@ -35,5 +36,6 @@ export function metadataStoreContract(t: Test, name: string, factory: MetadataSt
     treeReadsContract(t, c);
     restoreContract(t, c);
     retentionContract(t, c);
+    searchContract(t, c);
   });
 }

@@ -124,12 +124,13 @@ const MIGRATIONS: readonly string[] = [
   // web (issue 16): users.password_hash (web sign-in), and a trigram index on live node names for
   // substring search when the pg_trgm extension can be created here (a trusted extension since
   // PostgreSQL 13: the database owner may create it). Without it, search still works, by a scan.
+  // Idempotent (IF NOT EXISTS): a database rewound to an older version number migrates again.
   `
-  ALTER TABLE users ADD COLUMN password_hash TEXT;
+  ALTER TABLE users ADD COLUMN IF NOT EXISTS password_hash TEXT;
   DO $$
   BEGIN
     CREATE EXTENSION IF NOT EXISTS pg_trgm;
-    CREATE INDEX nodes_name_trgm ON nodes USING gin (lower(name) gin_trgm_ops) WHERE deleted = 0;
+    CREATE INDEX IF NOT EXISTS nodes_name_trgm ON nodes USING gin (lower(name) gin_trgm_ops) WHERE deleted = 0;
   EXCEPTION WHEN OTHERS THEN
     RAISE NOTICE 'loft: no pg_trgm (%), name search scans', SQLERRM;
   END $$;
