@@ -19,8 +19,9 @@ const el = (tag, props = {}, ...children) => {
 };
 
 /** Rows rendered at once; the rest follow frame by frame, so a 10,000-entry folder never freezes. */
-const FIRST_ROWS = 200;
-const ROWS_PER_FRAME = 1000;
+const FIRST_ROWS = 100;
+const ROWS_PER_FRAME = 2000;
+const FRAME_BUDGET_MS = 8;
 const CONFLICT_RE = /\(conflicted copy /;
 const TEXT_PREVIEW_BYTES = 256 * 1024;
 
@@ -166,6 +167,8 @@ function renderCrumbs() {
   });
 }
 
+const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+
 function sorted(entries) {
   const { key, dir } = state.sort;
   return [...entries].sort((a, b) => {
@@ -173,7 +176,7 @@ function sorted(entries) {
     let c = 0;
     if (key === 'size') c = a.size - b.size;
     else if (key === 'mtime') c = a.mtime - b.mtime;
-    if (c === 0) c = a.name.localeCompare(b.name, undefined, { numeric: true, sensitivity: 'base' });
+    if (c === 0) c = collator.compare(a.name, b.name);
     return c * dir;
   });
 }
@@ -219,10 +222,12 @@ function renderList(focus) {
       if (token === state.renderToken) tbody.dataset.complete = '1';
       return;
     }
+    // Time-sliced: a few milliseconds of rows per frame, so input and painting keep going.
     const f = document.createDocumentFragment();
-    for (const e of list.slice(at, at + ROWS_PER_FRAME)) f.append(rowOf(e));
+    const until = performance.now() + FRAME_BUDGET_MS;
+    const stop = Math.min(list.length, at + ROWS_PER_FRAME);
+    while (at < stop && performance.now() < until) f.append(rowOf(list[at++]));
     tbody.append(f);
-    at += ROWS_PER_FRAME;
     requestAnimationFrame(more);
   };
   delete tbody.dataset.complete;

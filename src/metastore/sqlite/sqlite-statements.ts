@@ -46,9 +46,10 @@ export function prepareStatements(db: Database.Database) {
     ),
     // Shorter queries: the trigram table answers LIKE too, by scanning its rows (bounded by LIMIT
     // when the term is common; a rare 1-2 character term costs one pass over the names).
+    // CROSS JOIN keeps the name table the outer loop, so LIMIT stops the scan early.
     searchNamesShort: db.prepare(
       `SELECT n.* FROM nodes_fts f
-         JOIN nodes n ON n.id = f.rowid
+         CROSS JOIN nodes n ON n.id = f.rowid
          JOIN ns_members m ON m.ns_id = n.ns_id AND m.user_id = ?
         WHERE f.name LIKE ? ESCAPE '\\' AND n.deleted = 0 AND n.parent_id IS NOT NULL
         LIMIT ?`,
