@@ -95,7 +95,10 @@ $('signin-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   $('signin-error').textContent = '';
   try {
-    await api('POST', '/v1/web/signin', { user: $('signin-user').value, password: $('signin-password').value });
+    await api('POST', '/v1/web/signin', {
+      user: $('signin-user').value,
+      password: $('signin-password').value,
+    });
     $('signin-password').value = '';
     await signedIn(await api('GET', '/v1/web/session'));
   } catch (err) {
@@ -118,11 +121,13 @@ function pathFromHash() {
   const h = location.hash.slice(1);
   if (!h.startsWith('/')) return '/';
   try {
-    return h
-      .split('/')
-      .map((c) => decodeURIComponent(c))
-      .join('/')
-      .replace(/\/+$/, '') || '/';
+    return (
+      h
+        .split('/')
+        .map((c) => decodeURIComponent(c))
+        .join('/')
+        .replace(/\/+$/, '') || '/'
+    );
   } catch {
     return '/';
   }
@@ -149,7 +154,8 @@ async function go(path, { focus = false, select = null } = {}) {
   state.entries = entries;
   if (changedFolder) state.selected = null;
   if (select !== null) state.selected = select;
-  if (location.hash !== hashOf(path) && !(path === '/' && location.hash === '')) history.pushState(null, '', hashOf(path));
+  if (location.hash !== hashOf(path) && !(path === '/' && location.hash === ''))
+    history.pushState(null, '', hashOf(path));
   renderCrumbs();
   renderList(focus);
 }
@@ -188,7 +194,11 @@ function rowOf(e) {
   const link =
     e.kind === 'dir'
       ? el('a', { href: hashOf(join(state.path, e.name)), text: e.name })
-      : el('a', { href: fileUrl(join(state.path, e.name), { download: true }), text: e.name, 'data-preview': '1' });
+      : el('a', {
+          href: fileUrl(join(state.path, e.name), { download: true }),
+          text: e.name,
+          'data-preview': '1',
+        });
   name.append(icon, link);
   if (CONFLICT_RE.test(e.name)) name.append(el('span', { class: 'badge', text: 'conflict' }));
   tr.append(
@@ -389,7 +399,11 @@ async function rename() {
 async function move() {
   const e = entryById(state.selected);
   if (!e) return;
-  const dest = await ask({ label: `Move ${e.name} to folder (a path like /Archive)`, value: state.path, ok: 'Move' });
+  const dest = await ask({
+    label: `Move ${e.name} to folder (a path like /Archive)`,
+    value: state.path,
+    ok: 'Move',
+  });
   if (!dest) return refocusList();
   const dir = dest.startsWith('/') ? dest.replace(/\/+$/, '') || '/' : join(state.path, dest);
   await api('POST', '/v1/move', { id: e.id, parentRev: e.rev, toPath: join(dir, e.name) });
@@ -402,7 +416,8 @@ async function remove() {
   if (!e) return;
   const sure = await ask({
     label: `Delete ${e.name}?`,
-    text: e.kind === 'dir' ? 'The folder and everything in it go to Deleted files.' : 'It goes to Deleted files.',
+    text:
+      e.kind === 'dir' ? 'The folder and everything in it go to Deleted files.' : 'It goes to Deleted files.',
     ok: 'Delete',
     input: false,
   });
@@ -442,17 +457,50 @@ async function preview(e) {
   const path = join(state.path, e.name);
   const url = fileUrl(path);
   const ext = e.name.toLowerCase().split('.').pop();
-  const download = el('a', { href: fileUrl(path, { download: true }), download: e.name, class: 'button', text: 'Download' });
-  const info = el('p', { text: `${formatSize(e.size)} · modified ${formatDate(e.mtime)} · revision ${e.rev}` });
+  const download = el('a', {
+    href: fileUrl(path, { download: true }),
+    download: e.name,
+    class: 'button',
+    text: 'Download',
+  });
+  const info = el('p', {
+    text: `${formatSize(e.size)} · modified ${formatDate(e.mtime)} · revision ${e.rev}`,
+  });
   let view;
   if (['png', 'jpg', 'jpeg', 'gif', 'webp'].includes(ext)) view = el('img', { src: url, alt: e.name });
   else if (ext === 'pdf') view = el('iframe', { src: url, title: e.name });
   else if (['mp4', 'webm'].includes(ext)) view = el('video', { src: url, controls: '' });
   else if (['mp3', 'ogg', 'wav'].includes(ext)) view = el('audio', { src: url, controls: '' });
-  else if (['txt', 'md', 'json', 'csv', 'log', 'js', 'ts', 'py', 'sh', 'c', 'h', 'css', 'html', 'xml', 'yml', 'yaml', 'toml', 'ini'].includes(ext) || e.size === 0) {
+  else if (
+    [
+      'txt',
+      'md',
+      'json',
+      'csv',
+      'log',
+      'js',
+      'ts',
+      'py',
+      'sh',
+      'c',
+      'h',
+      'css',
+      'html',
+      'xml',
+      'yml',
+      'yaml',
+      'toml',
+      'ini',
+    ].includes(ext) ||
+    e.size === 0
+  ) {
     const res = await fetch(url, { headers: { range: `bytes=0-${TEXT_PREVIEW_BYTES - 1}` } });
     const text = e.size === 0 ? '' : new TextDecoder().decode(await res.arrayBuffer());
-    view = el('pre', { text: text + (e.size > TEXT_PREVIEW_BYTES ? '\n…' : ''), tabindex: '0', 'aria-label': 'File content' });
+    view = el('pre', {
+      text: text + (e.size > TEXT_PREVIEW_BYTES ? '\n…' : ''),
+      tabindex: '0',
+      'aria-label': 'File content',
+    });
   } else view = el('p', { text: 'No preview for this kind of file.' });
   const hist = el('button', { type: 'button', text: 'History', onclick: () => history_(e).catch(fail) });
   showPanel(e.name, info, el('p', {}, download, ' ', hist), view);
@@ -465,9 +513,20 @@ async function history_(e) {
   for (const r of [...revisions].reverse()) {
     const li = el('li', { 'data-rev': String(r.rev) });
     const what = r.deleted ? 'deleted' : r.op + (r.restoredFrom ? ` (restored from ${r.restoredFrom})` : '');
-    li.append(el('span', { text: `rev ${r.rev} · ${formatDate(r.time)} · ${r.kind === 'file' && !r.deleted ? formatSize(r.size) : ''} · ${what}${r.device ? ' · ' + r.device : ''}` }));
+    li.append(
+      el('span', {
+        text: `rev ${r.rev} · ${formatDate(r.time)} · ${r.kind === 'file' && !r.deleted ? formatSize(r.size) : ''} · ${what}${r.device ? ' · ' + r.device : ''}`,
+      }),
+    );
     if (r.blocks && !r.deleted) {
-      li.append(el('a', { href: fileUrl(path, { rev: r.rev, download: true }), download: e.name, class: 'button', text: 'Download' }));
+      li.append(
+        el('a', {
+          href: fileUrl(path, { rev: r.rev, download: true }),
+          download: e.name,
+          class: 'button',
+          text: 'Download',
+        }),
+      );
       if (r.rev !== e.rev) {
         li.append(
           el('button', {
@@ -500,7 +559,9 @@ async function deleted() {
   const ul = el('ul', { 'aria-label': 'Deleted files and folders' });
   for (const d of entries) {
     const li = el('li', { 'data-path': d.path });
-    li.append(el('span', { text: `${d.path}${d.kind === 'dir' ? '/' : ''} · deleted ${formatDate(d.deletedAt)}` }));
+    li.append(
+      el('span', { text: `${d.path}${d.kind === 'dir' ? '/' : ''} · deleted ${formatDate(d.deletedAt)}` }),
+    );
     if (d.lastRev !== null) {
       li.append(
         el('button', {
@@ -536,15 +597,22 @@ $('search-form').addEventListener('submit', async (ev) => {
     const ul = el('ul', { 'aria-label': 'Search results' });
     for (const h of hits) {
       const where = parentOf(h.path);
-      const a = el('a', { href: hashOf(h.kind === 'dir' ? h.path : where), text: h.path + (h.kind === 'dir' ? '/' : '') });
+      const a = el('a', {
+        href: hashOf(h.kind === 'dir' ? h.path : where),
+        text: h.path + (h.kind === 'dir' ? '/' : ''),
+      });
       a.addEventListener('click', (e2) => {
         e2.preventDefault();
         $('panel').hidden = true;
-        go(h.kind === 'dir' ? h.path : where, { select: h.kind === 'dir' ? null : h.id, focus: true }).catch(fail);
+        go(h.kind === 'dir' ? h.path : where, { select: h.kind === 'dir' ? null : h.id, focus: true }).catch(
+          fail,
+        );
       });
       ul.append(el('li', {}, a, el('span', { text: h.kind === 'dir' ? 'folder' : formatSize(h.size) })));
     }
-    const head = el('p', { text: hits.length ? `${hits.length}${truncated ? '+' : ''} found` : 'Nothing found.' });
+    const head = el('p', {
+      text: hits.length ? `${hits.length}${truncated ? '+' : ''} found` : 'Nothing found.',
+    });
     showPanel(`Search: ${text}`, head, ul);
   } catch (err) {
     fail(err);
@@ -616,7 +684,12 @@ $('pick-files').addEventListener('change', (ev) => {
   ev.target.value = '';
 });
 $('pick-folder').addEventListener('change', (ev) => {
-  enqueue([...ev.target.files].map((file) => ({ file, path: join(state.path, file.webkitRelativePath || file.name) })));
+  enqueue(
+    [...ev.target.files].map((file) => ({
+      file,
+      path: join(state.path, file.webkitRelativePath || file.name),
+    })),
+  );
   ev.target.value = '';
 });
 
@@ -665,7 +738,9 @@ function startLive(cursor) {
   (async () => {
     while (!ctl.signal.aborted) {
       try {
-        const page = await api('GET', `/v1/changes/wait?cursor=${q(cursor)}&timeout=25`, undefined, { signal: ctl.signal });
+        const page = await api('GET', `/v1/changes/wait?cursor=${q(cursor)}&timeout=25`, undefined, {
+          signal: ctl.signal,
+        });
         cursor = page.cursor;
         if (page.entries.length && !reload) {
           // One reload for a burst of changes.
@@ -676,7 +751,8 @@ function startLive(cursor) {
         }
       } catch (err) {
         if (ctl.signal.aborted) return;
-        if (err instanceof ApiError && err.status === 401) return showSignin('Your session ended; sign in again.');
+        if (err instanceof ApiError && err.status === 401)
+          return showSignin('Your session ended; sign in again.');
         if (err instanceof ApiError && err.code === 'BAD_CURSOR') {
           cursor = (await api('GET', '/v1/web/session').catch(() => ({ cursor }))).cursor;
         }

@@ -45,7 +45,9 @@ async function missingOf(blocks) {
   const unique = [...new Set(blocks.map((b) => b.hash))];
   const missing = new Set();
   for (let i = 0; i < unique.length; i += MAX_HASHES_PER_REQUEST) {
-    const r = await api('POST', '/v1/blocks/missing', { hashes: unique.slice(i, i + MAX_HASHES_PER_REQUEST) });
+    const r = await api('POST', '/v1/blocks/missing', {
+      hashes: unique.slice(i, i + MAX_HASHES_PER_REQUEST),
+    });
     for (const h of r.missing) missing.add(h);
   }
   return missing;
@@ -76,7 +78,12 @@ async function currentRev(path) {
  * Uploads one File to `path`. `progress({phase, hashed, sent, total})` is called as it goes.
  * Returns {rev, sentBytes}.
  */
-export async function uploadFile(file, path, progress, sleep = (ms) => new Promise((r) => setTimeout(r, ms))) {
+export async function uploadFile(
+  file,
+  path,
+  progress,
+  sleep = (ms) => new Promise((r) => setTimeout(r, ms)),
+) {
   const total = file.size;
   progress({ phase: 'hashing', hashed: 0, sent: 0, total });
   const blocks = await hashFile(file, (hashed) => progress({ phase: 'hashing', hashed, sent: 0, total }));

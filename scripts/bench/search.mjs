@@ -33,13 +33,35 @@ try {
   const bob = await store.createUser('bob', 1);
   await store.close();
 
-  const words = ['report', 'invoice', 'photo', 'holiday', 'budget', 'draft', 'notes', 'scan', 'backup', 'music',
-    'video', 'letter', 'contract', 'slides', 'paper', 'thesis', 'recipe', 'garden', 'project', 'summary'];
+  const words = [
+    'report',
+    'invoice',
+    'photo',
+    'holiday',
+    'budget',
+    'draft',
+    'notes',
+    'scan',
+    'backup',
+    'music',
+    'video',
+    'letter',
+    'contract',
+    'slides',
+    'paper',
+    'thesis',
+    'recipe',
+    'garden',
+    'project',
+    'summary',
+  ];
   const exts = ['pdf', 'jpg', 'txt', 'docx', 'mp3', 'png', 'xlsx', 'md'];
   const db = new Database(file);
   const t0 = performance.now();
   const fill = db.transaction((ns, count, rootId, prefix) => {
-    const node = db.prepare('INSERT INTO nodes (ns_id, parent_id, name, kind, deleted, rev) VALUES (?, ?, ?, ?, 0, ?)');
+    const node = db.prepare(
+      'INSERT INTO nodes (ns_id, parent_id, name, kind, deleted, rev) VALUES (?, ?, ?, ?, 0, ?)',
+    );
     const rev = db.prepare(
       `INSERT INTO revisions (ns_id, seq, node_id, op, parent_id, name, kind, deleted, size, mtime, mode, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 1, 420, 1)`,
@@ -77,7 +99,9 @@ try {
     ['one character, rare', 'Z'],
     ['nothing matches', 'zebra'],
   ];
-  console.log(`search over ${files.toLocaleString('en')} files of one user (+10,000 of another); filled in ${fillS} s`);
+  console.log(
+    `search over ${files.toLocaleString('en')} files of one user (+10,000 of another); filled in ${fillS} s`,
+  );
   console.log('query                                   | hits | median ms | max ms');
   let worst = 0;
   for (const [label, q] of queries) {

@@ -7,7 +7,16 @@
  * CSRF tokens. Screenshots at desktop and phone width go to the directory the test prints.
  */
 import { spawn } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -81,7 +90,9 @@ async function waitRow(page: Page, name: string, present = true): Promise<void> 
 /** Clicks the row's size cell (selects it), inside the page: a live reload cannot detach it meanwhile. */
 async function selectRow(page: Page, name: string): Promise<void> {
   const ok = await page.evaluate((n) => {
-    const tr = [...document.querySelectorAll('#rows tr')].find((r: any) => r.querySelector('a')?.textContent === n);
+    const tr = [...document.querySelectorAll('#rows tr')].find(
+      (r: any) => r.querySelector('a')?.textContent === n,
+    );
     tr?.querySelector('td.col-size').click();
     return !!tr;
   }, name);
@@ -118,16 +129,14 @@ async function shoot(page: Page, name: string): Promise<void> {
   await page.setViewport({ width: 1280, height: 800 });
 }
 
-let api: Api;
-let bobApi: Api;
 const browser = await launchBrowser();
 t.teardown(async () => {
   await browser.close().catch(() => undefined);
   await server.dispose();
 });
 await server.start();
-api = new Api(server.url, await server.addUser('alice'));
-bobApi = new Api(server.url, await server.addUser('bob'));
+const api = new Api(server.url, await server.addUser('alice'));
+const bobApi = new Api(server.url, await server.addUser('bob'));
 await setPassword('alice', PASSWORD);
 await setPassword('bob', 'bobs password 1');
 
@@ -164,7 +173,9 @@ t.test('the server: CSRF token required with the cookie; another user’s namesp
     body: JSON.stringify({ path: '/sneaky' }),
   });
   t.equal(noCsrf.status, 403, 'a write without the CSRF header is refused');
-  const session = (await (await fetch(`${server.url}/v1/web/session`, { headers })).json()) as { csrf: string };
+  const session = (await (await fetch(`${server.url}/v1/web/session`, { headers })).json()) as {
+    csrf: string;
+  };
   const bad = await fetch(`${server.url}/v1/mkdir`, {
     method: 'POST',
     headers: { ...headers, 'x-loft-csrf': session.csrf.slice(1) + 'x' },
@@ -175,7 +186,9 @@ t.test('the server: CSRF token required with the cookie; another user’s namesp
   const bobNs = (await bobApi.call('GET', '/v1/whoami')).body.ns as number;
   const other = await fetch(`${server.url}/v1/list?ns=${bobNs}&path=/`, { headers });
   t.equal(other.status, 403, "alice's cookie does not list bob's home");
-  const forged = await fetch(`${server.url}/v1/list?path=/`, { headers: { cookie: 'loft_session=loft_' + 'A'.repeat(43) } });
+  const forged = await fetch(`${server.url}/v1/list?path=/`, {
+    headers: { cookie: 'loft_session=loft_' + 'A'.repeat(43) },
+  });
   t.equal(forged.status, 401, 'a made-up session cookie is refused');
 });
 
@@ -217,7 +230,8 @@ t.test('download byte-exact (and a range request)', async (t) => {
   const target = path.join(downloads, 'big copy.bin');
   const deadline = Date.now() + 60_000;
   while (!(existsSync(target) && statSync(target).size === BIG && readdirSync(downloads).length === 1)) {
-    if (Date.now() > deadline) throw new Error(`download did not finish: ${readdirSync(downloads).join(', ')}`);
+    if (Date.now() > deadline)
+      throw new Error(`download did not finish: ${readdirSync(downloads).join(', ')}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   t.equal(sha256(readFileSync(target)), sha256(pseudoRandom(BIG, 16)), 'downloaded bytes are the file');
@@ -247,7 +261,10 @@ t.test('new folder, rename, move, delete, undelete', async (t) => {
   await page.click('#act-move');
   await answer(page, '/Archive');
   await waitRow(page, 'renamed ü & %.bin', false);
-  t.equal((await api.call('GET', `/v1/node?path=${encodeURIComponent('/Archive/renamed ü & %.bin')}`)).status, 200);
+  t.equal(
+    (await api.call('GET', `/v1/node?path=${encodeURIComponent('/Archive/renamed ü & %.bin')}`)).status,
+    200,
+  );
   await selectRow(page, 'big copy.bin');
   await page.click('#act-delete');
   await answer(page, null);
@@ -291,11 +308,7 @@ t.test('history: restore an older revision', async (t) => {
   await page.waitForSelector(`#panel li[data-rev="${before[0]!.rev}"] button`, WAIT);
   await shoot(page, 'history');
   await page.click(`#panel li[data-rev="${before[0]!.rev}"] button`);
-  await page.waitForFunction(
-    (n) => document.querySelectorAll('#panel li[data-rev]').length === n,
-    WAIT,
-    3,
-  );
+  await page.waitForFunction((n) => document.querySelectorAll('#panel li[data-rev]').length === n, WAIT, 3);
   const node = (await api.call('GET', '/v1/node?path=/notes.txt')).body;
   t.equal(node.restoredFrom, before[0]!.rev);
   t.equal(node.size, 'first version\n'.length, 'content of the first revision is back');
@@ -333,7 +346,9 @@ t.test('sign-out ends the session on the server', async (t) => {
   const cookie = (await page.cookies()).find((c) => c.name === 'loft_session')!.value;
   await page.click('#signout');
   await page.waitForSelector('#signin-view:not([hidden])', WAIT);
-  const after = await fetch(`${server.url}/v1/list?path=/`, { headers: { cookie: `loft_session=${cookie}` } });
+  const after = await fetch(`${server.url}/v1/list?path=/`, {
+    headers: { cookie: `loft_session=${cookie}` },
+  });
   t.equal(after.status, 401, 'the old cookie no longer works');
   t.same(pageErrors, [], 'no script errors in the page');
 });
