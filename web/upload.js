@@ -23,6 +23,8 @@ function hex(buf) {
 
 /** Chunks and hashes a File: [{hash, size, offset}] (onBytes: bytes hashed so far). */
 export async function hashFile(file, onBytes) {
+  if (!globalThis.crypto?.subtle)
+    throw new Error('SHA-256 (WebCrypto) needs a secure context: open the page over HTTPS or on localhost');
   await loadChunker();
   const chunker = new StreamingChunker();
   const blocks = [];
