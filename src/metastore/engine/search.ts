@@ -3,7 +3,7 @@
  * query, in the namespaces the user is a member of (never anyone else's), with their paths.
  *
  * The engines find the names (MetaTx.searchNames: SQLite FTS5 with the trigram tokenizer,
- * PostgreSQL `lower(name) LIKE` over a pg_trgm index where it exists); this file bounds the
+ * PostgreSQL `name ILIKE` over a pg_trgm index where it exists); this file bounds the
  * query, builds the paths and ranks: exact names first, then names that start with the query,
  * then the rest, shorter paths first within each.
  */

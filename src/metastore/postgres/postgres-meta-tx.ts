@@ -165,12 +165,12 @@ export class PostgresMetaTx implements MetaTx {
     );
   }
   *searchNames(userId: number, query: string, limit: number): Step<NodeRow[]> {
-    // lower(name) LIKE: served by nodes_name_trgm (pg_trgm) where the migration could make it.
-    const like = `%${query.toLowerCase().replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+    // ILIKE: served by nodes_name_trgm (pg_trgm) where the migration could make it.
+    const like = `%${query.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
     return yield* this.#rows<NodeRow>(
       `SELECT n.* FROM nodes n
          JOIN ns_members m ON m.ns_id = n.ns_id AND m.user_id = $1
-        WHERE lower(n.name) LIKE $2 AND n.deleted = 0 AND n.parent_id IS NOT NULL
+        WHERE n.name ILIKE $2 AND n.deleted = 0 AND n.parent_id IS NOT NULL
         ORDER BY n.id LIMIT $3`,
       [userId, like, limit],
     );
