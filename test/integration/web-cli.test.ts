@@ -64,3 +64,21 @@ t.test('loft search', async (t) => {
   t.not(noAuth.code, 0);
   t.match(noAuth.stderr, /unknown, revoked or expired token/);
 });
+
+// Last: the throttle also holds the address, so later sign-ins from 127.0.0.1 would wait.
+t.test('failed sign-ins are throttled: 429 with Retry-After, the password not even checked', async (t) => {
+  // One failure is already counted (the last test's wrong password); five in a row start the delay.
+  let refused = 0;
+  let status = 401;
+  while (status === 401 && refused < 10) if ((status = await signin(`wrong ${refused}`)) === 401) refused++;
+  t.equal(refused, 4, 'four more failures, then the fifth in a row is held');
+  t.equal(status, 429);
+  const res = await fetch(`${server.url}/v1/web/signin`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user: 'alice', password: 'long enough password' }),
+  });
+  t.equal(res.status, 429, 'even the right password waits');
+  t.equal(res.headers.get('retry-after'), '1');
+  t.match(await res.json(), { error: { code: 'TOO_MANY_REQUESTS', retryAfter: 1 } });
+});
