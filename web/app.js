@@ -211,6 +211,8 @@ function rowOf(e) {
 
 function renderList(focus) {
   const tbody = $('rows');
+  // A live update re-renders the list under the user's keyboard: keep the focus where it was.
+  focus = focus || tbody.contains(document.activeElement);
   const list = sorted(state.entries);
   const token = ++state.renderToken;
   tbody.replaceChildren();
@@ -678,6 +680,14 @@ async function runUploads() {
   uploads.running = false;
   if (state.session) go(state.path).catch(fail);
 }
+
+$('uploads-hide').addEventListener('click', () => {
+  $('uploads').hidden = true;
+  // Finished uploads leave the list; those under way stay and show again with the next upload.
+  for (const it of uploads.items.filter((i) => i.frac >= 1 || i.li.dataset.failed)) it.li.remove();
+  uploads.items = uploads.items.filter((i) => i.li.isConnected);
+  refocusList();
+});
 
 $('pick-files').addEventListener('change', (ev) => {
   enqueue([...ev.target.files].map((file) => ({ file, path: join(state.path, file.name) })));

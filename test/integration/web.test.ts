@@ -94,9 +94,19 @@ async function selectRow(page: Page, name: string): Promise<void> {
       (r: any) => r.querySelector('a')?.textContent === n,
     );
     tr?.querySelector('td.col-size').click();
+    tr?.focus();
     return !!tr;
   }, name);
   if (!ok) throw new Error(`no row ${name}`);
+}
+
+/**
+ * Clicks the element inside the page, found at the moment of the click: the list and the panel
+ * are re-rendered by live updates, so a handle taken a moment before may be detached already.
+ */
+async function clickIn(page: Page, selector: string): Promise<void> {
+  await page.waitForSelector(selector, WAIT);
+  await page.$eval(selector, (e: any) => e.click());
 }
 
 async function answer(page: Page, value: string | null): Promise<void> {
@@ -224,9 +234,9 @@ t.test('download byte-exact (and a range request)', async (t) => {
   mkdirSync(downloads);
   const cdp = await page.createCDPSession();
   await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
-  await page.click('#rows tr a[data-preview]'); // big copy.bin: the preview panel
+  await clickIn(page, '#rows tr a[data-preview]'); // big copy.bin: the preview panel
   await page.waitForSelector('#panel:not([hidden]) a[download]', WAIT);
-  await page.click('#panel a[download]');
+  await clickIn(page, '#panel a[download]');
   const target = path.join(downloads, 'big copy.bin');
   const deadline = Date.now() + 60_000;
   while (!(existsSync(target) && statSync(target).size === BIG && readdirSync(downloads).length === 1)) {
@@ -245,7 +255,7 @@ t.test('download byte-exact (and a range request)', async (t) => {
     Buffer.from(await part.arrayBuffer()).equals(pseudoRandom(BIG, 16).subarray(5_000_000, 6_000_000)),
     'a range spanning blocks is exact',
   );
-  await page.click('#panel-close');
+  await clickIn(page, '#panel-close');
 });
 
 t.test('new folder, rename, move, delete, undelete', async (t) => {
@@ -273,10 +283,10 @@ t.test('new folder, rename, move, delete, undelete', async (t) => {
   await page.click('#show-deleted');
   await page.waitForSelector('#panel li[data-path="/big copy.bin"] button', WAIT);
   await shoot(page, 'deleted');
-  await page.click('#panel li[data-path="/big copy.bin"] button');
+  await clickIn(page, '#panel li[data-path="/big copy.bin"] button');
   await waitRow(page, 'big copy.bin');
   t.equal((await api.call('GET', '/v1/node?path=/big copy.bin')).body.size, BIG, 'undeleted');
-  await page.click('#panel-close');
+  await clickIn(page, '#panel-close');
   // Keyboard: into the folder with Enter, back with Backspace.
   await selectRow(page, 'Archive');
   await page.keyboard.press('Enter');
@@ -300,19 +310,19 @@ t.test('history: restore an older revision', async (t) => {
   await waitRow(page, 'notes.txt');
   const before = (await api.call('GET', '/v1/revisions?path=/notes.txt')).body.revisions as { rev: number }[];
   t.equal(before.length, 2);
-  await page.click('#rows tr a[data-preview]:not([href*="big"])');
+  await clickIn(page, '#rows tr a[data-preview]:not([href*="big"])');
   await page.waitForSelector('#panel pre', WAIT);
   t.equal(await page.$eval('#panel pre', (e) => e.textContent), 'second version, longer\n', 'text preview');
   await shoot(page, 'preview');
-  await page.click('#panel p button'); // History
+  await clickIn(page, '#panel p button'); // History
   await page.waitForSelector(`#panel li[data-rev="${before[0]!.rev}"] button`, WAIT);
   await shoot(page, 'history');
-  await page.click(`#panel li[data-rev="${before[0]!.rev}"] button`);
+  await clickIn(page, `#panel li[data-rev="${before[0]!.rev}"] button`);
   await page.waitForFunction((n) => document.querySelectorAll('#panel li[data-rev]').length === n, WAIT, 3);
   const node = (await api.call('GET', '/v1/node?path=/notes.txt')).body;
   t.equal(node.restoredFrom, before[0]!.rev);
   t.equal(node.size, 'first version\n'.length, 'content of the first revision is back');
-  await page.click('#panel-close');
+  await clickIn(page, '#panel-close');
 });
 
 t.test('search in the page', async (t) => {
@@ -322,7 +332,7 @@ t.test('search in the page', async (t) => {
   const hits = await page.$$eval('#panel li a', (l) => l.map((a) => a.textContent));
   t.same(hits, ['/Archive/renamed ü & %.bin']);
   await shoot(page, 'search');
-  await page.click('#panel li a');
+  await clickIn(page, '#panel li a');
   await page.waitForFunction(() => location.hash === '#/Archive', WAIT);
   await page.waitForSelector('#rows tr[aria-selected="true"]', WAIT);
   const bobHits = (await bobApi.call('GET', '/v1/search?q=renamed')).body.hits;
