@@ -33,6 +33,7 @@ const state = {
   selected: null,
   live: null,
   renderToken: 0,
+  nav: 0,
 };
 
 // ---------- formatting
@@ -139,10 +140,15 @@ window.addEventListener('hashchange', () => {
 });
 
 async function go(path, { focus = false, select = null } = {}) {
+  // The newest navigation wins: a slower answer to an older one (a live reload of the folder just
+  // left) must not take the page back there.
+  const token = ++state.nav;
   let entries;
   try {
     ({ entries } = await api('GET', `/v1/list?path=${q(path)}`));
+    if (token !== state.nav) return;
   } catch (err) {
+    if (token !== state.nav) return;
     if (err instanceof ApiError && (err.code === 'NOT_FOUND' || err.code === 'NOT_DIR')) {
       say(`${path} is not a folder here any more`, { error: true });
       if (path !== '/') return go(parentOf(path), { focus });

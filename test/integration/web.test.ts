@@ -14,6 +14,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -143,6 +144,9 @@ const browser = await launchBrowser();
 t.teardown(async () => {
   await browser.close().catch(() => undefined);
   await server.dispose();
+  // Only the screenshots stay (the 64 MiB files and the download would add up over runs).
+  for (const e of readdirSync(work))
+    if (e !== 'screenshots') rmSync(path.join(work, e), { recursive: true, force: true });
 });
 await server.start();
 const api = new Api(server.url, await server.addUser('alice'));
@@ -305,6 +309,9 @@ t.test('history: restore an older revision', async (t) => {
   mkdirSync(v2);
   writeFileSync(path.join(v1, 'notes.txt'), 'first version\n');
   writeFileSync(path.join(v2, 'notes.txt'), 'second version, longer\n');
+  // From the home folder, freshly loaded (the session cookie keeps the user signed in).
+  await page.goto(server.url + '/#/');
+  await waitRow(page, 'Archive');
   await upload(page, path.join(v1, 'notes.txt'));
   await upload(page, path.join(v2, 'notes.txt'));
   await waitRow(page, 'notes.txt');
