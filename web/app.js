@@ -34,6 +34,8 @@ const state = {
   live: null,
   renderToken: 0,
   nav: 0,
+  /** The folder of the newest navigation, shown or still loading: what a live reload reloads. */
+  target: '/',
 };
 
 // ---------- formatting
@@ -143,6 +145,7 @@ async function go(path, { focus = false, select = null } = {}) {
   // The newest navigation wins: a slower answer to an older one (a live reload of the folder just
   // left) must not take the page back there.
   const token = ++state.nav;
+  state.target = path;
   let entries;
   try {
     ({ entries } = await api('GET', `/v1/list?path=${q(path)}`));
@@ -684,7 +687,7 @@ async function runUploads() {
     overall();
   }
   uploads.running = false;
-  if (state.session) go(state.path).catch(fail);
+  if (state.session) go(state.target).catch(fail);
 }
 
 $('uploads-hide').addEventListener('click', () => {
@@ -762,7 +765,7 @@ function startLive(cursor) {
           // One reload for a burst of changes.
           reload = setTimeout(() => {
             reload = null;
-            if (state.session) go(state.path).catch(fail);
+            if (state.session) go(state.target).catch(fail);
           }, 150);
         }
       } catch (err) {
