@@ -462,6 +462,11 @@ $('panel-close').addEventListener('click', () => {
 });
 document.addEventListener('keydown', (ev) => {
   if (ev.key === 'Escape' && !$('panel').hidden && !$('ask').open) $('panel-close').click();
+  // Backspace with nothing focused (the list was re-rendered under it, say) still goes up.
+  if (ev.key === 'Backspace' && document.activeElement === document.body && state.session && !$('ask').open) {
+    ev.preventDefault();
+    if (state.target !== '/') go(parentOf(state.target), { focus: true }).catch(fail);
+  }
 });
 
 async function preview(e) {
