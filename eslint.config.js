@@ -11,6 +11,30 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
   {
+    // The web page's modules (web/) run in the browser.
+    files: ['web/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'location',
+          'history',
+          'performance',
+          'requestAnimationFrame',
+          'fetch',
+          'TextDecoder',
+          'AbortController',
+          'setTimeout',
+          'clearTimeout',
+          'crypto',
+          'WebAssembly',
+          'Intl',
+        ].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
+  {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },

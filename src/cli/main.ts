@@ -8,6 +8,7 @@ import { registerLink } from './commands/link.js';
 import { registerMount } from './commands/mount.js';
 import { registerPin } from './commands/pin.js';
 import { registerRestore } from './commands/restore.js';
+import { registerSearch } from './commands/search.js';
 import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
 import { registerUser } from './commands/user.js';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerGc(program);
   registerLink(program);
   registerDevices(program);
+  registerSearch(program);
   const inherit = (c: Command): void => {
     for (const sub of c.commands) {
       // `loft check` keeps 1 for "not in sync": its usage errors exit with 2 (its --help says so).

@@ -26,6 +26,7 @@
 import type { LoftError } from '../shared/errors.js';
 import type { BlockRef, DeletedEntry, NodeKind, Revision } from '../shared/protocol.js';
 import type { SharingStore } from './sharing-store.js';
+import type { SearchResult } from './engine/search.js';
 
 export type Role = 'owner' | 'write' | 'read';
 
@@ -243,6 +244,17 @@ export interface AccountStore {
   authenticate(tokenHash: string, now: number): Promise<Principal | null>;
   /** The user's role in the namespace, or null when they have none. */
   role(userId: number, ns: number): Promise<Role | null>;
+  /** Sets (null: clears) the user's web password hash (a PHC-like string, src/server/passwords.ts). */
+  setPasswordHash(name: string, hash: string | null): Promise<void>;
+  /** The user's id and web password hash, or null for no such user. */
+  passwordHash(name: string): Promise<{ userId: number; hash: string | null } | null>;
+  /** Revokes the device holding that token (how a web session ends); false when none was live. */
+  revokeDevice(tokenHash: string, now: number): Promise<boolean>;
+}
+
+/** Name search over the namespaces a user is a member of (engine/search.ts). */
+export interface SearchStore {
+  searchNames(userId: number, query: string, limit: number): Promise<SearchResult>;
 }
 
 /** Which blocks are stored and who may use them (bytes live in a BlockStore; these are the records). */
@@ -338,7 +350,7 @@ export interface RetentionStore {
 }
 
 export interface MetadataStore
-  extends AccountStore, BlockLedger, TreeStore, JournalStore, RetentionStore, SharingStore {
+  extends AccountStore, BlockLedger, TreeStore, JournalStore, RetentionStore, SharingStore, SearchStore {
   close(): Promise<void>;
 }
 

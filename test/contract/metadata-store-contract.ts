@@ -13,6 +13,7 @@ import { MetaContext } from './metadata-store/fixture.js';
 import { restoreContract } from './metadata-store/restore.js';
 import { retentionContract } from './metadata-store/retention.js';
 import { sharingContract } from './metadata-store/sharing.js';
+import { searchContract } from './metadata-store/search.js';
 import { treeChangesContract } from './metadata-store/tree-changes.js';
 import { treeReadsContract } from './metadata-store/tree-reads.js';
 
@@ -37,5 +38,6 @@ export function metadataStoreContract(t: Test, name: string, factory: MetadataSt
     restoreContract(t, c);
     retentionContract(t, c);
     sharingContract(t, c);
+    searchContract(t, c);
   });
 }

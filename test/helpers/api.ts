@@ -12,6 +12,7 @@ export const DOCUMENTED_CODES: ReadonlySet<string> = new Set([
   'BLOCK_UNUSABLE',
   'FAILED_DEPENDENCY',
   'UNAUTHORIZED',
+  'TOO_MANY_REQUESTS',
   'FORBIDDEN',
   'NOT_FOUND',
   'CONFLICT',

@@ -268,4 +268,54 @@ t.test(
   },
 );
 
+t.test('name search: a pg_trgm index in every schema, used by the search query', async (t) => {
+  const names = ['trgm_a', 'trgm_b'];
+  for (const schema of names) {
+    const s = await open(schema);
+    const u = await s.createUser('hana', 1);
+    await s.mkdir(
+      { userId: u.id, deviceId: 0, now: 1 },
+      { ns: u.homeNs, path: '/Quarterly Reports', mtime: 1, mode: 0o755, parents: false },
+    );
+    t.same(
+      (await s.searchNames(u.id, 'report', 10)).hits.map((h) => h.path),
+      ['/Quarterly Reports'],
+    );
+    await s.close();
+  }
+  const c = new pg.Client({ connectionString: db.url, password: db.env.PGPASSWORD });
+  await c.connect();
+  try {
+    for (const schema of names) {
+      const r = await c.query(
+        "SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND tablename = 'nodes' AND indexname = 'nodes_name_trgm'",
+        [schema],
+      );
+      t.equal(r.rowCount, 1, `${schema}: nodes_name_trgm exists`);
+    }
+    await c.query('BEGIN');
+    await c.query('SET LOCAL search_path = trgm_b');
+    // Enough other names that the planner prefers the trigram index to walking live names.
+    await c.query(
+      "INSERT INTO nodes (ns_id, parent_id, name, kind, deleted, rev) SELECT 1, 1, 'file ' || g, 'file', 0, 0 FROM generate_series(1, 5000) g",
+    );
+    await c.query('ANALYZE nodes');
+    // Rows added after the GIN index was made wait in its pending list, which the planner does not
+    // count until (auto)vacuum merges it; REINDEX stands in for that here.
+    await c.query('REINDEX INDEX nodes_name_trgm');
+    await c.query('SET LOCAL enable_seqscan = off');
+    const plan = (
+      await c.query<{ 'QUERY PLAN': string }>(
+        "EXPLAIN SELECT n.* FROM nodes n WHERE n.name ILIKE '%report%' AND n.deleted = 0",
+      )
+    ).rows
+      .map((r) => r['QUERY PLAN'])
+      .join('\n');
+    t.match(plan, /nodes_name_trgm/, 'the search reads the trigram index');
+    await c.query('ROLLBACK');
+  } finally {
+    await c.end();
+  }
+});
+
 t.teardown(() => t.comment(`postgres file total ${Math.round(performance.now() - t0)} ms`));

@@ -986,7 +986,7 @@ t.test(
 t.test('unknown route: 404 NOT_FOUND as JSON', async (t) => {
   const before = await snapshot();
   const cases: [Parameters<Api['call']>[0], string][] = [
-    ['GET', '/'],
+    ['GET', '/index.html'], // `/` itself is the web page (web-routes.ts)
     ['GET', '/v1'],
     ['GET', '/v1/nope'],
     ['GET', '/v2/whoami'],

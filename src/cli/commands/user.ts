@@ -51,6 +51,54 @@ async function quota(name: string, size: string, opts: AddOptions): Promise<void
   }
 }
 
+/**
+ * Reads the new password: from standard input when it is not a terminal (first line), else typed
+ * twice without echo. Never from the command line (it would show in `ps` and shell history).
+ */
+async function readPassword(): Promise<string> {
+  if (!process.stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0]!;
+  }
+  const ask = async (prompt: string): Promise<string> => {
+    process.stderr.write(prompt);
+    process.stdin.setRawMode(true);
+    let line = '';
+    try {
+      for await (const c of process.stdin) {
+        for (const ch of (c as Buffer).toString('utf8')) {
+          if (ch === '\r' || ch === '\n') return line;
+          if (ch === '\u0003') throw new LoftError('BAD_REQUEST', 'cancelled');
+          line = ch === '\u007f' ? line.slice(0, -1) : line + ch;
+        }
+      }
+      return line;
+    } finally {
+      process.stdin.setRawMode(false);
+      process.stdin.pause();
+      process.stderr.write('\n');
+    }
+  };
+  const first = await ask('new web password: ');
+  if ((await ask('again: ')) !== first) throw new LoftError('BAD_REQUEST', 'the two passwords differ');
+  return first;
+}
+
+async function passwd(name: string, opts: AddOptions): Promise<void> {
+  const { openStores } = await import('../../server/server.js');
+  const { hashPassword } = await import('../../server/web/passwords.js');
+  const hash = await hashPassword(await readPassword());
+  const stores = await openStores(path.resolve(opts.data), { meta: opts.meta, blocks: opts.blocks });
+  try {
+    await stores.meta.setPasswordHash(name, hash);
+    process.stdout.write(`web password of ${name} set\n`);
+  } finally {
+    await stores.meta.close();
+    await stores.blocks.close();
+  }
+}
+
 export function registerUser(program: Command): void {
   const user = program.command('user').description('manage users (run on the server machine)');
   const common = (c: Command) =>
@@ -70,4 +118,10 @@ export function registerUser(program: Command): void {
   common(user.command('token <name>').description('print a new device token for an existing user')).action(
     (name: string, opts: AddOptions) => add(name, opts, false),
   );
+  metaOption(
+    user
+      .command('passwd <name>')
+      .description('set the web sign-in password (read from stdin when it is not a terminal)')
+      .option('--data <dir>', 'server data directory', process.env.LOFT_DATA ?? DEFAULT_DATA),
+  ).action((name: string, opts: AddOptions) => passwd(name, opts));
 }

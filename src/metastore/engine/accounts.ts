@@ -82,3 +82,21 @@ export function* authenticate(tx: MetaTx, tokenHash: string, now: number): Step<
 export function* role(tx: MetaTx, userId: number, ns: number): Step<Role | null> {
   return (yield* tx.role(ns, userId)) ?? null;
 }
+
+export function* setPasswordHash(tx: MetaTx, name: string, hash: string | null): Step<void> {
+  const user = yield* tx.findUser(name);
+  if (!user) throw new LoftError('NOT_FOUND', `no user ${name}`);
+  yield* tx.setPasswordHash(user.id, hash);
+}
+
+export function* passwordHash(
+  tx: MetaTx,
+  name: string,
+): Step<{ userId: number; hash: string | null } | null> {
+  const row = yield* tx.passwordHash(name);
+  return row ? { userId: row.id, hash: row.password_hash } : null;
+}
+
+export function* revokeDevice(tx: MetaTx, tokenHash: string, now: number): Step<boolean> {
+  return yield* tx.revokeDevice(tokenHash, now);
+}

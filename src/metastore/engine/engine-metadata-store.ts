@@ -43,6 +43,8 @@ import type { Step } from './step.js';
 import * as changes from './tree-changes.js';
 import * as reads from './tree-reads.js';
 import * as restores from './tree-restore.js';
+import * as search from './search.js';
+import type { SearchResult } from './search.js';
 
 export type Operation<T> = (tx: MetaTx) => Step<T>;
 
@@ -74,6 +76,21 @@ export abstract class EngineMetadataStore implements MetadataStore {
   }
   role(userId: number, ns: number): Promise<Role | null> {
     return this.single((tx) => accounts.role(tx, userId, ns));
+  }
+
+  setPasswordHash(name: string, hash: string | null): Promise<void> {
+    return this.write((tx) => accounts.setPasswordHash(tx, name, hash));
+  }
+  passwordHash(name: string): Promise<{ userId: number; hash: string | null } | null> {
+    return this.single((tx) => accounts.passwordHash(tx, name));
+  }
+  revokeDevice(tokenHash: string, now: number): Promise<boolean> {
+    return this.write((tx) => accounts.revokeDevice(tx, tokenHash, now));
+  }
+
+  // ---- search
+  searchNames(userId: number, query: string, limit: number): Promise<SearchResult> {
+    return this.read((tx) => search.searchNames(tx, userId, query, limit));
   }
 
   // ---- block ledger

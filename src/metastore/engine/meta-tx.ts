@@ -127,6 +127,19 @@ export interface MetaTx extends SharingTx {
   ): Step<number>;
   auth(tokenHash: string, now: number): Step<Principal | undefined>;
   role(ns: number, userId: number): Step<Role | undefined>;
+  /** Sets (or with null clears) the user's web password hash. */
+  setPasswordHash(userId: number, hash: string | null): Step<void>;
+  /** The user's id and web password hash (null: none set). */
+  passwordHash(name: string): Step<{ id: number; password_hash: string | null } | undefined>;
+  /** Revokes the device holding that token (a web session ends); false when none was live. */
+  revokeDevice(tokenHash: string, now: number): Step<boolean>;
+
+  // search (engine/search.ts)
+  /**
+   * Up to `limit` live nodes, in namespaces the user is a member of, whose name contains `query`
+   * (case-insensitively for ASCII), by id.
+   */
+  searchNames(userId: number, query: string, limit: number): Step<NodeRow[]>;
 
   // namespaces and nodes
   rootOf(ns: number): Step<number | undefined>;

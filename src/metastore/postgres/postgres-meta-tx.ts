@@ -148,6 +148,34 @@ export class PostgresMetaTx implements MetaTx {
       [tokenHash, now],
     );
   }
+  *setPasswordHash(userId: number, hash: string | null): Step<void> {
+    yield* this.#run('UPDATE users SET password_hash = $1 WHERE id = $2', [hash, userId]);
+  }
+  *passwordHash(name: string): Step<{ id: number; password_hash: string | null } | undefined> {
+    return yield* this.#row<{ id: number; password_hash: string | null }>(
+      'SELECT id, password_hash FROM users WHERE name = $1',
+      [name],
+    );
+  }
+  *revokeDevice(tokenHash: string, now: number): Step<boolean> {
+    return (
+      (yield* this.#run('UPDATE devices SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL', [
+        now,
+        tokenHash,
+      ])) > 0
+    );
+  }
+  *searchNames(userId: number, query: string, limit: number): Step<NodeRow[]> {
+    // ILIKE: served by nodes_name_trgm (pg_trgm) where the migration could make it.
+    const like = `%${query.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+    return yield* this.#rows<NodeRow>(
+      `SELECT n.* FROM nodes n
+         JOIN ns_members m ON m.ns_id = n.ns_id AND m.user_id = $1
+        WHERE n.name ILIKE $2 AND n.deleted = 0 AND n.parent_id IS NOT NULL
+        ORDER BY n.id LIMIT $3`,
+      [userId, like, limit],
+    );
+  }
   *role(ns: number, userId: number): Step<Role | undefined> {
     return (yield* this.#row<{ role: Role }>(
       'SELECT role FROM ns_members WHERE ns_id = $1 AND user_id = $2',

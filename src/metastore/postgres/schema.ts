@@ -143,6 +143,27 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE users ADD COLUMN IF NOT EXISTS quota_bytes BIGINT;
   CREATE INDEX IF NOT EXISTS namespaces_owner ON namespaces(owner_id, id);
   `,
+  // web (issue 16): users.password_hash (web sign-in), and a trigram index on live node names for
+  // case-insensitive substring search (ILIKE; an index on lower(name) was measured unused, the
+  // planner does not match it under the column's COLLATE "C") when the pg_trgm extension can be created here (a trusted extension since
+  // PostgreSQL 13: the database owner may create it). Without it, search still works, by a scan.
+  // Idempotent (IF NOT EXISTS): a database rewound to an older version number migrates again.
+  `
+  ALTER TABLE users ADD COLUMN IF NOT EXISTS password_hash TEXT;
+  DO $$
+  DECLARE ext_schema TEXT;
+  BEGIN
+    CREATE EXTENSION IF NOT EXISTS pg_trgm;
+    -- The operator class by its schema: the extension may live in another schema than this one.
+    SELECT n.nspname INTO ext_schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+     WHERE e.extname = 'pg_trgm';
+    EXECUTE format(
+      'CREATE INDEX IF NOT EXISTS nodes_name_trgm ON nodes USING gin (name %I.gin_trgm_ops)',
+      ext_schema);
+  EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'loft: no pg_trgm (%), name search scans', SQLERRM;
+  END $$;
+  `,
 ];
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;

@@ -186,6 +186,26 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE users ADD COLUMN quota_bytes INTEGER;
   CREATE INDEX namespaces_owner ON namespaces(owner_id, id);
   `,
+  // web (issue 16): sign-in and search.
+  // - users.password_hash: the scrypt hash of the user's web password (NULL: no web sign-in).
+  // - nodes_fts: FTS5 over node names with the trigram tokenizer (substring search, any language),
+  //   an external-content table kept in step with `nodes` by triggers (names change only on
+  //   insert and rename; a tombstone keeps its row and is filtered by the join).
+  `
+  ALTER TABLE users ADD COLUMN password_hash TEXT;
+  CREATE VIRTUAL TABLE nodes_fts USING fts5(name, content='nodes', content_rowid='id', tokenize='trigram');
+  CREATE TRIGGER nodes_fts_ins AFTER INSERT ON nodes BEGIN
+    INSERT INTO nodes_fts(rowid, name) VALUES (new.id, new.name);
+  END;
+  CREATE TRIGGER nodes_fts_del AFTER DELETE ON nodes BEGIN
+    INSERT INTO nodes_fts(nodes_fts, rowid, name) VALUES ('delete', old.id, old.name);
+  END;
+  CREATE TRIGGER nodes_fts_upd AFTER UPDATE OF name ON nodes WHEN old.name IS NOT new.name BEGIN
+    INSERT INTO nodes_fts(nodes_fts, rowid, name) VALUES ('delete', old.id, old.name);
+    INSERT INTO nodes_fts(rowid, name) VALUES (new.id, new.name);
+  END;
+  INSERT INTO nodes_fts(nodes_fts) VALUES ('rebuild');
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -75,6 +75,23 @@ export class SqliteMetaTx implements MetaTx {
     return (this.#s.role.get(ns, userId) as { role: Role } | undefined)?.role;
   }
 
+  *setPasswordHash(userId: number, hash: string | null): Step<void> {
+    this.#s.setPasswordHash.run(hash, userId);
+  }
+  *passwordHash(name: string): Step<{ id: number; password_hash: string | null } | undefined> {
+    return this.#s.passwordHash.get(name) as { id: number; password_hash: string | null } | undefined;
+  }
+  *revokeDevice(tokenHash: string, now: number): Step<boolean> {
+    return this.#s.revokeDevice.all(now, tokenHash).length > 0;
+  }
+  *searchNames(userId: number, query: string, limit: number): Step<NodeRow[]> {
+    if ([...query].length >= 3) {
+      return this.#s.searchNames.all(userId, `"${query.replace(/"/g, '""')}"`, limit) as NodeRow[];
+    }
+    const like = `%${query.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+    return this.#s.searchNamesShort.all(userId, like, limit) as NodeRow[];
+  }
+
   *rootOf(ns: number): Step<number | undefined> {
     return (this.#s.rootOf.get(ns) as { root_id: number } | undefined)?.root_id;
   }

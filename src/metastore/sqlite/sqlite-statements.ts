@@ -33,6 +33,30 @@ export function prepareStatements(db: Database.Database) {
         WHERE d.token_hash = ? AND d.revoked_at IS NULL AND (d.expires_at IS NULL OR d.expires_at > ?)`,
     ),
     role: db.prepare('SELECT role FROM ns_members WHERE ns_id = ? AND user_id = ?'),
+    setPasswordHash: db.prepare('UPDATE users SET password_hash = ? WHERE id = ?'),
+    passwordHash: db.prepare('SELECT id, password_hash FROM users WHERE name = ?'),
+    revokeDevice: db.prepare(
+      'UPDATE devices SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL RETURNING id',
+    ),
+    // FTS5 trigram match (3 characters or more): the index finds the names, the join keeps the
+    // caller's live nodes. The phrase is quoted by the caller (engine/search.ts).
+    searchNames: db.prepare(
+      `SELECT n.* FROM nodes_fts f
+         JOIN nodes n ON n.id = f.rowid
+         JOIN ns_members m ON m.ns_id = n.ns_id AND m.user_id = ?
+        WHERE nodes_fts MATCH ? AND n.deleted = 0 AND n.parent_id IS NOT NULL
+        LIMIT ?`,
+    ),
+    // Shorter queries (below a trigram): a scan of the node table itself, the caller's namespaces
+    // checked only for names that match (CROSS JOIN keeps nodes the outer loop). Measured 61 ms
+    // over a million names where the FTS table's LIKE (each row read back from nodes) took 315 ms;
+    // LIMIT ends it early when the term is common.
+    searchNamesShort: db.prepare(
+      `SELECT n.* FROM nodes n
+         CROSS JOIN ns_members m ON m.ns_id = n.ns_id AND m.user_id = ?
+        WHERE n.name LIKE ? ESCAPE '\\' AND n.deleted = 0 AND n.parent_id IS NOT NULL
+        LIMIT ?`,
+    ),
     rootOf: db.prepare('SELECT root_id FROM namespaces WHERE id = ?'),
     nextSeq: db.prepare('UPDATE namespaces SET head_seq = head_seq + 1 WHERE id = ? RETURNING head_seq'),
     head: db.prepare('SELECT head_seq FROM namespaces WHERE id = ?'),

@@ -21,6 +21,7 @@ import { MAX_BLOCK_SIZE } from '../../shared/protocol.js';
 import type { JournalHub } from '../journal-hub.js';
 import { ServerMetrics } from '../server-metrics.js';
 import { bearerToken, hashToken } from '../tokens.js';
+import { checkCsrf, CSRF_HEADER, sessionToken } from '../web/session.js';
 import { registerBatchRoutes } from './batch-routes.js';
 import { registerBlockRoutes } from './block-routes.js';
 import { registerDeviceRoutes } from './device-routes.js';
@@ -34,6 +35,7 @@ import { METRICS_PATH, registerMetricsRoutes } from './metrics-routes.js';
 import { oneLine } from './request-fields.js';
 import type { RouteContext } from './route-context.js';
 import { registerTreeRoutes } from './tree-routes.js';
+import { isPublicWebRoute, registerWebRoutes } from './web-routes.js';
 
 export { parseRange } from './block-routes.js';
 export { oneLine } from './request-fields.js';
@@ -56,6 +58,8 @@ export interface AppOptions {
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal;
+    /** The web session token when the request was authenticated by the session cookie. */
+    session: string | null;
   }
 }
 
@@ -115,17 +119,23 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   );
 
   app.decorateRequest('principal', null as unknown as Principal);
+  app.decorateRequest('session', null);
   app.addHook('onRequest', async (request) => {
     const route = request.routeOptions.url;
-    if (route === '/v1/health' || route === METRICS_PATH) return;
+    if (route === '/v1/health' || route === METRICS_PATH || isPublicWebRoute(route)) return;
     // Share links are served to anyone holding their URL (public-link-routes.ts checks them).
     if (route?.startsWith('/s/')) return;
-    const token = bearerToken(request.headers.authorization);
+    // A bearer token (drive, API, CLI); without an Authorization header, the web session cookie.
+    const cookie = request.headers.authorization ? null : sessionToken(request.headers.cookie);
+    const token = cookie ?? bearerToken(request.headers.authorization);
     if (!token)
       throw new LoftError('UNAUTHORIZED', 'missing or malformed "Authorization: Bearer <token>" header');
     const principal = await meta.authenticate(hashToken(token), clock.now());
     if (!principal) throw new LoftError('UNAUTHORIZED', 'unknown, revoked or expired token');
+    if (cookie && request.method !== 'GET' && request.method !== 'HEAD')
+      checkCsrf(cookie, request.headers[CSRF_HEADER]);
     request.principal = principal;
+    request.session = cookie;
   });
   // After authentication: a refused long-poll is never counted as open.
   registerMetricsRoutes(app, metrics);
@@ -172,6 +182,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerLinkRoutes(app, ctx);
   registerDeviceRoutes(app, ctx);
   registerPublicLinkRoutes(app, ctx, new PasswordThrottle(clock));
+  registerWebRoutes(app, ctx);
 
   // preClose, not onClose: in-flight long-polls must be released before fastify waits for them.
   app.addHook('preClose', async () => hub.close());
@@ -199,7 +210,9 @@ function sendError(
 ): FastifyReply {
   if (err instanceof LoftError) {
     if (err.status >= 500) app.log.error({ err, url: loggedUrl(request.url) }, 'request failed');
-    if (err.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'Bearer');
+    if (err.code === 'UNAUTHORIZED' && !request.headers.cookie) reply.header('www-authenticate', 'Bearer');
+    if (typeof err.details?.retryAfter === 'number')
+      reply.header('retry-after', String(err.details.retryAfter));
     return reply
       .code(err.status)
       .send({ error: { ...err.details, code: err.code, message: oneLine(err.message) } });

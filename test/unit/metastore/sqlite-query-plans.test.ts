@@ -18,6 +18,8 @@ const LARGE = ['nodes', 'revisions', 'content_blocks', 'blocks', 'user_blocks', 
 const ALLOWED_SCANS: Record<string, string> = {
   // gc_claims holds only blocks being deleted right now (a batch or two): small by construction.
   staleClaims: 'gc_claims',
+  // Name search for 1-2 characters, below what the trigram index can answer (sqlite-statements.ts).
+  searchNamesShort: 'nodes',
 };
 
 /** The index each history query must use (the ones that regressed, pinned by name). */

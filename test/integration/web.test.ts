@@ -1,0 +1,371 @@
+/**
+ * The web interface in a real browser (Debian's chromium through puppeteer-core) against a real
+ * `loft serve`, and a real FUSE mount for the live update: sign-in, browse, upload with dedup
+ * (the second upload of the same 64 MiB file sends < 1 MiB, counted on the server), byte-exact
+ * download, rename/move/delete, restore of an older revision, undelete, search, a file made on a
+ * mounted drive appearing without reload, and the server's answers to bad cookies and missing
+ * CSRF tokens. Screenshots at desktop and phone width go to the directory the test prints.
+ */
+import { spawn } from 'node:child_process';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import type { Page } from 'puppeteer-core';
+import { StreamingChunker } from '../../src/client/chunk/streaming-chunker.js';
+import { Api } from '../helpers/api.js';
+import { haveChromium, launchBrowser } from '../helpers/browser.js';
+import { MiB, pseudoRandom, sha256 } from '../helpers/fixtures.js';
+import { MountProcess } from '../helpers/mount-process.js';
+import { LOFT_BIN, ServerProcess } from '../helpers/server-process.js';
+
+// Page-side callbacks run in the browser; these names are theirs (the test is compiled without DOM types).
+/* eslint-disable @typescript-eslint/no-explicit-any */
+declare const document: any;
+declare const location: any;
+declare const window: any;
+
+const PASSWORD = 'correct horse battery';
+const BIG = 64 * MiB;
+const WAIT = { timeout: 60_000 };
+
+if (!haveChromium()) {
+  t.fail('chromium is not installed (scripts/setup installs it)');
+  process.exit(1);
+}
+
+const server = new ServerProcess();
+const work = mkdtempSync(path.join(os.tmpdir(), 'loft-web-'));
+const shots = path.join(work, 'screenshots');
+mkdirSync(shots);
+t.comment(`screenshots: ${shots}`);
+
+async function setPassword(user: string, password: string): Promise<void> {
+  const child = spawn(process.execPath, [LOFT_BIN, 'user', 'passwd', user, '--data', server.dataDir], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d));
+  child.stdin.end(password + '\n');
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  if (code !== 0) throw new Error(`loft user passwd failed: ${err}`);
+}
+
+async function bytesIn(): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const m = /^loft_block_bytes_in_total(?:\{[^}]*\})? (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+async function fileHashes(file: string): Promise<string[]> {
+  const chunker = new StreamingChunker();
+  const out: string[] = [];
+  for await (const part of createReadStream(file, { highWaterMark: 8 * MiB }))
+    for (const c of chunker.push(part as Buffer)) out.push(sha256(c.data));
+  for (const c of chunker.end()) out.push(sha256(c.data));
+  return out;
+}
+
+const rowNames = (page: Page) =>
+  page.$$eval('#rows tr', (rows) => rows.map((r) => r.querySelector('a')?.textContent ?? ''));
+
+async function waitRow(page: Page, name: string, present = true): Promise<void> {
+  await page.waitForFunction(
+    (n, want) => [...document.querySelectorAll('#rows tr a')].some((a) => a.textContent === n) === want,
+    WAIT,
+    name,
+    present,
+  );
+}
+
+/** Clicks the row's size cell (selects it), inside the page: a live reload cannot detach it meanwhile. */
+async function selectRow(page: Page, name: string): Promise<void> {
+  const ok = await page.evaluate((n) => {
+    const tr = [...document.querySelectorAll('#rows tr')].find(
+      (r: any) => r.querySelector('a')?.textContent === n,
+    );
+    tr?.querySelector('td.col-size').click();
+    tr?.focus();
+    return !!tr;
+  }, name);
+  if (!ok) throw new Error(`no row ${name}`);
+}
+
+/**
+ * Clicks the element inside the page, found at the moment of the click: the list and the panel
+ * are re-rendered by live updates, so a handle taken a moment before may be detached already.
+ */
+async function clickIn(page: Page, selector: string): Promise<void> {
+  await page.waitForSelector(selector, WAIT);
+  await page.$eval(selector, (e: any) => e.click());
+}
+
+async function answer(page: Page, value: string | null): Promise<void> {
+  await page.waitForSelector('#ask[open]', WAIT);
+  if (value !== null) await page.$eval('#ask-input', (i, v) => ((i as any).value = v), value);
+  await page.click('#ask-ok');
+  await page.waitForSelector('#ask:not([open])', WAIT);
+}
+
+async function upload(page: Page, file: string, inputId = '#pick-files'): Promise<void> {
+  const before = (await page.$$('#upload-list li[data-done], #upload-list li[data-failed]')).length;
+  await (await page.$(inputId))!.uploadFile(file);
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('#upload-list li[data-done], #upload-list li[data-failed]').length > n,
+    { timeout: 120_000 },
+    before,
+  );
+  const failed = await page.$$eval('#upload-list li[data-failed]', (l) => l.map((x) => x.textContent));
+  if (failed.length) throw new Error(`upload failed: ${failed.join('; ')}`);
+}
+
+async function shoot(page: Page, name: string): Promise<void> {
+  for (const [label, width, height] of [
+    ['desktop', 1280, 800],
+    ['phone', 390, 844],
+  ] as const) {
+    await page.setViewport({ width, height });
+    await page.screenshot({ path: path.join(shots, `${name}-${label}.png`) });
+  }
+  await page.setViewport({ width: 1280, height: 800 });
+}
+
+const browser = await launchBrowser();
+t.teardown(async () => {
+  await browser.close().catch(() => undefined);
+  await server.dispose();
+  // Only the screenshots stay (the 64 MiB files and the download would add up over runs).
+  for (const e of readdirSync(work))
+    if (e !== 'screenshots') rmSync(path.join(work, e), { recursive: true, force: true });
+});
+await server.start();
+const api = new Api(server.url, await server.addUser('alice'));
+const bobApi = new Api(server.url, await server.addUser('bob'));
+await setPassword('alice', PASSWORD);
+await setPassword('bob', 'bobs password 1');
+
+const page = await browser.newPage();
+await page.setViewport({ width: 1280, height: 800 });
+const pageErrors: string[] = [];
+page.on('pageerror', (e) => pageErrors.push(String(e)));
+
+t.test('sign-in: a wrong password is refused in the page; the right one opens the home folder', async (t) => {
+  await page.goto(server.url + '/');
+  await page.waitForSelector('#signin-user', { visible: true });
+  await shoot(page, 'signin');
+  await page.type('#signin-user', 'alice');
+  await page.type('#signin-password', 'not the password');
+  await page.click('#signin-form button[type=submit]');
+  await page.waitForFunction(() => document.getElementById('signin-error')!.textContent !== '', WAIT);
+  t.match(await page.$eval('#signin-error', (e) => e.textContent), /wrong user name or password/);
+  await page.$eval('#signin-password', (i) => ((i as any).value = ''));
+  await page.type('#signin-password', PASSWORD);
+  await page.click('#signin-form button[type=submit]');
+  await page.waitForSelector('#files-view:not([hidden])', WAIT);
+  t.equal(await page.$eval('#who-name', (e) => e.textContent), 'alice');
+  const cookie = (await page.cookies()).find((c) => c.name === 'loft_session')!;
+  t.ok(cookie.httpOnly, 'session cookie is HttpOnly');
+  t.equal(cookie.sameSite, 'Strict');
+});
+
+t.test('the server: CSRF token required with the cookie; another user’s namespace refused', async (t) => {
+  const cookie = (await page.cookies()).find((c) => c.name === 'loft_session')!.value;
+  const headers = { cookie: `loft_session=${cookie}`, 'content-type': 'application/json' };
+  const noCsrf = await fetch(`${server.url}/v1/mkdir`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ path: '/sneaky' }),
+  });
+  t.equal(noCsrf.status, 403, 'a write without the CSRF header is refused');
+  const session = (await (await fetch(`${server.url}/v1/web/session`, { headers })).json()) as {
+    csrf: string;
+  };
+  const bad = await fetch(`${server.url}/v1/mkdir`, {
+    method: 'POST',
+    headers: { ...headers, 'x-loft-csrf': session.csrf.slice(1) + 'x' },
+    body: JSON.stringify({ path: '/sneaky' }),
+  });
+  t.equal(bad.status, 403, 'a wrong CSRF token is refused');
+  t.equal((await api.call('GET', '/v1/node?path=/sneaky')).status, 404, 'nothing was made');
+  const bobNs = (await bobApi.call('GET', '/v1/whoami')).body.ns as number;
+  const other = await fetch(`${server.url}/v1/list?ns=${bobNs}&path=/`, { headers });
+  t.equal(other.status, 403, "alice's cookie does not list bob's home");
+  const forged = await fetch(`${server.url}/v1/list?path=/`, {
+    headers: { cookie: 'loft_session=loft_' + 'A'.repeat(43) },
+  });
+  t.equal(forged.status, 401, 'a made-up session cookie is refused');
+});
+
+t.test('upload with dedup: the second upload of the same 64 MiB file sends < 1 MiB', async (t) => {
+  const dir1 = path.join(work, 'a');
+  const dir2 = path.join(work, 'b');
+  mkdirSync(dir1);
+  mkdirSync(dir2);
+  const data = pseudoRandom(BIG, 16);
+  writeFileSync(path.join(dir1, 'big.bin'), data);
+  writeFileSync(path.join(dir2, 'big copy.bin'), data);
+  const in0 = await bytesIn();
+  await upload(page, path.join(dir1, 'big.bin'));
+  const in1 = await bytesIn();
+  t.ok(in1 - in0 >= BIG, `first upload sent the file (${in1 - in0} bytes)`);
+  await upload(page, path.join(dir2, 'big copy.bin'));
+  const in2 = await bytesIn();
+  t.ok(in2 - in1 < MiB, `second upload sent ${in2 - in1} bytes (< 1 MiB), counted on the server`);
+  const node = (await api.call('GET', '/v1/node?path=/big copy.bin')).body;
+  t.equal(node.size, BIG);
+  t.same(
+    node.blocks.map((b: { hash: string }) => b.hash),
+    await fileHashes(path.join(dir1, 'big.bin')),
+    "the page's FastCDC blocks are the drive's",
+  );
+  await waitRow(page, 'big copy.bin');
+  t.same((await rowNames(page)).slice(0, 2), ['big copy.bin', 'big.bin']);
+  await shoot(page, 'files');
+});
+
+t.test('download byte-exact (and a range request)', async (t) => {
+  const downloads = path.join(work, 'downloads');
+  mkdirSync(downloads);
+  const cdp = await page.createCDPSession();
+  await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+  await clickIn(page, '#rows tr a[data-preview]'); // big copy.bin: the preview panel
+  await page.waitForSelector('#panel:not([hidden]) a[download]', WAIT);
+  await clickIn(page, '#panel a[download]');
+  const target = path.join(downloads, 'big copy.bin');
+  const deadline = Date.now() + 60_000;
+  while (!(existsSync(target) && statSync(target).size === BIG && readdirSync(downloads).length === 1)) {
+    if (Date.now() > deadline)
+      throw new Error(`download did not finish: ${readdirSync(downloads).join(', ')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  t.equal(sha256(readFileSync(target)), sha256(pseudoRandom(BIG, 16)), 'downloaded bytes are the file');
+  const cookie = (await page.cookies()).find((c) => c.name === 'loft_session')!.value;
+  const part = await fetch(`${server.url}/v1/web/file?path=${encodeURIComponent('/big.bin')}`, {
+    headers: { cookie: `loft_session=${cookie}`, range: 'bytes=5000000-5999999' },
+  });
+  t.equal(part.status, 206);
+  t.equal(part.headers.get('content-range'), `bytes 5000000-5999999/${BIG}`);
+  t.ok(
+    Buffer.from(await part.arrayBuffer()).equals(pseudoRandom(BIG, 16).subarray(5_000_000, 6_000_000)),
+    'a range spanning blocks is exact',
+  );
+  await clickIn(page, '#panel-close');
+});
+
+t.test('new folder, rename, move, delete, undelete', async (t) => {
+  await page.click('#new-folder');
+  await answer(page, 'Archive');
+  await waitRow(page, 'Archive');
+  t.equal((await rowNames(page))[0], 'Archive', 'folders first');
+  await selectRow(page, 'big.bin');
+  await page.click('#act-rename');
+  await answer(page, 'renamed ü & %.bin');
+  await waitRow(page, 'renamed ü & %.bin');
+  await selectRow(page, 'renamed ü & %.bin');
+  await page.click('#act-move');
+  await answer(page, '/Archive');
+  await waitRow(page, 'renamed ü & %.bin', false);
+  t.equal(
+    (await api.call('GET', `/v1/node?path=${encodeURIComponent('/Archive/renamed ü & %.bin')}`)).status,
+    200,
+  );
+  await selectRow(page, 'big copy.bin');
+  await page.click('#act-delete');
+  await answer(page, null);
+  await waitRow(page, 'big copy.bin', false);
+  t.equal((await api.call('GET', '/v1/node?path=/big copy.bin')).status, 404, 'deleted on the server');
+  await page.click('#show-deleted');
+  await page.waitForSelector('#panel li[data-path="/big copy.bin"] button', WAIT);
+  await shoot(page, 'deleted');
+  await clickIn(page, '#panel li[data-path="/big copy.bin"] button');
+  await waitRow(page, 'big copy.bin');
+  t.equal((await api.call('GET', '/v1/node?path=/big copy.bin')).body.size, BIG, 'undeleted');
+  await clickIn(page, '#panel-close');
+  // Keyboard: into the folder with Enter, back with Backspace.
+  await selectRow(page, 'Archive');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => location.hash === '#/Archive', WAIT);
+  await waitRow(page, 'renamed ü & %.bin');
+  t.match(await page.$eval('#crumbs', (e) => e.textContent), /Home.*Archive/);
+  await page.focus('#rows tr');
+  await page.keyboard.press('Backspace');
+  await waitRow(page, 'Archive');
+});
+
+t.test('history: restore an older revision', async (t) => {
+  const v1 = path.join(work, 'v1');
+  const v2 = path.join(work, 'v2');
+  mkdirSync(v1);
+  mkdirSync(v2);
+  writeFileSync(path.join(v1, 'notes.txt'), 'first version\n');
+  writeFileSync(path.join(v2, 'notes.txt'), 'second version, longer\n');
+  // From the home folder, freshly loaded (the session cookie keeps the user signed in).
+  await page.goto(server.url + '/#/');
+  await waitRow(page, 'Archive');
+  await upload(page, path.join(v1, 'notes.txt'));
+  await upload(page, path.join(v2, 'notes.txt'));
+  await waitRow(page, 'notes.txt');
+  const before = (await api.call('GET', '/v1/revisions?path=/notes.txt')).body.revisions as { rev: number }[];
+  t.equal(before.length, 2);
+  await clickIn(page, '#rows tr a[data-preview]:not([href*="big"])');
+  await page.waitForSelector('#panel pre', WAIT);
+  t.equal(await page.$eval('#panel pre', (e) => e.textContent), 'second version, longer\n', 'text preview');
+  await shoot(page, 'preview');
+  await clickIn(page, '#panel p button'); // History
+  await page.waitForSelector(`#panel li[data-rev="${before[0]!.rev}"] button`, WAIT);
+  await shoot(page, 'history');
+  await clickIn(page, `#panel li[data-rev="${before[0]!.rev}"] button`);
+  await page.waitForFunction((n) => document.querySelectorAll('#panel li[data-rev]').length === n, WAIT, 3);
+  const node = (await api.call('GET', '/v1/node?path=/notes.txt')).body;
+  t.equal(node.restoredFrom, before[0]!.rev);
+  t.equal(node.size, 'first version\n'.length, 'content of the first revision is back');
+  await clickIn(page, '#panel-close');
+});
+
+t.test('search in the page', async (t) => {
+  await page.type('#search-q', 'RENAMED');
+  await page.click('#search-form button');
+  await page.waitForSelector('#panel ul[aria-label="Search results"] li', WAIT);
+  const hits = await page.$$eval('#panel li a', (l) => l.map((a) => a.textContent));
+  t.same(hits, ['/Archive/renamed ü & %.bin']);
+  await shoot(page, 'search');
+  await clickIn(page, '#panel li a');
+  await page.waitForFunction(() => location.hash === '#/Archive', WAIT);
+  await page.waitForSelector('#rows tr[aria-selected="true"]', WAIT);
+  const bobHits = (await bobApi.call('GET', '/v1/search?q=renamed')).body.hits;
+  t.same(bobHits, [], "bob's search does not see alice's files");
+  await page.goto(server.url + '/#/');
+  await waitRow(page, 'Archive');
+});
+
+t.test('live update: a file made on a mounted drive appears without reload', async (t) => {
+  const mount = new MountProcess(server.url, api.token!);
+  t.teardown(() => mount.dispose());
+  await mount.start();
+  await page.evaluate(() => (window.marker = 42));
+  writeFileSync(path.join(mount.mountpoint, 'from the drive.txt'), 'hello from FUSE\n');
+  await waitRow(page, 'from the drive.txt');
+  t.equal(await page.evaluate(() => window.marker), 42, 'same page, no reload');
+  await mount.stop();
+});
+
+t.test('sign-out ends the session on the server', async (t) => {
+  const cookie = (await page.cookies()).find((c) => c.name === 'loft_session')!.value;
+  await page.click('#signout');
+  await page.waitForSelector('#signin-view:not([hidden])', WAIT);
+  const after = await fetch(`${server.url}/v1/list?path=/`, {
+    headers: { cookie: `loft_session=${cookie}` },
+  });
+  t.equal(after.status, 401, 'the old cookie no longer works');
+  t.same(pageErrors, [], 'no script errors in the page');
+});
