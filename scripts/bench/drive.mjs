@@ -539,20 +539,15 @@ async function mountLoft(ctx, work, label) {
   const state = path.join(work, 'state', `loft-${label}`);
   fs.mkdirSync(mnt, { recursive: true });
   fs.mkdirSync(state, { recursive: true });
-  const args = [
-    LOFT_BIN,
-    'mount',
-    mnt,
-    '--server',
-    ctx.url,
-    '--state',
-    state,
-    '--cache-size',
-    CACHE_SIZE,
-  ];
+  const args = [LOFT_BIN, 'mount', mnt, '--server', ctx.url, '--state', state, '--cache-size', CACHE_SIZE];
   // The token through the environment: a command line is visible to every local user in ps.
   const env = { ...process.env, LOFT_TOKEN: ctx.token };
-  const m = { sys: 'loft', mnt, state, child: startChild(`loft mount ${label}`, process.execPath, args, { env }) };
+  const m = {
+    sys: 'loft',
+    mnt,
+    state,
+    child: startChild(`loft mount ${label}`, process.execPath, args, { env }),
+  };
   mounts.add(m);
   let statusErr = 'not run yet';
   const statusOk = () =>

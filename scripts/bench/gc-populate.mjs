@@ -39,7 +39,10 @@ export const filePath = (i, perFolder) => `/${folderName(Math.floor(i / perFolde
  * Writes the namespace of user `userName` (which must exist and own an empty namespace).
  * Returns { folders, files, revisions, ms: { rows, indexes, total }, schemaVersion }.
  */
-export async function populate(dataDir, { userName, files, revs, perFolder, blockFiles, ageMs = 3 * DAY_MS, log }) {
+export async function populate(
+  dataDir,
+  { userName, files, revs, perFolder, blockFiles, ageMs = 3 * DAY_MS, log },
+) {
   const { default: Database } = await import('better-sqlite3');
   const t0 = performance.now();
   const db = new Database(path.join(dataDir, 'meta.db'));
@@ -81,7 +84,9 @@ export async function populate(dataDir, { userName, files, revs, perFolder, bloc
         ? db.prepare('UPDATE revisions SET superseded_at = ? WHERE ns_id = ? AND seq = ?')
         : null,
       candidate: hasCandidates ? db.prepare('INSERT INTO gc_candidates (hash) VALUES (?)') : null,
-      node: db.prepare('INSERT INTO nodes (id, ns_id, parent_id, name, kind, deleted, rev) VALUES (?, ?, ?, ?, ?, 0, ?)'),
+      node: db.prepare(
+        'INSERT INTO nodes (id, ns_id, parent_id, name, kind, deleted, rev) VALUES (?, ?, ?, ?, ?, 0, ?)',
+      ),
       rev: db.prepare(
         `INSERT INTO revisions (ns_id, seq, node_id, op, parent_id, name, kind, deleted, size, mtime, mode,
                                 content_seq, device_id, created_at)
@@ -104,7 +109,21 @@ export async function populate(dataDir, { userName, files, revs, perFolder, bloc
         const id = nextNode++;
         folderIds.push(id);
         ins.node.run(id, ns, rootId, folderName(d), 'dir', seq);
-        ins.rev.run(ns, seq, id, 'mkdir', rootId, folderName(d), 'dir', 0, at(seq), 0o755, null, deviceId, at(seq));
+        ins.rev.run(
+          ns,
+          seq,
+          id,
+          'mkdir',
+          rootId,
+          folderName(d),
+          'dir',
+          0,
+          at(seq),
+          0o755,
+          null,
+          deviceId,
+          at(seq),
+        );
       }
     })();
     const firstFile = nextNode;
@@ -125,7 +144,21 @@ export async function populate(dataDir, { userName, files, revs, perFolder, bloc
           const hash = createHash('sha256').update(`${ns}:${seq}`).digest('hex');
           const t = at(seq);
           if (round === 0) ins.node.run(id, ns, parent, name, 'file', fileSeq(revs - 1, i));
-          ins.rev.run(ns, seq, id, round === 0 ? 'create' : 'commit', parent, name, 'file', BLOCK_SIZE, t, 0o644, seq, deviceId, t);
+          ins.rev.run(
+            ns,
+            seq,
+            id,
+            round === 0 ? 'create' : 'commit',
+            parent,
+            name,
+            'file',
+            BLOCK_SIZE,
+            t,
+            0o644,
+            seq,
+            deviceId,
+            t,
+          );
           ins.content.run(ns, seq, hash, BLOCK_SIZE);
           ins.block.run(hash, BLOCK_SIZE, BLOCK_SIZE, t, t);
           ins.candidate?.run(hash);
@@ -146,7 +179,9 @@ export async function populate(dataDir, { userName, files, revs, perFolder, bloc
         if (performance.now() - lastLog > 1000 || done === total) {
           lastLog = performance.now();
           const s = (lastLog - t0) / 1000;
-          log?.(`populate: ${done.toLocaleString('en-US')} / ${total.toLocaleString('en-US')} file revisions (${s.toFixed(0)} s)`);
+          log?.(
+            `populate: ${done.toLocaleString('en-US')} / ${total.toLocaleString('en-US')} file revisions (${s.toFixed(0)} s)`,
+          );
         }
       }
     }

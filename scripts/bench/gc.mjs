@@ -321,7 +321,11 @@ async function copyOf(tpl, to) {
  */
 async function load(url, token, files, perFolder, { concurrency, stop = () => false, count = Infinity }) {
   const { Agent, request } = await import('undici');
-  const agent = new Agent({ connections: concurrency, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000 });
+  const agent = new Agent({
+    connections: concurrency,
+    keepAliveTimeout: 60_000,
+    keepAliveMaxTimeout: 600_000,
+  });
   const headers = { authorization: `Bearer ${token}` };
   const samples = [];
   let made = 0;
@@ -417,11 +421,15 @@ async function gcLatency(work, run, opts) {
       'info',
     ]);
     try {
-      log(`gc-latency run ${run}: --keep-days 0 --gc-interval ${GC_INTERVAL_LATENCY}, ${opts.seconds} s of GET /v1/node…`);
+      log(
+        `gc-latency run ${run}: --keep-days 0 --gc-interval ${GC_INTERVAL_LATENCY}, ${opts.seconds} s of GET /v1/node…`,
+      );
       const samples = await loadFor(srv, WARMUP_REQUESTS_GC);
       r.gc = latency(samples);
       const capMs = opts['gc-cap'] * 1000;
-      log(`gc-latency run ${run}: load done; waiting (no load) for the first pass to finish (cap ${opts['gc-cap']} s)…`);
+      log(
+        `gc-latency run ${run}: load done; waiting (no load) for the first pass to finish (cap ${opts['gc-cap']} s)…`,
+      );
       const done = await pollUntil(async () => gcPasses(srv.child).length > 0 || !alive(srv.child), {
         capMs,
         everyMs: 200,
@@ -465,7 +473,15 @@ async function gcLatency(work, run, opts) {
 
 /** `loft gc --keep-days 0 --json` on a data dir: its report (durationMs Infinity after capMs). */
 async function cliGc(dir, capMs) {
-  const c = startChild('loft gc', process.execPath, [LOFT_BIN, 'gc', '--data', dir, '--keep-days', '0', '--json']);
+  const c = startChild('loft gc', process.execPath, [
+    LOFT_BIN,
+    'gc',
+    '--data',
+    dir,
+    '--keep-days',
+    '0',
+    '--json',
+  ]);
   const t0 = performance.now();
   const w0 = Date.now();
   const ended = await Promise.race([c.closed.then(() => true), sleep(capMs).then(() => false)]);
@@ -511,7 +527,9 @@ async function gcSize(work, run, opts) {
           concurrency: opts.concurrency,
           stop: () => gcDone,
         });
-        log(`gc-size run ${run}: ${GC_SIZE_BEFORE_S} s of load, then loft gc --keep-days 0 --json beside the server…`);
+        log(
+          `gc-size run ${run}: ${GC_SIZE_BEFORE_S} s of load, then loft gc --keep-days 0 --json beside the server…`,
+        );
         await sleep(GC_SIZE_BEFORE_S * 1000);
         let rep;
         try {
@@ -541,7 +559,9 @@ async function gcSize(work, run, opts) {
       ]);
       r.startMs = srv.startMs;
       try {
-        log(`gc-size run ${run}: loft serve --keep-days 0 --gc-interval ${GC_SIZE_SERVE_INTERVAL}: load until its first pass is done (starts ~60 s after start-up)…`);
+        log(
+          `gc-size run ${run}: loft serve --keep-days 0 --gc-interval ${GC_SIZE_SERVE_INTERVAL}: load until its first pass is done (starts ~60 s after start-up)…`,
+        );
         const until = performance.now() + capMs;
         const samples = await load(srv.url, tpl.token, files, tpl.perFolder, {
           concurrency: opts.concurrency,
@@ -581,7 +601,11 @@ async function progressAt(tpl, elapsedMs) {
   try {
     db.pragma('busy_timeout = 10000');
     const left = db.prepare('SELECT COUNT(*) AS n FROM revisions').get().n;
-    const toPurge = tpl.made.files * (tpl.made.revisions > tpl.made.files + tpl.made.folders ? (tpl.made.revisions - tpl.made.folders) / tpl.made.files - 1 : 0);
+    const toPurge =
+      tpl.made.files *
+      (tpl.made.revisions > tpl.made.files + tpl.made.folders
+        ? (tpl.made.revisions - tpl.made.folders) / tpl.made.files - 1
+        : 0);
     const purgedSoFar = tpl.made.revisions + 1 - left;
     return {
       purgedSoFar,
@@ -608,7 +632,11 @@ async function mountLoft(srv, dir, label, token) {
     const ready = await pollUntil(
       async () => {
         if (!alive(m.child)) throw new Error(`mount ${label}: ${firstLine(m.child.stderr) || m.child.exit}`);
-        return /mounted at /.test(m.child.stdout) && fs.existsSync(path.join(state, 'mount.json')) && isMounted(mnt);
+        return (
+          /mounted at /.test(m.child.stdout) &&
+          fs.existsSync(path.join(state, 'mount.json')) &&
+          isMounted(mnt)
+        );
       },
       { capMs: MOUNT_READY_MS, everyMs: 50 },
     );
@@ -630,19 +658,22 @@ async function mountLoft(srv, dir, label, token) {
 /** GET /status on the mount's control socket: what `loft status --json` prints. */
 function status(m) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: m.socket, path: '/status', method: 'GET', agent: m.agent }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => {
-        try {
-          resolve(JSON.parse(text));
-        } catch (err) {
-          reject(err);
-        }
-      });
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { socketPath: m.socket, path: '/status', method: 'GET', agent: m.agent },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => {
+          try {
+            resolve(JSON.parse(text));
+          } catch (err) {
+            reject(err);
+          }
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.setTimeout(10_000, () => req.destroy(new Error('/status: no answer in 10 s')));
     req.end();
@@ -676,11 +707,16 @@ async function rmCase(a, b, api, top, files, folders) {
   await fsp.mkdir(dA);
   for (let f = 0; f < folders; f++) await fsp.mkdir(path.join(dA, `s${f}`));
   for (let i = 0; i < files; i++) {
-    const data = Buffer.concat([Buffer.from(`${top} ${i} `), randomBytes(RM_FILE_BYTES)]).subarray(0, RM_FILE_BYTES);
+    const data = Buffer.concat([Buffer.from(`${top} ${i} `), randomBytes(RM_FILE_BYTES)]).subarray(
+      0,
+      RM_FILE_BYTES,
+    );
     await fsp.writeFile(path.join(dA, `s${i % folders}`, `f${i}`), data);
   }
   r.writeMs = performance.now() - t;
-  log(`rm-rf ${files} files: written on A in ${(r.writeMs / 1000).toFixed(1)} s; waiting until committed and listed on B…`);
+  log(
+    `rm-rf ${files} files: written on A in ${(r.writeMs / 1000).toFixed(1)} s; waiting until committed and listed on B…`,
+  );
   const committed = await pollUntil(async () => (await status(a)).pending === 0, {
     capMs: CREATE_CAP_MS,
     everyMs: 200,
@@ -691,7 +727,8 @@ async function rmCase(a, b, api, top, files, folders) {
     everyMs: 500,
   });
   r.createListedMs = listed - t;
-  if (committed === Infinity || listed === Infinity) throw new Error(`rm-rf ${files}: set-up not done in ${CREATE_CAP_MS / 60_000} min`);
+  if (committed === Infinity || listed === Infinity)
+    throw new Error(`rm-rf ${files}: set-up not done in ${CREATE_CAP_MS / 60_000} min`);
   await sleep(1000);
 
   // The rm.
@@ -701,9 +738,21 @@ async function rmCase(a, b, api, top, files, folders) {
   r.rmMs = t0 - t;
   const since = (at) => (at === Infinity ? Infinity : at - t0);
   const [server, pending, bList, bStat] = await Promise.all([
-    pollUntil(async () => (await serverNode(api, `/${top}`)) === 'deleted', { capMs: RM_WAIT_CAP_MS, everyMs: RM_POLL_MS, from: t0 }),
-    pollUntil(async () => (await status(a)).pending === 0, { capMs: RM_WAIT_CAP_MS, everyMs: RM_POLL_MS, from: t0 }),
-    pollUntil(async () => !(await fsp.readdir(b.mnt)).includes(top), { capMs: RM_WAIT_CAP_MS, everyMs: RM_POLL_MS, from: t0 }),
+    pollUntil(async () => (await serverNode(api, `/${top}`)) === 'deleted', {
+      capMs: RM_WAIT_CAP_MS,
+      everyMs: RM_POLL_MS,
+      from: t0,
+    }),
+    pollUntil(async () => (await status(a)).pending === 0, {
+      capMs: RM_WAIT_CAP_MS,
+      everyMs: RM_POLL_MS,
+      from: t0,
+    }),
+    pollUntil(async () => !(await fsp.readdir(b.mnt)).includes(top), {
+      capMs: RM_WAIT_CAP_MS,
+      everyMs: RM_POLL_MS,
+      from: t0,
+    }),
     pollUntil(
       () =>
         fsp.stat(dB).then(
@@ -752,7 +801,8 @@ async function rmRf(work, run, opts) {
     for (const m of [b, a]) if (m) await stopMount(m).catch((err) => log(`rm-rf: ${err.message}`));
     await api.agent.destroy().catch(() => {});
     await killChild(srv.child, SERVER_STOP_GRACE_MS);
-    if (!mountedPaths().some((p) => p.startsWith(`${dir}/`))) fs.rmSync(dir, { recursive: true, force: true });
+    if (!mountedPaths().some((p) => p.startsWith(`${dir}/`)))
+      fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -765,7 +815,8 @@ function table(title, rows, results) {
     const vals = results.map(get).map((v) => (v === undefined ? NaN : v));
     if (vals.every((v) => Number.isNaN(v))) continue;
     const m = vals.some((v) => v === Infinity) ? Infinity : median(vals);
-    const met = bar === undefined ? '—' : Number.isFinite(m) ? (m <= bar ? 'met' : '**not met**') : '**not met**';
+    const met =
+      bar === undefined ? '—' : Number.isFinite(m) ? (m <= bar ? 'met' : '**not met**') : '**not met**';
     console.log(
       `| ${label} | ${fmt(m, unit)} | ${vals.map((v) => fmt(v, unit)).join(', ')} | ${unit} | ${bar === undefined ? '—' : `≤ ${fmt(bar, unit)}`} | ${met} |`,
     );
@@ -855,7 +906,11 @@ async function main() {
           `GET /v1/node of random files for ${opts.seconds} s, ${conc} sequential client(s)`,
         [
           ['generating the namespace (rows + indexes + block files)', (r) => r.genMs / 1000, 's'],
-          ['first open of the generated db: `loft user token` process, spawn to exit', (r) => r.firstOpenMs, 'ms'],
+          [
+            'first open of the generated db: `loft user token` process, spawn to exit',
+            (r) => r.firstOpenMs,
+            'ms',
+          ],
           ['`loft serve` start-up to "listening on"', (r) => r.startMs, 'ms'],
           ...latRows('base', 'no GC (`--gc-interval 0`)'),
           ...latRows('gc', `\`--keep-days 0 --gc-interval ${GC_INTERVAL_LATENCY}\`, whole window (see note)`),
@@ -885,14 +940,22 @@ async function main() {
         [
           ['generating the namespace (rows + indexes)', (r) => r.genMs / 1000, 's'],
           ['meta.db size', (r) => r.metaBytes / 2 ** 20, 'MiB'],
-          ['first open of the generated db: `loft user token` process, spawn to exit', (r) => r.firstOpenMs, 'ms'],
+          [
+            'first open of the generated db: `loft user token` process, spawn to exit',
+            (r) => r.firstOpenMs,
+            'ms',
+          ],
           ['`loft serve` start-up to "listening on"', (r) => r.startMs, 'ms'],
           ['one GC pass (its durationMs)', (r) => r.passMs / 1000, 's'],
           ...(inCli ? [['`loft gc` process, spawn to exit', (r) => r.passWallMs / 1000, 's']] : []),
           ['revisions purged', (r) => r.purged, 'count'],
           ['pass cut off at --gc-cap: revisions it had purged', (r) => r.purgedSoFar, 'count'],
           ['pass cut off at --gc-cap: revisions to purge in all', (r) => r.toPurge, 'count'],
-          ['pass cut off at --gc-cap: retention phase extrapolated at that rate', (r) => r.extrapolatedMs / 1000, 's'],
+          [
+            'pass cut off at --gc-cap: retention phase extrapolated at that rate',
+            (r) => r.extrapolatedMs / 1000,
+            's',
+          ],
           ['blocks deleted', (r) => r.blocks, 'count'],
           ...latRows('before', 'GET /v1/node before the pass'),
           ...latRows('inPass', 'GET /v1/node during the pass'),

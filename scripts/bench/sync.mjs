@@ -445,7 +445,12 @@ async function mountLoft(srv, dir, label, token) {
   // The token through the environment: a command line is visible to every local user in ps.
   const args = [LOFT_BIN, 'mount', mnt, '--server', srv.url, '--state', state];
   const env = { ...process.env, LOFT_TOKEN: token };
-  const m = { sys: 'loft', mnt, state, child: startChild(`loft mount ${label}`, process.execPath, args, { env }) };
+  const m = {
+    sys: 'loft',
+    mnt,
+    state,
+    child: startChild(`loft mount ${label}`, process.execPath, args, { env }),
+  };
   mounts.add(m);
   try {
     await waitReady(

@@ -711,7 +711,12 @@ async function mountLoft(srv, dir, label) {
   ];
   // The token through the environment: a command line is visible to every local user in ps.
   const env = { ...process.env, LOFT_TOKEN: srv.token };
-  const m = { sys: 'loft', mnt, state, child: startChild(`loft mount ${label}`, process.execPath, args, { env }) };
+  const m = {
+    sys: 'loft',
+    mnt,
+    state,
+    child: startChild(`loft mount ${label}`, process.execPath, args, { env }),
+  };
   mounts.add(m);
   try {
     await waitReady(
