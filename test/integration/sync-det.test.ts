@@ -399,6 +399,36 @@ const FIXED: Record<string, { seed: number; schedule: DetEvent[] }> = {
       { k: 'restart', d: 'B' },
     ],
   },
+  // A reader's close made a commit point of what a writer still holding the file open had written:
+  // after a crash, the drive committed that half-written state and the last closed write never
+  // reached the server. Only a handle that may write makes a commit point now.
+  "seed 86315: a reader's close does not record another handle's unclosed writes": {
+    seed: 86315,
+    schedule: [
+      { k: 'create', d: 'A', p: '/y.txt', size: 1990, fill: 635196958 },
+      { k: 'run', n: 9 },
+      { k: 'run', n: 5 },
+      { k: 'overwrite', d: 'C', p: '/y.txt', size: 5944, fill: 652730533 },
+      { k: 'hold', d: 'C', p: '/y.txt', size: 5506, fill: 548557591, for: 6 },
+      { k: 'read', d: 'C', p: '/y.txt' },
+      { k: 'crash', d: 'C' },
+    ],
+  },
+  // A commit answered CONFLICT whose content the server already had (a revision made elsewhere by
+  // a move) recorded that revision without its placement; the move's journal entry, skipped while
+  // the commit was queued, was then no newer and never applied. The resync places it now.
+  'seed 87756: a commit found already there takes the placement of that revision too': {
+    seed: 87756,
+    schedule: [
+      { k: 'create', d: 'B', p: '/w', size: 2647, fill: 200307671 },
+      { k: 'mkdir', d: 'C', p: '/b' },
+      { k: 'sync' },
+      { k: 'hold', d: 'C', p: '/w', size: 270032, fill: 495300410, for: 6 },
+      { k: 'crash', d: 'C' },
+      { k: 'run', n: 4 },
+      { k: 'rename', d: 'A', from: '/w', to: '/b/w' },
+    ],
+  },
 };
 
 t.test('a seed replays exactly: same trace twice', async (t) => {

@@ -118,6 +118,10 @@ export class ConflictResolver {
       sameContent(current.blocks ?? [], content)
     ) {
       this.#record(node.id, current, current.blocks ?? [], content.size, gen);
+      // That revision may carry a move made elsewhere, whose journal entry was skipped here while
+      // this commit was queued (and is no newer than what is recorded now): the resync places the
+      // file as there (seed 87756).
+      mirror.markResync(node.id);
       return;
     }
     const device = await this.#o.device();

@@ -335,7 +335,9 @@ export class Vfs {
   /** close(2) of any handle: a changed file becomes durable and queued before close returns. */
   async flush(fh: number): Promise<void> {
     const h = this.#handles.find(fh);
-    if (h?.dirty && h.dirty.modified && !h.dirty.orphaned) await this.#writes.commitPoint(h.dirty);
+    // Only a handle that may write makes a commit point: a reader's close must not record what a
+    // writer still holding the file open has written so far (seed 86315).
+    if (h?.write && h.dirty && h.dirty.modified && !h.dirty.orphaned) await this.#writes.commitPoint(h.dirty);
   }
 
   /** fsync(2): this file's change recorded, and every change so far durable. */
@@ -357,8 +359,9 @@ export class Vfs {
     d.refs--;
     if (h.write) d.writers--;
     if (d.orphaned) return this.dirty.closeOrphan(d);
-    if (d.modified) await this.#writes.commitPoint(d);
-    else await this.#writes.dropIfUnused(d); // opened for writing, never written: the node is clean again
+    if (d.modified) {
+      if (h.write) await this.#writes.commitPoint(d); // a reader's close records nothing (see flush)
+    } else await this.#writes.dropIfUnused(d); // opened for writing, never written: the node is clean again
     if (d.writers === 0) this.#onQueued(); // the push loop may have been waiting for this close
   }
 
