@@ -332,7 +332,7 @@ export class Vfs {
     }
   }
 
-  /** close(2) of any handle: a changed file becomes durable and queued before close returns. */
+  /** close(2) of a handle that may write: its changes are recorded and queued before close returns. */
   async flush(fh: number): Promise<void> {
     const h = this.#handles.find(fh);
     // Only a handle that may write makes a commit point: a reader's close must not record what a
