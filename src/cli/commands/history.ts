@@ -14,6 +14,7 @@ import { defaultStateDir, readConfig, readMountRecord } from '../../client/state
 import { LoftError, type ErrorCode } from '../../shared/errors.js';
 import type { DeletedEntry, Revision } from '../../shared/protocol.js';
 import { formatBytes } from '../../shared/size.js';
+import { table, when } from './table.js';
 
 /** One request should never take long; a stuck server is reported rather than waited on. */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -154,26 +155,6 @@ export async function historyOf(
     }
   }
   throw new LoftError('NOT_FOUND', `${cloud}: no such file, now or in the kept history`);
-}
-
-function when(ms: number): string {
-  const d = new Date(ms);
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return (
-    rows
-      .map((r) =>
-        r
-          .map((c, i) => c.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd(),
-      )
-      .join('\n') + '\n'
-  );
 }
 
 interface HistoryOptions extends ServerOptions {

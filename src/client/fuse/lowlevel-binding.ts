@@ -16,6 +16,23 @@ const ABI = 1;
 export type Handle = object;
 export type Session = object;
 
+/**
+ * Called on the JavaScript thread for every request (`req`, answered once with a reply*) and
+ * event (`req` null: INIT, EXIT); a–d are the request's arguments, then the caller's pid/uid/gid.
+ */
+export type RequestHandler = (
+  op: number,
+  req: Handle | null,
+  ino: number,
+  a?: unknown,
+  b?: unknown,
+  c?: unknown,
+  d?: unknown,
+  pid?: number,
+  uid?: number,
+  gid?: number,
+) => void;
+
 /** native/loft-fuse.cc's exports. */
 export interface LowlevelBinding {
   abi: number;
@@ -23,18 +40,7 @@ export interface LowlevelBinding {
   mount(
     mountpoint: string,
     args: string[],
-    handler: (
-      op: number,
-      req: Handle | null,
-      ino: number,
-      a?: unknown,
-      b?: unknown,
-      c?: unknown,
-      d?: unknown,
-      pid?: number,
-      uid?: number,
-      gid?: number,
-    ) => void,
+    handler: RequestHandler,
     options: { readdirplus?: boolean; writebackCache?: boolean },
   ): Session;
   umountDetach(mountpoint: string): number;

@@ -57,6 +57,7 @@ import {
   SET_SIZE,
   SET_UID,
   type Handle,
+  type RequestHandler,
   type LowlevelBinding,
   type Session,
 } from './lowlevel-binding.js';
@@ -251,18 +252,7 @@ export class LowlevelMount implements DriveMount {
     this.#b.replyEntry(req, id, packStat(st), ATTR_TIMEOUT_S, ENTRY_TIMEOUT_S);
   }
 
-  readonly #handle = (
-    op: number,
-    req: Handle | null,
-    ino: number,
-    a?: unknown,
-    b?: unknown,
-    c?: unknown,
-    d?: unknown,
-    pid = 0,
-    uid = 0,
-    gid = 0,
-  ): void => {
+  readonly #handle: RequestHandler = (op, req, ino, a, b, c, d, pid = 0, uid = 0, gid = 0) => {
     if (req === null) return this.#event(op, a);
     const caller: Caller = { pid, uid, gid };
     const name = OP_NAMES.get(op) ?? String(op);
