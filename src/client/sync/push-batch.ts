@@ -3,6 +3,10 @@
  * the head of the outbox — folders, and new files of at most INLINE_MAX bytes, their content
  * inline — go to the server as one `POST /v1/batch`: one request, one transaction and one wake-up
  * of the other devices for up to BATCH_MAX of them instead of two or three requests each.
+ * New files up to CHUNKED_MAX bytes join the batch too: their blocks are chunked and sent first,
+ * all files' blocks at once (the uploader's scheduler bounds them), and the batch carries their
+ * commits by block reference. A `tar x` alternates small and larger files; without this every
+ * larger file ended the batch and went alone, one chunk + question + PUT + commit after another.
  *
  * Only the plain case goes this way: a node made here, not on the server yet, still where its op
  * put it (no later move queued), not open for writing, in a folder the server has or that an
@@ -16,12 +20,18 @@ import { isOfflineError, LoftError } from '../../shared/errors.js';
 import type { BlockRef, Revision } from '../../shared/protocol.js';
 import type { MirrorNode, Op } from '../mirror/mirror.js';
 import type { BatchOpRequest, BatchOpResult } from '../remote/remote-client.js';
+import { dirtyContent } from './commit-content.js';
 import type { PushLoopOptions } from './push-options.js';
+import type { UploadContent } from '../upload/uploader.js';
 
 /** Ops per request: most of the gain, and a short hold of the server's write lock. */
 export const BATCH_MAX = 100;
 /** Files up to this size travel inline (docs/PROTOCOL.md: inline wins up to ~16 KiB). */
 export const INLINE_MAX = 16 * 1024;
+/** New files up to this size join a batch by block reference (their blocks are sent before it). */
+export const CHUNKED_MAX = 4 * 1024 * 1024;
+/** Bytes of such files per batch: what is read and sent before the batch's one request. */
+const CHUNKED_BATCH_MAX = 32 * 1024 * 1024;
 /** A batch refused as a whole (malformed for this server, no such route, too large): never again. */
 const REFUSED_WHOLE = new Set(['BAD_REQUEST', 'NOT_FOUND', 'TOO_LARGE']);
 /** Failed batches in a row after which every op goes alone. */
@@ -29,16 +39,29 @@ const FAILURES_MAX = 3;
 
 type Options = Pick<
   PushLoopOptions,
-  'remote' | 'mirror' | 'vfs' | 'lock' | 'onBlockSent' | 'onReleased' | 'log' | 'trace'
+  | 'remote'
+  | 'mirror'
+  | 'vfs'
+  | 'lock'
+  | 'uploader'
+  | 'chunkFile'
+  | 'onBlockSent'
+  | 'onReleased'
+  | 'log'
+  | 'trace'
 >;
 
 interface Planned {
   op: Op;
   node: MirrorNode;
   req: BatchOpRequest;
-  /** A file's content and the generation of the staging it was read from. */
+  /** An inline file's content. */
   data?: Buffer;
+  /** A file's size and the generation of the staging its content was read from. */
+  size?: number;
   gen?: number;
+  /** A file sent by block reference: its blocks, once sent (#sendBlocks). */
+  blocks?: BlockRef[];
 }
 
 export class BatchPush {
@@ -70,6 +93,7 @@ export class BatchPush {
     if (this.#off || !this.#o.remote.batch || this.#alone.delete(first.seq)) return 0;
     const { mirror } = this.#o;
     const plan = await this.#plan(first, held);
+    if (plan.length >= 2) await this.#sendBlocks(plan);
     if (plan.length < 2) {
       mirror.pushStarted(first.seq); // `first` goes alone
       return 0;
@@ -79,6 +103,10 @@ export class BatchPush {
     // Inside the lock, as the one-op path sends a create: the pull loop must not apply the echo of
     // these creates before their server ids are recorded here.
     await this.#o.lock.run(async () => {
+      // A file written again while its blocks were read: it and what follows wait for the next round.
+      const changed = plan.findIndex((p) => p.blocks && this.#o.vfs.dirty.get(p.node.id)?.gen !== p.gen);
+      if (changed >= 0) plan.splice(changed);
+      if (!plan.length) return;
       let results: BatchOpResult[];
       try {
         results = await this.#o.remote.batch!(
@@ -119,6 +147,7 @@ export class BatchPush {
     const plan: Planned[] = [];
     /** Node key → index of the op of this batch that makes it. */
     const made = new Map<number, number>();
+    let chunkedBytes = 0;
     const ops = mirror.opsFrom(first.seq, BATCH_MAX);
     // In flight from now on, as the op being pushed is: a close while the files are read and sent
     // queues a new commit instead of folding its change into one of these (it would be lost).
@@ -145,7 +174,27 @@ export class BatchPush {
       } else {
         const d = vfs.dirty.get(node.id);
         if (node.kind !== 'file' || !d || !d.file.complete || vfs.writersOf(node.id) > 0) break;
-        if (d.size > INLINE_MAX) break;
+        if (d.size > INLINE_MAX) {
+          if (d.size > CHUNKED_MAX || chunkedBytes + d.size > CHUNKED_BATCH_MAX) break;
+          chunkedBytes += d.size;
+          plan.push({
+            op,
+            node,
+            size: d.size,
+            gen: d.gen,
+            req: {
+              op: 'commit',
+              ...place,
+              parentRev: null,
+              blocks: [],
+              size: d.size,
+              mtime: d.mtime,
+              mode: node.mode,
+            },
+          });
+          made.set(node.id, plan.length - 1);
+          continue;
+        }
         const gen = d.gen;
         const data = Buffer.alloc(d.size);
         if ((await vfs.readDirty(node.id, 0, data)) !== d.size || d.gen !== gen) break;
@@ -154,6 +203,7 @@ export class BatchPush {
           op,
           node,
           data,
+          size: data.length,
           gen,
           req: { op: 'commit', ...place, parentRev: null, ...content, mtime: d.mtime, mode: node.mode },
         });
@@ -161,6 +211,62 @@ export class BatchPush {
       made.set(node.id, plan.length - 1);
     }
     return plan;
+  }
+
+  /**
+   * Chunks and sends the blocks of the plan's files that go by block reference, all at once. A file
+   * that cannot be read or sent as planned (written again meanwhile, a block refused) ends the plan
+   * there and goes alone next; a network error is thrown, as the one-op path throws it.
+   */
+  async #sendBlocks(plan: Planned[]): Promise<void> {
+    const { vfs, uploader } = this.#o;
+    const failed: number[] = [];
+    const fail = (i: number, p: Planned, err: unknown) => {
+      if (isOfflineError(err) || this.#signal.aborted) throw err;
+      this.#o.log?.('a batched file goes alone', { path: p.op.path, error: (err as Error).message });
+      failed.push(i);
+    };
+    const contents = new Map<number, UploadContent>();
+    try {
+      // Settled, all of them, before anything is thrown: every content opened is closed below.
+      const chunked = await Promise.allSettled(
+        plan.map(async (p, i) => {
+          if (p.data || p.size === undefined) return;
+          const d = vfs.dirty.get(p.node.id);
+          if (!d || d.gen !== p.gen) return void failed.push(i);
+          try {
+            contents.set(i, await dirtyContent(this.#o, p.node, d.file.path, p.size));
+          } catch (err) {
+            fail(i, p, err);
+          }
+        }),
+      );
+      for (const r of chunked) if (r.status === 'rejected') throw r.reason;
+      // One question for every file's blocks, then each file's missing ones.
+      const hashes = new Set<string>();
+      for (const c of contents.values()) for (const b of c.blocks) hashes.add(b.hash);
+      const missing = new Set(hashes.size ? await uploader.missingBlocks([...hashes], this.#signal) : []);
+      const sent = await Promise.allSettled(
+        [...contents].map(async ([i, content]) => {
+          const p = plan[i]!;
+          try {
+            await uploader.sendMissing(content, missing, this.#signal, this.#o.onBlockSent);
+            p.blocks = content.blocks.map((b) => ({ hash: b.hash, size: b.size }));
+            p.req = { ...(p.req as Extract<BatchOpRequest, { op: 'commit' }>), blocks: p.blocks };
+          } catch (err) {
+            fail(i, p, err);
+          }
+        }),
+      );
+      for (const r of sent) if (r.status === 'rejected') throw r.reason;
+    } finally {
+      await Promise.all([...contents.values()].map((c) => c.close?.()));
+    }
+    const cut = Math.min(plan.length, ...failed);
+    if (cut < plan.length) {
+      this.#alone.add(plan[cut]!.op.seq);
+      plan.splice(cut);
+    }
   }
 
   /** What the one-op path records after a mkdir or the commit of a new file. */
@@ -172,10 +278,13 @@ export class BatchPush {
       if (released.length) this.#o.onReleased?.(released);
       mirror.setRev(p.node.id, at);
     } else {
-      const data = p.data!;
-      const blocks = data.length ? [{ hash: sha256hex(data), size: data.length }] : [];
-      for (const b of blocks) this.#o.onBlockSent?.(b.hash, data);
-      this.#recordCommit(p.node.id, rev, blocks, data.length, p.gen!);
+      let blocks = p.blocks;
+      if (!blocks) {
+        const data = p.data!;
+        blocks = data.length ? [{ hash: sha256hex(data), size: data.length }] : [];
+        for (const b of blocks) this.#o.onBlockSent?.(b.hash, data);
+      }
+      this.#recordCommit(p.node.id, rev, blocks, p.size!, p.gen!);
     }
     mirror.adoptPlacement(p.node.id, rev.parentId, rev.name, p.op.seq);
   }

@@ -133,6 +133,22 @@ export class Uploader {
     return this.#send(content, await this.target.missingBlocks(hashes, signal), signal, progress, onBlock);
   }
 
+  /** Sends those of the content's blocks that `missing` names (asked for many files at once). */
+  async sendMissing(
+    content: UploadContent,
+    missing: ReadonlySet<string>,
+    signal?: AbortSignal,
+    onBlock?: (hash: string, data: Buffer) => void,
+  ): Promise<{ bytes: number; blocks: number }> {
+    const hashes = [...new Set(content.blocks.map((b) => b.hash))].filter((h) => missing.has(h));
+    return this.#send(content, hashes, signal, { toSend: 0, sent: 0 }, onBlock);
+  }
+
+  /** Of `hashes`, those the server asks for (the question `sendBlocks` asks for one file). */
+  missingBlocks(hashes: string[], signal?: AbortSignal): Promise<string[]> {
+    return this.target.missingBlocks(hashes, signal);
+  }
+
   /** Commits content whose blocks were sent; re-sends, once, blocks the server says it lacks. */
   async commitContent(
     content: UploadContent,
