@@ -257,6 +257,10 @@ export class MirrorTree {
     return new Set((this.s.pins.all() as { node_id: number }[]).map((r) => r.node_id));
   }
 
+  hasPins(): boolean {
+    return this.s.anyPin.get() !== undefined;
+  }
+
   /** Every live file that is pinned itself or lies below a pinned directory. */
   pinnedFiles(): MirrorNode[] {
     return (this.s.pinnedFiles.all() as NodeRow[]).map(toNode);

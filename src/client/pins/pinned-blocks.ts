@@ -43,7 +43,8 @@ export class PinnedBlocks {
   /** The set as the mirror's pins make it now (not taken: see refresh). */
   compute(): PinnedSet {
     const hashes = new Map<string, number>();
-    const files = this.#mirror.pinnedFiles();
+    // Recomputed after every applied page: with no pin, no recursive query.
+    const files = this.#mirror.hasPins() ? this.#mirror.pinnedFiles() : [];
     for (const f of files) for (const b of this.#mirror.blocks(f.id)) hashes.set(b.hash, b.size);
     let bytes = 0;
     for (const s of hashes.values()) bytes += allocated(s);

@@ -35,6 +35,9 @@ export class SqliteMetadataStore extends EngineMetadataStore {
     // WAL + NORMAL: a commit survives a process crash; a power loss may drop the last transactions
     // but never corrupts the database. Clients retry unacknowledged commits, so this is the right trade.
     this.#db.pragma('synchronous = NORMAL');
+    // Checkpoints (two fsyncs each, inside a request's commit) every 16 MiB of WAL, not every
+    // 4 MiB: many small commits (a `tar x` through a drive) wait for four times fewer of them.
+    this.#db.pragma('wal_autocheckpoint = 4096');
     this.#db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     this.#db.pragma('foreign_keys = ON');
     migrate(this.#db);
