@@ -354,7 +354,11 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       options.onSyncProgress?.(pull.applied, true);
     }
     pull.start();
-    await vfs.recover();
+    for (const { path, bytes } of (await vfs.recover()).lost)
+      log.warn(
+        { path, bytes },
+        'the last writes to this file did not reach the disk before a crash; they are lost',
+      );
     push.start();
     return {
       vfs,

@@ -81,8 +81,29 @@ export class StagingFile {
     // Writes after the last persist (a crash before close or fsync) may have grown the data file
     // past the size its metadata records: they are dropped, as unsynced writes may be. The file's
     // length is then its size again (the upload chunks the data file as it is on disk).
-    if ((await fh.stat()).size > meta.size) await fh.truncate(meta.size);
-    return new StagingFile(file, fh, meta);
+    const length = (await fh.stat()).size;
+    if (length > meta.size) await fh.truncate(meta.size);
+    const staging = new StagingFile(file, fh, meta);
+    if (length < meta.size) {
+      // A power loss after the metadata reached the disk and before the data did (a write-back
+      // order the group commit does not control between its batches): the bytes past `length` are
+      // lost, as on ext4. They read as the base revision's (below baseLimit) or as zeros from now
+      // on, and the file keeps its size: nothing uploads bytes that were never on the disk, and the
+      // upload does not fail for ever on a data file shorter than its size.
+      staging.lostBytes = staging.#lose(length);
+      await fh.truncate(meta.size);
+    }
+    return staging;
+  }
+
+  /** Bytes written here that a crash kept from the disk (found by open; 0: none). */
+  lostBytes = 0;
+
+  /** Forgets what was written at or past `length`; returns how many bytes that was. */
+  #lose(length: number): number {
+    const before = this.#present.ranges.reduce((n, [s, e]) => n + e - s, 0);
+    this.#present.truncate(length);
+    return before - this.#present.ranges.reduce((n, [s, e]) => n + e - s, 0);
   }
 
   get size(): number {

@@ -140,7 +140,7 @@ export class Vfs {
   }
 
   /** Reopens the staging files the mirror records and queues their commits (after a restart). */
-  recover(): Promise<number> {
+  recover(): ReturnType<WritePath['recover']> {
     return this.#writes.recover();
   }
 

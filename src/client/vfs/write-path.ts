@@ -183,9 +183,13 @@ export class WritePath {
     }
   }
 
-  /** Reopens the staging files the mirror records and queues their commits (after a restart). */
-  async recover(): Promise<number> {
+  /**
+   * Reopens the staging files the mirror records and queues their commits (after a restart).
+   * Returns how many, and the files whose last writes a crash kept from the disk (StagingFile.open).
+   */
+  async recover(): Promise<{ queued: number; lost: { path: string; bytes: number }[] }> {
     let n = 0;
+    const lost: { path: string; bytes: number }[] = [];
     for (const node of this.#mirror.stagedNodes()) {
       const d = await this.#dirty.reopen(node.id, node.staging!, node.mtime);
       const path = this.#mirror.pathOf(node.id);
@@ -193,10 +197,11 @@ export class WritePath {
         this.#mirror.updateLocal(node.id, { staging: null });
         continue;
       }
+      if (d.file.lostBytes) lost.push({ path, bytes: d.file.lostBytes });
       this.#mirror.queueCommit(node.id, path, { size: d.file.size });
       n++;
     }
     if (n) this.#onQueued();
-    return n;
+    return { queued: n, lost };
   }
 }
