@@ -467,9 +467,13 @@ const started = Date.now();
 const failed: number[] = [];
 t.test(`${seeds.length} random schedules × ${events} events`, async (t) => {
   let steps = 0;
+  let done = 0;
   for (const seed of seeds) {
     const r = await runDet({ seed, events, verbose: !!process.env.LOFT_DET_VERBOSE });
     steps += r.stats.steps;
+    // A long soak says where it is (its log holds failures only otherwise).
+    if (++done % 1000 === 0)
+      console.error(`sync-det: ${done} of ${seeds.length} schedules, ${failed.length} failed`);
     if (r.ok) continue;
     failed.push(seed);
     console.error(formatDetFailure(r));
