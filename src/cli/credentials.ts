@@ -6,8 +6,6 @@
  * server's certificate may chain to, besides the system's.
  */
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
-import { Agent } from 'undici';
 import { LoftError } from '../shared/errors.js';
 import { TOKEN_RE } from '../server/tokens.js';
 
@@ -54,19 +52,4 @@ export function readCa(file: string): string {
 /** The CA file to trust: --ca, else LOFT_CA, else the one remembered (undefined: the system's only). */
 export function caFrom(opts: { ca?: string | undefined }, remembered?: string): string | undefined {
   return opts.ca ?? (process.env.LOFT_CA || undefined) ?? remembered;
-}
-
-/**
- * An undici Agent that verifies the server's certificate against the system's CAs plus the PEM
- * bundle `caFile` (undefined: the system's alone). Verification is never turned off.
- */
-export function agentFor(caFile: string | undefined, options: Agent.Options = {}): Agent | undefined {
-  if (caFile === undefined) return undefined;
-  const ca = readCa(caFile);
-  return new Agent({ ...options, connect: { ca: [...tlsRootCertificates(), ca] } });
-}
-
-/** Node's bundled roots: `ca` replaces them, and a private CA should add to them, not replace them. */
-function tlsRootCertificates(): string[] {
-  return [...rootCertificates];
 }

@@ -255,7 +255,7 @@ t.test('a stuck change is reported; a check that cannot be made exits 2 with one
   proxy.offline();
   const down = await check(m);
   t.equal(down.code, 2, down.stdout);
-  t.match(down.stderr, /^loft: check failed: server http:\/\/127\.0\.0\.1:\d+ unreachable: .*\n$/);
+  t.match(down.stderr, /^loft: check failed: cannot reach http:\/\/127\.0\.0\.1:\d+: .*\n$/);
   t.equal(down.stderr.split('\n').length, 2, 'one line');
   await m.stop();
 });

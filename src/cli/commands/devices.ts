@@ -3,7 +3,7 @@
  * seen) and revoking one. Credentials as `loft history` finds them.
  */
 import type { Command } from 'commander';
-import { api, resolveServer, serverOptions, type ServerOptions } from './history.js';
+import { api, resolveServer, serverOptions, type ServerOptions } from '../server-context.js';
 import { table, when } from './table.js';
 
 interface DevicesOptions extends ServerOptions {

@@ -1,125 +1,20 @@
 /**
- * `loft history PATH` and `loft history --deleted DIR`: version history from the server.
- *
- * Also the small server client that `loft restore` shares: credentials come from --server/--token,
- * LOFT_SERVER/LOFT_TOKEN, or a drive's state directory (--state, LOFT_STATE, else the default
- * one); PATH is a cloud path (`/docs/a.txt`) or a path inside the mounted drive, mapped to the cloud
- * path through the state directory's mount record.
+ * `loft history PATH` and `loft history --deleted DIR`: version history from the server (and
+ * `historyOf`, which `loft restore` shares). Credentials and paths: ../server-context.ts.
  */
-import path from 'node:path';
 import type { Command } from 'commander';
-import { request, type Dispatcher } from 'undici';
-import { agentFor, caFrom, tokenFrom } from '../credentials.js';
-import { defaultStateDir, readConfig, readMountRecord } from '../../client/state-dir.js';
-import { LoftError, type ErrorCode } from '../../shared/errors.js';
+import { LoftError } from '../../shared/errors.js';
 import type { DeletedEntry, Revision } from '../../shared/protocol.js';
 import { formatBytes } from '../../shared/size.js';
+import {
+  api,
+  cloudPath,
+  resolveServer,
+  serverOptions,
+  type ServerContext,
+  type ServerOptions,
+} from '../server-context.js';
 import { table, when } from './table.js';
-
-/** One request should never take long; a stuck server is reported rather than waited on. */
-const REQUEST_TIMEOUT_MS = 30_000;
-
-export interface ServerOptions {
-  server?: string;
-  token?: string;
-  tokenFile?: string;
-  ca?: string;
-  state?: string;
-}
-
-export interface ServerContext {
-  server: string;
-  token: string;
-  /** Mountpoint of the drive whose state directory was used, if any. */
-  mountpoint: string | null;
-  /** Verifies an https server against a private CA too (--ca); undefined: the system's CAs. */
-  dispatcher?: Dispatcher | undefined;
-}
-
-export function serverOptions(c: Command): Command {
-  return c
-    .option('--server <url>', 'server URL (env LOFT_SERVER)')
-    .option('--token <token>', 'device token (visible in ps: prefer --token-file or LOFT_TOKEN)')
-    .option('--token-file <file>', 'read the device token from FILE (env LOFT_TOKEN_FILE)')
-    .option('--ca <file>', 'PEM of a private CA to trust for an https server (env LOFT_CA)')
-    .option('--state <dir>', "a drive's state directory to take server and token from (env LOFT_STATE)");
-}
-
-export function resolveServer(opts: ServerOptions): ServerContext {
-  // An empty variable counts as unset.
-  const env = (name: string) => process.env[name] || undefined;
-  const stateDir = opts.state ?? env('LOFT_STATE');
-  const state = path.resolve(stateDir ?? defaultStateDir());
-  const config = readConfig(state);
-  if (stateDir && !config)
-    throw new LoftError('NOT_FOUND', `state directory ${state} holds no server and token (mount once first)`);
-  const server = opts.server ?? env('LOFT_SERVER') ?? config?.server;
-  const token = tokenFrom(opts) ?? config?.token;
-  if (!server || !token) {
-    throw new LoftError(
-      'BAD_REQUEST',
-      'which server? give --server URL and --token-file FILE (or LOFT_SERVER, LOFT_TOKEN), or --state DIR of a drive',
-    );
-  }
-  return {
-    server: server.replace(/\/+$/, ''),
-    token,
-    mountpoint: readMountRecord(state)?.mountpoint ?? null,
-    dispatcher: agentFor(caFrom(opts, config?.ca)),
-  };
-}
-
-/** The cloud path for PATH: itself, or mapped from a path inside the mounted drive. */
-export function cloudPath(ctx: ServerContext, file: string): string {
-  const abs = path.resolve(file);
-  const mnt = ctx.mountpoint;
-  if (mnt && (abs === mnt || abs.startsWith(mnt + '/'))) return abs === mnt ? '/' : abs.slice(mnt.length);
-  if (!file.startsWith('/')) {
-    throw new LoftError(
-      'BAD_PATH',
-      `${file}: give a cloud path (/docs/a.txt) or a path inside the mounted drive`,
-    );
-  }
-  return file;
-}
-
-export async function api<T>(
-  ctx: ServerContext,
-  method: 'GET' | 'POST',
-  route: string,
-  body?: unknown,
-): Promise<T> {
-  let res;
-  try {
-    res = await request(ctx.server + route, {
-      method,
-      ...(ctx.dispatcher ? { dispatcher: ctx.dispatcher } : {}),
-      headers: {
-        authorization: `Bearer ${ctx.token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      headersTimeout: REQUEST_TIMEOUT_MS,
-      bodyTimeout: REQUEST_TIMEOUT_MS,
-    });
-  } catch (err) {
-    throw new LoftError('UNAVAILABLE', `cannot reach ${ctx.server}: ${(err as Error).message}`);
-  }
-  const text = await res.body.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  if (res.statusCode >= 300) {
-    const e = (parsed as { error?: { code?: ErrorCode; message?: string } } | undefined)?.error;
-    throw new LoftError(e?.code ?? 'INTERNAL', e?.message ?? `server answered ${res.statusCode}`, {
-      details: (e ?? {}) as Record<string, unknown>,
-    });
-  }
-  return parsed as T;
-}
 
 const q = encodeURIComponent;
 

@@ -9,7 +9,7 @@
 import type { Command } from 'commander';
 import { LoftError } from '../../shared/errors.js';
 import { parseDuration } from '../../shared/size.js';
-import { api, cloudPath, resolveServer, serverOptions, type ServerOptions } from './history.js';
+import { api, cloudPath, resolveServer, serverOptions, type ServerOptions } from '../server-context.js';
 import { table, when } from './table.js';
 
 interface LinkOptions extends ServerOptions {

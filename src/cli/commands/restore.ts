@@ -8,12 +8,12 @@ import type { Revision } from '../../shared/protocol.js';
 import {
   api,
   cloudPath,
-  historyOf,
   resolveServer,
   serverOptions,
   type ServerContext,
   type ServerOptions,
-} from './history.js';
+} from '../server-context.js';
+import { historyOf } from './history.js';
 
 interface RestoreOptions extends ServerOptions {
   rev?: string;

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import type { SearchResult } from '../../metastore/engine/search.js';
 import { LoftError } from '../../shared/errors.js';
 import { formatBytes } from '../../shared/size.js';
-import { api, resolveServer, serverOptions, type ServerOptions } from './history.js';
+import { api, resolveServer, serverOptions, type ServerOptions } from '../server-context.js';
 
 interface SearchOptions extends ServerOptions {
   limit?: string;

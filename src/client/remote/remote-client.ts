@@ -176,6 +176,14 @@ export class RemoteClient {
     await this.#agent?.close();
   }
 
+  /**
+   * Any JSON route (the CLI's verbs: history, restore, links, devices, search): the answer parsed,
+   * or the server's error as a LoftError with its code and details.
+   */
+  call<T>(method: 'GET' | 'POST', route: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    return this.#json(method, route, body, signal);
+  }
+
   whoami(signal?: AbortSignal): Promise<WhoAmI> {
     return this.#json('GET', '/v1/whoami', undefined, signal);
   }
@@ -362,7 +370,7 @@ export class RemoteClient {
       });
     } catch (cause) {
       if (signal?.aborted) throw cause;
-      throw new LoftError('UNAVAILABLE', `server ${this.url} unreachable: ${(cause as Error).message}`, {
+      throw new LoftError('UNAVAILABLE', `cannot reach ${this.url}: ${(cause as Error).message}`, {
         cause,
       });
     }
