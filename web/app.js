@@ -3,6 +3,7 @@
 // framework and no bundler: every file is served by `loft serve` from web/.
 
 import { api, ApiError, fileUrl, q, setCsrf } from './api.js';
+import { linksPanel, shareDialog } from './share.js';
 import { uploadFile } from './upload.js';
 
 const $ = (id) => document.getElementById(id);
@@ -148,7 +149,9 @@ async function go(path, { focus = false, select = null } = {}) {
   state.target = path;
   let entries;
   try {
-    ({ entries } = await api('GET', `/v1/list?path=${q(path)}`));
+    // The page's own listing: no block lists (the drive's /v1/list sends every file's), so a big
+    // folder's answer is a fraction of the bytes.
+    ({ entries } = await api('GET', `/v1/web/list?path=${q(path)}`));
     if (token !== state.nav) return;
   } catch (err) {
     if (token !== state.nav) return;
@@ -166,6 +169,7 @@ async function go(path, { focus = false, select = null } = {}) {
   if (location.hash !== hashOf(path) && !(path === '/' && location.hash === ''))
     history.pushState(null, '', hashOf(path));
   renderCrumbs();
+  $('zip-folder').href = `/v1/web/zip?path=${q(path)}`;
   renderList(focus);
 }
 
@@ -442,6 +446,19 @@ async function remove() {
 $('act-rename').addEventListener('click', () => rename().catch(fail));
 $('act-move').addEventListener('click', () => move().catch(fail));
 $('act-delete').addEventListener('click', () => remove().catch(fail));
+// Share the selected file or folder, or the folder shown when nothing is selected.
+const ui = { el, showPanel: (...a) => showPanel(...a), say, fail, formatDate };
+$('act-share').addEventListener('click', () => {
+  const e = entryById(state.selected);
+  const name = state.path === '/' ? 'Home' : state.path.slice(state.path.lastIndexOf('/') + 1);
+  shareDialog(
+    ui,
+    e
+      ? { path: join(state.path, e.name), name: e.name, kind: e.kind }
+      : { path: state.path, name, kind: 'dir' },
+  );
+});
+$('show-links').addEventListener('click', () => linksPanel(ui).catch(fail));
 $('act-history').addEventListener('click', () => {
   const e = entryById(state.selected);
   if (e) history_(e).catch(fail);

@@ -4,7 +4,7 @@
  * table fails a test.
  */
 import type Database from 'better-sqlite3';
-import { prepareSearchStatements } from './sqlite-search-statements.js';
+import { prepareWebStatements } from './sqlite-web-statements.js';
 import { prepareSharingStatements } from './sqlite-sharing-statements.js';
 
 export type SqliteStatements = ReturnType<typeof prepareStatements>;
@@ -12,7 +12,7 @@ export type SqliteStatements = ReturnType<typeof prepareStatements>;
 export function prepareStatements(db: Database.Database) {
   return {
     ...prepareSharingStatements(db),
-    ...prepareSearchStatements(db),
+    ...prepareWebStatements(db),
     // One op of a batch (engine/tree-batch.ts); `ROLLBACK TO` keeps the savepoint, RELEASE ends it.
     savepoint: db.prepare('SAVEPOINT loft_op'),
     rollbackToSavepoint: db.prepare('ROLLBACK TO loft_op'),

@@ -21,6 +21,8 @@ const ALLOWED_SCANS: Record<string, string> = {
   // Name search for 1-2 characters held by many trigrams, so common that the scan stops early
   // at the limit (sqlite-meta-tx.ts searchNames).
   searchNamesShort: 'nodes',
+  // The first 20,000 nodes only (LIMIT in the subquery), for common 1-2 character queries.
+  searchNamesProbe: 'nodes',
 };
 
 /** The index each history query must use (the ones that regressed, pinned by name). */
