@@ -90,6 +90,25 @@ export function searchContract(t: Test, ctx: MetaContext): void {
     },
   );
 
+  t.test('listChildEntries: the listing fields of live children, no block lists', async (t) => {
+    const { store, alice } = ctx;
+    await store.mkdir(alice.actor, { ns: alice.ns, path: '/List/sub', mtime: NOW, mode: 0o755, parents: true });
+    const f = await ctx.write(alice, '/List/f.txt', ['abc']);
+    const gone = await ctx.write(alice, '/List/gone.txt', ['x']);
+    await ctx.del(alice, gone.id);
+    const dir = (await store.getNode(alice.ns, { path: '/List' }))!;
+    const got = await store.listChildEntries(alice.ns, dir.id);
+    const sub = (await store.getNode(alice.ns, { path: '/List/sub' }))!;
+    t.same(
+      [...got].sort((a, b) => (a.name < b.name ? -1 : 1)),
+      [
+        { id: f.id, name: 'f.txt', kind: 'file', size: f.size, mtime: f.mtime, rev: f.rev },
+        { id: sub.id, name: 'sub', kind: 'dir', size: 0, mtime: NOW, rev: sub.rev },
+      ],
+    );
+    await t.rejects(store.listChildEntries(alice.ns, f.id), { code: 'NOT_DIR' });
+  });
+
   t.test('web accounts: password hash set and read; a revoked device no longer authenticates', async (t) => {
     const { store, alice } = ctx;
     t.same(await store.passwordHash('alice'), { userId: alice.userId, hash: null });
