@@ -188,37 +188,67 @@ function renderCrumbs() {
 
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
 
-function sorted(entries) {
+function order() {
   const { key, dir } = state.sort;
-  return [...entries].sort((a, b) => {
+  return (a, b) => {
     if (a.kind !== b.kind) return a.kind === 'dir' ? -1 : 1; // folders first, always
     let c = 0;
     if (key === 'size') c = a.size - b.size;
     else if (key === 'mtime') c = a.mtime - b.mtime;
     if (c === 0) c = collator.compare(a.name, b.name);
     return c * dir;
-  });
+  };
 }
 
-function rowOf(e) {
-  const tr = el('tr', { 'data-id': String(e.id), tabindex: '-1', 'aria-selected': 'false' });
-  const name = el('td');
-  const icon = el('span', { class: `kind ${e.kind}`, 'aria-hidden': 'true' });
-  const link =
-    e.kind === 'dir'
-      ? el('a', { href: hashOf(join(state.path, e.name)), text: e.name })
-      : el('a', {
-          href: fileUrl(join(state.path, e.name), { download: true }),
-          text: e.name,
-          'data-preview': '1',
-        });
-  name.append(icon, link);
-  if (CONFLICT_RE.test(e.name)) name.append(el('span', { class: 'badge', text: 'conflict' }));
+/**
+ * The first `k` entries in `cmp` order, without sorting them all: about one comparison an entry
+ * (the first screen of a 10,000-entry folder waits for 10,000 comparisons, not 130,000). Equal
+ * entries keep their input order, as Array.prototype.sort (stable) keeps them.
+ */
+function firstSorted(entries, k, cmp) {
+  const top = [];
+  for (const e of entries) {
+    if (top.length === k && cmp(e, top[k - 1]) >= 0) continue;
+    let lo = 0;
+    let hi = top.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cmp(e, top[mid]) < 0) hi = mid;
+      else lo = mid + 1;
+    }
+    top.splice(lo, 0, e);
+    if (top.length > k) top.pop();
+  }
+  return top;
+}
+
+// Rows are clones of one prepared row (a big folder makes thousands: cloning and filling is a
+// few times cheaper than building each cell with createElement and setAttribute).
+const ROW_TEMPLATE = (() => {
+  const tr = el('tr', { tabindex: '-1', 'aria-selected': 'false' });
   tr.append(
-    name,
-    el('td', { class: 'col-size', text: e.kind === 'dir' ? '—' : formatSize(e.size) }),
-    el('td', { class: 'col-date', text: formatDate(e.mtime) }),
+    el('td', {}, el('span', { class: 'kind', 'aria-hidden': 'true' }), el('a')),
+    el('td', { class: 'col-size' }),
+    el('td', { class: 'col-date' }),
   );
+  return tr;
+})();
+
+function rowOf(e) {
+  const tr = ROW_TEMPLATE.cloneNode(true);
+  tr.dataset.id = String(e.id);
+  const [name, size, date] = tr.children;
+  const [icon, link] = name.children;
+  icon.className = `kind ${e.kind}`;
+  link.textContent = e.name;
+  if (e.kind === 'dir') link.href = hashOf(join(state.path, e.name));
+  else {
+    link.href = fileUrl(join(state.path, e.name), { download: true });
+    link.dataset.preview = '1';
+  }
+  if (CONFLICT_RE.test(e.name)) name.append(el('span', { class: 'badge', text: 'conflict' }));
+  size.textContent = e.kind === 'dir' ? '—' : formatSize(e.size);
+  date.textContent = formatDate(e.mtime);
   return tr;
 }
 
@@ -226,10 +256,14 @@ function renderList(focus) {
   const tbody = $('rows');
   // A live update re-renders the list under the user's keyboard: keep the focus where it was.
   focus = focus || tbody.contains(document.activeElement);
-  const list = sorted(state.entries);
+  const entries = state.entries;
+  const cmp = order();
+  // The first screen from a partial sort; the whole list is sorted in the next frame.
+  let list = null;
+  const first = firstSorted(entries, FIRST_ROWS, cmp);
   const token = ++state.renderToken;
   tbody.replaceChildren();
-  $('empty').hidden = list.length > 0;
+  $('empty').hidden = entries.length > 0;
   for (const th of document.querySelectorAll('[data-sort]')) {
     const on = th.dataset.sort === state.sort.key;
     th.toggleAttribute('aria-sort', on);
@@ -239,11 +273,15 @@ function renderList(focus) {
     }
   }
   const frag = document.createDocumentFragment();
-  for (const e of list.slice(0, FIRST_ROWS)) frag.append(rowOf(e));
+  for (const e of first) frag.append(rowOf(e));
   tbody.append(frag);
-  let at = FIRST_ROWS;
+  let at = first.length;
   const more = () => {
-    if (token !== state.renderToken || at >= list.length) {
+    if (token === state.renderToken && list === null && at < entries.length) {
+      list = [...entries].sort(cmp);
+      return requestAnimationFrame(more);
+    }
+    if (token !== state.renderToken || at >= entries.length) {
       if (token === state.renderToken) tbody.dataset.complete = '1';
       return;
     }

@@ -92,7 +92,13 @@ export function searchContract(t: Test, ctx: MetaContext): void {
 
   t.test('listChildEntries: the listing fields of live children, no block lists', async (t) => {
     const { store, alice } = ctx;
-    await store.mkdir(alice.actor, { ns: alice.ns, path: '/List/sub', mtime: NOW, mode: 0o755, parents: true });
+    await store.mkdir(alice.actor, {
+      ns: alice.ns,
+      path: '/List/sub',
+      mtime: NOW,
+      mode: 0o755,
+      parents: true,
+    });
     const f = await ctx.write(alice, '/List/f.txt', ['abc']);
     const gone = await ctx.write(alice, '/List/gone.txt', ['x']);
     await ctx.del(alice, gone.id);
