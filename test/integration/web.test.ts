@@ -2,8 +2,10 @@
  * The web interface in a real browser (Debian's chromium through puppeteer-core) against a real
  * `loft serve`, and a real FUSE mount for the live update: sign-in, browse, upload with dedup
  * (the second upload of the same 64 MiB file sends < 1 MiB, counted on the server), byte-exact
- * download, rename/move/delete, restore of an older revision, undelete, search, a file made on a
- * mounted drive appearing without reload, and the server's answers to bad cookies and missing
+ * download, rename/move/delete, restore of an older revision, undelete, search (1-2 characters
+ * too), a folder as a zip stream, share links made, copied, listed and revoked in the page, a
+ * 10,000-file folder (its first-screen time printed), a file made on a mounted drive appearing
+ * without reload, and the server's answers to bad cookies and missing
  * CSRF tokens. Screenshots at desktop and phone width go to the directory the test prints.
  */
 import { execFile, spawn } from 'node:child_process';
