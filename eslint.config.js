@@ -30,6 +30,8 @@ export default tseslint.config(
           'crypto',
           'WebAssembly',
           'Intl',
+          'URL',
+          'navigator',
         ].map((g) => [g, 'readonly']),
       ),
     },

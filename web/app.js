@@ -3,6 +3,7 @@
 // framework and no bundler: every file is served by `loft serve` from web/.
 
 import { api, ApiError, fileUrl, q, setCsrf } from './api.js';
+import { linksPanel, shareDialog } from './share.js';
 import { uploadFile } from './upload.js';
 
 const $ = (id) => document.getElementById(id);
@@ -141,14 +142,22 @@ window.addEventListener('hashchange', () => {
   if (state.session) go(pathFromHash(), { focus: true }).catch(fail);
 });
 
-async function go(path, { focus = false, select = null } = {}) {
+/**
+ * Shows the folder `path`. `reload` (a live update, the end of an upload): the folder already
+ * shown or being opened, so the address is left alone. Had a reload's answer set the address, it
+ * could land between the user's change of the address and its hashchange event, which then read
+ * the reload's address and went back there (seen in the browser test under load).
+ */
+async function go(path, { focus = false, select = null, reload = false } = {}) {
   // The newest navigation wins: a slower answer to an older one (a live reload of the folder just
   // left) must not take the page back there.
   const token = ++state.nav;
   state.target = path;
   let entries;
   try {
-    ({ entries } = await api('GET', `/v1/list?path=${q(path)}`));
+    // The page's own listing: no block lists (the drive's /v1/list sends every file's), so a big
+    // folder's answer is a fraction of the bytes.
+    ({ entries } = await api('GET', `/v1/web/list?path=${q(path)}`));
     if (token !== state.nav) return;
   } catch (err) {
     if (token !== state.nav) return;
@@ -163,9 +172,10 @@ async function go(path, { focus = false, select = null } = {}) {
   state.entries = entries;
   if (changedFolder) state.selected = null;
   if (select !== null) state.selected = select;
-  if (location.hash !== hashOf(path) && !(path === '/' && location.hash === ''))
+  if (!reload && location.hash !== hashOf(path) && !(path === '/' && location.hash === ''))
     history.pushState(null, '', hashOf(path));
   renderCrumbs();
+  $('zip-folder').href = `/v1/web/zip?path=${q(path)}`;
   renderList(focus);
 }
 
@@ -184,37 +194,67 @@ function renderCrumbs() {
 
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
 
-function sorted(entries) {
+function order() {
   const { key, dir } = state.sort;
-  return [...entries].sort((a, b) => {
+  return (a, b) => {
     if (a.kind !== b.kind) return a.kind === 'dir' ? -1 : 1; // folders first, always
     let c = 0;
     if (key === 'size') c = a.size - b.size;
     else if (key === 'mtime') c = a.mtime - b.mtime;
     if (c === 0) c = collator.compare(a.name, b.name);
     return c * dir;
-  });
+  };
 }
 
-function rowOf(e) {
-  const tr = el('tr', { 'data-id': String(e.id), tabindex: '-1', 'aria-selected': 'false' });
-  const name = el('td');
-  const icon = el('span', { class: `kind ${e.kind}`, 'aria-hidden': 'true' });
-  const link =
-    e.kind === 'dir'
-      ? el('a', { href: hashOf(join(state.path, e.name)), text: e.name })
-      : el('a', {
-          href: fileUrl(join(state.path, e.name), { download: true }),
-          text: e.name,
-          'data-preview': '1',
-        });
-  name.append(icon, link);
-  if (CONFLICT_RE.test(e.name)) name.append(el('span', { class: 'badge', text: 'conflict' }));
+/**
+ * The first `k` entries in `cmp` order, without sorting them all: about one comparison an entry
+ * (the first screen of a 10,000-entry folder waits for 10,000 comparisons, not 130,000). Equal
+ * entries keep their input order, as Array.prototype.sort (stable) keeps them.
+ */
+function firstSorted(entries, k, cmp) {
+  const top = [];
+  for (const e of entries) {
+    if (top.length === k && cmp(e, top[k - 1]) >= 0) continue;
+    let lo = 0;
+    let hi = top.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cmp(e, top[mid]) < 0) hi = mid;
+      else lo = mid + 1;
+    }
+    top.splice(lo, 0, e);
+    if (top.length > k) top.pop();
+  }
+  return top;
+}
+
+// Rows are clones of one prepared row (a big folder makes thousands: cloning and filling is a
+// few times cheaper than building each cell with createElement and setAttribute).
+const ROW_TEMPLATE = (() => {
+  const tr = el('tr', { tabindex: '-1', 'aria-selected': 'false' });
   tr.append(
-    name,
-    el('td', { class: 'col-size', text: e.kind === 'dir' ? '—' : formatSize(e.size) }),
-    el('td', { class: 'col-date', text: formatDate(e.mtime) }),
+    el('td', {}, el('span', { class: 'kind', 'aria-hidden': 'true' }), el('a')),
+    el('td', { class: 'col-size' }),
+    el('td', { class: 'col-date' }),
   );
+  return tr;
+})();
+
+function rowOf(e) {
+  const tr = ROW_TEMPLATE.cloneNode(true);
+  tr.dataset.id = String(e.id);
+  const [name, size, date] = tr.children;
+  const [icon, link] = name.children;
+  icon.className = `kind ${e.kind}`;
+  link.textContent = e.name;
+  if (e.kind === 'dir') link.href = hashOf(join(state.path, e.name));
+  else {
+    link.href = fileUrl(join(state.path, e.name), { download: true });
+    link.dataset.preview = '1';
+  }
+  if (CONFLICT_RE.test(e.name)) name.append(el('span', { class: 'badge', text: 'conflict' }));
+  size.textContent = e.kind === 'dir' ? '—' : formatSize(e.size);
+  date.textContent = formatDate(e.mtime);
   return tr;
 }
 
@@ -222,10 +262,14 @@ function renderList(focus) {
   const tbody = $('rows');
   // A live update re-renders the list under the user's keyboard: keep the focus where it was.
   focus = focus || tbody.contains(document.activeElement);
-  const list = sorted(state.entries);
+  const entries = state.entries;
+  const cmp = order();
+  // The first screen from a partial sort; the whole list is sorted in the next frame.
+  let list = null;
+  const first = firstSorted(entries, FIRST_ROWS, cmp);
   const token = ++state.renderToken;
   tbody.replaceChildren();
-  $('empty').hidden = list.length > 0;
+  $('empty').hidden = entries.length > 0;
   for (const th of document.querySelectorAll('[data-sort]')) {
     const on = th.dataset.sort === state.sort.key;
     th.toggleAttribute('aria-sort', on);
@@ -235,11 +279,15 @@ function renderList(focus) {
     }
   }
   const frag = document.createDocumentFragment();
-  for (const e of list.slice(0, FIRST_ROWS)) frag.append(rowOf(e));
+  for (const e of first) frag.append(rowOf(e));
   tbody.append(frag);
-  let at = FIRST_ROWS;
+  let at = first.length;
   const more = () => {
-    if (token !== state.renderToken || at >= list.length) {
+    if (token === state.renderToken && list === null && at < entries.length) {
+      list = [...entries].sort(cmp);
+      return requestAnimationFrame(more);
+    }
+    if (token !== state.renderToken || at >= entries.length) {
       if (token === state.renderToken) tbody.dataset.complete = '1';
       return;
     }
@@ -442,6 +490,19 @@ async function remove() {
 $('act-rename').addEventListener('click', () => rename().catch(fail));
 $('act-move').addEventListener('click', () => move().catch(fail));
 $('act-delete').addEventListener('click', () => remove().catch(fail));
+// Share the selected file or folder, or the folder shown when nothing is selected.
+const ui = { el, showPanel: (...a) => showPanel(...a), say, fail, formatDate };
+$('act-share').addEventListener('click', () => {
+  const e = entryById(state.selected);
+  const name = state.path === '/' ? 'Home' : state.path.slice(state.path.lastIndexOf('/') + 1);
+  shareDialog(
+    ui,
+    e
+      ? { path: join(state.path, e.name), name: e.name, kind: e.kind }
+      : { path: state.path, name, kind: 'dir' },
+  );
+});
+$('show-links').addEventListener('click', () => linksPanel(ui).catch(fail));
 $('act-history').addEventListener('click', () => {
   const e = entryById(state.selected);
   if (e) history_(e).catch(fail);
@@ -692,7 +753,7 @@ async function runUploads() {
     overall();
   }
   uploads.running = false;
-  if (state.session) go(state.target).catch(fail);
+  if (state.session) go(state.target, { reload: true }).catch(fail);
 }
 
 $('uploads-hide').addEventListener('click', () => {
@@ -770,7 +831,7 @@ function startLive(cursor) {
           // One reload for a burst of changes.
           reload = setTimeout(() => {
             reload = null;
-            if (state.session) go(state.target).catch(fail);
+            if (state.session) go(state.target, { reload: true }).catch(fail);
           }, 150);
         }
       } catch (err) {

@@ -221,6 +221,16 @@ export interface JournalRead {
 }
 
 /** One page of a namespace's live tree (`listTree`). */
+/** A child as a listing shows it (MetadataStore.listChildEntries): no block list, no history. */
+export interface ChildEntry {
+  id: number;
+  name: string;
+  kind: NodeKind;
+  size: number;
+  mtime: number;
+  rev: number;
+}
+
 export interface TreePage {
   /** Live nodes (the root included) with ids above the page's `after`, by id: current revisions. */
   entries: Revision[];
@@ -306,6 +316,8 @@ export interface TreeStore {
   // Reads
   getNode(ns: number, node: NodeRef): Promise<Revision | null>;
   listChildren(ns: number, dirId: number): Promise<Revision[]>;
+  /** A folder's children without block lists (the web page's listing: light for big folders). */
+  listChildEntries(ns: number, dirId: number): Promise<ChildEntry[]>;
   listRevisions(ns: number, id: number): Promise<Revision[]>;
   /**
    * The namespace's live nodes with ids above `after`, by id, as their current revisions (block

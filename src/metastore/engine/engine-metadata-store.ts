@@ -29,6 +29,7 @@ import type {
   RestoreOp,
   Role,
   TreePage,
+  ChildEntry,
   UserRecord,
 } from '../metadata-store.js';
 import * as accounts from './accounts.js';
@@ -138,6 +139,9 @@ export abstract class EngineMetadataStore implements MetadataStore {
   }
   listChildren(ns: number, dirId: number): Promise<Revision[]> {
     return this.read((tx) => reads.listChildren(tx, ns, dirId));
+  }
+  listChildEntries(ns: number, dirId: number): Promise<ChildEntry[]> {
+    return this.read((tx) => reads.listChildEntries(tx, ns, dirId));
   }
   listRevisions(ns: number, id: number): Promise<Revision[]> {
     return this.read((tx) => reads.listRevisions(tx, ns, id));

@@ -24,7 +24,7 @@
  * namespace locks a batch needs before its first savepoint.
  */
 import type { BlockRef, NodeKind, RevisionOp } from '../../shared/protocol.js';
-import type { Principal, Role } from '../metadata-store.js';
+import type { ChildEntry, Principal, Role } from '../metadata-store.js';
 import type { SharingTx } from './sharing-tx.js';
 import type { Step } from './step.js';
 
@@ -157,6 +157,8 @@ export interface MetaTx extends SharingTx {
   hasChild(parentId: number): Step<boolean>;
   /** The current revisions of a folder's live children, by name. */
   childRevisions(parentId: number): Step<RevisionRow[]>;
+  /** The live children's listing fields only (no order: the page sorts), for big folders. */
+  childEntries(parentId: number): Step<ChildEntry[]>;
   /** Every child, live or deleted, by name then id. */
   allChildren(parentId: number): Step<NodeRow[]>;
   /** The current revisions of the namespace's live nodes with ids above `after`, by id (up to `limit`). */

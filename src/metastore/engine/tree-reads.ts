@@ -5,7 +5,7 @@
 import { LoftError } from '../../shared/errors.js';
 import { joinPath, splitPath } from '../../shared/paths.js';
 import type { DeletedEntry, Revision } from '../../shared/protocol.js';
-import type { DeletedList, NodeRef, TreePage } from '../metadata-store.js';
+import type { ChildEntry, DeletedList, NodeRef, TreePage } from '../metadata-store.js';
 import type { MetaTx, NodeRow } from './meta-tx.js';
 import type { Step } from './step.js';
 import { head, lookup, nodeById, pathOf } from './tree-paths.js';
@@ -25,6 +25,13 @@ export function* listChildren(tx: MetaTx, ns: number, dirId: number): Step<Revis
   const dir = yield* nodeById(tx, ns, dirId);
   if (dir.kind !== 'dir') throw new LoftError('NOT_DIR', `${dir.name} is not a directory`);
   return yield* toRevisions(tx, ns, yield* tx.childRevisions(dir.id));
+}
+
+/** A folder's children without their block lists: what a listing shows (the web page, issue 16). */
+export function* listChildEntries(tx: MetaTx, ns: number, dirId: number): Step<ChildEntry[]> {
+  const dir = yield* nodeById(tx, ns, dirId);
+  if (dir.kind !== 'dir') throw new LoftError('NOT_DIR', `${dir.name} is not a directory`);
+  return yield* tx.childEntries(dir.id);
 }
 
 export function* listRevisions(tx: MetaTx, ns: number, id: number): Step<Revision[]> {

@@ -21,7 +21,7 @@ import type {
 } from '../engine/meta-tx.js';
 import type { DeviceRow, InsertLink, LinkRow } from '../engine/sharing-tx.js';
 import type { Step } from '../engine/step.js';
-import type { Principal, Role } from '../metadata-store.js';
+import type { ChildEntry, Principal, Role } from '../metadata-store.js';
 import { GC_LOCK, LOCK_CLASS } from './schema.js';
 
 /** A connection (in a transaction) or the pool (single statements). */
@@ -236,6 +236,14 @@ export class PostgresMetaTx implements MetaTx {
          JOIN revisions r ON r.ns_id = n.ns_id AND r.seq = n.rev
          LEFT JOIN devices d ON d.id = r.device_id
         WHERE n.parent_id = $1 AND n.deleted = 0 ORDER BY n.name`,
+      [parentId],
+    );
+  }
+  *childEntries(parentId: number): Step<ChildEntry[]> {
+    return yield* this.#rows<ChildEntry>(
+      `SELECT n.id, n.name, n.kind, r.size, r.mtime, n.rev FROM nodes n
+         JOIN revisions r ON r.ns_id = n.ns_id AND r.seq = n.rev
+        WHERE n.parent_id = $1 AND n.deleted = 0`,
       [parentId],
     );
   }

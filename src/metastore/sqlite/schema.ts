@@ -14,6 +14,7 @@
  * - links, devices.last_seen_at, users.quota_bytes (sharing, issue 13): share links (their secret
  *   stored as its SHA-256, an optional scrypt password hash), when a device was last seen, and a
  *   user's storage quota.
+ * - nodes_fts, name_trigrams, nodes_short_names (issue 16): name search (engine/search.ts).
  *
  * Every statement the store prepares is checked with EXPLAIN QUERY PLAN in
  * test/unit/metastore/sqlite-query-plans.test.ts: a full scan of a large table fails a test.
@@ -205,6 +206,32 @@ const MIGRATIONS: readonly string[] = [
     INSERT INTO nodes_fts(rowid, name) VALUES (new.id, new.name);
   END;
   INSERT INTO nodes_fts(nodes_fts) VALUES ('rebuild');
+  `,
+  // short search (issue 16): 1-2 character name searches without scanning every node.
+  // - name_trigrams: every distinct trigram (ASCII-lowercased) any node name ever held; a 1-2
+  //   character query looks up the trigrams that contain it here, then asks nodes_fts for names
+  //   holding any of them. Only grows (a stale trigram matches nothing in nodes_fts); bounded by
+  //   the distinct trigrams of real names, not by the number of nodes.
+  // - name_positions: 1..1024, the character positions a trigger walks (a CTE is not allowed in a
+  //   trigger; a name is at most 255 bytes, so 1024 characters is more than enough).
+  // - nodes_short_names: live names of 1-2 characters, which hold no trigram.
+  `
+  CREATE TABLE name_positions (n INTEGER PRIMARY KEY);
+  WITH RECURSIVE p(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM p WHERE n < 1024)
+  INSERT INTO name_positions (n) SELECT n FROM p;
+  CREATE TABLE name_trigrams (tri TEXT PRIMARY KEY) WITHOUT ROWID;
+  CREATE TRIGGER name_trigrams_ins AFTER INSERT ON nodes WHEN length(new.name) >= 3 BEGIN
+    INSERT OR IGNORE INTO name_trigrams (tri)
+      SELECT lower(substr(new.name, n, 3)) FROM name_positions WHERE n <= length(new.name) - 2;
+  END;
+  CREATE TRIGGER name_trigrams_upd AFTER UPDATE OF name ON nodes
+    WHEN old.name IS NOT new.name AND length(new.name) >= 3 BEGIN
+    INSERT OR IGNORE INTO name_trigrams (tri)
+      SELECT lower(substr(new.name, n, 3)) FROM name_positions WHERE n <= length(new.name) - 2;
+  END;
+  INSERT OR IGNORE INTO name_trigrams (tri)
+    SELECT lower(substr(nodes.name, p.n, 3)) FROM nodes JOIN name_positions p ON p.n <= length(nodes.name) - 2;
+  CREATE INDEX nodes_short_names ON nodes(ns_id) WHERE length(name) < 3 AND deleted = 0;
   `,
 ];
 

@@ -17,8 +17,20 @@ import type {
 } from '../engine/meta-tx.js';
 import type { DeviceRow, InsertLink, LinkRow } from '../engine/sharing-tx.js';
 import type { Step } from '../engine/step.js';
-import type { Principal, Role } from '../metadata-store.js';
+import type { ChildEntry, Principal, Role } from '../metadata-store.js';
 import type { SqliteStatements } from './sqlite-statements.js';
+
+/**
+ * A 1-2 character query held by more distinct trigrams than this is common: an FTS query ORing
+ * them all would cost more than the plain scan, which stops at the result limit early for a common
+ * term. Below it the OR is a few milliseconds over a million names (scripts/bench/search.mjs).
+ */
+const SHORT_QUERY_MAX_TRIGRAMS = 300;
+/**
+ * Nodes a 1-2 character query first scans (oldest first): a common query fills its limit there in
+ * about a millisecond, where ORing its many trigrams took tens (70 ms for "e" over a million names).
+ */
+const SHORT_PROBE_NODES = 20_000;
 
 export class SqliteMetaTx implements MetaTx {
   readonly #s: SqliteStatements;
@@ -85,11 +97,27 @@ export class SqliteMetaTx implements MetaTx {
     return this.#s.revokeDevice.all(now, tokenHash).length > 0;
   }
   *searchNames(userId: number, query: string, limit: number): Step<NodeRow[]> {
-    if ([...query].length >= 3) {
-      return this.#s.searchNames.all(userId, `"${query.replace(/"/g, '""')}"`, limit) as NodeRow[];
-    }
+    const phrase = (text: string) => `"${text.replace(/"/g, '""')}"`;
+    if ([...query].length >= 3) return this.#s.searchNames.all(userId, phrase(query), limit) as NodeRow[];
+    // Below a trigram (issue 16): a name of 3 characters or more holds the query if and only if
+    // one of its trigrams does, so the trigrams holding it (from the vocabulary) ORed in one FTS
+    // query find exactly those names; names of 1-2 characters come from their own index. A query
+    // held by very many trigrams is common, and the plain scan meets the limit early instead.
     const like = `%${query.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
-    return this.#s.searchNamesShort.all(userId, like, limit) as NodeRow[];
+    const probe = this.#s.searchNamesProbe.all(SHORT_PROBE_NODES, userId, like, limit) as NodeRow[];
+    if (probe.length >= limit) return probe;
+    const tris = (this.#s.nameTrigrams.all(like, SHORT_QUERY_MAX_TRIGRAMS + 1) as { tri: string }[]).map(
+      (r) => r.tri,
+    );
+    if (tris.length > SHORT_QUERY_MAX_TRIGRAMS) {
+      return this.#s.searchNamesShort.all(userId, like, limit) as NodeRow[];
+    }
+    const rows = this.#s.searchShortNames.all(userId, like, limit) as NodeRow[];
+    if (tris.length > 0 && rows.length < limit) {
+      const match = tris.map(phrase).join(' OR ');
+      rows.push(...(this.#s.searchNames.all(userId, match, limit - rows.length) as NodeRow[]));
+    }
+    return rows;
   }
 
   *rootOf(ns: number): Step<number | undefined> {
@@ -121,6 +149,9 @@ export class SqliteMetaTx implements MetaTx {
   }
   *childRevisions(parentId: number): Step<RevisionRow[]> {
     return this.#s.childRevisions.all(parentId) as RevisionRow[];
+  }
+  *childEntries(parentId: number): Step<ChildEntry[]> {
+    return this.#s.childEntries.all(parentId) as ChildEntry[];
   }
   *hasChild(parentId: number): Step<boolean> {
     return !!this.#s.hasChild.get(parentId);

@@ -4,6 +4,7 @@
  * table fails a test.
  */
 import type Database from 'better-sqlite3';
+import { prepareWebStatements } from './sqlite-web-statements.js';
 import { prepareSharingStatements } from './sqlite-sharing-statements.js';
 
 export type SqliteStatements = ReturnType<typeof prepareStatements>;
@@ -11,6 +12,7 @@ export type SqliteStatements = ReturnType<typeof prepareStatements>;
 export function prepareStatements(db: Database.Database) {
   return {
     ...prepareSharingStatements(db),
+    ...prepareWebStatements(db),
     // One op of a batch (engine/tree-batch.ts); `ROLLBACK TO` keeps the savepoint, RELEASE ends it.
     savepoint: db.prepare('SAVEPOINT loft_op'),
     rollbackToSavepoint: db.prepare('ROLLBACK TO loft_op'),
@@ -39,7 +41,8 @@ export function prepareStatements(db: Database.Database) {
       'UPDATE devices SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL RETURNING id',
     ),
     // FTS5 trigram match (3 characters or more): the index finds the names, the join keeps the
-    // caller's live nodes. The phrase is quoted by the caller (engine/search.ts).
+    // caller's live nodes. The phrase is quoted by the caller (sqlite-meta-tx.ts), or an OR of
+    // the trigrams that hold a 1-2 character query.
     searchNames: db.prepare(
       `SELECT n.* FROM nodes_fts f
          JOIN nodes n ON n.id = f.rowid
@@ -47,7 +50,8 @@ export function prepareStatements(db: Database.Database) {
         WHERE nodes_fts MATCH ? AND n.deleted = 0 AND n.parent_id IS NOT NULL
         LIMIT ?`,
     ),
-    // Shorter queries (below a trigram): a scan of the node table itself, the caller's namespaces
+    // Common 1-2 character queries (held by many trigrams; sqlite-meta-tx.ts searchNames): a
+    // scan of the node table itself, the caller's namespaces
     // checked only for names that match (CROSS JOIN keeps nodes the outer loop). Measured 61 ms
     // over a million names where the FTS table's LIKE (each row read back from nodes) took 315 ms;
     // LIMIT ends it early when the term is common.

@@ -35,6 +35,7 @@ import { METRICS_PATH, registerMetricsRoutes } from './metrics-routes.js';
 import { oneLine } from './request-fields.js';
 import type { RouteContext } from './route-context.js';
 import { registerTreeRoutes } from './tree-routes.js';
+import { registerWebFolderRoutes } from './web-folder-routes.js';
 import { isPublicWebRoute, registerWebRoutes } from './web-routes.js';
 
 export { parseRange } from './block-routes.js';
@@ -183,6 +184,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerDeviceRoutes(app, ctx);
   registerPublicLinkRoutes(app, ctx, new PasswordThrottle(clock));
   registerWebRoutes(app, ctx);
+  registerWebFolderRoutes(app, ctx);
 
   // preClose, not onClose: in-flight long-polls must be released before fastify waits for them.
   app.addHook('preClose', async () => hub.close());

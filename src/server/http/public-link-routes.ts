@@ -16,16 +16,13 @@
  */
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import yazl from 'yazl';
 import type { BlockStore } from '../../blockstore/block-store.js';
 import type { LinkRecord } from '../../metastore/sharing-store.js';
 import { LoftError } from '../../shared/errors.js';
-import type { BlockRef, Revision } from '../../shared/protocol.js';
+import type { Revision } from '../../shared/protocol.js';
+import { blockBytes, disposition, sendFolderZip } from './folder-zip.js';
 import { hashLinkSecret, LINK_SECRET_RE, type PasswordThrottle, verifyPassword } from '../link-secrets.js';
 import type { RouteContext } from './route-context.js';
-
-/** Files and folders one zip may hold: a bigger folder is refused (413) rather than half-listed. */
-export const MAX_ZIP_ENTRIES = 100_000;
 
 interface LinkParams {
   secret: string;
@@ -64,7 +61,7 @@ export function registerPublicLinkRoutes(
     }
     noLeaks(reply);
     if (node.kind === 'file') return sendFile(request, reply, ctx.blocks, node);
-    if (request.query.zip !== undefined) return sendZip(reply, link, node);
+    if (request.query.zip !== undefined) return sendFolderZip(reply, meta, ctx.blocks, link.ns, node);
     const children = await meta.listChildren(link.ns, node.id);
     const folderUrl = (parts: readonly string[]) =>
       `/s/${secret}/` + parts.map((p) => encodeURIComponent(p) + '/').join('');
@@ -108,40 +105,6 @@ export function registerPublicLinkRoutes(
         },
       });
     return false;
-  }
-
-  async function sendZip(reply: FastifyReply, link: LinkRecord, dir: Revision) {
-    const entries: { path: string; node: Revision }[] = [];
-    const walk = async (id: number, prefix: string): Promise<void> => {
-      for (const c of await meta.listChildren(link.ns, id)) {
-        if (entries.length >= MAX_ZIP_ENTRIES)
-          throw new LoftError('TOO_LARGE', `folder holds more than ${MAX_ZIP_ENTRIES} entries to zip`);
-        entries.push({ path: prefix + c.name, node: c });
-        if (c.kind === 'dir') await walk(c.id, prefix + c.name + '/');
-      }
-    };
-    await walk(dir.id, '');
-    const zip = new yazl.ZipFile();
-    for (const e of entries) {
-      const mtime = new Date(e.node.mtime);
-      if (e.node.kind === 'dir') zip.addEmptyDirectory(e.path, { mtime });
-      else
-        zip.addReadStream(
-          Readable.from(blockBytes(ctx.blocks, e.node.blocks ?? [], 0, e.node.size)),
-          e.path,
-          {
-            compress: false,
-            mtime,
-            mode: (e.node.mode & 0o777) | 0o100000,
-            size: e.node.size,
-          },
-        );
-    }
-    zip.end();
-    return reply
-      .type('application/zip')
-      .header('content-disposition', disposition(`${dir.name || 'Loft'}.zip`))
-      .send(zip.outputStream);
   }
 }
 
@@ -198,31 +161,6 @@ export function byteRange(
   return { start, end: Math.min(last + 1, size) };
 }
 
-/** Bytes [start, end) of a file whose content is `refs`, one block (or part of one) at a time. */
-async function* blockBytes(
-  blocks: BlockStore,
-  refs: readonly BlockRef[],
-  start: number,
-  end: number,
-): AsyncGenerator<Buffer> {
-  let at = 0;
-  for (const ref of refs) {
-    const from = Math.max(start, at);
-    const to = Math.min(end, at + ref.size);
-    if (from < to) {
-      const whole = from === at && to === at + ref.size;
-      const bytes = whole
-        ? await blocks.get(ref.hash)
-        : ((await blocks.getRange(ref.hash, from - at, to - at))?.data ?? null);
-      if (!bytes || bytes.length !== to - from)
-        throw new LoftError('CORRUPT', `block ${ref.hash} of a shared file is missing or short`);
-      yield bytes;
-    }
-    at += ref.size;
-    if (at >= end) break;
-  }
-}
-
 /** The password of an `Authorization: Basic …` header (the user name is ignored), or null. */
 function basicPassword(header: string | undefined): string | null {
   const m = header ? /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header) : null;
@@ -230,12 +168,6 @@ function basicPassword(header: string | undefined): string | null {
   const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   return colon < 0 ? null : decoded.slice(colon + 1);
-}
-
-/** `attachment` with the name as plain ASCII (quotes and controls replaced) and as RFC 5987 UTF-8. */
-function disposition(name: string): string {
-  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
 
 const HTML_ESCAPES: Record<string, string> = {

@@ -135,12 +135,14 @@ t.test('a v1 database (before history and collection) upgrades and keeps its dat
   // alice, her namespace and root, one file with one block she sent at t=5.
   db.exec(`
     INSERT INTO users (id, name, home_ns, created_at) VALUES (1, 'alice', 1, 1);
-    INSERT INTO namespaces (id, owner_id, root_id, head_seq, created_at) VALUES (1, 1, 1, 1, 1);
+    INSERT INTO namespaces (id, owner_id, root_id, head_seq, created_at) VALUES (1, 1, 1, 2, 1);
     INSERT INTO ns_members (ns_id, user_id, role) VALUES (1, 1, 'owner');
     INSERT INTO nodes (id, ns_id, parent_id, name, kind, deleted, rev) VALUES (1, 1, NULL, '', 'dir', 0, 0);
     INSERT INTO nodes (id, ns_id, parent_id, name, kind, deleted, rev) VALUES (2, 1, 1, 'f', 'file', 0, 1);
+    INSERT INTO nodes (id, ns_id, parent_id, name, kind, deleted, rev) VALUES (3, 1, 1, 'notes', 'dir', 0, 2);
     INSERT INTO revisions VALUES (1, 0, 1, 'mkdir', NULL, '', 'dir', 0, 0, 1, 493, NULL, NULL, 1);
     INSERT INTO revisions VALUES (1, 1, 2, 'create', 1, 'f', 'file', 0, 1, 1, 420, 1, NULL, 5);
+    INSERT INTO revisions VALUES (1, 2, 3, 'mkdir', 1, 'notes', 'dir', 0, 0, 1, 493, NULL, NULL, 6);
     INSERT INTO content_blocks VALUES (1, 1, 0, '${'a'.repeat(64)}', 1);
     INSERT INTO blocks VALUES ('${'a'.repeat(64)}', 1, 1, 3);
     INSERT INTO user_blocks VALUES (1, '${'a'.repeat(64)}', 5);
@@ -164,6 +166,12 @@ t.test('a v1 database (before history and collection) upgrades and keeps its dat
     'a (referenced) is never claimed',
   );
   t.same((await store.listDeleted(1, 1, 10)).entries, []);
+  // Search over names that were there before the search migrations: the FTS5 table and the
+  // trigram vocabulary are filled from them, and a 1-character name is found by its own index.
+  const paths = async (q: string) => (await store.searchNames(1, q, 10)).hits.map((h) => h.path);
+  t.same(await paths('note'), ['/notes']);
+  t.same(await paths('ot'), ['/notes']);
+  t.same(await paths('F'), ['/f']);
 });
 
 t.test(
