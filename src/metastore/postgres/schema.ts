@@ -164,7 +164,31 @@ const MIGRATIONS: readonly string[] = [
     RAISE NOTICE 'loft: no pg_trgm (%), name search scans', SQLERRM;
   END $$;
   `,
+  // scale-out (issue 15, item 2): a namespace's head moving NOTIFYs the installation's channel
+  // (changeChannel below) with the namespace id, from inside the committing transaction, so the
+  // notification goes out exactly when (and only if) the change commits, whoever made it (any
+  // server, `loft restore`, `loft migrate`). Identical notifications of one transaction are sent
+  // once (PostgreSQL folds them), so a batch of 256 commits in one namespace is one notification.
+  // Every `loft serve` LISTENs (postgres-change-listener.ts) and wakes its own long-polls.
+  // Idempotent (OR REPLACE, DROP IF EXISTS): a database rewound to an older version migrates again.
+  `
+  CREATE OR REPLACE FUNCTION loft_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    PERFORM pg_notify('loft_changes_' || substr(md5(TG_TABLE_SCHEMA), 1, 16), NEW.id::text);
+    RETURN NULL;
+  END $$;
+  DROP TRIGGER IF EXISTS namespaces_notify_change ON namespaces;
+  CREATE TRIGGER namespaces_notify_change AFTER UPDATE OF head_seq ON namespaces
+    FOR EACH ROW WHEN (NEW.head_seq > OLD.head_seq) EXECUTE FUNCTION loft_notify_change();
+  `,
 ];
+
+/**
+ * The NOTIFY channel of the installation whose tables are in the connection's current schema (one
+ * channel per installation: two Loft installations in two schemas of one database do not wake each
+ * other). The same expression as the trigger's, evaluated by PostgreSQL.
+ */
+export const CHANGE_CHANNEL_SQL = `SELECT 'loft_changes_' || substr(md5(current_schema()), 1, 16) AS channel`;
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
 
