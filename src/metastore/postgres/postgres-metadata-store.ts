@@ -23,6 +23,8 @@ import { PostgresMetaTx } from './postgres-meta-tx.js';
 import { migrate } from './schema.js';
 import { PostgresChangeListener, type ChangeHandlers, type ChangeWatch } from './postgres-change-listener.js';
 import type { Timers } from '../../shared/clock.js';
+import type { ThrottleState } from '../../server/throttle-state.js';
+import { PostgresThrottleState } from './postgres-throttle-state.js';
 
 /** Tries of one write before its error is the caller's (each retry follows a lost race). */
 const WRITE_ATTEMPTS = 8;
@@ -123,6 +125,11 @@ export class PostgresMetadataStore extends EngineMetadataStore {
       });
     }
     return new PostgresMetadataStore(pool, config);
+  }
+
+  /** Failure throttles every server on this database shares (src/server/throttle-state.ts). */
+  sharedThrottles(): ThrottleState {
+    return new PostgresThrottleState(this.#pool);
   }
 
   /** Committed changes of every server on this database (ChangeSource; the caller closes it). */

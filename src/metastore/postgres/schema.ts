@@ -170,8 +170,17 @@ const MIGRATIONS: readonly string[] = [
   // server, `loft restore`, `loft migrate`). Identical notifications of one transaction are sent
   // once (PostgreSQL folds them), so a batch of 256 commits in one namespace is one notification.
   // Every `loft serve` LISTENs (postgres-change-listener.ts) and wakes its own long-polls.
-  // Idempotent (OR REPLACE, DROP IF EXISTS): a database rewound to an older version migrates again.
+  // And `throttles`: the failure counts of web sign-ins and share link passwords, shared by the
+  // servers (postgres-throttle-state.ts) instead of kept in each one's memory.
+  // Idempotent (OR REPLACE, IF [NOT] EXISTS): a database rewound to an older version migrates again.
   `
+  CREATE TABLE IF NOT EXISTS throttles (
+    key TEXT COLLATE "C" PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    held_until BIGINT NOT NULL,
+    touched_at BIGINT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS throttles_touched ON throttles(touched_at);
   CREATE OR REPLACE FUNCTION loft_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
   BEGIN
     PERFORM pg_notify('loft_changes_' || substr(md5(TG_TABLE_SCHEMA), 1, 16), NEW.id::text);

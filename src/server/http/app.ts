@@ -29,6 +29,7 @@ import { registerLinkRoutes } from './link-routes.js';
 import { registerPublicLinkRoutes } from './public-link-routes.js';
 import { QuotaGate } from './quota.js';
 import { PasswordThrottle } from '../link-secrets.js';
+import { throttleStateFor } from '../throttle-state.js';
 import { registerHistoryRoutes } from './history-routes.js';
 import { MAX_WAIT_S, registerJournalRoutes } from './journal-routes.js';
 import { METRICS_PATH, registerMetricsRoutes } from './metrics-routes.js';
@@ -181,7 +182,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerBatchRoutes(app, ctx);
   registerLinkRoutes(app, ctx);
   registerDeviceRoutes(app, ctx);
-  registerPublicLinkRoutes(app, ctx, new PasswordThrottle(clock));
+  registerPublicLinkRoutes(app, ctx, new PasswordThrottle(clock, throttleStateFor(meta)));
   registerWebRoutes(app, ctx);
 
   // preClose, not onClose: in-flight long-polls must be released before fastify waits for them.

@@ -1,10 +1,15 @@
 /**
- * Cross-server wake-ups on the run's real PostgreSQL (issue 15, item 2): two stores on one database
- * stand for two servers; a commit through one wakes a long-poll waiting in the other's JournalHub
+ * What several servers share through the run's real PostgreSQL (issue 15, item 2): two stores on
+ * one database stand for two servers.
+ *
+ * Wake-ups: a commit through one wakes a long-poll waiting in the other's JournalHub
  * (NOTIFY from the committing transaction, LISTEN on a dedicated connection). Another installation
  * (another schema) has its own channel. A listener whose connection is terminated reconnects and
  * wakes every waiting poll once (notifications of the outage are lost); commits after it wake
  * polls again. No timing assertion: every wait is for an event.
+ *
+ * Throttles: failed sign-ins and wrong link passwords counted on either server hold both (a
+ * guesser behind a round-robin balancer gets the delays of one server, not N times the guesses).
  */
 import t from 'tap';
 import pg from 'pg';
@@ -12,6 +17,8 @@ import type { Actor } from '../../src/metastore/metadata-store.js';
 import { PostgresMetadataStore } from '../../src/metastore/postgres/postgres-metadata-store.js';
 import { crossServerWakeups } from '../../src/server/cross-server-wakeups.js';
 import { JournalHub } from '../../src/server/journal-hub.js';
+import { FREE_ATTEMPTS, PasswordThrottle } from '../../src/server/link-secrets.js';
+import { LoginThrottle } from '../../src/server/web/login-throttle.js';
 import { testDatabase } from '../helpers/postgres.js';
 
 const db = await testDatabase();
@@ -134,4 +141,43 @@ t.test('a lost listener connection reconnects, wakes every poll once, and hears 
   await mkdir(a, actor, u.homeNs);
   await again.done;
   t.ok(again.state.woken, 'a commit after the reconnect wakes the poll');
+});
+
+t.test('failure throttles are shared by the servers of an installation', async (t) => {
+  let now = 5_000_000;
+  const clock = { now: () => now };
+  const [l1, l2] = [
+    new LoginThrottle(clock, a.sharedThrottles()),
+    new LoginThrottle(clock, b.sharedThrottles()),
+  ];
+  const keys = ['user:mallory-target', 'ip:192.0.2.7'];
+  // Five failures in a row, alternating servers (as a round-robin balancer would send them).
+  for (let i = 0; i < 5; i++) {
+    const l = i % 2 ? l2 : l1;
+    await l.check(keys);
+    await l.failed(keys);
+  }
+  await t.rejects(l1.check(keys), { code: 'TOO_MANY_REQUESTS', details: { retryAfter: 1 } }, 'held on 1');
+  await t.rejects(l2.check(keys), { code: 'TOO_MANY_REQUESTS', details: { retryAfter: 1 } }, 'held on 2');
+  await t.rejects(l2.check(['ip:192.0.2.7']), { code: 'TOO_MANY_REQUESTS' }, 'the address alone too');
+  const elsewhere = new LoginThrottle(clock, other.sharedThrottles());
+  await elsewhere.check(keys); // another installation: its own counts
+  now += 1000;
+  await l2.check(keys);
+  await l2.failed(keys); // sixth: 2 s, seen by server 1
+  await t.rejects(l1.check(keys), { code: 'TOO_MANY_REQUESTS', details: { retryAfter: 2 } });
+  now += 2000;
+  await l1.succeeded(keys);
+  await l2.check(keys);
+
+  const [p1, p2] = [
+    new PasswordThrottle(clock, a.sharedThrottles()),
+    new PasswordThrottle(clock, b.sharedThrottles()),
+  ];
+  for (let i = 0; i <= FREE_ATTEMPTS; i++) await (i % 2 ? p2 : p1).failed(42);
+  t.ok((await p1.waitMs(42)) > 0, 'a link locked by wrong passwords on both servers, seen by 1');
+  t.equal(await p1.waitMs(42), await p2.waitMs(42), 'and by 2, the same');
+  t.equal(await p2.waitMs(43), 0, 'another link is not locked');
+  await p2.succeeded(42);
+  t.equal(await p1.waitMs(42), 0, 'a right password on 2 unlocks on 1');
 });
