@@ -100,6 +100,8 @@ export interface ServerOptions {
   gc?: Partial<GcSettings>;
   /** Serve HTTPS with this certificate chain and key (PEM, `loft serve --tls-cert --tls-key`). */
   tls?: { cert: Buffer; key: Buffer };
+  /** Balancers whose X-Forwarded-For is believed (`--trust-proxy`, trust-proxy.ts). */
+  trustProxy?: string[];
 }
 
 export interface GcSettings {
@@ -147,6 +149,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     clock,
     metrics,
     tls: options.tls,
+    ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
     ...(options.logLevel ? { logLevel: options.logLevel } : {}),
   });
   const settings = gcSettings(options.gc);

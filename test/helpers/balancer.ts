@@ -15,6 +15,7 @@
  *   a server which then died is answered 502 and retried by the drive itself (it treats 5xx and
  *   broken connections as "offline, retry"), never replayed blind by the balancer.
  * - `timeout server` above the longest long-poll (MAX_WAIT_S) so that long-polls are not cut.
+ * - `option forwardfor`: servers started with `--trust-proxy 127.0.0.1` see the client's address.
  * - Every answer carries `x-loft-backend: <server name>` (s1, s2, …): tests see who answered.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -67,6 +68,7 @@ defaults
   timeout http-keep-alive 60s
   retries 3
   option redispatch 1
+  option forwardfor
 
 frontend loft
   bind 127.0.0.1:${port}

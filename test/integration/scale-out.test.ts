@@ -27,8 +27,10 @@ const [db, s3] = await Promise.all([testDatabase(), startS3()]);
 Object.assign(process.env, db.env, s3.env);
 t.comment(`PostgreSQL database + S3 server ready after ${Math.round(performance.now() - began)} ms`);
 const stores = ['--meta', db.url, '--blocks', s3.url(await s3.bucket(), 'blocks')];
-const s1 = new ServerProcess(undefined, stores);
-const s2 = new ServerProcess(undefined, stores);
+// The balancer is trusted for X-Forwarded-For (sign-in throttles count per client, not per balancer).
+const serveArgs = [...stores, '--trust-proxy', '127.0.0.1'];
+const s1 = new ServerProcess(undefined, serveArgs);
+const s2 = new ServerProcess(undefined, serveArgs);
 // Generous: the machine running the suite is loaded, and each server loads the AWS SDK.
 const START_MS = 120_000;
 await s1.start(START_MS);

@@ -54,6 +54,8 @@ export interface AppOptions {
   metrics?: ServerMetrics;
   /** Serve HTTPS with this certificate chain and key (PEM); default: plain HTTP. */
   tls?: { cert: Buffer; key: Buffer } | undefined;
+  /** Balancers whose X-Forwarded-For gives `request.ip` (src/server/trust-proxy.ts). */
+  trustProxy?: string[];
 }
 
 declare module 'fastify' {
@@ -72,6 +74,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
     logger: { level: options.logLevel ?? 'warn' },
+    ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_JSON_BODY,
     // Long-polls answer within MAX_WAIT_S; anything slower than this is a stuck client.
