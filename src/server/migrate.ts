@@ -91,7 +91,7 @@ function pgConfig(url: string): pg.ClientConfig {
 export async function migrateInstallation(options: MigrateOptions): Promise<MigrateReport> {
   const filename = path.join(options.from, 'meta.db');
   // Both schemas at this Loft's version first (each store migrates itself forward on open).
-  new SqliteMetadataStore({ filename }).close();
+  await new SqliteMetadataStore({ filename }).close();
   await (await PostgresMetadataStore.open({ url: options.meta })).close();
 
   const src = new Database(filename, { readonly: true, fileMustExist: true });
