@@ -270,13 +270,13 @@ async function waitReady(m, check, describe) {
   }
 }
 
-async function waitForOutput(child, stream, re, what) {
-  const deadline = Date.now() + 20_000;
+async function waitForOutput(child, stream, re, what, ms = 20_000) {
+  const deadline = Date.now() + ms;
   for (;;) {
     const m = re.exec(child[stream]);
     if (m) return m;
     if (!alive(child)) throw new Error(`${child.name} exited (${child.exit}): ${firstLine(child.stderr)}`);
-    if (Date.now() > deadline) throw new Error(`${what}: nothing after 20 s`);
+    if (Date.now() > deadline) throw new Error(`${what}: nothing after ${ms / 1000} s`);
     await sleep(20);
   }
 }
@@ -450,11 +450,13 @@ async function startLoftServer(dir, scale) {
   }
   const urls = [];
   for (const server of servers) {
+    // 60 s: a server on PostgreSQL + S3 loads the AWS SDK; a saturated machine took > 20 s.
     const [, url] = await waitForOutput(
       server,
       'stdout',
       /listening on (http:\/\/\S+)/,
       'loft serve start-up',
+      60_000,
     );
     urls.push(url.replace(/\/$/, ''));
   }

@@ -8,7 +8,8 @@
  *   connection, not connections): a device's requests land on every server, as the issue's
  *   "a device may hit any server on any request" asks.
  * - Health checks (`GET /v1/health` every CHECK_MS, down after 2 failures, up after 1 success):
- *   a killed server is taken out within ~2 × CHECK_MS.
+ *   a killed server is taken out within ~2 × CHECK_MS; meanwhile a request sent to it finds its
+ *   port closed and is redispatched (below).
  * - `retries 3` + `option redispatch`: a request that could not be sent (connection refused to a
  *   server that is dead but not yet marked down) is sent to another server. Only connection
  *   failures are retried by HAProxy (its default `retry-on conn-failure`): a request that reached
@@ -27,7 +28,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 export const HAPROXY = '/usr/sbin/haproxy';
 /** Health check interval. */
-const CHECK_MS = 100;
+const CHECK_MS = 500;
+/**
+ * How long a health check may take. Without `timeout check` HAProxy allows `inter` only: on a
+ * saturated machine a 100 ms interval took both servers out at once (every request a 503).
+ */
+const CHECK_TIMEOUT_S = 5;
 /** Above the server's MAX_WAIT_S (300 s). */
 const SERVER_TIMEOUT_S = 330;
 const READY_WAIT_MS = 20_000;
@@ -66,6 +72,7 @@ defaults
   timeout client ${SERVER_TIMEOUT_S}s
   timeout server ${SERVER_TIMEOUT_S}s
   timeout http-keep-alive 60s
+  timeout check ${CHECK_TIMEOUT_S}s
   retries 3
   option redispatch 1
   option forwardfor
