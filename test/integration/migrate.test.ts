@@ -33,9 +33,11 @@ t.teardown(async () => {
 });
 
 const FILES = 300;
+/** Server and mount start-up bound: generous, the machine running the suite may be saturated. */
+const START_MS = 120_000;
 
 t.test('migrate an installation with history; the drive keeps working without a re-sync', async (t) => {
-  await old.start(120_000);
+  await old.start(START_MS);
   const laptop = await old.addUser('alice', ['--device', 'laptop']);
   const phone = await old.addToken('alice', ['--device', 'phone']);
   const a = devices.mount(t, {
@@ -44,7 +46,7 @@ t.test('migrate an installation with history; the drive keeps working without a 
     token: laptop,
     api: new Api(old.url, laptop),
   });
-  await a.start();
+  await a.start([], START_MS);
   for (let d = 0; d < 10; d++) {
     await fs.mkdir(a.p(`d${d}`));
     for (let f = 0; f < FILES / 10; f++) await fs.writeFile(a.p(`d${d}/f${f}.txt`), `file ${d}/${f}\n`);
@@ -91,12 +93,12 @@ t.test('migrate an installation with history; the drive keeps working without a 
     '--listen',
     new URL(old.url).host,
   ]);
-  await next.start(120_000);
+  await next.start(START_MS);
   t.equal(next.url, old.url, 'the new server answers at the old address');
   // The same drive (state dir, remembered token) against the new engines.
   const moved = new MountProcess(next.url, laptop, { root: a.root, state: a.state, cacheSize: '256M' });
   t.teardown(() => moved.dispose());
-  await moved.start();
+  await moved.start([], START_MS);
   t.notMatch(moved.stderr, /first sync/, 'no first sync: the mirror is kept');
   t.equal((await status(moved)).cursor, before.cursor, 'the same cursor, valid on the new server');
   const check = await checkDrive(moved);

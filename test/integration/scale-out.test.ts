@@ -64,8 +64,8 @@ const devC = await device('c', lb.url);
 t.test('a change on a device of server 1 shows on a device of server 2, and back', async (t) => {
   const a = devices.mount(t, devA, s1.url);
   const b = devices.mount(t, devB, s2.url);
-  await a.start();
-  await b.start();
+  await a.start([], START_MS);
+  await b.start([], START_MS);
   await fs.mkdir(a.p('shared'));
   const note = Buffer.from('written on A, through server 1\n');
   await fs.writeFile(a.p('shared/note.txt'), note);
@@ -89,7 +89,7 @@ t.test('server 1 killed mid-upload: the drive retries through the balancer, noth
   const [a, b] = devices.mounts as [(typeof devices.mounts)[0], (typeof devices.mounts)[0]];
   const c = devices.mount(t, devC, lb.url);
   // 4 MiB/s: the 40 MiB file takes ~10 s to send, time enough to kill a server in the middle.
-  await c.start(['--bwlimit', '4M']);
+  await c.start(['--bwlimit', '4M'], START_MS);
   const big = randomBytes(40 * 1024 * 1024 + 12_345);
   await fs.writeFile(c.p('big.bin'), big);
   const under = await waitFor(
