@@ -2,7 +2,14 @@
 // The propagation benchmark (issue 5): a change made on device A through its mount, how long until
 // it is committed on the server and visible through device B's mount; Loft against two rclone
 // mounts of one `rclone serve webdav`, and against the floor of Loft's long-poll wake-up alone.
-// Usage: node scripts/bench/sync.mjs [--runs 3] [--changes 100] [--only loft,rclone]
+// Usage: node scripts/bench/sync.mjs [--runs 3] [--changes 100] [--only loft,rclone] [--servers 1]
+//
+// --servers N (N ≥ 2, issue 15): Loft as N `loft serve --meta postgres://… --blocks s3://…` on one
+// PostgreSQL database and one bucket (a throwaway cluster and a Ceph RGW, started once for the whole
+// bench by test/helpers/postgres.ts and s3.ts from dist/; a fresh database and bucket per run)
+// behind HAProxy (test/helpers/balancer.ts). A mounts server 1 and B server 2, so that every change
+// crosses servers (wake-ups through PostgreSQL NOTIFY); the journal watcher goes through the
+// balancer; the floor commits through server 1 and long-polls server 2. rclone is not run then.
 //
 // Every run starts each system from nothing (fresh server data / backend dir, fresh state dirs).
 //   Loft:    `loft serve --data <fresh>` on 127.0.0.1; `loft user add bench` (device A's token),
@@ -142,8 +149,9 @@ function cpuPressure() {
 }
 
 function parseArgs(argv) {
-  const usage = 'usage: node scripts/bench/sync.mjs [--runs N] [--changes N] [--only loft,rclone]';
-  const opts = { runs: 3, changes: 100, only: [...SYSTEMS] };
+  const usage =
+    'usage: node scripts/bench/sync.mjs [--runs N] [--changes N] [--only loft,rclone] [--servers N]';
+  const opts = { runs: 3, changes: 100, only: [...SYSTEMS], servers: 1 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] = arg.split('=', 2);
@@ -262,13 +270,13 @@ async function waitReady(m, check, describe) {
   }
 }
 
-async function waitForOutput(child, stream, re, what) {
-  const deadline = Date.now() + 20_000;
+async function waitForOutput(child, stream, re, what, ms = 20_000) {
+  const deadline = Date.now() + ms;
   for (;;) {
     const m = re.exec(child[stream]);
     if (m) return m;
     if (!alive(child)) throw new Error(`${child.name} exited (${child.exit}): ${firstLine(child.stderr)}`);
-    if (Date.now() > deadline) throw new Error(`${what}: nothing after 20 s`);
+    if (Date.now() > deadline) throw new Error(`${what}: nothing after ${ms / 1000} s`);
     await sleep(20);
   }
 }
@@ -413,20 +421,48 @@ class JournalWatcher {
   }
 }
 
-async function startLoftServer(dir) {
+/**
+ * One `loft serve --data <fresh>`, or with `scale` (--servers N) N servers on a fresh PostgreSQL
+ * database and bucket behind a fresh HAProxy. `url`: what the watcher uses (the balancer);
+ * `urlA`, `urlB`: what A and B mount (servers 1 and 2).
+ */
+async function startLoftServer(dir, scale) {
   const dataDir = path.join(dir, 'server-data');
   fs.mkdirSync(dataDir, { recursive: true });
-  const server = startChild('loft serve', process.execPath, [
-    LOFT_BIN,
-    'serve',
-    '--data',
-    dataDir,
-    '--listen',
-    '127.0.0.1:0',
-  ]);
-  const [, url] = await waitForOutput(server, 'stdout', /listening on (http:\/\/\S+)/, 'loft serve start-up');
+  let stores = [];
+  if (scale) {
+    const [db, bucket] = await Promise.all([scale.testDatabase(), scale.s3.bucket()]);
+    stores = ['--meta', db.url, '--blocks', scale.s3.url(bucket, 'blocks')];
+  }
+  const servers = [];
+  for (let i = 0; i < (scale?.servers ?? 1); i++) {
+    servers.push(
+      startChild(`loft serve ${i + 1}`, process.execPath, [
+        LOFT_BIN,
+        'serve',
+        '--data',
+        scale ? path.join(dataDir, `s${i + 1}`) : dataDir,
+        '--listen',
+        '127.0.0.1:0',
+        ...stores,
+      ]),
+    );
+  }
+  const urls = [];
+  for (const server of servers) {
+    // 60 s: a server on PostgreSQL + S3 loads the AWS SDK; a saturated machine took > 20 s.
+    const [, url] = await waitForOutput(
+      server,
+      'stdout',
+      /listening on (http:\/\/\S+)/,
+      'loft serve start-up',
+      60_000,
+    );
+    urls.push(url.replace(/\/$/, ''));
+  }
+  const balancer = scale ? await scale.startBalancer(urls) : null;
   const cli = async (...args) =>
-    (await execFileP(process.execPath, [LOFT_BIN, ...args, '--data', dataDir])).stdout
+    (await execFileP(process.execPath, [LOFT_BIN, ...args, '--data', dataDir, ...stores])).stdout
       .trim()
       .split('\n')
       .pop();
@@ -434,16 +470,27 @@ async function startLoftServer(dir) {
   const tokenB = await cli('user', 'token', 'bench', '--device', 'devB');
   const tokenWatch = await cli('user', 'token', 'bench', '--device', 'watcher');
   const tokenFloor = await cli('user', 'add', 'floor');
-  return { server, url: url.replace(/\/$/, ''), tokenA, tokenB, tokenWatch, tokenFloor };
+  return {
+    server: servers[0],
+    servers,
+    balancer,
+    url: balancer?.url ?? urls[0],
+    urlA: urls[0],
+    urlB: urls[1] ?? urls[0],
+    tokenA,
+    tokenB,
+    tokenWatch,
+    tokenFloor,
+  };
 }
 
-async function mountLoft(srv, dir, label, token) {
+async function mountLoft(srv, dir, label, token, url = srv.url) {
   const mnt = path.join(dir, `mnt-${label}`);
   const state = path.join(dir, `state-${label}`);
   fs.mkdirSync(mnt, { recursive: true });
   fs.mkdirSync(state, { recursive: true });
   // The token through the environment: a command line is visible to every local user in ps.
-  const args = [LOFT_BIN, 'mount', mnt, '--server', srv.url, '--state', state];
+  const args = [LOFT_BIN, 'mount', mnt, '--server', url, '--state', state];
   const env = { ...process.env, LOFT_TOKEN: token };
   const m = {
     sys: 'loft',
@@ -482,8 +529,8 @@ const loftStatus = (m) => httpJson({ socketPath: m.socket, path: '/status', meth
 
 /** The floor: commit sent → a waiting long-poll answered, `n` times (user `floor`, nobody mounts it). */
 async function measureFloor(srv, n) {
-  const committer = await loftApi(srv.url, srv.tokenFloor);
-  const poller = await loftApi(srv.url, srv.tokenFloor);
+  const committer = await loftApi(srv.urlA, srv.tokenFloor);
+  const poller = await loftApi(srv.urlB, srv.tokenFloor);
   try {
     const block = randomBytes(4 * KiB);
     const hash = sha256(block);
@@ -763,16 +810,16 @@ async function runChanges(sys, run, nChanges) {
   return results;
 }
 
-async function measureLoft(work, run, nChanges) {
+async function measureLoft(work, run, nChanges, scale) {
   const dir = path.join(work, `loft-r${run}`);
   fs.mkdirSync(dir);
-  const srv = await startLoftServer(dir);
+  const srv = await startLoftServer(dir, scale);
   let a, b, watcher, api;
   try {
     log(`loft run ${run}: floor (long-poll wake-up, ${nChanges} commits)…`);
     const floor = await measureFloor(srv, nChanges);
-    a = await mountLoft(srv, dir, 'A', srv.tokenA);
-    b = await mountLoft(srv, dir, 'B', srv.tokenB);
+    a = await mountLoft(srv, dir, 'A', srv.tokenA, srv.urlA);
+    b = await mountLoft(srv, dir, 'B', srv.tokenB, srv.urlB);
     api = await loftApi(srv.url, srv.tokenWatch);
     watcher = new JournalWatcher(api);
     await watcher.start();
@@ -805,7 +852,8 @@ async function measureLoft(work, run, nChanges) {
     await watcher?.stop();
     await api?.close();
     for (const m of [b, a]) if (m) await stopMount(m).catch((err) => log(`loft: ${err.message}`));
-    await killChild(srv.server);
+    await srv.balancer?.stop();
+    for (const c of srv.servers) await killChild(c);
     if (!mountedPaths().some((p) => p.startsWith(`${dir}/`)))
       fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -866,6 +914,11 @@ async function main() {
     console.error(err.message);
     process.exit(2);
   }
+  let scale = null; // --servers N ≥ 2: PostgreSQL + S3 + HAProxy, Loft only
+  if (opts.servers > 1) {
+    if (opts.only.includes('rclone')) log('--servers: Loft only (rclone has no such setting)');
+    opts.only = ['loft'];
+  }
   const want = (s) => opts.only.includes(s);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'loft-sync-bench-'));
   let cleaning = null;
@@ -873,6 +926,7 @@ async function main() {
     (cleaning ??= (async () => {
       for (const m of [...mounts]) await stopMount(m).catch((err) => log(`cleanup: ${err.message}`));
       for (const c of [...children]) await killChild(c).catch(() => {});
+      scale?.s3.stop();
       for (const p of mountedPaths().filter((p) => p.startsWith(`${work}/`))) await unmount(p);
       const left = mountedPaths().filter((p) => p.startsWith(`${work}/`));
       if (left.length) {
@@ -906,6 +960,20 @@ async function main() {
       }
     }
     if (want('loft')) ctx.loft = {};
+    if (opts.servers > 1) {
+      // dist/test/helpers: the throwaway PostgreSQL cluster (stopped at this process's exit) and
+      // Ceph RGW the tests use, and the tests' HAProxy.
+      const dist = path.join(ROOT, 'dist', 'test', 'helpers');
+      const { testDatabase } = await import(path.join(dist, 'postgres.js'));
+      const { startS3 } = await import(path.join(dist, 's3.js'));
+      const { startBalancer } = await import(path.join(dist, 'balancer.js'));
+      const started = performance.now();
+      const [db0, s3] = await Promise.all([testDatabase(), startS3()]);
+      // Secrets through the environment only (the servers and `loft user` inherit it).
+      Object.assign(process.env, db0.env, s3.env);
+      scale = { servers: opts.servers, testDatabase, s3, startBalancer };
+      log(`PostgreSQL and S3 up in ${Math.round(performance.now() - started)} ms`);
+    }
     const runs = Object.fromEntries(SYSTEMS.map((s) => [s, []])); // per run: change records
     const floors = []; // per run: floor samples
     const errors = Object.fromEntries(SYSTEMS.map((s) => [s, []]));
@@ -918,7 +986,7 @@ async function main() {
         try {
           const out =
             s === 'loft'
-              ? await measureLoft(work, run, opts.changes)
+              ? await measureLoft(work, run, opts.changes, scale)
               : await measureRclone(work, run, opts.changes, ctx.rclone.fuseBin);
           runs[s].push(out.results);
           if (out.floor) floors.push(out.floor);
@@ -1069,7 +1137,11 @@ async function main() {
       );
     for (const s of SYSTEMS)
       if (errors[s].length) lines.push(`${s}: failed run(s), left out: ${errors[s].join('; ')}`);
-    if (live('loft'))
+    if (live('loft') && scale)
+      lines.push(
+        `Loft, ${scale.servers} servers: \`loft serve --meta postgres://… --blocks s3://…\` × ${scale.servers} on one PostgreSQL database (throwaway cluster, fsync off) and one Ceph RGW bucket, behind HAProxy (round robin per request); A mounts server 1, B server 2 (every change crosses servers: PostgreSQL NOTIFY wakes B's long-poll); the watcher goes through the balancer; the floor commits on server 1 and long-polls server 2`,
+      );
+    else if (live('loft'))
       lines.push(
         `Loft: two \`loft mount --state <fresh>\` (devices A and B, one user) on \`loft serve --data <fresh>\` at 127.0.0.1; kernel attr timeout ${LOFT_ATTR_TIMEOUT_S} s (page cache per open: keep_cache or not); committed = this script's own long-poll of the journal (a third device) delivered the entry`,
       );

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { CHECK_EXIT, registerCheck } from './commands/check.js';
 import { registerDevices } from './commands/devices.js';
 import { registerGc } from './commands/gc.js';
+import { registerMigrate } from './commands/migrate.js';
 import { registerHistory } from './commands/history.js';
 import { registerLink } from './commands/link.js';
 import { registerMount } from './commands/mount.js';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerHistory(program);
   registerRestore(program);
   registerGc(program);
+  registerMigrate(program);
   registerLink(program);
   registerDevices(program);
   registerSearch(program);

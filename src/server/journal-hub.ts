@@ -87,6 +87,19 @@ export class JournalHub {
     return done;
   }
 
+  /** True when some poll waits on `ns` here (a change elsewhere is worth a look at its head). */
+  waitingOn(ns: number): boolean {
+    return this.#waiters.has(ns);
+  }
+
+  /**
+   * Wakes every waiting poll once, without closing (notifications from other servers may have been
+   * missed: each poll answers with what is new, possibly nothing, and the client polls again).
+   */
+  wakeAll(): void {
+    for (const set of [...this.#waiters.values()]) for (const w of [...set]) w.wake();
+  }
+
   /** Releases every waiting poll (server shutdown). */
   close(): void {
     this.#closed = true;

@@ -8,10 +8,12 @@
  * - Wrong passwords are throttled per link (PasswordThrottle): FREE_ATTEMPTS wrong ones are free,
  *   then each further one locks the link's password check for twice as long as the last
  *   (1 s, 2 s, 4 s … at most MAX_LOCK_MS); while locked every attempt, right or wrong, is 429.
- *   A right password resets the count. The state is in memory (a restart forgets it) and bounded.
+ *   A right password resets the count. The counts are in a ThrottleState (throttle-state.ts): in
+ *   memory with one server (a restart forgets them; bounded), in the store that several share.
  */
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../shared/clock.js';
+import { MemoryThrottleState, type ThrottleState } from './throttle-state.js';
 
 /** 43 base64url characters: 32 random bytes. */
 export const LINK_SECRET_RE = /^[A-Za-z0-9_-]{43}$/;
@@ -56,41 +58,35 @@ export const FREE_ATTEMPTS = 5;
 export const FIRST_LOCK_MS = 1_000;
 /** The longest lock (an attacker gets at most one guess per this, per link). */
 export const MAX_LOCK_MS = 15 * 60_000;
-/** Links whose wrong-password counts are remembered; the oldest is forgotten past this. */
-const MAX_TRACKED = 10_000;
-
-interface Failures {
-  count: number;
-  lockedUntil: number;
+/** The lock after the n-th wrong password in a row. */
+function lockFor(count: number): number {
+  return count > FREE_ATTEMPTS ? Math.min(FIRST_LOCK_MS * 2 ** (count - FREE_ATTEMPTS - 1), MAX_LOCK_MS) : 0;
 }
 
 export class PasswordThrottle {
   readonly #clock: Clock;
-  readonly #byLink = new Map<number, Failures>();
+  readonly #state: ThrottleState;
 
-  constructor(clock: Clock) {
+  /** `state`: where the counts live (default: this process's memory; throttle-state.ts). */
+  constructor(clock: Clock, state: ThrottleState = new MemoryThrottleState()) {
     this.#clock = clock;
+    this.#state = state;
   }
 
   /** Milliseconds until the link's password may be tried again (0: now). */
-  waitMs(linkId: number): number {
-    const f = this.#byLink.get(linkId);
-    return f ? Math.max(0, f.lockedUntil - this.#clock.now()) : 0;
+  async waitMs(linkId: number): Promise<number> {
+    return Math.max(0, (await this.#state.until([key(linkId)])) - this.#clock.now());
   }
 
-  failed(linkId: number): void {
-    const f = this.#byLink.get(linkId) ?? { count: 0, lockedUntil: 0 };
-    this.#byLink.delete(linkId); // re-inserted last: the map's order is by last failure
-    f.count++;
-    if (f.count > FREE_ATTEMPTS) {
-      const lock = Math.min(FIRST_LOCK_MS * 2 ** (f.count - FREE_ATTEMPTS - 1), MAX_LOCK_MS);
-      f.lockedUntil = this.#clock.now() + lock;
-    }
-    this.#byLink.set(linkId, f);
-    if (this.#byLink.size > MAX_TRACKED) this.#byLink.delete(this.#byLink.keys().next().value!);
+  async failed(linkId: number): Promise<void> {
+    await this.#state.fail(key(linkId), this.#clock.now(), lockFor);
   }
 
-  succeeded(linkId: number): void {
-    this.#byLink.delete(linkId);
+  async succeeded(linkId: number): Promise<void> {
+    await this.#state.clear([key(linkId)]);
   }
+}
+
+function key(linkId: number): string {
+  return `link:${linkId}`;
 }

@@ -20,6 +20,7 @@ import {
 } from './garbage-collector.js';
 import { buildApp } from './http/app.js';
 import { JournalHub } from './journal-hub.js';
+import { crossServerWakeups } from './cross-server-wakeups.js';
 import { ServerMetrics } from './server-metrics.js';
 
 /** How long a shutdown waits for requests under way before it cuts their connections. */
@@ -99,6 +100,8 @@ export interface ServerOptions {
   gc?: Partial<GcSettings>;
   /** Serve HTTPS with this certificate chain and key (PEM, `loft serve --tls-cert --tls-key`). */
   tls?: { cert: Buffer; key: Buffer };
+  /** Balancers whose X-Forwarded-For is believed (`--trust-proxy`, trust-proxy.ts). */
+  trustProxy?: string[];
 }
 
 export interface GcSettings {
@@ -138,13 +141,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const { meta, blocks } = options.stores;
   const clock = options.clock ?? systemClock;
   const metrics = new ServerMetrics();
+  const hub = new JournalHub();
   const app = await buildApp({
     meta,
     blocks,
-    hub: new JournalHub(),
+    hub,
     clock,
     metrics,
     tls: options.tls,
+    ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
     ...(options.logLevel ? { logLevel: options.logLevel } : {}),
   });
   const settings = gcSettings(options.gc);
@@ -157,7 +162,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     log: (level, msg, fields) => app.log[level](fields ?? {}, msg),
     onRun: (report) => metrics.gcRun(report),
   });
-  await app.listen({ host: options.host, port: options.port });
+  // Other servers' commits (PostgreSQL LISTEN/NOTIFY) wake this one's long-polls.
+  const wakeups = await crossServerWakeups(meta, hub, {
+    log: (level, msg, fields) => app.log[level](fields ?? {}, msg),
+  });
+  try {
+    await app.listen({ host: options.host, port: options.port });
+  } catch (err) {
+    await wakeups?.close();
+    throw err;
+  }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
@@ -177,6 +191,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       } finally {
         clearTimeout(cut);
       }
+      await wakeups?.close();
       await blocks.close();
       await meta.close();
     },

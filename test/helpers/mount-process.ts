@@ -72,7 +72,8 @@ export class MountProcess {
   }
 
   /** Starts `loft mount` and resolves once it reports the mount; rejects with its stderr otherwise. */
-  async start(extra: string[] = []): Promise<void> {
+  /** `timeoutMs`: how long the mount may take to come up (a saturated machine: more). */
+  async start(extra: string[] = [], timeoutMs = 30_000): Promise<void> {
     const args = [LOFT_BIN, 'mount', this.mountpoint, '--server', this.server, '--state', this.state];
     if (this.options.cacheSize) args.push('--cache-size', this.options.cacheSize);
     // The token through the environment: a command line is visible to every local user in ps.
@@ -86,8 +87,8 @@ export class MountProcess {
     await new Promise<void>((resolve, reject) => {
       let out = '';
       const timer = setTimeout(
-        () => reject(new Error(`mount did not come up in 30 s: ${this.stderr}`)),
-        30_000,
+        () => reject(new Error(`mount did not come up in ${timeoutMs / 1000} s: ${this.stderr}`)),
+        timeoutMs,
       );
       child.stdout!.on('data', (d: Buffer) => {
         out += d.toString();

@@ -65,8 +65,11 @@ export class ServerProcess {
     return this.#child?.pid;
   }
 
-  /** Starts the server; after a restart it reuses the same port so clients can reconnect. */
-  async start(): Promise<string> {
+  /**
+   * Starts the server; after a restart it reuses the same port so clients can reconnect.
+   * `timeoutMs`: how long it may take to say it listens (a loaded machine and the AWS SDK: more).
+   */
+  async start(timeoutMs = 20_000): Promise<string> {
     const listen = `127.0.0.1:${this.#port}`;
     const child = spawn(
       process.execPath,
@@ -81,8 +84,8 @@ export class ServerProcess {
     this.#url = await new Promise<string>((resolve, reject) => {
       let out = '';
       const timer = setTimeout(
-        () => reject(new Error(`server did not start in 20 s: ${this.stderr}`)),
-        20_000,
+        () => reject(new Error(`server did not start in ${timeoutMs / 1000} s: ${this.stderr}`)),
+        timeoutMs,
       );
       child.stdout!.on('data', (d: Buffer) => {
         out += d.toString();

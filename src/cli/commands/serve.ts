@@ -101,7 +101,12 @@ export function registerServe(program: Command): void {
       'serve HTTPS: PEM certificate chain (with --tls-key)',
       process.env.LOFT_TLS_CERT,
     )
-    .option('--tls-key <file>', 'PEM private key of --tls-cert', process.env.LOFT_TLS_KEY);
+    .option('--tls-key <file>', 'PEM private key of --tls-cert', process.env.LOFT_TLS_KEY)
+    .option(
+      '--trust-proxy <addrs>',
+      "load balancers (addresses, CIDR ranges; comma-separated) whose X-Forwarded-For gives the client's address",
+      process.env.LOFT_TRUST_PROXY,
+    );
   gcOptions(metaOption(serve))
     .option('--gc-interval <duration>', 'time between retention + garbage-collection runs (0: never)', '1h')
     .action(
@@ -115,6 +120,7 @@ export function registerServe(program: Command): void {
           gcInterval: string;
           tlsCert?: string;
           tlsKey?: string;
+          trustProxy?: string;
         } & GcCliOptions,
       ) => {
         const { host, port } = parseListen(opts.listen);
@@ -125,6 +131,8 @@ export function registerServe(program: Command): void {
         };
         const dataDir = path.resolve(opts.data);
         const tls = readTls(opts.tlsCert, opts.tlsKey);
+        const { parseTrustProxy } = await import('../../server/trust-proxy.js');
+        const trustProxy = opts.trustProxy === undefined ? undefined : parseTrustProxy(opts.trustProxy);
         // Loaded on use: `loft --help` and client commands should not pay for the server's modules.
         const { openStores, startServer } = await import('../../server/server.js');
         const server = await startServer({
@@ -134,6 +142,7 @@ export function registerServe(program: Command): void {
           logLevel: opts.logLevel,
           gc,
           ...(tls ? { tls } : {}),
+          ...(trustProxy ? { trustProxy } : {}),
         });
         const where =
           opts.meta || opts.blocks

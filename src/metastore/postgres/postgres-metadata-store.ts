@@ -21,6 +21,10 @@ import { EngineMetadataStore, type Operation } from '../engine/engine-metadata-s
 import { runAsync } from '../engine/step.js';
 import { PostgresMetaTx } from './postgres-meta-tx.js';
 import { migrate } from './schema.js';
+import { PostgresChangeListener, type ChangeHandlers, type ChangeWatch } from './postgres-change-listener.js';
+import type { Timers } from '../../shared/clock.js';
+import type { ThrottleState } from '../../server/throttle-state.js';
+import { PostgresThrottleState } from './postgres-throttle-state.js';
 
 /** Tries of one write before its error is the caller's (each retry follows a lost race). */
 const WRITE_ATTEMPTS = 8;
@@ -76,10 +80,13 @@ export function parsePostgresUrl(url: string): URL {
 
 export class PostgresMetadataStore extends EngineMetadataStore {
   readonly #pool: pg.Pool;
+  /** How the pool connects (the change listener opens one more connection the same way). */
+  readonly #config: pg.ClientConfig;
 
-  private constructor(pool: pg.Pool) {
+  private constructor(pool: pg.Pool, config: pg.ClientConfig) {
     super();
     this.#pool = pool;
+    this.#config = config;
   }
 
   /** Connects and migrates the schema (forward only; a newer schema is refused). */
@@ -88,16 +95,16 @@ export class PostgresMetadataStore extends EngineMetadataStore {
     const schema = options.schema;
     if (schema !== undefined && !SCHEMA_RE.test(schema))
       throw new LoftError('BAD_REQUEST', `bad schema name ${schema}`);
-    const pool = new pg.Pool({
+    const config: pg.ClientConfig = {
       host: decodeURIComponent(u.hostname).replace(/^\[(.*)\]$/, '$1') || undefined,
       port: u.port ? Number(u.port) : undefined,
       user: decodeURIComponent(u.username) || undefined,
       database: decodeURIComponent(u.pathname.slice(1)),
-      max: options.poolSize ?? DEFAULT_POOL_SIZE,
       types,
       application_name: 'loft',
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
-    });
+    };
+    const pool = new pg.Pool({ ...config, max: options.poolSize ?? DEFAULT_POOL_SIZE });
     // An idle connection that breaks (server restart) is dropped by the pool; without a listener
     // its error would crash the process.
     pool.on('error', () => {});
@@ -117,7 +124,17 @@ export class PostgresMetadataStore extends EngineMetadataStore {
         cause: err,
       });
     }
-    return new PostgresMetadataStore(pool);
+    return new PostgresMetadataStore(pool, config);
+  }
+
+  /** Failure throttles every server on this database shares (src/server/throttle-state.ts). */
+  sharedThrottles(): ThrottleState {
+    return new PostgresThrottleState(this.#pool);
+  }
+
+  /** Committed changes of every server on this database (ChangeSource; the caller closes it). */
+  watchChanges(handlers: ChangeHandlers, timers?: Timers): Promise<ChangeWatch> {
+    return PostgresChangeListener.start(this.#config, handlers, timers);
   }
 
   protected async write<T>(op: Operation<T>): Promise<T> {

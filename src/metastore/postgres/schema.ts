@@ -164,7 +164,40 @@ const MIGRATIONS: readonly string[] = [
     RAISE NOTICE 'loft: no pg_trgm (%), name search scans', SQLERRM;
   END $$;
   `,
+  // scale-out (issue 15, item 2): a namespace's head moving NOTIFYs the installation's channel
+  // (changeChannel below) with the namespace id, from inside the committing transaction, so the
+  // notification goes out exactly when (and only if) the change commits, whoever made it (any
+  // server, `loft restore`, `loft migrate`). Identical notifications of one transaction are sent
+  // once (PostgreSQL folds them), so a batch of 256 commits in one namespace is one notification.
+  // Every `loft serve` LISTENs (postgres-change-listener.ts) and wakes its own long-polls.
+  // And `throttles`: the failure counts of web sign-ins and share link passwords, shared by the
+  // servers (postgres-throttle-state.ts) instead of kept in each one's memory.
+  // Idempotent (OR REPLACE, IF [NOT] EXISTS): a database rewound to an older version migrates again.
+  `
+  CREATE TABLE IF NOT EXISTS throttles (
+    key TEXT COLLATE "C" PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    held_until BIGINT NOT NULL,
+    touched_at BIGINT NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS throttles_touched ON throttles(touched_at);
+  CREATE OR REPLACE FUNCTION loft_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    PERFORM pg_notify('loft_changes_' || substr(md5(TG_TABLE_SCHEMA), 1, 16), NEW.id::text);
+    RETURN NULL;
+  END $$;
+  DROP TRIGGER IF EXISTS namespaces_notify_change ON namespaces;
+  CREATE TRIGGER namespaces_notify_change AFTER UPDATE OF head_seq ON namespaces
+    FOR EACH ROW WHEN (NEW.head_seq > OLD.head_seq) EXECUTE FUNCTION loft_notify_change();
+  `,
 ];
+
+/**
+ * The NOTIFY channel of the installation whose tables are in the connection's current schema (one
+ * channel per installation: two Loft installations in two schemas of one database do not wake each
+ * other). The same expression as the trigger's, evaluated by PostgreSQL.
+ */
+export const CHANGE_CHANNEL_SQL = `SELECT 'loft_changes_' || substr(md5(current_schema()), 1, 16) AS channel`;
 
 export const PG_SCHEMA_VERSION = MIGRATIONS.length;
 

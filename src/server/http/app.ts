@@ -29,6 +29,7 @@ import { registerLinkRoutes } from './link-routes.js';
 import { registerPublicLinkRoutes } from './public-link-routes.js';
 import { QuotaGate } from './quota.js';
 import { PasswordThrottle } from '../link-secrets.js';
+import { throttleStateFor } from '../throttle-state.js';
 import { registerHistoryRoutes } from './history-routes.js';
 import { MAX_WAIT_S, registerJournalRoutes } from './journal-routes.js';
 import { METRICS_PATH, registerMetricsRoutes } from './metrics-routes.js';
@@ -54,6 +55,8 @@ export interface AppOptions {
   metrics?: ServerMetrics;
   /** Serve HTTPS with this certificate chain and key (PEM); default: plain HTTP. */
   tls?: { cert: Buffer; key: Buffer } | undefined;
+  /** Balancers whose X-Forwarded-For gives `request.ip` (src/server/trust-proxy.ts). */
+  trustProxy?: string[];
 }
 
 declare module 'fastify' {
@@ -72,6 +75,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
     logger: { level: options.logLevel ?? 'warn' },
+    ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_JSON_BODY,
     // Long-polls answer within MAX_WAIT_S; anything slower than this is a stuck client.
@@ -182,7 +186,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerBatchRoutes(app, ctx);
   registerLinkRoutes(app, ctx);
   registerDeviceRoutes(app, ctx);
-  registerPublicLinkRoutes(app, ctx, new PasswordThrottle(clock));
+  registerPublicLinkRoutes(app, ctx, new PasswordThrottle(clock, throttleStateFor(meta)));
   registerWebRoutes(app, ctx);
   registerWebFolderRoutes(app, ctx);
 

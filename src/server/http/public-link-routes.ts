@@ -81,7 +81,7 @@ export function registerPublicLinkRoutes(
     reply: FastifyReply,
     link: LinkRecord,
   ): Promise<boolean> {
-    const wait = throttle.waitMs(link.id);
+    const wait = await throttle.waitMs(link.id);
     if (wait > 0) {
       void reply
         .code(429)
@@ -91,10 +91,10 @@ export function registerPublicLinkRoutes(
     }
     const given = basicPassword(request.headers.authorization);
     if (given !== null && (await verifyPassword(given, link.password!))) {
-      throttle.succeeded(link.id);
+      await throttle.succeeded(link.id);
       return true;
     }
-    if (given !== null) throttle.failed(link.id);
+    if (given !== null) await throttle.failed(link.id);
     void reply
       .code(401)
       .header('www-authenticate', 'Basic realm="Loft link", charset="UTF-8"')

@@ -20,6 +20,7 @@ import { LoftError } from '../../shared/errors.js';
 import type { BlockRef, Revision } from '../../shared/protocol.js';
 import { hashToken, newToken } from '../tokens.js';
 import { LoginThrottle } from '../web/login-throttle.js';
+import { throttleStateFor } from '../throttle-state.js';
 import { verifyPassword } from '../web/passwords.js';
 import { clearedCookie, csrfToken, SESSION_DEVICE, SESSION_TTL_MS, sessionCookie } from '../web/session.js';
 import { encodeCursor } from '../cursor.js';
@@ -109,7 +110,7 @@ function loadAssets(): Map<string, { body: Buffer; type: string }> {
 export function registerWebRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { meta, blocks, clock, namespace } = ctx;
   const assets = loadAssets();
-  const throttle = new LoginThrottle(clock);
+  const throttle = new LoginThrottle(clock, throttleStateFor(meta));
 
   const page = (reply: FastifyReply, name: string) => {
     const a = assets.get(name);
@@ -133,14 +134,14 @@ export function registerWebRoutes(app: FastifyInstance, ctx: RouteContext): void
     async (request, reply) => {
       const { user, password } = request.body;
       const keys = [`user:${user}`, `ip:${request.ip}`];
-      throttle.check(keys);
+      await throttle.check(keys);
       const found = await meta.passwordHash(user);
       if (!found || !(await verifyPassword(password, found.hash))) {
-        throttle.failed(keys);
+        await throttle.failed(keys);
         // One answer for "no such user", "no web password" and "wrong password".
         throw new LoftError('UNAUTHORIZED', 'wrong user name or password');
       }
-      throttle.succeeded(keys);
+      await throttle.succeeded(keys);
       const token = newToken();
       const now = clock.now();
       await meta.addDevice(found.userId, SESSION_DEVICE, hashToken(token), now + SESSION_TTL_MS, now);

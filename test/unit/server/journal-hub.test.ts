@@ -55,3 +55,26 @@ t.test('bounded: past maxWaiters a wait is refused with UNAVAILABLE', async (t) 
   await Promise.all([a, b]);
   t.equal(hub.waiting, 0);
 });
+
+t.test(
+  'waitingOn and wakeAll (cross-server wake-ups): every poll woken once, the hub stays open',
+  async (t) => {
+    const hub = new JournalHub();
+    const never = async () => false;
+    t.notOk(hub.waitingOn(1));
+    const a = hub.wait(1, 5, never, { timeoutMs: 3_600_000 });
+    const b = hub.wait(2, 0, never, { timeoutMs: 3_600_000 });
+    t.ok(hub.waitingOn(1));
+    t.ok(hub.waitingOn(2));
+    t.notOk(hub.waitingOn(3));
+    hub.wakeAll();
+    await Promise.all([a, b]);
+    t.equal(hub.waiting, 0, 'both woken');
+    t.notOk(hub.waitingOn(1));
+    const c = hub.wait(1, 5, never, { timeoutMs: 3_600_000 });
+    t.equal(hub.waiting, 1, 'new polls still wait after wakeAll');
+    hub.notify(1, 6);
+    await c;
+    hub.close();
+  },
+);

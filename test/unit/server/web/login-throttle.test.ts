@@ -11,31 +11,31 @@ t.test('five failures pass; then each attempt waits a doubling delay; success cl
   const th = new LoginThrottle(clock);
   const keys = ['user:alice', 'ip:10.0.0.1'];
   for (let i = 0; i < 4; i++) {
-    th.check(keys);
-    th.failed(keys);
+    await th.check(keys);
+    await th.failed(keys);
   }
-  th.check(keys);
-  th.failed(keys); // the fifth failure starts the delay: 1 s
-  t.throws(() => th.check(keys), { code: 'TOO_MANY_REQUESTS', details: { retryAfter: 1 } });
+  await th.check(keys);
+  await th.failed(keys); // the fifth failure starts the delay: 1 s
+  await t.rejects(th.check(keys), { code: 'TOO_MANY_REQUESTS', details: { retryAfter: 1 } });
   clock.advance(999);
-  t.throws(() => th.check(keys), { code: 'TOO_MANY_REQUESTS' });
+  await t.rejects(th.check(keys), { code: 'TOO_MANY_REQUESTS' });
   clock.advance(1);
-  th.check(keys);
-  th.failed(keys); // sixth: 2 s
-  t.throws(() => th.check(keys), { code: 'TOO_MANY_REQUESTS', details: { retryAfter: 2 } });
-  t.throws(() => th.check(['user:alice']), { code: 'TOO_MANY_REQUESTS' }, 'the user key alone is held');
-  t.throws(() => th.check(['ip:10.0.0.1']), { code: 'TOO_MANY_REQUESTS' }, 'and the address alone');
-  th.check(['user:bob', 'ip:10.0.0.2']);
+  await th.check(keys);
+  await th.failed(keys); // sixth: 2 s
+  await t.rejects(th.check(keys), { code: 'TOO_MANY_REQUESTS', details: { retryAfter: 2 } });
+  await t.rejects(th.check(['user:alice']), { code: 'TOO_MANY_REQUESTS' }, 'the user key alone is held');
+  await t.rejects(th.check(['ip:10.0.0.1']), { code: 'TOO_MANY_REQUESTS' }, 'and the address alone');
+  await th.check(['user:bob', 'ip:10.0.0.2']);
   clock.advance(2000);
-  th.succeeded(keys);
-  th.check(keys);
-  th.failed(keys);
-  th.check(keys); // one failure after a success: no delay
+  await th.succeeded(keys);
+  await th.check(keys);
+  await th.failed(keys);
+  await th.check(keys); // one failure after a success: no delay
 });
 
 t.test('the delay is capped at 15 minutes', async (t) => {
   const clock = fakeClock();
   const th = new LoginThrottle(clock);
-  for (let i = 0; i < 40; i++) th.failed(['user:x']);
-  t.throws(() => th.check(['user:x']), { code: 'TOO_MANY_REQUESTS', details: { retryAfter: 900 } });
+  for (let i = 0; i < 40; i++) await th.failed(['user:x']);
+  await t.rejects(th.check(['user:x']), { code: 'TOO_MANY_REQUESTS', details: { retryAfter: 900 } });
 });
