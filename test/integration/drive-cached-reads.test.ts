@@ -39,7 +39,7 @@ if (process.env.LOFT_FUSE_BACKEND === 'fuse-native') {
 /** Reads a whole file through one O_DIRECT descriptor in 1 MiB reads (each one a FUSE request). */
 function readDirect(fd: number, size: number): Buffer {
   const out = Buffer.alloc(size);
-  for (let pos = 0; pos < size; ) {
+  for (let pos = 0; pos < size;) {
     const n = readSync(fd, out, pos, Math.min(MiB, size - pos), pos);
     if (n <= 0) break;
     pos += n;
@@ -141,7 +141,7 @@ t.test('a re-read of cached blocks is answered without JavaScript, byte-exact', 
     closeSync(fd);
   });
 
-  t.test('eviction of an open reader\'s blocks: its spans are withdrawn, bytes stay exact', async (t) => {
+  t.test("eviction of an open reader's blocks: its spans are withdrawn, bytes stay exact", async (t) => {
     const r = openDirect(file);
     t.equal(sha256(readDirect(r, SIZE)), sha256(a2));
     t.equal(sha256(readDirect(r, SIZE)), sha256(a2), 'published');
