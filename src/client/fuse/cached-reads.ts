@@ -39,6 +39,8 @@ interface Published {
 }
 
 export interface CachedReadsOptions {
+  /** False: nothing is published (every read goes to JavaScript). */
+  enabled?: boolean;
   binding: LowlevelBinding;
   vfs: Vfs;
   timers: Timers;
@@ -50,6 +52,7 @@ export class CachedReads implements CachedSpanWatcher {
   readonly #vfs: Vfs;
   readonly #timers: Timers;
   readonly #onError: (err: unknown) => void;
+  readonly #enabled: boolean;
   #session: Session | null = null;
   #stopWatch: (() => void) | null = null;
   #timer: unknown = null;
@@ -64,6 +67,7 @@ export class CachedReads implements CachedSpanWatcher {
     this.#vfs = options.vfs;
     this.#timers = options.timers;
     this.#onError = options.onError;
+    this.#enabled = options.enabled ?? true;
   }
 
   start(session: Session): void {
@@ -102,7 +106,7 @@ export class CachedReads implements CachedSpanWatcher {
 
   #publish(fh: number, offset: number): void {
     const s = this.#session;
-    if (!s) return;
+    if (!s || !this.#enabled) return;
     const got = this.#vfs.cachedSpans(fh, offset, PUBLISH_AHEAD);
     if (!got) return;
     let p = this.#handles.get(fh);

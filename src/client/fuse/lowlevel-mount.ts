@@ -126,6 +126,8 @@ export class LowlevelMount implements DriveMount {
       onError: (p, err) => this.#onError('invalidate', p, err),
     });
     this.#cached = new CachedReads({
+      // LOFT_CACHED_READS=0: every read goes to JavaScript (to measure the difference; debugging).
+      enabled: process.env.LOFT_CACHED_READS !== '0',
       binding: this.#b,
       vfs: this.#vfs,
       timers: options.timers ?? unrefTimers,
