@@ -69,6 +69,7 @@ import { childPath, NodeTable, ROOT_ID, StaleNode } from './node-table.js';
 
 /** Attributes may be kept long: every remote change drops what it touched (kernel-cache.ts). */
 export const ATTR_TIMEOUT_S = 10;
+const EIO = 5;
 /**
  * The kernel's readahead for the mount (KiB): one request of max_pages (1 MiB). The kernel starts a
  * FUSE mount at 128 KiB and INIT can only lower it, so as root the mount raises it through sysfs
@@ -414,9 +415,17 @@ export class LowlevelMount implements DriveMount {
           );
         }
         case OP.READ: {
-          const buf = Buffer.allocUnsafe(b as number);
           const fh = a as number;
           this.#reads++;
+          const fw = this.#o.firewall;
+          if (fw && !fw.open) {
+            const need = this.#vfs.uncachedBytes(fh, c as number, b as number);
+            if (!fw.allow(pid, need, this.#table.pathOf(ino) ?? '?')) {
+              this.#b.replyErr(req, EIO); // see hydration-firewall.ts for why EIO
+              return;
+            }
+          }
+          const buf = Buffer.allocUnsafe(b as number);
           return this.#async(
             req,
             name,

@@ -198,6 +198,24 @@ export class Vfs {
     return { size: h.size, spans };
   }
 
+  /**
+   * Bytes of blocks a read of [offset, offset + length) of open handle `fh` would download (blocks
+   * the disk cache lacks); 0 for a handle that reads local changes. For the hydration firewall.
+   */
+  uncachedBytes(fh: number, offset: number, length: number): number {
+    const h = this.#handles.find(fh);
+    if (!h || h.dirty || this.dirty.get(h.id)) return 0;
+    const end = Math.min(offset + length, h.size);
+    if (offset >= end) return 0;
+    const extents = h.extents ?? this.#mirror.blocksIn(h.id, offset, end);
+    let n = 0;
+    for (let i = findExtent(extents, offset); i < extents.length && extents[i]!.offset < end; i++) {
+      const e = extents[i]!;
+      if (!this.#cache.has(e.hash)) n += e.size;
+    }
+    return n;
+  }
+
   /** Reads answered from cache files outside the Vfs, per block: the cache counts them (LRU). */
   cachedSpansRead(hashes: readonly string[]): void {
     for (const hash of hashes) this.#cache.touch(hash);
