@@ -857,7 +857,7 @@ try {
   const data = await makeData(src);
   const firstOffset = Math.min(FIRST_READ_OFFSET, Math.floor((opts.size - FIRST_READ) / 4096) * 4096);
   const offsetLabel = firstOffset % MiB === 0 ? fmtBytes(firstOffset) : `${firstOffset / KiB} KiB`;
-  ROWS[2][1] = `first ${FIRST_READ / KiB} KiB at offset ${offsetLabel} of a cold file (open + read)`;
+  ROWS.find((r) => r[0] === 'first4k')[1] = `first ${FIRST_READ / KiB} KiB at offset ${offsetLabel} of a cold file (open + read)`;
   const env = { work, src, data, firstOffset };
 
   const ctx = {}; // per system: server context, or { error }
