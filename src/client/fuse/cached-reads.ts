@@ -76,9 +76,15 @@ export class CachedReads implements CachedSpanWatcher {
     this.#arm();
   }
 
-  /** The session is gone (or going): nothing more is published; what was served is drained. */
+  /**
+   * The session is gone (or going): what was served is drained and every range withdrawn first (a
+   * lazily detached mount still serves descriptors open in it, and nobody watches for changes any
+   * more), then nothing more is published.
+   */
   stop(): void {
     this.drain();
+    const s = this.#session;
+    if (s) for (const fh of this.#handles.keys()) this.counts.withdrawn += this.#b.withdrawReads(s, fh);
     this.#stopWatch?.();
     this.#stopWatch = null;
     this.#timers.clearTimeout(this.#timer);
