@@ -15,8 +15,13 @@
 #include <napi.h>
 #include <fuse_lowlevel.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <fcntl.h>
+#include <mutex>
+#include <unistd.h>
+#include <unordered_map>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -69,6 +74,19 @@ const uint32_t REQ_MAGIC = 0x4c465251;      // "LFRQ"
 // Attribute array layout shared with src/client/fuse/lowlevel-mount.ts (ATTR_*).
 const int ATTR_LEN = 11;
 
+// A byte range of one open file handle that JavaScript published as served from the disk cache
+// (see "Reads answered here" below): file bytes [start, end) are the bytes of the cache file `path`
+// from `fileOff` on, a verified copy of block `hash`.
+struct Seg {
+  uint64_t start = 0, end = 0, fileOff = 0;
+  std::string path, hash;
+};
+
+struct Pub {
+  uint64_t size = 0;        // the handle's file size (reads are cut there)
+  std::vector<Seg> segs;    // sorted by start, not overlapping
+};
+
 struct Session {
   uint32_t magic = SESSION_MAGIC;
   fuse_session *se = nullptr;
@@ -86,6 +104,24 @@ struct Session {
            protoMinor = 0, maxBackground = 0;
   bool readdirplus = true;
   bool writebackCache = false;
+  // Reads answered here (see below). `pubLock` guards `pubs`: FUSE workers hold it for reading
+  // from the lookup until their pread is done; JavaScript holds it for writing to publish or
+  // withdraw, so once a withdrawal returns no worker is still reading through what it removed.
+  pthread_rwlock_t pubLock;
+  std::unordered_map<uint64_t, Pub> pubs;
+  std::atomic<size_t> pubCount{0};
+  // What the workers served, drained by JavaScript (its accounting: LRU touches and counters).
+  std::mutex statsMu;
+  std::unordered_map<std::string, uint64_t> hits;  // block hash -> reads served from its file
+  uint64_t cachedReads = 0, cachedBytes = 0, cachedFallbacks = 0;
+  Session() {
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    // A stream of reads must not keep JavaScript's withdrawal (before an eviction) waiting.
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&pubLock, &a);
+    pthread_rwlockattr_destroy(&a);
+  }
 };
 
 struct Req {
@@ -152,6 +188,86 @@ Req *NewReq(fuse_req_t req, int op, fuse_ino_t ino) {
   r->op = op;
   r->ino = ino;
   return r;
+}
+
+
+// ---- reads answered here ---------------------------------------------------------------------------
+//
+// JavaScript publishes, per open file handle, byte ranges whose bytes lie in verified block files of
+// the disk cache (Seg). A read whose range [off, min(off + size, file size)) is covered by them is
+// answered by the worker that received it: open + pread of the cache file(s), fuse_reply_buf, no
+// JavaScript. Anything else (a gap, off at or past the end, a file that cannot be opened or reads
+// short) goes to JavaScript as before. Safety rests on JavaScript's side of the contract:
+// a range is published only while it is true, and withdrawn (withdrawReads, which waits for every
+// worker still reading under pubLock) before the block file can be removed or the handle's bytes
+// change. Block files are content-addressed and never rewritten in place while indexed, so the
+// bytes read are always the block's.
+
+bool ReadFull(const std::string &path, uint64_t off, char *out, size_t len) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = pread(fd, out + got, len - got, static_cast<off_t>(off + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  close(fd);
+  return got == len;
+}
+
+// True when the read was answered here.
+bool ServeCached(Session *s, fuse_req_t req, uint64_t fh, size_t size, uint64_t off) {
+  if (s->pubCount.load(std::memory_order_acquire) == 0) return false;
+  thread_local std::vector<char> buf;
+  thread_local std::vector<const std::string *> used;
+  size_t len = 0;
+  used.clear();
+  pthread_rwlock_rdlock(&s->pubLock);
+  auto it = s->pubs.find(fh);
+  bool ok = false;
+  if (it != s->pubs.end() && off < it->second.size) {
+    const Pub &p = it->second;
+    uint64_t end = std::min<uint64_t>(off + size, p.size);
+    len = static_cast<size_t>(end - off);
+    if (buf.size() < len) buf.resize(len);
+    // The first segment that ends after `off`.
+    auto seg = std::upper_bound(p.segs.begin(), p.segs.end(), off,
+                                [](uint64_t v, const Seg &g) { return v < g.end; });
+    uint64_t pos = off;
+    ok = true;
+    while (pos < end) {
+      if (seg == p.segs.end() || seg->start > pos) {
+        ok = false;
+        break;
+      }
+      uint64_t stop = std::min(end, seg->end);
+      if (!ReadFull(seg->path, seg->fileOff + (pos - seg->start), buf.data() + (pos - off),
+                    static_cast<size_t>(stop - pos))) {
+        ok = false;
+        break;
+      }
+      used.push_back(&seg->hash);
+      pos = stop;
+      ++seg;
+    }
+    if (ok) {
+      std::lock_guard<std::mutex> g(s->statsMu);
+      for (const std::string *h : used) s->hits[*h]++;
+      s->cachedReads++;
+      s->cachedBytes += len;
+    } else {
+      std::lock_guard<std::mutex> g(s->statsMu);
+      s->cachedFallbacks++;
+    }
+  }
+  pthread_rwlock_unlock(&s->pubLock);
+  if (!ok) return false;
+  pthread_rwlock_rdlock(&s->lock);
+  fuse_reply_buf(req, buf.data(), len);
+  pthread_rwlock_unlock(&s->lock);
+  return true;
 }
 
 // ---- low-level operations (FUSE worker threads) ------------------------------------------------------
@@ -310,6 +426,7 @@ void LlCreate(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, 
 }
 
 void LlRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info *fi) {
+  if (off >= 0 && ServeCached(SessionOf(req), req, fi->fh, size, static_cast<uint64_t>(off))) return;
   Req *r = NewReq(req, OP_READ, ino);
   r->fh = fi->fh;
   r->size = size;
@@ -464,6 +581,10 @@ void MaybeDestroy(Session *s) {
   pthread_join(s->thread, nullptr);
   fuse_session_destroy(s->se);
   s->se = nullptr;
+  pthread_rwlock_wrlock(&s->pubLock);
+  s->pubs.clear();
+  s->pubCount.store(0);
+  pthread_rwlock_unlock(&s->pubLock);
   // The Session struct stays (a few hundred bytes): JavaScript may still hold its handle.
 }
 
@@ -1018,14 +1139,131 @@ Napi::Value Pending(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), static_cast<double>(s->pending + s->queued.load()));
 }
 
+// publishReads(session, fh, fileSize, starts, ends, fileOffs, paths, hashes): adds ranges of an
+// open handle served from cache files (see "reads answered here"); Float64Arrays and string arrays
+// of one length. Returns the handle's segment count.
+Napi::Value PublishReads(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Session *s = SessionArg(info, 0);
+  uint64_t fh = static_cast<uint64_t>(NumArg(info, 1));
+  uint64_t size = static_cast<uint64_t>(NumArg(info, 2));
+  for (size_t i = 3; i <= 5; i++)
+    if (info.Length() <= i || !info[i].IsTypedArray() ||
+        info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+      throw Napi::TypeError::New(env, "expected Float64Arrays of starts, ends and file offsets");
+  if (info.Length() < 8 || !info[6].IsArray() || !info[7].IsArray())
+    throw Napi::TypeError::New(env, "expected arrays of paths and hashes");
+  Napi::Float64Array starts = info[3].As<Napi::Float64Array>(), ends = info[4].As<Napi::Float64Array>(),
+                     offs = info[5].As<Napi::Float64Array>();
+  Napi::Array paths = info[6].As<Napi::Array>(), hashes = info[7].As<Napi::Array>();
+  size_t n = starts.ElementLength();
+  if (ends.ElementLength() != n || offs.ElementLength() != n || paths.Length() != n || hashes.Length() != n)
+    throw Napi::TypeError::New(env, "publishReads: arrays of different lengths");
+  std::vector<Seg> add;
+  add.reserve(n);
+  for (size_t i = 0; i < n; i++) {
+    Seg g;
+    g.start = static_cast<uint64_t>(starts[i]);
+    g.end = static_cast<uint64_t>(ends[i]);
+    g.fileOff = static_cast<uint64_t>(offs[i]);
+    if (!(starts[i] >= 0 && ends[i] > starts[i] && offs[i] >= 0))
+      throw Napi::RangeError::New(env, "publishReads: bad range");
+    Napi::Value pv = paths.Get(static_cast<uint32_t>(i)), hv = hashes.Get(static_cast<uint32_t>(i));
+    if (!pv.IsString() || !hv.IsString()) throw Napi::TypeError::New(env, "publishReads: expected strings");
+    g.path = pv.As<Napi::String>().Utf8Value();
+    g.hash = hv.As<Napi::String>().Utf8Value();
+    add.push_back(std::move(g));
+  }
+  pthread_rwlock_wrlock(&s->pubLock);
+  Pub &p = s->pubs[fh];
+  p.size = size;
+  for (auto &g : add) p.segs.push_back(std::move(g));
+  std::stable_sort(p.segs.begin(), p.segs.end(), [](const Seg &a, const Seg &b) { return a.start < b.start; });
+  // Overlaps (a range published twice) keep the first: both say the same bytes.
+  std::vector<Seg> merged;
+  merged.reserve(p.segs.size());
+  for (auto &g : p.segs) {
+    if (!merged.empty() && g.start < merged.back().end) continue;
+    merged.push_back(std::move(g));
+  }
+  p.segs.swap(merged);
+  size_t count = p.segs.size();
+  s->pubCount.store(s->pubs.size(), std::memory_order_release);
+  pthread_rwlock_unlock(&s->pubLock);
+  return Napi::Number::New(env, static_cast<double>(count));
+}
+
+// withdrawReads(session, fh, hash?) -> segments removed: all of the handle's, or those of one block.
+// Returns once no worker is still reading through them.
+Napi::Value WithdrawReads(const Napi::CallbackInfo &info) {
+  Session *s = SessionArg(info, 0);
+  uint64_t fh = static_cast<uint64_t>(NumArg(info, 1));
+  bool one = info.Length() >= 3 && info[2].IsString();
+  std::string hash = one ? info[2].As<Napi::String>().Utf8Value() : std::string();
+  size_t removed = 0;
+  pthread_rwlock_wrlock(&s->pubLock);
+  auto it = s->pubs.find(fh);
+  if (it != s->pubs.end()) {
+    if (!one) {
+      removed = it->second.segs.size();
+      s->pubs.erase(it);
+    } else {
+      auto &segs = it->second.segs;
+      size_t before = segs.size();
+      segs.erase(std::remove_if(segs.begin(), segs.end(), [&](const Seg &g) { return g.hash == hash; }),
+                 segs.end());
+      removed = before - segs.size();
+      if (segs.empty()) s->pubs.erase(it);
+    }
+  }
+  s->pubCount.store(s->pubs.size(), std::memory_order_release);
+  pthread_rwlock_unlock(&s->pubLock);
+  return Napi::Number::New(info.Env(), static_cast<double>(removed));
+}
+
+// drainReads(session) -> {reads, bytes, fallbacks, hashes, counts}: what workers served since the
+// last drain (JavaScript's accounting of reads it never saw), and the counts reset.
+Napi::Value DrainReads(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Session *s = SessionArg(info, 0);
+  std::unordered_map<std::string, uint64_t> hits;
+  uint64_t reads, bytes, fallbacks;
+  {
+    std::lock_guard<std::mutex> g(s->statsMu);
+    hits.swap(s->hits);
+    reads = s->cachedReads;
+    bytes = s->cachedBytes;
+    fallbacks = s->cachedFallbacks;
+    s->cachedReads = s->cachedBytes = s->cachedFallbacks = 0;
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("reads", static_cast<double>(reads));
+  o.Set("bytes", static_cast<double>(bytes));
+  o.Set("fallbacks", static_cast<double>(fallbacks));
+  Napi::Array hashes = Napi::Array::New(env, hits.size());
+  Napi::Float64Array counts = Napi::Float64Array::New(env, hits.size());
+  uint32_t i = 0;
+  for (auto &kv : hits) {
+    hashes.Set(i, kv.first);
+    counts[i] = static_cast<double>(kv.second);
+    i++;
+  }
+  o.Set("hashes", hashes);
+  o.Set("counts", counts);
+  return o;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("abi", Napi::Number::New(env, 1));
+  exports.Set("abi", Napi::Number::New(env, 2));
   exports.Set("libfuseVersion", Napi::Number::New(env, fuse_version()));
   exports.Set("mount", Napi::Function::New(env, Mount));
   exports.Set("umountDetach", Napi::Function::New(env, UmountDetach));
   exports.Set("notifyInvalEntry", Napi::Function::New(env, NotifyInvalEntry));
   exports.Set("notifyInvalInode", Napi::Function::New(env, NotifyInvalInode));
   exports.Set("pending", Napi::Function::New(env, Pending));
+  exports.Set("publishReads", Napi::Function::New(env, PublishReads));
+  exports.Set("withdrawReads", Napi::Function::New(env, WithdrawReads));
+  exports.Set("drainReads", Napi::Function::New(env, DrainReads));
   exports.Set("replyErr", Napi::Function::New(env, ReplyErr));
   exports.Set("replyNone", Napi::Function::New(env, ReplyNone));
   exports.Set("replyEntry", Napi::Function::New(env, ReplyEntry));

@@ -15,7 +15,9 @@
 // cache/state directory. Each run, for each system:
 //   mount A: open + read 4 KiB at offset 900 MiB of big.bin (ms), bytes the client fetched for it;
 //   mount B: `ls -l small/ > /dev/null` twice: first (fresh mount) and repeat (ms);
-//   mount C: sequential read of big.bin with 1 MiB reads (cold, MB/s), then again (warm, MB/s);
+//   mount C: sequential read of big.bin with 1 MiB reads (cold, MB/s), then again (warm, MB/s), then
+//            (as root) again after `echo 1 > /proc/sys/vm/drop_caches` (recached, MB/s: the drive's
+//            disk cache without the kernel's page cache; the cache files' pages are dropped too);
 //   ceiling only, mount D: the `ls -l` pair without xattr handlers (what rclone, which has none, gets).
 // Reads are checked: the 4 KiB and 8 random 1 MiB ranges are compared with the source after timing.
 // MB = 10^6 bytes. The table has the median of the runs and every run's value; progress -> stderr.
@@ -291,6 +293,16 @@ async function waitReady(m, check, describe) {
 // ---- measurements ------------------------------------------------------------------------------------
 
 /** Sequential read of the whole file with 1 MiB reads on one fd; MB/s (open included). */
+/** Whether this process may drop the kernel's page cache (root). */
+function canDropCaches() {
+  try {
+    fs.accessSync('/proc/sys/vm/drop_caches', fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function seqRead(file, size) {
   const buf = Buffer.allocUnsafe(READ_BUF);
   const t0 = performance.now();
@@ -766,6 +778,10 @@ async function measureSystem(sys, ctx, env, run) {
     r.cold = await timed(m, 'cold read', seqRead(file, opts.size));
     if (sys !== 'ceiling') notes.coldFetched[sys].push(await fetched(m));
     r.warm = await timed(m, 'warm read', seqRead(file, opts.size));
+    if (canDropCaches()) {
+      fs.writeFileSync('/proc/sys/vm/drop_caches', '1');
+      r.recached = await timed(m, 'recached read', seqRead(file, opts.size));
+    }
     await timed(m, 'verify', verifySample(file, data.big, opts.size));
   });
   if (sys === 'ceiling') {
@@ -821,6 +837,7 @@ for (const [sig, code] of [
 const ROWS = [
   ['cold', `cold sequential read, ${fmtBytes(opts.size)}, 1 MiB reads (fresh mount, empty cache)`, 'MB/s', 0],
   ['warm', 'warm re-read, same mount', 'MB/s', 0],
+  ['recached', 're-read after `echo 1 > /proc/sys/vm/drop_caches` (disk cache, no page cache)', 'MB/s', 0],
   ['first4k', null, 'ms', 2], // label set once the offset is known
   ['lsFirst', `\`ls -l\` of ${opts.files.toLocaleString('en-US')} files, first (fresh mount)`, 'ms', 1],
   ['lsRepeat', `\`ls -l\` of ${opts.files.toLocaleString('en-US')} files, repeat`, 'ms', 1],
@@ -840,7 +857,7 @@ try {
   const data = await makeData(src);
   const firstOffset = Math.min(FIRST_READ_OFFSET, Math.floor((opts.size - FIRST_READ) / 4096) * 4096);
   const offsetLabel = firstOffset % MiB === 0 ? fmtBytes(firstOffset) : `${firstOffset / KiB} KiB`;
-  ROWS[2][1] = `first ${FIRST_READ / KiB} KiB at offset ${offsetLabel} of a cold file (open + read)`;
+  ROWS.find((r) => r[0] === 'first4k')[1] = `first ${FIRST_READ / KiB} KiB at offset ${offsetLabel} of a cold file (open + read)`;
   const env = { work, src, data, firstOffset };
 
   const ctx = {}; // per system: server context, or { error }
@@ -878,6 +895,7 @@ try {
         results[sys].push(r);
         log(
           `run ${run}/${opts.runs}: ${sys}: cold ${r.cold.toFixed(0)} MB/s, warm ${r.warm.toFixed(0)} MB/s, ` +
+            `recached ${r.recached?.toFixed(0) ?? 'n/a'} MB/s, ` +
             `4 KiB ${r.first4k.toFixed(1)} ms, ls ${r.lsFirst.toFixed(0)}/${r.lsRepeat.toFixed(0)} ms`,
         );
       } catch (err) {

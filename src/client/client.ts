@@ -16,6 +16,7 @@ import { DiskBlockCache } from './cache/disk-block-cache.js';
 import { mirrorSnapshot } from './check/mirror-snapshot.js';
 import { ControlServer } from './control/control-server.js';
 import { createDriveMount, type FuseChoice } from './fuse/mount-backend.js';
+import { HydrationFirewall } from './fuse/hydration-firewall.js';
 import { Hydrator, READAHEAD, type Connectivity } from './hydrate/hydrator.js';
 import { Mirror } from './mirror/mirror.js';
 import { PinnedBlocks } from './pins/pinned-blocks.js';
@@ -56,6 +57,8 @@ export interface DriveOptions {
   fuse?: FuseChoice;
   /** allow_other + default_permissions: other local users may use the drive, modes checked. */
   allowOther?: boolean;
+  /** Who may make reads download (fuse/hydration-firewall.ts); default: the default list. */
+  firewall?: HydrationFirewall;
   /** PEM of a private CA the server's certificate chains to (besides the system's). */
   ca?: string;
 }
@@ -100,6 +103,8 @@ export interface DriveStatus {
   cache: { usedBytes: number; capBytes: number; blocks: number; writing: number };
   pins: ReturnType<Pinner['progress']>;
   conflicts: string[];
+  /** The hydration firewall: its rules and what it refused to whom (libfuse 3 binding only). */
+  firewall: ReturnType<HydrationFirewall['status']> & { active: boolean };
 }
 
 /** Queued changes listed by `loft status` (the count is always exact). */
@@ -401,9 +406,11 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
     cleanups.push(() => core.close());
     const { vfs, mirror, cache, hydrator, pinner, online, push, uploader } = core;
 
+    const firewall = options.firewall ?? new HydrationFirewall();
     const { mount: fuse, why: fuseWhy } = await createDriveMount(options.fuse ?? 'auto', {
       mountpoint,
       vfs,
+      firewall,
       allowOther: options.allowOther ?? false,
       onError: (op, p, err) => log.error({ op, path: p, err }, 'unexpected filesystem error (answered EIO)'),
       onFsError: (op, p, err) =>
@@ -415,6 +422,12 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
     });
     await fuse.mount();
     cleanups.push(() => fuse.unmount());
+    // The firewall needs each read's caller; fuse-native does not say who calls.
+    const firewallActive = fuse.backend === 'lowlevel' && !firewall.open;
+    if (!firewall.open && !firewallActive)
+      log.warn(
+        'the hydration firewall (--no-download-for, --download-budget) needs the libfuse 3 binding: off',
+      );
     log.info(
       { mountpoint, fuse: fuse.backend, why: fuseWhy },
       `mounted through ${fuse.backend} (${fuseWhy})`,
@@ -467,6 +480,7 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
         cache: cache.usage(),
         pins: pinner.progress(),
         conflicts: mirror.conflicts(),
+        firewall: { active: firewallActive, ...firewall.status() },
       };
     };
     const toMountPaths = (paths: string[]) => paths.map((p) => (p.startsWith('/') ? p : '/' + p));

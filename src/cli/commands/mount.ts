@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { LoftError } from '../../shared/errors.js';
 import { parseSize } from '../../shared/size.js';
+import { DEFAULT_NO_DOWNLOAD } from '../../client/fuse/hydration-firewall.js';
 
 interface MountOptions {
   server?: string;
@@ -15,6 +16,9 @@ interface MountOptions {
   logLevel?: string;
   fuse?: string;
   allowOther?: boolean;
+  /** --no-download-for NAMES (commander names a "--no-" option after what follows it). */
+  downloadFor?: string | boolean;
+  downloadBudget: string[];
 }
 
 export const DEFAULT_CACHE_SIZE = '10G';
@@ -37,6 +41,16 @@ export function registerMount(program: Command): void {
       "FUSE binding: lowlevel (libfuse 3, Loft's own), fuse-native (libfuse 2) or auto (env LOFT_FUSE_BACKEND; default auto: lowlevel where it loads)",
     )
     .option('--allow-other', 'let other local users use the drive (allow_other), the kernel checking modes')
+    .option(
+      '--no-download-for <names>',
+      `comma-separated process names whose reads never download (EIO instead; "" for none; default: ${DEFAULT_NO_DOWNLOAD.join(',')})`,
+    )
+    .option(
+      '--download-budget <name=size>',
+      'bytes processes of this name may make the drive download (repeatable)',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .action(async (mountpoint: string, opts: MountOptions) => {
       const { defaultStateDir, readConfig, writeConfig } = await import('../../client/state-dir.js');
       const { startDrive } = await import('../../client/client.js');
@@ -58,6 +72,19 @@ export function registerMount(program: Command): void {
           'no device token: give --token T (or LOFT_TOKEN); "loft user add" prints one',
         );
       const cacheBytes = parseSize(opts.cacheSize);
+      const { HydrationFirewall, parseBudgets } = await import('../../client/fuse/hydration-firewall.js');
+      let budgets: Map<string, number>;
+      try {
+        budgets = parseBudgets(opts.downloadBudget, parseSize);
+      } catch (err) {
+        throw new LoftError('BAD_REQUEST', (err as Error).message);
+      }
+      const firewall = new HydrationFirewall({
+        ...(typeof opts.downloadFor === 'string'
+          ? { noDownloadFor: opts.downloadFor.split(',').filter(Boolean) }
+          : {}),
+        budgets,
+      });
       const bwlimit = opts.bwlimit === undefined ? 0 : parseSize(opts.bwlimit);
       const log = createLogger(opts.logLevel);
       // The drive serves every program that has a file open in it: a bug in one background task
@@ -78,6 +105,7 @@ export function registerMount(program: Command): void {
         clearStale: opts.clearStale ?? false,
         fuse,
         allowOther: opts.allowOther ?? false,
+        firewall,
         ...(ca ? { ca } : {}),
         log,
         onSyncProgress: (n, done) => {

@@ -35,6 +35,13 @@ export function render(s: DriveStatus): string {
     lines.push(
       `    ✗ stuck: ${x.op} ${x.path}: ${x.error ?? 'failed'} (${x.attempts} attempts, since ${new Date(x.since).toISOString()}; retried every minute, other changes go on)`,
     );
+  if (s.firewall?.refusals.length) {
+    lines.push(`  firewall:  refused downloads to:`);
+    for (const r of s.firewall.refusals)
+      lines.push(
+        `    ⊘ ${r.name}: ${r.count} reads (${formatBytes(r.bytes)}), last pid ${r.pid} reading ${r.path}`,
+      );
+  }
   lines.push(`  conflicts: ${s.conflicts.length ? '' : 'none'}`);
   for (const c of s.conflicts) lines.push(`    ! ${c}`);
   return lines.join('\n') + '\n';

@@ -18,6 +18,12 @@
  *
  * Concurrency: all index state is touched on the event loop only; `put` reserves space
  * synchronously before its first await, so concurrent puts cannot overshoot the cap together.
+ *
+ * Files read by others (the FUSE binding answers reads from them, fuse/cached-reads.ts): a block
+ * file is offered (`verifiedPath`) only once this process wrote it from verified bytes or read it
+ * back and checked its hash, and while nothing is writing it. Removal listeners run before the
+ * file is unlinked, so whoever reads it stops first; a file is never rewritten in place while it is
+ * indexed (a new put of the same block follows a removal and makes a new file).
  */
 import { mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import type { Timers } from '../../shared/clock.js';
@@ -99,6 +105,9 @@ export class DiskBlockCache {
   readonly #dirty = new Set<string>();
   /** Blocks whose file is being written: get() waits for them instead of reading a partial file. */
   readonly #writing = new Map<string, Promise<void>>();
+  /** Blocks whose file this process has written or checked against its hash (see the top). */
+  readonly #verified = new Set<string>();
+  readonly #removalListeners = new Set<(hash: string) => void>();
   /** Shard directories known to exist (see #shard). */
   readonly #shards = new Set<string>();
   #flushTimer: unknown = null;
@@ -213,6 +222,8 @@ export class DiskBlockCache {
       this.#drop(hash, 'content does not match its hash');
       return null;
     }
+    // The file checked is still the indexed one (not removed and put again across the await).
+    if (this.#entry(hash) === entry && !this.#writing.has(hash)) this.#verified.add(hash);
     if (this.has(hash)) this.#touch(hash);
     return data;
   }
@@ -261,7 +272,29 @@ export class DiskBlockCache {
       this.#remove(hash);
       return false;
     }
+    if (!this.#writing.has(hash)) this.#verified.add(hash);
     return true;
+  }
+
+  /**
+   * The path of a block's file when its bytes are known good in this process (written from
+   * verified bytes, or read back and hashed) and no write of it is under way; else null. It stays
+   * good until a removal listener hears of the block (see watchRemovals).
+   */
+  verifiedPath(hash: string): string | null {
+    if (!this.#verified.has(hash) || this.#writing.has(hash) || !this.has(hash)) return null;
+    return this.#path(hash);
+  }
+
+  /** Calls `fn(hash)` before a block's file is unlinked (eviction, corruption, failed write). */
+  watchRemovals(fn: (hash: string) => void): () => void {
+    this.#removalListeners.add(fn);
+    return () => this.#removalListeners.delete(fn);
+  }
+
+  /** Counts a read of a cached block made without get() (reads answered by the FUSE binding). */
+  touch(hash: string): void {
+    if (this.has(hash)) this.#touch(hash);
   }
 
   /**
@@ -410,6 +443,9 @@ export class DiskBlockCache {
   #remove(hash: string): void {
     const e = this.#entry(hash);
     if (!e) return;
+    // Readers of the file stop first (see the top).
+    this.#verified.delete(hash);
+    for (const fn of this.#removalListeners) fn(hash);
     this.#detach(e);
     this.#dirty.delete(hash);
     // Unlinking is synchronous so that the space is really free before the caller writes. The file

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import type { Errno, FsError } from '../../shared/errors.js';
 import type { Vfs } from '../vfs/vfs.js';
 import { parseMounts } from '../state-dir.js';
+import type { HydrationFirewall } from './hydration-firewall.js';
 import type { KernelCache } from './kernel-cache.js';
 
 /** The FUSE backends a drive can mount through (`loft mount --fuse`). */
@@ -46,6 +47,8 @@ export interface FuseMountOptions {
   onFsError?: (op: string, path: string, err: FsError, caller?: Caller) => void;
   /** Called once when the mount goes away without unmount() (`fusermount -u`, `umount -l`). */
   onGone?: () => void;
+  /** Who may make reads download (needs the caller's pid: the libfuse 3 binding only). */
+  firewall?: HydrationFirewall;
 }
 
 /** A mounted drive, whichever binding serves it. */

@@ -11,7 +11,7 @@ import { LoftError } from '../../shared/errors.js';
 import type { Stat } from '../vfs/vfs.js';
 
 /** The binding's interface version this file speaks (native/loft-fuse.cc `abi`). */
-const ABI = 1;
+const ABI = 2;
 
 export type Handle = object;
 export type Session = object;
@@ -33,6 +33,16 @@ export type RequestHandler = (
   gid?: number,
 ) => void;
 
+/** What FUSE threads answered from cache files since the last drain (native/loft-fuse.cc). */
+export interface CachedReadCounts {
+  reads: number;
+  bytes: number;
+  /** Reads of a handle with published ranges that still went to JavaScript (a gap, a short file). */
+  fallbacks: number;
+  hashes: string[];
+  counts: Float64Array;
+}
+
 /** native/loft-fuse.cc's exports. */
 export interface LowlevelBinding {
   abi: number;
@@ -47,6 +57,24 @@ export interface LowlevelBinding {
   notifyInvalEntry(session: Session, parent: number, name: string): Promise<number>;
   notifyInvalInode(session: Session, ino: number): Promise<number>;
   pending(session: Session): number;
+  /**
+   * Publishes ranges of open handle `fh` that FUSE threads answer from cache files (cached-reads.ts):
+   * file bytes [starts[i], ends[i]) are the bytes of `paths[i]` from fileOffs[i], block hashes[i].
+   */
+  publishReads(
+    session: Session,
+    fh: number,
+    fileSize: number,
+    starts: Float64Array,
+    ends: Float64Array,
+    fileOffs: Float64Array,
+    paths: string[],
+    hashes: string[],
+  ): number;
+  /** Withdraws a handle's ranges (all, or one block's); returns once no FUSE thread reads them. */
+  withdrawReads(session: Session, fh: number, hash?: string): number;
+  /** Reads FUSE threads answered since the last drain, per block, and the counts reset. */
+  drainReads(session: Session): CachedReadCounts;
   replyErr(req: Handle, errno: number): number;
   replyNone(req: Handle): number;
   replyEntry(

@@ -23,6 +23,7 @@
  * on, so attributes are kept ATTR_TIMEOUT_S.
  */
 import path from 'node:path';
+import type { Timers } from '../../shared/clock.js';
 import { errnoOf, FsError, LoftError } from '../../shared/errors.js';
 import type { Stat, Vfs } from '../vfs/vfs.js';
 import {
@@ -35,6 +36,7 @@ import {
   type FuseMountOptions,
 } from './fuse-common.js';
 import { answerOnce } from './answer-once.js';
+import { CachedReads } from './cached-reads.js';
 import { KernelCache } from './kernel-cache.js';
 import {
   ENODATA,
@@ -67,6 +69,7 @@ import { childPath, NodeTable, ROOT_ID, StaleNode } from './node-table.js';
 
 /** Attributes may be kept long: every remote change drops what it touched (kernel-cache.ts). */
 export const ATTR_TIMEOUT_S = 10;
+const EIO = 5;
 /**
  * The kernel's readahead for the mount (KiB): one request of max_pages (1 MiB). The kernel starts a
  * FUSE mount at 128 KiB and INIT can only lower it, so as root the mount raises it through sysfs
@@ -76,6 +79,12 @@ export const ATTR_TIMEOUT_S = 10;
 const READAHEAD_KB = 1024;
 /** How long mount() waits for the kernel's INIT before going on without the readahead change. */
 const INIT_WAIT_MS = 10_000;
+/** Timers that do not keep the process alive (the cached-read accounting's drain). */
+const unrefTimers: Timers = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
 
 export class LowlevelMount implements DriveMount {
   readonly backend = 'lowlevel' as const;
@@ -94,13 +103,17 @@ export class LowlevelMount implements DriveMount {
   #onInit: () => void = () => {};
   /** The mount's readahead (KiB) once raised (see READAHEAD_KB); 0: the kernel's own. */
   #readaheadKb = 0;
+  /** Read requests this thread answered (the others the binding answered from cache files). */
+  #reads = 0;
   /** What INIT negotiated (max_write, capabilities): for tests and the startup log. */
   init: Record<string, number> | null = null;
 
   readonly #table = new NodeTable();
   readonly #dirs = new DirHandles();
+  /** Reads the binding answers from cache files by itself (cached-reads.ts). */
+  readonly #cached: CachedReads;
 
-  constructor(options: FuseMountOptions & { now?: () => number }) {
+  constructor(options: FuseMountOptions & { now?: () => number; timers?: Timers }) {
     this.#b = loadLowlevelBinding();
     this.mountpoint = path.resolve(options.mountpoint);
     this.#vfs = options.vfs;
@@ -113,6 +126,14 @@ export class LowlevelMount implements DriveMount {
       nodeId: (p) => Promise.resolve(this.#table.nodeIdOf(p)),
       onError: (p, err) => this.#onError('invalidate', p, err),
     });
+    this.#cached = new CachedReads({
+      // LOFT_CACHED_READS=0: every read goes to JavaScript (to measure the difference; debugging).
+      enabled: process.env.LOFT_CACHED_READS !== '0',
+      binding: this.#b,
+      vfs: this.#vfs,
+      timers: options.timers ?? unrefTimers,
+      onError: (err) => this.#onError('cached-reads', this.mountpoint, err),
+    });
   }
 
   get kernelCache(): KernelCache {
@@ -120,11 +141,20 @@ export class LowlevelMount implements DriveMount {
   }
 
   info(): Record<string, number | boolean> {
+    this.#cached.drain();
+    const c = this.#cached.counts;
     return {
       maxWrite: this.init?.maxWrite ?? 0,
       readaheadKb: this.#readaheadKb,
       protoMinor: this.init?.protoMinor ?? 0,
       nodes: this.#table.size,
+      jsReads: this.#reads,
+      // Reads answered by the binding from cache files, never seen by this thread one by one.
+      cachedReads: c.reads,
+      cachedReadBytes: c.bytes,
+      cachedReadFallbacks: c.fallbacks,
+      cachedSpansPublished: c.published,
+      cachedSpansWithdrawn: c.withdrawn,
     };
   }
 
@@ -157,6 +187,7 @@ export class LowlevelMount implements DriveMount {
       throw new LoftError('BAD_REQUEST', `cannot mount ${this.mountpoint}: ${(err as Error).message}`);
     }
     this.#root();
+    this.#cached.start(this.#session);
     if ((await init) && process.getuid?.() === 0) await this.#raiseReadahead();
   }
 
@@ -171,6 +202,7 @@ export class LowlevelMount implements DriveMount {
 
   async unmount(): Promise<void> {
     await this.#kernelCache.close();
+    this.#cached.stop();
     if (!this.#session || this.#unmounting) return this.#exited ?? undefined;
     this.#unmounting = true;
     // The loop ends when the kernel drops the connection; the binding closes /dev/fuse after that.
@@ -383,6 +415,16 @@ export class LowlevelMount implements DriveMount {
           );
         }
         case OP.READ: {
+          const fh = a as number;
+          this.#reads++;
+          const fw = this.#o.firewall;
+          if (fw && !fw.open) {
+            const need = this.#vfs.uncachedBytes(fh, c as number, b as number);
+            if (!fw.allow(pid, need, this.#table.pathOf(ino) ?? '?')) {
+              this.#b.replyErr(req, EIO); // see hydration-firewall.ts for why EIO
+              return;
+            }
+          }
           const buf = Buffer.allocUnsafe(b as number);
           return this.#async(
             req,
@@ -390,8 +432,11 @@ export class LowlevelMount implements DriveMount {
             this.#table.pathOf(ino) ?? '?',
             caller,
             READ_TIMEOUT_MS,
-            () => this.#vfs.read(a as number, buf, c as number),
-            (n) => this.#b.replyBuf(req, buf, n),
+            () => this.#vfs.read(fh, buf, c as number),
+            (n) => {
+              this.#b.replyBuf(req, buf, n);
+              this.#cached.afterRead(fh, c as number);
+            },
           );
         }
         case OP.WRITE:
@@ -487,6 +532,7 @@ export class LowlevelMount implements DriveMount {
     } else if (op === OP.EV_EXIT) {
       const gone = !this.#unmounting;
       this.#unmounting = true;
+      this.#cached.stop();
       this.#session = null;
       this.#onExit();
       if (gone) {

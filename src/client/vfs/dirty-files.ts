@@ -43,6 +43,8 @@ export class DirtyFile {
 export class DirtyFiles {
   readonly #dir: string;
   readonly #byId = new Map<number, DirtyFile>();
+  /** Called when a node gets a staging (its readers read through it from now on). */
+  onAttach: (id: number) => void = () => {};
 
   constructor(dir: string) {
     this.#dir = dir;
@@ -87,6 +89,7 @@ export class DirtyFiles {
 
   attach(d: DirtyFile, id: number): void {
     d.id = id;
+    this.onAttach(id);
     this.#byId.set(id, d);
   }
 
@@ -96,6 +99,7 @@ export class DirtyFiles {
     if (!file) return null;
     const d = new DirtyFile(id, name, file, file.size, mtime);
     d.reopened = true;
+    this.onAttach(id);
     this.#byId.set(id, d);
     return d;
   }

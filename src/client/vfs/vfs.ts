@@ -26,7 +26,7 @@
 import type { Timers } from '../../shared/clock.js';
 import { FsError, LoftError } from '../../shared/errors.js';
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
-import type { Hydrator } from '../hydrate/hydrator.js';
+import { findExtent, type Hydrator } from '../hydrate/hydrator.js';
 import type { Mirror, MirrorNode } from '../mirror/mirror.js';
 import type { Pinner } from '../pins/pinner.js';
 import type { StagingFile } from '../staging/staging-file.js';
@@ -56,6 +56,29 @@ const O_RDONLY = 0;
 const O_TRUNC = 0o1000;
 
 export type { CacheMode } from './handle-table.js';
+
+/**
+ * Bytes [start, end) of an open handle's file held by a verified cache file (`path`, from
+ * `fileOff`): what a FUSE binding may answer reads of without asking the Vfs (cachedSpans).
+ */
+export interface CachedSpan {
+  start: number;
+  end: number;
+  hash: string;
+  path: string;
+  fileOff: number;
+}
+
+/**
+ * What makes cached spans untrue, called synchronously before the change takes effect: a handle's
+ * bytes (`handle`), every handle of a file (`node`: a local write or truncate, a commit, a new
+ * remote revision), a block file about to be removed (`block`).
+ */
+export interface CachedSpanWatcher {
+  handle(fh: number): void;
+  node(id: number): void;
+  block(hash: string): void;
+}
 
 export interface VfsOptions {
   mirror: Mirror;
@@ -129,7 +152,73 @@ export class Vfs {
     });
     this.#handles = options.handles ?? new HandleTable(this.#mirror);
     this.#states = new FileStates(this.#mirror, this.dirty, this.#cache, options.uploading ?? { id: null });
-    this.#mirror.watch({ blocksChanging: (id) => this.#handles.blocksChanging(id) });
+    this.#mirror.watch({
+      blocksChanging: (id) => {
+        this.#spanWatcher?.node(id);
+        this.#handles.blocksChanging(id);
+      },
+    });
+    this.dirty.onAttach = (id) => this.#spanWatcher?.node(id);
+  }
+
+  #spanWatcher: CachedSpanWatcher | null = null;
+
+  /**
+   * Reads answered from the disk cache outside the Vfs (fuse/cached-reads.ts): `w` hears, before it
+   * happens, of every change that makes a span given by cachedSpans untrue. One watcher at a time.
+   */
+  watchCachedSpans(w: CachedSpanWatcher): () => void {
+    this.#spanWatcher = w;
+    const stop = this.#cache.watchRemovals((hash) => w.block(hash));
+    return () => {
+      stop();
+      if (this.#spanWatcher === w) this.#spanWatcher = null;
+    };
+  }
+
+  /**
+   * The spans of open handle `fh` from the block holding `offset` up to `offset + ahead` whose bytes
+   * a verified cache file holds, and the handle's file size; null when the handle reads through a
+   * staging (local changes) or is gone. Loads the handle's block list (its snapshot) if its first
+   * read did not. They stay true until the watcher (watchCachedSpans) hears otherwise.
+   */
+  cachedSpans(fh: number, offset: number, ahead: number): { size: number; spans: CachedSpan[] } | null {
+    const h = this.#handles.find(fh);
+    if (!h || h.dirty || this.dirty.get(h.id)) return null;
+    const spans: CachedSpan[] = [];
+    const extents = this.#handles.extents(h);
+    if (!extents.length || offset >= h.size) return { size: h.size, spans };
+    const stop = offset + ahead;
+    for (let i = findExtent(extents, offset); i < extents.length && extents[i]!.offset < stop; i++) {
+      const e = extents[i]!;
+      const file = this.#cache.verifiedPath(e.hash);
+      if (file && e.size > 0)
+        spans.push({ start: e.offset, end: e.offset + e.size, hash: e.hash, path: file, fileOff: 0 });
+    }
+    return { size: h.size, spans };
+  }
+
+  /**
+   * Bytes of blocks a read of [offset, offset + length) of open handle `fh` would download (blocks
+   * the disk cache lacks); 0 for a handle that reads local changes. For the hydration firewall.
+   */
+  uncachedBytes(fh: number, offset: number, length: number): number {
+    const h = this.#handles.find(fh);
+    if (!h || h.dirty || this.dirty.get(h.id)) return 0;
+    const end = Math.min(offset + length, h.size);
+    if (offset >= end) return 0;
+    const extents = h.extents ?? this.#mirror.blocksIn(h.id, offset, end);
+    let n = 0;
+    for (let i = findExtent(extents, offset); i < extents.length && extents[i]!.offset < end; i++) {
+      const e = extents[i]!;
+      if (!this.#cache.has(e.hash)) n += e.size;
+    }
+    return n;
+  }
+
+  /** Reads answered from cache files outside the Vfs, per block: the cache counts them (LRU). */
+  cachedSpansRead(hashes: readonly string[]): void {
+    for (const hash of hashes) this.#cache.touch(hash);
   }
 
   /** For the cache: blocks of open files are evicted last. */
@@ -352,6 +441,7 @@ export class Vfs {
   }
 
   async release(fh: number): Promise<void> {
+    this.#spanWatcher?.handle(fh);
     const h = this.#handles.remove(fh);
     if (!h) return;
     const d = h.dirty;
@@ -390,6 +480,7 @@ export class Vfs {
 
   /** After a commit of this device: readers' snapshots move to the new revision. */
   committed(id: number): void {
+    this.#spanWatcher?.node(id);
     const node = this.#mirror.node(id);
     if (!node) return;
     this.#handles.committed(id, node.rev, node.size, this.#mirror.blocks(id));

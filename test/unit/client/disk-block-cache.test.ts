@@ -523,3 +523,44 @@ t.test(
     t.equal(await off.put(b.hash, b.data), true, 'minFreeRatio 0: only the cap rules');
   },
 );
+
+t.test(
+  'verifiedPath: only files written or checked here, never while written; removal heard first',
+  async (t) => {
+    const dir = tmp();
+    const c = cache({ dir, capBytes: 3 * K });
+    const a = block(K);
+    const put = c.put(a.hash, a.data);
+    t.equal(c.verifiedPath(a.hash), null, 'not while its file is being written');
+    t.ok(await put);
+    t.equal(c.verifiedPath(a.hash), filePath(dir, a.hash), 'once written from verified bytes');
+    const heard: { hash: string; fileThere: boolean }[] = [];
+    const stop = c.watchRemovals((hash) => heard.push({ hash, fileThere: existsSync(filePath(dir, hash)) }));
+    c.evict(a.hash);
+    t.same(heard, [{ hash: a.hash, fileThere: true }], 'the listener runs before the unlink');
+    t.equal(c.verifiedPath(a.hash), null, 'gone once removed');
+    stop();
+    // After a restart a file is offered only once it has been read back and checked.
+    const b = block(K);
+    t.ok(await c.put(b.hash, b.data));
+    await c.close();
+    const again = cache({ dir, capBytes: 3 * K });
+    t.equal(again.verifiedPath(b.hash), null, 'not checked in this process yet');
+    t.ok((await again.get(b.hash))?.equals(b.data));
+    t.equal(again.verifiedPath(b.hash), filePath(dir, b.hash), 'checked by get');
+    // A damaged file is dropped by get, and its removal heard.
+    const d = block(K);
+    t.ok(await again.put(d.hash, d.data));
+    const seen: string[] = [];
+    again.watchRemovals((hash) => seen.push(hash));
+    writeFileSync(filePath(dir, d.hash), Buffer.alloc(K));
+    await again.close();
+    const third = cache({ dir, capBytes: 3 * K });
+    const gone: string[] = [];
+    third.watchRemovals((hash) => gone.push(hash));
+    t.equal(await third.get(d.hash), null, 'damaged: dropped');
+    t.same(gone, [d.hash]);
+    t.equal(third.verifiedPath(d.hash), null);
+    t.same(seen, [], 'a closed cache tells nobody');
+  },
+);
