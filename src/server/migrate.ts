@@ -13,7 +13,8 @@
  *   target whose users differ from the source's (another installation) is refused before any write.
  * - Tables are copied by column name (the PostgreSQL schema is SQLite's in other types); a source
  *   table or column the target lacks is an error, never silently dropped. The full-text index
- *   (nodes_fts) is SQLite's own: PostgreSQL indexes names itself.
+ *   and the short-search tables (nodes_fts, name_trigrams, name_positions) are SQLite's own: PostgreSQL
+ *   indexes names itself.
  * - After the rows, each identity sequence is moved past the largest copied id; then the blocks of
  *   the block ledger are copied (each verified against its hash by the target store's put); at the
  *   end the row counts of every table and the presence of every block are checked.
@@ -44,7 +45,7 @@ export const MIGRATED_TABLES = [
 /** Tables with a generated id whose sequence must continue after the copied ids. */
 const IDENTITY_TABLES = ['users', 'devices', 'namespaces', 'nodes', 'links'];
 /** SQLite's own tables (the FTS5 index and its shadow tables), not copied. */
-const SQLITE_ONLY = /^(sqlite_|nodes_fts)/;
+const SQLITE_ONLY = /^(sqlite_|nodes_fts|name_trigrams$|name_positions$)/;
 /** Rows per INSERT (PostgreSQL allows 65,535 parameters a statement). */
 const BATCH_ROWS = 1000;
 /** Blocks copied at once. */

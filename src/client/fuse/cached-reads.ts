@@ -1,7 +1,7 @@
 /**
  * CachedReads: which byte ranges of which open handles the libfuse 3 binding answers by itself,
  * from verified block files of the disk cache, without a round trip to this thread
- * (native/loft-fuse.cc, "reads answered here"). The Vfs says what is true (Vfs.cachedSpans) and
+ * (native/loft-fuse.cc, "reads answered here"). The Vfs says what is true (Vfs.spans) and
  * when it stops being true (CachedSpanWatcher); this file keeps the binding's table in step and
  * brings what the binding served back into the drive's accounting.
  *
@@ -113,7 +113,7 @@ export class CachedReads implements CachedSpanWatcher {
   #publish(fh: number, offset: number): void {
     const s = this.#session;
     if (!s || !this.#enabled) return;
-    const got = this.#vfs.cachedSpans(fh, offset, PUBLISH_AHEAD);
+    const got = this.#vfs.spans.cachedSpans(fh, offset, PUBLISH_AHEAD);
     if (!got) return;
     let p = this.#handles.get(fh);
     const fresh = got.spans.filter((x) => !p?.spans.has(x.start));
@@ -174,6 +174,20 @@ export class CachedReads implements CachedSpanWatcher {
     if (!fhs.size) this.#byHash.delete(hash);
   }
 
+  /** The counters for `loft status` (fuse.*), drained first. */
+  info(): Record<string, number> {
+    this.drain();
+    const c = this.counts;
+    return {
+      // Reads answered by the binding from cache files, never seen by JavaScript one by one.
+      cachedReads: c.reads,
+      cachedReadBytes: c.bytes,
+      cachedReadFallbacks: c.fallbacks,
+      cachedSpansPublished: c.published,
+      cachedSpansWithdrawn: c.withdrawn,
+    };
+  }
+
   /** Brings what the binding served since the last drain into the cache's LRU and the counters. */
   drain(): void {
     const s = this.#session;
@@ -183,7 +197,7 @@ export class CachedReads implements CachedSpanWatcher {
       this.counts.reads += d.reads;
       this.counts.bytes += d.bytes;
       this.counts.fallbacks += d.fallbacks;
-      if (d.hashes.length) this.#vfs.cachedSpansRead(d.hashes);
+      if (d.hashes.length) this.#vfs.spans.read(d.hashes);
     } catch (err) {
       this.#onError(err);
     }

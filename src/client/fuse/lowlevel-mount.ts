@@ -50,21 +50,14 @@ import {
   OPEN_DIRECT_IO,
   OPEN_KEEP_CACHE,
   packStat,
-  SET_ATIME,
-  SET_ATIME_NOW,
-  SET_GID,
-  SET_MODE,
-  SET_MTIME,
-  SET_MTIME_NOW,
-  SET_SIZE,
-  SET_UID,
   type Handle,
   type RequestHandler,
   type LowlevelBinding,
   type Session,
 } from './lowlevel-binding.js';
 import { DirHandles } from './dir-handles.js';
-import { fusermountUnmount, setReadahead } from './mount-os.js';
+import { applySetattr } from './lowlevel-setattr.js';
+import { fusermountUnmount, setReadahead, unrefTimers } from './mount-os.js';
 import { childPath, NodeTable, ROOT_ID, StaleNode } from './node-table.js';
 
 /** Attributes may be kept long: every remote change drops what it touched (kernel-cache.ts). */
@@ -79,12 +72,6 @@ const EIO = 5;
 const READAHEAD_KB = 1024;
 /** How long mount() waits for the kernel's INIT before going on without the readahead change. */
 const INIT_WAIT_MS = 10_000;
-/** Timers that do not keep the process alive (the cached-read accounting's drain). */
-const unrefTimers: Timers = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 
 export class LowlevelMount implements DriveMount {
   readonly backend = 'lowlevel' as const;
@@ -141,20 +128,13 @@ export class LowlevelMount implements DriveMount {
   }
 
   info(): Record<string, number | boolean> {
-    this.#cached.drain();
-    const c = this.#cached.counts;
     return {
       maxWrite: this.init?.maxWrite ?? 0,
       readaheadKb: this.#readaheadKb,
       protoMinor: this.init?.protoMinor ?? 0,
       nodes: this.#table.size,
       jsReads: this.#reads,
-      // Reads answered by the binding from cache files, never seen by this thread one by one.
-      cachedReads: c.reads,
-      cachedReadBytes: c.bytes,
-      cachedReadFallbacks: c.fallbacks,
-      cachedSpansPublished: c.published,
-      cachedSpansWithdrawn: c.withdrawn,
+      ...this.#cached.info(),
     };
   }
 
@@ -419,7 +399,7 @@ export class LowlevelMount implements DriveMount {
           this.#reads++;
           const fw = this.#o.firewall;
           if (fw && !fw.open) {
-            const need = this.#vfs.uncachedBytes(fh, c as number, b as number);
+            const need = this.#vfs.spans.uncachedBytes(fh, c as number, b as number);
             if (!fw.allow(pid, need, this.#table.pathOf(ino) ?? '?')) {
               this.#b.replyErr(req, EIO); // see hydration-firewall.ts for why EIO
               return;
@@ -543,26 +523,9 @@ export class LowlevelMount implements DriveMount {
   }
 
   #setattr(req: Handle, p: string, valid: number, v: Float64Array, caller: Caller): void {
-    const vfs = this.#vfs;
-    // In libfuse's high-level order (chmod, chown, truncate, utimens), as fuse-native calls them.
-    const run = async () => {
-      if (valid & SET_MODE) await vfs.chmod(p, v[0]!);
-      if (valid & (SET_UID | SET_GID))
-        await vfs.chown(p, valid & SET_UID ? v[1]! : -1, valid & SET_GID ? v[2]! : -1);
-      if (valid & SET_SIZE) {
-        if (v[6]! >= 0) await vfs.ftruncate(v[6]!, v[3]!);
-        else await vfs.truncate(p, v[3]!);
-      }
-      if (valid & (SET_ATIME | SET_MTIME)) {
-        const now = this.#now();
-        // Whole milliseconds, as the Vfs keeps them (the kernel's come with nanoseconds).
-        const atime = valid & SET_ATIME ? (valid & SET_ATIME_NOW ? now : Math.floor(v[4]!)) : null;
-        const mtime = valid & SET_MTIME ? (valid & SET_MTIME_NOW ? now : Math.floor(v[5]!)) : null;
-        await vfs.utimens(p, atime, mtime);
-      }
-    };
+    const run = () => applySetattr(this.#vfs, p, valid, v, this.#now);
     this.#async(req, 'setattr', p, caller, READ_TIMEOUT_MS, run, () =>
-      this.#b.replyAttr(req, packStat(vfs.getattr(p)), ATTR_TIMEOUT_S),
+      this.#b.replyAttr(req, packStat(this.#vfs.getattr(p)), ATTR_TIMEOUT_S),
     );
   }
 

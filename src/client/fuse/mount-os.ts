@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
+import type { Timers } from '../../shared/clock.js';
 
 /**
  * Sets the readahead (KiB) of the mount at `mountpoint` through its bdi in sysfs (needs root).
@@ -34,3 +35,10 @@ export async function fusermountUnmount(mountpoint: string): Promise<void> {
     await run('fusermount', ['-u', '-z', '--', mountpoint]);
   }
 }
+
+/** Timers that do not keep the process alive (the cached-read accounting's drain). */
+export const unrefTimers: Timers = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};

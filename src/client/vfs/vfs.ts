@@ -26,7 +26,9 @@
 import type { Timers } from '../../shared/clock.js';
 import { FsError, LoftError } from '../../shared/errors.js';
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
-import { findExtent, type Hydrator } from '../hydrate/hydrator.js';
+import type { Hydrator } from '../hydrate/hydrator.js';
+import { Attributes } from './attributes.js';
+import { CachedSpans, type CachedSpanWatcher } from './cached-spans.js';
 import type { Mirror, MirrorNode } from '../mirror/mirror.js';
 import type { Pinner } from '../pins/pinner.js';
 import type { StagingFile } from '../staging/staging-file.js';
@@ -56,29 +58,7 @@ const O_RDONLY = 0;
 const O_TRUNC = 0o1000;
 
 export type { CacheMode } from './handle-table.js';
-
-/**
- * Bytes [start, end) of an open handle's file held by a verified cache file (`path`, from
- * `fileOff`): what a FUSE binding may answer reads of without asking the Vfs (cachedSpans).
- */
-export interface CachedSpan {
-  start: number;
-  end: number;
-  hash: string;
-  path: string;
-  fileOff: number;
-}
-
-/**
- * What makes cached spans untrue, called synchronously before the change takes effect: a handle's
- * bytes (`handle`), every handle of a file (`node`: a local write or truncate, a commit, a new
- * remote revision), a block file about to be removed (`block`).
- */
-export interface CachedSpanWatcher {
-  handle(fh: number): void;
-  node(id: number): void;
-  block(hash: string): void;
-}
+export type { CachedSpan, CachedSpanWatcher } from './cached-spans.js';
 
 export interface VfsOptions {
   mirror: Mirror;
@@ -110,8 +90,6 @@ const MAX_LINK = 4096;
  * usually live. A truncate or write past it answers EFBIG, as a local file system does.
  */
 export const MAX_FILE_SIZE = 2 ** 44;
-/** chown's "leave this id unchanged" (-1, or the same as an unsigned 32-bit number). */
-const ID_UNCHANGED = [-1, 0xffffffff];
 
 export class Vfs {
   readonly #mirror: Mirror;
@@ -127,6 +105,7 @@ export class Vfs {
   readonly #handles: HandleTable;
   readonly #writes: WritePath;
   readonly #states: FileStates;
+  readonly #attrs: Attributes;
   readonly dirty: DirtyFiles;
 
   constructor(options: VfsOptions) {
@@ -152,6 +131,13 @@ export class Vfs {
     });
     this.#handles = options.handles ?? new HandleTable(this.#mirror);
     this.#states = new FileStates(this.#mirror, this.dirty, this.#cache, options.uploading ?? { id: null });
+    this.#attrs = new Attributes(this.#mirror, this.dirty, {
+      uid: this.#uid,
+      groups: this.#groups,
+      now: this.#now,
+      onQueued: this.#onQueued,
+    });
+    this.spans = new CachedSpans(this.#mirror, this.#handles, this.dirty, this.#cache);
     this.#mirror.watch({
       blocksChanging: (id) => {
         this.#spanWatcher?.node(id);
@@ -163,9 +149,12 @@ export class Vfs {
 
   #spanWatcher: CachedSpanWatcher | null = null;
 
+  /** Reads answered from the disk cache outside the Vfs (vfs/cached-spans.ts). */
+  readonly spans: CachedSpans;
+
   /**
-   * Reads answered from the disk cache outside the Vfs (fuse/cached-reads.ts): `w` hears, before it
-   * happens, of every change that makes a span given by cachedSpans untrue. One watcher at a time.
+   * `w` hears, before it happens, of every change that makes a span given by `spans` untrue (reads
+   * answered from cache files by the FUSE binding: fuse/cached-reads.ts). One watcher at a time.
    */
   watchCachedSpans(w: CachedSpanWatcher): () => void {
     this.#spanWatcher = w;
@@ -174,51 +163,6 @@ export class Vfs {
       stop();
       if (this.#spanWatcher === w) this.#spanWatcher = null;
     };
-  }
-
-  /**
-   * The spans of open handle `fh` from the block holding `offset` up to `offset + ahead` whose bytes
-   * a verified cache file holds, and the handle's file size; null when the handle reads through a
-   * staging (local changes) or is gone. Loads the handle's block list (its snapshot) if its first
-   * read did not. They stay true until the watcher (watchCachedSpans) hears otherwise.
-   */
-  cachedSpans(fh: number, offset: number, ahead: number): { size: number; spans: CachedSpan[] } | null {
-    const h = this.#handles.find(fh);
-    if (!h || h.dirty || this.dirty.get(h.id)) return null;
-    const spans: CachedSpan[] = [];
-    const extents = this.#handles.extents(h);
-    if (!extents.length || offset >= h.size) return { size: h.size, spans };
-    const stop = offset + ahead;
-    for (let i = findExtent(extents, offset); i < extents.length && extents[i]!.offset < stop; i++) {
-      const e = extents[i]!;
-      const file = this.#cache.verifiedPath(e.hash);
-      if (file && e.size > 0)
-        spans.push({ start: e.offset, end: e.offset + e.size, hash: e.hash, path: file, fileOff: 0 });
-    }
-    return { size: h.size, spans };
-  }
-
-  /**
-   * Bytes of blocks a read of [offset, offset + length) of open handle `fh` would download (blocks
-   * the disk cache lacks); 0 for a handle that reads local changes. For the hydration firewall.
-   */
-  uncachedBytes(fh: number, offset: number, length: number): number {
-    const h = this.#handles.find(fh);
-    if (!h || h.dirty || this.dirty.get(h.id)) return 0;
-    const end = Math.min(offset + length, h.size);
-    if (offset >= end) return 0;
-    const extents = h.extents ?? this.#mirror.blocksIn(h.id, offset, end);
-    let n = 0;
-    for (let i = findExtent(extents, offset); i < extents.length && extents[i]!.offset < end; i++) {
-      const e = extents[i]!;
-      if (!this.#cache.has(e.hash)) n += e.size;
-    }
-    return n;
-  }
-
-  /** Reads answered from cache files outside the Vfs, per block: the cache counts them (LRU). */
-  cachedSpansRead(hashes: readonly string[]): void {
-    for (const hash of hashes) this.#cache.touch(hash);
   }
 
   /** For the cache: blocks of open files are evicted last. */
@@ -546,42 +490,16 @@ export class Vfs {
   }
 
   async chmod(path: string, mode: number): Promise<void> {
-    const node = this.#resolve(path);
-    const f = { mode: (mode & 0o7777) | (node.mode & S_IFMT), ctime: this.#now() };
-    this.#attrChange(node, path, f);
+    this.#attrs.chmod(this.#resolve(path), path, mode);
   }
 
-  /**
-   * Times in ms; null leaves that time unchanged (UTIME_OMIT). The atime is kept on this device
-   * only (see the top).
-   */
+  /** Times in ms; null leaves that time unchanged (UTIME_OMIT). */
   async utimens(path: string, atime: number | null, mtime: number | null): Promise<void> {
-    const node = this.#resolve(path);
-    // Whole milliseconds, as the mirror and the server keep them (the server refuses fractions:
-    // a fraction passed on would make a commit that can never go through).
-    if (atime !== null) atime = Math.floor(atime);
-    if (mtime !== null) mtime = Math.floor(mtime);
-    if (atime !== null) this.#mirror.setAtime(node.id, atime);
-    if (mtime === null) {
-      this.#mirror.updateLocal(node.id, { ctime: this.#now() });
-      return;
-    }
-    const d = this.dirty.get(node.id);
-    if (d) d.mtime = mtime;
-    this.#attrChange(node, path, { mtime, ctime: this.#now() });
+    this.#attrs.utimens(this.#resolve(path), path, atime, mtime);
   }
 
-  /**
-   * Accepted when the caller could make this change on a local disk, and not stored (see the top);
-   * -1 leaves an id unchanged. The ctime moves, as on ext4.
-   */
   async chown(path: string, uid: number, gid: number): Promise<void> {
-    const node = this.#resolve(path);
-    const keepUid = ID_UNCHANGED.includes(uid) || uid === this.#uid;
-    const keepGid = ID_UNCHANGED.includes(gid) || this.#groups.has(gid);
-    if (this.#uid !== 0 && !(keepUid && keepGid))
-      throw new FsError('EPERM', `${path}: only root may give files to other users or groups`);
-    this.#mirror.updateLocal(node.id, { ctime: this.#now() });
+    this.#attrs.chown(this.#resolve(path), path, uid, gid);
   }
 
   async symlink(target: string, path: string): Promise<void> {
@@ -637,19 +555,6 @@ export class Vfs {
 
   #parentOf(path: string): { parent: MirrorNode; name: string } {
     return parentOf(this.#mirror, path);
-  }
-
-  #attrChange(node: MirrorNode, path: string, f: { mode?: number; mtime?: number; ctime: number }): void {
-    if (node.kind === 'dir') {
-      // Directory attributes are local only (the protocol has no directory setattr).
-      this.#mirror.updateLocal(node.id, f);
-      return;
-    }
-    // Also for a file not on the server yet: its create may be under way with the old attributes
-    // (rsync and cp -a chmod and utimens right after close), and then only a commit queued now
-    // carries the new ones; a create not started yet covers them (queueCommit coalesces).
-    this.#mirror.queueCommit(node.id, path, f);
-    this.#onQueued();
   }
 
   async #remove(node: MirrorNode, path: string): Promise<void> {

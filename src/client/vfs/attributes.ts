@@ -1,0 +1,74 @@
+/**
+ * Attributes: chmod, utimens and chown of the drive's files and folders (the rules behind those
+ * Vfs calls). A file's mode and mtime travel to the server with a commit queued now (also for a
+ * file whose create is under way); a folder's stay on this device, as the protocol has no folder
+ * setattr; the atime and owners are this device's only (vfs.ts says why at the top).
+ */
+import { FsError } from '../../shared/errors.js';
+import type { Mirror, MirrorNode } from '../mirror/mirror.js';
+import type { DirtyFiles } from './dirty-files.js';
+import { S_IFMT } from './stat.js';
+
+/** chown's "leave this id unchanged" (-1, or the same as an unsigned 32-bit number). */
+const ID_UNCHANGED = [-1, 0xffffffff];
+
+export interface AttributeOptions {
+  /** The drive's user and groups: who may chown to what, as on a local disk. */
+  uid: number;
+  groups: ReadonlySet<number>;
+  now: () => number;
+  onQueued: () => void;
+}
+
+export class Attributes {
+  constructor(
+    private readonly mirror: Pick<Mirror, 'updateLocal' | 'queueCommit' | 'setAtime'>,
+    private readonly dirty: Pick<DirtyFiles, 'get'>,
+    private readonly o: AttributeOptions,
+  ) {}
+
+  chmod(node: MirrorNode, path: string, mode: number): void {
+    this.#change(node, path, { mode: (mode & 0o7777) | (node.mode & S_IFMT), ctime: this.o.now() });
+  }
+
+  /** Times in ms; null leaves that time unchanged (UTIME_OMIT). The atime is kept here only. */
+  utimens(node: MirrorNode, path: string, atime: number | null, mtime: number | null): void {
+    // Whole milliseconds, as the mirror and the server keep them (the server refuses fractions:
+    // a fraction passed on would make a commit that can never go through).
+    if (atime !== null) atime = Math.floor(atime);
+    if (mtime !== null) mtime = Math.floor(mtime);
+    if (atime !== null) this.mirror.setAtime(node.id, atime);
+    if (mtime === null) {
+      this.mirror.updateLocal(node.id, { ctime: this.o.now() });
+      return;
+    }
+    const d = this.dirty.get(node.id);
+    if (d) d.mtime = mtime;
+    this.#change(node, path, { mtime, ctime: this.o.now() });
+  }
+
+  /**
+   * Accepted when the caller could make this change on a local disk, and not stored; -1 leaves an
+   * id unchanged. The ctime moves, as on ext4.
+   */
+  chown(node: MirrorNode, path: string, uid: number, gid: number): void {
+    const keepUid = ID_UNCHANGED.includes(uid) || uid === this.o.uid;
+    const keepGid = ID_UNCHANGED.includes(gid) || this.o.groups.has(gid);
+    if (this.o.uid !== 0 && !(keepUid && keepGid))
+      throw new FsError('EPERM', `${path}: only root may give files to other users or groups`);
+    this.mirror.updateLocal(node.id, { ctime: this.o.now() });
+  }
+
+  #change(node: MirrorNode, path: string, f: { mode?: number; mtime?: number; ctime: number }): void {
+    if (node.kind === 'dir') {
+      // Directory attributes are local only (the protocol has no directory setattr).
+      this.mirror.updateLocal(node.id, f);
+      return;
+    }
+    // Also for a file not on the server yet: its create may be under way with the old attributes
+    // (rsync and cp -a chmod and utimens right after close), and then only a commit queued now
+    // carries the new ones; a create not started yet covers them (queueCommit coalesces).
+    this.mirror.queueCommit(node.id, path, f);
+    this.o.onQueued();
+  }
+}
