@@ -23,12 +23,12 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { killDir, s3Base, sweepS3Orphans } from './s3-sweep.js';
+import { freePort } from './free-port.js';
 
 const execFileP = promisify(execFile);
 // As src/blockstore/s3-block-store.ts does for Loft: no SDK warning about Node 22 on stderr.
@@ -53,17 +53,6 @@ export interface TestS3 {
   url(bucket: string, prefix?: string): string;
   /** Kills the daemons and removes the dir (idempotent, synchronous). */
   stop(): void;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function requireCeph(): void {
