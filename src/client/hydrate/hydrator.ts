@@ -175,7 +175,7 @@ export class Hydrator {
       if (!ext || ext.offset > pos) throw new LoftError('CORRUPT', `block map has no block at offset ${pos}`);
       const stop = Math.min(end, ext.offset + ext.size);
       const data = random
-        ? this.#demand(ext, pos - ext.offset, stop - ext.offset)
+        ? this.#demand(ext, pos - ext.offset, stop - ext.offset, extents[i - 1])
         : this.block(ext.hash, ext.size, DEMAND).then((bytes) => ({ bytes, base: 0 }));
       // A later block may fail while an earlier one is still awaited: never an unhandled rejection.
       data.catch(() => {});
@@ -238,9 +238,12 @@ export class Hydrator {
    * that cover them (verified piece by piece); otherwise the whole block as `block` gets it. The
    * second random read of a block also fetches the whole block behind it, for the cache: a reader
    * that comes back to a block is likely to again, one that touches each block once (a sparse scan
-   * of a huge file) is not worth 16 times the bytes it reads.
+   * of a huge file) is not worth 16 times the bytes it reads. A read next to a block that is being
+   * read right now (in memory or in flight: another handle streams the file, and the kernel sent
+   * this handle's first read where the shared page cache ends) is part of that stream: whole block,
+   * or the stream would fetch the same pieces again.
    */
-  #demand(ext: BlockExtent, from: number, to: number): Promise<Part> {
+  #demand(ext: BlockExtent, from: number, to: number, previous?: BlockExtent): Promise<Part> {
     const { hash, size } = ext;
     const start = Math.floor(from / PIECE_SIZE) * PIECE_SIZE;
     const stop = Math.min(size, Math.ceil(to / PIECE_SIZE) * PIECE_SIZE);
@@ -250,7 +253,8 @@ export class Hydrator {
       stop - start <= size * MAX_RANGE_FRACTION &&
       !this.#memory.has(hash) &&
       !this.#flights.has(hash) &&
-      !this.#cache.has(hash);
+      !this.#cache.has(hash) &&
+      !(previous && (this.#memory.has(previous.hash) || this.#flights.has(previous.hash)));
     if (!worthIt) return this.block(hash, size, DEMAND).then((bytes) => ({ bytes, base: 0 }));
     this.served.ranged++;
     const again = this.#touched.delete(hash);

@@ -159,15 +159,15 @@ t.test('concurrent readers of one piece share one range download', async (t) => 
 t.test('no ranges for sequential reads, big reads, small blocks or while offline', async (t) => {
   {
     const { h, source } = setup(t);
-    const f = file(source, [MiB, MiB]);
+    const f = file(source, [MiB, MiB, MiB]);
     const state = newReadState();
     await h.read(f.extents, f.size, 0, Buffer.alloc(128 * 1024), state);
     t.equal(source.rangeCalls.length, 0, 'a first read at offset 0 starts a stream');
     const jump = newReadState();
-    await h.read(f.extents, f.size, MiB + 128 * 1024, Buffer.alloc(128 * 1024), jump);
+    await h.read(f.extents, f.size, 2 * MiB + 128 * 1024, Buffer.alloc(128 * 1024), jump);
     t.equal(source.rangeCalls.length, 1, 'a first read elsewhere is a random read');
-    await h.read(f.extents, f.size, MiB + 256 * 1024, Buffer.alloc(128 * 1024), jump);
-    await h.read(f.extents, f.size, MiB + 384 * 1024, Buffer.alloc(128 * 1024), jump);
+    await h.read(f.extents, f.size, 2 * MiB + 256 * 1024, Buffer.alloc(128 * 1024), jump);
+    await h.read(f.extents, f.size, 2 * MiB + 384 * 1024, Buffer.alloc(128 * 1024), jump);
     t.equal(source.rangeCalls.length, 1, 'later reads of the stream take whole blocks');
   }
   {
@@ -189,4 +189,20 @@ t.test('no ranges for sequential reads, big reads, small blocks or while offline
     t.equal(source.rangeCalls.length, 0, 'offline: straight to the whole-block path');
     t.equal(net.online, true);
   }
+});
+
+t.test('a first read next to a block another handle is streaming takes the whole block', async (t) => {
+  const { h, source } = setup(t);
+  const f = file(source, [MiB, MiB, MiB]);
+  // Handle 1 streams from 0; block 0 is in flight (or already in memory: the same answer) when handle 2's first read lands in block 1
+  // (where the page cache the two handles share ends).
+  const first = h.read(f.extents, f.size, 0, Buffer.alloc(128 * 1024), newReadState());
+  const out = Buffer.alloc(128 * 1024);
+  await h.read(f.extents, f.size, MiB + 64 * 1024, out, newReadState());
+  await first;
+  t.ok(out.equals(f.content.subarray(MiB + 64 * 1024, MiB + 192 * 1024)));
+  t.equal(source.rangeCalls.length, 0, 'no piece range');
+  await h.read(f.extents, f.size, MiB, Buffer.alloc(128 * 1024), newReadState());
+  t.equal(source.count(f.blocks[1]!.hash), 1, 'block 1 downloaded once');
+  t.equal(h.downloadedBytes, 2 * MiB, 'no byte twice');
 });
