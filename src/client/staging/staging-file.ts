@@ -66,15 +66,24 @@ export class StagingFile {
       return fs.open(file, 'w+');
     });
     const s = new StagingFile(file, fh, { size: baseSize, baseLimit: baseSize, present: [] });
-    await s.persist();
+    // A new file's first metadata is its first commit point's (close, fsync): without one, open()
+    // finds none and the file is empty, as this one would say. One file write and rename less per
+    // created file (a `tar x` makes thousands). Over a base, baseLimit must be on disk first.
+    if (baseSize > 0) await s.persist();
     return s;
   }
 
-  /** Reopens a staging file after a restart; null when there is none. */
-  static async open(dir: string, name: string): Promise<StagingFile | null> {
+  /**
+   * Reopens a staging file after a restart; null when there is none. `newFile`: it belongs to a
+   * file made here and never uploaded, whose data file may have no metadata yet (see create): it
+   * then reopens empty, as a crash before the first close or fsync leaves a new file on ext4.
+   */
+  static async open(dir: string, name: string, newFile = false): Promise<StagingFile | null> {
     const file = path.join(dir, name);
-    if (!existsSync(file + '.json')) return null;
-    const meta = JSON.parse(await fs.readFile(file + '.json', 'utf8')) as Meta;
+    let meta: Meta;
+    if (existsSync(file + '.json')) meta = JSON.parse(await fs.readFile(file + '.json', 'utf8')) as Meta;
+    else if (newFile && existsSync(file)) meta = { version: 1, size: 0, baseLimit: 0, present: [] };
+    else return null;
     if (meta.version !== 1)
       throw new LoftError('CORRUPT', `staging metadata ${file}.json has unknown version`);
     const fh = await fs.open(file, 'r+');
@@ -249,8 +258,7 @@ export class StagingFile {
   async remove(): Promise<void> {
     this.#removed = true;
     await this.#fh.close().catch(() => {});
-    await fs.rm(this.path, { force: true });
-    await fs.rm(this.#meta, { force: true });
+    await removeStaging(this.path);
   }
 
   async #readFully(out: Buffer, offset: number): Promise<void> {
@@ -261,4 +269,13 @@ export class StagingFile {
       got += bytesRead;
     }
   }
+}
+
+/** Deletes a staging data file and its metadata, whichever exist (one unlink each, no stat). */
+export async function removeStaging(file: string): Promise<void> {
+  const gone = (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  };
+  await fs.unlink(file).catch(gone);
+  await fs.unlink(file + '.json').catch(gone);
 }

@@ -35,7 +35,8 @@ import { byFolderOrPath } from './by-folder.js';
 import { committedContent, dirtyContent } from './commit-content.js';
 import { ConflictResolver } from './conflict-resolver.js';
 import { mergeTree } from './merge-tree.js';
-import { BatchPush } from './push-batch.js';
+import { Linger } from './linger.js';
+import { BATCH_MAX, BatchPush } from './push-batch.js';
 import type { PushLoopOptions, PushStatus } from './push-options.js';
 import { Backoff, BACKOFF_MAX_MS, LoopSleep } from './retry.js';
 
@@ -72,6 +73,7 @@ export class PushLoop {
   #quotaStuck = false;
   /** Counts wake() calls: a writer that closed while an attempt ran must not be missed. */
   #wakes = 0;
+  readonly #linger = new Linger(BATCH_MAX);
 
   readonly #conflicts: ConflictResolver;
   readonly #batch: BatchPush;
@@ -96,6 +98,7 @@ export class PushLoop {
   /** Something was queued, or a writer closed a file: look at the outbox again. */
   wake(): void {
     this.#wakes++;
+    this.#linger.changed(this.#timers.now());
     this.#held.clear();
     this.#sleep.wake();
   }
@@ -125,8 +128,8 @@ export class PushLoop {
         try {
           const before = mirror.resyncIds().length;
           await this.#resync();
-          // Set-aside ops are tried again when the resync brought something new, not after every
-          // resync: one that cannot finish (its nodes have queued ops) would retry them in a loop.
+          // Set-aside ops are tried again when the resync brought something new (not after every
+          // one: one that cannot finish, its nodes having queued ops, would retry them in a loop).
           if (mirror.resyncIds().length < before) this.#unstick(clock());
           op = mirror.nextOp(this.#held);
         } catch (err) {
@@ -150,6 +153,8 @@ export class PushLoop {
         continue;
       }
       this.status.blocked = false;
+      // A burst of changes under way: wait for more of it, to send them in one batch (linger.ts).
+      if (await this.#linger.hold(clock(), mirror.pendingOps, this.#sleep)) continue;
       // Remote changes first (a folder moved elsewhere moves the paths of queued creates).
       const pulling = this.#o.whenPulled?.();
       if (pulling) {
@@ -175,8 +180,7 @@ export class PushLoop {
           this.#failures.delete(op.seq);
           this.#wasStuck.delete(op.seq);
         } else if (finished === false && this.#wakes === wakes) {
-          // Waits for a writer (unless one closed meanwhile: then it is tried again at once); later
-          // ops of other nodes go on.
+          // Waits for a writer (one that closed meanwhile: tried again at once); others go on.
           this.#held.add(op.nodeId);
         }
         if (finished !== null)
@@ -205,9 +209,8 @@ export class PushLoop {
         if (offline) this.#o.connectivity.setOnline(false, message);
         else if (diskFull) this.#o.onDiskFull?.();
         if (!offline && !diskFull) {
-          // A reason of the op's own: after a few, it is set aside and the queue goes on.
-          // Over quota: retrying at once cannot help, and later changes (a delete that frees
-          // space) must not wait behind it: set aside at the first refusal.
+          // A reason of the op's own: after a few, it is set aside and the queue goes on. Over quota:
+          // set aside at once (later changes, a delete that frees space, must not wait behind it).
           const quota = isLoftError(err, 'QUOTA_EXCEEDED');
           if (quota) this.#quotaStuck = true;
           const failures = quota ? STUCK_AFTER_FAILURES : (this.#failures.get(op.seq) ?? 0) + 1;
@@ -231,9 +234,8 @@ export class PushLoop {
         }
         if (!offline)
           this.#o.log?.('upload failed; will retry', { op: op.kind, path: op.path, error: message });
-        // Offline: only time helps, or retryNow() when the pull loop finds the server again. A
-        // local cause (e.g. a full disk) may be cured by the next local change (a file removed),
-        // which wakes the loop early.
+        // Offline: only time helps, or retryNow() when the pull loop finds the server again. A local
+        // cause (a full disk) may be cured by the next local change (a file removed): it wakes us.
         wait = { ms: backoff.next(offline), wakeable: !offline };
       } finally {
         // Not pushing while it waits: a close meanwhile coalesces into the queued commit.

@@ -14,7 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { StagingFile } from '../staging/staging-file.js';
+import { removeStaging, StagingFile } from '../staging/staging-file.js';
 
 export class DirtyFile {
   /** Open handles that reference this staging (readers and writers). */
@@ -94,8 +94,8 @@ export class DirtyFiles {
   }
 
   /** Reopens the staging file a node records (after a restart); null when it is gone. */
-  async reopen(id: number, name: string, mtime: number): Promise<DirtyFile | null> {
-    const file = await StagingFile.open(this.#dir, name);
+  async reopen(id: number, name: string, mtime: number, newFile = false): Promise<DirtyFile | null> {
+    const file = await StagingFile.open(this.#dir, name, newFile);
     if (!file) return null;
     const d = new DirtyFile(id, name, file, file.size, mtime);
     d.reopened = true;
@@ -126,6 +126,7 @@ export class DirtyFiles {
       }
       const f = await StagingFile.open(this.#dir, name).catch(() => null);
       if (f) await f.remove();
+      else await removeStaging(this.path(name)).catch(() => {}); // a new file never persisted
     }
   }
 

@@ -75,7 +75,7 @@ export class WritePath {
 
   async #makeDirty(node: MirrorNode): Promise<DirtyFile> {
     if (node.staging) {
-      const again = await this.#dirty.reopen(node.id, node.staging, node.mtime);
+      const again = await this.#dirty.reopen(node.id, node.staging, node.mtime, node.serverId === null);
       if (again) return again;
     }
     // The staging is recorded on the node before anything awaits: from then on the node holds a
@@ -191,7 +191,7 @@ export class WritePath {
     let n = 0;
     const lost: { path: string; bytes: number }[] = [];
     for (const node of this.#mirror.stagedNodes()) {
-      const d = await this.#dirty.reopen(node.id, node.staging!, node.mtime);
+      const d = await this.#dirty.reopen(node.id, node.staging!, node.mtime, node.serverId === null);
       const path = this.#mirror.pathOf(node.id);
       if (!d || path === null) {
         this.#mirror.updateLocal(node.id, { staging: null });

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { StagingFile, type BaseReader } from '../../../../src/client/staging/staging-file.js';
+import { removeStaging, StagingFile, type BaseReader } from '../../../../src/client/staging/staging-file.js';
 import { prng } from '../../../helpers/prng.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'loft-staging-'));
@@ -116,6 +116,29 @@ t.test('random writes and truncates agree with an in-memory model, also after re
 
 t.test('open of a staging file that does not exist is null', async (t) => {
   t.equal(await StagingFile.open(dir, 'nope'), null);
+});
+
+t.test('a new file writes no metadata before its first commit point; it reopens empty', async (t) => {
+  const s = await StagingFile.create(dir, 'fresh', 0);
+  await s.write(0, randomBytes(3000)); // the process dies before close or fsync
+  await s.close();
+  t.notOk(existsSync(path.join(dir, 'fresh.json')), 'no metadata file yet');
+  t.equal(await StagingFile.open(dir, 'fresh'), null, 'not a new file: nothing to reopen');
+  const again = (await StagingFile.open(dir, 'fresh', true))!;
+  t.equal(again.size, 0, 'a new file: empty, as a crash before close leaves it on ext4');
+  t.equal(statSync(again.path).size, 0, 'the unsynced bytes are dropped from the data file');
+  await again.remove();
+  t.notOk(existsSync(again.path), 'removed');
+  // Over a base, the metadata is written at once (its baseLimit must survive a crash).
+  const over = await StagingFile.create(dir, 'over', 500);
+  await over.close();
+  t.ok(existsSync(path.join(dir, 'over.json')));
+  const reopened = (await StagingFile.open(dir, 'over'))!;
+  t.equal(reopened.size, 500);
+  await reopened.close();
+  await removeStaging(path.join(dir, 'over'));
+  t.notOk(existsSync(path.join(dir, 'over.json')), 'removeStaging deletes both files');
+  await removeStaging(path.join(dir, 'over')); // and is quiet when they are gone
 });
 
 t.test('writes after the last persist are dropped on reopen: the data file is its size again', async (t) => {
