@@ -24,11 +24,11 @@ export class MirrorRemote extends MirrorTree {
   applyChanges(entries: readonly Revision[], cursor: string, complete: boolean): { released: string[] } {
     const released: string[] = [];
     this.#displaced.clear();
-    this.db.transaction(() => {
+    this.transact(() => {
       for (const e of entries) this.#applyOne(e, released);
       this.s.setMeta.run('cursor', cursor);
       if (complete) this.s.setMeta.run('synced', '1');
-    })();
+    });
     if (entries.length) this.changed();
     return { released: [...new Set(released)].filter((h) => !this.referenced(h)) };
   }
@@ -36,16 +36,16 @@ export class MirrorRemote extends MirrorTree {
   /** Applies server revisions fetched outside the journal (the skip rules hold; the cursor stays). */
   mergeRemote(entries: readonly Revision[]): void {
     const released: string[] = [];
-    this.db.transaction(() => {
+    this.transact(() => {
       for (const e of entries) this.#applyOne(e, released, false, true);
-    })();
+    });
     if (entries.length) this.changed();
   }
 
   /** Puts one server revision into the mirror as it is (after a conflict, the server's version). */
   putRemote(e: Revision): void {
     const released: string[] = [];
-    this.db.transaction(() => this.#applyOne(e, released, true))();
+    this.transact(() => this.#applyOne(e, released, true));
     this.changed();
   }
 
@@ -193,7 +193,7 @@ export class MirrorRemote extends MirrorTree {
    */
   resync(serverId: number, e: Revision | null): { released: string[] } {
     const released: string[] = [];
-    this.db.transaction(() => {
+    this.transact(() => {
       // Settled meanwhile (the journal brought a newer state, a delete say): this answer is older
       // and would bring a deleted node back (seed 71256).
       if (!this.s.inResync.get(serverId)) return;
@@ -218,7 +218,7 @@ export class MirrorRemote extends MirrorTree {
       if (parent === null && e.parentId !== null) return void this.s.markResync.run(serverId);
       if (parent === null || (existing && this.isUnder(parent, existing.id))) return;
       this.#applyOne(e, released, true);
-    })();
+    });
     this.changed();
     return { released: [...new Set(released)].filter((h) => !this.referenced(h)) };
   }
@@ -236,7 +236,7 @@ export class MirrorRemote extends MirrorTree {
    */
   setServerId(id: number, serverId: number): string[] {
     const released: string[] = [];
-    this.db.transaction(() => {
+    this.transact(() => {
       this.s.opsServerId.run(serverId, id);
       const n = this.s.node.get(id) as NodeRow | undefined;
       if (!n || n.server_id === serverId) return;
@@ -262,7 +262,7 @@ export class MirrorRemote extends MirrorTree {
         } else this.removeSubtree(other.id, released);
       }
       this.s.setServerId.run(serverId, id);
-    })();
+    });
     this.changed();
     return [...new Set(released)].filter((h) => !this.referenced(h));
   }

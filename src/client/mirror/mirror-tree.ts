@@ -3,6 +3,7 @@
  * keys and server ids, reads with their memo caches (getattr, readdir, lookups by path), pins, and
  * the helpers every change uses (paths, subtree removal, block lists, what counts as local).
  */
+import type { Transaction } from 'better-sqlite3';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import type { BlockRef } from '../../shared/protocol.js';
 import {
@@ -66,9 +67,18 @@ export class MirrorTree {
   /** `device`, read once (the journal asks for every entry). */
   protected ownDevice: string | null = null;
 
+  /** One transaction wrapper for every change (db.transaction() builds eight closures per call). */
+  readonly #tx: Transaction<(fn: () => unknown) => unknown>;
+
+  /** Runs `fn` in a transaction (nested: a savepoint); `immediate` takes the write lock at BEGIN. */
+  protected transact<T>(fn: () => T, immediate = false): T {
+    return (immediate ? this.#tx.immediate(fn) : this.#tx(fn)) as T;
+  }
+
   constructor(filename: string, clock: Clock = systemClock) {
     this.now = () => clock.now();
     this.db = openMirrorDb(filename);
+    this.#tx = this.db.transaction((fn: () => unknown) => fn());
     this.s = prepareStatements(this.db);
     this.ownDevice = this.device;
     const root = this.s.getMeta.get('rootId') as { value: string } | undefined;
@@ -107,7 +117,7 @@ export class MirrorTree {
 
   /** Binds an empty mirror to a server namespace and creates its root. */
   initialize(id: MirrorIdentity): void {
-    this.db.transaction(() => {
+    this.transact(() => {
       this.s.setMeta.run('server', id.server);
       this.s.setMeta.run('user', id.user);
       this.s.setMeta.run('ns', String(id.ns));
@@ -115,7 +125,7 @@ export class MirrorTree {
       // The root's key is the server's id of it (both never change).
       this.s.insertNode.run(id.rootId, id.rootId, null, '', 'dir', 0, 0, this.now(), 0o755, this.now());
       this.nextKey = Math.max(this.nextKey, id.rootId + 1);
-    })();
+    });
     this.root = id.rootId;
     this.nodeCache.clear();
   }

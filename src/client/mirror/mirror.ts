@@ -76,16 +76,14 @@ export class Mirror extends MirrorRemote {
     path: string,
     staging: string | null,
   ): MirrorNode {
-    const id = this.db
-      .transaction(() => {
-        const id = this.newKey();
-        this.s.insertNode.run(id, null, parentId, name, kind, 0, 0, mtime, mode, this.now());
-        this.s.touchDir.run({ t: mtime, id: parentId });
-        if (staging !== null) this.s.setLocal.run(0, mtime, mode, this.now(), staging, id);
-        if (kind === 'dir') this.s.insertOp.run('mkdir', id, null, path, null, 0, this.now());
-        return id;
-      })
-      .immediate();
+    const id = this.transact(() => {
+      const id = this.newKey();
+      this.s.insertNode.run(id, null, parentId, name, kind, 0, 0, mtime, mode, this.now());
+      this.s.touchDir.run({ t: mtime, id: parentId });
+      if (staging !== null) this.s.setLocal.run(0, mtime, mode, this.now(), staging, id);
+      if (kind === 'dir') this.s.insertOp.run('mkdir', id, null, path, null, 0, this.now());
+      return id;
+    }, true);
     this.changed();
     return this.node(id)!;
   }
@@ -117,13 +115,11 @@ export class Mirror extends MirrorRemote {
     path: string,
     f: Partial<Pick<MirrorNode, 'size' | 'mtime' | 'mode' | 'ctime' | 'staging'>> = {},
   ): void {
-    this.db
-      .transaction(() => {
-        this.updateLocal(id, f);
-        if (!this.s.queuedCommit.get(id, this.#pushing))
-          this.s.insertOp.run('commit', id, this.node(id)?.serverId ?? null, path, null, 0, this.now());
-      })
-      .immediate();
+    this.transact(() => {
+      this.updateLocal(id, f);
+      if (!this.s.queuedCommit.get(id, this.#pushing))
+        this.s.insertOp.run('commit', id, this.node(id)?.serverId ?? null, path, null, 0, this.now());
+    }, true);
   }
 
   /**
@@ -176,23 +172,21 @@ export class Mirror extends MirrorRemote {
   removeLocal(id: number, path: string, now = this.now()): { released: string[]; staged: string[] } {
     const released: string[] = [];
     const staged: string[] = [];
-    this.db
-      .transaction(() => {
-        const node = this.s.node.get(id) as NodeRow | undefined;
-        this.removeSubtree(id, released, false, staged);
-        if (node?.parent_id != null) this.s.touchDir.run({ t: now, id: node.parent_id });
-        const { seq } = this.s.insertOp.get(
-          'delete',
-          id,
-          node?.server_id ?? null,
-          path,
-          null,
-          node?.rev ?? 0,
-          this.now(),
-        ) as { seq: number };
-        if (node?.kind === 'dir') this.#absorbDeletes(seq, path);
-      })
-      .immediate();
+    this.transact(() => {
+      const node = this.s.node.get(id) as NodeRow | undefined;
+      this.removeSubtree(id, released, false, staged);
+      if (node?.parent_id != null) this.s.touchDir.run({ t: now, id: node.parent_id });
+      const { seq } = this.s.insertOp.get(
+        'delete',
+        id,
+        node?.server_id ?? null,
+        path,
+        null,
+        node?.rev ?? 0,
+        this.now(),
+      ) as { seq: number };
+      if (node?.kind === 'dir') this.#absorbDeletes(seq, path);
+    }, true);
     this.changed();
     return { released: [...new Set(released)].filter((h) => !this.referenced(h)), staged };
   }
@@ -242,29 +236,27 @@ export class Mirror extends MirrorRemote {
   ): { released: string[]; staged: string[] } {
     const released: string[] = [];
     const staged: string[] = [];
-    this.db
-      .transaction(() => {
-        if (replaced !== null) {
-          // The move's overwrite replaces what the server has at the target. A replaced file whose
-          // own move there is still queued (and goes with it) is not at the target on the server:
-          // it is deleted there by id first.
-          const r = this.s.node.get(replaced) as NodeRow | undefined;
-          if (r && r.server_id !== null && r.kind === 'file' && this.s.laterMove.get(r.id, 0))
-            this.s.insertOp.run('delete', r.id, r.server_id, toPath, null, r.rev, this.now());
-          // Its server state is fetched again once the queue is empty: gone there when the move
-          // went through; back here when the server refused the move (else nothing would ever
-          // bring it back: the server's journal has nothing new about it; mount seed 20 × 60,
-          // simulation seed 144).
-          if (r && r.server_id !== null) this.s.markResync.run(r.server_id);
-          this.removeSubtree(replaced, released, false, staged);
-        }
-        const from = (this.s.node.get(id) as NodeRow | undefined)?.parent_id;
-        this.s.move.run(parentId, name, now, id);
-        if (from != null) this.s.touchDir.run({ t: now, id: from });
-        this.s.touchDir.run({ t: now, id: parentId });
-        this.s.insertOp.run('move', id, this.node(id)?.serverId ?? null, fromPath, toPath, 0, this.now());
-      })
-      .immediate();
+    this.transact(() => {
+      if (replaced !== null) {
+        // The move's overwrite replaces what the server has at the target. A replaced file whose
+        // own move there is still queued (and goes with it) is not at the target on the server:
+        // it is deleted there by id first.
+        const r = this.s.node.get(replaced) as NodeRow | undefined;
+        if (r && r.server_id !== null && r.kind === 'file' && this.s.laterMove.get(r.id, 0))
+          this.s.insertOp.run('delete', r.id, r.server_id, toPath, null, r.rev, this.now());
+        // Its server state is fetched again once the queue is empty: gone there when the move
+        // went through; back here when the server refused the move (else nothing would ever
+        // bring it back: the server's journal has nothing new about it; mount seed 20 × 60,
+        // simulation seed 144).
+        if (r && r.server_id !== null) this.s.markResync.run(r.server_id);
+        this.removeSubtree(replaced, released, false, staged);
+      }
+      const from = (this.s.node.get(id) as NodeRow | undefined)?.parent_id;
+      this.s.move.run(parentId, name, now, id);
+      if (from != null) this.s.touchDir.run({ t: now, id: from });
+      this.s.touchDir.run({ t: now, id: parentId });
+      this.s.insertOp.run('move', id, this.node(id)?.serverId ?? null, fromPath, toPath, 0, this.now());
+    }, true);
     this.changed();
     return { released: [...new Set(released)].filter((h) => !this.referenced(h)), staged };
   }
@@ -343,7 +335,7 @@ export class Mirror extends MirrorRemote {
    */
   committed(id: number, rev: number, blocks: readonly BlockRef[], size: number, clean: boolean): string[] {
     const released: string[] = [];
-    this.db.transaction(() => {
+    this.transact(() => {
       this.s.bumpOpRev.run(rev, id, rev);
       if (!this.s.node.get(id)) return; // removed here while the commit was under way
       this.s.setRev.run(rev, id);
@@ -352,7 +344,7 @@ export class Mirror extends MirrorRemote {
         const n = this.s.node.get(id) as NodeRow | undefined;
         if (n) this.s.setLocal.run(size, n.mtime, n.mode, n.ctime, null, id);
       }
-    })();
+    });
     this.nodeCache.delete(id);
     return [...new Set(released)].filter((h) => !this.referenced(h));
   }
