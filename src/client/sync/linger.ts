@@ -6,7 +6,9 @@
  * waits for more, up to MAX_MS or a full batch. Each request costs the server a transaction made
  * durable and a wake-up of every device's long-poll, and costs CPU the burst itself needs (in the
  * embedded setup the server shares the machine with the drive). An isolated change (at most
- * MIN_OPS queued) is sent at once: live sync of a single edit waits for nothing.
+ * MIN_OPS queued) is sent at once: live sync of a single edit waits for nothing. Nor does a
+ * backlog: after a batch of a quarter of BATCH_MAX or more (the push is what is slow, changes pile
+ * up while it sends), the next goes at once, or waiting would only add to the backlog.
  */
 export const LINGER_QUIET_MS = 15;
 export const LINGER_MAX_MS = 300;
@@ -17,6 +19,8 @@ export class Linger {
   #lastChange = -Infinity;
   /** When the current wait began; null while not waiting. */
   #since: number | null = null;
+  /** Ops in the last batch sent. */
+  #lastBatch = 0;
 
   constructor(readonly batchMax: number) {}
 
@@ -25,10 +29,17 @@ export class Linger {
     this.#lastChange = now;
   }
 
+  /** A batch of `ops` ops was sent (0: none, a single op was); returns `ops`. */
+  sent(ops: number): number {
+    this.#lastBatch = ops;
+    return ops;
+  }
+
   /** Milliseconds to wait before sending, with `pending` ops queued (0: send now). */
   wait(now: number, pending: number): number {
     const quietFor = now - this.#lastChange;
-    if (quietFor >= LINGER_QUIET_MS || pending <= MIN_OPS || pending >= this.batchMax) {
+    const backlog = this.#lastBatch * 4 >= this.batchMax;
+    if (quietFor >= LINGER_QUIET_MS || pending <= MIN_OPS || pending >= this.batchMax || backlog) {
       this.#since = null;
       return 0;
     }

@@ -37,6 +37,17 @@ t.test('a burst waits for quiet, up to LINGER_MAX_MS in all', async (t) => {
   t.equal(l.wait(now, 50), LINGER_QUIET_MS, 'a new wait starts after a send');
 });
 
+t.test('after a big batch (a backlog) the next goes at once; after a small one it waits', async (t) => {
+  const l = new Linger(100);
+  l.changed(0);
+  t.equal(l.sent(25), 25);
+  t.equal(l.wait(0, 50), 0, 'the push is what is slow: no waiting');
+  l.sent(24);
+  t.equal(l.wait(0, 50), LINGER_QUIET_MS, 'a small batch: gather more');
+  l.sent(0);
+  t.equal(l.wait(0, 50), LINGER_QUIET_MS, 'a single op: gather more');
+});
+
 t.test('a full batch goes at once', async (t) => {
   const l = new Linger(100);
   l.changed(0);
