@@ -167,6 +167,10 @@ typedef struct {
   size_t mtime;
   int32_t res;
 
+  // Who made the request (Loft): create, mkdir, symlink and chown pass it to JavaScript
+  uid_t caller_uid;
+  gid_t caller_gid;
+
   // Extended attributes
   const char *name;
   const char *value;
@@ -210,7 +214,9 @@ static void uint32s_to_timespec (struct timespec* ts, uint32_t** ints) {
 // Interface version of this fork's exports: index.js checks it at load. Raise it whenever an export
 // or a calling convention changes.
 //   1: loft_open_flags, loft_notify_inval, getxattr fast path, utimens with both times.
-static const uint32_t loft_abi = 1;
+//   2: create, mkdir, symlink and chown pass the caller's uid and gid (fuse_get_context) after
+//      their own arguments; index.js hands them to the op as { uid, gid } before the callback.
+static const uint32_t loft_abi = 2;
 
 // utimens times in ms: UTIME_NOW resolved to the current time, UTIME_OMIT passed as 2^48-1
 // (FUSE_TIME_OMIT in src/client/fuse/fuse-mount.ts). Upstream passed atime twice (mtime was lost)
@@ -349,13 +355,17 @@ FUSE_METHOD(opendir, 3, 1, (const char *path, struct fuse_file_info *info), {
   }
 })
 
-FUSE_METHOD(create, 2, 1, (const char *path, mode_t mode, struct fuse_file_info *info), {
+FUSE_METHOD(create, 4, 1, (const char *path, mode_t mode, struct fuse_file_info *info), {
   l->path = path;
   l->mode = mode;
   l->info = info;
+  l->caller_uid = fuse_get_context()->uid;
+  l->caller_gid = fuse_get_context()->gid;
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
   napi_create_uint32(env, l->mode, &(argv[3]));
+  napi_create_uint32(env, l->caller_uid, &(argv[4]));
+  napi_create_uint32(env, l->caller_gid, &(argv[5]));
 }, {
   NAPI_ARGV_INT32(fd, 2)
   /* Loft: bit 30 asks for direct_io, bit 29 for keep_cache; the low 29 bits are the handle */
@@ -641,14 +651,18 @@ FUSE_METHOD(readlink, 1, 1, (const char *path, char *linkname, size_t len), {
   strncpy(l->linkname, linkname, l->len);
 })
 
-FUSE_METHOD_VOID(chown, 3, 0, (const char *path, uid_t uid, gid_t gid), {
+FUSE_METHOD_VOID(chown, 5, 0, (const char *path, uid_t uid, gid_t gid), {
   l->path = path;
   l->uid = uid;
   l->gid = gid;
+  l->caller_uid = fuse_get_context()->uid;
+  l->caller_gid = fuse_get_context()->gid;
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
   napi_create_uint32(env, l->uid, &(argv[3]));
   napi_create_uint32(env, l->gid, &(argv[4]));
+  napi_create_uint32(env, l->caller_uid, &(argv[5]));
+  napi_create_uint32(env, l->caller_gid, &(argv[6]));
 })
 
 FUSE_METHOD_VOID(chmod, 2, 0, (const char *path, mode_t mode), {
@@ -691,20 +705,28 @@ FUSE_METHOD_VOID(link, 2, 0, (const char *path, const char *dest), {
   napi_create_string_utf8(env, l->dest, NAPI_AUTO_LENGTH, &(argv[3]));
 })
 
-FUSE_METHOD_VOID(symlink, 2, 0, (const char *path, const char *dest), {
+FUSE_METHOD_VOID(symlink, 4, 0, (const char *path, const char *dest), {
   l->path = path;
   l->dest = dest;
+  l->caller_uid = fuse_get_context()->uid;
+  l->caller_gid = fuse_get_context()->gid;
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
   napi_create_string_utf8(env, l->dest, NAPI_AUTO_LENGTH, &(argv[3]));
+  napi_create_uint32(env, l->caller_uid, &(argv[4]));
+  napi_create_uint32(env, l->caller_gid, &(argv[5]));
 })
 
-FUSE_METHOD_VOID(mkdir, 2, 0, (const char *path, mode_t mode), {
+FUSE_METHOD_VOID(mkdir, 4, 0, (const char *path, mode_t mode), {
   l->path = path;
   l->mode = mode;
+  l->caller_uid = fuse_get_context()->uid;
+  l->caller_gid = fuse_get_context()->gid;
 }, {
   napi_create_string_utf8(env, l->path, NAPI_AUTO_LENGTH, &(argv[2]));
   napi_create_uint32(env, l->mode, &(argv[3]));
+  napi_create_uint32(env, l->caller_uid, &(argv[4]));
+  napi_create_uint32(env, l->caller_gid, &(argv[5]));
 })
 
 FUSE_METHOD_VOID(rmdir, 1, 0, (const char *path), {

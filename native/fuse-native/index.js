@@ -7,7 +7,7 @@ const Nanoresource = require('./nanoresource.js');
 
 // Loft's fork (README.md here): the binary is built from fuse-native.c by scripts/setup against the
 // system's libfuse 2, never a prebuilt one, and must speak the interface this file was written for.
-const LOFT_ABI = 1;
+const LOFT_ABI = 2;
 const BINDING_FILE = path.join(__dirname, 'build', 'Release', 'fuse.node');
 
 function loadBinding() {
@@ -596,8 +596,9 @@ class Fuse extends Nanoresource {
     });
   }
 
-  _op_create(signal, path, mode) {
-    this.ops.create(path, mode, (err, fd) => {
+  // Loft: the caller ({ uid, gid }) comes before the callback (loft_abi 2).
+  _op_create(signal, path, mode, uid, gid) {
+    this.ops.create(path, mode, { uid, gid }, (err, fd) => {
       return signal(err, fd);
     });
   }
@@ -726,8 +727,8 @@ class Fuse extends Nanoresource {
     });
   }
 
-  _op_chown(signal, path, uid, gid) {
-    this.ops.chown(path, uid, gid, (err) => {
+  _op_chown(signal, path, uid, gid, callerUid, callerGid) {
+    this.ops.chown(path, uid, gid, { uid: callerUid, gid: callerGid }, (err) => {
       return signal(err);
     });
   }
@@ -762,14 +763,14 @@ class Fuse extends Nanoresource {
     });
   }
 
-  _op_symlink(signal, src, dest) {
-    this.ops.symlink(src, dest, (err) => {
+  _op_symlink(signal, src, dest, uid, gid) {
+    this.ops.symlink(src, dest, { uid, gid }, (err) => {
       return signal(err);
     });
   }
 
-  _op_mkdir(signal, path, mode) {
-    this.ops.mkdir(path, mode, (err) => {
+  _op_mkdir(signal, path, mode, uid, gid) {
+    this.ops.mkdir(path, mode, { uid, gid }, (err) => {
       return signal(err);
     });
   }

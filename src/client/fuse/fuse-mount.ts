@@ -21,6 +21,7 @@
 import path from 'node:path';
 import { lstat } from 'node:fs/promises';
 import { errnoOf, FsError, type Errno } from '../../shared/errors.js';
+import type { OwnerCaller } from '../vfs/owners.js';
 import type { Stat, Vfs } from '../vfs/vfs.js';
 import {
   ENTRY_TIMEOUT_S,
@@ -276,8 +277,9 @@ export class FuseMount implements DriveMount {
         }
       },
       open: async_('open', async (path, flags: number) => this.#withCacheMode(await vfs.open(path, flags))),
-      create: async_('create', async (path, mode: number) =>
-        this.#withCacheMode(await vfs.create(path, mode)),
+      // The fork passes the caller before the callback: what another user creates is its own.
+      create: async_('create', async (path, mode: number, caller: OwnerCaller) =>
+        this.#withCacheMode(await vfs.create(path, mode, caller)),
       ),
       read: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void) => {
         vfs.read(fd, buf.length === len ? buf : buf.subarray(0, len), pos).then(
@@ -317,19 +319,23 @@ export class FuseMount implements DriveMount {
         );
       },
       unlink: async_('unlink', (path) => vfs.unlink(path)),
-      mkdir: async_('mkdir', (path, mode: number) => vfs.mkdir(path, mode)),
+      mkdir: async_('mkdir', (path, mode: number, caller: OwnerCaller) => vfs.mkdir(path, mode, caller)),
       rmdir: async_('rmdir', (path) => vfs.rmdir(path)),
       rename: async_('rename', (from, to: string) => vfs.rename(from, to)),
       chmod: async_('chmod', (path, mode: number) => vfs.chmod(path, mode)),
       utimens: async_('utimens', (path, atime: number, mtime: number) =>
         vfs.utimens(path, fromFuseTime(atime), fromFuseTime(mtime)),
       ),
-      symlink: async_('symlink', (target, path: string) => vfs.symlink(target, path)),
+      symlink: async_('symlink', (target, path: string, caller: OwnerCaller) =>
+        vfs.symlink(target, path, caller),
+      ),
       readlink: async_('readlink', (path) => vfs.readlink(path)),
       link: sync('link', (from, to: string) => vfs.link(from, to)),
       mknod: sync('mknod', (path) => vfs.mknod(path)),
-      // Ownership is the mounting user's (Vfs.chown); extended attributes are Loft's own, read-only.
-      chown: async_('chown', (path, uid: number, gid: number) => vfs.chown(path, uid, gid)),
+      // Owners are device-local (vfs/owners.ts); extended attributes are Loft's own, read-only.
+      chown: async_('chown', (path, uid: number, gid: number, caller: OwnerCaller) =>
+        vfs.chown(path, uid, gid, caller),
+      ),
       setxattr: (_path: string, ...rest: unknown[]) =>
         (rest.pop() as (code: number) => void)(errno('ENOTSUP')),
       removexattr: (_path: string, ...rest: unknown[]) =>

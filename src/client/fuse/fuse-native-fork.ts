@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { LoftError } from '../../shared/errors.js';
 
 /** The fork's interface version (native/fuse-native/fuse-native.c `loft_abi`). */
-export const FUSE_NATIVE_ABI = 1;
+export const FUSE_NATIVE_ABI = 2;
 
 /** What the fork's binary exports beyond upstream (native/fuse-native/README.md). */
 export interface FuseNativeBinding {
