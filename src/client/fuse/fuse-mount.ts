@@ -55,7 +55,9 @@ const fromFuseTime = (ms: number): number | null => (ms === FUSE_TIME_OMIT ? nul
 class LoftFuse extends Fuse {
   override _fuseOptions(): string {
     const base = super._fuseOptions();
-    const extra = ['big_writes'];
+    // ac_attr_timeout=0 does nothing without auto_cache; kept so the benchmarks' FUSE_OPTS
+    // (scripts/bench/drive.mjs, passthrough-fs.mjs, write.mjs) still equal what a mount passes.
+    const extra = ['big_writes', 'ac_attr_timeout=0'];
     return base ? `${base},${extra.join(',')}` : `-o${extra.join(',')}`;
   }
 }
