@@ -21,6 +21,8 @@ export interface Owner {
 export type OwnerCaller = Owner;
 
 export const S_ISGID = 0o2000;
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
 
 /** chown's "leave this id unchanged" (-1, or the same as an unsigned 32-bit number). */
 export const ID_UNCHANGED = [-1, 0xffffffff];
@@ -41,13 +43,23 @@ export class Owners {
   }
 
   /**
-   * The owner and mode bits of a node `caller` is about to make in `parent` (ext4's rules, see the
-   * top). No caller: the mounting user (fuse-native, and the Vfs used in process).
+   * Makes a node `caller` creates in `parent` (ext4's rules, see the top; no caller: the mounting
+   * user, as for fuse-native and the Vfs used in process): `create` gets the mode bits to give it
+   * (`mode` carries S_IFDIR for a folder) and the owner is recorded in the same tick, so no lookup
+   * ever sees the node without it.
    */
-  forNew(parent: { id: number; mode: number }, caller: OwnerCaller | undefined, dir: boolean, mode: number) {
+  make<T extends { id: number }>(
+    parent: { id: number; mode: number },
+    caller: OwnerCaller | undefined,
+    mode: number,
+    create: (mode: number) => T,
+  ): T {
     const who = caller ?? this.owner;
-    if (!(parent.mode & S_ISGID)) return { owner: { uid: who.uid, gid: who.gid }, mode };
-    return { owner: { uid: who.uid, gid: this.of(parent.id).gid }, mode: dir ? mode | S_ISGID : mode };
+    const inherit = (parent.mode & S_ISGID) !== 0;
+    const dir = (mode & S_IFMT) === S_IFDIR;
+    const node = create(inherit && dir ? mode | S_ISGID : mode);
+    this.set(node.id, { uid: who.uid, gid: inherit ? this.of(parent.id).gid : who.gid });
+    return node;
   }
 
   /** Records the owner of a node just made (stored only when it is not the default). */

@@ -291,11 +291,11 @@ export class Vfs {
     try {
       const { parent, name } = this.#parentOf(path);
       if (this.#mirror.lookup(path)) throw new FsError('EEXIST', `${path} exists`);
-      const own = this.#owners.forNew(parent, caller, false, mode);
       const node = await this.#writes.spaceRetry(() =>
-        this.#mirror.createLocal(parent.id, name, 'file', own.mode, now, path, d.name),
+        this.#owners.make(parent, caller, mode, (m) =>
+          this.#mirror.createLocal(parent.id, name, 'file', m, now, path, d.name),
+        ),
       );
-      this.#owners.set(node.id, own.owner);
       this.dirty.attach(d, node.id);
       return node;
     } catch (err) {
@@ -440,11 +440,11 @@ export class Vfs {
   async mkdir(path: string, mode: number, caller?: OwnerCaller): Promise<void> {
     const { parent, name } = this.#parentOf(path);
     if (this.#mirror.lookup(path)) throw new FsError('EEXIST', `${path} exists`);
-    const own = this.#owners.forNew(parent, caller, true, mode & 0o7777);
-    const node = await this.#writes.spaceRetry(() =>
-      this.#mirror.createLocal(parent.id, name, 'dir', own.mode, this.#now(), path, null),
+    await this.#writes.spaceRetry(() =>
+      this.#owners.make(parent, caller, S_IFDIR | (mode & 0o7777), (m) =>
+        this.#mirror.createLocal(parent.id, name, 'dir', m & 0o7777, this.#now(), path, null),
+      ),
     );
-    this.#owners.set(node.id, own.owner);
     this.#onQueued();
   }
 
