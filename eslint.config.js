@@ -11,6 +11,19 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },
   {
+    // Loft's fork of fuse-native (native/fuse-native/README.md): CommonJS, as upstream wrote it.
+    files: ['native/fuse-native/**/*.js'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: Object.fromEntries(
+        ['require', 'module', '__dirname', 'process', 'Buffer', 'console', 'setTimeout', 'clearTimeout'].map(
+          (g) => [g, 'readonly'],
+        ),
+      ),
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off', '@typescript-eslint/no-this-alias': 'off' },
+  },
+  {
     // The web page's modules (web/) run in the browser.
     files: ['web/**/*.js'],
     languageOptions: {

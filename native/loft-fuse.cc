@@ -504,7 +504,7 @@ void LlStatfs(fuse_req_t req, fuse_ino_t ino) { Deliver(SessionOf(req), NewReq(r
 void LlGetxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
   // Only "user." attributes exist (Loft's own); every other namespace is answered here, without a
   // JavaScript round trip. EOPNOTSUPP, not ENODATA: GNU ls then stops asking for security.selinux
-  // and ACLs for the rest of a listing (native/patch-fuse-native.mjs measured this).
+  // and ACLs for the rest of a listing (measured on fuse-native: native/fuse-native/README.md).
   if (strncmp(name, "user.", 5) != 0) {
     ReplyErrDirect(SessionOf(req), req, EOPNOTSUPP);
     return;

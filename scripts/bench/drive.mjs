@@ -61,8 +61,8 @@ const OP_TIMEOUT_MS = 600_000; // one measured operation; past it the mount is t
 const STOP_GRACE_MS = 10_000; // SIGTERM → exit, before fusermount -u / -uz and SIGKILL
 // The options `loft mount` passes to libfuse (src/client/fuse/fuse-mount.ts: fuse-native's
 // attrTimeout/entryTimeout plus big_writes and ac_attr_timeout=0 appended in an overridden
-// _fuseOptions(), as passthrough-fs.mjs does). No auto_cache: with the patched binding
-// (native/patch-fuse-native.mjs) Loft sets keep_cache per open, so a warm re-read of an unchanged
+// _fuseOptions(), as passthrough-fs.mjs does). No auto_cache: with Loft's fork of
+// fuse-native (native/fuse-native) Loft sets keep_cache per open, so a warm re-read of an unchanged
 // file never reaches the FUSE process; passthrough-fs.mjs sets keep_cache on every open the same
 // way. Keep this list equal to what fuse-mount.ts passes.
 const FUSE_OPTS = (
@@ -857,7 +857,8 @@ try {
   const data = await makeData(src);
   const firstOffset = Math.min(FIRST_READ_OFFSET, Math.floor((opts.size - FIRST_READ) / 4096) * 4096);
   const offsetLabel = firstOffset % MiB === 0 ? fmtBytes(firstOffset) : `${firstOffset / KiB} KiB`;
-  ROWS.find((r) => r[0] === 'first4k')[1] = `first ${FIRST_READ / KiB} KiB at offset ${offsetLabel} of a cold file (open + read)`;
+  ROWS.find((r) => r[0] === 'first4k')[1] =
+    `first ${FIRST_READ / KiB} KiB at offset ${offsetLabel} of a cold file (open + read)`;
   const env = { work, src, data, firstOffset };
 
   const ctx = {}; // per system: server context, or { error }

@@ -12,7 +12,7 @@
 //   PASSTHROUGH_READ_STATS=1  count FUSE ops and the `len` of every read request (histogram).
 //   PASSTHROUGH_XATTR=0       do not implement getxattr/listxattr (default: implement them the
 //                             way Loft must, answering user.loft.* like a cached file would; with
-//                             Loft's patched binding, other names are answered EOPNOTSUPP in C,
+//                             Loft's fork of fuse-native, other names are answered EOPNOTSUPP in C,
 //                             as for Loft, and GNU `ls -l` stops asking after the first file).
 //   PASSTHROUGH_READ=async    read with fs.read on the libuv pool instead of fs.readSync on the JS
 //                             thread (default sync: a page-cache hit is a memcpy, the pool hop costs
@@ -22,7 +22,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const require = createRequire(import.meta.url);
-const Fuse = require('fuse-native');
+const Fuse = require('../../native/fuse-native'); // Loft's fork (native/fuse-native/README.md)
 
 const usage = 'usage: node scripts/bench/passthrough-fs.mjs SRC_DIR MOUNTPOINT [--opts o1,o2,…]';
 const argv = process.argv.slice(2);
@@ -43,19 +43,11 @@ const STATS = process.env.PASSTHROUGH_READ_STATS === '1';
 const XATTR = process.env.PASSTHROUGH_XATTR !== '0';
 const ASYNC_READ = process.env.PASSTHROUGH_READ === 'async';
 /**
- * Loft's patched binding (native/patch-fuse-native.mjs) reads kernel caching flags from the handle
+ * Loft's fork of fuse-native (native/fuse-native) reads kernel caching flags from the handle
  * number; Loft keeps the page cache of an unchanged file across opens with keep_cache (bit 29).
- * The data here never changes, so every handle keeps it. The stock binding has no such bits (then
- * pass auto_cache in --opts for the same effect).
+ * The data here never changes, so every handle keeps it.
  */
-const KEEP_CACHE = (() => {
-  try {
-    const binding = require('node-gyp-build')(path.dirname(require.resolve('fuse-native/package.json')));
-    return binding.loft_open_flags === 1 ? 2 ** 29 : 0;
-  } catch {
-    return 0;
-  }
-})();
+const KEEP_CACHE = Fuse.binding.loft_open_flags === 1 ? 2 ** 29 : 0;
 
 // ---- the tree, in memory -----------------------------------------------------------------------
 

@@ -147,7 +147,7 @@ function parseSize(s) {
 
 async function runCeilingFs([backing, mnt, optString]) {
   const require = createRequire(import.meta.url);
-  const Fuse = require('fuse-native');
+  const Fuse = require('../../native/fuse-native'); // Loft's fork (native/fuse-native/README.md)
   const fuseOpts = (optString ?? '').split(',').filter(Boolean);
   const abs = (p) => path.join(backing, p);
   const E = (err) => Fuse[err?.code] ?? Fuse.EIO;

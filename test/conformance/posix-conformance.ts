@@ -567,7 +567,7 @@ export function posixConformance(t: Test, name: string, fs: () => WriteFs, root:
       t.ok((await fs().stat(`${d}/a`)).mtimeMs > OLD_MS, 'rename in: the target folder moved too');
     });
 
-    t.test('chown: to the owner, unchanged ids; stat keeps the owner', async (t) => {
+    t.test('chown: to the owner, unchanged ids; root gives a file away, as on ext4', async (t) => {
       const d = await caseDir();
       const f = `${d}/f`;
       await put(f, Buffer.from('x'));
@@ -579,7 +579,10 @@ export function posixConformance(t: Test, name: string, fs: () => WriteFs, root:
       if (st.uid === 0) {
         await t.resolves(fs().chown(f, 1234, 5678), 'root gives a file away (accepted)');
         const after = await fs().stat(f);
-        t.same([after.uid, after.gid], [st.uid, st.gid], 'not stored: stat shows the mount owner');
+        t.same([after.uid, after.gid], [1234, 5678], 'stored (device-local): stat shows the new owner');
+        await t.resolves(fs().chown(f, -1, 0), 'chgrp only');
+        const back = await fs().stat(f);
+        t.same([back.uid, back.gid], [1234, 0], 'the uid stays');
       }
     });
 

@@ -1,5 +1,5 @@
 /**
- * The kernel's attribute and name cache through a real mount: with the patched binding the mount
+ * The kernel's attribute and name cache through a real mount: the mount
  * lets the kernel keep attributes for ATTR_TIMEOUT_S (10 s), and a remote change must still show at
  * once, because applying it drops the kernel's entries for the paths it touched
  * (src/client/fuse/kernel-cache.ts).
@@ -33,8 +33,7 @@ const gone = async (p: string) =>
 t.test(
   'remote changes show at once although the kernel keeps attributes for long',
   {
-    skip:
-      ATTR_TIMEOUT_S * 1000 <= SHOWS_WITHIN_MS && 'stock binding: short attribute timeout, no invalidation',
+    skip: ATTR_TIMEOUT_S * 1000 <= SHOWS_WITHIN_MS && 'short attribute timeout, no invalidation',
   },
   async (t) => {
     await server.start();

@@ -1,33 +1,27 @@
 /**
- * FUSE glue on fuse-native (libfuse 2, patched by native/patch-fuse-native.mjs): fuse-native
+ * FUSE glue on fuse-native (libfuse 2, Loft's fork in native/fuse-native, fuse-native-fork.ts): fuse-native
  * callbacks → Vfs calls → negative errnos. No logic lives here. The second backend: the default is
  * Loft's own libfuse 3 binding (lowlevel-mount.ts); what both share is in fuse-common.ts.
  *
  * Mount options (measured choices, see README "Mount options"):
  * - big_writes: fuse-native has no flag for it, so `_fuseOptions` is wrapped to append it; writes
  *   then arrive in up to 128 KiB pieces instead of 4 KiB.
- * - entry_timeout ENTRY_TIMEOUT_S (10 s), attr_timeout ATTR_TIMEOUT_S (10 s with kernel
- *   invalidation, else 1 s): every answer from this process costs a round trip of ~100-150 µs
+ * - entry_timeout ENTRY_TIMEOUT_S (10 s), attr_timeout ATTR_TIMEOUT_S (10 s): every answer from this process costs a round trip of ~100-150 µs
  *   through fuse-native (measured: `ls -l` of 5,000 files took 0.75 s with the JS thread mostly
  *   idle), so `ls -l` is fast only when the kernel answers from its cache. Names are path-resolved
  *   by libfuse, so a cached entry never serves the wrong file: new and deleted names show at once
- *   (readdir and negative lookups are not cached). Attributes: with the patched binding
- *   (native/patch-fuse-native.mjs LOFT_NOTIFY) every path a remote change touches is dropped from
- *   the kernel's cache when the mirror applies it (kernel-cache.ts, `invalidate`), so the kernel
- *   may keep attributes for 10 s (a repeat `ls -l` of 10,000 files: ~0.1 s instead of ~0.7 s once
- *   a second has passed). With the stock binding there is no invalidation: 1 s, so a size or
- *   mtime changed elsewhere shows within a second.
- * - ac_attr_timeout=0 with auto_cache (stock binding only): every open compares size/mtime, so a
- *   reopen never reads the old pages of a file changed elsewhere; the kernel keeps file pages
- *   between opens and drops them when an open sees a new size or mtime. With the patched binding
- *   the drive decides per open instead (Vfs.cacheMode: keep_cache / direct_io bits).
+ *   (readdir and negative lookups are not cached). Attributes: every path a remote change touches
+ *   is dropped from the kernel's cache when the mirror applies it (the fork's loft_notify_inval,
+ *   kernel-cache.ts, `invalidate`), so the kernel may keep attributes for 10 s (a repeat `ls -l` of
+ *   10,000 files: ~0.1 s instead of ~0.7 s with a 1 s timeout once a second has passed).
+ * - No auto_cache: the drive decides per open (Vfs.cacheMode: keep_cache / direct_io bits of the
+ *   handle number, which the fork's open and create read).
  * - Per-op timeouts: fuse-common.ts READ_TIMEOUT_MS / META_TIMEOUT_MS.
  */
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import Fuse from 'fuse-native';
 import { lstat } from 'node:fs/promises';
 import { errnoOf, FsError, type Errno } from '../../shared/errors.js';
+import type { OwnerCaller } from '../vfs/owners.js';
 import type { Stat, Vfs } from '../vfs/vfs.js';
 import {
   ENTRY_TIMEOUT_S,
@@ -39,55 +33,30 @@ import {
   type DriveMount,
   type FuseMountOptions,
 } from './fuse-common.js';
+import { FUSE_NATIVE_ABI, loadFuseNative } from './fuse-native-fork.js';
 import { KernelCache } from './kernel-cache.js';
 
-/** What native/patch-fuse-native.mjs adds to the binding (absent from the stock one). */
-interface LoftBinding {
-  loft_open_flags?: number;
-  loft_notify_inval?: (thread: Buffer, ino: number, name: string | null) => Promise<number>;
-}
+/** Loft's fork (throws, saying why, when it is not built or speaks another ABI). */
+const Fuse = loadFuseNative();
 
-/** The binding fuse-native loads (the same module instance), to see what it was built with. */
-const BINDING = ((): LoftBinding => {
-  try {
-    const req = createRequire(createRequire(import.meta.url).resolve('fuse-native'));
-    return (req('node-gyp-build') as (dir: string) => LoftBinding)(
-      path.dirname(req.resolve('fuse-native/package.json')),
-    );
-  } catch {
-    return {};
-  }
-})();
-
-/**
- * Whether the binding was built with Loft's open flags (native/patch-fuse-native.mjs): a handle
- * number may then carry FH_FLAG_KEEP_CACHE or FH_FLAG_DIRECT_IO.
- */
-const OPEN_FLAGS = BINDING.loft_open_flags === 1;
-/** Whether the binding can drop kernel cache entries (native/patch-fuse-native.mjs LOFT_NOTIFY). */
-const NOTIFY = typeof BINDING.loft_notify_inval === 'function';
-
-/** See the top: long only when remote changes invalidate what the kernel cached. */
-export const ATTR_TIMEOUT_S = NOTIFY ? 10 : 1;
+/** See the top: long, since remote changes invalidate what the kernel cached. */
+export const ATTR_TIMEOUT_S = 10;
 const FH_FLAG_DIRECT_IO = 2 ** 30;
 const FH_FLAG_KEEP_CACHE = 2 ** 29;
 
 /**
- * Times from utimens (ms). native/patch-fuse-native.mjs makes the binding pass UTIME_OMIT as
- * FUSE_TIME_OMIT and resolve UTIME_NOW to the current time.
+ * Times from utimens (ms). The fork passes UTIME_OMIT as FUSE_TIME_OMIT and resolves UTIME_NOW to
+ * the current time (native/fuse-native/fuse-native.c loft_time).
  */
 export const FUSE_TIME_OMIT = 2 ** 48 - 1;
 const fromFuseTime = (ms: number): number | null => (ms === FUSE_TIME_OMIT ? null : ms);
-
-/** What fuse-native was built with, for the startup log and `loft status`. */
-export const FUSE_NATIVE_FEATURES = { openFlags: OPEN_FLAGS, notify: NOTIFY };
 
 /** fuse-native with extra libfuse options its option builder does not know. */
 class LoftFuse extends Fuse {
   override _fuseOptions(): string {
     const base = super._fuseOptions();
-    // ac_attr_timeout=0: auto_cache compares size/mtime on every open (else only once its own copy
-    // is older than attr_timeout, and a reopen reads the old pages of a file changed elsewhere).
+    // ac_attr_timeout=0 does nothing without auto_cache; kept so the benchmarks' FUSE_OPTS
+    // (scripts/bench/drive.mjs, passthrough-fs.mjs, write.mjs) still equal what a mount passes.
     const extra = ['big_writes', 'ac_attr_timeout=0'];
     return base ? `${base},${extra.join(',')}` : `-o${extra.join(',')}`;
   }
@@ -113,7 +82,7 @@ export class FuseMount implements DriveMount {
   readonly #vfs: Vfs;
   readonly #onError: (op: string, path: string, err: unknown) => void;
   readonly #onFsError: (op: string, path: string, err: FsError) => void;
-  readonly #kernelCache: KernelCache | null;
+  readonly #kernelCache: KernelCache;
   #mounted = false;
 
   readonly #mountpoint: string;
@@ -128,9 +97,8 @@ export class FuseMount implements DriveMount {
     this.#fuse = new LoftFuse(options.mountpoint, this.#ops(), {
       fsname: 'loft',
       subtype: 'loft',
-      // With per-open cache control the drive decides itself (Vfs.cacheMode); else libfuse's
-      // auto_cache (drops the pages when an open sees a new size or mtime).
-      autoCache: !OPEN_FLAGS,
+      // Per-open cache control: the drive decides itself (Vfs.cacheMode), not libfuse's auto_cache.
+      autoCache: false,
       attrTimeout: ATTR_TIMEOUT_S,
       entryTimeout: ENTRY_TIMEOUT_S,
       debug: options.debug ?? false,
@@ -148,22 +116,20 @@ export class FuseMount implements DriveMount {
         open: META_TIMEOUT_MS,
       },
     });
-    const notify = BINDING.loft_notify_inval;
+    const binding = Fuse.binding;
     const fuse = this.#fuse as unknown as { _thread: Buffer | null };
-    this.#kernelCache = notify
-      ? new KernelCache({
-          notifyEntry: (ino, name) =>
-            fuse._thread ? notify(fuse._thread, ino, name) : Promise.resolve(-107),
-          nodeId: async (p) => {
-            try {
-              return (await lstat(path.join(this.#fuse.mnt, p))).ino;
-            } catch {
-              return null;
-            }
-          },
-          onError: (p, err) => this.#onError('invalidate', p, err),
-        })
-      : null;
+    this.#kernelCache = new KernelCache({
+      notifyEntry: (ino, name) =>
+        fuse._thread ? binding.loft_notify_inval(fuse._thread, ino, name) : Promise.resolve(-107),
+      nodeId: async (p) => {
+        try {
+          return (await lstat(path.join(this.#fuse.mnt, p))).ino;
+        } catch {
+          return null;
+        }
+      },
+      onError: (p, err) => this.#onError('invalidate', p, err),
+    });
   }
 
   get mountpoint(): string {
@@ -171,18 +137,18 @@ export class FuseMount implements DriveMount {
   }
 
   info(): Record<string, number | boolean> {
-    return { openFlags: OPEN_FLAGS, notify: NOTIFY };
+    return { fork: true, abi: FUSE_NATIVE_ABI, openFlags: true, notify: true };
   }
 
   /**
    * Tells the kernel to forget its cached entry for a path ("/a/b") changed behind its back (a
-   * remote change), see kernel-cache.ts; a no-op with the stock binding or when not mounted.
+   * remote change), see kernel-cache.ts; a no-op when not mounted.
    */
   invalidate(p: string): void {
     if (this.#mounted) this.#kernelCache?.invalidate(p);
   }
 
-  /** The kernel cache invalidation state (null with the stock binding), for tests and status. */
+  /** The kernel cache invalidation state, for tests and status. */
   get kernelCache(): KernelCache | null {
     return this.#kernelCache;
   }
@@ -240,9 +206,9 @@ export class FuseMount implements DriveMount {
     );
   }
 
-  /** The handle number with the kernel caching flags the patched binding reads (see the top). */
+  /** The handle number with the kernel caching flags the fork reads (see the top). */
   #withCacheMode(fh: number): number {
-    if (!OPEN_FLAGS || fh >= FH_FLAG_KEEP_CACHE) return fh;
+    if (fh >= FH_FLAG_KEEP_CACHE) return fh;
     const mode = this.#vfs.cacheMode(fh);
     return mode === 'keep' ? fh | FH_FLAG_KEEP_CACHE : mode === 'direct' ? fh | FH_FLAG_DIRECT_IO : fh;
   }
@@ -313,8 +279,9 @@ export class FuseMount implements DriveMount {
         }
       },
       open: async_('open', async (path, flags: number) => this.#withCacheMode(await vfs.open(path, flags))),
-      create: async_('create', async (path, mode: number) =>
-        this.#withCacheMode(await vfs.create(path, mode)),
+      // The fork passes the caller before the callback: what another user creates is its own.
+      create: async_('create', async (path, mode: number, caller: OwnerCaller) =>
+        this.#withCacheMode(await vfs.create(path, mode, caller)),
       ),
       read: (path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void) => {
         vfs.read(fd, buf.length === len ? buf : buf.subarray(0, len), pos).then(
@@ -354,19 +321,23 @@ export class FuseMount implements DriveMount {
         );
       },
       unlink: async_('unlink', (path) => vfs.unlink(path)),
-      mkdir: async_('mkdir', (path, mode: number) => vfs.mkdir(path, mode)),
+      mkdir: async_('mkdir', (path, mode: number, caller: OwnerCaller) => vfs.mkdir(path, mode, caller)),
       rmdir: async_('rmdir', (path) => vfs.rmdir(path)),
       rename: async_('rename', (from, to: string) => vfs.rename(from, to)),
       chmod: async_('chmod', (path, mode: number) => vfs.chmod(path, mode)),
       utimens: async_('utimens', (path, atime: number, mtime: number) =>
         vfs.utimens(path, fromFuseTime(atime), fromFuseTime(mtime)),
       ),
-      symlink: async_('symlink', (target, path: string) => vfs.symlink(target, path)),
+      symlink: async_('symlink', (target, path: string, caller: OwnerCaller) =>
+        vfs.symlink(target, path, caller),
+      ),
       readlink: async_('readlink', (path) => vfs.readlink(path)),
       link: sync('link', (from, to: string) => vfs.link(from, to)),
       mknod: sync('mknod', (path) => vfs.mknod(path)),
-      // Ownership is the mounting user's (Vfs.chown); extended attributes are Loft's own, read-only.
-      chown: async_('chown', (path, uid: number, gid: number) => vfs.chown(path, uid, gid)),
+      // Owners are device-local (vfs/owners.ts); extended attributes are Loft's own, read-only.
+      chown: async_('chown', (path, uid: number, gid: number, caller: OwnerCaller) =>
+        vfs.chown(path, uid, gid, caller),
+      ),
       setxattr: (_path: string, ...rest: unknown[]) =>
         (rest.pop() as (code: number) => void)(errno('ENOTSUP')),
       removexattr: (_path: string, ...rest: unknown[]) =>

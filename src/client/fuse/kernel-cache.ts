@@ -6,7 +6,7 @@
  *
  * For each path P, as it was before the change and as it is after (the mirror reports both, see
  * MirrorWatcher.remotePath), the kernel's entry basename(P) in directory dirname(P) is dropped
- * (fuse_lowlevel_notify_inval_entry, through native/patch-fuse-native.mjs):
+ * (fuse_lowlevel_notify_inval_entry, through native/fuse-native loft_notify_inval):
  * - the next lookup of P asks the drive again, and the kernel refreshes an inode it still holds from
  *   that answer (new size and mtime), or learns that P is gone;
  * - a dropped directory entry takes everything cached below it (a folder moved or deleted

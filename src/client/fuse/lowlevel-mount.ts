@@ -322,7 +322,7 @@ export class LowlevelMount implements DriveMount {
             p,
             caller,
             META_TIMEOUT_MS,
-            () => this.#vfs.mkdir(path_, b as number),
+            () => this.#vfs.mkdir(path_, b as number, caller),
             () => this.#replyNewEntry(req, dir, child, path_),
           );
         }
@@ -344,7 +344,7 @@ export class LowlevelMount implements DriveMount {
             p,
             caller,
             META_TIMEOUT_MS,
-            () => this.#vfs.symlink(b as string, path_),
+            () => this.#vfs.symlink(b as string, path_, caller),
             () => this.#replyNewEntry(req, dir, child, path_),
           );
         }
@@ -378,7 +378,7 @@ export class LowlevelMount implements DriveMount {
             p,
             caller,
             META_TIMEOUT_MS,
-            () => this.#vfs.create(path_, b as number),
+            () => this.#vfs.create(path_, b as number, caller),
             (fh) => {
               const st = this.#vfs.getattr(path_);
               const id = this.#table.looked(dir, child, st.ino);
@@ -523,7 +523,7 @@ export class LowlevelMount implements DriveMount {
   }
 
   #setattr(req: Handle, p: string, valid: number, v: Float64Array, caller: Caller): void {
-    const run = () => applySetattr(this.#vfs, p, valid, v, this.#now);
+    const run = () => applySetattr(this.#vfs, p, valid, v, this.#now, caller);
     this.#async(req, 'setattr', p, caller, READ_TIMEOUT_MS, run, () =>
       this.#b.replyAttr(req, packStat(this.#vfs.getattr(p)), ATTR_TIMEOUT_S),
     );

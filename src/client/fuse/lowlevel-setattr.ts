@@ -2,6 +2,7 @@
  * A FUSE setattr of the low-level binding, applied to the Vfs: the fields the kernel marks valid,
  * in libfuse's high-level order (chmod, chown, truncate, utimens), as fuse-native calls them.
  */
+import type { OwnerCaller } from '../vfs/owners.js';
 import type { Vfs } from '../vfs/vfs.js';
 import {
   SET_ATIME,
@@ -16,7 +17,7 @@ import {
 
 /**
  * `v` as the binding passes it: mode, uid, gid, size, atime (ms), mtime (ms), and the open handle
- * of an ftruncate (or -1).
+ * of an ftruncate (or -1). `caller` makes the chown (the Vfs checks only the mounting user's).
  */
 export async function applySetattr(
   vfs: Pick<Vfs, 'chmod' | 'chown' | 'ftruncate' | 'truncate' | 'utimens'>,
@@ -24,10 +25,11 @@ export async function applySetattr(
   valid: number,
   v: Float64Array,
   now: () => number,
+  caller?: OwnerCaller,
 ): Promise<void> {
   if (valid & SET_MODE) await vfs.chmod(p, v[0]!);
   if (valid & (SET_UID | SET_GID))
-    await vfs.chown(p, valid & SET_UID ? v[1]! : -1, valid & SET_GID ? v[2]! : -1);
+    await vfs.chown(p, valid & SET_UID ? v[1]! : -1, valid & SET_GID ? v[2]! : -1, caller);
   if (valid & SET_SIZE) {
     if (v[6]! >= 0) await vfs.ftruncate(v[6]!, v[3]!);
     else await vfs.truncate(p, v[3]!);

@@ -133,6 +133,11 @@ export const MIGRATIONS = [
   CREATE INDEX ops_server ON ops(server_id) WHERE server_id IS NOT NULL;
   DELETE FROM resync WHERE id < 0;
   `,
+  // v8: device-local owners (src/client/vfs/owners.ts): only nodes whose owner is not the mounting
+  // user (made by another local user through --allow-other, or chowned). Never synced.
+  `
+  CREATE TABLE owners (node_id INTEGER PRIMARY KEY, uid INTEGER NOT NULL, gid INTEGER NOT NULL);
+  `,
 ];
 
 export interface NodeRow {
@@ -357,6 +362,11 @@ export function prepareStatements(db: Database.Database) {
     unpinAll: db.prepare('DELETE FROM pins WHERE node_id = ?'),
     pins: db.prepare('SELECT node_id FROM pins'),
     anyPin: db.prepare('SELECT 1 FROM pins LIMIT 1'),
+    owners: db.prepare('SELECT node_id, uid, gid FROM owners').raw(true),
+    setOwner: db.prepare(
+      'INSERT INTO owners (node_id, uid, gid) VALUES (?, ?, ?) ON CONFLICT (node_id) DO UPDATE SET uid = excluded.uid, gid = excluded.gid',
+    ),
+    dropOwner: db.prepare('DELETE FROM owners WHERE node_id = ?'),
     pinnedFiles: db.prepare(
       `WITH RECURSIVE sub(id) AS (SELECT node_id FROM pins UNION SELECT n.id FROM nodes n JOIN sub ON n.parent_id = sub.id)
        SELECT n.* FROM nodes n JOIN sub ON n.id = sub.id WHERE n.kind = 'file'`,

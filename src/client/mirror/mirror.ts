@@ -106,6 +106,17 @@ export class Mirror extends MirrorRemote {
     this.nodeCache.delete(id);
   }
 
+  /** Device-local owners that differ from the mounting user's: [node key, uid, gid] (vfs/owners.ts). */
+  owners(): [number, number, number][] {
+    return this.s.owners.all() as [number, number, number][];
+  }
+
+  /** Sets (or with null drops) a node's device-local owner; nothing is queued. */
+  setOwner(id: number, owner: { uid: number; gid: number } | null): void {
+    if (owner) this.s.setOwner.run(id, owner.uid, owner.gid);
+    else this.s.dropOwner.run(id);
+  }
+
   /**
    * Records that the node's content or attributes must be committed (optionally updating them in
    * the same transaction). A commit already queued and not yet started covers it (coalescing).

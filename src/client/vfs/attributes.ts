@@ -2,19 +2,16 @@
  * Attributes: chmod, utimens and chown of the drive's files and folders (the rules behind those
  * Vfs calls). A file's mode and mtime travel to the server with a commit queued now (also for a
  * file whose create is under way); a folder's stay on this device, as the protocol has no folder
- * setattr; the atime and owners are this device's only (vfs.ts says why at the top).
+ * setattr; the atime and owners are this device's only (vfs.ts and owners.ts say why).
  */
 import { FsError } from '../../shared/errors.js';
 import type { Mirror, MirrorNode } from '../mirror/mirror.js';
 import type { DirtyFiles } from './dirty-files.js';
+import { ID_UNCHANGED, type OwnerCaller, type Owners } from './owners.js';
 import { S_IFMT } from './stat.js';
 
-/** chown's "leave this id unchanged" (-1, or the same as an unsigned 32-bit number). */
-const ID_UNCHANGED = [-1, 0xffffffff];
-
 export interface AttributeOptions {
-  /** The drive's user and groups: who may chown to what, as on a local disk. */
-  uid: number;
+  /** The mounting user's groups: which groups that user may chgrp to, as on a local disk. */
   groups: ReadonlySet<number>;
   now: () => number;
   onQueued: () => void;
@@ -24,6 +21,7 @@ export class Attributes {
   constructor(
     private readonly mirror: Pick<Mirror, 'updateLocal' | 'queueCommit' | 'setAtime'>,
     private readonly dirty: Pick<DirtyFiles, 'get'>,
+    private readonly owners: Owners,
     private readonly o: AttributeOptions,
   ) {}
 
@@ -48,14 +46,24 @@ export class Attributes {
   }
 
   /**
-   * Accepted when the caller could make this change on a local disk, and not stored; -1 leaves an
-   * id unchanged. The ctime moves, as on ext4.
+   * Accepted when the caller could make this change on a local disk (-1 leaves an id unchanged),
+   * and stored as the node's device-local owner (owners.ts). The ctime moves, as on ext4. A caller
+   * other than the mounting user reaches the drive only through --allow-other, which always comes
+   * with default_permissions: the kernel has made ext4's checks (it knows the caller's groups),
+   * so they are not repeated here. The mounting user (or no caller: in process, fuse-native) is
+   * checked here, as the kernel checks nothing without default_permissions.
    */
-  chown(node: MirrorNode, path: string, uid: number, gid: number): void {
-    const keepUid = ID_UNCHANGED.includes(uid) || uid === this.o.uid;
-    const keepGid = ID_UNCHANGED.includes(gid) || this.o.groups.has(gid);
-    if (this.o.uid !== 0 && !(keepUid && keepGid))
-      throw new FsError('EPERM', `${path}: only root may give files to other users or groups`);
+  chown(node: MirrorNode, path: string, uid: number, gid: number, caller?: OwnerCaller): void {
+    const me = this.owners.owner.uid;
+    const who = caller?.uid ?? me;
+    if (who === me && who !== 0) {
+      const cur = this.owners.of(node.id);
+      const keepUid = ID_UNCHANGED.includes(uid) || uid === cur.uid;
+      const keepGid = ID_UNCHANGED.includes(gid) || gid === cur.gid || this.o.groups.has(gid);
+      if (cur.uid !== who || !(keepUid && keepGid))
+        throw new FsError('EPERM', `${path}: only root may give files to other users or groups`);
+    }
+    this.owners.chown(node.id, uid, gid);
     this.mirror.updateLocal(node.id, { ctime: this.o.now() });
   }
 

@@ -14,9 +14,8 @@
  * Symlinks are files whose mode carries S_IFLNK and whose content is the target. Hard links and
  * special files are refused with EPERM, as on a file system without them (vfat).
  *
- * Ownership is the mounting user's: the mount has no allow_other, so that user is the only caller.
- * chown is accepted when that caller could make it on a local disk (root: any ids; others: their own
- * uid, a group they are in) and is not stored (as rclone mount): stat keeps showing the mount owner.
+ * Owners are device-local (owners.ts): the mounting user's, except nodes another local user made
+ * through --allow-other (ext4's rules) or chown gave away; the kernel checks modes against them.
  *
  * Times: mtime and mode of files travel with commits; a folder's times, every atime and the ctime of
  * local changes are device-local. A folder's mtime and ctime move when an entry is created, removed
@@ -28,6 +27,7 @@ import { FsError, LoftError } from '../../shared/errors.js';
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
 import type { Hydrator } from '../hydrate/hydrator.js';
 import { Attributes } from './attributes.js';
+import { Owners, type OwnerCaller } from './owners.js';
 import { CachedSpans, type CachedSpanWatcher } from './cached-spans.js';
 import type { Mirror, MirrorNode } from '../mirror/mirror.js';
 import type { Pinner } from '../pins/pinner.js';
@@ -96,9 +96,7 @@ export class Vfs {
   readonly #hydrator: Hydrator;
   readonly #cache: DiskBlockCache;
   readonly #pinner: Pinner;
-  readonly #uid: number;
-  readonly #gid: number;
-  readonly #groups: ReadonlySet<number>;
+  readonly #owners: Owners;
   readonly #now: () => number;
   readonly #onQueued: () => void;
   readonly #onReleased: (hashes: string[]) => void;
@@ -113,9 +111,9 @@ export class Vfs {
     this.#hydrator = options.hydrator;
     this.#cache = options.cache;
     this.#pinner = options.pinner;
-    this.#uid = options.uid ?? process.getuid?.() ?? 0;
-    this.#gid = options.gid ?? process.getgid?.() ?? 0;
-    this.#groups = new Set([this.#gid, ...(options.groups ?? process.getgroups?.() ?? [])]);
+    const uid = options.uid ?? process.getuid?.() ?? 0;
+    const gid = options.gid ?? process.getgid?.() ?? 0;
+    this.#owners = new Owners(this.#mirror, { uid, gid });
     this.#now = options.now ?? Date.now;
     this.#onQueued = options.onQueued ?? (() => {});
     this.#onReleased = options.onReleased ?? (() => {});
@@ -131,9 +129,8 @@ export class Vfs {
     });
     this.#handles = options.handles ?? new HandleTable(this.#mirror);
     this.#states = new FileStates(this.#mirror, this.dirty, this.#cache, options.uploading ?? { id: null });
-    this.#attrs = new Attributes(this.#mirror, this.dirty, {
-      uid: this.#uid,
-      groups: this.#groups,
+    this.#attrs = new Attributes(this.#mirror, this.dirty, this.#owners, {
+      groups: new Set([gid, ...(options.groups ?? process.getgroups?.() ?? [])]),
       now: this.#now,
       onQueued: this.#onQueued,
     });
@@ -272,7 +269,8 @@ export class Vfs {
     return fh;
   }
 
-  async create(path: string, mode: number): Promise<number> {
+  /** `caller`: who creates it (the new file is theirs, owners.ts); none: the mounting user. */
+  async create(path: string, mode: number, caller?: OwnerCaller): Promise<number> {
     this.#parentOf(path);
     if (this.#mirror.lookup(path)) throw new FsError('EEXIST', `${path} exists`);
     if ((mode & S_IFMT) !== 0 && (mode & S_IFMT) !== S_IFREG)
@@ -280,7 +278,7 @@ export class Vfs {
     this.#handles.checkRoom();
     const now = this.#now();
     const d = await this.dirty.create(null, 0, now);
-    const node = await this.#createAfterAwait(path, d, mode & 0o7777, now);
+    const node = await this.#createAfterAwait(path, d, mode & 0o7777, now, caller);
     d.modified = true;
     return this.#handles.add(node, true, d);
   }
@@ -289,12 +287,14 @@ export class Vfs {
    * Creates the node of a new staged file. The tree may change across an await (the folder removed
    * or moved meanwhile), so the parent is resolved again here, after the await.
    */
-  async #createAfterAwait(path: string, d: DirtyFile, mode: number, now: number): Promise<MirrorNode> {
+  async #createAfterAwait(path: string, d: DirtyFile, mode: number, now: number, caller?: OwnerCaller) {
     try {
       const { parent, name } = this.#parentOf(path);
       if (this.#mirror.lookup(path)) throw new FsError('EEXIST', `${path} exists`);
       const node = await this.#writes.spaceRetry(() =>
-        this.#mirror.createLocal(parent.id, name, 'file', mode, now, path, d.name),
+        this.#owners.make(parent, caller, mode, (m) =>
+          this.#mirror.createLocal(parent.id, name, 'file', m, now, path, d.name),
+        ),
       );
       this.dirty.attach(d, node.id);
       return node;
@@ -437,11 +437,13 @@ export class Vfs {
 
   // ---- tree changes ---------------------------------------------------------------------------------
 
-  async mkdir(path: string, mode: number): Promise<void> {
+  async mkdir(path: string, mode: number, caller?: OwnerCaller): Promise<void> {
     const { parent, name } = this.#parentOf(path);
     if (this.#mirror.lookup(path)) throw new FsError('EEXIST', `${path} exists`);
     await this.#writes.spaceRetry(() =>
-      this.#mirror.createLocal(parent.id, name, 'dir', mode & 0o7777, this.#now(), path, null),
+      this.#owners.make(parent, caller, S_IFDIR | (mode & 0o7777), (m) =>
+        this.#mirror.createLocal(parent.id, name, 'dir', m & 0o7777, this.#now(), path, null),
+      ),
     );
     this.#onQueued();
   }
@@ -498,11 +500,11 @@ export class Vfs {
     this.#attrs.utimens(this.#resolve(path), path, atime, mtime);
   }
 
-  async chown(path: string, uid: number, gid: number): Promise<void> {
-    this.#attrs.chown(this.#resolve(path), path, uid, gid);
+  async chown(path: string, uid: number, gid: number, caller?: OwnerCaller): Promise<void> {
+    this.#attrs.chown(this.#resolve(path), path, uid, gid, caller);
   }
 
-  async symlink(target: string, path: string): Promise<void> {
+  async symlink(target: string, path: string, caller?: OwnerCaller): Promise<void> {
     this.#parentOf(path);
     if (this.#mirror.lookup(path)) throw new FsError('EEXIST', `${path} exists`);
     const bytes = Buffer.from(target);
@@ -511,7 +513,7 @@ export class Vfs {
     const now = this.#now();
     const d = await this.dirty.create(null, 0, now);
     await d.file.write(0, bytes);
-    await this.#createAfterAwait(path, d, S_IFLNK | 0o777, now);
+    await this.#createAfterAwait(path, d, S_IFLNK | 0o777, now, caller);
     d.size = bytes.length;
     d.gen++;
     d.modified = true;
@@ -575,6 +577,7 @@ export class Vfs {
 
   async #dropRemoved(id: number, released: string[], staged: string[]): Promise<void> {
     if (this.dirty.get(id)) await this.dirty.drop(id);
+    this.#owners.drop(id);
     await this.dirty.removeFiles(staged);
     if (released.length) this.#onReleased(released);
   }
@@ -582,7 +585,8 @@ export class Vfs {
   #stat(node: MirrorNode): Stat {
     const d = node.kind === 'file' ? this.dirty.get(node.id) : undefined;
     const subdirs = node.kind === 'dir' ? this.#mirror.subdirCount(node.id) : 0;
-    return packStat(node, d, subdirs, this.#uid, this.#gid);
+    const owner = this.#owners.of(node.id);
+    return packStat(node, d, subdirs, owner.uid, owner.gid);
   }
 }
 

@@ -285,5 +285,34 @@ t.test('chown as an ordinary mount owner: its own ids and groups only (EPERM oth
   t.equal(await code(-1, 0), 'EPERM', 'chgrp to root');
   const missing = await vfs.chown('/missing', 1000, 1000).catch((err: FsError) => err.errno);
   t.equal(missing, 'ENOENT', 'a missing file');
-  t.same([vfs.getattr('/f').uid, vfs.getattr('/f').gid], [1000, 1000], 'stat shows the mount owner');
+  t.same([vfs.getattr('/f').uid, vfs.getattr('/f').gid], [1000, 27], 'stat shows the last accepted chgrp');
+  t.equal(await code(1000, 1000), 'OK', 'back to its own group');
+  // Another caller reaches the Vfs only through --allow-other, where the kernel checks chown.
+  const root = { uid: 0, gid: 0 };
+  mirror.createLocal(1, 'g', 'file', 0o644, 1_000, '/g', null);
+  t.same([vfs.getattr('/g').uid, vfs.getattr('/g').gid], [1000, 1000], 'a new node: the mount owner');
+  await vfs.chown('/g', 2000, 27, root);
+  t.same([vfs.getattr('/g').uid, vfs.getattr('/g').gid], [2000, 27], 'root gave /g to 2000 (stored)');
+  t.equal(await code(-1, -1), 'OK', '/f unchanged');
+  t.equal(
+    await vfs.chown('/g', -1, 1000).then(
+      () => 'OK',
+      (err: FsError) => err.errno,
+    ),
+    'EPERM',
+    'the mount owner no longer owns /g',
+  );
+  await vfs.chown('/g', 1000, -1, root);
+  t.same([vfs.getattr('/g').uid, vfs.getattr('/g').gid], [1000, 27], 'back to the mount owner, group kept');
+  const again = new Vfs({
+    mirror,
+    hydrator: unused,
+    cache: unused,
+    pinner: unused,
+    stagingDir: dir,
+    uid: 1000,
+    gid: 1000,
+  });
+  t.same([again.getattr('/g').uid, again.getattr('/g').gid], [1000, 27], 'kept across a remount');
+  t.same([again.getattr('/f').uid, again.getattr('/f').gid], [1000, 1000], 'the default is not stored');
 });
