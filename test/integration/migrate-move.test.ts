@@ -161,6 +161,7 @@ t.test('10,000 files with history move to PostgreSQL + S3 at a new address; no r
 
   // 3. Migrate, cut off once the nodes are copied, then to the end.
   const args = ['migrate', '--from', old.dataDir, ...stores];
+  t.comment(`old server stopped after ${elapsed()}`);
   const cut = await new Promise<{ stderr: string; signal: string | null }>((resolve) => {
     const child = spawn(process.execPath, [LOFT_BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -188,11 +189,10 @@ t.test('10,000 files with history move to PostgreSQL + S3 at a new address; no r
   t.match(full.stderr, /loft migrate: blocks: 100%/, 'progress of the blocks');
 
   // 4. New servers at a new address: two on the new engines, the balancer, a counting proxy.
-  for (let i = 0; i < 2; i++) {
-    const s = new ServerProcess(undefined, [...stores, '--trust-proxy', '127.0.0.1']);
-    news.push(s);
-    await s.start(START_MS);
-  }
+  t.comment(`migrated after ${elapsed()}`);
+  const pair = [0, 1].map(() => new ServerProcess(undefined, [...stores, '--trust-proxy', '127.0.0.1']));
+  news.push(...pair);
+  await Promise.all(pair.map((s) => s.start(START_MS)));
   lb = await startBalancer(news.map((s) => s.url));
   proxy = new FaultProxy(Number(new URL(lb.url).port));
   const address = await proxy.start();
@@ -203,6 +203,7 @@ t.test('10,000 files with history move to PostgreSQL + S3 at a new address; no r
     'the installation id is kept',
   );
 
+  t.comment(`new servers up after ${elapsed()}`);
   const moved = new MountProcess(address, laptop, { root: a.root, state: a.state, cacheSize: '256M' });
   t.teardown(() => moved.dispose());
   await moved.start([], START_MS);
@@ -217,6 +218,7 @@ t.test('10,000 files with history move to PostgreSQL + S3 at a new address; no r
     'the state dir remembers the new address',
   );
 
+  t.comment(`drive moved after ${elapsed()}`);
   t.same(await fs.readFile(moved.p('d5/f123.txt')), content(5123 % CONTENTS), 'an old file, from S3');
   t.same(await fs.readFile(moved.p('d3/moved7.txt')), content((2 * PER_DIR + 7) % CONTENTS), 'a moved one');
   t.equal((await fs.readdir(moved.p('d1'))).length, PER_DIR - 200, 'deletes kept');
@@ -247,6 +249,7 @@ t.test('10,000 files with history move to PostgreSQL + S3 at a new address; no r
     'and no tree listing',
   );
   await moved.stop();
+  t.comment(`changes both ways after ${elapsed()}`);
 
   // 5. Another installation (its alice has the same user, namespace and root ids) is refused.
   const other = new ServerProcess();
