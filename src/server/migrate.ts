@@ -207,15 +207,16 @@ async function copyTable(
     throw new LoftError('BAD_REQUEST', `the target's ${table} lacks column(s) ${lacking.join(', ')}`);
   const total = (src.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
   const cols = srcCols.map((c) => pg.escapeIdentifier(c)).join(', ');
-  // Keyset order by every column of the table's primary key (or all columns): stable pages.
-  const page = src.prepare(
-    `SELECT ${srcCols.join(', ')} FROM ${table} ORDER BY ${orderOf(src, table, srcCols)} LIMIT ? OFFSET ?`,
-  );
+  // One ordered pass over the table (by its primary key), in the read transaction's snapshot; the
+  // statement stays open across the awaits of the inserts (nothing else reads `src` meanwhile).
+  // Not LIMIT/OFFSET pages: each would walk the rows before it again (quadratic at a million).
+  const all = src
+    .prepare(`SELECT ${srcCols.join(', ')} FROM ${table} ORDER BY ${orderOf(src, table, srcCols)}`)
+    .iterate() as IterableIterator<Row>;
   let copied = 0;
   progress?.({ kind: 'table', table, copied, total });
-  for (;;) {
-    const rows = page.all(BATCH_ROWS, copied) as Row[];
-    if (rows.length === 0) break;
+  let rows: Row[] = [];
+  const flush = async () => {
     const values: unknown[] = [];
     const tuples = rows.map((r) => {
       const ph = srcCols.map((c) => {
@@ -236,8 +237,14 @@ async function copyTable(
       values,
     );
     copied += rows.length;
+    rows = [];
     progress?.({ kind: 'table', table, copied, total });
+  };
+  for (const row of all) {
+    rows.push(row);
+    if (rows.length === BATCH_ROWS) await flush();
   }
+  if (rows.length) await flush();
 }
 
 function orderOf(src: Database.Database, table: string, cols: string[]): string {
