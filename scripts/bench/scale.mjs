@@ -30,8 +30,9 @@
 //              latency = poll answered − commit sent, pooled over ROUNDS commits per run (p50, p99)
 // Throughput: SERVERS servers on the PostgreSQL namespace database behind HAProxy
 // (test/helpers/balancer.ts); WRITERS writers, each its own user and namespace (one namespace's
-// commits are serialized by its row lock, whatever the number of servers), commit new files
-// back to back through the balancer for THROUGHPUT_MS; commits per second, median of --runs.
+// commits are serialized by its row lock, whatever the number of servers) and its own block,
+// commit new files back to back through the balancer for THROUGHPUT_MS, after one warm-up run of
+// the fresh servers; commits per second, median of --runs.
 // Blocks stay on local disk (--data) in every case: no measured operation reads or writes block
 // bytes, and Ceph would only add load to a 2-core machine.
 import { createHash, randomBytes } from 'node:crypto';
@@ -112,25 +113,31 @@ async function call(base, token, method, p, body) {
   if (res.statusCode >= 300) throw new Error(`${method} ${p}: ${res.statusCode} ${text.slice(0, 200)}`);
   return text ? JSON.parse(text) : null;
 }
-const putBlock = (base, token) =>
-  request(`${base}/v1/blocks/${HASH}`, {
+const putBlock = (base, token, block = BLOCK) =>
+  request(`${base}/v1/blocks/${sha256(block)}`, {
     method: 'PUT',
     dispatcher: agent,
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' },
-    body: BLOCK,
+    body: block,
   }).then(async (r) => {
     await r.body.text();
     if (r.statusCode >= 300) throw new Error(`PUT block: ${r.statusCode}`);
   });
-const commitNew = (base, token, p) =>
+const commitNew = (base, token, p, block = BLOCK) =>
   call(base, token, 'POST', '/v1/commit', {
     path: p,
     parentRev: null,
-    blocks: [{ hash: HASH, size: BLOCK.length }],
-    size: BLOCK.length,
+    blocks: [{ hash: block === BLOCK ? HASH : sha256(block), size: block.length }],
+    size: block.length,
     mtime: NOW,
     mode: 0o644,
   });
+/**
+ * The throughput writers' blocks, one each: every commit locks the rows of the blocks it
+ * references (FOR SHARE on PostgreSQL), and one block shared by every writer would measure that
+ * one row's lock traffic instead of the servers.
+ */
+const writerBlock = (w) => Buffer.from(`the block of writer ${w}\n`);
 
 // ---- the namespace, straight into the tables -------------------------------------------------
 
@@ -404,7 +411,7 @@ async function throughput(db, servers, writers, work) {
   const lb = await startBalancer(procs.map((s) => s.url));
   try {
     // Possession of the block (blocks are on each run's own disk: sent again).
-    await Promise.all(writers.map((tok) => putBlock(lb.url, tok)));
+    await Promise.all(writers.map((tok, w) => putBlock(lb.url, tok, writerBlock(w))));
     const rates = [];
     // Run -1 warms the fresh servers up (JIT, connection pools) and is not counted: without it
     // the rate climbed run after run and the first server set looked the fastest.
@@ -415,7 +422,7 @@ async function throughput(db, servers, writers, work) {
       await Promise.all(
         writers.map(async (tok, w) => {
           for (let i = 0; performance.now() < end; i++) {
-            await commitNew(lb.url, tok, `/t-${servers}-${run}-${w}-${i}.txt`);
+            await commitNew(lb.url, tok, `/t-${servers}-${run}-${w}-${i}.txt`, writerBlock(w));
             commits++;
           }
         }),
