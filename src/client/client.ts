@@ -9,7 +9,6 @@
 import { systemTimers, type Timers } from '../shared/clock.js';
 import { privateDir } from '../shared/private-dir.js';
 import path from 'node:path';
-import { LoftError } from '../shared/errors.js';
 import type { Logger } from '../shared/log.js';
 import { Notifier } from '../shared/notifier.js';
 import { DiskBlockCache } from './cache/disk-block-cache.js';
@@ -19,6 +18,7 @@ import { createDriveMount, type FuseChoice } from './fuse/mount-backend.js';
 import { HydrationFirewall } from './fuse/hydration-firewall.js';
 import { Hydrator, READAHEAD, type Connectivity } from './hydrate/hydrator.js';
 import { Mirror } from './mirror/mirror.js';
+import { bindServer } from './server-binding.js';
 import { PinnedBlocks } from './pins/pinned-blocks.js';
 import { Pinner } from './pins/pinner.js';
 import { RemoteClient, TOKEN_REFUSED, type Transport } from './remote/remote-client.js';
@@ -210,29 +210,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     const mirror = new Mirror(path.join(state, 'mirror.db'), timers);
     cleanups.push(() => mirror.close());
 
-    let identity = mirror.identity();
-    if (!identity) {
-      const me = await remote.whoami().catch((err: unknown) => {
-        throw new LoftError(
-          'UNAVAILABLE',
-          `cannot reach ${options.server} for the first sync: ${(err as Error).message}`,
-        );
-      });
-      identity = { server: remote.url, user: me.user, ns: me.ns, rootId: me.rootId };
-      mirror.initialize(identity);
-      mirror.setDevice(me.device);
-    } else if (identity.server !== remote.url) {
-      throw new LoftError(
-        'BAD_REQUEST',
-        `state directory ${state} belongs to ${identity.user} at ${identity.server}, not ${remote.url}; use another --state`,
-      );
-    } else if (mirror.device === null) {
-      // A state dir from before the device was recorded: learnt at the first answer.
-      void remote.whoami().then(
-        (me) => mirror.setDevice(me.device),
-        () => {},
-      );
-    }
+    await bindServer(mirror, remote, state, log);
 
     // What the cache must keep (pinned files' blocks; open files' blocks last) exists before it:
     // its first shrink, at start, already keeps them.

@@ -260,6 +260,11 @@ export interface AccountStore {
   passwordHash(name: string): Promise<{ userId: number; hash: string | null } | null>;
   /** Revokes the device holding that token (how a web session ends); false when none was live. */
   revokeDevice(tokenHash: string, now: number): Promise<boolean>;
+  /**
+   * The installation's id: random, made once when the schema is created, the same on every server
+   * of the installation and kept by `loft migrate` (a drive moved to a new URL checks it).
+   */
+  installationId(): Promise<string>;
 }
 
 /** Name search over the namespaces a user is a member of (engine/search.ts). */

@@ -42,6 +42,8 @@ export class FaultProxy {
   lostAnswers = 0;
   /** Requests forwarded, by method and path without the query ("POST /v1/batch", "PUT /v1/blocks/:hash"). */
   readonly requests = new Map<string, number>();
+  /** Every request's method and target, query included ("GET /v1/changes?cursor=…"), in order. */
+  readonly targets: string[] = [];
   url = '';
 
   constructor(
@@ -118,10 +120,11 @@ export class FaultProxy {
         return;
       }
       // A request starts with its method: count each one (and lose its answer when asked to).
-      const head = /^(GET|POST|PUT|DELETE) (\/[^ ?]*)/.exec(d.subarray(0, 200).toString('latin1'));
+      const head = /^(GET|POST|PUT|DELETE) (\/[^ ?]*)(\?[^ ]*)?/.exec(d.subarray(0, 400).toString('latin1'));
       if (head) {
         const key = `${head[1]} ${head[2]!.replace(/[0-9a-f]{64}/, ':hash')}`;
         this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+        this.targets.push(`${head[1]} ${head[2]}${head[3] ?? ''}`);
       }
       if (this.#loseAnswers > 0 && head) {
         this.#loseAnswers--;

@@ -3,11 +3,15 @@ import type { Command } from 'commander';
 import { formatBytes } from '../../shared/size.js';
 import { LoftError } from '../../shared/errors.js';
 
+/** Tables of at least this many rows report their progress every 10% (smaller ones when done). */
+const BIG_TABLE_ROWS = 10_000;
+
 /**
  * `loft migrate --from DIR --meta postgres://… --blocks s3://…`: copies an embedded installation to
  * the scale-out engines keeping ids and sequences (src/server/migrate.ts), with progress on stderr;
  * safe to run again (it continues, or changes nothing). Stop the old server first.
  */
+
 export function registerMigrate(program: Command): void {
   program
     .command('migrate')
@@ -45,6 +49,7 @@ export function registerMigrate(program: Command): void {
       await target.meta.close(); // only its block store is used here
       const say = (line: string) => process.stderr.write(`loft migrate: ${line}\n`);
       let lastBlocksPct = -1;
+      const lastTablePct = new Map<string, number>();
       try {
         const report = await migrateInstallation({
           from,
@@ -54,6 +59,16 @@ export function registerMigrate(program: Command): void {
           progress: (e) => {
             if (e.kind === 'table') {
               if (e.copied === e.total) say(`${e.table}: ${e.total.toLocaleString('en-US')} rows`);
+              else if (e.total >= BIG_TABLE_ROWS) {
+                // A big table says how far it is every 10%.
+                const pct = Math.floor((e.copied / e.total) * 10) * 10;
+                if (pct > 0 && lastTablePct.get(e.table) !== pct) {
+                  lastTablePct.set(e.table, pct);
+                  say(
+                    `${e.table}: ${pct}% (${e.copied.toLocaleString('en-US')} of ${e.total.toLocaleString('en-US')} rows)`,
+                  );
+                }
+              }
             } else {
               const pct = e.total ? Math.floor(((e.copied + e.skipped) / e.total) * 20) * 5 : 100;
               if (pct === lastBlocksPct) return;

@@ -92,7 +92,11 @@ export function registerMount(program: Command): void {
       process.on('unhandledRejection', (err) => log.error({ err }, 'internal error in a background task'));
       const { mkdirSync } = await import('node:fs');
       mkdirSync(state, { recursive: true, mode: 0o700 });
-      writeConfig(state, { server, token, ...(caFile ? { ca: path.resolve(caFile) } : {}) });
+      const config = { server, token, ...(caFile ? { ca: path.resolve(caFile) } : {}) };
+      // A new server for an existing state dir is remembered once the drive accepted it (the
+      // same installation: client/server-binding.ts); a refused one leaves the config as it was.
+      const moving = saved !== null && saved.server !== server;
+      if (!moving) writeConfig(state, config);
       const tty = process.stderr.isTTY;
       let stop: (why: string) => void = () => {};
       const drive = await startDrive({
@@ -114,6 +118,7 @@ export function registerMount(program: Command): void {
         },
         onUnmounted: () => stop('unmounted from outside'),
       });
+      if (moving) writeConfig(state, config);
       process.stdout.write(
         `loft: mounted at ${path.resolve(mountpoint)} (state ${state}; fuse ${drive.status().fuse.backend}); Ctrl-C unmounts\n`,
       );

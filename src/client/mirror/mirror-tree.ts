@@ -115,6 +115,20 @@ export class MirrorTree {
     this.ownDevice = name;
   }
 
+  /** The id of the installation the mirror was made against (null: not known yet). */
+  get installation(): string | null {
+    return (this.s.getMeta.get('installation') as { value: string } | undefined)?.value ?? null;
+  }
+
+  setInstallation(id: string): void {
+    this.s.setMeta.run('installation', id);
+  }
+
+  /** The installation is now served at `url` (checked by the caller: src/client/server-binding.ts). */
+  setServer(url: string): void {
+    this.s.setMeta.run('server', url);
+  }
+
   /** Binds an empty mirror to a server namespace and creates its root. */
   initialize(id: MirrorIdentity): void {
     this.transact(() => {

@@ -135,6 +135,8 @@ export interface WhoAmI {
   device: string;
   ns: number;
   rootId: number;
+  /** The installation's id (servers from before it was reported leave it out). */
+  installation?: string;
 }
 
 interface SendOptions {

@@ -100,3 +100,7 @@ export function* passwordHash(
 export function* revokeDevice(tx: MetaTx, tokenHash: string, now: number): Step<boolean> {
   return yield* tx.revokeDevice(tokenHash, now);
 }
+
+export function* installationId(tx: MetaTx): Step<string> {
+  return yield* tx.installationId();
+}

@@ -82,6 +82,9 @@ export abstract class EngineMetadataStore implements MetadataStore {
   setPasswordHash(name: string, hash: string | null): Promise<void> {
     return this.write((tx) => accounts.setPasswordHash(tx, name, hash));
   }
+  installationId(): Promise<string> {
+    return this.single((tx) => accounts.installationId(tx));
+  }
   passwordHash(name: string): Promise<{ userId: number; hash: string | null } | null> {
     return this.single((tx) => accounts.passwordHash(tx, name));
   }

@@ -133,6 +133,8 @@ export interface MetaTx extends SharingTx {
   passwordHash(name: string): Step<{ id: number; password_hash: string | null } | undefined>;
   /** Revokes the device holding that token (a web session ends); false when none was live. */
   revokeDevice(tokenHash: string, now: number): Step<boolean>;
+  /** The installation's id (made once by the schema migration; kept by `loft migrate`). */
+  installationId(): Step<string>;
 
   // search (engine/search.ts)
   /**

@@ -157,6 +157,9 @@ export class PostgresMetaTx implements MetaTx {
       [name],
     );
   }
+  *installationId(): Step<string> {
+    return (yield* this.#row<{ id: string }>('SELECT id FROM installation WHERE singleton = 1', []))!.id;
+  }
   *revokeDevice(tokenHash: string, now: number): Step<boolean> {
     return (
       (yield* this.#run('UPDATE devices SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL', [

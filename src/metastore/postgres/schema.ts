@@ -190,6 +190,13 @@ const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER namespaces_notify_change AFTER UPDATE OF head_seq ON namespaces
     FOR EACH ROW WHEN (NEW.head_seq > OLD.head_seq) EXECUTE FUNCTION loft_notify_change();
   `,
+  // installation id: SQLite's migration of the same name (a random id made once, kept by
+  // `loft migrate`, which overwrites a fresh target's own).
+  `
+  CREATE TABLE IF NOT EXISTS installation (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), id TEXT NOT NULL);
+  INSERT INTO installation (singleton, id) VALUES (1, replace(gen_random_uuid()::text, '-', ''))
+    ON CONFLICT DO NOTHING;
+  `,
 ];
 
 /**

@@ -233,6 +233,13 @@ const MIGRATIONS: readonly string[] = [
     SELECT lower(substr(nodes.name, p.n, 3)) FROM nodes JOIN name_positions p ON p.n <= length(nodes.name) - 2;
   CREATE INDEX nodes_short_names ON nodes(ns_id) WHERE length(name) < 3 AND deleted = 0;
   `,
+  // installation id (issue 15, moving to new servers): a random id made once per installation,
+  // kept by `loft migrate`; a drive follows a new server URL only when the new server reports the
+  // installation id the drive recorded (src/client/server-move.ts).
+  `
+  CREATE TABLE installation (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), id TEXT NOT NULL);
+  INSERT INTO installation (singleton, id) VALUES (1, lower(hex(randomblob(16))));
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -96,6 +96,9 @@ export class SqliteMetaTx implements MetaTx {
   *revokeDevice(tokenHash: string, now: number): Step<boolean> {
     return this.#s.revokeDevice.all(now, tokenHash).length > 0;
   }
+  *installationId(): Step<string> {
+    return (this.#s.installationId.get() as { id: string }).id;
+  }
   *searchNames(userId: number, query: string, limit: number): Step<NodeRow[]> {
     const phrase = (text: string) => `"${text.replace(/"/g, '""')}"`;
     if ([...query].length >= 3) return this.#s.searchNames.all(userId, phrase(query), limit) as NodeRow[];

@@ -37,6 +37,7 @@ export function prepareStatements(db: Database.Database) {
     role: db.prepare('SELECT role FROM ns_members WHERE ns_id = ? AND user_id = ?'),
     setPasswordHash: db.prepare('UPDATE users SET password_hash = ? WHERE id = ?'),
     passwordHash: db.prepare('SELECT id, password_hash FROM users WHERE name = ?'),
+    installationId: db.prepare('SELECT id FROM installation WHERE singleton = 1'),
     revokeDevice: db.prepare(
       'UPDATE devices SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL RETURNING id',
     ),

@@ -174,7 +174,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/v1/whoami', async (request) => {
     const p = request.principal;
     const root = await meta.getNode(p.homeNs, { path: '/' });
-    return { user: p.userName, device: p.deviceName, ns: p.homeNs, rootId: root?.id };
+    return {
+      user: p.userName,
+      device: p.deviceName,
+      ns: p.homeNs,
+      rootId: root?.id,
+      installation: await meta.installationId(),
+    };
   });
 
   const quota = new QuotaGate(meta, clock);

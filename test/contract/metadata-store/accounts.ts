@@ -28,4 +28,11 @@ export function accountsContract(t: Test, ctx: MetaContext): void {
     t.ok(await store.authenticate('f'.repeat(64), NOW + 999));
     t.equal(await store.authenticate('f'.repeat(64), NOW + 1000), null);
   });
+
+  t.test('installation id: made once, random, the same on every read', async (t) => {
+    const { store } = ctx;
+    const id = await store.installationId();
+    t.match(id, /^[0-9a-f]{32}$/);
+    t.equal(await store.installationId(), id);
+  });
 }
