@@ -1,5 +1,5 @@
 /** The `loft` command: parses arguments (commander) and runs one subcommand. */
-import { Command, CommanderError } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { CHECK_EXIT, registerCheck } from './commands/check.js';
 import { registerDevices } from './commands/devices.js';
 import { registerGc } from './commands/gc.js';
@@ -14,10 +14,11 @@ import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
 import { registerUser } from './commands/user.js';
 import { PRIVATE_UMASK } from '../shared/private-dir.js';
+import { applyEnvRule, LoftCommand } from './env-flags.js';
 import { reportError } from './errors.js';
 
 export function buildProgram(): Command {
-  const program = new Command('loft')
+  const program = new LoftCommand('loft')
     .description('Loft: self-hosted file storage and sync with an on-demand drive')
     .version('0.1.0')
     .exitOverride()
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
     }
   };
   inherit(program);
+  applyEnvRule(program);
   return program;
 }
 
