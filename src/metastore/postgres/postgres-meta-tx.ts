@@ -22,6 +22,7 @@ import type {
 import type { DeviceRow, InsertLink, LinkRow } from '../engine/sharing-tx.js';
 import type { Step } from '../engine/step.js';
 import type { ChildEntry, Principal, Role } from '../metadata-store.js';
+import { PostgresContentTx } from './postgres-content-tx.js';
 import { GC_LOCK, LOCK_CLASS } from './schema.js';
 
 /** A connection (in a transaction) or the pool (single statements). */
@@ -34,7 +35,7 @@ export interface Queryable {
  * only binds (the statements are few and fixed; a commit runs about twenty).
  */
 const names = new Map<string, string>();
-function prepared(text: string, values: unknown[]): QueryConfig {
+export function prepared(text: string, values: unknown[]): QueryConfig {
   let name = names.get(text);
   if (name === undefined) names.set(text, (name = `loft_${names.size}`));
   return { name, text, values };
@@ -54,8 +55,11 @@ export class PostgresMetaTx implements MetaTx {
   /** The namespaces locked when the savepoint was set (a rollback to it may release later ones). */
   #lockedAtSavepoint: Set<number> | null = null;
 
+  readonly contentTx: PostgresContentTx;
+
   constructor(db: Queryable) {
     this.#db = db;
+    this.contentTx = new PostgresContentTx(db);
   }
 
   *#rows<R extends QueryResultRow>(sql: string, params: unknown[]): Step<R[]> {
