@@ -363,7 +363,8 @@ export interface RetentionStore {
 }
 
 export interface MetadataStore
-  extends AccountStore,
+  extends
+    AccountStore,
     BlockLedger,
     TreeStore,
     JournalStore,

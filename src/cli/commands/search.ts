@@ -42,8 +42,11 @@ async function search(query: string, opts: SearchOptions): Promise<void> {
   if (res.truncated || content?.truncated)
     process.stderr.write(`loft: more than ${limit} matches; refine the query or raise --limit\n`);
   else if (!res.hits.length && !content?.hits.length)
-    process.stderr.write(`loft: nothing named like${content ? ' or holding' : ''} ${JSON.stringify(query)}\n`);
-  if (content?.behind) process.stderr.write('loft: the content index is still catching up with recent changes\n');
+    process.stderr.write(
+      `loft: nothing named like${content ? ' or holding' : ''} ${JSON.stringify(query)}\n`,
+    );
+  if (content?.behind)
+    process.stderr.write('loft: the content index is still catching up with recent changes\n');
 }
 
 export function registerSearch(program: Command): void {

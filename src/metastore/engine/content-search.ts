@@ -8,7 +8,13 @@
  * `applyContentIndex`: a commit never waits for it, and a search says when it is `behind`.
  */
 import { LoftError } from '../../shared/errors.js';
-import type { ContentBacklog, ContentDoc, ContentDocState, ContentHit, ContentSearchResult } from '../content-store.js';
+import type {
+  ContentBacklog,
+  ContentDoc,
+  ContentDocState,
+  ContentHit,
+  ContentSearchResult,
+} from '../content-store.js';
 import type { MetaTx } from './meta-tx.js';
 import { checkSearch } from './search.js';
 import type { Step } from './step.js';
@@ -41,7 +47,12 @@ export function* docStates(tx: MetaTx, nodeIds: readonly number[]): Step<Map<num
   return out;
 }
 
-export function* applyContentIndex(tx: MetaTx, ns: number, upTo: number, docs: readonly ContentDoc[]): Step<void> {
+export function* applyContentIndex(
+  tx: MetaTx,
+  ns: number,
+  upTo: number,
+  docs: readonly ContentDoc[],
+): Step<void> {
   for (const d of docs) yield* tx.contentTx.putDoc(ns, d.nodeId, d.rev, d.key, d.text);
   yield* tx.contentTx.setCursor(ns, upTo);
 }
@@ -61,7 +72,12 @@ export function snippetOf(text: string, query: string): string {
   return (start > lineStart ? '…' : '') + cut + (end < text.length && text[end] !== '\n' ? '…' : '');
 }
 
-export function* searchContent(tx: MetaTx, userId: number, query: string, limit: number): Step<ContentSearchResult> {
+export function* searchContent(
+  tx: MetaTx,
+  userId: number,
+  query: string,
+  limit: number,
+): Step<ContentSearchResult> {
   checkContentSearch(query, limit);
   const q = query.trim();
   const rows = yield* tx.contentTx.search(userId, q, limit + 1);

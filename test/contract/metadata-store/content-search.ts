@@ -17,14 +17,22 @@ export function contentSearchContract(t: Test, ctx: MetaContext): void {
     const blocks = new MemoryBlockStore();
     const indexer = new ContentIndexer({ meta: store, blocks, maxBytes: 64 });
     t.teardown(() => indexer.close());
-    const put = async (who: Who, path: string, texts: (string | Buffer)[], parentRev: number | null = null) => {
+    const put = async (
+      who: Who,
+      path: string,
+      texts: (string | Buffer)[],
+      parentRev: number | null = null,
+    ) => {
       for (const x of texts) await blocks.put(sha256hex(Buffer.from(x)), Buffer.from(x));
       return ctx.write(who, path, texts as string[], parentRev);
     };
     const find = async (who: Who, q: string) =>
       (await store.searchContent(who.userId, q, 50)).hits.map((h) => `${h.path}: ${h.snippet}`);
 
-    const todo = await put(alice, '/notes/todo.txt', ['buy milk\n  Call the ', 'PLUMBER about the leak\nbye']);
+    const todo = await put(alice, '/notes/todo.txt', [
+      'buy milk\n  Call the ',
+      'PLUMBER about the leak\nbye',
+    ]);
     await put(alice, '/bin.dat', [Buffer.from('plumber\0\x01\x02')]);
     await put(alice, '/bad-utf8.txt', [Buffer.from([0x70, 0x6c, 0x75, 0x6d, 0x62, 0x65, 0x72, 0xff])]);
     await put(alice, '/big.txt', ['plumber '.repeat(9)]); // 72 bytes, over maxBytes
@@ -78,7 +86,9 @@ export function contentSearchContract(t: Test, ctx: MetaContext): void {
     t.equal((await store.searchContent(alice.userId, 'roof', 50)).behind, false);
 
     // An older revision's state never replaces a newer one's (two indexers racing).
-    await store.applyContentIndex(alice.ns, 1, [{ nodeId: node!.id, rev: 1, key: 'old', text: 'stale plumber' }]);
+    await store.applyContentIndex(alice.ns, 1, [
+      { nodeId: node!.id, rev: 1, key: 'old', text: 'stale plumber' },
+    ]);
     t.same(await find(alice, 'plumber'), []);
     t.same(await find(alice, 'roof'), ['/done.txt: the roof is fixed']);
     // limit and truncation
