@@ -23,6 +23,7 @@ import type { DeviceRow, InsertLink, LinkRow } from '../engine/sharing-tx.js';
 import type { Step } from '../engine/step.js';
 import type { ChildEntry, Principal, Role } from '../metadata-store.js';
 import { PostgresContentTx } from './postgres-content-tx.js';
+import { shortNameSearch } from './postgres-short-search.js';
 import { GC_LOCK, LOCK_CLASS } from './schema.js';
 
 /** A connection (in a transaction) or the pool (single statements). */
@@ -172,6 +173,7 @@ export class PostgresMetaTx implements MetaTx {
   *searchNames(userId: number, query: string, limit: number): Step<NodeRow[]> {
     // ILIKE: served by nodes_name_trgm (pg_trgm) where the migration could make it.
     const like = `%${query.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+    if ([...query].length < 3) return yield* shortNameSearch(this.#db, userId, query, like, limit);
     return yield* this.#rows<NodeRow>(
       `SELECT n.* FROM nodes n
          JOIN ns_members m ON m.ns_id = n.ns_id AND m.user_id = $1
