@@ -14,8 +14,8 @@
  *
  * Never on a commit's path: commits only bump the namespace head. The indexer is woken by the
  * JournalHub (`wake()`, on every local commit and every wakeup from other servers) and also polls
- * every `pollMs`. Bounded: at most one page (JOURNAL_PAGE entries) and about TEXT_BUDGET bytes of
- * text per transaction, which is the longest the request thread waits behind it (the SQLite
+ * every `pollMs`. Bounded: at most one page (JOURNAL_PAGE entries), DOCS_BUDGET texts and about
+ * TEXT_BUDGET bytes of text per transaction, which is the longest the request thread waits behind it (the SQLite
  * statements run on it); between transactions it yields to the event loop.
  *
  * Concurrency: one loop per process (`start`), `runOnce` is single-flight; `close()` aborts the
@@ -38,10 +38,14 @@ const NS_PER_ROUND = 16;
 /** Journal entries read per transaction. */
 const JOURNAL_PAGE = 256;
 /**
- * Text stored per transaction: an FTS5 trigram insert of 1 MiB took about 60 ms here, so the page
- * is cut once this much text is gathered (one large file alone still goes in whole).
+ * Text stored per transaction: the page is cut once this much text is gathered (one large file
+ * alone still goes in whole). Measured (scripts/bench/content-search.mjs, SQLite, a loaded
+ * machine): a 1 MiB budget of 16 KiB files made transactions of up to 430 ms, on the thread that
+ * serves requests; one 1 MiB file alone took 70 ms. A quarter of that keeps a request's wait short.
  */
-const TEXT_BUDGET = 1 << 20;
+const TEXT_BUDGET = 256 << 10;
+/** Texts stored per transaction (each is an FTS insert and a delete of the old text). */
+const DOCS_BUDGET = 32;
 /** Between looks at the backlog when nothing woke the indexer (other servers' commits, missed wakes). */
 export const DEFAULT_CONTENT_POLL_MS = 30_000;
 
@@ -191,7 +195,7 @@ export class ContentIndexer {
       const text = await this.#readText(ns, e);
       docs.push({ nodeId: e.id, rev: e.rev, key: text === null ? null : wanted, text });
       bytes += text?.length ?? 0;
-      if (bytes >= TEXT_BUDGET) break;
+      if (bytes >= TEXT_BUDGET || docs.length >= DOCS_BUDGET) break;
     }
     await this.#meta.applyContentIndex(ns, upTo, docs);
     return Math.max(1, upTo - after);

@@ -18,8 +18,7 @@ import type {
 import type { MetaTx } from './meta-tx.js';
 import { checkSearch } from './search.js';
 import type { Step } from './step.js';
-import { pathOf } from './tree-paths.js';
-import { revision } from './tree-revisions.js';
+import { hitsOf } from './search-hits.js';
 
 /** Shortest content query: both indexes are of trigrams; fewer characters would scan every text. */
 export const MIN_CONTENT_QUERY = 3;
@@ -82,22 +81,11 @@ export function* searchContent(
   const q = query.trim();
   const rows = yield* tx.contentTx.search(userId, q, limit + 1);
   const truncated = rows.length > limit;
-  const hits: ContentHit[] = [];
-  for (const node of rows.slice(0, limit)) {
-    const r = yield* revision(tx, node.ns_id, node.rev);
-    const parts = yield* pathOf(tx, node.ns_id, node);
-    hits.push({
-      ns: Number(node.ns_id),
-      id: Number(node.id),
-      path: '/' + parts.join('/'),
-      name: node.name,
-      kind: node.kind,
-      size: r.size,
-      mtime: r.mtime,
-      rev: Number(node.rev),
-      snippet: snippetOf(node.snippet, q),
-    });
-  }
+  const page = rows.slice(0, limit);
+  const hits: ContentHit[] = (yield* hitsOf(tx, page)).map((h, i) => ({
+    ...h,
+    snippet: snippetOf(page[i]!.snippet, q),
+  }));
   hits.sort((a, b) => a.path.length - b.path.length || (a.path < b.path ? -1 : 1));
   return { hits, truncated, behind: yield* tx.contentTx.behind(userId) };
 }

@@ -27,7 +27,16 @@ export interface ContentRow extends NodeRow {
   snippet: string;
 }
 
+/** Size and time of a revision, for a search hit. */
+export interface HitRevisionRow {
+  seq: number;
+  size: number;
+  mtime: number;
+}
+
 export interface ContentTx {
+  /** Size and time of several revisions of a namespace at once (search hits: one query, not one each). */
+  hitRevisions(ns: number, seqs: readonly number[]): Step<HitRevisionRow[]>;
   /** Up to `limit` namespaces whose head is past their content cursor, oldest cursor first. */
   backlog(limit: number): Step<BacklogRow[]>;
   /** Whether any namespace the user is a member of is not fully indexed yet. */

@@ -5,7 +5,7 @@
  * so two servers indexing the same namespace at once cannot undo each other.
  */
 import type { QueryResult, QueryResultRow } from 'pg';
-import type { BacklogRow, ContentRow, ContentTx, DocStateRow } from '../engine/content-tx.js';
+import type { BacklogRow, ContentRow, ContentTx, DocStateRow, HitRevisionRow } from '../engine/content-tx.js';
 import type { Step } from '../engine/step.js';
 import { prepared, type Queryable } from './postgres-meta-tx.js';
 
@@ -25,6 +25,12 @@ export class PostgresContentTx implements ContentTx {
     return ((yield this.#db.query<R>(prepared(sql, params))) as QueryResult<R>).rows;
   }
 
+  *hitRevisions(ns: number, seqs: readonly number[]): Step<HitRevisionRow[]> {
+    return yield* this.#rows<HitRevisionRow>(
+      'SELECT seq, size, mtime FROM revisions WHERE ns_id = $1 AND seq = ANY($2::bigint[])',
+      [ns, seqs],
+    );
+  }
   *backlog(limit: number): Step<BacklogRow[]> {
     return yield* this.#rows<BacklogRow>(
       `SELECT n.id AS ns_id, n.head_seq, coalesce(c.seq, 0) AS seq FROM namespaces n

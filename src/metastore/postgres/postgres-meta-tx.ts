@@ -23,7 +23,7 @@ import type { DeviceRow, InsertLink, LinkRow } from '../engine/sharing-tx.js';
 import type { Step } from '../engine/step.js';
 import type { ChildEntry, Principal, Role } from '../metadata-store.js';
 import { PostgresContentTx } from './postgres-content-tx.js';
-import { shortNameSearch } from './postgres-short-search.js';
+import { nameSearch } from './postgres-name-search.js';
 import { GC_LOCK, LOCK_CLASS } from './schema.js';
 
 /** A connection (in a transaction) or the pool (single statements). */
@@ -171,16 +171,9 @@ export class PostgresMetaTx implements MetaTx {
     );
   }
   *searchNames(userId: number, query: string, limit: number): Step<NodeRow[]> {
-    // ILIKE: served by nodes_name_trgm (pg_trgm) where the migration could make it.
+    // A probe, then pg_trgm or the short-gram index (postgres-name-search.ts).
     const like = `%${query.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
-    if ([...query].length < 3) return yield* shortNameSearch(this.#db, userId, query, like, limit);
-    return yield* this.#rows<NodeRow>(
-      `SELECT n.* FROM nodes n
-         JOIN ns_members m ON m.ns_id = n.ns_id AND m.user_id = $1
-        WHERE n.name ILIKE $2 AND n.deleted = 0 AND n.parent_id IS NOT NULL
-        ORDER BY n.id LIMIT $3`,
-      [userId, like, limit],
-    );
+    return yield* nameSearch(this.#db, userId, query, like, limit);
   }
   *role(ns: number, userId: number): Step<Role | undefined> {
     return (yield* this.#row<{ role: Role }>(

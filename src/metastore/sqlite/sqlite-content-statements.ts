@@ -7,6 +7,10 @@ import type Database from 'better-sqlite3';
 
 export function prepareContentStatements(db: Database.Database) {
   return {
+    // Search hits' sizes and times (engine/search-hits.ts), by primary key.
+    hitRevisions: db.prepare(
+      'SELECT seq, size, mtime FROM revisions WHERE ns_id = ? AND seq IN (SELECT value FROM json_each(?))',
+    ),
     // Namespaces (a small table: one per user and per shared folder) past their cursor.
     contentBacklog: db.prepare(
       `SELECT n.id AS ns_id, n.head_seq, coalesce(c.seq, 0) AS seq FROM namespaces n

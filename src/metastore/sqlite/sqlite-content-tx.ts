@@ -2,7 +2,7 @@
  * ContentTx on better-sqlite3 (engine/content-tx.ts): synchronous statements, never yields.
  */
 /* eslint-disable require-yield -- synchronous primitives are generators that never yield, by design */
-import type { BacklogRow, ContentRow, ContentTx, DocStateRow } from '../engine/content-tx.js';
+import type { BacklogRow, ContentRow, ContentTx, DocStateRow, HitRevisionRow } from '../engine/content-tx.js';
 import type { Step } from '../engine/step.js';
 import type { SqliteStatements } from './sqlite-statements.js';
 
@@ -13,6 +13,9 @@ export class SqliteContentTx implements ContentTx {
     this.#s = statements;
   }
 
+  *hitRevisions(ns: number, seqs: readonly number[]): Step<HitRevisionRow[]> {
+    return this.#s.hitRevisions.all(ns, JSON.stringify(seqs)) as HitRevisionRow[];
+  }
   *backlog(limit: number): Step<BacklogRow[]> {
     return this.#s.contentBacklog.all(limit) as BacklogRow[];
   }
