@@ -77,14 +77,22 @@ export class PostgresContentTx implements ContentTx {
     );
   }
   *search(userId: number, query: string, limit: number): Step<ContentRow[]> {
-    return yield* this.#rows<ContentRow>(
-      `SELECT n.*, substr(d.body, greatest(1, strpos(lower(d.body), lower($2)) - 100), 400) AS snippet
-         FROM content_docs d
-         JOIN nodes n ON n.id = d.node_id
-         JOIN ns_members m ON m.ns_id = n.ns_id AND m.user_id = $1
-        WHERE d.body ILIKE $3 AND n.deleted = 0 AND n.kind = 'file'
-        ORDER BY n.id LIMIT $4`,
-      [userId, query, containsPattern(query), limit],
-    );
+    // Unnamed, so planned for its pattern each time: a named statement's generic plan cannot use
+    // the pg_trgm index (it needs the pattern) and read every text (postgres-name-search.ts). The
+    // candidates MATERIALIZED first: for ORDER BY id LIMIT the planner walked the nodes in id
+    // order testing each one's text.
+    const res = (yield this.#db.query<ContentRow>({
+      text: `WITH holding AS MATERIALIZED (
+               SELECT node_id FROM content_docs
+                WHERE body ILIKE $3 AND ns_id IN (SELECT ns_id FROM ns_members WHERE user_id = $1))
+             SELECT n.*, substr(d.body, greatest(1, strpos(lower(d.body), lower($2)) - 100), 400) AS snippet
+               FROM holding h
+               JOIN content_docs d ON d.node_id = h.node_id
+               JOIN nodes n ON n.id = d.node_id
+              WHERE n.deleted = 0 AND n.kind = 'file'
+              ORDER BY n.id LIMIT $4`,
+      values: [userId, query, containsPattern(query), limit],
+    })) as QueryResult<ContentRow>;
+    return res.rows;
   }
 }
