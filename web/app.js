@@ -665,6 +665,32 @@ async function deleted() {
   showPanel(`Deleted below ${state.path}`, ...note, ul);
 }
 
+/**
+ * Files whose text holds `text` (3+ characters; the server's content index, issue 16): a heading,
+ * a note while the index catches up, and a list of paths with the matching line.
+ */
+async function contentResults(text) {
+  if ([...text].length < 3) return [];
+  const { hits, truncated, behind } = await api('GET', `/v1/search/content?q=${q(text)}&limit=100`);
+  const ul = el('ul', { 'aria-label': 'Content search results', class: 'content-hits' });
+  for (const h of hits) {
+    const where = parentOf(h.path);
+    const a = el('a', { href: hashOf(where), text: h.path });
+    a.addEventListener('click', (e2) => {
+      e2.preventDefault();
+      $('panel').hidden = true;
+      go(where, { select: h.id, focus: true }).catch(fail);
+    });
+    ul.append(el('li', {}, a, el('span', { class: 'snippet', text: h.snippet })));
+  }
+  const out = [
+    el('h3', { text: 'In file contents' }),
+    el('p', { text: hits.length ? `${hits.length}${truncated ? '+' : ''} found` : 'No file holds it.' }),
+  ];
+  if (behind) out.push(el('p', { text: 'Recent changes are still being indexed.' }));
+  return [...out, ul];
+}
+
 $('search-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();
   const text = $('search-q').value.trim();
@@ -690,7 +716,7 @@ $('search-form').addEventListener('submit', async (ev) => {
     const head = el('p', {
       text: hits.length ? `${hits.length}${truncated ? '+' : ''} found` : 'Nothing found.',
     });
-    showPanel(`Search: ${text}`, head, ul);
+    showPanel(`Search: ${text}`, head, ul, ...(await contentResults(text)));
   } catch (err) {
     fail(err);
   }

@@ -27,6 +27,7 @@ import type { LoftError } from '../shared/errors.js';
 import type { BlockRef, DeletedEntry, NodeKind, Revision } from '../shared/protocol.js';
 import type { SharingStore } from './sharing-store.js';
 import type { SearchResult } from './engine/search.js';
+import type { ContentIndexStore } from './content-store.js';
 
 export type Role = 'owner' | 'write' | 'read';
 
@@ -367,7 +368,15 @@ export interface RetentionStore {
 }
 
 export interface MetadataStore
-  extends AccountStore, BlockLedger, TreeStore, JournalStore, RetentionStore, SharingStore, SearchStore {
+  extends
+    AccountStore,
+    BlockLedger,
+    TreeStore,
+    JournalStore,
+    RetentionStore,
+    SharingStore,
+    SearchStore,
+    ContentIndexStore {
   close(): Promise<void>;
 }
 

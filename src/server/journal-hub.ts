@@ -37,12 +37,21 @@ export class JournalHub {
     this.#timers = options.timers ?? systemTimers;
   }
 
+  readonly #listeners = new Set<(ns: number, head: number) => void>();
+
+  /** Calls `fn` on every notify (the content indexer's wake-up); returns the unsubscribe. */
+  listen(fn: (ns: number, head: number) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
   get waiting(): number {
     return this.#count;
   }
 
   /** Wakes every poll on `ns` that waits for something newer than what it had. */
   notify(ns: number, head: number): void {
+    for (const fn of this.#listeners) fn(ns, head);
     const set = this.#waiters.get(ns);
     if (!set) return;
     for (const w of set) if (head > w.after) w.wake();

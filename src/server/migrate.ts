@@ -48,6 +48,8 @@ export const MIGRATED_TABLES = [
 const IDENTITY_TABLES = ['users', 'devices', 'namespaces', 'nodes', 'links'];
 /** SQLite's own tables (the FTS5 index and its shadow tables), not copied. */
 const SQLITE_ONLY = /^(sqlite_|nodes_fts|name_trigrams$|name_positions$)/;
+/** The content index (issue 16): not copied, the target's indexer rebuilds it from the journal. */
+const CONTENT_INDEX = /^(content_fts|content_docs$|content_cursor$)/;
 /** Rows per INSERT (PostgreSQL allows 65,535 parameters a statement). */
 const BATCH_ROWS = 1000;
 /** Blocks copied at once. */
@@ -107,7 +109,7 @@ export async function migrateInstallation(options: MigrateOptions): Promise<Migr
       src.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]
     )
       .map((r) => r.name)
-      .filter((n) => !SQLITE_ONLY.test(n));
+      .filter((n) => !SQLITE_ONLY.test(n) && !CONTENT_INDEX.test(n));
     const unknown = srcTables.filter((n) => !(MIGRATED_TABLES as readonly string[]).includes(n));
     if (unknown.length)
       throw new LoftError(

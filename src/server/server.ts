@@ -20,6 +20,7 @@ import {
 } from './garbage-collector.js';
 import { buildApp } from './http/app.js';
 import { JournalHub } from './journal-hub.js';
+import { ContentIndexer } from './content-indexer.js';
 import { crossServerWakeups } from './cross-server-wakeups.js';
 import { ServerMetrics } from './server-metrics.js';
 
@@ -102,6 +103,8 @@ export interface ServerOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** Balancers whose X-Forwarded-For is believed (`--trust-proxy`, trust-proxy.ts). */
   trustProxy?: string[];
+  /** Content search indexing (defaults: files up to 1 MiB, a backlog look every 30 s besides wakes). */
+  contentIndex?: { maxBytes?: number; pollMs?: number };
 }
 
 export interface GcSettings {
@@ -162,6 +165,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     log: (level, msg, fields) => app.log[level](fields ?? {}, msg),
     onRun: (report) => metrics.gcRun(report),
   });
+  // Content search's background indexer, woken by every commit this server sees (content-indexer.ts).
+  const indexer = new ContentIndexer({
+    meta,
+    blocks,
+    ...(options.contentIndex ?? {}),
+    log: (level, msg, fields) => app.log[level](fields ?? {}, msg),
+  });
+  const unlisten = hub.listen(() => indexer.wake());
   // Other servers' commits (PostgreSQL LISTEN/NOTIFY) wake this one's long-polls.
   const wakeups = await crossServerWakeups(meta, hub, {
     log: (level, msg, fields) => app.log[level](fields ?? {}, msg),
@@ -176,12 +187,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const port = typeof addr === 'object' && addr ? addr.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   gc.start(settings.intervalMs);
+  indexer.start();
   return {
     app,
     url: `${options.tls ? 'https' : 'http'}://${host}:${port}`,
     gc,
     async close() {
       await gc.close();
+      unlisten();
+      await indexer.close();
       // Requests under way get CLOSE_GRACE_MS to finish (long-polls answer at once); then their
       // connections are cut, so a stalled client (an upload whose body stopped coming) cannot hold
       // a shutdown for the whole request timeout. Clients retry; a commit is atomic either way.

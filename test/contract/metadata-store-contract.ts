@@ -14,6 +14,7 @@ import { restoreContract } from './metadata-store/restore.js';
 import { retentionContract } from './metadata-store/retention.js';
 import { sharingContract } from './metadata-store/sharing.js';
 import { searchContract } from './metadata-store/search.js';
+import { contentSearchContract } from './metadata-store/content-search.js';
 import { treeChangesContract } from './metadata-store/tree-changes.js';
 import { treeReadsContract } from './metadata-store/tree-reads.js';
 
@@ -39,5 +40,6 @@ export function metadataStoreContract(t: Test, name: string, factory: MetadataSt
     retentionContract(t, c);
     sharingContract(t, c);
     searchContract(t, c);
+    contentSearchContract(t, c);
   });
 }

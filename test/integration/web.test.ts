@@ -341,7 +341,9 @@ t.test('search in the page', async (t) => {
   await page.type('#search-q', 'RENAMED');
   await page.click('#search-form button');
   await page.waitForSelector('#panel ul[aria-label="Search results"] li', WAIT);
-  const hits = await page.$$eval('#panel li a', (l) => l.map((a) => a.textContent));
+  const hits = await page.$$eval('#panel ul[aria-label="Search results"] li a', (l) =>
+    l.map((a) => a.textContent),
+  );
   t.same(hits, ['/Archive/renamed ü & %.bin']);
   await shoot(page, 'search');
   await clickIn(page, '#panel li a');
@@ -367,8 +369,30 @@ t.test('search below a trigram: one and two characters, in the page', async (t) 
       WAIT,
       query,
     );
-    t.same(await page.$$eval('#panel li a', (l) => l.map((a) => a.textContent)), want, `"${query}"`);
+    t.same(
+      await page.$$eval('#panel ul[aria-label="Search results"] li a', (l) => l.map((a) => a.textContent)),
+      want,
+      `"${query}"`,
+    );
   }
+  await clickIn(page, '#panel-close');
+});
+
+t.test('content search in the page: the matching line of a text file', async (t) => {
+  // The background indexer catches up (a condition polled, not a delay), then the page asks.
+  for (let i = 0; i < 400; i++) {
+    if (!(await api.call('GET', '/v1/search/content?q=first%20version')).body.behind) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  await page.$eval('#search-q', (i) => ((i as any).value = ''));
+  await page.type('#search-q', 'FIRST VERSION');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#panel ul[aria-label="Content search results"] li', WAIT);
+  const hits = await page.$$eval('#panel ul[aria-label="Content search results"] li', (l) =>
+    l.map((li) => [li.querySelector('a')!.textContent, li.querySelector('.snippet')!.textContent]),
+  );
+  t.same(hits, [['/notes.txt', 'first version']]);
+  await shoot(page, 'search-content');
   await clickIn(page, '#panel-close');
 });
 

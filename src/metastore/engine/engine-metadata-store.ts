@@ -45,6 +45,8 @@ import * as changes from './tree-changes.js';
 import * as reads from './tree-reads.js';
 import * as restores from './tree-restore.js';
 import * as search from './search.js';
+import * as contentSearch from './content-search.js';
+import type { ContentBacklog, ContentDoc, ContentDocState, ContentSearchResult } from '../content-store.js';
 import type { SearchResult } from './search.js';
 
 export type Operation<T> = (tx: MetaTx) => Step<T>;
@@ -95,6 +97,20 @@ export abstract class EngineMetadataStore implements MetadataStore {
   // ---- search
   searchNames(userId: number, query: string, limit: number): Promise<SearchResult> {
     return this.read((tx) => search.searchNames(tx, userId, query, limit));
+  }
+
+  // ---- content search (content-search.ts)
+  contentBacklog(limit: number): Promise<ContentBacklog[]> {
+    return this.single((tx) => contentSearch.contentBacklog(tx, limit));
+  }
+  contentDocStates(nodeIds: readonly number[]): Promise<Map<number, ContentDocState>> {
+    return this.single((tx) => contentSearch.docStates(tx, nodeIds));
+  }
+  applyContentIndex(ns: number, upTo: number, docs: readonly ContentDoc[]): Promise<void> {
+    return this.write((tx) => contentSearch.applyContentIndex(tx, ns, upTo, docs));
+  }
+  searchContent(userId: number, query: string, limit: number): Promise<ContentSearchResult> {
+    return this.read((tx) => contentSearch.searchContent(tx, userId, query, limit));
   }
 
   // ---- block ledger

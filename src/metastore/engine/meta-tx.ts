@@ -25,6 +25,7 @@
  */
 import type { BlockRef, NodeKind, RevisionOp } from '../../shared/protocol.js';
 import type { ChildEntry, Principal, Role } from '../metadata-store.js';
+import type { ContentTx } from './content-tx.js';
 import type { SharingTx } from './sharing-tx.js';
 import type { Step } from './step.js';
 
@@ -101,6 +102,9 @@ export interface ContentRef {
 }
 
 export interface MetaTx extends SharingTx {
+  /** Content search primitives (engine/content-tx.ts). */
+  readonly contentTx: ContentTx;
+
   // locks (see above)
   lockGc(): Step<void>;
   lockNs(ns: number): Step<void>;

@@ -10,9 +10,8 @@
 import { LoftError } from '../../shared/errors.js';
 import type { NodeKind } from '../../shared/protocol.js';
 import type { MetaTx } from './meta-tx.js';
+import { hitsOf } from './search-hits.js';
 import type { Step } from './step.js';
-import { pathOf } from './tree-paths.js';
-import { revision } from './tree-revisions.js';
 
 /** Longest query: a name is at most 255 bytes on most filesystems; more is a mistake. */
 export const MAX_SEARCH_QUERY = 255;
@@ -49,21 +48,7 @@ export function* searchNames(tx: MetaTx, userId: number, query: string, limit: n
   const q = query.trim();
   const rows = yield* tx.searchNames(userId, q, limit + 1);
   const truncated = rows.length > limit;
-  const hits: SearchHit[] = [];
-  for (const node of rows.slice(0, limit)) {
-    const r = yield* revision(tx, node.ns_id, node.rev);
-    const parts = yield* pathOf(tx, node.ns_id, node);
-    hits.push({
-      ns: node.ns_id,
-      id: node.id,
-      path: '/' + parts.join('/'),
-      name: node.name,
-      kind: node.kind,
-      size: r.size,
-      mtime: r.mtime,
-      rev: node.rev,
-    });
-  }
+  const hits = yield* hitsOf(tx, rows.slice(0, limit));
   const lq = q.toLowerCase();
   const rank = (h: SearchHit) => {
     const n = h.name.toLowerCase();

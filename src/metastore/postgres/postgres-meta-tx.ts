@@ -22,6 +22,8 @@ import type {
 import type { DeviceRow, InsertLink, LinkRow } from '../engine/sharing-tx.js';
 import type { Step } from '../engine/step.js';
 import type { ChildEntry, Principal, Role } from '../metadata-store.js';
+import { PostgresContentTx } from './postgres-content-tx.js';
+import { nameSearch } from './postgres-name-search.js';
 import { GC_LOCK, LOCK_CLASS } from './schema.js';
 
 /** A connection (in a transaction) or the pool (single statements). */
@@ -34,7 +36,7 @@ export interface Queryable {
  * only binds (the statements are few and fixed; a commit runs about twenty).
  */
 const names = new Map<string, string>();
-function prepared(text: string, values: unknown[]): QueryConfig {
+export function prepared(text: string, values: unknown[]): QueryConfig {
   let name = names.get(text);
   if (name === undefined) names.set(text, (name = `loft_${names.size}`));
   return { name, text, values };
@@ -54,8 +56,11 @@ export class PostgresMetaTx implements MetaTx {
   /** The namespaces locked when the savepoint was set (a rollback to it may release later ones). */
   #lockedAtSavepoint: Set<number> | null = null;
 
+  readonly contentTx: PostgresContentTx;
+
   constructor(db: Queryable) {
     this.#db = db;
+    this.contentTx = new PostgresContentTx(db);
   }
 
   *#rows<R extends QueryResultRow>(sql: string, params: unknown[]): Step<R[]> {
@@ -169,15 +174,9 @@ export class PostgresMetaTx implements MetaTx {
     );
   }
   *searchNames(userId: number, query: string, limit: number): Step<NodeRow[]> {
-    // ILIKE: served by nodes_name_trgm (pg_trgm) where the migration could make it.
+    // A probe, then pg_trgm or the short-gram index (postgres-name-search.ts).
     const like = `%${query.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
-    return yield* this.#rows<NodeRow>(
-      `SELECT n.* FROM nodes n
-         JOIN ns_members m ON m.ns_id = n.ns_id AND m.user_id = $1
-        WHERE n.name ILIKE $2 AND n.deleted = 0 AND n.parent_id IS NOT NULL
-        ORDER BY n.id LIMIT $3`,
-      [userId, like, limit],
-    );
+    return yield* nameSearch(this.#db, userId, query, like, limit);
   }
   *role(ns: number, userId: number): Step<Role | undefined> {
     return (yield* this.#row<{ role: Role }>(

@@ -197,6 +197,44 @@ const MIGRATIONS: readonly string[] = [
   INSERT INTO installation (singleton, id) VALUES (1, replace(gen_random_uuid()::text, '-', ''))
     ON CONFLICT DO NOTHING;
   `,
+  // search (issue 16): content search and 1-2 character name search.
+  // - content_cursor, content_docs: as SQLite's (sqlite/schema.ts), the text in content_docs.body
+  //   (NULL: not indexed), with a pg_trgm GIN index for substring search (ILIKE), the same
+  //   semantics as SQLite's FTS5 trigram index. tsvector was not taken: it matches words (stemmed,
+  //   per language), so "parse_conf" or "0x7f" in code would not be found as typed, and the two
+  //   engines would answer differently.
+  // - loft_short_grams(name): the distinct lower-cased 1- and 2-character substrings of a name,
+  //   GIN-indexed, for 1-2 character name queries, which pg_trgm cannot index (postgres-content-tx.ts).
+  // Without pg_trgm both fall back to scans, as name search does. Idempotent (IF NOT EXISTS, OR REPLACE).
+  `
+  CREATE TABLE IF NOT EXISTS content_cursor (ns_id BIGINT PRIMARY KEY, seq BIGINT NOT NULL);
+  CREATE TABLE IF NOT EXISTS content_docs (
+    node_id BIGINT PRIMARY KEY,
+    ns_id BIGINT NOT NULL,
+    rev BIGINT NOT NULL,
+    key TEXT,
+    body TEXT
+  );
+  CREATE OR REPLACE FUNCTION loft_short_grams(name TEXT) RETURNS TEXT[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(array_agg(DISTINCT g), '{}') FROM (
+      SELECT substr(lower(name), i, 1) AS g FROM generate_series(1, length(name)) AS i
+      UNION ALL
+      SELECT substr(lower(name), i, 2) FROM generate_series(1, length(name) - 1) AS i) AS grams
+  $$;
+  CREATE INDEX IF NOT EXISTS nodes_short_grams ON nodes USING gin (loft_short_grams(name)) WHERE deleted = 0;
+  DO $$
+  DECLARE ext_schema TEXT;
+  BEGIN
+    SELECT n.nspname INTO ext_schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+     WHERE e.extname = 'pg_trgm';
+    IF ext_schema IS NOT NULL THEN
+      EXECUTE format(
+        'CREATE INDEX IF NOT EXISTS content_docs_trgm ON content_docs USING gin (body %I.gin_trgm_ops)',
+        ext_schema);
+    END IF;
+  END $$;
+  `,
 ];
 
 /**

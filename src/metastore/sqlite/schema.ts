@@ -15,6 +15,7 @@
  *   stored as its SHA-256, an optional scrypt password hash), when a device was last seen, and a
  *   user's storage quota.
  * - nodes_fts, name_trigrams, nodes_short_names (issue 16): name search (engine/search.ts).
+ * - content_cursor, content_docs, content_fts (issue 16): content search (engine/content-search.ts).
  *
  * Every statement the store prepares is checked with EXPLAIN QUERY PLAN in
  * test/unit/metastore/sqlite-query-plans.test.ts: a full scan of a large table fails a test.
@@ -235,10 +236,28 @@ const MIGRATIONS: readonly string[] = [
   `,
   // installation id (issue 15, moving to new servers): a random id made once per installation,
   // kept by `loft migrate`; a drive follows a new server URL only when the new server reports the
-  // installation id the drive recorded (src/client/server-move.ts).
+  // installation id the drive recorded (src/client/server-binding.ts).
   `
   CREATE TABLE installation (singleton INTEGER PRIMARY KEY CHECK (singleton = 1), id TEXT NOT NULL);
   INSERT INTO installation (singleton, id) VALUES (1, lower(hex(randomblob(16))));
+  `,
+  // content search (issue 16): the text of small text files, filled by the server's background
+  // indexer (src/server/content-indexer.ts) from the journal, never by a commit.
+  // - content_cursor: per namespace, the journal sequence number indexed up to (resumable).
+  // - content_docs: per file node, the revision last indexed and the key (hash of its block list)
+  //   of the text in content_fts; key NULL: not indexed (deleted, a folder, binary, too large).
+  //   The row stays so an older revision can never overwrite a newer one.
+  // - content_fts: FTS5 over the text with the trigram tokenizer (substring search, as for names),
+  //   rowid = node id; it keeps its own copy of the text (the snippets are cut from it).
+  `
+  CREATE TABLE content_cursor (ns_id INTEGER PRIMARY KEY, seq INTEGER NOT NULL);
+  CREATE TABLE content_docs (
+    node_id INTEGER PRIMARY KEY,
+    ns_id INTEGER NOT NULL,
+    rev INTEGER NOT NULL,
+    key TEXT
+  );
+  CREATE VIRTUAL TABLE content_fts USING fts5(body, tokenize='trigram');
   `,
 ];
 

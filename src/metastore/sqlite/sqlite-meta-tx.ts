@@ -18,6 +18,7 @@ import type {
 import type { DeviceRow, InsertLink, LinkRow } from '../engine/sharing-tx.js';
 import type { Step } from '../engine/step.js';
 import type { ChildEntry, Principal, Role } from '../metadata-store.js';
+import { SqliteContentTx } from './sqlite-content-tx.js';
 import type { SqliteStatements } from './sqlite-statements.js';
 
 /**
@@ -34,9 +35,11 @@ const SHORT_PROBE_NODES = 20_000;
 
 export class SqliteMetaTx implements MetaTx {
   readonly #s: SqliteStatements;
+  readonly contentTx: SqliteContentTx;
 
   constructor(statements: SqliteStatements) {
     this.#s = statements;
+    this.contentTx = new SqliteContentTx(statements);
   }
 
   *lockGc(): Step<void> {}

@@ -6,6 +6,7 @@
 import type Database from 'better-sqlite3';
 import { prepareWebStatements } from './sqlite-web-statements.js';
 import { prepareSharingStatements } from './sqlite-sharing-statements.js';
+import { prepareContentStatements } from './sqlite-content-statements.js';
 
 export type SqliteStatements = ReturnType<typeof prepareStatements>;
 
@@ -13,6 +14,7 @@ export function prepareStatements(db: Database.Database) {
   return {
     ...prepareSharingStatements(db),
     ...prepareWebStatements(db),
+    ...prepareContentStatements(db),
     // One op of a batch (engine/tree-batch.ts); `ROLLBACK TO` keeps the savepoint, RELEASE ends it.
     savepoint: db.prepare('SAVEPOINT loft_op'),
     rollbackToSavepoint: db.prepare('ROLLBACK TO loft_op'),

@@ -24,6 +24,7 @@ import { bearerToken, hashToken } from '../tokens.js';
 import { checkCsrf, CSRF_HEADER, sessionToken } from '../web/session.js';
 import { registerBatchRoutes } from './batch-routes.js';
 import { registerBlockRoutes } from './block-routes.js';
+import { registerContentSearchRoutes } from './content-search-routes.js';
 import { registerDeviceRoutes } from './device-routes.js';
 import { registerLinkRoutes } from './link-routes.js';
 import { registerPublicLinkRoutes } from './public-link-routes.js';
@@ -195,6 +196,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerPublicLinkRoutes(app, ctx, new PasswordThrottle(clock, throttleStateFor(meta)));
   registerWebRoutes(app, ctx);
   registerWebFolderRoutes(app, ctx);
+  registerContentSearchRoutes(app, ctx);
 
   // preClose, not onClose: in-flight long-polls must be released before fastify waits for them.
   app.addHook('preClose', async () => hub.close());
