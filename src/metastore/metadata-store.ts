@@ -25,6 +25,7 @@
  */
 import type { LoftError } from '../shared/errors.js';
 import type { BlockRef, DeletedEntry, NodeKind, Revision } from '../shared/protocol.js';
+import type { FolderStore } from './folder-store.js';
 import type { SharingStore } from './sharing-store.js';
 import type { SearchResult } from './engine/search.js';
 
@@ -362,7 +363,15 @@ export interface RetentionStore {
 }
 
 export interface MetadataStore
-  extends AccountStore, BlockLedger, TreeStore, JournalStore, RetentionStore, SharingStore, SearchStore {
+  extends
+    AccountStore,
+    BlockLedger,
+    TreeStore,
+    JournalStore,
+    RetentionStore,
+    SharingStore,
+    SearchStore,
+    FolderStore {
   close(): Promise<void>;
 }
 

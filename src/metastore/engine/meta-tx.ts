@@ -25,6 +25,7 @@
  */
 import type { BlockRef, NodeKind, RevisionOp } from '../../shared/protocol.js';
 import type { ChildEntry, Principal, Role } from '../metadata-store.js';
+import type { FolderTx } from './folder-tx.js';
 import type { SharingTx } from './sharing-tx.js';
 import type { Step } from './step.js';
 
@@ -100,7 +101,7 @@ export interface ContentRef {
   content_seq: number | null;
 }
 
-export interface MetaTx extends SharingTx {
+export interface MetaTx extends SharingTx, FolderTx {
   // locks (see above)
   lockGc(): Step<void>;
   lockNs(ns: number): Step<void>;

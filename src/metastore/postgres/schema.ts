@@ -190,6 +190,17 @@ const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER namespaces_notify_change AFTER UPDATE OF head_seq ON namespaces
     FOR EACH ROW WHEN (NEW.head_seq > OLD.head_seq) EXECUTE FUNCTION loft_notify_change();
   `,
+  // shared folders (issue 13 item 1): SQLite's `mounts`.
+  `
+  CREATE TABLE IF NOT EXISTS mounts (
+    user_id BIGINT NOT NULL,
+    ns_id BIGINT NOT NULL,
+    parent_id BIGINT NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (user_id, ns_id)
+  );
+  CREATE INDEX IF NOT EXISTS mounts_ns ON mounts(ns_id, user_id);
+  `,
 ];
 
 /**

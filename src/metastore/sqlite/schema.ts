@@ -15,6 +15,7 @@
  *   stored as its SHA-256, an optional scrypt password hash), when a device was last seen, and a
  *   user's storage quota.
  * - nodes_fts, name_trigrams, nodes_short_names (issue 16): name search (engine/search.ts).
+ * - mounts (shared folders, issue 13): where a member shows a shared namespace in their tree.
  *
  * Every statement the store prepares is checked with EXPLAIN QUERY PLAN in
  * test/unit/metastore/sqlite-query-plans.test.ts: a full scan of a large table fails a test.
@@ -232,6 +233,18 @@ const MIGRATIONS: readonly string[] = [
   INSERT OR IGNORE INTO name_trigrams (tri)
     SELECT lower(substr(nodes.name, p.n, 3)) FROM nodes JOIN name_positions p ON p.n <= length(nodes.name) - 2;
   CREATE INDEX nodes_short_names ON nodes(ns_id) WHERE length(name) < 3 AND deleted = 0;
+  `,
+  // shared folders (issue 13 item 1): where each member of a shared namespace shows its root in
+  // their own tree (a folder of their home and a name); roles stay in ns_members.
+  `
+  CREATE TABLE mounts (
+    user_id INTEGER NOT NULL,
+    ns_id INTEGER NOT NULL,
+    parent_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (user_id, ns_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX mounts_ns ON mounts(ns_id, user_id);
   `,
 ];
 
