@@ -5,7 +5,7 @@
  * the folder leaving the member's drive when the owner removes them.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -56,6 +56,26 @@ t.test('loft share: the command line, its errors, and the member view of the API
   await bad(['share', '/docs', '--with', 'ben', '--role', 'admin'], /viewer or editor/, 'bad role');
   await bad(['share', '/home.txt', '--with', 'ben'], /only folders/, 'a file');
   await bad(['share', '/docs'], /--with/, 'no user');
+
+  // The routes themselves: odd paths and names, strict bodies, one-line errors.
+  for (const [body, code, what] of [
+    [{ path: '/docs/../home.txt', with: 'ben' }, 'BAD_PATH', 'a .. component'],
+    [{ path: 'docs', with: 'ben' }, 'BAD_PATH', 'a relative path'],
+    [{ path: '/do\ncs', with: 'ben' }, 'NOT_FOUND', 'a newline in the path'],
+    [{ path: '/docs', with: 'x'.repeat(65) }, 'BAD_REQUEST', 'a user name too long'],
+    [{ path: '/docs', with: 'ben', role: 'owner' }, 'BAD_REQUEST', 'the owner role'],
+    [{ path: '/docs', with: 'ben', extra: 1 }, 'BAD_REQUEST', 'an unknown field'],
+  ] as const) {
+    const r = await alice.api.post('/v1/shares', body);
+    t.equal(r.body?.error?.code, code, `${what}: ${r.body?.error?.message}`);
+    t.ok(DOCUMENTED_CODES.has(r.body?.error?.code), `${what}: documented code`);
+    t.notOk(String(r.body?.error?.message).includes('\n'), `${what}: one line`);
+  }
+  t.equal(
+    (await bob.api.post('/v1/shares/leave', { path: '/docs' })).body.error.code,
+    'NOT_FOUND',
+    'not shared',
+  );
 
   const ok = await ann(['share', '/docs', '--with', 'ben', '--role', 'editor']);
   t.equal(ok.code, 0, ok.stderr);
@@ -187,5 +207,71 @@ t.test(
     t.equal(rm.code, 0, rm.stderr);
     await waitFor('the folder gone from bill', async () => !existsSync(mb.p('team')));
     t.equal(await readFile(ma.p('team/notes.txt'), 'utf8'), 'bill was here\n');
+  },
+);
+
+t.test(
+  'a viewer: reads, but every change fails at once with EACCES; moves across the edge: EXDEV',
+  async (t) => {
+    const owner = await devices.newUser('olga');
+    const viewer = await devices.newUser('vic');
+    const olga = cliOf(owner);
+    t.equal(
+      (await owner.api.writeFile('/pub/read-me.txt', [Buffer.from('look, do not touch\n')])).status,
+      200,
+    );
+    t.equal((await owner.api.writeFile('/own.txt', [Buffer.from('mine\n')])).status, 200);
+    const s = await olga(['share', '/pub', '--with', 'vic', '--role', 'viewer']);
+    t.equal(s.code, 0, s.stderr);
+    const mo = devices.mount(t, owner);
+    const mv = devices.mount(t, viewer);
+    await mo.start();
+    await mv.start();
+    t.equal(
+      await waitFor('the folder on vic', async () =>
+        readFile(mv.p('pub/read-me.txt'), 'utf8').catch(() => null),
+      ),
+      'look, do not touch\n',
+    );
+    // The drive learns the roles from the server once the folder is in (a moment after it shows).
+    const refused = async (what: string, op: () => Promise<unknown>, code: string) => {
+      const err = await waitFor(`${what} refused`, async () => {
+        try {
+          await op();
+          return null;
+        } catch (e) {
+          return (e as NodeJS.ErrnoException).code === code && (e as Error);
+        }
+      });
+      t.ok(err, `${what}: ${code}`);
+    };
+    await refused('write into it', () => writeFile(mv.p('pub/new.txt'), 'no\n'), 'EACCES');
+    await refused('change a file', () => writeFile(mv.p('pub/read-me.txt'), 'changed\n'), 'EACCES');
+    await refused('mkdir', () => mkdir(mv.p('pub/dir')), 'EACCES');
+    await refused('delete', () => unlink(mv.p('pub/read-me.txt')), 'EACCES');
+    t.equal(await readFile(mv.p('pub/read-me.txt'), 'utf8'), 'look, do not touch\n', 'unchanged');
+    const st = await settled(mv);
+    t.equal(st.pending, 0, 'nothing queued that can never be sent');
+    t.match(
+      mv.stderr,
+      /refused: \/pub\/[a-z.-]+: read-only \(you are a viewer of the shared folder \/pub\)/,
+      'a clear log line',
+    );
+    // The owner: moves across the edge of the shared folder are EXDEV (mv then copies).
+    await refused(
+      'a move out of the shared folder',
+      () => rename(mo.p('pub/read-me.txt'), mo.p('out.txt')),
+      'EXDEV',
+    );
+    await refused('a move into it', () => rename(mo.p('own.txt'), mo.p('pub/own.txt')), 'EXDEV');
+    await rename(mo.p('pub/read-me.txt'), mo.p('pub/renamed.txt'));
+    await settled(mo);
+    t.equal(
+      await waitFor('the rename on vic', async () =>
+        readFile(mv.p('pub/renamed.txt'), 'utf8').catch(() => null),
+      ),
+      'look, do not touch\n',
+      'a rename inside it syncs',
+    );
   },
 );

@@ -66,7 +66,9 @@ export async function nsOfId(meta: MetadataStore, view: UserView, id: number): P
 /** The revision as the user sees it: a mount root at its place in the user's tree. */
 export function project(view: UserView, r: Revision): Revision {
   const m = view.byRoot.get(r.id);
-  return m ? { ...r, parentId: m.parentId, name: m.name } : r;
+  if (!m) return r;
+  const role = m.role === 'owner' ? 'owner' : m.role === 'write' ? 'editor' : 'viewer';
+  return { ...r, parentId: m.parentId, name: m.name, mount: { role } };
 }
 
 interface Addressed {
