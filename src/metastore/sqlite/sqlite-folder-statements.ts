@@ -8,7 +8,9 @@ export function prepareFolderStatements(db: Database.Database) {
   return {
     setHead: db.prepare('UPDATE namespaces SET head_seq = ? WHERE id = ?'),
     setNodeNs: db.prepare('UPDATE nodes SET ns_id = ? WHERE id = ?'),
-    moveRevisions: db.prepare('UPDATE revisions INDEXED BY revisions_node SET ns_id = ? WHERE node_id = ? AND ns_id = ?'),
+    moveRevisions: db.prepare(
+      'UPDATE revisions INDEXED BY revisions_node SET ns_id = ? WHERE node_id = ? AND ns_id = ?',
+    ),
     copyContent: db.prepare(
       `INSERT INTO content_blocks (ns_id, seq, idx, hash, size)
        SELECT ?, seq, idx, hash, size FROM content_blocks WHERE ns_id = ? AND seq = ?`,
