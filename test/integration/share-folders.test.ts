@@ -77,9 +77,17 @@ t.test('loft share: the command line, its errors, and the member view of the API
     'not shared',
   );
 
+  // The home's last change is in the folder: its revision moves with it (see below).
+  t.equal((await alice.api.writeFile('/docs/last.txt', [Buffer.from('last\n')])).status, 200);
   const ok = await ann(['share', '/docs', '--with', 'ben', '--role', 'editor']);
   t.equal(ok.code, 0, ok.stderr);
   t.match(ok.stdout, /\/docs is shared with ben \(editor\); members: ann \(owner\), ben \(editor\)/);
+  // The owner's view journal ends: the conversion moved the home's last revisions away, and a
+  // cursor stuck below the home's head would say hasMore forever (a drive then polls in a loop).
+  const annPage = (await alice.api.get('/v1/changes?limit=10000')).body;
+  t.equal(annPage.hasMore, false, "the owner's journal is caught up");
+  const annNext = (await alice.api.get(`/v1/changes?cursor=${annPage.cursor}`)).body;
+  t.same([annNext.entries.length, annNext.hasMore], [0, false], 'and stays so');
   await bad(['share', '/docs/in', '--with', 'cid'], /inside the shared folder \/docs/, 'a share inside');
   const forbidden = await ben(['share', '/docs (2)', '--with', 'cid']);
   t.match(forbidden.stderr, /only the owner of \/docs \(2\) \(ann\)/, 'a member cannot share further');

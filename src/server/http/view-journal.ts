@@ -21,7 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import type { MetadataStore } from '../../metastore/metadata-store.js';
+import type { JournalRead, MetadataStore } from '../../metastore/metadata-store.js';
 import { LoftError } from '../../shared/errors.js';
 import {
   MAX_TREE_LIMIT,
@@ -113,6 +113,15 @@ async function snapshot(meta: MetadataStore, ns: number, rootId: number): Promis
   return out;
 }
 
+/**
+ * A page shorter than `limit` read everything up to the head (one snapshot): its cursor is the
+ * head. A shared folder's conversion moves revisions out of the home, so the home's last seqs may
+ * hold no entry; without this the cursor would stay below the head and every page say hasMore.
+ */
+function done(read: JournalRead, limit: number): JournalRead {
+  return read.entries.length < limit ? { ...read, last: read.head } : read;
+}
+
 /** One page of the view's journal after `cursor`. */
 export async function viewChanges(
   meta: MetadataStore,
@@ -122,7 +131,7 @@ export async function viewChanges(
   now: number,
 ): Promise<ChangesPage> {
   const cur = await decode(meta, view, cursor);
-  const home = await meta.readJournal(view.home, cur.home, limit);
+  const home = done(await meta.readJournal(view.home, cur.home, limit), limit);
   const entries = [...home.entries];
   let hasMore = home.last < home.head;
   const next = new Map<number, Held>();
@@ -149,7 +158,7 @@ export async function viewChanges(
     const h = cur.mounts.get(m.ns);
     const held = { root: m.rootId, parent: m.parentId, tag: tagOf(m.name) };
     if (h) {
-      const r = await meta.readJournal(m.ns, h.seq, limit);
+      const r = done(await meta.readJournal(m.ns, h.seq, limit), limit);
       for (const e of r.entries) entries.push(project(view, e));
       if (r.last < r.head) hasMore = true;
       next.set(m.ns, { ...held, seq: r.last });
