@@ -3,6 +3,11 @@
 // it is committed on the server and visible through device B's mount; Loft against two rclone
 // mounts of one `rclone serve webdav`, and against the floor of Loft's long-poll wake-up alone.
 // Usage: node scripts/bench/sync.mjs [--runs 3] [--changes 100] [--only loft,rclone] [--servers 1]
+//        [--shared 1]
+//
+// --shared 1 (issue 13 item 1): B is another user, and the changes happen in a folder A shares
+// with B (`loft share /shared --with bench2`), so every change crosses users through a shared
+// namespace. B's "mirror has it" time is not measured then (B's cursor is its own view's).
 //
 // --servers N (N ≥ 2, issue 15): Loft as N `loft serve --meta postgres://… --blocks s3://…` on one
 // PostgreSQL database and one bucket (a throwaway cluster and a Ceph RGW, started once for the whole
@@ -150,8 +155,8 @@ function cpuPressure() {
 
 function parseArgs(argv) {
   const usage =
-    'usage: node scripts/bench/sync.mjs [--runs N] [--changes N] [--only loft,rclone] [--servers N]';
-  const opts = { runs: 3, changes: 100, only: [...SYSTEMS], servers: 1 };
+    'usage: node scripts/bench/sync.mjs [--runs N] [--changes N] [--only loft,rclone] [--servers N] [--shared 1]';
+  const opts = { runs: 3, changes: 100, only: [...SYSTEMS], servers: 1, shared: 0 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const [flag, inline] = arg.split('=', 2);
@@ -426,7 +431,7 @@ class JournalWatcher {
  * database and bucket behind a fresh HAProxy. `url`: what the watcher uses (the balancer);
  * `urlA`, `urlB`: what A and B mount (servers 1 and 2).
  */
-async function startLoftServer(dir, scale) {
+async function startLoftServer(dir, scale, shared = false) {
   const dataDir = path.join(dir, 'server-data');
   fs.mkdirSync(dataDir, { recursive: true });
   let stores = [];
@@ -467,7 +472,10 @@ async function startLoftServer(dir, scale) {
       .split('\n')
       .pop();
   const tokenA = await cli('user', 'add', 'bench');
-  const tokenB = await cli('user', 'token', 'bench', '--device', 'devB');
+  // --shared: B is another user, who sees A's folder /shared (issue 13 item 1).
+  const tokenB = shared
+    ? await cli('user', 'add', 'bench2', '--device', 'devB')
+    : await cli('user', 'token', 'bench', '--device', 'devB');
   const tokenWatch = await cli('user', 'token', 'bench', '--device', 'watcher');
   const tokenFloor = await cli('user', 'add', 'floor');
   return {
@@ -668,8 +676,8 @@ const newContent = (size) => randomBytes(size);
  */
 async function runChanges(sys, run, nChanges) {
   const dirName = `sync-r${run}`;
-  const dA = path.join(sys.a.mnt, dirName);
-  const dB = path.join(sys.b.mnt, dirName);
+  const dA = path.join(sys.a.mnt, sys.prefix ?? '', dirName);
+  const dB = path.join(sys.b.mnt, sys.prefix ?? '', dirName);
   const cap = (p) => Promise.race([p, sleep(WAIT_CAP_MS + 1000).then(() => Infinity)]);
 
   // ---- set-up: the directory, a pool of files B has read, seeds B has only listed ----
@@ -810,16 +818,33 @@ async function runChanges(sys, run, nChanges) {
   return results;
 }
 
-async function measureLoft(work, run, nChanges, scale) {
+async function measureLoft(work, run, nChanges, scale, shared = false) {
   const dir = path.join(work, `loft-r${run}`);
   fs.mkdirSync(dir);
-  const srv = await startLoftServer(dir, scale);
+  const srv = await startLoftServer(dir, scale, shared);
   let a, b, watcher, api;
   try {
     log(`loft run ${run}: floor (long-poll wake-up, ${nChanges} commits)…`);
     const floor = await measureFloor(srv, nChanges);
     a = await mountLoft(srv, dir, 'A', srv.tokenA, srv.urlA);
     b = await mountLoft(srv, dir, 'B', srv.tokenB, srv.urlB);
+    if (shared) {
+      // A's folder /shared, shared with B's user: the changes below go there.
+      await fsp.mkdir(path.join(a.mnt, 'shared'));
+      await pollUntil(async () => (await loftStatus(a)).pending === 0, { capMs: 30_000, everyMs: 20 });
+      await execFileP(
+        process.execPath,
+        [LOFT_BIN, 'share', '/shared', '--with', 'bench2', '--server', srv.url],
+        {
+          env: { ...process.env, LOFT_TOKEN: srv.tokenA, LOFT_STATE: '' },
+        },
+      );
+      if (
+        (await pollUntil(() => exists(path.join(b.mnt, 'shared')), { capMs: 30_000, everyMs: 20 })) ===
+        Infinity
+      )
+        throw new Error('B does not show the shared folder within 30 s');
+    }
     api = await loftApi(srv.url, srv.tokenWatch);
     watcher = new JournalWatcher(api);
     await watcher.start();
@@ -835,13 +860,17 @@ async function measureLoft(work, run, nChanges, scale) {
       name: 'loft',
       a,
       b,
+      prefix: shared ? 'shared' : '',
       committed: (ch) => watcher.expect(matches(ch)),
       // B's mirror has the change when its cursor is one the watcher received with the entry or later.
-      applied: async (c, t0) =>
-        pollUntil(async () => watcher.cursorsFrom(c.cursorIndex).has((await loftStatus(b)).cursor), {
-          everyMs: STATUS_POLL_MS,
-          from: t0,
-        }),
+      // (B's cursor is another user's view with --shared: not comparable with the watcher's.)
+      applied: shared
+        ? undefined
+        : async (c, t0) =>
+            pollUntil(async () => watcher.cursorsFrom(c.cursorIndex).has((await loftStatus(b)).cursor), {
+              everyMs: STATUS_POLL_MS,
+              from: t0,
+            }),
       settle: () =>
         pollUntil(async () => (await loftStatus(a)).pending === 0, { capMs: 30_000, everyMs: 20 }),
     };
@@ -986,7 +1015,7 @@ async function main() {
         try {
           const out =
             s === 'loft'
-              ? await measureLoft(work, run, opts.changes, scale)
+              ? await measureLoft(work, run, opts.changes, scale, opts.shared > 0)
               : await measureRclone(work, run, opts.changes, ctx.rclone.fuseBin);
           runs[s].push(out.results);
           if (out.floor) floors.push(out.floor);

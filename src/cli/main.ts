@@ -6,6 +6,7 @@ import { registerGc } from './commands/gc.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerHistory } from './commands/history.js';
 import { registerLink } from './commands/link.js';
+import { registerShare } from './commands/share.js';
 import { registerMount } from './commands/mount.js';
 import { registerPin } from './commands/pin.js';
 import { registerRestore } from './commands/restore.js';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerGc(program);
   registerMigrate(program);
   registerLink(program);
+  registerShare(program);
   registerDevices(program);
   registerSearch(program);
   const inherit = (c: Command): void => {

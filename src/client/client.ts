@@ -38,7 +38,8 @@ import { SyncLock } from './sync/sync-lock.js';
 import { UploadScheduler } from './upload/upload-scheduler.js';
 import { Uploader } from './upload/uploader.js';
 import { HandleTable } from './vfs/handle-table.js';
-import { Vfs } from './vfs/vfs.js';
+import type { Vfs } from './vfs/vfs.js';
+import { SharedFolderVfs, SharedRoots, type SharedRoot } from './vfs/shared-folder-vfs.js';
 
 export interface DriveOptions {
   mountpoint: string;
@@ -258,19 +259,30 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       }
     };
     const uploading: { id: number | null } = { id: null };
-    const vfs = new Vfs({
-      uploading,
-      now: () => timers.now(),
-      ...(options.timers ? { timers: options.timers } : {}),
-      mirror,
-      hydrator,
-      cache,
-      pinner: pins,
-      handles,
-      stagingDir: path.join(state, 'staging'),
-      onQueued: () => outboxChanged.fire(),
-      onReleased: released,
-    });
+    // Shared folders: a viewer's changes and renames across a folder's edge refused at once.
+    const shared = new SharedRoots((msg) => log.warn({}, `refused: ${msg}`));
+    const refreshShared = () =>
+      void remote
+        .call<{ shares: SharedRoot[] }>('GET', '/v1/shares')
+        .then((r) => shared.set(r.shares.map((x) => ({ path: x.path, role: x.role }))))
+        .catch((err: unknown) => log.warn({ error: (err as Error).message }, 'shared folders not read'));
+    if (mirror.cursor().startsWith('v')) refreshShared();
+    const vfs = new SharedFolderVfs(
+      {
+        uploading,
+        now: () => timers.now(),
+        ...(options.timers ? { timers: options.timers } : {}),
+        mirror,
+        hydrator,
+        cache,
+        pinner: pins,
+        handles,
+        stagingDir: path.join(state, 'staging'),
+        onQueued: () => outboxChanged.fire(),
+        onReleased: released,
+      },
+      shared,
+    );
     cleanups.push(() => vfs.dirty.closeAll());
     // Before the staging files close: the last group of changes made durable.
     cleanups.push(() => vfs.durable());
@@ -296,6 +308,8 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
             log.debug({ op: e.op, id: e.id, rev: e.rev, parentId: e.parentId, name: e.name }, 'applied');
         released(hashes);
         pins.refresh();
+        // A shared folder came in or went (a mount root, or the tombstone of one).
+        if (entries.some((e) => e.mount || (e.deleted && e.name === ''))) refreshShared();
         // Entries skipped for now (their folder unknown here, or local changes pending) are fetched
         // again by the push loop's resync; an idle loop must hear of them (seed 187).
         if (mirror.resyncIds().length > 0) outboxChanged.fire();

@@ -25,6 +25,7 @@
  */
 import type { LoftError } from '../shared/errors.js';
 import type { BlockRef, DeletedEntry, NodeKind, Revision } from '../shared/protocol.js';
+import type { FolderStore } from './folder-store.js';
 import type { SharingStore } from './sharing-store.js';
 import type { SearchResult } from './engine/search.js';
 import type { ContentIndexStore } from './content-store.js';
@@ -376,7 +377,8 @@ export interface MetadataStore
     RetentionStore,
     SharingStore,
     SearchStore,
-    ContentIndexStore {
+    ContentIndexStore,
+    FolderStore {
   close(): Promise<void>;
 }
 

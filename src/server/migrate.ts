@@ -43,6 +43,7 @@ export const MIGRATED_TABLES = [
   'gc_candidates',
   'gc_claims',
   'links',
+  'mounts',
 ] as const;
 /** Tables with a generated id whose sequence must continue after the copied ids. */
 const IDENTITY_TABLES = ['users', 'devices', 'namespaces', 'nodes', 'links'];

@@ -28,6 +28,8 @@ export type ErrorCode =
   | 'CORRUPT'
   | 'UNAVAILABLE'
   | 'QUOTA_EXCEEDED'
+  /** A move or copy between two namespaces (a shared folder and the rest of a tree): EXDEV. */
+  | 'CROSS_NAMESPACE'
   | 'INTERNAL';
 
 const STATUS: Record<ErrorCode, number> = {
@@ -53,6 +55,7 @@ const STATUS: Record<ErrorCode, number> = {
   CORRUPT: 500,
   UNAVAILABLE: 503,
   QUOTA_EXCEEDED: 403,
+  CROSS_NAMESPACE: 409,
   INTERNAL: 500,
 };
 
@@ -171,6 +174,7 @@ const CODE_ERRNO: Partial<Record<ErrorCode, Errno>> = {
   BAD_REQUEST: 'EINVAL',
   FORBIDDEN: 'EACCES',
   TOO_LARGE: 'ENOSPC',
+  CROSS_NAMESPACE: 'EXDEV',
 };
 
 /** The errno for any error: FsError's own, a mapped LoftError code, a full disk, else EIO. */

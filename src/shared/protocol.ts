@@ -54,6 +54,8 @@ export interface Revision {
   time: number;
   /** Set on a revision made by `POST /v1/restore`: the revision whose content it restored. */
   restoredFrom?: number;
+  /** Set on the root of a shared folder as the caller's view shows it: the caller's role there. */
+  mount?: { role: 'owner' | 'editor' | 'viewer' };
 }
 
 /** A deleted node whose history is still kept (`GET /v1/deleted`). */

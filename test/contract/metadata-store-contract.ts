@@ -9,6 +9,7 @@ import type { MetadataStore } from '../../src/metastore/metadata-store.js';
 import { accountsContract } from './metadata-store/accounts.js';
 import { batchContract } from './metadata-store/batch.js';
 import { blockLedgerContract } from './metadata-store/block-ledger.js';
+import { foldersContract } from './metadata-store/folders.js';
 import { MetaContext } from './metadata-store/fixture.js';
 import { restoreContract } from './metadata-store/restore.js';
 import { retentionContract } from './metadata-store/retention.js';
@@ -41,5 +42,6 @@ export function metadataStoreContract(t: Test, name: string, factory: MetadataSt
     sharingContract(t, c);
     searchContract(t, c);
     contentSearchContract(t, c);
+    foldersContract(t, c);
   });
 }

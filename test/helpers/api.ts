@@ -25,6 +25,7 @@ export const DOCUMENTED_CODES: ReadonlySet<string> = new Set([
   'UNSUPPORTED_MEDIA_TYPE',
   'UNAVAILABLE',
   'QUOTA_EXCEEDED',
+  'CROSS_NAMESPACE',
 ]);
 
 export interface ApiResponse {

@@ -38,6 +38,8 @@ import * as journal from './journal.js';
 import type { MetaTx } from './meta-tx.js';
 import * as retention from './retention.js';
 import * as sharing from './sharing.js';
+import * as folders from './folders.js';
+import type { MountInfo, ShareInfo, ShareOp } from '../folder-store.js';
 import type { DeviceInfo, LinkInfo, LinkRecord, NewLink, QuotaState } from '../sharing-store.js';
 import * as batches from './tree-batch.js';
 import type { Step } from './step.js';
@@ -218,5 +220,25 @@ export abstract class EngineMetadataStore implements MetadataStore {
   }
   quotaOf(ns: number): Promise<QuotaState | null> {
     return this.read((tx) => sharing.quotaOf(tx, ns));
+  }
+
+  // ---- shared folders (folder-store.ts)
+  shareFolder(actor: Actor, home: number, op: ShareOp): Promise<ShareInfo> {
+    return this.write((tx) => folders.shareFolder(tx, actor, home, op));
+  }
+  unshareFolder(actor: Actor, home: number, path: string, withUser: string): Promise<ShareInfo> {
+    return this.write((tx) => folders.unshareFolder(tx, actor, home, path, withUser));
+  }
+  leaveFolder(actor: Actor, home: number, path: string): Promise<MountInfo> {
+    return this.write((tx) => folders.leaveFolder(tx, actor, home, path));
+  }
+  listShares(userId: number, home: number): Promise<ShareInfo[]> {
+    return this.read((tx) => folders.listShares(tx, userId, home));
+  }
+  mountsOf(userId: number, home: number): Promise<MountInfo[]> {
+    return this.read((tx) => folders.mountsOf(tx, userId, home));
+  }
+  nsOfNode(id: number): Promise<number | null> {
+    return this.single((tx) => folders.nsOfNode(tx, id));
   }
 }

@@ -26,6 +26,7 @@
 import type { BlockRef, NodeKind, RevisionOp } from '../../shared/protocol.js';
 import type { ChildEntry, Principal, Role } from '../metadata-store.js';
 import type { ContentTx } from './content-tx.js';
+import type { FolderTx } from './folder-tx.js';
 import type { SharingTx } from './sharing-tx.js';
 import type { Step } from './step.js';
 
@@ -101,7 +102,7 @@ export interface ContentRef {
   content_seq: number | null;
 }
 
-export interface MetaTx extends SharingTx {
+export interface MetaTx extends SharingTx, FolderTx {
   /** Content search primitives (engine/content-tx.ts). */
   readonly contentTx: ContentTx;
 

@@ -235,6 +235,17 @@ const MIGRATIONS: readonly string[] = [
     END IF;
   END $$;
   `,
+  // shared folders (issue 13 item 1): SQLite's `mounts`.
+  `
+  CREATE TABLE IF NOT EXISTS mounts (
+    user_id BIGINT NOT NULL,
+    ns_id BIGINT NOT NULL,
+    parent_id BIGINT NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (user_id, ns_id)
+  );
+  CREATE INDEX IF NOT EXISTS mounts_ns ON mounts(ns_id, user_id);
+  `,
 ];
 
 /**

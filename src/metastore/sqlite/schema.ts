@@ -16,6 +16,7 @@
  *   user's storage quota.
  * - nodes_fts, name_trigrams, nodes_short_names (issue 16): name search (engine/search.ts).
  * - content_cursor, content_docs, content_fts (issue 16): content search (engine/content-search.ts).
+ * - mounts (shared folders, issue 13): where a member shows a shared namespace in their tree.
  *
  * Every statement the store prepares is checked with EXPLAIN QUERY PLAN in
  * test/unit/metastore/sqlite-query-plans.test.ts: a full scan of a large table fails a test.
@@ -258,6 +259,18 @@ const MIGRATIONS: readonly string[] = [
     key TEXT
   );
   CREATE VIRTUAL TABLE content_fts USING fts5(body, tokenize='trigram');
+  `,
+  // shared folders (issue 13 item 1): where each member of a shared namespace shows its root in
+  // their own tree (a folder of their home and a name); roles stay in ns_members.
+  `
+  CREATE TABLE mounts (
+    user_id INTEGER NOT NULL,
+    ns_id INTEGER NOT NULL,
+    parent_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (user_id, ns_id)
+  ) WITHOUT ROWID;
+  CREATE INDEX mounts_ns ON mounts(ns_id, user_id);
   `,
 ];
 

@@ -15,6 +15,7 @@ import type {
   RevisionRow,
   UserRow,
 } from '../engine/meta-tx.js';
+import type { MemberRow, MountRow } from '../engine/folder-tx.js';
 import type { DeviceRow, InsertLink, LinkRow } from '../engine/sharing-tx.js';
 import type { Step } from '../engine/step.js';
 import type { ChildEntry, Principal, Role } from '../metadata-store.js';
@@ -347,5 +348,42 @@ export class SqliteMetaTx implements MetaTx {
   }
   *usedBytes(userId: number): Step<number> {
     return (this.#s.usedBytes.get(userId) as { used: number }).used;
+  }
+  // ---- shared folders (engine/folder-tx.ts)
+  *setHead(ns: number, seq: number): Step<void> {
+    this.#s.setHead.run(seq, ns);
+  }
+  *setNodeNs(id: number, ns: number): Step<void> {
+    this.#s.setNodeNs.run(ns, id);
+  }
+  *moveRevisions(from: number, to: number, nodeId: number): Step<void> {
+    this.#s.moveRevisions.run(to, nodeId, from);
+  }
+  *copyContent(from: number, to: number, seq: number): Step<void> {
+    this.#s.copyContent.run(to, from, seq);
+  }
+  *setMember(ns: number, userId: number, role: Role): Step<void> {
+    this.#s.setMember.run(ns, userId, role);
+  }
+  *deleteMember(ns: number, userId: number): Step<boolean> {
+    return this.#s.deleteMember.run(ns, userId).changes > 0;
+  }
+  *members(ns: number): Step<MemberRow[]> {
+    return this.#s.members.all(ns) as MemberRow[];
+  }
+  *insertMount(userId: number, ns: number, parentId: number, name: string): Step<void> {
+    this.#s.insertMount.run(userId, ns, parentId, name);
+  }
+  *deleteMount(userId: number, ns: number): Step<boolean> {
+    return this.#s.deleteMount.run(userId, ns).changes > 0;
+  }
+  *mountsOf(userId: number): Step<MountRow[]> {
+    return this.#s.mountsOf.all(userId) as MountRow[];
+  }
+  *nsOfNode(id: number): Step<number | undefined> {
+    return (this.#s.nsOfNode.get(id) as { ns_id: number } | undefined)?.ns_id;
+  }
+  *userName(id: number): Step<string | undefined> {
+    return (this.#s.userName.get(id) as { name: string } | undefined)?.name;
   }
 }

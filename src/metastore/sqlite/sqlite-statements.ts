@@ -5,6 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { prepareWebStatements } from './sqlite-web-statements.js';
+import { prepareFolderStatements } from './sqlite-folder-statements.js';
 import { prepareSharingStatements } from './sqlite-sharing-statements.js';
 import { prepareContentStatements } from './sqlite-content-statements.js';
 
@@ -13,6 +14,7 @@ export type SqliteStatements = ReturnType<typeof prepareStatements>;
 export function prepareStatements(db: Database.Database) {
   return {
     ...prepareSharingStatements(db),
+    ...prepareFolderStatements(db),
     ...prepareWebStatements(db),
     ...prepareContentStatements(db),
     // One op of a batch (engine/tree-batch.ts); `ROLLBACK TO` keeps the savepoint, RELEASE ends it.

@@ -36,6 +36,7 @@ import { MAX_WAIT_S, registerJournalRoutes } from './journal-routes.js';
 import { METRICS_PATH, registerMetricsRoutes } from './metrics-routes.js';
 import { oneLine } from './request-fields.js';
 import type { RouteContext } from './route-context.js';
+import { registerShareRoutes } from './share-routes.js';
 import { registerTreeRoutes } from './tree-routes.js';
 import { registerWebFolderRoutes } from './web-folder-routes.js';
 import { isPublicWebRoute, registerWebRoutes } from './web-routes.js';
@@ -193,6 +194,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   registerBatchRoutes(app, ctx);
   registerLinkRoutes(app, ctx);
   registerDeviceRoutes(app, ctx);
+  registerShareRoutes(app, ctx);
   registerPublicLinkRoutes(app, ctx, new PasswordThrottle(clock, throttleStateFor(meta)));
   registerWebRoutes(app, ctx);
   registerWebFolderRoutes(app, ctx);

@@ -24,7 +24,9 @@ import { LoftError } from '../../shared/errors.js';
 import { MAX_BATCH_BODY, MAX_BATCH_OPS, MAX_INLINE_SIZE } from '../../shared/protocol.js';
 import { writeBlockBytes } from './block-routes.js';
 import { oneLine } from './request-fields.js';
+import { batchNamespaces } from './batch-view.js';
 import type { RouteContext } from './route-context.js';
+import { project, viewOf } from './user-view.js';
 import { BatchBody, BatchCommit, BatchDelete, BatchMkdir, BatchMove } from './schemas.js';
 
 /** Inline blocks written at once (each write is a file, an fsync and a rename). */
@@ -59,15 +61,18 @@ export function registerBatchRoutes(app: FastifyInstance, ctx: RouteContext): vo
       const now = actor(request).now;
       const parsed = wire.map((op, i) => parse(op, i, now));
 
-      // 2. Access, once per namespace named.
+      // 2. Access, once per namespace named (or, naming none, the one its node is in: batch-view.ts).
+      const where = await batchNamespaces(ctx, await viewOf(meta, request), parsed);
       const access = new Map<number | undefined, Promise<number>>();
       const ops: BatchOp[] = await Promise.all(
-        parsed.map(async (p): Promise<BatchOp> => {
-          let check = access.get(p.wireNs);
+        parsed.map(async (p, i): Promise<BatchOp> => {
+          const ns = where[i];
+          if (ns instanceof LoftError) return { op: 'failed', ns: 0, error: ns };
+          let check = access.get(ns);
           if (!check) {
-            check = namespace(request, p.wireNs, 'write');
+            check = namespace(request, ns, 'write');
             check.catch(() => {}); // awaited below, by every op of that namespace
-            access.set(p.wireNs, check);
+            access.set(ns, check);
           }
           try {
             return { ...p.op, ns: await check } as BatchOp;
@@ -119,7 +124,12 @@ export function registerBatchRoutes(app: FastifyInstance, ctx: RouteContext): vo
         if (o.ok && (o.deleted === undefined || o.deleted.length > 0)) touched.add(ops[i]!.ns);
       });
       for (const ns of touched) await changed(ns);
-      return { results: outcomes.map((o, i) => answer(o, ops[i]!)) };
+      const view = await viewOf(meta, request);
+      return {
+        results: outcomes.map((o, i) =>
+          answer(o.ok && !('deleted' in o && o.deleted) ? { ...o, node: project(view, o.node) } : o, ops[i]!),
+        ),
+      };
     },
   );
 }

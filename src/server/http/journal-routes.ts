@@ -2,12 +2,14 @@
  * Journal routes: a namespace's changes after a cursor, and the long-poll that answers as soon as
  * anything newer exists (the JournalHub wakes it).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LoftError } from '../../shared/errors.js';
 import { MAX_CHANGES_LIMIT, type ChangesPage } from '../../shared/protocol.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import type { RouteContext } from './route-context.js';
 import { ChangesQuery, WaitQuery } from './schemas.js';
+import { viewOf } from './user-view.js';
+import { viewChanges, waitViewChanges } from './view-journal.js';
 
 const DEFAULT_CHANGES_LIMIT = 1000;
 const DEFAULT_WAIT_S = 30;
@@ -15,7 +17,16 @@ const DEFAULT_WAIT_S = 30;
 export const MAX_WAIT_S = 300;
 
 export function registerJournalRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  const { meta, hub, namespace } = ctx;
+  const { meta, hub, namespace, clock } = ctx;
+  /** The caller's view when the request follows it (no `ns`) and it holds shared folders. */
+  const viewFor = async (
+    request: FastifyRequest,
+    q: { ns?: string | undefined; cursor?: string | undefined },
+  ) => {
+    if (q.ns !== undefined) return null;
+    const view = await viewOf(meta, request);
+    return view.mounts.length || q.cursor?.startsWith('v') ? view : null;
+  };
   async function changesPage(ns: number, after: number, limit: number): Promise<ChangesPage> {
     const read = await meta.readJournal(ns, after, limit);
     return { entries: read.entries, cursor: encodeCursor(ns, read.last), hasMore: read.last < read.head };
@@ -34,8 +45,10 @@ export function registerJournalRoutes(app: FastifyInstance, ctx: RouteContext): 
     { schema: { querystring: ChangesQuery } },
     async (request) => {
       const q = request.query;
-      const ns = await namespace(request, q.ns, 'read');
       const limit = parseLimit(q.limit);
+      const view = await viewFor(request, q);
+      if (view) return viewChanges(meta, view, q.cursor, limit, clock.now());
+      const ns = await namespace(request, q.ns, 'read');
       const after = decodeCursor(q.cursor, ns, await meta.headSeq(ns));
       return changesPage(ns, after, limit);
     },
@@ -46,11 +59,15 @@ export function registerJournalRoutes(app: FastifyInstance, ctx: RouteContext): 
     { schema: { querystring: WaitQuery } },
     async (request) => {
       const q = request.query;
-      const ns = await namespace(request, q.ns, 'read');
       const limit = parseLimit(q.limit);
       const timeoutS = q.timeout === undefined ? DEFAULT_WAIT_S : Number(q.timeout);
       if (timeoutS > MAX_WAIT_S)
         throw new LoftError('BAD_REQUEST', `timeout must be at most ${MAX_WAIT_S} seconds`);
+      const view = await viewFor(request, q);
+      if (view) {
+        return waitViewChanges(meta, hub, request, view, q.cursor, limit, timeoutS * 1000, () => clock.now());
+      }
+      const ns = await namespace(request, q.ns, 'read');
       const after = decodeCursor(q.cursor, ns, await meta.headSeq(ns));
       const gone = new AbortController();
       const onClose = () => gone.abort();

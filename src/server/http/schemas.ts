@@ -124,7 +124,7 @@ export type NodeQuery = Static<typeof NodeQuery>;
 export const ChangesQuery = Type.Object(
   {
     ns: QNs,
-    cursor: Type.Optional(Type.String({ maxLength: 128 })),
+    cursor: Type.Optional(Type.String({ maxLength: 8192 })),
     limit: Type.Optional(QInt),
   },
   strict,
@@ -134,7 +134,7 @@ export type ChangesQuery = Static<typeof ChangesQuery>;
 export const WaitQuery = Type.Object(
   {
     ns: QNs,
-    cursor: Type.Optional(Type.String({ maxLength: 128 })),
+    cursor: Type.Optional(Type.String({ maxLength: 8192 })),
     limit: Type.Optional(QInt),
     /** Seconds, fractions allowed. */
     timeout: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}(\\.[0-9]{1,3})?$' })),

@@ -5,9 +5,10 @@
 import type { FastifyInstance } from 'fastify';
 import { LoftError } from '../../shared/errors.js';
 import { MAX_TREE_LIMIT, MAX_TREE_PAGE_BLOCKS, type Revision } from '../../shared/protocol.js';
-import { nodeRef, place, queryRef, toPlace } from './request-fields.js';
+import { nodeRef, place, toPlace } from './request-fields.js';
 import { growthOf } from './quota.js';
 import type { RouteContext } from './route-context.js';
+import { locate, project, sameNs } from './user-view.js';
 import { CommitBody, DeleteBody, MkdirBody, MoveBody, NodeQuery, TreeQuery } from './schemas.js';
 
 const DEFAULT_TREE_LIMIT = 1000;
@@ -15,8 +16,7 @@ const DEFAULT_TREE_LIMIT = 1000;
 export function registerTreeRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { meta, clock, namespace, actor, changed } = ctx;
   app.post<{ Body: CommitBody }>('/v1/commit', { schema: { body: CommitBody } }, async (request) => {
-    const b = request.body;
-    const ns = await namespace(request, b.ns, 'write');
+    const { ns, b, view } = await locate(ctx, request, request.body, 'write');
     const node = b.parentId !== undefined || b.name !== undefined ? place(b) : nodeRef(b);
     await ctx.quota.admit(ns, await growthOf(meta, ns, node, b.size));
     const rev = await meta.commitFile(actor(request), {
@@ -29,12 +29,11 @@ export function registerTreeRoutes(app: FastifyInstance, ctx: RouteContext): voi
       mode: b.mode ?? 0o644,
     });
     await changed(ns);
-    return { rev: rev.rev, node: rev };
+    return { rev: rev.rev, node: project(view, rev) };
   });
 
   app.post<{ Body: MkdirBody }>('/v1/mkdir', { schema: { body: MkdirBody } }, async (request) => {
-    const b = request.body;
-    const ns = await namespace(request, b.ns, 'write');
+    const { ns, b, view } = await locate(ctx, request, request.body, 'write');
     const rev = await meta.mkdir(actor(request), {
       ns,
       ...place(b),
@@ -43,27 +42,29 @@ export function registerTreeRoutes(app: FastifyInstance, ctx: RouteContext): voi
       parents: b.parents ?? false,
     });
     await changed(ns);
-    return { rev: rev.rev, node: rev };
+    return { rev: rev.rev, node: project(view, rev) };
   });
 
   app.post<{ Body: MoveBody }>('/v1/move', { schema: { body: MoveBody } }, async (request) => {
-    const b = request.body;
-    const ns = await namespace(request, b.ns, 'write');
+    const { ns, b, view } = await locate(ctx, request, request.body, 'write');
+    const toPath =
+      request.body.ns === undefined
+        ? await sameNs(ctx, view, ns, { path: b.toPath, parentId: b.toParentId })
+        : b.toPath;
     const rev = await meta.move(actor(request), {
       ns,
       node: nodeRef(b),
       parentRev: b.parentRev,
-      ...toPlace(b),
+      ...toPlace({ ...b, toPath }),
       overwrite: b.overwrite ?? false,
       targetRev: b.targetRev,
     });
     await changed(ns);
-    return { rev: rev.rev, node: rev };
+    return { rev: rev.rev, node: project(view, rev) };
   });
 
   app.post<{ Body: DeleteBody }>('/v1/delete', { schema: { body: DeleteBody } }, async (request) => {
-    const b = request.body;
-    const ns = await namespace(request, b.ns, 'write');
+    const { ns, b } = await locate(ctx, request, request.body, 'write');
     const revs = await meta.remove(actor(request), {
       ns,
       node: nodeRef(b),
@@ -89,30 +90,47 @@ export function registerTreeRoutes(app: FastifyInstance, ctx: RouteContext): voi
   });
 
   app.get<{ Querystring: NodeQuery }>('/v1/node', { schema: { querystring: NodeQuery } }, async (request) => {
-    const q = request.query;
-    const ns = await namespace(request, q.ns, 'read');
-    const node = await meta.getNode(ns, queryRef(q));
-    if (!node) throw new LoftError('NOT_FOUND', `${q.path ?? `node ${q.id}`} does not exist`);
-    return node;
+    const {
+      ns,
+      b: q,
+      view,
+    } = await locate(ctx, request, { ...request.query, id: idOf(request.query) }, 'read');
+    const node = await meta.getNode(ns, nodeRef(q));
+    if (!node) throw new LoftError('NOT_FOUND', `${request.query.path ?? `node ${q.id}`} does not exist`);
+    return project(view, node);
   });
 
   app.get<{ Querystring: NodeQuery }>('/v1/list', { schema: { querystring: NodeQuery } }, async (request) => {
-    const q = request.query;
-    const ns = await namespace(request, q.ns, 'read');
-    const dir = await meta.getNode(ns, queryRef(q));
-    if (!dir || dir.deleted) throw new LoftError('NOT_FOUND', `${q.path ?? `node ${q.id}`} does not exist`);
-    return { entries: await meta.listChildren(ns, dir.id) };
+    const {
+      ns,
+      b: q,
+      view,
+    } = await locate(ctx, request, { ...request.query, id: idOf(request.query) }, 'read');
+    const dir = await meta.getNode(ns, nodeRef(q));
+    if (!dir || dir.deleted)
+      throw new LoftError('NOT_FOUND', `${request.query.path ?? `node ${q.id}`} does not exist`);
+    const entries = await meta.listChildren(ns, dir.id);
+    // The shared folders this user mounts in that folder show there too.
+    for (const m of view.mounts) {
+      if (m.parentId !== dir.id || ns !== view.home) continue;
+      const root = await meta.getNode(m.ns, { id: m.rootId });
+      if (root) entries.push(project(view, root));
+    }
+    return { entries };
   });
 
   app.get<{ Querystring: NodeQuery }>(
     '/v1/revisions',
     { schema: { querystring: NodeQuery } },
     async (request) => {
-      const q = request.query;
-      const ns = await namespace(request, q.ns, 'read');
-      const node = await meta.getNode(ns, queryRef(q));
-      if (!node) throw new LoftError('NOT_FOUND', `${q.path ?? `node ${q.id}`} does not exist`);
-      return { revisions: await meta.listRevisions(ns, node.id) };
+      const {
+        ns,
+        b: q,
+        view,
+      } = await locate(ctx, request, { ...request.query, id: idOf(request.query) }, 'read');
+      const node = await meta.getNode(ns, nodeRef(q));
+      if (!node) throw new LoftError('NOT_FOUND', `${request.query.path ?? `node ${q.id}`} does not exist`);
+      return { revisions: (await meta.listRevisions(ns, node.id)).map((r) => project(view, r)) };
     },
   );
 
@@ -129,4 +147,9 @@ export function registerTreeRoutes(app: FastifyInstance, ctx: RouteContext): voi
     const after = q.after === undefined ? 0 : Number(q.after);
     return meta.listTree(ns, after, limit, MAX_TREE_PAGE_BLOCKS);
   });
+}
+
+/** A query's node id as a number (queries carry strings). */
+function idOf(q: NodeQuery): number | undefined {
+  return q.id === undefined ? undefined : Number(q.id);
 }
