@@ -398,9 +398,11 @@ t.test('system calls: the drive answers as the local disk', async (t) => {
     }
     t.same(got, want, name);
   }
-  // Ownership is accepted, not kept: stat shows the mount owner.
+  // Ownership is kept on this device (never synced), as the local disk keeps it.
   const f = await fs.lstat(a.p('syscalls/chown_to_other_ids_as_root/f'));
-  t.same([f.uid, f.gid], [UID, GID], 'chown to other ids: the drive still shows the mount owner');
+  const g = await fs.lstat(path.join(local, 'syscalls/chown_to_other_ids_as_root/f'));
+  t.same([f.uid, f.gid], [OTHER_UID, OTHER_GID], 'chown to other ids: the drive shows the new owner');
+  t.same([f.uid, f.gid], [g.uid, g.gid], 'as the local disk does');
 });
 
 // ---- tools --------------------------------------------------------------------------------------------

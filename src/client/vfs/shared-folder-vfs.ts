@@ -15,6 +15,7 @@
  */
 import { FsError } from '../../shared/errors.js';
 import { Vfs, type VfsOptions } from './vfs.js';
+import type { OwnerCaller } from './owners.js';
 
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
@@ -76,17 +77,17 @@ export class SharedFolderVfs extends Vfs {
     if ((flags & O_ACCMODE) !== O_RDONLY || flags & O_TRUNC) this.shared.checkWrite(path);
     return super.open(path, flags);
   }
-  override async create(path: string, mode: number): Promise<number> {
+  override async create(path: string, mode: number, caller?: OwnerCaller): Promise<number> {
     this.shared.checkWrite(path);
-    return super.create(path, mode);
+    return super.create(path, mode, caller);
   }
   override async truncate(path: string, size: number): Promise<void> {
     this.shared.checkWrite(path);
     return super.truncate(path, size);
   }
-  override async mkdir(path: string, mode: number): Promise<void> {
+  override async mkdir(path: string, mode: number, caller?: OwnerCaller): Promise<void> {
     this.shared.checkWrite(path);
-    return super.mkdir(path, mode);
+    return super.mkdir(path, mode, caller);
   }
   override async unlink(path: string): Promise<void> {
     this.shared.checkWrite(path);
@@ -108,12 +109,12 @@ export class SharedFolderVfs extends Vfs {
     this.shared.checkWrite(path);
     return super.utimens(path, atime, mtime);
   }
-  override async chown(path: string, uid: number, gid: number): Promise<void> {
+  override async chown(path: string, uid: number, gid: number, caller?: OwnerCaller): Promise<void> {
     this.shared.checkWrite(path);
-    return super.chown(path, uid, gid);
+    return super.chown(path, uid, gid, caller);
   }
-  override async symlink(target: string, path: string): Promise<void> {
+  override async symlink(target: string, path: string, caller?: OwnerCaller): Promise<void> {
     this.shared.checkWrite(path);
-    return super.symlink(target, path);
+    return super.symlink(target, path, caller);
   }
 }
