@@ -7,6 +7,11 @@
 import { Command, type Option } from 'commander';
 
 const NOT_FLAGS = new Set(['--help', '--version']);
+/**
+ * Flags whose variable the code reads itself, in an order commander cannot express: LOFT_TOKEN comes
+ * after --token-file and LOFT_TOKEN_FILE (credentials.ts), so it must not fill --token.
+ */
+export const READ_BY_CODE = new Set(['--token']);
 const YES = new Set(['1', 'true', 'yes']);
 
 /** `--tls-cert` → `LOFT_TLS_CERT`. */
@@ -22,7 +27,7 @@ export class LoftCommand extends Command {
 
   override createOption(flags: string, description?: string): Option {
     const opt = super.createOption(flags, description);
-    if (opt.long && !NOT_FLAGS.has(opt.long)) opt.env(envNameOf(opt.long));
+    if (opt.long && !NOT_FLAGS.has(opt.long) && !READ_BY_CODE.has(opt.long)) opt.env(envNameOf(opt.long));
     return opt;
   }
 }

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import t, { type Test as Tap } from 'tap';
 import { buildProgram } from '../../../src/cli/main.js';
-import { applyEnvRule, envNameOf, LoftCommand } from '../../../src/cli/env-flags.js';
+import { applyEnvRule, envNameOf, LoftCommand, READ_BY_CODE } from '../../../src/cli/env-flags.js';
 
 /** Commander reads process.env: the test's variables go there, and are taken out after. */
 function setEnv(t: Tap, vars: Record<string, string>): NodeJS.ProcessEnv {
@@ -64,8 +64,19 @@ t.test('every flag of the real CLI has its variable, named by the rule', async (
   const walk = (c: Command): number =>
     c.options.reduce((n, o) => {
       if (!o.long || o.long === '--help' || o.long === '--version') return n;
-      t.equal(o.envVar, envNameOf(o.long), `${c.name()} ${o.long}`);
+      // --token's LOFT_TOKEN is read by credentials.ts, after --token-file (checked below).
+      t.equal(o.envVar, READ_BY_CODE.has(o.long) ? undefined : envNameOf(o.long), `${c.name()} ${o.long}`);
       return n + 1;
     }, 0) + c.commands.reduce((n, s) => n + walk(s), 0);
   t.ok(walk(buildProgram()) > 30, 'every command walked');
+});
+
+t.test('LOFT_TOKEN does not beat --token-file (it comes last, as before)', async (t) => {
+  const env = setEnv(t, { LOFT_TOKEN: 'from-env' });
+  const p = buildProgram();
+  const history = p.commands.find((c) => c.name() === 'history')!;
+  const token = history.options.find((o) => o.long === '--token');
+  t.ok(token, 'history takes --token');
+  t.equal(token?.envVar, undefined, 'commander does not fill it from LOFT_TOKEN');
+  t.equal(env.LOFT_TOKEN, 'from-env');
 });
