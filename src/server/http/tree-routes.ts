@@ -2,7 +2,7 @@
  * Tree routes: commit a file, make a folder, move, delete (each one transaction and one wake-up of
  * the namespace's long-polls), and the reads of nodes, folders, histories and the whole tree.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LoftError } from '../../shared/errors.js';
 import { MAX_TREE_LIMIT, MAX_TREE_PAGE_BLOCKS, type Revision } from '../../shared/protocol.js';
 import { nodeRef, place, toPlace } from './request-fields.js';
@@ -15,6 +15,15 @@ const DEFAULT_TREE_LIMIT = 1000;
 
 export function registerTreeRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { meta, clock, namespace, actor, changed } = ctx;
+
+  /** The node a read query names, in the user's view; NOT_FOUND when absent (or deleted: `live`). */
+  async function nodeAt(request: FastifyRequest, query: NodeQuery, live = false) {
+    const { ns, b: q, view } = await locate(ctx, request, { ...query, id: idOf(query) }, 'read');
+    const node = await meta.getNode(ns, nodeRef(q));
+    if (!node || (live && node.deleted))
+      throw new LoftError('NOT_FOUND', `${query.path ?? `node ${q.id}`} does not exist`);
+    return { ns, view, node };
+  }
   app.post<{ Body: CommitBody }>('/v1/commit', { schema: { body: CommitBody } }, async (request) => {
     const { ns, b, view } = await locate(ctx, request, request.body, 'write');
     const node = b.parentId !== undefined || b.name !== undefined ? place(b) : nodeRef(b);
@@ -90,25 +99,12 @@ export function registerTreeRoutes(app: FastifyInstance, ctx: RouteContext): voi
   });
 
   app.get<{ Querystring: NodeQuery }>('/v1/node', { schema: { querystring: NodeQuery } }, async (request) => {
-    const {
-      ns,
-      b: q,
-      view,
-    } = await locate(ctx, request, { ...request.query, id: idOf(request.query) }, 'read');
-    const node = await meta.getNode(ns, nodeRef(q));
-    if (!node) throw new LoftError('NOT_FOUND', `${request.query.path ?? `node ${q.id}`} does not exist`);
+    const { view, node } = await nodeAt(request, request.query);
     return project(view, node);
   });
 
   app.get<{ Querystring: NodeQuery }>('/v1/list', { schema: { querystring: NodeQuery } }, async (request) => {
-    const {
-      ns,
-      b: q,
-      view,
-    } = await locate(ctx, request, { ...request.query, id: idOf(request.query) }, 'read');
-    const dir = await meta.getNode(ns, nodeRef(q));
-    if (!dir || dir.deleted)
-      throw new LoftError('NOT_FOUND', `${request.query.path ?? `node ${q.id}`} does not exist`);
+    const { ns, view, node: dir } = await nodeAt(request, request.query, true);
     const entries = await meta.listChildren(ns, dir.id);
     // The shared folders this user mounts in that folder show there too.
     for (const m of view.mounts) {
@@ -123,13 +119,7 @@ export function registerTreeRoutes(app: FastifyInstance, ctx: RouteContext): voi
     '/v1/revisions',
     { schema: { querystring: NodeQuery } },
     async (request) => {
-      const {
-        ns,
-        b: q,
-        view,
-      } = await locate(ctx, request, { ...request.query, id: idOf(request.query) }, 'read');
-      const node = await meta.getNode(ns, nodeRef(q));
-      if (!node) throw new LoftError('NOT_FOUND', `${request.query.path ?? `node ${q.id}`} does not exist`);
+      const { ns, view, node } = await nodeAt(request, request.query);
       return { revisions: (await meta.listRevisions(ns, node.id)).map((r) => project(view, r)) };
     },
   );
