@@ -126,16 +126,30 @@ export class BatchPush {
         return;
       }
       this.#failures = 0;
-      for (const [i, p] of plan.entries()) {
-        const r = results[i];
-        if (!r?.ok || !r.node) {
-          this.#alone.add(p.op.seq); // replayed alone (the server changed nothing for it)
-          continue;
+      // One mirror transaction for the whole batch, each op a savepoint in it: an op whose record
+      // throws is rolled back alone and ends the loop, while the ones before it are kept, as when
+      // each change was a transaction of its own.
+      let thrown: { err: unknown } | null = null;
+      mirror.together(() => {
+        for (const [i, p] of plan.entries()) {
+          const r = results[i];
+          if (!r?.ok || !r.node) {
+            this.#alone.add(p.op.seq); // replayed alone (the server changed nothing for it)
+            continue;
+          }
+          try {
+            mirror.together(() => {
+              this.#record(p, r.node!, r.rev);
+              mirror.opDone(p.op.seq);
+            });
+          } catch (err) {
+            thrown = { err };
+            return;
+          }
+          done++;
         }
-        this.#record(p, r.node, r.rev);
-        mirror.opDone(p.op.seq);
-        done++;
-      }
+      });
+      if (thrown) throw (thrown as { err: unknown }).err;
     });
     if (done === 0) mirror.pushStarted(first.seq); // `first` goes alone now
     this.#o.trace?.('batch pushed', { ops: plan.length, done });
