@@ -42,6 +42,35 @@ export function forceUnmount(dir: string): void {
   }
 }
 
+/** Mounts started by this process and not stopped yet (see leftBehind). */
+const live = new Set<{ child: ChildProcess; mountpoint: string }>();
+
+/**
+ * The safety net for a test process that ends without stopping its mounts (an uncaught error, or
+ * tap's SIGTERM on a timeout): its `loft mount` children are killed and their mountpoints detached,
+ * so no stale mount (ENOTCONN) is left for later tests. Mounts a test stopped are already gone
+ * (detaching them again is a no-op); a SIGTERM is passed on once the mounts are gone.
+ */
+function leftBehind(): void {
+  for (const m of live) {
+    if (m.child.exitCode === null && m.child.signalCode === null) m.child.kill('SIGKILL');
+    forceUnmount(m.mountpoint);
+  }
+  live.clear();
+}
+let netInstalled = false;
+function installNet(): void {
+  if (netInstalled) return;
+  netInstalled = true;
+  process.on('exit', leftBehind);
+  const onTerm = (): void => {
+    leftBehind();
+    process.removeListener('SIGTERM', onTerm);
+    process.kill(process.pid, 'SIGTERM');
+  };
+  process.on('SIGTERM', onTerm);
+}
+
 export class MountProcess {
   readonly root: string;
   readonly mountpoint: string;
@@ -82,6 +111,8 @@ export class MountProcess {
       env: { ...process.env, LOFT_TOKEN: this.token },
     });
     this.#child = child;
+    installNet();
+    live.add({ child, mountpoint: this.mountpoint });
     this.stderr = '';
     child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
     await new Promise<void>((resolve, reject) => {
