@@ -40,6 +40,7 @@ import { Uploader } from './upload/uploader.js';
 import { HandleTable } from './vfs/handle-table.js';
 import type { Vfs } from './vfs/vfs.js';
 import { SharedFolderVfs, SharedRoots, type SharedRoot } from './vfs/shared-folder-vfs.js';
+import { isUnmount } from './mirror/mirror-remote.js';
 
 export interface DriveOptions {
   mountpoint: string;
@@ -309,7 +310,14 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
         released(hashes);
         pins.refresh();
         // A shared folder came in or went (a mount root, or the tombstone of one).
-        if (entries.some((e) => e.mount || (e.deleted && e.name === ''))) refreshShared();
+        if (entries.some((e) => e.mount || isUnmount(e))) refreshShared();
+        for (const k of mirror.takeKept()) {
+          log.warn(
+            { from: k.from, copy: k.to },
+            `shared folder ${k.from} left this drive; the changes made here not yet sent are kept in ${k.to}`,
+          );
+          outboxChanged.fire();
+        }
         // Entries skipped for now (their folder unknown here, or local changes pending) are fetched
         // again by the push loop's resync; an idle loop must hear of them (seed 187).
         if (mirror.resyncIds().length > 0) outboxChanged.fire();

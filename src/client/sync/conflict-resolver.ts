@@ -9,6 +9,7 @@ import { isLoftError } from '../../shared/errors.js';
 import type { BlockRef, Revision } from '../../shared/protocol.js';
 import type { MirrorNode, Op } from '../mirror/mirror.js';
 import type { UploadContent, UploadProgress } from '../upload/uploader.js';
+import { conflictName } from '../mirror/conflict-name.js';
 import { byFolderOrPath } from './by-folder.js';
 import { bufferContent, MERGE_MAX_BYTES, mergeText } from './merge.js';
 import type { PushLoopOptions } from './push-loop.js';
@@ -182,11 +183,4 @@ export function sameContent(blocks: readonly BlockRef[], content: UploadContent)
   return blocks.every((b, i) => b.hash === content.blocks[i]!.hash && b.size === content.blocks[i]!.size);
 }
 
-/** `name (conflicted copy from DEVICE YYYY-MM-DD HHMMSS).ext`, the extension kept last. */
-export function conflictName(name: string, device: string, at: Date, n = 1): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  const stamp = `${at.getFullYear()}-${p(at.getMonth() + 1)}-${p(at.getDate())} ${p(at.getHours())}${p(at.getMinutes())}${p(at.getSeconds())}`;
-  const dot = name.lastIndexOf('.');
-  const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
-  return `${stem} (conflicted copy from ${device} ${stamp})${n > 1 ? ` (${n})` : ''}${ext}`;
-}
+export { conflictName } from '../mirror/conflict-name.js';
