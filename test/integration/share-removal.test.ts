@@ -105,3 +105,63 @@ t.test('leaving with no local change: the folder just goes', async (t) => {
   await waitFor('the folder gone', async () => readdirSync(md.mountpoint).length === 0);
   t.same((await settled(md)).conflicts, [], 'no copy');
 });
+
+t.test('conflicted copies across users name the user and the device; in the home, the device', async (t) => {
+  const owner = await devices.newUser('eve');
+  const member = await devices.newUser('fay');
+  const phone = await devices.otherDevice(member, 'fay-phone');
+  t.equal((await owner.api.writeFile('/shared/report.txt', [Buffer.from('base\n')])).status, 200);
+  t.equal((await member.api.writeFile('/notes.txt', [Buffer.from('base\n')])).status, 200);
+  t.equal((await cliOf(owner)(['share', '/shared', '--with', 'fay'])).code, 0);
+  const mf = devices.mount(t, member, proxy.url);
+  await mf.start();
+  await waitFor('the shared file on fay', async () =>
+    (await readFile(mf.p('shared/report.txt'), 'utf8').catch(() => null)) === 'base\n',
+  );
+  t.equal(await readFile(mf.p('notes.txt'), 'utf8'), 'base\n');
+
+  // fay's laptop edits both offline; eve (another user) and fay's phone (another device of
+  // hers) commit their own versions meanwhile: the same line, so no merge.
+  proxy.offline();
+  await writeFile(mf.p('shared/report.txt'), 'fay on her laptop\n');
+  await writeFile(mf.p('notes.txt'), 'fay on her laptop\n');
+  const commitOver = async (dev: Device, p: string, text: string) => {
+    const rev = (await dev.api.get(`/v1/node?path=${encodeURIComponent(p)}`)).body.rev as number;
+    t.equal((await dev.api.writeFile(p, [Buffer.from(text)], rev)).status, 200, `${dev.device} commits ${p}`);
+  };
+  await commitOver(owner, '/shared/report.txt', 'eve wins\n');
+  await commitOver(phone, '/notes.txt', 'the phone wins\n');
+  proxy.online();
+
+  const st = await waitFor('two conflicted copies', async () => {
+    const s = await settled(mf);
+    return s.conflicts.length === 2 && s;
+  });
+  const shared = st.conflicts.find((c) => c.startsWith('/shared/'));
+  const home = st.conflicts.find((c) => !c.startsWith('/shared/'));
+  t.match(
+    shared,
+    /^\/shared\/report \(conflicted copy from fay on fay-laptop \d{4}-\d\d-\d\d \d{6}\)\.txt$/,
+    'in the shared folder: the user and the device',
+  );
+  t.match(
+    home,
+    /^\/notes \(conflicted copy from fay-laptop \d{4}-\d\d-\d\d \d{6}\)\.txt$/,
+    'in the home (one user): the device, as before',
+  );
+  t.equal(await readFile(mf.p(shared!.slice(1)), 'utf8'), 'fay on her laptop\n');
+  t.equal(await readFile(mf.p(home!.slice(1)), 'utf8'), 'fay on her laptop\n');
+  t.equal(
+    await waitFor('the winners on fay', async () => {
+      const v = await readFile(mf.p('shared/report.txt'), 'utf8').catch(() => null);
+      return v === 'eve wins\n' && v;
+    }),
+    'eve wins\n',
+  );
+  // eve sees fay's copy in her folder, named after fay.
+  t.equal(
+    (await serverFile(owner.api, shared!))?.toString(),
+    'fay on her laptop\n',
+    "the copy is in eve's folder too",
+  );
+});
