@@ -165,3 +165,46 @@ t.test('conflicted copies across users name the user and the device; in the home
     "the copy is in eve's folder too",
   );
 });
+
+t.test("a membership change wakes the member's long-polls: the folder comes and goes at once", async (t) => {
+  const owner = await devices.newUser('ivy');
+  const member = await devices.newUser('jon');
+  const tablet = await devices.otherDevice(member, 'jon-tablet');
+  t.equal((await owner.api.writeFile('/club/rules.txt', [Buffer.from('rules\n')])).status, 200);
+  const mj = devices.mount(t, member);
+  await mj.start();
+  await settled(mj);
+  // jon's tablet long-polls at the head of his journal for 60 s: an answer before that was woken.
+  const POLL_S = 60;
+  const since = async (cursor: string) => {
+    const start = Date.now();
+    const r = await tablet.api.get(`/v1/changes/wait?cursor=${cursor}&timeout=${POLL_S}`);
+    t.equal(r.status, 200, r.raw.toString());
+    t.ok(Date.now() - start < (POLL_S - 10) * 1000, 'answered long before its timeout: woken');
+    return r.body as { entries: { id: number; name: string; deleted: boolean }[]; cursor: string };
+  };
+  const head = (await tablet.api.get('/v1/changes')).body.cursor as string;
+
+  // Joining: the tablet's poll (a plain cursor: jon had no shared folder) answers with the folder.
+  const joined = since(head);
+  const share = await cliOf(owner)(['share', '/club', '--with', 'jon']);
+  t.equal(share.code, 0, share.stderr);
+  let at = Date.now();
+  const page = await joined;
+  const root = page.entries.find((e) => e.name === 'club');
+  t.ok(root && page.entries.some((e) => e.name === 'rules.txt'), "the folder's snapshot in the answer");
+  await waitFor('the folder on the drive', async () => existsSync(mj.p('club/rules.txt')), 5_000, 10);
+  const appeared = Date.now() - at;
+
+  // Leaving from the drive's side: the tablet's poll answers with the folder's tombstone, and the
+  // folder leaves the drive.
+  const left = since(page.cursor);
+  const leave = await cliOf(member)(['share', 'leave', mj.p('club'), '--state', mj.state]);
+  t.equal(leave.code, 0, leave.stderr);
+  at = Date.now();
+  t.match((await left).entries, [{ id: root!.id, deleted: true }], 'the tombstone in the answer');
+  await waitFor('the folder gone from the drive', async () => !existsSync(mj.p('club')), 5_000, 10);
+  const gone = Date.now() - at;
+  t.comment(`after the command returned: the folder on the drive in ${appeared} ms, gone in ${gone} ms`);
+  t.ok(gone < 1_000, `removal hides the folder within the bar of 1 s (${gone} ms)`);
+});

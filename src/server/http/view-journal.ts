@@ -33,7 +33,7 @@ import {
 } from '../../shared/protocol.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import type { JournalHub } from '../journal-hub.js';
-import { project, type UserView } from './user-view.js';
+import { freshView, project, type UserView } from './user-view.js';
 
 interface Held {
   seq: number;
@@ -210,7 +210,9 @@ export async function waitViewChanges(
   const onClose = () => gone.abort();
   request.raw.once('close', onClose);
   try {
-    const news = () => hasNews(meta, view, cur);
+    // The mounts read again once the waits are registered: a change of them between the
+    // request's start and then has woken nobody.
+    const news = async () => hasNews(meta, await freshView(meta, request), cur);
     const waits = [
       hub.wait(view.home, cur.home, news, { timeoutMs, signal: gone.signal }),
       ...[...cur.mounts]
@@ -223,5 +225,7 @@ export async function waitViewChanges(
     gone.abort();
     request.raw.off('close', onClose);
   }
-  return viewChanges(meta, view, cursor, limit, now());
+  // Woken by a change of the user's mounts (or one racing it): the page follows the mounts as
+  // they are now, so a folder joined, removed or moved arrives in this answer, not the next.
+  return viewChanges(meta, await freshView(meta, request), cursor, limit, now());
 }
