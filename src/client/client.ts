@@ -40,6 +40,8 @@ import { Uploader } from './upload/uploader.js';
 import { HandleTable } from './vfs/handle-table.js';
 import type { Vfs } from './vfs/vfs.js';
 import { SharedFolderVfs, SharedRoots, type SharedRoot } from './vfs/shared-folder-vfs.js';
+import { conflictAuthor } from './mirror/conflict-name.js';
+import { isUnmount } from './mirror/mirror-remote.js';
 
 export interface DriveOptions {
   mountpoint: string;
@@ -309,13 +311,25 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
         released(hashes);
         pins.refresh();
         // A shared folder came in or went (a mount root, or the tombstone of one).
-        if (entries.some((e) => e.mount || (e.deleted && e.name === ''))) refreshShared();
+        if (entries.some((e) => e.mount || isUnmount(e))) refreshShared();
+        for (const k of mirror.takeKept()) {
+          log.warn(
+            { from: k.from, copy: k.to },
+            `shared folder ${k.from} left this drive; the changes made here not yet sent are kept in ${k.to}`,
+          );
+          outboxChanged.fire();
+        }
         // Entries skipped for now (their folder unknown here, or local changes pending) are fetched
         // again by the push loop's resync; an idle loop must hear of them (seed 187).
         if (mirror.resyncIds().length > 0) outboxChanged.fire();
       },
     });
-    let device: Promise<string> | null = null;
+    let me: Promise<{ user: string; device: string }> | null = null;
+    const whoami = () =>
+      (me ??= remote.whoami()).catch((err: unknown) => {
+        me = null;
+        throw err;
+      });
     const push = new PushLoop({
       uploading,
       timers,
@@ -326,11 +340,12 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       chunkFile: (p) => chunkPool.chunk(p),
       lock,
       connectivity: online,
-      device: () =>
-        (device ??= remote.whoami().then((w) => w.device)).catch((err: unknown) => {
-          device = null;
-          throw err;
-        }),
+      device: async () => (await whoami()).device,
+      // In a shared folder other users see the copy: it names the user too.
+      conflictAuthor: async (p) => {
+        const w = await whoami();
+        return shared.rootOf(p) ? conflictAuthor(w.user, w.device) : w.device;
+      },
       onBlockSent: (hash, data) => void cache.put(hash, data).catch(() => {}),
       onReleased: released,
       onDiskFull: () => void cache.shrink(DISK_FULL_GIVE_BACK),

@@ -47,6 +47,9 @@ export interface ShareOp {
   role: 'read' | 'write';
 }
 
+/** Where a mount goes in its user's tree: a path, or a folder of the home (by id) and a name. */
+export type MountPlace = { path: string } | { parentId: number; name: string };
+
 export interface FolderStore {
   /**
    * `home`: the caller's home namespace (paths are in the caller's tree).
@@ -58,6 +61,11 @@ export interface FolderStore {
   unshareFolder(actor: Actor, home: number, path: string, withUser: string): Promise<ShareInfo>;
   /** A member (not the owner) leaves the shared folder at `path`. */
   leaveFolder(actor: Actor, home: number, path: string): Promise<MountInfo>;
+  /**
+   * Moves the user's mount of `ns` within their own tree (their placement only; the folder, its
+   * other members and the owner see no change). EXISTS when the name is taken there.
+   */
+  moveMount(actor: Actor, home: number, ns: number, to: MountPlace): Promise<MountInfo>;
   /** The user's shared folders (owned and joined), by path, with their members. */
   listShares(userId: number, home: number): Promise<ShareInfo[]>;
   /** The user's mounts (what the user's view projects), by namespace. */

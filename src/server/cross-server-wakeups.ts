@@ -6,7 +6,8 @@
  * one server's alone.
  *
  * A notification carries only the namespace: the head is read once per notification, and only when
- * a poll waits on that namespace here, so that the polls already up to date keep waiting.
+ * a poll waits on that namespace here, so that the polls already up to date keep waiting. A change
+ * of a user's mounts (shared folders) carries their home namespace and wakes its polls outright.
  */
 import { isChangeSource, type ChangeWatch } from '../metastore/change-source.js';
 import type { MetadataStore } from '../metastore/metadata-store.js';
@@ -32,6 +33,11 @@ export async function crossServerWakeups(
           // The head could not be read: wake them all, each re-reads (and fails, or answers).
           () => hub.notify(ns, Number.MAX_SAFE_INTEGER),
         );
+      },
+      mountsChanged(home) {
+        // The home's head did not move: its waiters answer again (their next page carries the
+        // folder's snapshot, tombstone or new place), as share-routes.ts does in-process.
+        if (hub.waitingOn(home)) hub.notify(home, Number.MAX_SAFE_INTEGER);
       },
       reset() {
         hub.wakeAll();

@@ -6,6 +6,7 @@
  * token, a server out of reach: exit 2, one line), and a change the server keeps refusing (stuck).
  */
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import t, { type Test } from 'tap';
@@ -57,15 +58,19 @@ async function checkJson(t: Test, m: MountProcess, code: number): Promise<CheckJ
 
 /** The drive's pull is a long-poll away from the pushes it made: wait until the check agrees. */
 async function inSync(m: MountProcess): Promise<CliResult> {
+  let last: CliResult | null = null;
   return waitFor(
     'loft check: in sync',
     async () => {
       const r = await check(m);
+      last = r;
       return r.code === 0 && r;
     },
     30_000,
     200,
-  );
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; the last check said:\n${last?.stdout}${last?.stderr}`);
+  });
 }
 
 async function nodeId(dev: Device, p: string): Promise<{ id: number; rev: number }> {
@@ -210,6 +215,62 @@ t.test(
     t.ok(j.serverNodes > 0 && j.driveNodes > 0);
   },
 );
+
+t.test('shared folders: checked with the home; a change made behind the drive\'s back is named', async (t) => {
+  const owner = await devices.newUser('sharer');
+  const member = await devices.newUser('joiner');
+  t.equal((await owner.api.writeFile('/team/plan.txt', [Buffer.from('plan\n')])).status, 200);
+  t.equal((await owner.api.writeFile('/team/deep/notes.txt', [Buffer.from('notes\n')])).status, 200);
+  t.equal((await member.api.writeFile('/own.txt', [Buffer.from('own\n')])).status, 200);
+  const tokenFile = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'loft-check-share-')), 'token');
+  await fs.writeFile(tokenFile, owner.token + '\n', { mode: 0o600 });
+  const share = await runLoft(['share', '/team', '--with', 'joiner', '--server', server.url, '--token-file', tokenFile], {
+    env: { LOFT_TOKEN: '', LOFT_STATE: '', LOFT_SERVER: '' },
+  });
+  t.equal(share.code, 0, share.stderr);
+  const m = devices.mount(t, member);
+  await m.start();
+  await waitFor('the shared folder on the drive', async () =>
+    fs.readFile(m.p('team/deep/notes.txt'), 'utf8').catch(() => null),
+  );
+  // The member moves it into a folder of his own (his placement), and writes in it.
+  await fs.mkdir(m.p('mine'));
+  await fs.rename(m.p('team'), m.p('mine/team'));
+  await fs.writeFile(m.p('mine/team/from-joiner.txt'), 'joiner\n');
+  await settled(m);
+  const ok = await inSync(m);
+  // own.txt, mine, team, plan.txt, deep, notes.txt, from-joiner.txt
+  t.match(ok.stdout, /^check: 7 matching, 0 differences\n/, ok.stdout);
+  t.equal(
+    (await checkJson(t, m, 0)).serverNodes,
+    8,
+    "the home's root and the 7 nodes (the shared folder's root is /mine/team)",
+  );
+
+  // The owner changes the folder while the drive is stopped: pending, not a difference.
+  await m.stop();
+  const plan = await nodeId(owner, '/team/plan.txt');
+  t.equal((await owner.api.writeFile('/team/plan.txt', [Buffer.from('plan v2\n')], plan.rev)).status, 200);
+  const behind = await checkJson(t, m, 1);
+  t.same(behind.differences, [], 'nothing differs');
+  t.match(behind.notPulled, [{ path: '/mine/team/plan.txt', deleted: false }], 'the change not pulled yet');
+
+  // The drive's mirror edited behind its back inside the shared folder.
+  const notes = await nodeId(owner, '/team/deep/notes.txt');
+  const db = new Database(path.join(m.state, 'mirror.db'));
+  try {
+    db.prepare("UPDATE nodes SET name = 'renamed.txt' WHERE server_id = ?").run(notes.id);
+  } finally {
+    db.close();
+  }
+  const bad = await checkJson(t, m, 1);
+  t.same(
+    bad.differences.map((d) => [d.kind, d.path]),
+    [['place', '/mine/team/deep/renamed.txt']],
+    'the difference, at its path in the drive',
+  );
+  t.match(bad.differences[0], { server: { path: '/mine/team/deep/notes.txt' } });
+});
 
 t.test('a stuck change is reported; a check that cannot be made exits 2 with one line', async (t) => {
   const dev = await devices.newUser('nocheck');

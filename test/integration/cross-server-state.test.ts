@@ -73,6 +73,39 @@ t.test("a commit through one server wakes the other's long-poll of that namespac
   t.ok(upToDate.state.woken);
 });
 
+t.test("a share, a removal and a move in one's tree wake that user's long-polls on the other server", async (t) => {
+  const hub = new JournalHub();
+  const watch = await crossServerWakeups(b, hub);
+  t.teardown(async () => {
+    hub.close();
+    await watch?.close();
+  });
+  const owner = await a.createUser('olive', 1);
+  const member = await a.createUser('mick', 1);
+  const bystander = await a.createUser('nell', 1);
+  const actor = { userId: owner.id, deviceId: 0, now: 1 };
+  await a.mkdir(actor, { ns: owner.homeNs, path: '/team', mtime: 1, mode: 0o755, parents: false });
+  // Polls at the head: only a notification of mounts wakes them (no head moves in mick's home).
+  const atHead = async (ns: number) => poll(hub, ns, await b.headSeq(ns));
+  const other = await atHead(bystander.homeNs);
+  let p = await atHead(member.homeNs);
+  const share = await a.shareFolder(actor, owner.homeNs, { path: '/team', withUser: 'mick', role: 'write' });
+  await p.done;
+  t.ok(p.state.woken, "joining wakes mick's poll on the other server");
+  p = await atHead(member.homeNs);
+  const moved = await a.moveMount({ userId: member.id, deviceId: 0, now: 1 }, member.homeNs, share.ns, {
+    path: '/elsewhere',
+  });
+  t.equal(moved.path, '/elsewhere');
+  await p.done;
+  t.ok(p.state.woken, 'a move in his tree wakes it');
+  p = await atHead(member.homeNs);
+  await a.unshareFolder(actor, owner.homeNs, '/team', 'mick');
+  await p.done;
+  t.ok(p.state.woken, 'removal wakes it');
+  t.notOk(other.state.woken, "another user's poll still waits");
+});
+
 t.test('each installation (schema) has its own channel', async (t) => {
   const seen: string[] = [];
   const waiters = new Map<string, () => void>();

@@ -19,6 +19,7 @@ import type { ChangesPage, Revision, TreePageBody } from '../../shared/protocol.
 import {
   compareTrees,
   contentDigest,
+  pathsOf,
   type CheckReport,
   type DriveSnapshot,
   type ServerEntry,
@@ -29,6 +30,10 @@ export interface CheckSource {
   tree(after: number, limit: number): Promise<TreePageBody>;
   nodeById(id: number): Promise<Revision>;
   changes(cursor: string, limit: number): Promise<ChangesPage>;
+  /** The shared folders the user mounts (absent: none are checked). */
+  shares?(): Promise<{ ns: number; path: string }[]>;
+  /** A page of a shared folder's namespace. */
+  treeOf?(ns: number, after: number, limit: number): Promise<TreePageBody>;
 }
 
 /** Nodes per tree page (the server's default; its maximum is 10,000). */
@@ -47,26 +52,70 @@ export interface DriveCheck {
   driveNodes: number;
 }
 
-export async function checkDrive(drive: DriveSnapshot, source: CheckSource): Promise<DriveCheck> {
+/** Every live node of a tree read page by page (`read(after)`). */
+async function readTree(read: (after: number) => Promise<TreePageBody>): Promise<ServerEntry[]> {
   const entries: ServerEntry[] = [];
   for (let after = 0; ;) {
-    const page = await source.tree(after, TREE_PAGE);
+    const page = await read(after);
     for (const r of page.entries) entries.push(serverEntry(r));
     if (page.next === null) break;
     if (page.next <= after) throw new LoftError('INTERNAL', `tree paging went backwards at node ${after}`);
     after = page.next;
   }
+  return entries;
+}
+
+/**
+ * The shared folders the user mounts (issue 13 item 1), each namespace's live tree with its root
+ * placed as the user's tree shows it (the folder of the home at the mount's path, its name): with
+ * the home's, the tree the drive mirrors. Their node ids go in `shared`.
+ */
+async function sharedTrees(
+  source: CheckSource,
+  home: ServerEntry[],
+  shared: Set<number>,
+): Promise<ServerEntry[]> {
+  if (!source.shares || !source.treeOf) return [];
+  const treeOf = source.treeOf.bind(source);
+  const shares = await source.shares();
+  if (!shares.length) return [];
+  const out: ServerEntry[] = [];
+  const byPath = new Map<string, number>();
+  const homePath = pathsOf(home);
+  for (const e of home) byPath.set(homePath(e.serverId), e.serverId);
+  const sorted = [...shares].sort((a, b) => a.path.length - b.path.length);
+  for (const s of sorted) {
+    const slash = s.path.lastIndexOf('/');
+    const parentId = byPath.get(slash === 0 ? '/' : s.path.slice(0, slash));
+    if (parentId === undefined) continue; // moved meanwhile: the drive's cursor says what follows
+    const name = s.path.slice(slash + 1);
+    for (const e of await readTree((after) => treeOf(s.ns, after, TREE_PAGE))) {
+      shared.add(e.serverId);
+      out.push(e.parentId === null ? { ...e, parentId, name, mountRoot: true } : e);
+    }
+  }
+  return out;
+}
+
+export async function checkDrive(drive: DriveSnapshot, source: CheckSource): Promise<DriveCheck> {
+  const entries = await readTree((after) => source.tree(after, TREE_PAGE));
+  const shared = new Set<number>();
+  entries.push(...(await sharedTrees(source, entries, shared)));
   const live = new Set(entries.map((e) => e.serverId));
   const missing = new Set<number>();
   for (const e of drive.entries) if (e.serverId !== null && !live.has(e.serverId)) missing.add(e.serverId);
 
   // The journal after the drive's cursor: its first revision, and the latest of each missing node.
+  // Revisions are numbered per namespace: the home's first unseen one is a threshold for home
+  // nodes; a shared folder's node is unseen when the journal after the cursor names it.
   let firstUnseen: number | null = null;
+  const unseenIds = new Set<number>();
   const gone = new Map<number, number | null>();
   for (let cursor = drive.cursor; ;) {
     const page = await source.changes(cursor, CHANGES_PAGE);
     for (const e of page.entries) {
-      firstUnseen ??= e.rev;
+      if (shared.has(e.id)) unseenIds.add(e.id);
+      else firstUnseen ??= e.rev;
       if (missing.has(e.id)) gone.set(e.id, e.rev);
     }
     if (!page.hasMore || page.entries.length === 0) break;
@@ -86,7 +135,7 @@ export async function checkDrive(drive: DriveSnapshot, source: CheckSource): Pro
       }),
     );
   }
-  const report = compareTrees(drive, { entries, firstUnseen, gone });
+  const report = compareTrees(drive, { entries, firstUnseen, gone, shared, unseenIds });
   return { report, serverNodes: entries.length, driveNodes: drive.entries.length };
 }
 

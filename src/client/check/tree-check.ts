@@ -87,6 +87,12 @@ export interface ServerEntry {
   rev: number;
   size: number;
   content: string | null;
+  /**
+   * The root of a shared folder, placed where the user's tree shows it. Its revision is not
+   * compared: a move of the user's placement has no revision of its own in the folder's
+   * namespace, and the view journal gives the drive a newer one (server/http/view-journal.ts).
+   */
+  mountRoot?: boolean;
 }
 
 /** What the server holds, read after the drive's snapshot. */
@@ -102,6 +108,13 @@ export interface ServerSnapshot {
    * delete), or null when the server knows no such node (or it was not looked up).
    */
   gone: ReadonlyMap<number, number | null>;
+  /**
+   * Nodes of the shared folders the user mounts (their revisions are numbered by their own
+   * namespace, so `firstUnseen` says nothing of them), and those of them the journal after the
+   * drive's cursor names (the pull has not reached their latest change).
+   */
+  shared?: ReadonlySet<number>;
+  unseenIds?: ReadonlySet<number>;
 }
 
 export type DifferenceKind =
@@ -188,7 +201,10 @@ export function contentDigest(blocks: readonly { hash: string; size: number }[])
 }
 
 export function compareTrees(local: DriveSnapshot, server: ServerSnapshot): CheckReport {
-  const unseen = (rev: number) => server.firstUnseen !== null && rev >= server.firstUnseen;
+  const unseen = (rev: number, id: number | null) =>
+    id !== null && server.shared?.has(id)
+      ? !!server.unseenIds?.has(id)
+      : server.firstUnseen !== null && rev >= server.firstUnseen;
   const byServerId = new Map<number, ServerEntry>();
   for (const s of server.entries) byServerId.set(s.serverId, s);
   const localByServerId = new Map<number, LocalEntry>();
@@ -241,7 +257,7 @@ export function compareTrees(local: DriveSnapshot, server: ServerSnapshot): Chec
       const kind = differenceKind(l, s);
       if (!kind) report.matching++;
       else if (isLocal(l)) report.unsettled++;
-      else if (unseen(s.rev)) report.notPulled.push({ path: sPath, rev: s.rev, deleted: false });
+      else if (unseen(s.rev, s.serverId)) report.notPulled.push({ path: sPath, rev: s.rev, deleted: false });
       else
         report.differences.push({
           kind,
@@ -251,7 +267,7 @@ export function compareTrees(local: DriveSnapshot, server: ServerSnapshot): Chec
         });
       continue;
     }
-    if (unseen(s.rev)) {
+    if (unseen(s.rev, s.serverId)) {
       report.notPulled.push({ path: sPath, rev: s.rev, deleted: false });
     } else if (underAny(s, byServerId, (id) => deleted.has(id) || resync.has(id))) {
       report.unsettled++; // removed here (its delete queued), or skipped and to be fetched again
@@ -269,7 +285,7 @@ export function compareTrees(local: DriveSnapshot, server: ServerSnapshot): Chec
     }
     // Made here with nothing queued to send it, or known to the server once and not live there now.
     const deletedAt = l.serverId === null ? null : (server.gone.get(l.serverId) ?? null);
-    if (deletedAt !== null && unseen(deletedAt)) {
+    if (deletedAt !== null && unseen(deletedAt, l.serverId)) {
       report.notPulled.push({ path: l.path, rev: deletedAt, deleted: true });
       continue;
     }
@@ -307,7 +323,7 @@ export function compareTrees(local: DriveSnapshot, server: ServerSnapshot): Chec
 /** What differs between the two sides of one node, the most telling first; null when they match. */
 function differenceKind(l: LocalEntry, s: ServerEntry): DifferenceKind | null {
   if (l.kind !== s.kind) return 'kind';
-  if (l.rev !== s.rev) return 'revision';
+  if (l.rev !== s.rev && !s.mountRoot) return 'revision';
   if (l.kind === 'file' && (l.size !== s.size || l.content !== s.content)) return 'content';
   if (l.parentServerId !== s.parentId || l.name !== s.name) return 'place';
   return null;
@@ -327,7 +343,7 @@ function underAny(
 }
 
 /** Path of each server node from parent ids and names (memoised; "?" for an unknown parent). */
-function pathsOf(entries: readonly ServerEntry[]): (id: number) => string {
+export function pathsOf(entries: readonly ServerEntry[]): (id: number) => string {
   const byId = new Map<number, ServerEntry>();
   for (const e of entries) byId.set(e.serverId, e);
   const memo = new Map<number, string>();

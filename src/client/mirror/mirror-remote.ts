@@ -5,12 +5,50 @@
  */
 import { LoftError } from '../../shared/errors.js';
 import type { Revision } from '../../shared/protocol.js';
+import { conflictAuthor, conflictName } from './conflict-name.js';
 import type { NodeRow } from './mirror-schema.js';
 import { MirrorTree } from './mirror-tree.js';
+
+/** Conflicted copies remembered for `loft status` (the newest). */
+const MAX_CONFLICTS_KEPT = 100;
+
+/** What a user removed from a shared folder kept of it (see MirrorRemote.#keepDeparted). */
+export interface KeptCopy {
+  /** The shared folder's path here. */
+  from: string;
+  /** The conflicted copy in the home that holds the local changes. */
+  to: string;
+}
+
+/**
+ * The tombstone the server's view journal sends for the root of a shared folder the user no
+ * longer mounts (removed or left: src/server/http/view-journal.ts): a folder with no name.
+ */
+export function isUnmount(e: Revision): boolean {
+  return e.deleted && e.kind === 'dir' && e.name === '';
+}
 
 export class MirrorRemote extends MirrorTree {
   /** Server id → key of nodes displaced from their name by the page being applied (#applyOne). */
   readonly #displaced = new Map<number, number>();
+  /** Shared folders left with local changes, kept as copies (drained by takeKept). */
+  #kept: KeptCopy[] = [];
+
+  /** Conflicted copies made by this device, newest last (kept for `loft status`). */
+  conflicts(): string[] {
+    const raw = (this.s.getMeta.get('conflicts') as { value: string } | undefined)?.value;
+    return raw ? (JSON.parse(raw) as string[]) : [];
+  }
+
+  addConflict(path: string): void {
+    const list = [...this.conflicts(), path].slice(-MAX_CONFLICTS_KEPT);
+    this.s.setMeta.run('conflicts', JSON.stringify(list));
+  }
+
+  /** The shared folders whose local changes were kept as copies since the last call (to log). */
+  takeKept(): KeptCopy[] {
+    return this.#kept.splice(0);
+  }
 
   /**
    * Applies one journal page and stores its cursor, in one transaction. Returns the hashes that
@@ -81,6 +119,14 @@ export class MirrorRemote extends MirrorTree {
     )
       return skip();
     if (e.deleted) {
+      // A shared folder this user no longer mounts, with changes made here not on the server:
+      // they become a folder of the home (nothing is lost, and nothing waits for a folder the
+      // user may no longer write to).
+      if (existing && isUnmount(e) && this.holdsLocal(existing.id)) {
+        this.#keepDeparted(existing, released);
+        this.s.resyncDone.run(e.id);
+        return;
+      }
       if (existing && this.holdsLocal(existing.id)) return skip();
       if (existing) {
         this.reportPath(existing.id);
@@ -140,6 +186,54 @@ export class MirrorRemote extends MirrorTree {
     const contentChanged = !existing || e.op === 'create' || e.op === 'commit' || force || current || skipped;
     if (e.kind === 'file' && e.blocks && contentChanged) this.setBlocks(key, e.blocks, released);
     this.s.resyncDone.run(e.id);
+  }
+
+  /**
+   * The shared folder `root` left this user's tree (removed by its owner, or left) while changes
+   * made here below it are not on the server: what holds them is kept, as a new folder of the
+   * home beside where the shared folder was, named as a conflicted copy
+   * (`team (conflicted copy from bill on laptop 2026-12-06 181500)`). Kept: files with content
+   * written here (staged) or made here, and the folders on their way; each becomes a node the
+   * server does not have (server id cleared), its mkdir or commit queued by path, parents first.
+   * Dropped: everything else (the server's files, still in the shared folder) and the ops queued
+   * below it (moves, deletes, attribute changes of the shared folder's nodes: it is not this
+   * user's any more). The copy is listed with the conflicts (`loft status`) and in takeKept.
+   */
+  #keepDeparted(root: NodeRow, released: string[]): void {
+    const from = this.rawPath(root.id);
+    if (!from || root.parent_id === null) return;
+    const kept: NodeRow[] = [];
+    const prune = (n: NodeRow): boolean => {
+      let keep = n.server_id === null || (n.kind === 'file' && n.staging !== null);
+      if (n.kind === 'dir')
+        for (const { id } of this.s.childIds.all(n.id) as { id: number }[])
+          if (prune(this.s.node.get(id) as NodeRow)) keep = true;
+      if (n.id === root.id) keep = true;
+      if (!keep) this.removeSubtree(n.id, released);
+      else kept.push(n);
+      return keep;
+    };
+    prune(root);
+    this.s.dropOpsUnder.run({ from, prefix: from + '/' });
+    const who = conflictAuthor(this.identity()?.user ?? 'me', this.device ?? 'this device');
+    const at = new Date(this.now());
+    let name = conflictName(root.name, who, at, 1, true);
+    for (let n = 2; this.s.child.get(root.parent_id, name); n++)
+      name = conflictName(root.name, who, at, n, true);
+    this.s.move.run(root.parent_id, name, this.now(), root.id);
+    const to = this.rawPath(root.id)!;
+    this.remotePath(from);
+    // Parents before children (prune pushed children first): the home gets the folders first.
+    for (const n of kept.reverse()) {
+      this.s.setServerId.run(null, n.id);
+      this.s.setRev.run(0, n.id);
+      this.s.deleteNodeOps.run(n.id);
+      const path = this.rawPath(n.id)!;
+      this.s.insertOp.run(n.kind === 'dir' ? 'mkdir' : 'commit', n.id, null, path, null, 0, this.now());
+      this.reportPath(n.id);
+    }
+    this.addConflict(to);
+    this.#kept.push({ from, to });
   }
 
   /** Marks everything below node `id` (a key) that the server has for resync. */

@@ -327,6 +327,11 @@ export function prepareStatements(db: Database.Database) {
     allOps: db.prepare('SELECT * FROM ops WHERE into_seq IS NULL ORDER BY seq'),
     opsFrom: db.prepare('SELECT * FROM ops WHERE into_seq IS NULL AND seq >= ? ORDER BY seq LIMIT ?'),
     opDone: db.prepare('DELETE FROM ops WHERE seq = ? OR into_seq = ?'),
+    deleteNodeOps: db.prepare('DELETE FROM ops WHERE node_id = ?'),
+    // Ops at or below a path (a shared folder that left the tree: Mirror #keepDeparted).
+    dropOpsUnder: db.prepare(
+      'DELETE FROM ops WHERE path = @from OR substr(path, 1, length(@prefix)) = @prefix',
+    ),
     opFailed: db.prepare(
       'UPDATE ops SET attempts = attempts + 1, last_error = ? WHERE seq = ? RETURNING attempts',
     ),

@@ -34,9 +34,6 @@ import { MirrorRemote } from './mirror-remote.js';
 export type { BlockExtent, MirrorIdentity, MirrorNode, Op, OpKind } from './mirror-schema.js';
 export type { MirrorWatcher } from './mirror-tree.js';
 
-/** Conflicted copies remembered for `loft status` (the newest). */
-const MAX_CONFLICTS_KEPT = 100;
-
 /**
  * Most queued deletes one folder's delete absorbs (the server takes up to MAX_DELETE_EXPECT): past
  * it, the older deletes are sent on their own first.
@@ -375,17 +372,6 @@ export class Mirror extends MirrorRemote {
     if (!n || n.parentId === null) return;
     this.s.move.run(n.parentId, name, this.now(), id);
     this.changed();
-  }
-
-  /** Conflicted copies made by this device, newest last (kept for `loft status`). */
-  conflicts(): string[] {
-    const raw = (this.s.getMeta.get('conflicts') as { value: string } | undefined)?.value;
-    return raw ? (JSON.parse(raw) as string[]) : [];
-  }
-
-  addConflict(path: string): void {
-    const list = [...this.conflicts(), path].slice(-MAX_CONFLICTS_KEPT);
-    this.s.setMeta.run('conflicts', JSON.stringify(list));
   }
 
   /**

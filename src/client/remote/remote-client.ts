@@ -224,6 +224,17 @@ export class RemoteClient {
     return this.#json('GET', `/v1/tree?after=${after}&limit=${limit}`, undefined, signal);
   }
 
+  /** A page of the live tree of namespace `ns` (a shared folder this user mounts). */
+  treeOf(ns: number, after: number, limit: number, signal?: AbortSignal): Promise<TreePageBody> {
+    return this.#json('GET', `/v1/tree?ns=${ns}&after=${after}&limit=${limit}`, undefined, signal);
+  }
+
+  /** The shared folders this user mounts (owned and joined): namespace and path in their tree. */
+  async shares(signal?: AbortSignal): Promise<{ ns: number; path: string }[]> {
+    return (await this.#json<{ shares: { ns: number; path: string }[] }>('GET', '/v1/shares', undefined, signal))
+      .shares;
+  }
+
   nodeById(id: number, signal?: AbortSignal): Promise<Revision> {
     return this.#json('GET', `/v1/node?id=${id}`, undefined, signal);
   }

@@ -9,6 +9,7 @@ import { isLoftError } from '../../shared/errors.js';
 import type { BlockRef, Revision } from '../../shared/protocol.js';
 import type { MirrorNode, Op } from '../mirror/mirror.js';
 import type { UploadContent, UploadProgress } from '../upload/uploader.js';
+import { conflictName } from '../mirror/conflict-name.js';
 import { byFolderOrPath } from './by-folder.js';
 import { bufferContent, MERGE_MAX_BYTES, mergeText } from './merge.js';
 import type { PushLoopOptions } from './push-loop.js';
@@ -98,7 +99,8 @@ export class ConflictResolver {
 
   /**
    * Someone else committed first (or deleted the file): our version is committed beside the winner
-   * as `name (conflicted copy from DEVICE YYYY-MM-DD HHMMSS).ext`, and the winner is fetched.
+   * as `name (conflicted copy from DEVICE YYYY-MM-DD HHMMSS).ext` (in a shared folder
+   * `from USER on DEVICE`: options.conflictAuthor), and the winner is fetched.
    */
   /** `gen`: the generation of the local content that `content` was read from. */
   async conflict(op: Op, node: MirrorNode, content: UploadContent, gen: number): Promise<void> {
@@ -124,17 +126,17 @@ export class ConflictResolver {
       mirror.markResync(node.id);
       return;
     }
-    const device = await this.#o.device();
-    const at = this.#o.now?.() ?? new Date((this.#o.timers ?? systemTimers).now());
     const path = mirror.pathOf(node.id) ?? op.path;
+    const who = this.#o.conflictAuthor ? await this.#o.conflictAuthor(path) : await this.#o.device();
+    const at = this.#o.now?.() ?? new Date((this.#o.timers ?? systemTimers).now());
     const dir = path.slice(0, path.lastIndexOf('/') + 1);
     // Two copies of one file within a second would share a name: the next one is "… (2)" (a name
     // taken here made the local rename fail after the server had the copy: seed 1145).
-    let name = conflictName(node.name, device, at);
+    let name = conflictName(node.name, who, at);
     for (let n = 2; n < 100; n++) {
       const holder = mirror.lookup(dir + name);
       if (!holder || holder.id === node.id) break;
-      name = conflictName(node.name, device, at, n);
+      name = conflictName(node.name, who, at, n);
     }
     const copyPath = dir + name;
     // Written again while this was uploaded: the copy holds the content read then, the newer
@@ -182,11 +184,4 @@ export function sameContent(blocks: readonly BlockRef[], content: UploadContent)
   return blocks.every((b, i) => b.hash === content.blocks[i]!.hash && b.size === content.blocks[i]!.size);
 }
 
-/** `name (conflicted copy from DEVICE YYYY-MM-DD HHMMSS).ext`, the extension kept last. */
-export function conflictName(name: string, device: string, at: Date, n = 1): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  const stamp = `${at.getFullYear()}-${p(at.getMonth() + 1)}-${p(at.getDate())} ${p(at.getHours())}${p(at.getMinutes())}${p(at.getSeconds())}`;
-  const dot = name.lastIndexOf('.');
-  const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
-  return `${stem} (conflicted copy from ${device} ${stamp})${n > 1 ? ` (${n})` : ''}${ext}`;
-}
+export { conflictName } from '../mirror/conflict-name.js';

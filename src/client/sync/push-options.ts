@@ -40,6 +40,12 @@ export interface PushLoopOptions {
   connectivity: Connectivity;
   /** This device's name, for conflicted copies. */
   device: () => Promise<string>;
+  /**
+   * Who the conflicted copy of the file at `path` names (mirror/conflict-name.ts): `device()` when
+   * absent. The drive names the user too (`alice on laptop`) inside a shared folder, where other
+   * users see the copy.
+   */
+  conflictAuthor?: (path: string) => Promise<string>;
   /** Sees the bytes of every block sent (the drive caches them). */
   onBlockSent?: (hash: string, data: Buffer) => void;
   /** Block hashes no file references any more. */

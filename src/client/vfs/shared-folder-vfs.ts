@@ -6,8 +6,10 @@
  *   write open, truncate, mkdir, unlink, rmdir, rename, chmod, utimens, chown, symlink) fails with
  *   EACCES and one log line, and nothing is queued that could never be sent;
  * - a rename between a shared folder and anything outside it (another shared folder, the rest of
- *   the home), or of a shared folder's root itself, fails with EXDEV (the server keeps a shared
- *   folder's nodes in their own namespace; `mv` then copies, as across file systems).
+ *   the home), or of a shared folder's root into a shared folder, fails with EXDEV (the server
+ *   keeps a shared folder's nodes in their own namespace; `mv` then copies, as across file
+ *   systems). The root itself moves anywhere else in the user's tree, whatever their role: the
+ *   server moves their mount record only (src/server/http/mount-move.ts).
  *
  * Which folders are shared comes from the server (`GET /v1/shares`, paths in this user's tree):
  * `SharedRoots.set` is called at start and whenever the journal brings a mount root in or out.
@@ -44,6 +46,13 @@ export class SharedRoots {
     return this.#roots.find((r) => path === r.path || path.startsWith(r.path + '/')) ?? null;
   }
 
+  /** A rename from `from` to `to` went through: the shared folders at or below it moved with it. */
+  moved(from: string, to: string): void {
+    this.#roots = this.#roots.map((r) =>
+      r.path === from || r.path.startsWith(from + '/') ? { ...r, path: to + r.path.slice(from.length) } : r,
+    );
+  }
+
   checkWrite(path: string): void {
     const root = this.rootOf(path);
     if (root?.role !== 'viewer') return;
@@ -53,10 +62,13 @@ export class SharedRoots {
   }
 
   checkRename(from: string, to: string): void {
-    this.checkWrite(from);
-    this.checkWrite(to);
     const a = this.rootOf(from);
     const b = this.rootOf(to);
+    // A shared folder itself moves within this user's tree (their placement: any role), but not
+    // into another shared folder or its own.
+    if (a && from === a.path && !b) return;
+    this.checkWrite(from);
+    this.checkWrite(to);
     if (a?.path !== b?.path || (a && from === a.path)) {
       const msg = `${from} → ${to}: crosses the edge of the shared folder ${(a ?? b)!.path}`;
       this.onRefused(msg);
@@ -99,7 +111,8 @@ export class SharedFolderVfs extends Vfs {
   }
   override async rename(from: string, to: string): Promise<void> {
     this.shared.checkRename(from, to);
-    return super.rename(from, to);
+    await super.rename(from, to);
+    this.shared.moved(from, to);
   }
   override async chmod(path: string, mode: number): Promise<void> {
     this.shared.checkWrite(path);

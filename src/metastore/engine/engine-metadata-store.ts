@@ -39,7 +39,7 @@ import type { MetaTx } from './meta-tx.js';
 import * as retention from './retention.js';
 import * as sharing from './sharing.js';
 import * as folders from './folders.js';
-import type { MountInfo, ShareInfo, ShareOp } from '../folder-store.js';
+import type { MountInfo, MountPlace, ShareInfo, ShareOp } from '../folder-store.js';
 import type { DeviceInfo, LinkInfo, LinkRecord, NewLink, QuotaState } from '../sharing-store.js';
 import * as batches from './tree-batch.js';
 import type { Step } from './step.js';
@@ -231,6 +231,9 @@ export abstract class EngineMetadataStore implements MetadataStore {
   }
   leaveFolder(actor: Actor, home: number, path: string): Promise<MountInfo> {
     return this.write((tx) => folders.leaveFolder(tx, actor, home, path));
+  }
+  moveMount(actor: Actor, home: number, ns: number, to: MountPlace): Promise<MountInfo> {
+    return this.write((tx) => folders.moveMount(tx, actor, home, ns, to));
   }
   listShares(userId: number, home: number): Promise<ShareInfo[]> {
     return this.read((tx) => folders.listShares(tx, userId, home));

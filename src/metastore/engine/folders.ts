@@ -9,12 +9,12 @@
  */
 import { LoftError } from '../../shared/errors.js';
 import { joinPath, splitPath } from '../../shared/paths.js';
-import type { MountInfo, ShareInfo, ShareOp } from '../folder-store.js';
+import type { MountInfo, MountPlace, ShareInfo, ShareOp } from '../folder-store.js';
 import type { Actor } from '../metadata-store.js';
 import type { MountRow } from './folder-tx.js';
 import type { MetaTx, NodeRow } from './meta-tx.js';
 import type { Step } from './step.js';
-import { head, lookup, pathOf } from './tree-paths.js';
+import { head, lookup, pathOf, resolveDir } from './tree-paths.js';
 import { addRevision, nextSeq, revision } from './tree-revisions.js';
 
 interface Placed {
@@ -232,4 +232,45 @@ export function* mountsOf(tx: MetaTx, userId: number, home: number): Step<MountI
 
 export function* nsOfNode(tx: MetaTx, id: number): Step<number | null> {
   return (yield* tx.nsOfNode(id)) ?? null;
+}
+
+/**
+ * Moves the user's mount of `ns` to another place of their home (their placement only: the
+ * namespace, its other members and the owner's place do not change). The target folder must be a
+ * live folder of the home and the name free there (no node, no other mount of the user).
+ */
+export function* moveMount(
+  tx: MetaTx,
+  actor: Actor,
+  home: number,
+  ns: number,
+  to: MountPlace,
+): Step<MountInfo> {
+  yield* tx.lockNs(home);
+  const row = (yield* tx.mountsOf(actor.userId)).find((m) => m.ns_id === ns);
+  if (!row) throw new LoftError('NOT_FOUND', `no shared folder ${ns} in your tree`);
+  let parentId: number;
+  let name: string;
+  if ('path' in to) {
+    const parts = splitPath(to.path);
+    if (!parts.length) throw new LoftError('EXISTS', 'the root exists');
+    name = parts.pop()!;
+    parentId = yield* resolveDir(tx, home, parts);
+  } else {
+    const dir = yield* tx.nodeById(to.parentId, home);
+    if (!dir || dir.deleted) throw new LoftError('NOT_FOUND', `no folder ${to.parentId}`);
+    if (dir.kind !== 'dir') throw new LoftError('NOT_DIR', `node ${to.parentId} is not a directory`);
+    parentId = dir.id;
+    name = to.name;
+  }
+  if (parentId === row.parent_id && name === row.name) {
+    return info((yield* placed(tx, actor.userId, home)).find((p) => p.row.ns_id === ns)!);
+  }
+  const taken =
+    !!(yield* tx.child(parentId, name)) ||
+    (yield* tx.mountsOf(actor.userId)).some((m) => m.parent_id === parentId && m.name === name);
+  if (taken) throw new LoftError('EXISTS', `${name} already exists there`);
+  yield* tx.deleteMount(actor.userId, ns);
+  yield* tx.insertMount(actor.userId, ns, parentId, name);
+  return info((yield* placed(tx, actor.userId, home)).find((p) => p.row.ns_id === ns)!);
 }

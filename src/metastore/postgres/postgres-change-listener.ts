@@ -27,6 +27,12 @@ const KEEPALIVE_MS = 10_000;
 export interface ChangeHandlers {
   /** A change committed in namespace `ns` (on any server). */
   changed(ns: number): void;
+  /**
+   * The mounts of the user whose home is `home` changed (a shared folder joined, removed, left or
+   * moved in their tree, on any server): their long-polls must answer again although the home's
+   * head did not move.
+   */
+  mountsChanged?(home: number): void;
   /** The listener reconnected: notifications may have been missed, wake everything once. */
   reset(): void;
   /** Connection lost, reconnect failed… (for the server's log). */
@@ -106,8 +112,11 @@ export class PostgresChangeListener implements ChangeWatch {
     client.on('end', () => onLost());
     client.on('notification', (n) => {
       if (n.channel !== this.#channel) return;
-      const ns = Number(n.payload);
-      if (Number.isSafeInteger(ns) && ns > 0) this.#handlers.changed(ns);
+      const mounts = n.payload?.startsWith('m') ?? false;
+      const ns = Number(mounts ? n.payload!.slice(1) : n.payload);
+      if (!Number.isSafeInteger(ns) || ns <= 0) return;
+      if (mounts) this.#handlers.mountsChanged?.(ns);
+      else this.#handlers.changed(ns);
     });
     try {
       await client.connect();

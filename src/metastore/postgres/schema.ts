@@ -246,6 +246,28 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX IF NOT EXISTS mounts_ns ON mounts(ns_id, user_id);
   `,
+  // shared folders, cross-server wake-ups (issue 13 item 1): a change of a user's mounts (a share,
+  // a removal, leaving, a move in their tree) NOTIFYs the installation's channel with "m" and the
+  // user's home namespace, from the same transaction: every server wakes that user's long-polls,
+  // whose next page brings the folder in, takes it out or moves it (the home's head does not move,
+  // so the head trigger above says nothing). Idempotent (OR REPLACE, IF EXISTS).
+  `
+  CREATE OR REPLACE FUNCTION loft_notify_mounts() RETURNS trigger LANGUAGE plpgsql AS $$
+  DECLARE
+    uid BIGINT;
+    home BIGINT;
+  BEGIN
+    IF TG_OP = 'DELETE' THEN uid := OLD.user_id; ELSE uid := NEW.user_id; END IF;
+    SELECT home_ns INTO home FROM users WHERE id = uid;
+    IF home IS NOT NULL THEN
+      PERFORM pg_notify('loft_changes_' || substr(md5(TG_TABLE_SCHEMA), 1, 16), 'm' || home::text);
+    END IF;
+    RETURN NULL;
+  END $$;
+  DROP TRIGGER IF EXISTS mounts_notify_change ON mounts;
+  CREATE TRIGGER mounts_notify_change AFTER INSERT OR UPDATE OR DELETE ON mounts
+    FOR EACH ROW EXECUTE FUNCTION loft_notify_mounts();
+  `,
 ];
 
 /**

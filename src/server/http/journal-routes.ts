@@ -8,7 +8,7 @@ import { MAX_CHANGES_LIMIT, type ChangesPage } from '../../shared/protocol.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import type { RouteContext } from './route-context.js';
 import { ChangesQuery, WaitQuery } from './schemas.js';
-import { viewOf } from './user-view.js';
+import { freshView, viewOf } from './user-view.js';
 import { viewChanges, waitViewChanges } from './view-journal.js';
 
 const DEFAULT_CHANGES_LIMIT = 1000;
@@ -73,14 +73,26 @@ export function registerJournalRoutes(app: FastifyInstance, ctx: RouteContext): 
       const onClose = () => gone.abort();
       request.raw.once('close', onClose);
       try {
-        await hub.wait(ns, after, async () => (await meta.headSeq(ns)) > after, {
+        // Newer: the head moved, or (this user's tree) a first shared folder arrived meanwhile.
+        const newer = async () =>
+          (await meta.headSeq(ns)) > after ||
+          (q.ns === undefined && (await freshView(meta, request)).mounts.length > 0);
+        await hub.wait(ns, after, newer, {
           timeoutMs: timeoutS * 1000,
           signal: gone.signal,
         });
       } finally {
         request.raw.off('close', onClose);
       }
-      return changesPage(ns, after, limit);
+      const page = await changesPage(ns, after, limit);
+      // Woken with nothing new in the home: maybe the user's first shared folder arrived
+      // (share-routes.ts woke this poll). Then the answer is the view's, with the folder's
+      // snapshot (a plain cursor is accepted there). A timeout pays this one read too.
+      if (q.ns === undefined && page.entries.length === 0) {
+        const now = await freshView(meta, request);
+        if (now.mounts.length) return viewChanges(meta, now, q.cursor, limit, clock.now());
+      }
+      return page;
     },
   );
 }

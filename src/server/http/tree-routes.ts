@@ -8,6 +8,7 @@ import { MAX_TREE_LIMIT, MAX_TREE_PAGE_BLOCKS, type Revision } from '../../share
 import { nodeRef, place, toPlace } from './request-fields.js';
 import { growthOf } from './quota.js';
 import type { RouteContext } from './route-context.js';
+import { mountMoved } from './mount-move.js';
 import { locate, project, sameNs } from './user-view.js';
 import { CommitBody, DeleteBody, MkdirBody, MoveBody, NodeQuery, TreeQuery } from './schemas.js';
 
@@ -55,6 +56,9 @@ export function registerTreeRoutes(app: FastifyInstance, ctx: RouteContext): voi
   });
 
   app.post<{ Body: MoveBody }>('/v1/move', { schema: { body: MoveBody } }, async (request) => {
+    // A shared folder's root moves in the caller's tree only (their mount record): any role.
+    const mount = request.body.ns === undefined ? await mountMoved(ctx, request, request.body) : null;
+    if (mount) return mount;
     const { ns, b, view } = await locate(ctx, request, request.body, 'write');
     const toPath =
       request.body.ns === undefined

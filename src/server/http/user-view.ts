@@ -27,17 +27,19 @@ const views = new WeakMap<FastifyRequest, Promise<UserView>>();
 
 /** The caller's view, read once per request. */
 export function viewOf(meta: MetadataStore, request: FastifyRequest): Promise<UserView> {
-  let v = views.get(request);
-  if (!v) {
-    const p = request.principal;
-    v = meta.mountsOf(p.userId, p.homeNs).then((mounts) => ({
-      home: p.homeNs,
-      mounts,
-      byRoot: new Map(mounts.map((m) => [m.rootId, m])),
-      byNs: new Map(mounts.map((m) => [m.ns, m])),
-    }));
-    views.set(request, v);
-  }
+  return views.get(request) ?? freshView(meta, request);
+}
+
+/** The caller's view read again (a long-poll woken by a change of the caller's mounts). */
+export function freshView(meta: MetadataStore, request: FastifyRequest): Promise<UserView> {
+  const p = request.principal;
+  const v = meta.mountsOf(p.userId, p.homeNs).then((mounts) => ({
+    home: p.homeNs,
+    mounts,
+    byRoot: new Map(mounts.map((m) => [m.rootId, m])),
+    byNs: new Map(mounts.map((m) => [m.ns, m])),
+  }));
+  views.set(request, v);
   return v;
 }
 

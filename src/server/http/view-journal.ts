@@ -10,8 +10,10 @@
  * most its namespace's head; anything else is BAD_CURSOR.
  *
  * A page holds, in order: the home's entries; for each namespace in the cursor that the user no
- * longer mounts (removed, left) or mounts elsewhere now, a tombstone of its root (rev: the
- * cursor's seq + 1, newer than anything the drive has of it), so the folder leaves the drive;
+ * longer mounts (removed, left), a tombstone of its root (rev: the cursor's seq + 1, newer than
+ * anything the drive has of it), so the folder leaves the drive; for each the user mounts at
+ * another place now (moved in their tree, mount-move.ts), the root at its new place (a move with
+ * the same rev rule);
  * the entries of each namespace still mounted (its root projected to the mount's place); and for
  * each namespace the cursor does not hold yet (just shared), a snapshot of its live tree, parents
  * before children, after which the cursor follows its journal from the head read before the
@@ -31,7 +33,7 @@ import {
 } from '../../shared/protocol.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import type { JournalHub } from '../journal-hub.js';
-import { project, type UserView } from './user-view.js';
+import { freshView, project, type UserView } from './user-view.js';
 
 interface Held {
   seq: number;
@@ -138,6 +140,14 @@ export async function viewChanges(
   for (const [ns, h] of cur.mounts) {
     const m = view.byNs.get(ns);
     if (m && m.rootId === h.root && m.parentId === h.parent && tagOf(m.name) === h.tag) continue;
+    const root = m && m.rootId === h.root ? await meta.getNode(ns, { id: m.rootId }) : null;
+    if (m && root && !root.deleted) {
+      // Moved within the user's tree (their mount record, mount-move.ts): the root at its new
+      // place, newer than anything the drive has of it; the folder is followed on from here.
+      entries.push({ ...project(view, root), op: 'move', rev: Math.max(root.rev, h.seq) + 1, time: now });
+      cur.mounts.set(ns, { ...h, parent: m.parentId, tag: tagOf(m.name) });
+      continue;
+    }
     entries.push({
       rev: h.seq + 1,
       id: h.root,
@@ -200,7 +210,9 @@ export async function waitViewChanges(
   const onClose = () => gone.abort();
   request.raw.once('close', onClose);
   try {
-    const news = () => hasNews(meta, view, cur);
+    // The mounts read again once the waits are registered: a change of them between the
+    // request's start and then has woken nobody.
+    const news = async () => hasNews(meta, await freshView(meta, request), cur);
     const waits = [
       hub.wait(view.home, cur.home, news, { timeoutMs, signal: gone.signal }),
       ...[...cur.mounts]
@@ -213,5 +225,7 @@ export async function waitViewChanges(
     gone.abort();
     request.raw.off('close', onClose);
   }
-  return viewChanges(meta, view, cursor, limit, now());
+  // Woken by a change of the user's mounts (or one racing it): the page follows the mounts as
+  // they are now, so a folder joined, removed or moved arrives in this answer, not the next.
+  return viewChanges(meta, await freshView(meta, request), cursor, limit, now());
 }

@@ -206,4 +206,38 @@ export function foldersContract(t: Test, ctx: MetaContext): void {
       { path: '/docs', members: [{ user: 'alice' }] },
     ]);
   });
+
+  t.test('moveMount: a member places the folder in their own tree; nobody else sees a change', async (t) => {
+    const { store, alice, bob } = ctx;
+    await ctx.write(alice, '/proj/p.txt', ['p']);
+    await ctx.write(bob, '/archive/keep.txt', ['k']);
+    await ctx.write(bob, '/taken.txt', ['t']);
+    const { ns, rootId } = await store.shareFolder(alice.actor, alice.ns, {
+      path: '/proj',
+      withUser: 'bob',
+      role: 'read',
+    });
+    const archive = (await store.getNode(bob.ns, { path: '/archive' }))!;
+    t.match(await store.moveMount(bob.actor, bob.ns, ns, { path: '/archive/old' }), {
+      ns,
+      rootId,
+      parentId: archive.id,
+      name: 'old',
+      path: '/archive/old',
+      role: 'read',
+    });
+    t.match(await store.moveMount(bob.actor, bob.ns, ns, { parentId: bob.rootId, name: 'back' }), {
+      path: '/back',
+    });
+    const mountOf = async (u: typeof alice) => (await store.mountsOf(u.userId, u.ns)).find((m) => m.ns === ns);
+    t.match(await mountOf(alice), { path: '/proj' }, "the owner's place stays");
+    t.match(await store.getNode(ns, { path: '/' }), { id: rootId, parentId: null, name: 'proj' });
+    await t.rejects(store.moveMount(bob.actor, bob.ns, ns, { path: '/taken.txt' }), { code: 'EXISTS' });
+    await t.rejects(store.moveMount(bob.actor, bob.ns, ns, { path: '/nowhere/x' }), { code: 'NOT_FOUND' });
+    await t.rejects(store.moveMount(bob.actor, bob.ns, ns, { parentId: alice.rootId, name: 'x' }), {
+      code: 'NOT_FOUND',
+    });
+    await t.rejects(store.moveMount(bob.actor, bob.ns, 999_999, { path: '/x' }), { code: 'NOT_FOUND' });
+    t.match(await mountOf(bob), { path: '/back' }, 'unchanged by the refusals');
+  });
 }
