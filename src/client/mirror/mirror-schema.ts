@@ -226,9 +226,12 @@ export interface MirrorIdentity {
 /** WAL pages between checkpoints (see openMirrorDb). */
 export const WAL_CHECKPOINT_PAGES = 4096;
 
-/** Opens (and migrates) the mirror database of a state dir. */
-export function openMirrorDb(filename: string): Database.Database {
-  const db = new Database(filename);
+/**
+ * Opens (and migrates) the mirror database of a state dir, or sets up and migrates a database
+ * opened by the caller (an in-memory one: the deterministic simulation's, see Mirror).
+ */
+export function openMirrorDb(file: string | Database.Database): Database.Database {
+  const db = typeof file === 'string' ? new Database(file) : file;
   // Exclusive: only this process opens it. Set before WAL mode, it keeps the WAL index in heap
   // memory instead of a mmapped -shm file, whose pages fault with SIGBUS (killing the drive)
   // when the disk is full.
