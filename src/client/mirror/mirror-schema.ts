@@ -4,6 +4,7 @@
  */
 import Database from 'better-sqlite3';
 import { LoftError } from '../../shared/errors.js';
+import type { Preparer } from '../../shared/lazy-statements.js';
 import type { NodeKind } from '../../shared/protocol.js';
 
 export interface MirrorNode {
@@ -258,7 +259,8 @@ export function openMirrorDb(file: string | Database.Database): Database.Databas
   return db;
 }
 
-export function prepareStatements(db: Database.Database) {
+/** The mirror's statements, each prepared on its first use (see shared/lazy-statements.ts). */
+export function prepareStatements(db: Preparer) {
   return {
     getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
     // Each max() is one index lookup (primary keys, ops_node).

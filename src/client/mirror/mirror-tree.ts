@@ -5,6 +5,7 @@
  */
 import type { Database, Transaction } from 'better-sqlite3';
 import { systemClock, type Clock } from '../../shared/clock.js';
+import { lazyPreparer } from '../../shared/lazy-statements.js';
 import type { BlockRef } from '../../shared/protocol.js';
 import {
   openMirrorDb,
@@ -88,7 +89,7 @@ export class MirrorTree {
     this.#ownsDb = typeof file === 'string';
     this.db = openMirrorDb(file);
     this.#tx = this.db.transaction((fn: () => unknown) => fn());
-    this.s = prepareStatements(this.db);
+    this.s = prepareStatements(lazyPreparer(this.db));
     this.ownDevice = this.device;
     const root = this.s.getMeta.get('rootId') as { value: string } | undefined;
     if (root) this.root = Number(root.value);

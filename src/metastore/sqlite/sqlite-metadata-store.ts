@@ -10,6 +10,7 @@
  */
 import Database from 'better-sqlite3';
 import { EngineMetadataStore, type Operation } from '../engine/engine-metadata-store.js';
+import { lazyPreparer } from '../../shared/lazy-statements.js';
 import { runSync } from '../engine/step.js';
 import { migrate } from './schema.js';
 import { SqliteMetaTx } from './sqlite-meta-tx.js';
@@ -49,7 +50,8 @@ export class SqliteMetadataStore extends EngineMetadataStore {
     this.#db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     this.#db.pragma('foreign_keys = ON');
     migrate(this.#db);
-    this.#stmt = prepareStatements(this.#db);
+    // Prepared on first use (shared/lazy-statements.ts): most runs use a part of them.
+    this.#stmt = prepareStatements(lazyPreparer(this.#db));
     this.#tx = new SqliteMetaTx(this.#stmt);
   }
 
