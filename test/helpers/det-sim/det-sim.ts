@@ -662,8 +662,9 @@ function mirrorTemplate(): Buffer {
 }
 
 /**
- * Where runs keep their state dirs: LOFT_SIM_TMP, else tmpfs when it has room (the drives' SQLite
- * and staging fsyncs cost real time on a disk, nothing on tmpfs), else the system's temp dir.
+ * Where runs keep their state dirs: LOFT_SIM_TMP, else tmpfs when it has room (the drives' staging
+ * and cache fsyncs cost real time on a disk, nothing on tmpfs; their mirrors are in memory), else
+ * the system's temp dir.
  */
 function simTmp(): string {
   if (process.env.LOFT_SIM_TMP) return process.env.LOFT_SIM_TMP;

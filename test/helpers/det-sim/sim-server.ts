@@ -1,6 +1,7 @@
 /**
  * The server of the deterministic simulation: the real HTTP app (`buildApp`: routes, validation,
- * auth) over the real SQLite metadata store and an in-memory block store, reached without sockets
+ * auth) over the real SQLite metadata store (on an in-memory database that survives the server's
+ * restarts, as its file would) and an in-memory block store, reached without sockets
  * through `app.inject`. Each drive gets a Transport that turns a request into two scheduler tasks
  * (the request reaching the server, the answer reaching the drive), with the faults of a network:
  * a device offline (refused at once), the server down, an answer lost after the server acted.
@@ -111,7 +112,9 @@ export class SimServer {
   /** The journal's last sequence number (what a drive's cursor reaches when it is current). */
   headSeq(): number {
     if (!this.#app) return -1;
-    return (this.#headStmt ??= this.#db!.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM revisions').pluck()).get() as number;
+    return (this.#headStmt ??= this.#db!.prepare(
+      'SELECT COALESCE(MAX(seq), 0) AS s FROM revisions',
+    ).pluck()).get() as number;
   }
 
   #headStmt: Database.Statement | null = null;
