@@ -17,7 +17,7 @@ import { ControlServer } from './control/control-server.js';
 import { createDriveMount, type FuseChoice } from './fuse/mount-backend.js';
 import { HydrationFirewall } from './fuse/hydration-firewall.js';
 import { Hydrator, READAHEAD, type Connectivity } from './hydrate/hydrator.js';
-import { Mirror } from './mirror/mirror.js';
+import { Mirror, type MirrorDatabase } from './mirror/mirror.js';
 import { bindServer } from './server-binding.js';
 import { PinnedBlocks } from './pins/pinned-blocks.js';
 import { Pinner } from './pins/pinner.js';
@@ -179,6 +179,11 @@ export interface CoreOptions {
   ca?: string;
   /** Chunks files for upload (default: a worker thread; the simulation chunks in-thread). */
   chunker?: Chunker & { close?(): Promise<void> };
+  /**
+   * The mirror's database, opened and kept by the caller, instead of `<state>/mirror.db`: the
+   * simulation's in-memory one, which outlives the drive as the file would (see Mirror).
+   */
+  mirrorDb?: MirrorDatabase;
 }
 
 /** Everything of the drive but FUSE: the VFS and what it stands on (also used in-process by tests). */
@@ -210,7 +215,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       ...(options.transport ? { transport: options.transport } : {}),
     });
     cleanups.push(() => remote.close());
-    const mirror = new Mirror(path.join(state, 'mirror.db'), timers);
+    const mirror = new Mirror(options.mirrorDb ?? path.join(state, 'mirror.db'), timers);
     cleanups.push(() => mirror.close());
 
     await bindServer(mirror, remote, state, log);

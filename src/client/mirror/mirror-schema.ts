@@ -4,6 +4,7 @@
  */
 import Database from 'better-sqlite3';
 import { LoftError } from '../../shared/errors.js';
+import type { Preparer } from '../../shared/lazy-statements.js';
 import type { NodeKind } from '../../shared/protocol.js';
 
 export interface MirrorNode {
@@ -226,9 +227,12 @@ export interface MirrorIdentity {
 /** WAL pages between checkpoints (see openMirrorDb). */
 export const WAL_CHECKPOINT_PAGES = 4096;
 
-/** Opens (and migrates) the mirror database of a state dir. */
-export function openMirrorDb(filename: string): Database.Database {
-  const db = new Database(filename);
+/**
+ * Opens (and migrates) the mirror database of a state dir, or sets up and migrates a database
+ * opened by the caller (an in-memory one: the deterministic simulation's, see Mirror).
+ */
+export function openMirrorDb(file: string | Database.Database): Database.Database {
+  const db = typeof file === 'string' ? new Database(file) : file;
   // Exclusive: only this process opens it. Set before WAL mode, it keeps the WAL index in heap
   // memory instead of a mmapped -shm file, whose pages fault with SIGBUS (killing the drive)
   // when the disk is full.
@@ -255,7 +259,8 @@ export function openMirrorDb(filename: string): Database.Database {
   return db;
 }
 
-export function prepareStatements(db: Database.Database) {
+/** The mirror's statements, each prepared on its first use (see shared/lazy-statements.ts). */
+export function prepareStatements(db: Preparer) {
   return {
     getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
     // Each max() is one index lookup (primary keys, ops_node).

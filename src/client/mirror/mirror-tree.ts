@@ -3,8 +3,9 @@
  * keys and server ids, reads with their memo caches (getattr, readdir, lookups by path), pins, and
  * the helpers every change uses (paths, subtree removal, block lists, what counts as local).
  */
-import type { Transaction } from 'better-sqlite3';
+import type { Database, Transaction } from 'better-sqlite3';
 import { systemClock, type Clock } from '../../shared/clock.js';
+import { lazyPreparer } from '../../shared/lazy-statements.js';
 import type { BlockRef } from '../../shared/protocol.js';
 import {
   openMirrorDb,
@@ -75,11 +76,20 @@ export class MirrorTree {
     return (immediate ? this.#tx.immediate(fn) : this.#tx(fn)) as T;
   }
 
-  constructor(filename: string, clock: Clock = systemClock) {
+  /** False when the caller opened the database (and closes it): see the constructor. */
+  readonly #ownsDb: boolean;
+
+  /**
+   * `file`: the mirror database's path, or a database the caller opened and keeps (closing the
+   * mirror leaves it open): the simulation's in-memory one, which outlives a drive's crash as the
+   * file does (every committed transaction is in it; nothing is ever in flight between two steps).
+   */
+  constructor(file: string | Database, clock: Clock = systemClock) {
     this.now = () => clock.now();
-    this.db = openMirrorDb(filename);
+    this.#ownsDb = typeof file === 'string';
+    this.db = openMirrorDb(file);
     this.#tx = this.db.transaction((fn: () => unknown) => fn());
-    this.s = prepareStatements(this.db);
+    this.s = prepareStatements(lazyPreparer(this.db));
     this.ownDevice = this.device;
     const root = this.s.getMeta.get('rootId') as { value: string } | undefined;
     if (root) this.root = Number(root.value);
@@ -92,7 +102,7 @@ export class MirrorTree {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (this.#ownsDb && this.db.open) this.db.close();
   }
 
   identity(): MirrorIdentity | null {

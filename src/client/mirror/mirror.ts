@@ -32,6 +32,8 @@ import { toOp } from './mirror-schema.js';
 import { MirrorRemote } from './mirror-remote.js';
 
 export type { BlockExtent, MirrorIdentity, MirrorNode, Op, OpKind } from './mirror-schema.js';
+/** An open SQLite database the caller keeps, to hold a mirror (see MirrorTree's constructor). */
+export type { Database as MirrorDatabase } from 'better-sqlite3';
 export type { MirrorWatcher } from './mirror-tree.js';
 
 /**
@@ -136,6 +138,8 @@ export class Mirror extends MirrorRemote {
    * fsync of the WAL makes them all durable (before the WAL file exists: one write with FULL).
    */
   async syncDurable(): Promise<void> {
+    // An in-memory database (the simulation's) has no disk to reach: what is committed is kept.
+    if (this.db.memory) return;
     // An fsync of the WAL file, in the thread pool, does the same without holding this thread for
     // the disk (every FUSE request waits while it does): transactions commit into the WAL with
     // write(2); a checkpoint has already synced what it moved into the database file.

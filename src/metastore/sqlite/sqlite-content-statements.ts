@@ -3,9 +3,9 @@
  * text lives in content_fts (FTS5, trigram tokenizer, rowid = node id); content_docs says which
  * revision of each node it is from, content_cursor how far each namespace's journal was indexed.
  */
-import type Database from 'better-sqlite3';
+import type { Preparer } from '../../shared/lazy-statements.js';
 
-export function prepareContentStatements(db: Database.Database) {
+export function prepareContentStatements(db: Preparer) {
   return {
     // Search hits' sizes and times (engine/search-hits.ts), by primary key.
     hitRevisions: db.prepare(

@@ -2,9 +2,9 @@
  * The SQLite statements of shared folders (issue 13 item 1; engine/folder-tx.ts), merged into the
  * store's statements so that the query-plan test checks them too.
  */
-import type Database from 'better-sqlite3';
+import type { Preparer } from '../../shared/lazy-statements.js';
 
-export function prepareFolderStatements(db: Database.Database) {
+export function prepareFolderStatements(db: Preparer) {
   return {
     setHead: db.prepare('UPDATE namespaces SET head_seq = ? WHERE id = ?'),
     setNodeNs: db.prepare('UPDATE nodes SET ns_id = ? WHERE id = ?'),

@@ -10,6 +10,7 @@
  */
 import Database from 'better-sqlite3';
 import { EngineMetadataStore, type Operation } from '../engine/engine-metadata-store.js';
+import { lazyPreparer } from '../../shared/lazy-statements.js';
 import { runSync } from '../engine/step.js';
 import { migrate } from './schema.js';
 import { SqliteMetaTx } from './sqlite-meta-tx.js';
@@ -21,16 +22,24 @@ const BUSY_TIMEOUT_MS = 10_000;
 export interface SqliteMetadataStoreOptions {
   /** File path, or ':memory:' for tests. */
   filename: string;
+  /**
+   * A database opened and kept by the caller instead of `filename` (closing the store leaves it
+   * open): the deterministic simulation's in-memory one, which outlives a server restart as the
+   * file does.
+   */
+  database?: Database.Database;
 }
 
 export class SqliteMetadataStore extends EngineMetadataStore {
   readonly #db: Database.Database;
+  readonly #ownsDb: boolean;
   readonly #stmt: SqliteStatements;
   readonly #tx: SqliteMetaTx;
 
   constructor(options: SqliteMetadataStoreOptions) {
     super();
-    this.#db = new Database(options.filename);
+    this.#ownsDb = !options.database;
+    this.#db = options.database ?? new Database(options.filename);
     this.#db.pragma('journal_mode = WAL');
     // WAL + NORMAL: a commit survives a process crash; a power loss may drop the last transactions
     // but never corrupts the database. Clients retry unacknowledged commits, so this is the right trade.
@@ -41,7 +50,8 @@ export class SqliteMetadataStore extends EngineMetadataStore {
     this.#db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     this.#db.pragma('foreign_keys = ON');
     migrate(this.#db);
-    this.#stmt = prepareStatements(this.#db);
+    // Prepared on first use (shared/lazy-statements.ts): most runs use a part of them.
+    this.#stmt = prepareStatements(lazyPreparer(this.#db));
     this.#tx = new SqliteMetaTx(this.#stmt);
   }
 
@@ -50,19 +60,30 @@ export class SqliteMetadataStore extends EngineMetadataStore {
   #txn: Database.Transaction<(op: Operation<unknown>) => unknown> | null = null;
 
   protected async write<T>(op: Operation<T>): Promise<T> {
+    this.#checkOpen();
     return (this.#txn ??= this.#db.transaction(this.#run)).immediate(op) as T;
   }
 
   protected async read<T>(op: Operation<T>): Promise<T> {
+    this.#checkOpen();
     return (this.#txn ??= this.#db.transaction(this.#run))(op) as T;
   }
 
   protected async single<T>(op: Operation<T>): Promise<T> {
+    this.#checkOpen();
     return runSync(op(this.#tx));
   }
 
+  #closed = false;
+
+  /** A closed store answers nothing, also over a database its caller keeps open (as better-sqlite3 says it). */
+  #checkOpen(): void {
+    if (this.#closed) throw new TypeError('The database connection is not open');
+  }
+
   async close(): Promise<void> {
-    if (this.#db.open) this.#db.close();
+    this.#closed = true;
+    if (this.#ownsDb && this.#db.open) this.#db.close();
   }
 
   /**

@@ -2,9 +2,9 @@
  * The SQLite statements of sharing (issue 13; engine/sharing-tx.ts), merged into the store's
  * statements so that the query-plan test checks them too.
  */
-import type Database from 'better-sqlite3';
+import type { Preparer } from '../../shared/lazy-statements.js';
 
-export function prepareSharingStatements(db: Database.Database) {
+export function prepareSharingStatements(db: Preparer) {
   return {
     devicesOf: db.prepare(
       `SELECT id, name, created_at, last_seen_at, expires_at, revoked_at FROM devices

@@ -3,7 +3,7 @@
  * EXPLAIN QUERY PLAN in test/unit/metastore/sqlite-query-plans.test.ts: a full scan of a large
  * table fails a test.
  */
-import type Database from 'better-sqlite3';
+import type { Preparer } from '../../shared/lazy-statements.js';
 import { prepareWebStatements } from './sqlite-web-statements.js';
 import { prepareFolderStatements } from './sqlite-folder-statements.js';
 import { prepareSharingStatements } from './sqlite-sharing-statements.js';
@@ -11,7 +11,7 @@ import { prepareContentStatements } from './sqlite-content-statements.js';
 
 export type SqliteStatements = ReturnType<typeof prepareStatements>;
 
-export function prepareStatements(db: Database.Database) {
+export function prepareStatements(db: Preparer) {
   return {
     ...prepareSharingStatements(db),
     ...prepareFolderStatements(db),

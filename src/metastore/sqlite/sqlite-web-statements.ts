@@ -4,9 +4,9 @@
  * looked up in `name_trigrams` and nodes_fts is asked for names holding any of them; names too
  * short to hold a trigram come from their own partial index. See sqlite-meta-tx.ts searchNames.
  */
-import type Database from 'better-sqlite3';
+import type { Preparer } from '../../shared/lazy-statements.js';
 
-export function prepareWebStatements(db: Database.Database) {
+export function prepareWebStatements(db: Preparer) {
   return {
     // A folder's listing for the web page (engine/tree-reads.ts listChildEntries): only the fields
     // it shows, no device join, no ORDER BY (the page sorts by its own rules).

@@ -15,9 +15,11 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { chunkFile } from '../../../src/client/chunk/chunk-file.js';
 import { openDriveCore, type DriveCore } from '../../../src/client/client.js';
+import { openMirrorDb } from '../../../src/client/mirror/mirror-schema.js';
 import { S_IFDIR, S_IFREG } from '../../../src/client/vfs/vfs.js';
 import { FsError } from '../../../src/shared/errors.js';
 import { pseudoRandom } from '../fixtures.js';
@@ -80,6 +82,11 @@ export interface SimDevice {
   name: string;
   token: string;
   state: string;
+  /**
+   * The drive's mirror database, in memory: it outlives the drive's crashes and restarts as
+   * `<state>/mirror.db` would (a crash falls between two steps, where no transaction is open).
+   */
+  mirrorDb: Database.Database;
   core: DriveCore | null;
   /** Incarnation: tasks and timers of a crashed process belong to an old one. */
   life: number;
@@ -131,7 +138,7 @@ export class DetSim {
     this.sched.verbose = !!options.verbose;
     this.#rand = prng(options.seed * 2654435761 + 1);
     this.#dir = mkdtempSync(path.join(simTmp(), 'loft-det-'));
-    this.server = new SimServer(this.sched, this.#dir);
+    this.server = new SimServer(this.sched);
   }
 
   fail(msg: string): void {
@@ -140,14 +147,15 @@ export class DetSim {
   }
 
   async setup(): Promise<void> {
-    await this.server.start();
     const names = ['A', 'B', 'C', 'D', 'E'].slice(0, this.options.devices ?? 3);
     const tokens = await this.server.addUser('sim', names);
+    await this.server.start();
     for (const name of names) {
       const dev: SimDevice = {
         name,
         token: tokens.get(name)!,
         state: path.join(this.#dir, name),
+        mirrorDb: new Database(mirrorTemplate()),
         core: null,
         life: 0,
         held: [],
@@ -176,6 +184,7 @@ export class DetSim {
         timers: this.sched.timers(owner),
         transport: this.server.transport(dev.name, owner),
         chunker: { chunk: (p) => chunkFile(p) },
+        mirrorDb: dev.mirrorDb,
       }),
     );
     if (core) dev.core = core;
@@ -622,8 +631,9 @@ export class DetSim {
         core.mirror.close();
         await core.cache.close().catch(() => {});
       }
+      d.mirrorDb.close();
     }
-    await this.server.stop().catch(() => {});
+    await this.server.dispose().catch(() => {});
     rmSync(this.#dir, { recursive: true, force: true });
   }
 
@@ -640,9 +650,21 @@ export class DetSim {
   }
 }
 
+/** An empty mirror database, migrated (made once per process; each drive opens a copy in memory). */
+let mirrorImage: Buffer | null = null;
+function mirrorTemplate(): Buffer {
+  if (!mirrorImage) {
+    const db = openMirrorDb(new Database(':memory:'));
+    mirrorImage = db.serialize();
+    db.close();
+  }
+  return mirrorImage;
+}
+
 /**
- * Where runs keep their state dirs: LOFT_SIM_TMP, else tmpfs when it has room (the drives' SQLite
- * and staging fsyncs cost real time on a disk, nothing on tmpfs), else the system's temp dir.
+ * Where runs keep their state dirs: LOFT_SIM_TMP, else tmpfs when it has room (the drives' staging
+ * and cache fsyncs cost real time on a disk, nothing on tmpfs; their mirrors are in memory), else
+ * the system's temp dir.
  */
 function simTmp(): string {
   if (process.env.LOFT_SIM_TMP) return process.env.LOFT_SIM_TMP;

@@ -1,11 +1,11 @@
 /**
  * The server of the deterministic simulation: the real HTTP app (`buildApp`: routes, validation,
- * auth) over the real SQLite metadata store and an in-memory block store, reached without sockets
+ * auth) over the real SQLite metadata store (on an in-memory database that survives the server's
+ * restarts, as its file would) and an in-memory block store, reached without sockets
  * through `app.inject`. Each drive gets a Transport that turns a request into two scheduler tasks
  * (the request reaching the server, the answer reaching the drive), with the faults of a network:
  * a device offline (refused at once), the server down, an answer lost after the server acted.
  */
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { MemoryBlockStore } from '../../../src/blockstore/memory-block-store.js';
@@ -14,7 +14,7 @@ import { SqliteMetadataStore } from '../../../src/metastore/sqlite/sqlite-metada
 import { addDevice } from '../../../src/server/accounts.js';
 import { buildApp } from '../../../src/server/http/app.js';
 import { JournalHub } from '../../../src/server/journal-hub.js';
-import type { SimScheduler } from './scheduler.js';
+import { SIM_EPOCH, type SimScheduler } from './scheduler.js';
 
 export const SIM_URL = 'http://sim.invalid';
 
@@ -62,21 +62,48 @@ interface Link {
   loseNext: boolean;
 }
 
+/**
+ * The server's database when a run starts, made once per process: migrated, with the simulation's
+ * user and its devices (`addUser`'s work, through the real store). Each run opens an in-memory copy.
+ */
+interface Template {
+  image: Buffer;
+  user: string;
+  tokens: Map<string, string>;
+}
+let template: Template | null = null;
+
+async function serverTemplate(user: string, devices: string[]): Promise<Template> {
+  if (template && template.user === user && [...template.tokens.keys()].join() === devices.join())
+    return template;
+  const db = new Database(':memory:');
+  const meta = new SqliteMetadataStore({ filename: ':memory:', database: db });
+  const clock = { now: () => SIM_EPOCH };
+  const tokens = new Map<string, string>();
+  for (const [i, d] of devices.entries())
+    tokens.set(d, (await addDevice(meta, clock, user, { device: d, createUser: i === 0 })).token);
+  await meta.close();
+  template = { image: db.serialize(), user, tokens };
+  db.close();
+  return template;
+}
+
 export class SimServer {
   #app: FastifyInstance | null = null;
   #meta: SqliteMetadataStore | null = null;
   #hub: JournalHub | null = null;
-  /** A read-only connection for the checkers (head of the journal, history). */
-  #read: Database.Database | null = null;
+  /**
+   * The server's database: in memory, kept across the server's restarts as its file would be (a
+   * restart loses what the process held: the store, the hub, requests under way; never a committed
+   * transaction). The checkers read it between steps (head of the journal, history).
+   */
+  #db: Database.Database | null = null;
   /** Bumped at every stop: answers of an earlier life are lost. */
   #life = 0;
   readonly blocks = new MemoryBlockStore();
   readonly #links = new Map<string, Link>();
 
-  constructor(
-    private readonly sched: SimScheduler,
-    private readonly dir: string,
-  ) {}
+  constructor(private readonly sched: SimScheduler) {}
 
   get up(): boolean {
     return this.#app !== null;
@@ -84,14 +111,18 @@ export class SimServer {
 
   /** The journal's last sequence number (what a drive's cursor reaches when it is current). */
   headSeq(): number {
-    if (!this.#read) return -1;
-    return (this.#read.prepare('SELECT COALESCE(MAX(seq), 0) AS s FROM revisions').get() as { s: number }).s;
+    if (!this.#app) return -1;
+    return (this.#headStmt ??= this.#db!.prepare(
+      'SELECT COALESCE(MAX(seq), 0) AS s FROM revisions',
+    ).pluck()).get() as number;
   }
 
-  /** The read-only connection to the metadata (the checkers'). */
+  #headStmt: Database.Statement | null = null;
+
+  /** The metadata's database, for the checkers' reads between steps (never written by them). */
   get db(): Database.Database {
-    if (!this.#read) throw new Error('server is down');
-    return this.#read;
+    if (!this.#app) throw new Error('server is down');
+    return this.#db!;
   }
 
   get meta(): SqliteMetadataStore {
@@ -101,9 +132,9 @@ export class SimServer {
 
   async start(): Promise<void> {
     if (this.#app) return;
-    this.#meta = new SqliteMetadataStore({ filename: path.join(this.dir, 'meta.db') });
+    if (!this.#db) throw new Error('SimServer.start before addUser');
+    this.#meta = new SqliteMetadataStore({ filename: ':memory:', database: this.#db });
     this.#hub = new JournalHub({ timers: this.sched.timers(`server${this.#life}`) });
-    this.#read = new Database(path.join(this.dir, 'meta.db'), { readonly: true });
     live = { meta: this.#meta, hub: this.#hub, blocks: this.blocks, now: () => this.sched.now() };
     this.#app = await sharedApp();
   }
@@ -119,18 +150,26 @@ export class SimServer {
     this.#meta = null;
     this.#hub = null;
     this.sched.drop(`server${this.#life - 1}`);
-    this.#read?.close();
-    this.#read = null;
     void app; // shared by every run of the process: stays open
     await meta.close();
   }
 
+  /**
+   * Makes the server's database with `user` and a device (and its token) for each of `devices`,
+   * as `loft user add` does; then `start()`. At virtual time zero (SIM_EPOCH), before any step.
+   */
   async addUser(user: string, devices: string[]): Promise<Map<string, string>> {
-    const tokens = new Map<string, string>();
-    const clock = { now: () => this.sched.now() };
-    for (const [i, d] of devices.entries())
-      tokens.set(d, (await addDevice(this.meta, clock, user, { device: d, createUser: i === 0 })).token);
-    return tokens;
+    const t = await serverTemplate(user, devices);
+    this.#db?.close();
+    this.#db = new Database(t.image);
+    return new Map(t.tokens);
+  }
+
+  /** Stops the server and frees its database (the end of a run). */
+  async dispose(): Promise<void> {
+    await this.stop();
+    this.#db?.close();
+    this.#db = null;
   }
 
   setOnline(device: string, online: boolean): void {
