@@ -52,8 +52,13 @@ import { SliceSizer } from './garbage-collector.js';
 export const DEFAULT_CONTENT_MAX_BYTES = 1 << 20;
 /** Namespaces looked at per round (the backlog query stays short). */
 const NS_PER_ROUND = 16;
-/** Journal entries read per transaction. */
-const JOURNAL_PAGE = 256;
+/**
+ * Journal entries read per slice: enough for the texts the budget allows (each costs DOC_COST at
+ * least), between these bounds. A fixed 256 made every small slice read (and look up the index
+ * state of) 256 entries to store a few texts: most of the catch-up time after a burst.
+ */
+const MIN_JOURNAL_PAGE = 32;
+const MAX_JOURNAL_PAGE = 256;
 /**
  * Target time of one index transaction (ms), on the thread that serves requests. Measured
  * (scripts/bench/content-stall.mjs, SQLite FTS5 trigram, a loaded machine): text is indexed at
@@ -245,7 +250,9 @@ export class ContentIndexer {
 
   /** Indexes one journal page of `ns` after `after`; returns the entries consumed. */
   async #indexPage(ns: number, after: number, head: number): Promise<number> {
-    const page = await this.#meta.readJournal(ns, after, JOURNAL_PAGE);
+    const budget = this.#sizer.size;
+    const pageSize = Math.min(MAX_JOURNAL_PAGE, Math.max(MIN_JOURNAL_PAGE, Math.ceil(budget / DOC_COST)));
+    const page = await this.#meta.readJournal(ns, after, pageSize);
     if (!page.entries.length) {
       // Nothing after the cursor (purged by retention): the cursor catches up with the head.
       await this.#meta.applyContentIndex(ns, Math.max(page.head, head), []);
@@ -255,7 +262,6 @@ export class ContentIndexer {
     page.entries.forEach((e, i) => lastOf.set(e.id, i));
     const states = await this.#meta.contentDocStates([...lastOf.keys()]);
     const docs: ContentDoc[] = [];
-    const budget = this.#sizer.size;
     let cost = 0;
     let upTo = after;
     for (let i = 0; i < page.entries.length; i++) {
