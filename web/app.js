@@ -3,7 +3,8 @@
 // framework and no bundler: every file is served by `loft serve` from web/.
 
 import { api, ApiError, fileUrl, q, setCsrf } from './api.js';
-import { linksPanel, shareDialog } from './share.js';
+import { folderSharePanel, loadShares, readOnlyReason, sharedFoldersPanel } from './folders.js';
+import { copyText, linksPanel, shareDialog } from './share.js';
 import { uploadFile } from './upload.js';
 
 const $ = (id) => document.getElementById(id);
@@ -66,7 +67,16 @@ function say(text, { error = false } = {}) {
 }
 function fail(err) {
   if (err instanceof ApiError && err.status === 401) return showSignin('Your session ended; sign in again.');
-  say(err.message || String(err), { error: true });
+  // The server refuses a viewer's change; the page says why in the words of the folder.
+  const ro = err instanceof ApiError && err.code === 'FORBIDDEN' ? readOnlyReason(state.target) : null;
+  say(ro ?? (err.message || String(err)), { error: true });
+}
+
+/** Refuses a change in a folder that is read-only for you (a viewer's shared folder), with why. */
+function writable() {
+  const ro = readOnlyReason(state.path);
+  if (ro) say(ro, { error: true });
+  return !ro;
 }
 
 // ---------- sign-in
@@ -92,6 +102,7 @@ async function signedIn(session) {
   $('who').hidden = false;
   $('who-name').textContent = session.user;
   startLive(session.cursor);
+  await loadShares().catch(() => undefined);
   await go(pathFromHash(), { focus: true });
 }
 
@@ -157,7 +168,11 @@ async function go(path, { focus = false, select = null, reload = false } = {}) {
   try {
     // The page's own listing: no block lists (the drive's /v1/list sends every file's), so a big
     // folder's answer is a fraction of the bytes.
-    ({ entries } = await api('GET', `/v1/web/list?path=${q(path)}`));
+    // The list of shared folders comes with it (a membership change arrives as a live reload).
+    [{ entries }] = await Promise.all([
+      api('GET', `/v1/web/list?path=${q(path)}`),
+      loadShares().catch(() => undefined),
+    ]);
     if (token !== state.nav) return;
   } catch (err) {
     if (token !== state.nav) return;
@@ -253,6 +268,19 @@ function rowOf(e) {
     link.dataset.preview = '1';
   }
   if (CONFLICT_RE.test(e.name)) name.append(el('span', { class: 'badge', text: 'conflict' }));
+  if (e.shared) {
+    tr.dataset.shared = e.shared.role;
+    icon.className = 'kind dir shared';
+    const mine = e.shared.role === 'owner';
+    name.append(
+      el('span', {
+        class: 'badge shared',
+        text: mine
+          ? 'shared'
+          : `shared by ${e.shared.owner}${e.shared.role === 'viewer' ? ' · view only' : ''}`,
+      }),
+    );
+  }
   size.textContent = e.kind === 'dir' ? '—' : formatSize(e.size);
   date.textContent = formatDate(e.mtime);
   return tr;
@@ -328,9 +356,21 @@ function selectRow(tr, focus = true) {
 
 function updateActions() {
   const none = state.selected === null;
-  for (const id of ['act-rename', 'act-move', 'act-delete']) $(id).disabled = none;
   const e = none ? null : entryById(state.selected);
+  const ro = readOnlyReason(state.path);
+  // A folder shared with you is left (Share folder…), not renamed, moved or deleted.
+  const joined = e?.shared && e.shared.role !== 'owner';
+  for (const id of ['act-rename', 'act-move', 'act-delete']) $(id).disabled = none || !!ro || joined;
   $('act-history').disabled = !e || e.kind !== 'file';
+  $('new-folder').disabled = !!ro;
+  for (const id of ['pick-files', 'pick-folder']) {
+    $(id).disabled = !!ro;
+    document.querySelector(`label[for="${id}"]`).setAttribute('aria-disabled', ro ? 'true' : 'false');
+  }
+  $('act-share-folder').disabled = !(e ? e.kind === 'dir' : state.path !== '/');
+  const note = $('readonly-note');
+  note.hidden = !ro;
+  note.textContent = ro ? `Read-only: ${ro}.` : '';
 }
 
 function open(e) {
@@ -434,6 +474,7 @@ function refocusList() {
 }
 
 $('new-folder').addEventListener('click', async () => {
+  if (!writable()) return;
   const name = await ask({ label: 'Name of the new folder', ok: 'Create' });
   if (!name) return;
   try {
@@ -447,7 +488,7 @@ $('new-folder').addEventListener('click', async () => {
 
 async function rename() {
   const e = entryById(state.selected);
-  if (!e) return;
+  if (!e || !writable()) return;
   const name = await ask({ label: `New name for ${e.name}`, value: e.name, ok: 'Rename' });
   if (!name || name === e.name) return refocusList();
   await api('POST', '/v1/move', { id: e.id, parentRev: e.rev, toPath: join(state.path, name) });
@@ -457,7 +498,7 @@ async function rename() {
 
 async function move() {
   const e = entryById(state.selected);
-  if (!e) return;
+  if (!e || !writable()) return;
   const dest = await ask({
     label: `Move ${e.name} to folder (a path like /Archive)`,
     value: state.path,
@@ -472,7 +513,7 @@ async function move() {
 
 async function remove() {
   const e = entryById(state.selected);
-  if (!e) return;
+  if (!e || !writable()) return;
   const sure = await ask({
     label: `Delete ${e.name}?`,
     text:
@@ -491,7 +532,21 @@ $('act-rename').addEventListener('click', () => rename().catch(fail));
 $('act-move').addEventListener('click', () => move().catch(fail));
 $('act-delete').addEventListener('click', () => remove().catch(fail));
 // Share the selected file or folder, or the folder shown when nothing is selected.
-const ui = { el, showPanel: (...a) => showPanel(...a), say, fail, formatDate };
+const ui = {
+  el,
+  showPanel: (...a) => showPanel(...a),
+  closePanel: () => {
+    $('panel').hidden = true;
+    $('panel-body').replaceChildren();
+  },
+  say,
+  fail,
+  formatDate,
+  copyText,
+  hashOf,
+  go: (p) => go(p, { focus: true }).catch(fail),
+  reload: () => go(state.target, { reload: true }).catch(fail),
+};
 $('act-share').addEventListener('click', () => {
   const e = entryById(state.selected);
   const name = state.path === '/' ? 'Home' : state.path.slice(state.path.lastIndexOf('/') + 1);
@@ -503,6 +558,14 @@ $('act-share').addEventListener('click', () => {
   );
 });
 $('show-links').addEventListener('click', () => linksPanel(ui).catch(fail));
+// Share the selected folder with people, or the folder shown when nothing is selected.
+$('act-share-folder').addEventListener('click', () => {
+  const e = entryById(state.selected);
+  const path = e ? join(state.path, e.name) : state.path;
+  if (path === '/' || (e && e.kind !== 'dir')) return say('Select a folder to share', { error: true });
+  folderSharePanel(ui, path, path.slice(path.lastIndexOf('/') + 1)).catch(fail);
+});
+$('show-shared').addEventListener('click', () => sharedFoldersPanel(ui).catch(fail));
 $('act-history').addEventListener('click', () => {
   const e = entryById(state.selected);
   if (e) history_(e).catch(fail);
@@ -727,7 +790,7 @@ $('search-form').addEventListener('submit', async (ev) => {
 const uploads = { queue: [], running: false, items: [] };
 
 function enqueue(files) {
-  if (!files.length) return;
+  if (!files.length || !writable()) return;
   $('uploads').hidden = false;
   for (const { file, path } of files) {
     const bar = el('progress', { max: '1', value: '0', 'aria-label': `Progress of ${path}` });

@@ -70,7 +70,8 @@ export function shareDialog(ui, target) {
   ui.showPanel(`Share ${target.name}`, form, result);
 }
 
-async function copyText(input) {
+/** Copies the input's text; false (the text selected instead) without a clipboard. */
+export async function copyText(input) {
   try {
     await navigator.clipboard.writeText(input.value);
     return true;

@@ -2,26 +2,42 @@
  * ContentIndexer (issue 16): keeps the content search index (engine/content-search.ts) up to date
  * with the text of small text files, in the background, from each namespace's journal.
  *
- * One round: the store names up to NS_PER_ROUND namespaces whose journal runs past their content
- * cursor (`contentBacklog`); for each, one journal page after the cursor is read. Within the page
- * only each node's last entry counts (the state the node has as of the page's end). For a live
- * file of at most `maxBytes` whose block list differs from what the index holds, the blocks are
- * read from the BlockStore and decoded as UTF-8 (fatal: invalid UTF-8 or a NUL byte means binary,
- * not indexed). Folders, deleted files, large and binary files get "no text". The docs and the new
- * cursor are stored in one transaction (`applyContentIndex`), so a crash loses nothing: the next
- * start reads the same page again (resumable). Overwrites, renames, deletes and restores are all
- * journal entries, so the index follows each of them.
+ * One slice: for a namespace whose journal runs past its content cursor (`contentBacklog`), one
+ * journal page after the cursor is read. Within the page only each node's last entry counts (the
+ * state the node has as of the page's end). For a live file of at most `maxBytes` whose block list
+ * differs from what the index holds, the blocks are read from the BlockStore and decoded as UTF-8
+ * (fatal: invalid UTF-8 or a NUL byte means binary, not indexed). Folders, deleted files, large and
+ * binary files get "no text". The docs and the new cursor are stored in one transaction
+ * (`applyContentIndex`), so a crash loses nothing: the next start reads the same page again
+ * (resumable). Overwrites, renames, deletes and restores are all journal entries, so the index
+ * follows each of them. A round is one slice per namespace of the backlog (NS_PER_ROUND at most).
  *
- * Never on a commit's path: commits only bump the namespace head. The indexer is woken by the
- * JournalHub (`wake()`, on every local commit and every wakeup from other servers) and also polls
- * every `pollMs`. Bounded: at most one page (JOURNAL_PAGE entries), DOCS_BUDGET texts and about
- * TEXT_BUDGET bytes of text per transaction, which is the longest the request thread waits behind it (the SQLite
- * statements run on it); between transactions it yields to the event loop.
+ * Never on a commit's path, and never much of the request thread (the SQLite statements run on
+ * it): each slice's transaction is sized to take about SLICE_MS (SliceSizer over a cost of text
+ * bytes + DOC_COST per text, from the measured time of the last ones; one file larger than the
+ * budget still goes alone, up to `maxBytes`), and the indexer yields to the event loop between
+ * slices.
+ *
+ * Yielding to write bursts: commits wake the indexer (`wake()`, from the JournalHub on every local
+ * commit and every wake-up from other servers; besides, it polls every `pollMs`). It indexes only
+ * once commits have been quiet for `quietMs`, so a `tar x` of 5,000 files is indexed after it,
+ * not during it; a burst that starts while it indexes stops it at the next slice. A burst that
+ * never ends must not starve search: once it has deferred for `maxDeferMs`, the indexer goes on
+ * at a low duty cycle (after each slice, a pause of BURST_DUTY_PAUSE times the slice's time, at
+ * least BURST_PAUSE_MIN_MS) until commits are quiet again.
+ *
+ *        wake                       quiet for quietMs
+ *   idle ─────► deferring ─────────────────────────────► indexing (slices back to back) ─┐
+ *    ▲            │  ▲  deferred maxDeferMs                 │  a wake: back to deferring  │
+ *    │            ▼  │                                      │                             │
+ *    │          overdue (one slice, pause, …) ──quiet──────►┘                             │
+ *    └────────────────────────────── backlog empty ◄──────────────────────────────────────┘
  *
  * Concurrency: one loop per process (`start`), `runOnce` is single-flight; `close()` aborts the
  * loop and awaits the round under way. Two servers on one PostgreSQL database may index the same
  * namespace at once: the store never lets an older revision's state replace a newer one's, and
- * the cursor only moves forward.
+ * the cursor only moves forward. Time comes from the injected `timers` (quiet period, pauses,
+ * poll) and `elapsed` (slice sizing), so tests run it on a fake clock.
  */
 import { createHash } from 'node:crypto';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
@@ -30,31 +46,60 @@ import type { ContentDoc } from '../metastore/content-store.js';
 import type { MetadataStore } from '../metastore/metadata-store.js';
 import { sleepOn, systemTimers, type Timers } from '../shared/clock.js';
 import type { Revision } from '../shared/protocol.js';
+import { SliceSizer } from './garbage-collector.js';
 
 /** Largest file indexed: source, notes and configuration fit; logs and dumps past it are left out. */
 export const DEFAULT_CONTENT_MAX_BYTES = 1 << 20;
 /** Namespaces looked at per round (the backlog query stays short). */
 const NS_PER_ROUND = 16;
-/** Journal entries read per transaction. */
-const JOURNAL_PAGE = 256;
 /**
- * Text stored per transaction: the page is cut once this much text is gathered (one large file
- * alone still goes in whole). Measured (scripts/bench/content-search.mjs, SQLite, a loaded
- * machine): a 1 MiB budget of 16 KiB files made transactions of up to 430 ms, on the thread that
- * serves requests; one 1 MiB file alone took 70 ms. A quarter of that keeps a request's wait short.
+ * Journal entries read per slice: enough for the texts the budget allows (each costs DOC_COST at
+ * least), between these bounds. A fixed 256 made every small slice read (and look up the index
+ * state of) 256 entries to store a few texts: most of the catch-up time after a burst.
  */
-const TEXT_BUDGET = 256 << 10;
-/** Texts stored per transaction (each is an FTS insert and a delete of the old text). */
-const DOCS_BUDGET = 32;
+const MIN_JOURNAL_PAGE = 32;
+const MAX_JOURNAL_PAGE = 256;
+/**
+ * Target time of one index transaction (ms), on the thread that serves requests. Measured
+ * (scripts/bench/content-stall.mjs, SQLite FTS5 trigram, a loaded machine): text is indexed at
+ * 5-10 MiB/s, so 10 ms is some 50-100 KiB of text. Before slices were timed, a fixed budget of
+ * 256 KiB or 32 texts made transactions of up to 325 ms during a burst of small files.
+ */
+export const CONTENT_SLICE_MS = 10;
+/** What one text costs besides its bytes (an FTS delete and insert, the doc row), in bytes. */
+const DOC_COST = 2048;
+/** Bounds of the adaptive budget (cost units: bytes of text + DOC_COST per text). */
+const MIN_BUDGET = 8 << 10;
+const START_BUDGET = 64 << 10;
+const MAX_BUDGET = 1 << 20;
 /** Between looks at the backlog when nothing woke the indexer (other servers' commits, missed wakes). */
 export const DEFAULT_CONTENT_POLL_MS = 30_000;
+/**
+ * Commits must have been quiet this long before indexing starts: a `tar x` or a sync of a folder
+ * commits files milliseconds apart, an editor's save is one commit (or a few, within ms), so
+ * search trails a single save by about this much and a burst by this much after its end.
+ */
+export const DEFAULT_CONTENT_QUIET_MS = 250;
+/** Longest indexing waits for a quiet moment; after it, it goes on at a low duty cycle. */
+export const DEFAULT_CONTENT_MAX_DEFER_MS = 5_000;
+/** During a burst that outlasted maxDeferMs: pause after each slice, in multiples of its time (≤ 10% duty). */
+const BURST_DUTY_PAUSE = 9;
+const BURST_PAUSE_MIN_MS = 50;
 
 export interface ContentIndexerOptions {
   meta: MetadataStore;
   blocks: BlockStore;
   maxBytes?: number;
   pollMs?: number;
+  /** Quiet time after the last commit before indexing (default DEFAULT_CONTENT_QUIET_MS). */
+  quietMs?: number;
+  /** Longest wait for quiet before indexing at a low duty cycle (default DEFAULT_CONTENT_MAX_DEFER_MS). */
+  maxDeferMs?: number;
   timers?: Timers;
+  /** Monotonic milliseconds, to size slices (default performance.now); tests inject their own. */
+  elapsed?: () => number;
+  /** Target time of one transaction (default CONTENT_SLICE_MS). */
+  sliceMs?: number;
   log?: (level: 'info' | 'error', msg: string, fields?: object) => void;
 }
 
@@ -77,25 +122,39 @@ export function sniffText(bytes: Uint8Array): string | null {
   }
 }
 
+/** What the indexer may do now, from the time of the last wake (see the diagram above). */
+type Mode = 'quiet' | 'deferring' | 'overdue';
+
 export class ContentIndexer {
   readonly #meta: MetadataStore;
   readonly #blocks: BlockStore;
   readonly #maxBytes: number;
   readonly #pollMs: number;
+  readonly #quietMs: number;
+  readonly #maxDeferMs: number;
   readonly #timers: Timers;
+  readonly #elapsed: () => number;
+  readonly #sizer: SliceSizer;
   readonly #log: NonNullable<ContentIndexerOptions['log']>;
   readonly #abort = new AbortController();
   #loop: Promise<void> | null = null;
   #round: Promise<number> | null = null;
   #wake: (() => void) | null = null;
   #woken = false;
+  /** Time of the last wake (a commit), and since when indexing has been put off for commits. */
+  #lastWake = -Infinity;
+  #deferSince: number | null = null;
 
   constructor(options: ContentIndexerOptions) {
     this.#meta = options.meta;
     this.#blocks = options.blocks;
     this.#maxBytes = options.maxBytes ?? DEFAULT_CONTENT_MAX_BYTES;
     this.#pollMs = options.pollMs ?? DEFAULT_CONTENT_POLL_MS;
+    this.#quietMs = options.quietMs ?? DEFAULT_CONTENT_QUIET_MS;
+    this.#maxDeferMs = options.maxDeferMs ?? DEFAULT_CONTENT_MAX_DEFER_MS;
     this.#timers = options.timers ?? systemTimers;
+    this.#elapsed = options.elapsed ?? (() => performance.now());
+    this.#sizer = new SliceSizer(options.sliceMs ?? CONTENT_SLICE_MS, START_BUDGET, MIN_BUDGET, MAX_BUDGET);
     this.#log = options.log ?? (() => {});
   }
 
@@ -104,9 +163,10 @@ export class ContentIndexer {
     this.#loop ??= this.#run(this.#abort.signal);
   }
 
-  /** Something was committed: look at the backlog soon. */
+  /** Something was committed: index once commits are quiet. */
   wake(): void {
     this.#woken = true;
+    this.#lastWake = this.#timers.now();
     this.#wake?.();
   }
 
@@ -128,8 +188,26 @@ export class ContentIndexer {
     while ((await this.runOnce()) > 0);
   }
 
+  #mode(): Mode {
+    const now = this.#timers.now();
+    if (now - this.#lastWake >= this.#quietMs) {
+      this.#deferSince = null;
+      return 'quiet';
+    }
+    this.#deferSince ??= now;
+    return now - this.#deferSince >= this.#maxDeferMs ? 'overdue' : 'deferring';
+  }
+
   async #run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
+      if (this.#mode() === 'deferring') {
+        // Commits are coming: sleep until they have been quiet for quietMs (wakes meanwhile
+        // move that moment, they do not cut the sleep) or the deferral runs out.
+        const now = this.#timers.now();
+        const until = Math.min(this.#lastWake + this.#quietMs, this.#deferSince! + this.#maxDeferMs);
+        await sleepOn(this.#timers, Math.max(1, until - now), signal);
+        continue;
+      }
       let consumed = 0;
       this.#woken = false;
       try {
@@ -157,15 +235,24 @@ export class ContentIndexer {
     let consumed = 0;
     for (const b of await this.#meta.contentBacklog(NS_PER_ROUND)) {
       if (this.#abort.signal.aborted) break;
+      const began = this.#elapsed();
       consumed += await this.#indexPage(b.ns, b.after, b.head);
-      await yieldToLoop();
+      const took = this.#elapsed() - began;
+      const mode = this.#mode();
+      if (mode === 'deferring') break; // a burst began: index after it
+      if (mode === 'overdue') {
+        const pause = Math.max(BURST_PAUSE_MIN_MS, BURST_DUTY_PAUSE * took);
+        await sleepOn(this.#timers, pause, this.#abort.signal);
+      } else await yieldToLoop();
     }
     return consumed;
   }
 
   /** Indexes one journal page of `ns` after `after`; returns the entries consumed. */
   async #indexPage(ns: number, after: number, head: number): Promise<number> {
-    const page = await this.#meta.readJournal(ns, after, JOURNAL_PAGE);
+    const budget = this.#sizer.size;
+    const pageSize = Math.min(MAX_JOURNAL_PAGE, Math.max(MIN_JOURNAL_PAGE, Math.ceil(budget / DOC_COST)));
+    const page = await this.#meta.readJournal(ns, after, pageSize);
     if (!page.entries.length) {
       // Nothing after the cursor (purged by retention): the cursor catches up with the head.
       await this.#meta.applyContentIndex(ns, Math.max(page.head, head), []);
@@ -175,32 +262,39 @@ export class ContentIndexer {
     page.entries.forEach((e, i) => lastOf.set(e.id, i));
     const states = await this.#meta.contentDocStates([...lastOf.keys()]);
     const docs: ContentDoc[] = [];
-    let bytes = 0;
+    let cost = 0;
     let upTo = after;
     for (let i = 0; i < page.entries.length; i++) {
       const e = page.entries[i]!;
-      upTo = e.rev;
-      if (lastOf.get(e.id) !== i) continue; // a later entry of this page supersedes it
+      if (lastOf.get(e.id) !== i || e.kind !== 'file') {
+        upTo = e.rev; // superseded by a later entry of this page, or a folder (found by name)
+        continue;
+      }
       const state = states.get(e.id);
-      if (e.kind !== 'file') continue; // folders are found by name
       const wanted = e.deleted || !e.blocks || e.size > this.#maxBytes ? null : contentKey(e);
+      let doc: ContentDoc | null = null;
       if (state && (state.rev > e.rev || (wanted !== null && state.key === wanted))) {
-        if (state.rev < e.rev) docs.push({ nodeId: e.id, rev: e.rev, key: wanted, text: null });
-        continue;
+        if (state.rev < e.rev) doc = { nodeId: e.id, rev: e.rev, key: wanted, text: null };
+      } else if (wanted === null) {
+        if (state) doc = { nodeId: e.id, rev: e.rev, key: null, text: null };
+      } else {
+        // A text that would take the slice past its budget waits for the next one (alone if need be).
+        if (docs.length > 0 && cost + e.size + DOC_COST > budget) break;
+        const text = await this.#readText(ns, e);
+        doc = { nodeId: e.id, rev: e.rev, key: text === null ? null : wanted, text };
       }
-      if (wanted === null) {
-        if (state) docs.push({ nodeId: e.id, rev: e.rev, key: null, text: null });
-        continue;
+      upTo = e.rev;
+      if (doc) {
+        docs.push(doc);
+        cost += (doc.text?.length ?? 0) + DOC_COST;
+        if (cost >= budget) break;
       }
-      const text = await this.#readText(ns, e);
-      docs.push({ nodeId: e.id, rev: e.rev, key: text === null ? null : wanted, text });
-      bytes += text?.length ?? 0;
-      if (bytes >= TEXT_BUDGET || docs.length >= DOCS_BUDGET) break;
     }
+    const began = this.#elapsed();
     await this.#meta.applyContentIndex(ns, upTo, docs);
+    if (docs.length) this.#sizer.took(this.#elapsed() - began);
     return Math.max(1, upTo - after);
   }
-
   async #readText(ns: number, e: Revision): Promise<string | null> {
     const parts: Buffer[] = [];
     try {

@@ -106,6 +106,8 @@ export class SliceSizer {
   constructor(
     readonly sliceMs: number,
     start = 64,
+    readonly min = MIN_BATCH,
+    readonly max = MAX_BATCH,
   ) {
     this.#size = start;
   }
@@ -113,8 +115,8 @@ export class SliceSizer {
     return this.#size;
   }
   took(ms: number): void {
-    if (ms > this.sliceMs) this.#size = Math.max(MIN_BATCH, Math.floor(this.#size / 2));
-    else if (ms < this.sliceMs / 2) this.#size = Math.min(MAX_BATCH, this.#size * 2);
+    if (ms > this.sliceMs) this.#size = Math.max(this.min, Math.floor(this.#size / 2));
+    else if (ms < this.sliceMs / 2) this.#size = Math.min(this.max, this.#size * 2);
   }
 }
 

@@ -103,8 +103,11 @@ export interface ServerOptions {
   tls?: { cert: Buffer; key: Buffer };
   /** Balancers whose X-Forwarded-For is believed (`--trust-proxy`, trust-proxy.ts). */
   trustProxy?: string[];
-  /** Content search indexing (defaults: files up to 1 MiB, a backlog look every 30 s besides wakes). */
-  contentIndex?: { maxBytes?: number; pollMs?: number };
+  /**
+   * Content search indexing (defaults: files up to 1 MiB, a backlog look every 30 s besides wakes,
+   * indexing once commits have been quiet for 250 ms or deferred for 5 s; content-indexer.ts).
+   */
+  contentIndex?: { maxBytes?: number; pollMs?: number; quietMs?: number; maxDeferMs?: number };
 }
 
 export interface GcSettings {

@@ -3,7 +3,9 @@
  * `loft serve`, and a real FUSE mount for the live update: sign-in, browse, upload with dedup
  * (the second upload of the same 64 MiB file sends < 1 MiB, counted on the server), byte-exact
  * download, rename/move/delete, restore of an older revision, undelete, search (1-2 characters
- * too), a folder as a zip stream, share links made, copied, listed and revoked in the page, a
+ * too), a folder as a zip stream, share links made, copied, listed and revoked in the page,
+ * folder sharing (share with a role, members, an invitation copied, marked in listings, read-only
+ * for a viewer in a second browser context, removal and leaving seen live), a
  * 10,000-file folder (its first-screen time printed), a file made on a mounted drive appearing
  * without reload, and the server's answers to bad cookies and missing
  * CSRF tokens. Screenshots at desktop and phone width go to the directory the test prints.
@@ -295,6 +297,9 @@ t.test('new folder, rename, move, delete, undelete', async (t) => {
   await clickIn(page, '#panel li[data-path="/big copy.bin"] button');
   await waitRow(page, 'big copy.bin');
   t.equal((await api.call('GET', '/v1/node?path=/big copy.bin')).body.size, BIG, 'undeleted');
+  // The panel is drawn again after the restore (and takes the focus): close it only then, or the
+  // Enter below lands on its Close button (seen under load).
+  await page.waitForFunction(() => !document.querySelector('#panel li[data-path="/big copy.bin"]'), WAIT);
   await clickIn(page, '#panel-close');
   // Keyboard: into the folder with Enter, back with Backspace.
   await selectRow(page, 'Archive');
@@ -485,6 +490,128 @@ t.test('share links from the page: create with expiry and password, copy, list, 
   t.match(await page.$eval('#links-list li', (e) => e.textContent), /revoked/);
   t.equal((await fetch(url, { headers: basic })).status, 404, 'revoked: gone');
   await clickIn(page, '#panel-close');
+  await page.goto(server.url + '/#/');
+  await waitRow(page, 'Archive');
+});
+
+/** The status line's text, once it matches `re` (say() writes it; it clears itself after seconds). */
+async function statusMatching(p: Page, re: RegExp): Promise<string> {
+  await p.waitForFunction(
+    (src) => new RegExp(src).test(document.getElementById('status')!.textContent),
+    WAIT,
+    re.source,
+  );
+  return p.$eval('#status', (e) => e.textContent as string);
+}
+
+const crumbIs = (p: Page, name: string) =>
+  p.waitForFunction((n) => document.querySelector('#crumbs [aria-current]')?.textContent === n, WAIT, name);
+
+t.test('folder sharing from the page: share, members, read-only for a viewer, remove, leave', async (t) => {
+  t.equal((await api.post('/v1/mkdir', { path: '/Team' })).status, 200);
+  t.equal((await api.writeFile('/Team/plan.txt', [Buffer.from('the plan\n')])).status, 200);
+  await page.goto(server.url + '/#/');
+  await waitRow(page, 'Team');
+  await selectRow(page, 'Team');
+  await clickIn(page, '#act-share-folder');
+  await page.waitForSelector('#folder-share-form', WAIT);
+  t.notOk(await page.$('#folder-members'), 'not shared yet: no members');
+  await page.type('#folder-share-user', 'nobody');
+  await clickIn(page, '#folder-share-form button[type=submit]');
+  t.match(await statusMatching(page, /^Error: /), /nobody/, 'an unknown user: a clear message');
+  await page.$eval('#folder-share-user', (i: any) => (i.value = ''));
+  await page.type('#folder-share-user', 'bob');
+  await page.select('#folder-share-role', 'viewer');
+  await clickIn(page, '#folder-share-form button[type=submit]');
+  await page.waitForSelector('#folder-members li[data-user="bob"][data-role="viewer"]', WAIT);
+  t.ok(await page.$('#folder-members li[data-user="alice"][data-role="owner"]'), 'the owner listed');
+  await page.waitForSelector('#folder-invite-copy', WAIT);
+  await shoot(page, 'share-folder');
+  await clickIn(page, '#folder-invite-copy');
+  await statusMatching(page, /^Invitation copied$/);
+  const invite = await page.evaluate(() => window.navigator.clipboard.readText());
+  t.match(invite, /"Team"/, 'the invitation names the folder');
+  t.ok(invite.includes(server.url), 'and where to sign in');
+  await clickIn(page, '#panel-close');
+  await page.waitForFunction(
+    () =>
+      [...document.querySelectorAll('#rows tr[data-shared="owner"]')].some(
+        (r: any) => r.querySelector('a').textContent === 'Team' && /shared/.test(r.textContent),
+      ),
+    WAIT,
+  );
+  t.pass("the folder is marked shared in the owner's listing");
+
+  // Bob, in a browser context of his own.
+  const bobContext = await browser.createBrowserContext();
+  t.teardown(() => bobContext.close().catch(() => undefined));
+  const bob = await bobContext.newPage();
+  bob.on('pageerror', (e) => pageErrors.push(String(e)));
+  await bob.setViewport({ width: 390, height: 844 });
+  await bob.goto(server.url + '/');
+  await bob.waitForSelector('#signin-user', { visible: true });
+  await bob.type('#signin-user', 'bob');
+  await bob.type('#signin-password', 'bobs password 1');
+  await bob.click('#signin-form button[type=submit]');
+  await waitRow(bob, 'Team');
+  t.match(
+    await bob.$eval('#rows tr[data-shared="viewer"]', (r) => r.textContent),
+    /shared by alice · view only/,
+    "marked in the member's listing, with the owner and the role",
+  );
+  await bob.goto(server.url + '/#/Team');
+  await waitRow(bob, 'plan.txt');
+  await bob.waitForSelector('#readonly-note:not([hidden])', WAIT);
+  t.match(await bob.$eval('#readonly-note', (e) => e.textContent), /Read-only: .*alice.*viewer/);
+  t.ok(await bob.$eval('#new-folder', (b: any) => b.disabled), 'New folder disabled');
+  t.ok(await bob.$eval('#pick-files', (b: any) => b.disabled), 'Upload disabled');
+  await selectRow(bob, 'plan.txt');
+  t.ok(await bob.$eval('#act-delete', (b: any) => b.disabled), 'Delete disabled');
+  await bob.keyboard.press('F2');
+  t.match(await statusMatching(bob, /^Error: /), /shared with you by alice as a viewer/, 'F2: why not');
+  t.equal(
+    await bob.evaluate(() => fetch('/v1/web/file?path=%2FTeam%2Fplan.txt').then((r) => r.text())),
+    'the plan\n',
+    'the viewer reads the file through the page',
+  );
+  t.equal((await bobApi.post('/v1/mkdir', { path: '/Team/x' })).status, 403, 'the server refuses too');
+  await shoot(bob, 'shared-viewer');
+
+  // Alice removes bob in the page: the folder leaves bob's open page (live update).
+  await selectRow(page, 'Team');
+  await clickIn(page, '#act-share-folder');
+  await clickIn(page, '#folder-members li[data-user="bob"] button');
+  await page.waitForFunction(() => !document.querySelector('#folder-members li[data-user="bob"]'), WAIT);
+  await crumbIs(bob, 'Home');
+  await waitRow(bob, 'Team', false);
+  t.pass("removed: gone from the member's page without reload");
+
+  // Shared again, as an editor: writable for bob; then he leaves it from the page.
+  await page.type('#folder-share-user', 'bob');
+  await page.select('#folder-share-role', 'editor');
+  await clickIn(page, '#folder-share-form button[type=submit]');
+  await page.waitForSelector('#folder-members li[data-user="bob"][data-role="editor"]', WAIT);
+  await clickIn(page, '#panel-close');
+  await waitRow(bob, 'Team');
+  t.notMatch(await bob.$eval('#rows tr[data-shared="editor"]', (r) => r.textContent), /view only/);
+  await bob.goto(server.url + '/#/Team');
+  await waitRow(bob, 'plan.txt');
+  t.ok(await bob.$eval('#readonly-note', (e: any) => e.hidden), 'an editor sees no read-only note');
+  t.notOk(await bob.$eval('#new-folder', (b: any) => b.disabled), 'and may make folders');
+  await bob.goto(server.url + '/#/');
+  await waitRow(bob, 'Team');
+  await selectRow(bob, 'Team');
+  t.ok(await bob.$eval('#act-delete', (b: any) => b.disabled), 'a joined folder is left, not deleted');
+  await clickIn(bob, '#act-share-folder');
+  await clickIn(bob, '#folder-leave');
+  await waitRow(bob, 'Team', false);
+  const shares = (await api.call('GET', '/v1/shares')).body.shares as { members: { user: string }[] }[];
+  t.same(
+    shares.map((s) => s.members.map((m) => m.user)),
+    [['alice']],
+    'bob left: alice alone in it',
+  );
+  await bobContext.close();
   await page.goto(server.url + '/#/');
   await waitRow(page, 'Archive');
 });

@@ -7,7 +7,7 @@
 import type { QueryResult, QueryResultRow } from 'pg';
 import type { BacklogRow, ContentRow, ContentTx, DocStateRow, HitRevisionRow } from '../engine/content-tx.js';
 import type { Step } from '../engine/step.js';
-import { prepared, type Queryable } from './postgres-meta-tx.js';
+import { prepared, type Queryable } from './postgres-tx-base.js';
 
 /** `%query%` for LIKE, its wildcards taken literally. */
 export function containsPattern(query: string): string {

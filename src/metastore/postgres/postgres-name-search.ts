@@ -17,7 +17,7 @@
 import type { QueryResult } from 'pg';
 import type { NodeRow } from '../engine/meta-tx.js';
 import type { Step } from '../engine/step.js';
-import { prepared, type Queryable } from './postgres-meta-tx.js';
+import { prepared, type Queryable } from './postgres-tx-base.js';
 
 /**
  * Live nodes per namespace the probe looks at (as SQLite's SHORT_PROBE_NODES). A constant in the

@@ -9,14 +9,20 @@
  *
  * Both read, so both take the session cookie without a CSRF token (SameSite=Strict keeps other
  * sites' pages from sending it); a namespace the caller cannot read is FORBIDDEN, as everywhere.
+ * Paths and ids are in the caller's tree (user-view.ts): a shared folder lists where the caller
+ * mounts it, with `shared: {role, owner}` on its entry (the page marks it and shows a viewer's
+ * folders read-only).
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import type { ChildEntry } from '../../metastore/metadata-store.js';
 import { LoftError } from '../../shared/errors.js';
 import { sendFolderZip } from './folder-zip.js';
-import { queryRef } from './request-fields.js';
+import { nodeRef } from './request-fields.js';
 import type { RouteContext } from './route-context.js';
 import { NodeQuery } from './schemas.js';
+import { roleName } from './share-routes.js';
+import { locate } from './user-view.js';
 
 /** The listing's shape, also its serializer (fast-json-stringify: a 10,000-entry folder in a few ms). */
 const ListReply = Type.Object({
@@ -28,28 +34,50 @@ const ListReply = Type.Object({
       size: Type.Integer(),
       mtime: Type.Integer(),
       rev: Type.Integer(),
+      /** Set on a shared folder's entry: the caller's role in it and its owner. */
+      shared: Type.Optional(Type.Object({ role: Type.String(), owner: Type.String() })),
     }),
   ),
 });
 
 export function registerWebFolderRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  const { meta, namespace } = ctx;
+  const { meta } = ctx;
 
-  async function folder(request: Parameters<RouteContext['namespace']>[0], q: NodeQuery) {
-    const ns = await namespace(request, q.ns, 'read');
-    const dir = await meta.getNode(ns, queryRef(q));
-    if (!dir || dir.deleted) throw new LoftError('NOT_FOUND', `${q.path ?? `node ${q.id}`} does not exist`);
+  async function folder(request: Parameters<RouteContext['namespace']>[0], query: NodeQuery) {
+    const id = query.id === undefined ? undefined : Number(query.id);
+    const { ns, b: q, view } = await locate(ctx, request, { ...query, id }, 'read');
+    const dir = await meta.getNode(ns, nodeRef(q));
+    if (!dir || dir.deleted)
+      throw new LoftError('NOT_FOUND', `${query.path ?? `node ${q.id}`} does not exist`);
     if (dir.kind !== 'dir') throw new LoftError('NOT_DIR', `${dir.name} is not a folder`);
-    return { ns, dir };
+    return { ns, dir, view };
   }
 
   app.get<{ Querystring: NodeQuery }>(
     '/v1/web/list',
     { schema: { querystring: NodeQuery, response: { 200: ListReply } } },
     async (request, reply) => {
-      const { ns, dir } = await folder(request, request.query);
+      const { ns, dir, view } = await folder(request, request.query);
       void reply.header('cache-control', 'no-store');
-      return { entries: await meta.listChildEntries(ns, dir.id) };
+      const entries = await meta.listChildEntries(ns, dir.id);
+      const out: (ChildEntry & { shared?: { role: string; owner: string } })[] = entries;
+      // The shared folders this user mounts in that folder show there too (as in GET /v1/list).
+      for (const m of view.mounts) {
+        if (m.parentId !== dir.id || ns !== view.home) continue;
+        const root = await meta.getNode(m.ns, { id: m.rootId });
+        if (!root || root.deleted) continue;
+        const shared = { role: roleName(m.role), owner: m.owner };
+        out.push({
+          id: root.id,
+          name: m.name,
+          kind: 'dir',
+          size: 0,
+          mtime: root.mtime,
+          rev: root.rev,
+          shared,
+        });
+      }
+      return { entries: out };
     },
   );
 

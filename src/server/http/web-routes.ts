@@ -24,8 +24,9 @@ import { throttleStateFor } from '../throttle-state.js';
 import { verifyPassword } from '../web/passwords.js';
 import { clearedCookie, csrfToken, SESSION_DEVICE, SESSION_TTL_MS, sessionCookie } from '../web/session.js';
 import { encodeCursor } from '../cursor.js';
-import { queryRef } from './request-fields.js';
+import { nodeRef } from './request-fields.js';
 import type { RouteContext } from './route-context.js';
+import { locate } from './user-view.js';
 
 /** The page's files (web/ at the repository root; this file runs from dist/src/server/http/). */
 export const WEB_DIR = fileURLToPath(new URL('../../../../web/', import.meta.url));
@@ -108,7 +109,7 @@ function loadAssets(): Map<string, { body: Buffer; type: string }> {
 }
 
 export function registerWebRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  const { meta, blocks, clock, namespace } = ctx;
+  const { meta, blocks, clock } = ctx;
   const assets = loadAssets();
   const throttle = new LoginThrottle(clock, throttleStateFor(meta));
 
@@ -187,8 +188,10 @@ export function registerWebRoutes(app: FastifyInstance, ctx: RouteContext): void
     { schema: { querystring: FileQuery } },
     async (request, reply) => {
       const q = request.query;
-      const ns = await namespace(request, q.ns, 'read');
-      const node = await meta.getNode(ns, queryRef(q));
+      // In the caller's tree: a file of a shared folder by the path the caller sees it at.
+      const id = q.id === undefined ? undefined : Number(q.id);
+      const { ns, b } = await locate(ctx, request, { ns: q.ns, path: q.path, id }, 'read');
+      const node = await meta.getNode(ns, nodeRef(b));
       if (!node || node.deleted)
         throw new LoftError('NOT_FOUND', `${q.path ?? `node ${q.id}`} does not exist`);
       if (node.kind !== 'file') throw new LoftError('IS_DIR', `${node.name} is a folder`);
