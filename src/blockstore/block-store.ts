@@ -16,6 +16,12 @@ import { assertHash, pieceHashes, verifyBlock } from '../shared/hash.js';
  *   (shared/hash.ts `pieceHashes`); those hashes come from bytes verified against the block's hash,
  *   so a reader can check the range alone. Null when the block is absent.
  * - `delete` of an absent block is not an error.
+ * - `makeDurable(hashes)` returns once every stored block among `hashes` would survive a power
+ *   loss, and lists those it found absent. A store whose puts are durable when they return may
+ *   skip the look (S3: bytes first, record second, both durable, so a recorded block is there);
+ *   one that defers durability (FsBlockStore `syncInGroups`) must list every block a crash lost.
+ *   The commit routes call it before a commit references blocks ("a committed revision never
+ *   references a block that a power loss could lose", docs/PROTOCOL.md).
  */
 export interface PutResult {
   /** False when the block was already stored (the put changed nothing). */
@@ -38,6 +44,8 @@ export interface BlockStore {
   getRange(hash: string, start: number, end: number): Promise<BlockRange | null>;
   has(hash: string): Promise<boolean>;
   delete(hash: string): Promise<void>;
+  /** Makes the stored blocks among `hashes` durable; returns those found absent (see above). */
+  makeDurable(hashes: readonly string[]): Promise<string[]>;
   /** Every stored hash, in no particular order (for garbage collection and checks). */
   list(): AsyncIterable<string>;
   close(): Promise<void>;

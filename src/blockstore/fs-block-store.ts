@@ -4,7 +4,15 @@
  *
  * A put writes `<root>/tmp/<random>`, fsyncs it, renames it into place and fsyncs the shard
  * directory: after a crash a block is either complete or absent, never torn. Concurrent puts of the
- * same hash race harmlessly (both rename identical bytes). Leftover temp files are removed at open
+ * same hash race harmlessly (both rename identical bytes).
+ *
+ * With `syncInGroups` (the server) a put returns once the bytes are written to the temp file, and
+ * BlockFlusher makes them durable in groups in the background (fdatasync of each, the renames, one
+ * fsync per shard folder); `makeDurable` waits for a commit's blocks. The per-block fsync pair cost
+ * every PUT a disk flush in its latency (a 1 GiB upload measured ~40% slower with it). A block's
+ * final path still only ever holds a durable block; a pending one is read from its temp file.
+ *
+ * Leftover temp files are removed at open
  * (only those older than `tmpMaxAgeMs` when another process may be writing: `loft gc` or
  * `loft user add` beside a running server must not remove the server's uploads in progress).
  */
@@ -33,6 +41,7 @@ import {
   checkBlock,
 } from './block-store.js';
 import { fsyncPath } from '../shared/fsync-path.js';
+import { BlockFlusher } from './block-flusher.js';
 
 export interface FsBlockStoreOptions {
   root: string;
@@ -49,7 +58,23 @@ export interface FsBlockStoreOptions {
   verifyOnGet?: boolean;
   /** At open, remove only temp files older than this (default 0: all of them). */
   tmpMaxAgeMs?: number;
+  /**
+   * Put answers before its block is durable; blocks are synced in groups in the background and
+   * `makeDurable` waits for them (default false: each put is durable when it returns).
+   */
+  syncInGroups?: boolean;
+  /** Told of a block that could not be made durable (it is then absent). */
+  onDropped?: (hash: string, err: unknown) => void;
 }
+
+/**
+ * Hashes known to be durable at their final path (flushed or seen there by this process), so a
+ * commit of a large file edit checks its unchanged blocks once, not on every commit. Cleared when
+ * full: it only saves an access(2) per block.
+ */
+const KNOWN_DURABLE_MAX = 200_000;
+/** access(2) calls at once when `makeDurable` checks blocks that are not pending. */
+const CHECK_LANES = 16;
 
 export class FsBlockStore implements BlockStore {
   readonly #root: string;
@@ -58,6 +83,10 @@ export class FsBlockStore implements BlockStore {
   readonly #maxBlockSize: number;
   readonly #durable: boolean;
   readonly #verifyOnGet: boolean;
+  readonly #flusher: BlockFlusher | null;
+  /** Puts under way, by hash: a second put of the same block waits for the first. */
+  readonly #writing = new Map<string, Promise<PutResult>>();
+  readonly #known = new Set<string>();
 
   constructor(options: FsBlockStoreOptions) {
     this.#root = options.root;
@@ -66,6 +95,10 @@ export class FsBlockStore implements BlockStore {
     this.#maxBlockSize = options.maxBlockSize ?? MAX_BLOCK_SIZE;
     this.#durable = options.durable ?? true;
     this.#verifyOnGet = options.verifyOnGet ?? true;
+    this.#flusher =
+      this.#durable && options.syncInGroups
+        ? new BlockFlusher((h, err) => this.#dropped(h, err, options))
+        : null;
     mkdirSync(this.#tmp, { recursive: true });
     const maxAge = options.tmpMaxAgeMs ?? 0;
     for (const leftover of readdirSync(this.#tmp)) {
@@ -85,20 +118,45 @@ export class FsBlockStore implements BlockStore {
 
   async put(hash: string, data: Uint8Array): Promise<PutResult> {
     checkBlock(hash, data, this.#maxBlockSize);
+    const under = this.#writing.get(hash);
+    if (under) {
+      // The same block is being written: its bytes are the same; wait, then it is there.
+      const ok = await under.then(
+        () => true,
+        () => false,
+      );
+      if (ok) return { created: false, storedSize: 0 };
+    }
+    const put = this.#put(hash, data);
+    this.#writing.set(hash, put);
+    try {
+      return await put;
+    } finally {
+      if (this.#writing.get(hash) === put) this.#writing.delete(hash);
+    }
+  }
+
+  async #put(hash: string, data: Uint8Array): Promise<PutResult> {
     const final = this.#path(hash);
-    if (await exists(final)) return { created: false, storedSize: 0 };
+    if (this.#flusher?.location(hash) !== undefined || (await exists(final)))
+      return { created: false, storedSize: 0 };
     const parts = await encodeBlock(data, this.#compression);
     const tmp = path.join(this.#tmp, randomBytes(12).toString('hex'));
     const fh = await fs.open(tmp, 'wx');
     try {
       await fh.writev(parts);
-      if (this.#durable) await fh.sync();
+      if (this.#durable && !this.#flusher) await fh.sync();
     } catch (err) {
       await fh.close();
       await fs.rm(tmp, { force: true });
       throw err;
     }
     await fh.close();
+    const storedSize = parts.reduce((n, p) => n + p.length, 0);
+    if (this.#flusher) {
+      this.#flusher.add(hash, tmp, final);
+      return { created: true, storedSize };
+    }
     const dir = path.dirname(final);
     try {
       await fs.mkdir(dir, { recursive: true });
@@ -108,17 +166,85 @@ export class FsBlockStore implements BlockStore {
       throw err;
     }
     if (this.#durable) await fsyncPath(dir);
-    return { created: true, storedSize: parts.reduce((n, p) => n + p.length, 0) };
+    return { created: true, storedSize };
+  }
+
+  /**
+   * Waits until every block of `hashes` that is stored is durable; returns those that are not
+   * stored (never put, deleted, or lost: written before a crash and never synced, or dropped after
+   * an I/O error). The commit routes call it before a commit references the blocks.
+   */
+  async makeDurable(hashes: readonly string[]): Promise<string[]> {
+    const absent: string[] = [];
+    const check: string[] = [];
+    const waits: Promise<void>[] = [];
+    for (const hash of new Set(hashes)) {
+      assertHash(hash);
+      const under = this.#writing.get(hash);
+      const pending = this.#flusher?.whenDurable(hash);
+      if (under || pending) {
+        waits.push(
+          (async () => {
+            if (
+              under &&
+              !(await under.then(
+                () => true,
+                () => false,
+              ))
+            )
+              return void absent.push(hash);
+            const durable = await (this.#flusher?.whenDurable(hash) ?? null);
+            if (durable === false) absent.push(hash);
+            else if (durable === null) check.push(hash); // synced (or never deferred) meanwhile
+          })(),
+        );
+      } else if (!this.#known.has(hash)) check.push(hash);
+    }
+    await Promise.all(waits);
+    let next = 0;
+    const lane = async () => {
+      while (next < check.length) {
+        const hash = check[next++]!;
+        if (await exists(this.#path(hash))) this.#remember(hash);
+        else absent.push(hash);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CHECK_LANES, check.length) }, lane));
+    return absent;
+  }
+
+  #remember(hash: string): void {
+    if (this.#known.size >= KNOWN_DURABLE_MAX) this.#known.clear();
+    this.#known.add(hash);
+  }
+
+  #dropped(hash: string, err: unknown, options: FsBlockStoreOptions): void {
+    this.#known.delete(hash);
+    options.onDropped?.(hash, err);
+  }
+
+  /** Opens a block's file where it is: its temp file while pending, else its final path. */
+  async #open(hash: string): Promise<fs.FileHandle | null> {
+    const pending = this.#flusher?.location(hash);
+    for (const p of pending ? [pending, this.#path(hash)] : [this.#path(hash)]) {
+      try {
+        return await fs.open(p, 'r');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    return null;
   }
 
   async get(hash: string): Promise<Buffer | null> {
     assertHash(hash);
+    const fh = await this.#open(hash);
+    if (!fh) return null;
     let stored: Buffer;
     try {
-      stored = await fs.readFile(this.#path(hash));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
+      stored = await fh.readFile();
+    } finally {
+      await fh.close();
     }
     const data = await decodeBlock(stored, hash);
     if (this.#verifyOnGet && sha256hex(data) !== hash)
@@ -128,13 +254,8 @@ export class FsBlockStore implements BlockStore {
 
   async getRange(hash: string, start: number, end: number): Promise<BlockRange | null> {
     assertHash(hash);
-    let fh: fs.FileHandle;
-    try {
-      fh = await fs.open(this.#path(hash), 'r');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    }
+    const fh = await this.#open(hash);
+    if (!fh) return null;
     try {
       const { size: fileSize } = await fh.stat();
       const first = Buffer.allocUnsafe(Math.min(fileSize, MAX_HEAD_SIZE));
@@ -183,26 +304,39 @@ export class FsBlockStore implements BlockStore {
 
   async has(hash: string): Promise<boolean> {
     assertHash(hash);
-    return exists(this.#path(hash));
+    return this.#flusher?.location(hash) !== undefined || exists(this.#path(hash));
   }
 
   async delete(hash: string): Promise<void> {
     assertHash(hash);
+    // A pending block is deleted once in place (else its rename would bring it back).
+    await this.#writing.get(hash)?.catch(() => {});
+    await this.#flusher?.whenDurable(hash);
+    this.#known.delete(hash);
     await fs.rm(this.#path(hash), { force: true });
   }
 
   async *list(): AsyncIterable<string> {
+    const pending = new Set<string>();
+    for (const hash of this.#flusher?.hashes() ?? []) {
+      pending.add(hash);
+      yield hash;
+    }
     for (const a of await fs.readdir(this.#root)) {
       if (!/^[0-9a-f]{2}$/.test(a)) continue;
       for (const b of await fs.readdir(path.join(this.#root, a))) {
         for (const name of await fs.readdir(path.join(this.#root, a, b))) {
-          if (/^[0-9a-f]{64}$/.test(name)) yield name;
+          if (/^[0-9a-f]{64}$/.test(name) && !pending.has(name)) yield name;
         }
       }
     }
   }
 
-  async close(): Promise<void> {}
+  /** Everything written so far made durable (pending blocks synced in place). */
+  async close(): Promise<void> {
+    await Promise.all([...this.#writing.values()].map((w) => w.catch(() => {})));
+    await this.#flusher?.drain();
+  }
 }
 
 async function exists(p: string): Promise<boolean> {

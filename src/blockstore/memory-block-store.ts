@@ -40,6 +40,11 @@ export class MemoryBlockStore implements BlockStore {
     this.#blocks.delete(hash);
   }
 
+  async makeDurable(hashes: readonly string[]): Promise<string[]> {
+    for (const h of hashes) assertHash(h);
+    return [...new Set(hashes)].filter((h) => !this.#blocks.has(h));
+  }
+
   async *list(): AsyncIterable<string> {
     yield* [...this.#blocks.keys()];
   }

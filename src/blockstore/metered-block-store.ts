@@ -43,6 +43,10 @@ export class MeteredBlockStore implements BlockStore {
     return this.inner.delete(hash);
   }
 
+  makeDurable(hashes: readonly string[]): Promise<string[]> {
+    return this.inner.makeDurable(hashes);
+  }
+
   list(): AsyncIterable<string> {
     return this.inner.list();
   }

@@ -342,7 +342,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       mirror,
       vfs,
       uploader,
-      chunkFile: (p) => chunkPool.chunk(p),
+      chunkFile: (p, o) => chunkPool.chunk(p, undefined, o),
       lock,
       connectivity: online,
       device: async () => (await whoami()).device,

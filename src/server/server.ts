@@ -47,6 +47,8 @@ export function openDataDir(dataDir: string, options: { owner?: boolean } = {}):
     root: path.join(dataDir, 'blocks'),
     verifyOnGet: false,
     tmpMaxAgeMs: options.owner ? 0 : FOREIGN_TMP_AGE_MS,
+    // The server's PUTs answer before their block is durable; commits wait (block-flusher.ts).
+    syncInGroups: options.owner ?? false,
   });
   return { meta, blocks };
 }
@@ -73,6 +75,7 @@ export async function openStores(
       root: path.join(dataDir, 'blocks'),
       verifyOnGet: false,
       tmpMaxAgeMs: options.owner ? 0 : FOREIGN_TMP_AGE_MS,
+      syncInGroups: options.owner ?? false,
     });
   }
   let meta: MetadataStore;

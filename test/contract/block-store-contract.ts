@@ -42,6 +42,16 @@ export function blockStoreContract(
       }
     });
 
+    t.test('makeDurable never reports a stored block absent', async (t) => {
+      const blocks = [randomBytes(1000), randomBytes(70_000), Buffer.alloc(200_000, 'z')];
+      const hashes = blocks.map((b) => sha256hex(b));
+      await Promise.all(blocks.map((b, i) => store.put(hashes[i]!, b)));
+      t.same(await store.makeDurable([...hashes, hashes[0]!]), []);
+      t.same(await store.makeDurable([]), []);
+      for (const [i, h] of hashes.entries()) t.same(await store.get(h), blocks[i]);
+      await t.rejects(store.makeDurable(['not-a-hash']), { code: 'BAD_HASH' });
+    });
+
     t.test('put is idempotent', async (t) => {
       const data = randomBytes(5000);
       const hash = sha256hex(data);

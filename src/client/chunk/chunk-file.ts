@@ -63,9 +63,20 @@ export interface ChunkedFile {
   size: number;
 }
 
+export interface ChunkOptions {
+  /**
+   * Told of the blocks of each window as soon as they are final, in order (an upload starts
+   * sending them while the rest of the file is chunked); the result still lists them all.
+   */
+  onBlocks?: (blocks: BlockRef[]) => void;
+  /** Stops between windows (the upload it served was given up); the promise rejects. */
+  signal?: AbortSignal;
+}
+
 export async function chunkFile(
   path: string,
   params: ChunkParams = DEFAULT_CHUNK_PARAMS,
+  options: ChunkOptions = {},
 ): Promise<ChunkedFile> {
   const room = params.max; // the carry is always shorter than max
   const region = room + READ_WINDOW;
@@ -98,6 +109,7 @@ export async function chunkFile(
     let reading = readWindow(regions[0]!, 0);
     for (;;) {
       const got = await reading;
+      options.signal?.throwIfAborted();
       size += got;
       const eof = got < READ_WINDOW;
       if (!eof) reading = readWindow(regions[cur ^ 1]!, size);
@@ -107,6 +119,7 @@ export async function chunkFile(
       const starts = startsInPlace(start, len, params);
       const mem = new Uint8Array(wasm.memory.buffer, start, len);
       let keepFrom = len;
+      const found = blocks.length;
       for (let i = 0; i < starts.length; i++) {
         const s = starts[i]!;
         if (!eof && s + params.max > len) {
@@ -116,6 +129,7 @@ export async function chunkFile(
         const e = i + 1 < starts.length ? starts[i + 1]! : len;
         blocks.push({ hash: createHash('sha256').update(mem.subarray(s, e)).digest('hex'), size: e - s });
       }
+      if (options.onBlocks && blocks.length > found) options.onBlocks(blocks.slice(found));
       if (eof) break;
       // Move the carried tail in front of the next window (already being read into the other region).
       carry = len - keepFrom;

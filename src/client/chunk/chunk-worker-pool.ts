@@ -2,15 +2,21 @@
  * ChunkWorkerPool: chunk + hash files on worker threads, so the thread that answers FUSE never
  * spends seconds hashing a large file. One file per worker at a time; further requests wait in a
  * FIFO (bounded by its callers: the upload queue hands over at most `size` files at once).
+ *
+ * A job may stream: its worker posts each window's final blocks as found (`onBlocks`), so an upload
+ * sends them while the rest of the file is chunked; an aborted job stops between windows.
  */
 import { Worker } from 'node:worker_threads';
 import { LoftError } from '../../shared/errors.js';
-import type { ChunkedFile } from './chunk-file.js';
+import type { BlockRef } from '../../shared/protocol.js';
+import type { ChunkedFile, ChunkOptions } from './chunk-file.js';
 import type { ChunkParams } from './streaming-chunker.js';
 
 interface Job {
+  id: number;
   path: string;
   params: ChunkParams | undefined;
+  options: ChunkOptions;
   resolve: (r: ChunkedFile) => void;
   reject: (e: Error) => void;
 }
@@ -31,10 +37,24 @@ export class ChunkWorkerPool {
     for (let i = 0; i < size; i++) this.#slots.push(this.#spawn());
   }
 
-  chunk(path: string, params?: ChunkParams): Promise<ChunkedFile> {
+  chunk(path: string, params?: ChunkParams, options: ChunkOptions = {}): Promise<ChunkedFile> {
     if (this.#closed) return Promise.reject(new LoftError('UNAVAILABLE', 'chunk workers are closed'));
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
     return new Promise((resolve, reject) => {
-      this.#queue.push({ path, params, resolve, reject });
+      const job: Job = { id: this.#nextId++, path, params, options, resolve, reject };
+      this.#queue.push(job);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const queued = this.#queue.indexOf(job);
+          if (queued >= 0) {
+            this.#queue.splice(queued, 1);
+            reject(signal.reason as Error);
+          } else this.#slots.find((s) => s.job === job)?.worker.postMessage({ cancel: job.id });
+        },
+        { once: true },
+      );
       this.#dispatch();
     });
   }
@@ -50,7 +70,9 @@ export class ChunkWorkerPool {
     const worker = new Worker(new URL('./chunk-worker.js', import.meta.url));
     worker.unref();
     const slot: Slot = { worker, job: null };
-    worker.on('message', (msg: { result?: ChunkedFile; error?: { message: string; code?: string } }) => {
+    type Msg = { result?: ChunkedFile; blocks?: BlockRef[]; error?: { message: string; code?: string } };
+    worker.on('message', (msg: Msg) => {
+      if (msg.blocks) return void slot.job?.options.onBlocks?.(msg.blocks);
       const job = slot.job;
       slot.job = null;
       if (job) {
@@ -81,7 +103,12 @@ export class ChunkWorkerPool {
       if (slot.job || this.#queue.length === 0) continue;
       const job = this.#queue.shift()!;
       slot.job = job;
-      slot.worker.postMessage({ id: this.#nextId++, path: job.path, params: job.params });
+      slot.worker.postMessage({
+        id: job.id,
+        path: job.path,
+        params: job.params,
+        stream: job.options.onBlocks !== undefined,
+      });
     }
   }
 }

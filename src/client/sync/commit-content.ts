@@ -6,9 +6,17 @@
 import fs from 'node:fs/promises';
 import { LoftError } from '../../shared/errors.js';
 import { rechunk } from '../chunk/rechunk.js';
+import { feedChunks } from '../upload/block-feed.js';
 import type { Mirror, MirrorNode } from '../mirror/mirror.js';
 import type { UploadContent } from '../upload/uploader.js';
 import type { PushLoopOptions } from './push-loop.js';
+
+/**
+ * Files at least this large that are all local are sent while they are chunked (BlockFeed): above
+ * one chunker window (16 MiB) the first blocks are on their way before the file is read through.
+ * Smaller ones (and every file push-batch.ts sends, CHUNKED_MAX = 4 MiB) are chunked first.
+ */
+const STREAM_MIN = 16 * 1024 * 1024;
 
 /** The content of a dirty file: chunked whole in a worker when it is all local, else around the edits. */
 export async function dirtyContent(
@@ -25,6 +33,31 @@ export async function dirtyContent(
     if (got !== n) throw new LoftError('CONFLICT', `${node.name} changed while it was uploaded`);
     return buf;
   };
+  if (d.file.complete && size >= STREAM_MIN) {
+    const fh = await fs.open(stagingPath, 'r');
+    const { feed, stop } = feedChunks(o.chunkFile, stagingPath, size);
+    return {
+      get blocks() {
+        if (!feed.complete)
+          throw new LoftError('INTERNAL', `${node.name}: blocks read before chunking ended`);
+        return feed.all;
+      },
+      size,
+      read: async (offset, n) => {
+        const buf = Buffer.allocUnsafe(n);
+        const { bytesRead } = await fh.read(buf, 0, n, offset);
+        if (bytesRead !== n) throw new LoftError('CONFLICT', `${node.name} changed while it was uploaded`);
+        return buf;
+      },
+      chunks: feed,
+      ready: feed.done,
+      close: async () => {
+        stop();
+        await feed.done.catch(() => {});
+        await fh.close();
+      },
+    };
+  }
   if (d.file.complete) {
     const chunked = await o.chunkFile(stagingPath);
     if (chunked.size !== size) throw new LoftError('CONFLICT', `${node.name} changed while it was uploaded`);

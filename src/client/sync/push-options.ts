@@ -1,7 +1,7 @@
 /** What the push loop is given (its remote, the mirror, the Vfs, …) and what it reports. */
 import type { Timers } from '../../shared/clock.js';
 import type { Revision } from '../../shared/protocol.js';
-import type { ChunkedFile } from '../chunk/chunk-file.js';
+import type { ChunkedFile, ChunkOptions } from '../chunk/chunk-file.js';
 import type { Connectivity } from '../hydrate/hydrator.js';
 import type { Mirror } from '../mirror/mirror.js';
 import type {
@@ -34,8 +34,8 @@ export interface PushLoopOptions {
   mirror: Mirror;
   vfs: Vfs;
   uploader: Uploader;
-  /** Chunks a complete local file off this thread. */
-  chunkFile: (path: string) => Promise<ChunkedFile>;
+  /** Chunks a complete local file off this thread (telling `options.onBlocks` as it goes). */
+  chunkFile: (path: string, options?: ChunkOptions) => Promise<ChunkedFile>;
   lock: SyncLock;
   connectivity: Connectivity;
   /** This device's name, for conflicted copies. */

@@ -4,6 +4,12 @@
  *   chunk + hash (worker thread) → "which of these must I send?" → PUT only those (bounded
  *   parallelism, each read back from the file at its offset) → commit with the parent revision.
  *
+ * Content still being chunked (a new large file: `UploadContent.chunks`) is sent as a pipeline:
+ * as each window's blocks arrive from the chunker they join the next missing-blocks question (one
+ * question in flight; whatever arrived meanwhile goes in the next, so questions batch themselves),
+ * and the blocks it names go to the scheduler at once, several in flight. Chunking, questions and
+ * PUTs overlap; memory stays ~ concurrency × block size (bytes are read from the file when sent).
+ *
  * A commit answered BLOCK_UNUSABLE (a block vanished or was never accepted between the question and
  * the commit) re-sends what the server names, once. A stale parent revision is a CONFLICT for the
  * caller to resolve (it keeps the local version as a conflicted copy); nothing is retried here.
@@ -12,12 +18,16 @@
 import fs from 'node:fs/promises';
 import { isLoftError, LoftError } from '../../shared/errors.js';
 import type { BlockRef, Revision } from '../../shared/protocol.js';
-import type { ChunkedFile } from '../chunk/chunk-file.js';
+import type { ChunkedFile, ChunkOptions } from '../chunk/chunk-file.js';
+import type { ChunkParams } from '../chunk/streaming-chunker.js';
 import type { CommitRequest } from '../remote/remote-client.js';
+import { feedChunks } from './block-feed.js';
 import { UploadScheduler } from './upload-scheduler.js';
 
 /** Files up to this size upload ahead of larger ones. */
 const SMALL_FILE = 4 * 1024 * 1024;
+/** Hashes per missing-blocks question of a pipelined upload (~70 KB of JSON; the server takes 100k). */
+const QUESTION_MAX = 1024;
 
 export interface UploadTarget {
   missingBlocks(hashes: string[], signal?: AbortSignal): Promise<string[]>;
@@ -26,7 +36,7 @@ export interface UploadTarget {
 }
 
 export interface Chunker {
-  chunk(path: string): Promise<ChunkedFile>;
+  chunk(path: string, params?: ChunkParams, options?: ChunkOptions): Promise<ChunkedFile>;
 }
 
 export interface UploadRequest extends UploadDestination {
@@ -56,6 +66,13 @@ export interface UploadContent {
   close?(): Promise<void>;
   /** The committed blocks as they are (a chmod, a utimens, a retried commit): nothing new to read. */
   metadataOnly?: boolean;
+  /**
+   * Content still being chunked: its blocks as they are found (`sendBlocks` sends them as they
+   * come). `blocks` is complete only once `ready` has resolved.
+   */
+  chunks?: AsyncIterable<readonly { hash: string; size: number; offset: number }[]>;
+  /** Resolves when `blocks` is complete (rejects if chunking failed); absent: complete already. */
+  ready?: Promise<void>;
 }
 
 export interface UploadResult {
@@ -84,24 +101,35 @@ export class Uploader {
     private readonly scheduler: UploadScheduler = new UploadScheduler(),
   ) {}
 
-  /** Chunks a local file and uploads it. */
+  /** Chunks a local file and uploads it, sending blocks while the rest is chunked. */
   async upload(req: UploadRequest): Promise<UploadResult> {
-    const chunked = await this.chunker.chunk(req.file);
-    const blocks: { hash: string; size: number; offset: number }[] = [];
-    let at = 0;
-    for (const b of chunked.blocks) {
-      blocks.push({ ...b, offset: at });
-      at += b.size;
-    }
     const fh = await fs.open(req.file, 'r');
     try {
-      const read = async (offset: number, size: number) => {
-        const data = Buffer.alloc(size);
-        const { bytesRead } = await fh.read(data, 0, size, offset);
-        if (bytesRead !== size) throw new LoftError('CONFLICT', `${req.file} changed while it was uploaded`);
-        return data;
-      };
-      return await this.uploadContent({ blocks, size: chunked.size, read }, req);
+      const size = (await fh.stat()).size;
+      const { feed, stop } = feedChunks((p, o) => this.chunker.chunk(p, undefined, o), req.file, size);
+      try {
+        return await this.uploadContent(
+          {
+            get blocks() {
+              return feed.all;
+            },
+            size,
+            read: async (offset: number, n: number) => {
+              const data = Buffer.alloc(n);
+              const { bytesRead } = await fh.read(data, 0, n, offset);
+              if (bytesRead !== n)
+                throw new LoftError('CONFLICT', `${req.file} changed while it was uploaded`);
+              return data;
+            },
+            chunks: feed,
+            ready: feed.done,
+          },
+          req,
+        );
+      } finally {
+        stop();
+        await feed.done.catch(() => {});
+      }
     } finally {
       await fh.close();
     }
@@ -129,8 +157,69 @@ export class Uploader {
     progress: UploadProgress = { toSend: 0, sent: 0 },
     onBlock?: (hash: string, data: Buffer) => void,
   ): Promise<{ bytes: number; blocks: number }> {
+    if (content.chunks) return this.#pipeline(content, content.chunks, signal, progress, onBlock);
     const hashes = [...new Set(content.blocks.map((b) => b.hash))];
-    return this.#send(content, await this.target.missingBlocks(hashes, signal), signal, progress, onBlock);
+    const missing = await this.target.missingBlocks(hashes, signal);
+    return this.#send(content, placesOf(content), missing, signal, progress, onBlock);
+  }
+
+  /** sendBlocks of content still being chunked: questions and PUTs while the chunker runs. */
+  async #pipeline(
+    content: UploadContent,
+    chunks: NonNullable<UploadContent['chunks']>,
+    signal: AbortSignal | undefined,
+    progress: UploadProgress,
+    onBlock?: (hash: string, data: Buffer) => void,
+  ): Promise<{ bytes: number; blocks: number }> {
+    const where: Places = new Map();
+    const waiting: string[] = [];
+    const sends: Promise<{ bytes: number; blocks: number }>[] = [];
+    let error: unknown = null;
+    const fail = (err: unknown) => void (error ??= err);
+    let question: Promise<void> | null = null;
+    // One question at a time; it keeps asking while blocks keep arriving (set to null synchronously
+    // when it finds nothing waiting, so a block pushed after that starts a new one).
+    const ask = async () => {
+      try {
+        while (waiting.length > 0 && error === null) {
+          const missing = await this.target.missingBlocks(waiting.splice(0, QUESTION_MAX), signal);
+          const sent = this.#send(content, where, missing, signal, progress, onBlock);
+          sent.catch(fail);
+          sends.push(sent);
+        }
+      } catch (err) {
+        fail(err);
+      } finally {
+        question = null;
+      }
+    };
+    try {
+      for await (const blocks of chunks) {
+        for (const b of blocks) {
+          if (where.has(b.hash)) continue;
+          where.set(b.hash, { offset: b.offset, size: b.size });
+          waiting.push(b.hash);
+        }
+        if (error !== null) break;
+        if (waiting.length > 0) question ??= ask();
+      }
+    } catch (err) {
+      fail(err); // chunking failed (the file changed, the chunker was stopped)
+    }
+    while (question) await question;
+    // Every PUT started has ended before this returns (the caller closes the file next).
+    const results = await Promise.allSettled(sends);
+    if (error !== null) throw error;
+    await content.ready;
+    let bytes = 0;
+    let blocks = 0;
+    for (const r of results) {
+      if (r.status === 'fulfilled') {
+        bytes += r.value.bytes;
+        blocks += r.value.blocks;
+      }
+    }
+    return { bytes, blocks };
   }
 
   /** Sends those of the content's blocks that `missing` names (asked for many files at once). */
@@ -140,8 +229,9 @@ export class Uploader {
     signal?: AbortSignal,
     onBlock?: (hash: string, data: Buffer) => void,
   ): Promise<{ bytes: number; blocks: number }> {
+    await content.ready;
     const hashes = [...new Set(content.blocks.map((b) => b.hash))].filter((h) => missing.has(h));
-    return this.#send(content, hashes, signal, { toSend: 0, sent: 0 }, onBlock);
+    return this.#send(content, placesOf(content), hashes, signal, { toSend: 0, sent: 0 }, onBlock);
   }
 
   /** Of `hashes`, those the server asks for (the question `sendBlocks` asks for one file). */
@@ -156,6 +246,7 @@ export class Uploader {
     progress: UploadProgress = { toSend: 0, sent: 0 },
     onBlock?: (hash: string, data: Buffer) => void,
   ): Promise<UploadResult> {
+    await content.ready;
     const blocks = content.blocks.map((b) => ({ hash: b.hash, size: b.size }));
     const commit: CommitRequest = {
       ...(dest.path !== undefined
@@ -176,7 +267,7 @@ export class Uploader {
     } catch (err) {
       if (!isLoftError(err, 'BLOCK_UNUSABLE')) throw err;
       const missing = (err.details?.missing as string[] | undefined) ?? [];
-      sent = await this.#send(content, missing, dest.signal, progress, onBlock);
+      sent = await this.#send(content, placesOf(content), missing, dest.signal, progress, onBlock);
       result = await this.target.commit(commit, dest.signal);
     }
     return { ...result, sentBytes: sent.bytes, sentBlocks: sent.blocks, totalBlocks: blocks.length, blocks };
@@ -184,13 +275,12 @@ export class Uploader {
 
   async #send(
     content: UploadContent,
+    where: Places,
     hashes: string[],
     signal: AbortSignal | undefined,
     progress: UploadProgress,
     onBlock?: (hash: string, data: Buffer) => void,
   ): Promise<{ bytes: number; blocks: number }> {
-    const where = new Map<string, { offset: number; size: number }>();
-    for (const b of content.blocks) where.set(b.hash, { offset: b.offset, size: b.size });
     for (const h of hashes) progress.toSend += where.get(h)?.size ?? 0;
     let bytes = 0;
     let blocks = 0;
@@ -218,4 +308,13 @@ export class Uploader {
     );
     return { bytes, blocks };
   }
+}
+
+/** Where each block of a file lies, by hash. */
+type Places = Map<string, { offset: number; size: number }>;
+
+function placesOf(content: UploadContent): Places {
+  const where: Places = new Map();
+  for (const b of content.blocks) where.set(b.hash, { offset: b.offset, size: b.size });
+  return where;
 }

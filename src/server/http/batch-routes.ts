@@ -9,7 +9,9 @@
  * 2. Access, per op: the caller's role in the op's namespace (FORBIDDEN fails that op alone).
  * 3. Inline bytes, per op: verified against the hash and written to the BlockStore before the
  *    transaction (bytes first, record second, as a PUT does; garbage-collector.ts says why). A
- *    mismatch (HASH_MISMATCH) fails that op alone. Written a few at a time: each is an fsync.
+ *    mismatch (HASH_MISMATCH) fails that op alone. Then every block a commit references is made
+ *    durable (BlockStore.makeDurable, one group for the whole batch); one the store lost fails its
+ *    op alone with BLOCK_UNUSABLE.
  * 4. The MetadataStore's `batch`: each op atomic on its own in one transaction; then each
  *    namespace that changed wakes its long-polls once.
  *
@@ -22,14 +24,14 @@ import type { TSchema } from '@sinclair/typebox';
 import type { BatchOp, BatchOutcome, BatchPlace, InlineBlock } from '../../metastore/metadata-store.js';
 import { LoftError } from '../../shared/errors.js';
 import { MAX_BATCH_BODY, MAX_BATCH_OPS, MAX_INLINE_SIZE } from '../../shared/protocol.js';
-import { writeBlockBytes } from './block-routes.js';
+import { lostBlocks, writeBlockBytes } from './block-routes.js';
 import { oneLine } from './request-fields.js';
 import { batchNamespaces } from './batch-view.js';
 import type { RouteContext } from './route-context.js';
 import { project, viewOf } from './user-view.js';
 import { BatchBody, BatchCommit, BatchDelete, BatchMkdir, BatchMove } from './schemas.js';
 
-/** Inline blocks written at once (each write is a file, an fsync and a rename). */
+/** Inline blocks written at once (each write is a file; they are synced together in step 3b). */
 const INLINE_WRITE_CONCURRENCY = 8;
 
 const CHECKS: Record<string, TypeCheck<TSchema>> = {
@@ -116,6 +118,24 @@ export function registerBatchRoutes(app: FastifyInstance, ctx: RouteContext): vo
         for (let i = pending.shift(); i !== undefined; i = pending.shift()) await write(i);
       });
       await Promise.all(workers);
+
+      // 3b. Every block a commit references durable first; one the store lost fails its op alone.
+      const refs = ops.flatMap((op) => (op.op === 'commit' ? op.blocks.map((b) => b.hash) : []));
+      const lost = await lostBlocks(ctx, refs);
+      if (lost.size)
+        ops.forEach((op, i) => {
+          const missing = op.op === 'commit' ? op.blocks.filter((b) => lost.has(b.hash)) : [];
+          if (missing.length) {
+            const error = new LoftError(
+              'BLOCK_UNUSABLE',
+              `${missing.length} block(s) must be uploaded again`,
+              {
+                details: { missing: [...new Set(missing.map((b) => b.hash))] },
+              },
+            );
+            ops[i] = { op: 'failed', ns: op.ns, error };
+          }
+        });
 
       // 4. One transaction; each namespace that changed wakes its long-polls once.
       const outcomes = await meta.batch(actor(request), ops);

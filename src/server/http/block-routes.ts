@@ -126,6 +126,32 @@ export async function writeBlockBytes(
   }
 }
 
+/**
+ * The durability barrier of a commit: waits until every block it references is durable (the
+ * server's PUTs answer before that: block-flusher.ts) and throws BLOCK_UNUSABLE, as a commit of an
+ * unknown block does, for those the store lost (written before a crash and never synced), so the
+ * client sends them again. Called before the commit's metadata transaction: a committed revision
+ * never references a block that a power loss could lose.
+ */
+export async function durableBlocks(
+  ctx: Pick<RouteContext, 'blocks'>,
+  hashes: readonly string[],
+): Promise<void> {
+  const lost = await lostBlocks(ctx, hashes);
+  if (lost.size)
+    throw new LoftError('BLOCK_UNUSABLE', `${lost.size} block(s) must be uploaded again before this commit`, {
+      details: { missing: [...lost] },
+    });
+}
+
+/** Of `hashes`, those the block store does not hold durably (see durableBlocks). */
+export async function lostBlocks(
+  ctx: Pick<RouteContext, 'blocks'>,
+  hashes: readonly string[],
+): Promise<Set<string>> {
+  return new Set(hashes.length ? await ctx.blocks.makeDurable(hashes) : []);
+}
+
 function isOctetStream(contentType: string | undefined): boolean {
   return (contentType ?? '').split(';')[0]!.trim().toLowerCase() === 'application/octet-stream';
 }

@@ -5,6 +5,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LoftError } from '../../shared/errors.js';
 import { MAX_TREE_LIMIT, MAX_TREE_PAGE_BLOCKS, type Revision } from '../../shared/protocol.js';
+import { durableBlocks } from './block-routes.js';
 import { nodeRef, place, toPlace } from './request-fields.js';
 import { growthOf } from './quota.js';
 import type { RouteContext } from './route-context.js';
@@ -29,6 +30,10 @@ export function registerTreeRoutes(app: FastifyInstance, ctx: RouteContext): voi
     const { ns, b, view } = await locate(ctx, request, request.body, 'write');
     const node = b.parentId !== undefined || b.name !== undefined ? place(b) : nodeRef(b);
     await ctx.quota.admit(ns, await growthOf(meta, ns, node, b.size));
+    await durableBlocks(
+      ctx,
+      b.blocks.map((x) => x.hash),
+    );
     const rev = await meta.commitFile(actor(request), {
       ns,
       node,

@@ -65,3 +65,59 @@ t.test('a one-byte edit in the middle changes only the chunks around it', async 
   const pre = (await chunkFile(pc)).blocks.filter((x) => !ha.has(x.hash));
   t.ok(pre.length <= 2, `prepend: ${pre.length} new chunk(s)`);
 });
+
+t.test('a streaming job hands each window its blocks in order; together they are the result', async (t) => {
+  const data = randomBytes(40 * 1024 * 1024 + 777);
+  const p = path.join(dir, 'streamed');
+  writeFileSync(p, data);
+  const pool = new ChunkWorkerPool(1);
+  t.teardown(() => pool.close());
+  const windows: { hash: string; size: number }[][] = [];
+  const result = await pool.chunk(p, undefined, { onBlocks: (b) => windows.push(b) });
+  t.ok(windows.length >= 3, `${windows.length} windows for 40 MiB (16 MiB each)`);
+  t.same(windows.flat(), result.blocks);
+  t.same(result.blocks, reference(data));
+  // The same on this thread.
+  const here: { hash: string; size: number }[][] = [];
+  t.same((await chunkFile(p, undefined, { onBlocks: (b) => here.push(b) })).blocks, result.blocks);
+  t.same(here.flat(), result.blocks);
+});
+
+t.test('an aborted chunking stops at the next window; the pool drops queued jobs', async (t) => {
+  const data = randomBytes(48 * 1024 * 1024);
+  const p = path.join(dir, 'aborted');
+  writeFileSync(p, data);
+  // On this thread: aborted while the first window's blocks are handed over, it reads no further.
+  const abort = new AbortController();
+  let windows = 0;
+  await t.rejects(
+    chunkFile(p, undefined, {
+      signal: abort.signal,
+      onBlocks: () => {
+        windows++;
+        abort.abort();
+      },
+    }),
+  );
+  t.equal(windows, 1);
+  // In the pool: a job aborted while it waits for the worker never runs; one aborted while it runs
+  // ends one way or the other, and the worker goes on with the next.
+  const pool = new ChunkWorkerPool(1);
+  t.teardown(() => pool.close());
+  const running = new AbortController();
+  const first = pool.chunk(p, undefined, { signal: running.signal, onBlocks: () => running.abort() });
+  const queued = new AbortController();
+  let queuedRan = false;
+  const second = pool.chunk(p, undefined, { signal: queued.signal, onBlocks: () => (queuedRan = true) });
+  queued.abort();
+  await t.rejects(second);
+  await first.then(
+    () => {},
+    () => {},
+  );
+  t.equal(queuedRan, false, 'the queued job never ran');
+  const small = path.join(dir, 'after');
+  writeFileSync(small, 'next');
+  t.equal((await pool.chunk(small)).size, 4);
+  await t.rejects(pool.chunk(p, undefined, { signal: AbortSignal.abort() }));
+});
