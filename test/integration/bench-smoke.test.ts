@@ -1,0 +1,82 @@
+/**
+ * Every benchmark in scripts/bench, run the way people run it (`node scripts/bench/NAME.mjs`) at its
+ * smallest size: one run, tiny data. Each must exit 0, print its table (a row it always prints is
+ * matched) and leave no FUSE mount behind, so a renamed route, flag, helper or status field fails
+ * here and not at the next benchmark session. No number is judged: the machine running the suite is
+ * shared. rclone is optional for the benches that compare with it (their table says "not
+ * installed" where it is missing). scale.mjs has its own smoke test (scale-bench.test.ts).
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { REPO_ROOT } from '../helpers/server-process.js';
+
+const execFileP = promisify(execFile);
+/** One bench at its smoke size; far more than it needs on a quiet machine (seconds), for a loaded one. */
+const BENCH_TIMEOUT_MS = 180_000;
+
+interface Smoke {
+  bench: string;
+  args: string[];
+  /** Lines of its table that any run prints. */
+  expect: RegExp[];
+}
+
+const SMOKES: Smoke[] = [
+  {
+    bench: 'chunk',
+    args: ['--runs', '1', '--size', '4'],
+    expect: [
+      /^\| what \| median MB\/s \| runs \|$/m,
+      /^\| Loft chunkFile: streaming chunk \+ hash \| \d+ \| \d+ \|$/m,
+    ],
+  },
+  {
+    bench: 'ingest',
+    args: ['--blocks', '4', '--conc', '2', '--runs', '1'],
+    expect: [/^4 × 1 MiB, 2 in flight, median of 1: \d+ MB\/s; per GiB: server cpu [\d.]+ s/m],
+  },
+  {
+    bench: 'smallfiles',
+    args: [
+      '--runs',
+      '1',
+      '--only',
+      'ext4,loft,rclone',
+      '--workloads',
+      'git,cp,big',
+      '--git-files',
+      '20',
+      '--big',
+      '2M',
+    ],
+    expect: [
+      /^\| workload \(s, median of 1\) \| ext4 \| Loft: returns \| Loft: all on the server \| rclone: returns \| rclone: all on the server \|$/m,
+      /^\| `git clone` of a local repository \(20 files\) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| (not installed|[\d.]+) \| (not installed|[\d.]+) \|$/m,
+      /^\| `cp -r` of 1,000 × 4 KiB files \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/m,
+    ],
+  },
+];
+
+/** FUSE mounts left below the OS temp dir by a bench (its work dirs are loft-bench-NAME-*). */
+const leftMounts = (bench: string): string[] =>
+  readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1] ?? '')
+    .filter((m) => m.includes(`/loft-bench-${bench}-`));
+
+for (const { bench, args, expect } of SMOKES) {
+  t.test(`${bench} bench at its smoke size`, async (t) => {
+    const began = performance.now();
+    const { stdout } = await execFileP(
+      process.execPath,
+      [path.join(REPO_ROOT, 'scripts', 'bench', `${bench}.mjs`), ...args],
+      { timeout: BENCH_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 },
+    );
+    t.comment(`${bench}: ${((performance.now() - began) / 1000).toFixed(1)} s`);
+    for (const row of expect) t.match(stdout, row);
+    t.same(leftMounts(bench), [], 'no mount left behind');
+  });
+}
