@@ -26,6 +26,23 @@ interface Smoke {
 
 const SMOKES: Smoke[] = [
   {
+    bench: 'server',
+    args: ['--runs', '1', '--commits', '10', '--polls', '3'],
+    expect: [
+      /^\| metric \| median \| runs \(all values\) \| unit \|$/m,
+      /^\| commit only, sequential \(4 KiB file, block pre-uploaded\) \| [\d,]+ \| [\d,]+ \| commits\/s \|$/m,
+      /^\| long-poll wake, commit sent → poll answered, p50 \| [\d.,]+ \| [\d.,]+ \| ms \|$/m,
+    ],
+  },
+  {
+    bench: 'search',
+    args: ['--runs', '1', '--files', '1000'],
+    expect: [
+      /^SQLite: search over 1,000 files/m,
+      /^8\+ chars, matches nothing \("zebra-zoo"\) +\| +0 \| +[\d.]+ \| +[\d.]+$/m,
+    ],
+  },
+  {
     bench: 'chunk',
     args: ['--runs', '1', '--size', '4'],
     expect: [
