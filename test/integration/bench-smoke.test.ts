@@ -26,6 +26,15 @@ interface Smoke {
 
 const SMOKES: Smoke[] = [
   {
+    bench: 'drive',
+    args: ['--runs', '1', '--size', '2M', '--files', '20'],
+    expect: [
+      /^\| metric \| unit \| Loft \| rclone \| ceiling \| Loft\/rclone \| all runs: Loft · rclone · ceiling \|$/m,
+      /^\| cold sequential read, 2 MiB, 1 MiB reads \(fresh mount, empty cache\) \| MB\/s \| [\d,]+ \| (n\/a \(rclone not installed\)|[\d,]+) \| [\d,]+ \|/m,
+      /^\| `ls -l` of 20 files, repeat \| ms \| [\d.,]+ \| .* \| [\d.,]+ \|/m,
+    ],
+  },
+  {
     bench: 'server',
     args: ['--runs', '1', '--commits', '10', '--polls', '3'],
     expect: [
