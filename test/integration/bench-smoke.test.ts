@@ -52,6 +52,19 @@ const SMOKES: Smoke[] = [
     ],
   },
   {
+    bench: 'compression',
+    args: ['--runs', '1', '--mib', '2'],
+    expect: [
+      /^\| text \| zstd 1 \(zstd-wasm\) \| [\d.]+ \| \d+ \| \d+ \|$/m,
+      /^\| random \| deflate 1 \(node zlib\) \|/m,
+    ],
+  },
+  {
+    bench: 'vfs-ops',
+    args: ['20'],
+    expect: [/^create median [\d.]+ p90 [\d.]+ ms$/m, /^release median [\d.]+ p90 [\d.]+ ms$/m],
+  },
+  {
     bench: 'chunk',
     args: ['--runs', '1', '--size', '4'],
     expect: [
