@@ -11,7 +11,6 @@ const BENCH_NOT_YET_TS = [
   'gc-populate',
   'gc',
   'links',
-  'meta',
   's3-blocks',
   'scale',
   'sync',
