@@ -7,7 +7,6 @@ import tseslint from 'typescript-eslint';
 const BENCH_NOT_YET_TS = [
   'batch',
   'check',
-  'content-search',
   'gc-populate',
   'gc',
   'links',
