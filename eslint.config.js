@@ -9,7 +9,6 @@ const BENCH_NOT_YET_TS = [
   'check',
   'gc-populate',
   'gc',
-  'links',
   's3-blocks',
   'scale',
   'sync',
