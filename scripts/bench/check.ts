@@ -59,7 +59,7 @@ runBench('check', async ({ work, log }) => {
   const token = await server.addUser('bench');
   log(`populating ${files} files…`);
   await populate(data, { userName: 'bench', files, revs: 1, perFolder, blockFiles: false, log });
-  await server.start();
+  await server.start(60_000);
   log('first sync of the drive…');
   let t0 = performance.now();
   const mount = new MountProcess(server.url, token, { root: path.join(work, 'drive') });

@@ -27,7 +27,7 @@ runBench('vfs-ops', async ({ work }) => {
   );
   const server = new ServerProcess();
   track({ stop: () => server.dispose() });
-  await server.start();
+  await server.start(60_000);
   const token = await server.addUser('b');
   const core = await openDriveCore({
     server: server.url,

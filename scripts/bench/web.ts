@@ -38,7 +38,7 @@ runBench('web', async () => {
   const { entries, runs } = parseFlags(process.argv.slice(2), { entries: 10000, runs: 5 }, USAGE);
   const server = new ServerProcess();
   track({ stop: () => server.dispose() });
-  await server.start();
+  await server.start(60_000);
   const browser = await launchBrowser();
   track({ stop: () => browser.close() });
   const token = await server.addUser('web');
