@@ -14,8 +14,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import { parseFlags, UsageError } from './lib/cli.js';
+import { apiCall, type ApiOptions, type Method } from './lib/http.js';
 import { startLoftServer } from './lib/loft.js';
 import { runBench } from './lib/main.js';
 import { machineLoad, median } from './lib/report.js';
@@ -28,36 +29,18 @@ const PARALLEL = 8;
 const agent = new Agent({ keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000, connections: 16 });
 let requests = 0;
 
-type Method = 'GET' | 'PUT' | 'POST';
-interface CallOptions {
-  json?: unknown;
-  bytes?: Buffer;
-}
-type Api = <T = unknown>(method: Method, urlPath: string, o?: CallOptions) => Promise<T>;
+type Api = <T = unknown>(method: Method, urlPath: string, o?: ApiOptions) => Promise<T>;
 
-async function call<T>(
+/** Counts the requests (the table shows how many each way sends). */
+function call<T>(
   base: string,
   token: string,
   method: Method,
   urlPath: string,
-  { json, bytes }: CallOptions = {},
-) {
-  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-  let body: string | Buffer | undefined;
-  if (json !== undefined) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(json);
-  }
-  if (bytes !== undefined) {
-    headers['content-type'] = 'application/octet-stream';
-    body = bytes;
-  }
+  o: ApiOptions = {},
+): Promise<T> {
   requests++;
-  const res = await request(base + urlPath, { method, headers, body, dispatcher: agent });
-  const text = await res.body.text();
-  if (res.statusCode >= 300)
-    throw new Error(`${method} ${urlPath} -> ${res.statusCode}: ${text.slice(0, 300)}`);
-  return JSON.parse(text) as T;
+  return apiCall<T>(base, token, method, urlPath, { ...o, agent });
 }
 
 interface File {

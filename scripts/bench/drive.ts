@@ -37,9 +37,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import { startCeilingFs, type CeilingFs } from './lib/ceiling.js';
 import { KiB, MiB, parseFlags, parseSize, UsageError } from './lib/cli.js';
+import { apiCall } from './lib/http.js';
 import { loftStatus, mountLoft, startLoftServer, type LoftMount, type LoftServer } from './lib/loft.js';
 import { runBench } from './lib/main.js';
 import { unmount } from './lib/mounts.js';
@@ -310,32 +311,9 @@ async function setupLoft(
     keepAliveMaxTimeout: 600_000,
     connections: UPLOAD_PARALLEL,
   });
-  const call = async (
-    method: 'PUT' | 'POST',
-    urlPath: string,
-    { json, bytes }: { json?: unknown; bytes?: Buffer },
-  ) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${srv.token}` };
-    let body: string | Buffer | undefined;
-    if (json !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = JSON.stringify(json);
-    }
-    if (bytes !== undefined) {
-      headers['content-type'] = 'application/octet-stream';
-      body = bytes;
-    }
-    const res = await request(srv.url.replace(/\/$/, '') + urlPath, {
-      method,
-      headers,
-      body,
-      dispatcher: agent,
-    });
-    const text = await res.body.text();
-    if (res.statusCode >= 300)
-      throw new Error(`${method} ${urlPath} -> ${res.statusCode}: ${text.slice(0, 300)}`);
-    return JSON.parse(text) as unknown;
-  };
+  const base = srv.url.replace(/\/$/, '');
+  const call = (method: 'PUT' | 'POST', urlPath: string, o: { json?: unknown; bytes?: Buffer }) =>
+    apiCall(base, srv.token, method, urlPath, { ...o, agent });
   try {
     const t0 = performance.now();
     const fh = await fsp.open(data.big, 'r');

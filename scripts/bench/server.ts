@@ -7,8 +7,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import { parseFlags } from './lib/cli.js';
+import { apiCall, type ApiOptions, type Method } from './lib/http.js';
 import { startLoftServer } from './lib/loft.js';
 import { runBench } from './lib/main.js';
 import { machineLoad, median, percentile } from './lib/report.js';
@@ -24,9 +25,7 @@ const agentOpts = { keepAliveTimeout: 60_000, keepAliveMaxTimeout: 600_000 };
 const commitAgent = new Agent(agentOpts); // the committing client (and the other measurements)
 const pollAgent = new Agent(agentOpts); // the long-polling client: its own connection pool
 
-interface CallOptions {
-  json?: unknown;
-  bytes?: Buffer;
+interface CallOptions extends ApiOptions {
   agent?: Agent;
 }
 interface Page {
@@ -35,29 +34,14 @@ interface Page {
   hasMore: boolean;
 }
 
-async function call<T = unknown>(
+/** The committing client's pool unless told otherwise. */
+const call = <T = unknown>(
   base: string,
   token: string | null,
-  method: 'GET' | 'PUT' | 'POST',
+  method: Method,
   urlPath: string,
-  { json, bytes, agent = commitAgent }: CallOptions = {},
-): Promise<T> {
-  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-  let body: string | Buffer | undefined;
-  if (json !== undefined) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(json);
-  }
-  if (bytes !== undefined) {
-    headers['content-type'] = 'application/octet-stream';
-    body = bytes;
-  }
-  const res = await request(base + urlPath, { method, headers, body, dispatcher: agent });
-  const text = await res.body.text();
-  if (res.statusCode >= 300)
-    throw new Error(`${method} ${urlPath} -> ${res.statusCode}: ${text.slice(0, 300)}`);
-  return JSON.parse(text) as T;
-}
+  { agent = commitAgent, ...o }: CallOptions = {},
+): Promise<T> => apiCall<T>(base, token, method, urlPath, { ...o, agent });
 
 interface Block {
   data: Buffer;
@@ -78,8 +62,7 @@ function commitBody(file: string, { hash }: Block) {
 type Result = Record<string, number>;
 
 async function run(base: string, token: string, commits: number, polls: number): Promise<Result> {
-  const api = <T = unknown>(method: 'GET' | 'PUT' | 'POST', p: string, o?: CallOptions) =>
-    call<T>(base, token, method, p, o);
+  const api = <T = unknown>(method: Method, p: string, o?: CallOptions) => call<T>(base, token, method, p, o);
   const r: Result = {};
   const pre = makeBlocks(2 * commits + polls); // uploaded untimed: commit-only loops and polls
   const fresh = makeBlocks(commits); // uploaded inside the timed upload+commit loop

@@ -376,7 +376,6 @@ runBench('smallfiles', async ({ work, log, keepWork }) => {
   const rcloneMissing = o.only.includes('rclone') && !(await rcloneInstalled());
   if (rcloneMissing) log('rclone is not installed: its columns say so');
   const systems = o.only.filter((s) => !(s === 'rclone' && rcloneMissing));
-  log(`work dir ${work}`);
   const src = await prepare(work, o, log);
   const runners: Record<System, Runner> = { ext4: runExt4, loft: runLoft, rclone: runRclone };
   const results: RunResult[] = [];

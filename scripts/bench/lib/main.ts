@@ -38,6 +38,8 @@ export function runBench(name: string, main: (ctx: BenchContext) => Promise<void
     })());
   process.once('SIGINT', () => void clean().then(() => process.exit(130)));
   process.once('SIGTERM', () => void clean().then(() => process.exit(143)));
+  // The smoke tests read this line to check that nothing stays mounted below this run's directory.
+  log(`work dir ${work}`);
   const ctx: BenchContext = { work, log, keepWork: () => (keep = true) };
   main(ctx)
     .catch((err: unknown) => {
