@@ -6,7 +6,9 @@
  */
 export type FlagValue = number | string | boolean | string[];
 
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
