@@ -1,10 +1,19 @@
 /**
- * Smoke runs (test/helpers/bench-smoke.ts) of the benches that run in one process (stores, chunker, codecs, the Vfs without FUSE).
+ * Smoke runs (test/helpers/bench-smoke.ts) of the benches that run in one process (stores, chunker, codecs, the Vfs without FUSE, the S3
+ * block store on the S3 suites' Ceph RGW).
  */
 import t from 'tap';
 import { smokeBench, type Smoke } from '../helpers/bench-smoke.js';
 
 const SMOKES: Smoke[] = [
+  {
+    bench: 's3-blocks',
+    args: ['--n', '2'],
+    expect: [
+      /^radosgw up in \d+ ms; store module import \d+ ms$/m,
+      /^ 4096 KiB piece +[\d.]+ ms \(cpu [\d.]+ ms\) +[\d.]+ ms/m,
+    ],
+  },
   {
     bench: 'chunk',
     args: ['--runs', '1', '--size', '4'],
