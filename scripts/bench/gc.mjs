@@ -57,7 +57,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { filePath, layout, populate } from './gc-populate.mjs';
+// gc-populate is TypeScript now: its compiled module (npx tsc -p .).
+import { filePath, layout, populate } from '../../dist/scripts/bench/gc-populate.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const LOFT_BIN = path.join(ROOT, 'bin', 'loft.js');

@@ -12,7 +12,10 @@ import { promisify } from 'node:util';
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Repository root (this file is compiled to dist/test/helpers/). */
 export const REPO_ROOT = path.resolve(here, '../../..');
-export const LOFT_BIN = path.join(REPO_ROOT, 'bin', 'loft.js');
+/** LOFT_BENCH_BIN: another entry point, for the benchmarks that reuse these helpers (scripts/bench/lib). */
+export const LOFT_BIN = process.env.LOFT_BENCH_BIN
+  ? path.resolve(process.env.LOFT_BENCH_BIN)
+  : path.join(REPO_ROOT, 'bin', 'loft.js');
 
 const execFileP = promisify(execFile);
 

@@ -51,14 +51,25 @@ const FH_FLAG_KEEP_CACHE = 2 ** 29;
 export const FUSE_TIME_OMIT = 2 ** 48 - 1;
 const fromFuseTime = (ms: number): number | null => (ms === FUSE_TIME_OMIT ? null : ms);
 
+/** libfuse options fuse-native's option builder does not know, appended by LoftFuse. */
+// ac_attr_timeout=0 does nothing without auto_cache; kept as the benchmarks' ceiling has always used it.
+const EXTRA_OPTIONS = ['big_writes', 'ac_attr_timeout=0'];
+/**
+ * Every -o option a mount on this backend passes to libfuse (without allow_other): what fuse-native
+ * builds from the constructor's timeouts plus EXTRA_OPTIONS. The benchmarks' ceiling filesystem
+ * mounts with exactly these (scripts/bench/lib/ceiling.ts imports them).
+ */
+export const MOUNT_OPTIONS: readonly string[] = [
+  `entry_timeout=${ENTRY_TIMEOUT_S}`,
+  `attr_timeout=${ATTR_TIMEOUT_S}`,
+  ...EXTRA_OPTIONS,
+];
+
 /** fuse-native with extra libfuse options its option builder does not know. */
 class LoftFuse extends Fuse {
   override _fuseOptions(): string {
     const base = super._fuseOptions();
-    // ac_attr_timeout=0 does nothing without auto_cache; kept so the benchmarks' FUSE_OPTS
-    // (scripts/bench/drive.mjs, passthrough-fs.mjs, write.mjs) still equal what a mount passes.
-    const extra = ['big_writes', 'ac_attr_timeout=0'];
-    return base ? `${base},${extra.join(',')}` : `-o${extra.join(',')}`;
+    return base ? `${base},${EXTRA_OPTIONS.join(',')}` : `-o${EXTRA_OPTIONS.join(',')}`;
   }
 }
 

@@ -1,4 +1,5 @@
-// Fills a Loft server data directory with a big namespace, fast, for scripts/bench/gc.mjs: rows are
+// Fills a Loft server data directory with a big namespace, fast, for scripts/bench/gc.mjs and check.ts
+// (gc.mjs, still JavaScript, imports the compiled dist/scripts/bench/gc-populate.js): rows are
 // written with better-sqlite3 straight into the meta.db that the store itself created (`loft user
 // add` makes the database, the user, its namespace and root), exactly as
 // src/metastore/sqlite/sqlite-metadata-store.ts would write them for the same history:
@@ -23,6 +24,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import Database from 'better-sqlite3';
 
 const TABLES = ['nodes', 'revisions', 'content_blocks', 'blocks', 'user_blocks'];
 const TX_REVISIONS = 50_000; // revisions per transaction: big, but progress still shows every second or so
@@ -30,34 +32,58 @@ const BLOCK_SIZE = 4096; // the logical size of every file (one block)
 const DAY_MS = 86_400_000;
 
 /** Folder and file names, shared with the bench (it asks for random files by path). */
-export const folderName = (d) => `d${String(d).padStart(5, '0')}`;
-export const fileName = (i) => `f${String(i).padStart(7, '0')}`;
-export const layout = (files, perFolder) => ({ files, perFolder, folders: Math.ceil(files / perFolder) });
-export const filePath = (i, perFolder) => `/${folderName(Math.floor(i / perFolder))}/${fileName(i)}`;
+export const folderName = (d: number): string => `d${String(d).padStart(5, '0')}`;
+export const fileName = (i: number): string => `f${String(i).padStart(7, '0')}`;
+export const layout = (files: number, perFolder: number) => ({
+  files,
+  perFolder,
+  folders: Math.ceil(files / perFolder),
+});
+export const filePath = (i: number, perFolder: number): string =>
+  `/${folderName(Math.floor(i / perFolder))}/${fileName(i)}`;
 
 /**
  * Writes the namespace of user `userName` (which must exist and own an empty namespace).
  * Returns { folders, files, revisions, ms: { rows, indexes, total }, schemaVersion }.
  */
+export interface PopulateOptions {
+  userName: string;
+  files: number;
+  revs: number;
+  perFolder: number;
+  blockFiles: boolean;
+  ageMs?: number;
+  log?: (msg: string) => void;
+}
+
+export interface Populated {
+  schemaVersion: number;
+  folders: number;
+  files: number;
+  revisions: number;
+  ms: { rows: number; indexes: number; total: number };
+}
+
 export async function populate(
-  dataDir,
-  { userName, files, revs, perFolder, blockFiles, ageMs = 3 * DAY_MS, log },
-) {
-  const { default: Database } = await import('better-sqlite3');
+  dataDir: string,
+  { userName, files, revs, perFolder, blockFiles, ageMs = 3 * DAY_MS, log }: PopulateOptions,
+): Promise<Populated> {
   const t0 = performance.now();
   const db = new Database(path.join(dataDir, 'meta.db'));
   try {
-    const schemaVersion = db.pragma('user_version', { simple: true });
-    const user = db.prepare('SELECT id, home_ns FROM users WHERE name = ?').get(userName);
+    const schemaVersion = db.pragma('user_version', { simple: true }) as number;
+    const user = db.prepare('SELECT id, home_ns FROM users WHERE name = ?').get(userName) as
+      { id: number; home_ns: number } | undefined;
     if (!user) throw new Error(`populate: no user ${userName} in ${dataDir}`);
     const ns = user.home_ns;
     const { root_id: rootId, head_seq: head } = db
       .prepare('SELECT root_id, head_seq FROM namespaces WHERE id = ?')
-      .get(ns);
+      .get(ns) as { root_id: number; head_seq: number };
     if (head !== 0) throw new Error(`populate: namespace ${ns} is not empty (head ${head})`);
-    const device = db.prepare('SELECT id FROM devices WHERE user_id = ? ORDER BY id LIMIT 1').get(user.id);
+    const device = db.prepare('SELECT id FROM devices WHERE user_id = ? ORDER BY id LIMIT 1').get(user.id) as
+      { id: number } | undefined;
     const deviceId = device?.id ?? null;
-    let nextNode = db.prepare('SELECT MAX(id) AS m FROM nodes').get().m + 1;
+    let nextNode = (db.prepare('SELECT MAX(id) AS m FROM nodes').get() as { m: number }).m + 1;
 
     db.pragma('journal_mode = OFF');
     db.pragma('synchronous = OFF');
@@ -68,7 +94,7 @@ export async function populate(
         `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL
           AND tbl_name IN (${TABLES.map(() => '?').join(', ')})`,
       )
-      .all(...TABLES);
+      .all(...TABLES) as { name: string; sql: string }[];
     for (const { name } of indexes) db.exec(`DROP INDEX "${name}"`);
 
     // Schema v4 keeps, per revision, when it stopped being current, and the blocks collection must
@@ -101,8 +127,8 @@ export async function populate(
 
     const { folders } = layout(files, perFolder);
     const base = Date.now() - ageMs;
-    const at = (seq) => base + seq;
-    const folderIds = [];
+    const at = (seq: number) => base + seq;
+    const folderIds: number[] = [];
     db.transaction(() => {
       for (let d = 0; d < folders; d++) {
         const seq = d + 1;
@@ -127,14 +153,14 @@ export async function populate(
       }
     })();
     const firstFile = nextNode;
-    const fileSeq = (round, i) => folders + round * files + i + 1;
+    const fileSeq = (round: number, i: number) => folders + round * files + i + 1;
     const lastSeq = fileSeq(revs - 1, files - 1);
     const blocksRoot = path.join(dataDir, 'blocks');
-    const madeDirs = new Set();
+    const madeDirs = new Set<string>();
     const total = files * revs;
     let done = 0;
     let lastLog = 0;
-    const writeBatch = (round, from, to) =>
+    const writeBatch = (round: number, from: number, to: number) =>
       db.transaction(() => {
         for (let i = from; i < to; i++) {
           const seq = fileSeq(round, i);
@@ -166,7 +192,10 @@ export async function populate(
           ins.userBlock.run(user.id, hash, t);
           if (blockFiles) {
             const dir = path.join(blocksRoot, hash.slice(0, 2), hash.slice(2, 4));
-            if (!madeDirs.has(dir)) (fs.mkdirSync(dir, { recursive: true }), madeDirs.add(dir));
+            if (!madeDirs.has(dir)) {
+              fs.mkdirSync(dir, { recursive: true });
+              madeDirs.add(dir);
+            }
             fs.writeFileSync(path.join(dir, hash), 'x');
           }
         }
