@@ -53,6 +53,11 @@ const SMOKES: Smoke[] = [
     args: ['--runs', '1', '--files', '50', '--kb', '4'],
     expect: [/^sqlite: indexed 50 files/m, /^matches nothing \(no_such_thing\) +\| +0 \|/m],
   },
+  {
+    bench: 'content-stall',
+    args: ['--files', '40', '--conc', '4', '--big', '4'],
+    expect: [/^40 files \(conc 4\): burst [\d.]+ s/m, /^ {2}index caught up [\d.]+ s after the burst/m],
+  },
 ];
 
 for (const smoke of SMOKES) t.test(`${smoke.bench} bench at its smoke size`, (t) => smokeBench(t, smoke));
