@@ -404,10 +404,20 @@ t.test('garbage collection deletes unreferenced blocks but not an upload awaitin
   });
   isError(t, stale, 400, 'BLOCK_UNUSABLE', 'commit of a collected block');
   t.equal((await alice.putBlock(oldData)).status, 201, 'sent again');
-  t.ok(existsSync(blockFile(oldHash)), 'stored again');
+  // The server syncs new blocks in groups (docs/PROTOCOL.md, Durability): the block reaches its
+  // final path with its group, and at the latest before a commit that references it.
+  const again = await alice.post('/v1/commit', {
+    path: '/gc-again.bin',
+    parentRev: null,
+    blocks: [{ hash: oldHash, size: oldData.length }],
+    size: oldData.length,
+    mtime: 1,
+  });
+  t.equal(again.status, 200, JSON.stringify(again.body));
+  t.ok(existsSync(blockFile(oldHash)), 'stored again, durable before the commit that references it');
 
-  // The block uploaded before the run survived it, and its commit now succeeds.
-  t.ok(existsSync(blockFile(pending.hash)), 'upload in flight kept');
+  // The block uploaded before the run survived it, and its commit now succeeds (the commit makes
+  // it durable first, so its file is in place after, whenever its group was synced).
   const commit = await alice.post('/v1/commit', {
     path: '/late.bin',
     parentRev: null,
@@ -416,6 +426,7 @@ t.test('garbage collection deletes unreferenced blocks but not an upload awaitin
     mtime: 1,
   });
   t.equal(commit.status, 200, JSON.stringify(commit.body));
+  t.ok(existsSync(blockFile(pending.hash)), 'upload in flight kept');
   t.ok((await alice2.get(`/v1/blocks/${pending.hash}`)).raw.equals(pendingData), 'content reads back');
 });
 
