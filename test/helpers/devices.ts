@@ -3,6 +3,7 @@
  * their stderr when a test fails, waiting for a mount to settle, and the trees of the server and of
  * a mount (paths, kinds, sizes, SHA-256 of contents) to compare for convergence.
  */
+import { writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Test as Tap } from 'tap';
@@ -28,6 +29,23 @@ export interface Device {
 }
 
 export type Tree = Record<string, { kind: 'file' | 'dir'; size: number; sha256?: string }>;
+
+/**
+ * The CLI as `dev`'s user against `server`: its token from a 0600 file in `dir` (a token never goes on
+ * a command line), with the variables that would name another drive or server cleared.
+ */
+export function cliAs(
+  server: ServerProcess,
+  dir: string,
+  dev: Device,
+): (args: string[]) => ReturnType<typeof runLoft> {
+  const tokenFile = path.join(dir, `${dev.device}.token`);
+  writeFileSync(tokenFile, dev.token + '\n', { mode: 0o600 });
+  return (args: string[]) =>
+    runLoft([...args, '--server', server.url, '--token-file', tokenFile], {
+      env: { LOFT_TOKEN: '', LOFT_STATE: '', LOFT_SERVER: '' },
+    });
+}
 
 export class Devices {
   readonly mounts: MountProcess[] = [];

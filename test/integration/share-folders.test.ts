@@ -4,14 +4,14 @@
  * users' real mounts following each other's changes live, history and restore by the member, and
  * the folder leaving the member's drive when the owner removes them.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { DOCUMENTED_CODES } from '../helpers/api.js';
-import { Devices, serverFile, settled, waitFor, type Device } from '../helpers/devices.js';
-import { runLoft, ServerProcess } from '../helpers/server-process.js';
+import { cliAs, Devices, serverFile, settled, waitFor, type Device } from '../helpers/devices.js';
+import { ServerProcess } from '../helpers/server-process.js';
 
 const server = new ServerProcess();
 const devices = new Devices(server);
@@ -25,14 +25,7 @@ t.teardown(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-function cliOf(dev: Device) {
-  const tokenFile = path.join(tmp, `${dev.device}.token`);
-  writeFileSync(tokenFile, dev.token + '\n', { mode: 0o600 });
-  return (args: string[]) =>
-    runLoft([...args, '--server', server.url, '--token-file', tokenFile], {
-      env: { LOFT_TOKEN: '', LOFT_STATE: '', LOFT_SERVER: '' },
-    });
-}
+const cliOf = (dev: Device) => cliAs(server, tmp, dev);
 
 t.test('loft share: the command line, its errors, and the member view of the API', async (t) => {
   const alice = await devices.newUser('ann');

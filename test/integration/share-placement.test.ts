@@ -5,13 +5,21 @@
  * folder see no change, changes still follow both ways; then the owner moves hers and the member
  * sees no change. The API's errors for such moves.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { Devices, serverFile, serverNames, settled, waitFor, type Device } from '../helpers/devices.js';
-import { runLoft, ServerProcess } from '../helpers/server-process.js';
+import {
+  cliAs,
+  Devices,
+  serverFile,
+  serverNames,
+  settled,
+  waitFor,
+  type Device,
+} from '../helpers/devices.js';
+import { ServerProcess } from '../helpers/server-process.js';
 
 const server = new ServerProcess();
 const devices = new Devices(server);
@@ -25,14 +33,7 @@ t.teardown(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-function cliOf(dev: Device) {
-  const tokenFile = path.join(tmp, `${dev.device}.token`);
-  writeFileSync(tokenFile, dev.token + '\n', { mode: 0o600 });
-  return (args: string[]) =>
-    runLoft([...args, '--server', server.url, '--token-file', tokenFile], {
-      env: { LOFT_TOKEN: '', LOFT_STATE: '', LOFT_SERVER: '' },
-    });
-}
+const cliOf = (dev: Device) => cliAs(server, tmp, dev);
 
 const read = (p: string) => readFile(p, 'utf8').catch(() => null);
 
@@ -118,9 +119,6 @@ t.test('a shared folder moved in one user tree moves for that user only', async 
     toPath: '/other/old-proj',
   });
   t.equal(into.body?.error?.code, 'CROSS_NAMESPACE', 'into another shared folder');
-  t.equal(
-    await waitFor('the second folder on hal', async () => existsSync(mh.p('other/x.txt'))),
-    true,
-  );
+  t.equal(await waitFor('the second folder on hal', async () => existsSync(mh.p('other/x.txt'))), true);
   await t.rejects(rename(mh.p('archive/old-proj'), mh.p('other/old-proj')), { code: 'EXDEV' });
 });

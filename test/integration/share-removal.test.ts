@@ -5,14 +5,23 @@
  * member's home, named after the user and the device, with a log line and `loft status` saying
  * where, and reach the server once the drive is back. The owner's folder is untouched.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { Devices, serverFile, serverNames, settled, status, waitFor, type Device } from '../helpers/devices.js';
+import {
+  cliAs,
+  Devices,
+  serverFile,
+  serverNames,
+  settled,
+  status,
+  waitFor,
+  type Device,
+} from '../helpers/devices.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
-import { runLoft, ServerProcess } from '../helpers/server-process.js';
+import { ServerProcess } from '../helpers/server-process.js';
 
 const server = new ServerProcess();
 const devices = new Devices(server);
@@ -30,14 +39,7 @@ t.teardown(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-function cliOf(dev: Device) {
-  const tokenFile = path.join(tmp, `${dev.device}.token`);
-  writeFileSync(tokenFile, dev.token + '\n', { mode: 0o600 });
-  return (args: string[]) =>
-    runLoft([...args, '--server', server.url, '--token-file', tokenFile], {
-      env: { LOFT_TOKEN: '', LOFT_STATE: '', LOFT_SERVER: '' },
-    });
-}
+const cliOf = (dev: Device) => cliAs(server, tmp, dev);
 
 const COPY = /^team \(conflicted copy from bea on bea-laptop \d{4}-\d\d-\d\d \d{6}\)$/;
 
@@ -115,8 +117,9 @@ t.test('conflicted copies across users name the user and the device; in the home
   t.equal((await cliOf(owner)(['share', '/shared', '--with', 'fay'])).code, 0);
   const mf = devices.mount(t, member, proxy.url);
   await mf.start();
-  await waitFor('the shared file on fay', async () =>
-    (await readFile(mf.p('shared/report.txt'), 'utf8').catch(() => null)) === 'base\n',
+  await waitFor(
+    'the shared file on fay',
+    async () => (await readFile(mf.p('shared/report.txt'), 'utf8').catch(() => null)) === 'base\n',
   );
   t.equal(await readFile(mf.p('notes.txt'), 'utf8'), 'base\n');
 
