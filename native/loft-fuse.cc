@@ -341,6 +341,12 @@ void LlForgetMulti(fuse_req_t req, size_t count, fuse_forget_data *forgets) {
 
 void LlGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info *fi) {
   Req *r = NewReq(req, OP_GETATTR, ino);
+  // fstat(2) of an open file names its handle: answered from the handle even when the node's path
+  // changed behind the kernel's back (a remote move or conflict), not ESTALE.
+  if (fi != nullptr) {
+    r->fh = fi->fh;
+    r->valid = 1;
+  }
   Deliver(SessionOf(req), r);
 }
 
@@ -666,6 +672,9 @@ void CallJs(Napi::Env env, Napi::Function fn, Session *s, Req *r) {
       a = num(static_cast<double>(r->ino2));
       b = str(r->name);
       break;
+    case OP_GETATTR:
+      a = num(r->valid ? static_cast<double>(r->fh) : -1);
+      break;
     case OP_OPEN:
       a = num(r->flags);
       break;
@@ -904,7 +913,15 @@ Napi::Value ReplyOpen(const Napi::CallbackInfo &info) {
     r->replied = false;
     throw;
   }
-  return Answer(info, r, [&] { return fuse_reply_open(r->req, &fi); });
+  // Flag 4: the kernel's attributes of this file may be of another revision than the one this
+  // handle reads (a remote change whose invalidation is still queued): dropped before the open
+  // returns, so the opener's next fstat or read past the old size asks again. Attributes only
+  // (offset -1): no page lock is taken, so this cannot wait on a request of this process.
+  bool inval = (static_cast<int>(NumArg(info, 2)) & 4) != 0;
+  return Answer(info, r, [&] {
+    if (inval && !r->s->closed && r->s->se != nullptr) fuse_lowlevel_notify_inval_inode(r->s->se, r->ino, -1, 0);
+    return fuse_reply_open(r->req, &fi);
+  });
 }
 
 Napi::Value ReplyWrite(const Napi::CallbackInfo &info) {

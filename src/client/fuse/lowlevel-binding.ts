@@ -161,6 +161,8 @@ export const SET_MTIME_NOW = 1 << 8;
 /** Open reply flags (native/loft-fuse.cc FillOpen). */
 export const OPEN_DIRECT_IO = 1;
 export const OPEN_KEEP_CACHE = 2;
+/** Drop the kernel's attributes of the file before the open returns (they may be of another revision). */
+export const OPEN_INVAL_ATTR = 4;
 
 /** Attribute array layout (native/loft-fuse.cc FillStat). */
 export const ATTR_LEN = 11;

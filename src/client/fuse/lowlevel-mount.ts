@@ -8,8 +8,10 @@
  *
  * A node the mirror moved or deleted behind the kernel's back keeps its old name here until the
  * kernel looks it up again (kernel-cache.ts drops the kernel's entries for both paths at once): a
- * request on such a node resolves its old path, sees another Vfs key or none there, and answers
- * ESTALE / ENOENT instead of serving another file.
+ * request on such a node (getattr, setattr, open) sees another Vfs key or none at its old path and
+ * finds the file by key where it is now (a node id names a file, as an inode does), or answers
+ * ESTALE when the file is gone; it never serves another file. fstat(2) and ftruncate(2) name their
+ * handle and are answered from it.
  *
  * Concurrency: requests arrive on the JavaScript thread one at a time (the binding queues them from
  * its FUSE threads and never blocks them); the tables change only synchronously in a handler, so a
@@ -48,6 +50,7 @@ import {
   OP,
   OP_NAMES,
   OPEN_DIRECT_IO,
+  OPEN_INVAL_ATTR,
   OPEN_KEEP_CACHE,
   packStat,
   type Handle,
@@ -58,7 +61,7 @@ import {
 import { DirHandles } from './dir-handles.js';
 import { applySetattr } from './lowlevel-setattr.js';
 import { fusermountUnmount, setReadahead, unrefTimers } from './mount-os.js';
-import { childPath, NodeTable, ROOT_ID, StaleNode } from './node-table.js';
+import { childPath, NodeTable, StaleNode } from './node-table.js';
 
 /** Attributes may be kept long: every remote change drops what it touched (kernel-cache.ts). */
 export const ATTR_TIMEOUT_S = 10;
@@ -207,14 +210,9 @@ export class LowlevelMount implements DriveMount {
     }
   }
 
-  /** The path of a node and its stat, checking that the path still names the same file. */
+  /** The path of a node and its stat, found by key when its name is stale (NodeTable.current). */
   #statOf(id: number): { path: string; st: Stat } {
-    const p = this.#table.path(id);
-    const st = this.#vfs.getattr(p);
-    if (id !== ROOT_ID && this.#table.keyOf(id) !== st.ino) {
-      throw new StaleNode(`${p} is another file now`);
-    }
-    return { path: p, st };
+    return this.#table.current(id, this.#vfs);
   }
 
   // ---- requests -----------------------------------------------------------------------------------
@@ -254,7 +252,9 @@ export class LowlevelMount implements DriveMount {
 
   #openFlags(fh: number): number {
     const mode = this.#vfs.cacheMode(fh);
-    return mode === 'keep' ? OPEN_KEEP_CACHE : mode === 'direct' ? OPEN_DIRECT_IO : 0;
+    // Not 'keep': the kernel may hold this file's attributes of another revision (a remote change
+    // whose invalidation is still queued, kernel-cache.ts), and a read stops at the size it holds.
+    return mode === 'keep' ? OPEN_KEEP_CACHE : (mode === 'direct' ? OPEN_DIRECT_IO : 0) | OPEN_INVAL_ATTR;
   }
 
   /** Answers a request that created `name` in `parent` with its entry (one lookup for the kernel). */
@@ -289,12 +289,14 @@ export class LowlevelMount implements DriveMount {
           return;
         }
         case OP.GETATTR: {
-          const { st } = this.#statOf(ino);
+          // fstat(2) names its handle (a >= 0): the file it holds, wherever it is now.
+          const held = (a as number) >= 0 ? this.#vfs.fgetattr(a as number) : null; // null: gone
+          const st = held ?? this.#statOf(ino).st;
           this.#b.replyAttr(req, packStat(st), ATTR_TIMEOUT_S);
           return;
         }
         case OP.SETATTR:
-          p = this.#table.path(ino);
+          p = this.#statOf(ino).path;
           return this.#setattr(req, p, a as number, b as Float64Array, caller);
         case OP.READLINK:
           p = this.#table.path(ino);
@@ -355,7 +357,7 @@ export class LowlevelMount implements DriveMount {
           this.#vfs.link(p, childPath(this.#table.path(a as number), b as string));
           return;
         case OP.OPEN: {
-          p = this.#table.path(ino);
+          p = this.#statOf(ino).path;
           const path_ = p;
           return this.#async(
             req,
@@ -459,20 +461,18 @@ export class LowlevelMount implements DriveMount {
           return;
         case OP.STATFS: {
           const s = this.#vfs.statfs();
-          this.#b.replyStatfs(
-            req,
-            Float64Array.of(
-              s.bsize,
-              s.frsize,
-              s.blocks,
-              s.bfree,
-              s.bavail,
-              s.files,
-              s.ffree,
-              s.favail,
-              s.namemax,
-            ),
-          );
+          const fields = [
+            s.bsize,
+            s.frsize,
+            s.blocks,
+            s.bfree,
+            s.bavail,
+            s.files,
+            s.ffree,
+            s.favail,
+            s.namemax,
+          ];
+          this.#b.replyStatfs(req, Float64Array.from(fields));
           return;
         }
         case OP.GETXATTR: {
@@ -524,8 +524,10 @@ export class LowlevelMount implements DriveMount {
 
   #setattr(req: Handle, p: string, valid: number, v: Float64Array, caller: Caller): void {
     const run = () => applySetattr(this.#vfs, p, valid, v, this.#now, caller);
+    const fh = v[6]!; // ftruncate(2) names its handle
+    const stat = () => (fh >= 0 ? this.#vfs.fgetattr(fh) : null) ?? this.#vfs.getattr(p);
     this.#async(req, 'setattr', p, caller, READ_TIMEOUT_MS, run, () =>
-      this.#b.replyAttr(req, packStat(this.#vfs.getattr(p)), ATTR_TIMEOUT_S),
+      this.#b.replyAttr(req, packStat(stat()), ATTR_TIMEOUT_S),
     );
   }
 

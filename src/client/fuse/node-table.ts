@@ -5,6 +5,8 @@
  * forgets them; a Vfs key seen again (the same file) gets the id it has, moved to its new name if
  * it moved. Changed only synchronously, by the request handlers.
  */
+import { FsError } from '../../shared/errors.js';
+import type { Stat, Vfs } from '../vfs/vfs.js';
 
 /** FUSE_ROOT_ID. */
 export const ROOT_ID = 1;
@@ -77,6 +79,27 @@ export class NodeTable {
     const p = this.pathOf(id);
     if (p === null) throw new StaleNode(`node ${id} is not known`);
     return p;
+  }
+
+  /**
+   * The path of a node id and its stat. A node id names a file (an inode), not a name: when the
+   * kernel's name for it is stale (the file was moved or replaced elsewhere, and the kernel has not
+   * looked it up again), the file is found by its key where it is now (fstat, fchmod, an open of
+   * /proc/PID/fd/N); a file that is gone is StaleNode (ESTALE).
+   */
+  current(id: number, vfs: Pick<Vfs, 'getattr' | 'pathOfKey'>): { path: string; st: Stat } {
+    const p = this.path(id);
+    const key = this.keyOf(id);
+    let st: Stat | null = null;
+    try {
+      st = vfs.getattr(p);
+    } catch (err) {
+      if (id === ROOT_ID || !(err instanceof FsError)) throw err; // the name is gone: found by key below
+    }
+    if (st && (id === ROOT_ID || key === st.ino)) return { path: p, st };
+    const now = key === undefined ? null : vfs.pathOfKey(key);
+    if (now === null) throw new StaleNode(`${p} is another file now, or none`);
+    return { path: now, st: vfs.getattr(now) };
   }
 
   /** The node id for a Vfs key under `parent`/`name` (moved there if it was elsewhere), or a new one. */

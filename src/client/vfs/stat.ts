@@ -1,12 +1,25 @@
 /** A node's POSIX stat, as the drive reports it (device-local times, owner, nlink, st_ino). */
 import type { NodeKind } from '../../shared/protocol.js';
 import type { MirrorNode } from '../mirror/mirror.js';
+import { FsError } from '../../shared/errors.js';
 import type { DirtyFile } from './dirty-files.js';
 
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
 export const S_IFMT = 0o170000;
+
+/**
+ * Largest file the drive holds: ext4's limit with 4 KiB blocks (16 TiB), where staging files
+ * usually live. A truncate or write past it answers EFBIG, as a local file system does.
+ */
+export const MAX_FILE_SIZE = 2 ** 44;
+
+/** truncate(2)'s size checks, as Linux makes them: negative EINVAL, past the largest file EFBIG. */
+export function checkSize(size: number): void {
+  if (size < 0 || !Number.isInteger(size)) throw new FsError('EINVAL', `bad size ${size}`);
+  if (size > MAX_FILE_SIZE) throw new FsError('EFBIG', `${size} bytes is more than the drive holds`);
+}
 
 export interface Stat {
   mode: number;

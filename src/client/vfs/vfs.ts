@@ -38,7 +38,9 @@ import { FileStates, type FileState } from './file-states.js';
 import { WritePath } from './write-path.js';
 import { parentOf, resolvePath } from './resolve.js';
 import {
+  checkSize,
   fileMode,
+  MAX_FILE_SIZE,
   packStat,
   packStatFs,
   S_IFDIR,
@@ -49,7 +51,7 @@ import {
   type StatFs,
 } from './stat.js';
 
-export { S_IFDIR, S_IFLNK, S_IFREG, type Stat, type StatFs } from './stat.js';
+export { MAX_FILE_SIZE, S_IFDIR, S_IFLNK, S_IFREG, type Stat, type StatFs } from './stat.js';
 
 export { XATTR_CACHED, XATTR_REV, XATTR_STATE, type FileState } from './file-states.js';
 
@@ -85,11 +87,6 @@ export interface VfsOptions {
 
 /** Longest symlink target (Linux PATH_MAX). */
 const MAX_LINK = 4096;
-/**
- * Largest file the drive holds: ext4's limit with 4 KiB blocks (16 TiB), where staging files
- * usually live. A truncate or write past it answers EFBIG, as a local file system does.
- */
-export const MAX_FILE_SIZE = 2 ** 44;
 
 export class Vfs {
   readonly #mirror: Mirror;
@@ -178,6 +175,18 @@ export class Vfs {
 
   getattr(path: string): Stat {
     return this.#stat(this.#resolve(path));
+  }
+
+  /** Where the file with local key `key` is now; null when it is gone. */
+  pathOfKey(key: number): string | null {
+    return this.#mirror.pathOf(key);
+  }
+
+  /** fstat(2): the file an open handle holds, wherever it is now; null when it is gone. */
+  fgetattr(fh: number): Stat | null {
+    const h = this.#handles.find(fh);
+    const node = h && this.#mirror.node(h.id);
+    return node ? this.#stat(node) : null;
   }
 
   readdir(path: string): { names: string[]; stats: Stat[] } {
@@ -588,12 +597,6 @@ export class Vfs {
     const owner = this.#owners.of(node.id);
     return packStat(node, d, subdirs, owner.uid, owner.gid);
   }
-}
-
-/** truncate(2)'s size checks, as Linux makes them: negative EINVAL, past the largest file EFBIG. */
-function checkSize(size: number): void {
-  if (size < 0 || !Number.isInteger(size)) throw new FsError('EINVAL', `bad size ${size}`);
-  if (size > MAX_FILE_SIZE) throw new FsError('EFBIG', `${size} bytes is more than the drive holds`);
 }
 
 export type { StagingFile };

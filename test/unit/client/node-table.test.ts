@@ -4,6 +4,8 @@
  */
 import t from 'tap';
 import { NodeTable, ROOT_ID, StaleNode } from '../../../src/client/fuse/node-table.js';
+import type { Stat } from '../../../src/client/vfs/vfs.js';
+import { FsError } from '../../../src/shared/errors.js';
 
 t.test('ids, paths and names', async (t) => {
   const table = new NodeTable();
@@ -62,4 +64,39 @@ t.test('a name taken over by another id is not dropped by the old one', async (t
   const now = table.looked(ROOT_ID, 'x', 2); // another file under the same name (moved there)
   table.forget(old, 1);
   t.equal(table.nodeIdOf('/x'), now);
+});
+
+t.test('a node id names its file wherever the file is now (current)', async (t) => {
+  const table = new NodeTable();
+  table.setRootKey(100);
+  const f = table.looked(ROOT_ID, 'f.txt', 5);
+  // The drive's tree: key → path, as the mirror holds it after changes made elsewhere.
+  const tree = new Map<number, string>([
+    [100, '/'],
+    [5, '/f.txt'],
+  ]);
+  const vfs = {
+    getattr(p: string): Stat {
+      for (const [key, at] of tree) if (at === p) return { ino: key, size: key } as unknown as Stat;
+      throw new FsError('ENOENT', `${p} not found`);
+    },
+    pathOfKey: (key: number) => tree.get(key) ?? null,
+  };
+  t.same(table.current(f, vfs).path, '/f.txt', 'its name still names it: that path');
+
+  tree.set(5, '/moved.txt'); // moved elsewhere; the kernel still knows it as f.txt
+  t.same(table.current(f, vfs), { path: '/moved.txt', st: { ino: 5, size: 5 } }, 'moved: found by key');
+
+  tree.set(6, '/f.txt'); // and another file took its old name
+  t.equal(table.current(f, vfs).path, '/moved.txt', 'replaced: still its own file, never the newcomer');
+
+  tree.delete(5); // deleted elsewhere
+  let err: unknown = null;
+  try {
+    table.current(f, vfs);
+  } catch (e) {
+    err = e;
+  }
+  t.ok(err instanceof StaleNode, 'gone: stale (ESTALE), not the file now at its old name');
+  t.equal(table.current(ROOT_ID, vfs).path, '/', 'the root is the root');
 });
