@@ -9,6 +9,14 @@
  * What this keeps: a killed mount (kill -9) loses nothing that close(2) returned for, since all of
  * it is in the kernel's page cache and recovery replays it. A power loss can lose the changes of
  * the last batch that nobody fsynced (a few milliseconds), as on ext4; never an fsynced one.
+ *
+ * Big files (DEFER_MIN and up) wait longer for their fsync: up to DEFER_MS, ext4's commit
+ * interval, and usually their upload commits first and removes the staging, which is then never
+ * written to the disk at all. Otherwise a 1 GiB file was written to the same disk three times at
+ * once (staging fsync, the server's copy, the drive's cache) and the commit waited for all of it
+ * (issue 17 item 4). A power loss within DEFER_MS of such a close can cut the file's last writes,
+ * as ext4 can; the restart reports it (StagingFile.open, lostBytes). fsync(2) and unmount still
+ * make it durable at once.
  */
 import type { Timers } from '../../shared/clock.js';
 import { fsyncPath } from '../../shared/fsync-path.js';
@@ -22,6 +30,10 @@ export const MAX_BATCH = 256;
 const SYNC_LANES = 2;
 /** A batch that failed (a full disk, an I/O error) is tried again after this (ms). */
 const RETRY_MS = 1000;
+/** Staging files at least this large wait up to DEFER_MS for their upload before their fsync. */
+export const DEFER_MIN = 64 * 1024 * 1024;
+/** How long a big file's closed writes may stay in the page cache only (ext4's commit interval). */
+export const DEFER_MS = 5000;
 
 export interface GroupSyncOptions {
   timers: Timers;
@@ -39,6 +51,10 @@ export class GroupSync {
   #pending = new Set<DirtyFile>();
   #timer: unknown = null;
   #running: Promise<void> = Promise.resolve();
+  /** Big files waiting for their upload (DEFER_MIN), with the timer that syncs them at the latest. */
+  readonly #deferred = new Map<DirtyFile, unknown>();
+  /** Big files whose wait is over: synced with the next batch. */
+  readonly #due = new Set<DirtyFile>();
   /** Batches run so far (for tests and status). */
   batches = 0;
 
@@ -49,23 +65,55 @@ export class GroupSync {
   /** A change of `d` was written: durable in the next batch. */
   enlist(d: DirtyFile): void {
     this.#pending.add(d);
-    if (this.#pending.size >= MAX_BATCH) void this.flush().catch(() => {});
-    else this.#timer ??= this.#o.timers.setTimeout(() => void this.flush().catch(() => {}), WINDOW_MS);
+    if (this.#pending.size >= MAX_BATCH) void this.#run(false).catch(() => {});
+    else this.#timer ??= this.#o.timers.setTimeout(() => void this.#run(false).catch(() => {}), WINDOW_MS);
   }
 
-  /** Runs the batch now and resolves once everything enlisted before the call is durable. */
+  /**
+   * Runs the batch now, big files included, and resolves once everything enlisted before the call
+   * is durable (fsync(2), unmount).
+   */
   flush(): Promise<void> {
+    return this.#run(true);
+  }
+
+  /** Big files waiting for their upload before their fsync (for tests and status). */
+  get deferred(): number {
+    return this.#deferred.size;
+  }
+
+  #run(all: boolean): Promise<void> {
     if (this.#timer !== null) this.#o.timers.clearTimeout(this.#timer);
     this.#timer = null;
     const files = this.#pending;
     this.#pending = new Set();
+    if (all) {
+      for (const [d, timer] of this.#deferred) {
+        this.#o.timers.clearTimeout(timer);
+        files.add(d);
+        this.#due.add(d);
+      }
+      this.#deferred.clear();
+    }
     // One batch at a time, in order: a later fsync(2) waits for an earlier batch still running.
-    const run = this.#running.then(() => this.#sync(files));
+    const run = this.#running.then(() => this.#sync(files, all));
     this.#running = run.catch(() => undefined);
     return run;
   }
 
-  async #sync(files: Set<DirtyFile>): Promise<void> {
+  /** A big file waits for its upload, DEFER_MS at most from its first close (never later). */
+  #defer(d: DirtyFile): void {
+    if (this.#deferred.has(d)) return;
+    const timer = this.#o.timers.setTimeout(() => {
+      this.#deferred.delete(d);
+      if (!this.#o.current(d)) return; // uploaded and removed: never written to the disk
+      this.#due.add(d);
+      this.enlist(d);
+    }, DEFER_MS);
+    this.#deferred.set(d, timer);
+  }
+
+  async #sync(files: Set<DirtyFile>, all: boolean): Promise<void> {
     if (files.size === 0) return;
     this.batches++;
     const failed: DirtyFile[] = [];
@@ -75,9 +123,17 @@ export class GroupSync {
     const queue = [...files];
     const lane = async () => {
       for (let d = queue.shift(); d; d = queue.shift()) {
-        if (!this.#o.current(d)) continue;
+        if (!this.#o.current(d)) {
+          this.#due.delete(d);
+          continue;
+        }
+        if (!all && d.size >= DEFER_MIN && !this.#due.has(d)) {
+          this.#defer(d);
+          continue;
+        }
         try {
           await d.file.sync();
+          this.#due.delete(d);
         } catch (err) {
           if (!this.#o.current(d)) continue; // uploaded and removed meanwhile: nothing to keep
           failed.push(d);

@@ -9,7 +9,7 @@ import path from 'node:path';
 import t from 'tap';
 import type { Timers } from '../../../src/shared/clock.js';
 import type { DirtyFile } from '../../../src/client/vfs/dirty-files.js';
-import { GroupSync, MAX_BATCH, WINDOW_MS } from '../../../src/client/vfs/group-sync.js';
+import { DEFER_MIN, DEFER_MS, GroupSync, MAX_BATCH, WINDOW_MS } from '../../../src/client/vfs/group-sync.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'loft-group-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -42,10 +42,11 @@ interface FakeFile {
   fail: Error | null;
 }
 
-function file(id: number): FakeFile {
+function file(id: number, size = 1024): FakeFile {
   const f: FakeFile = { d: null as unknown as DirtyFile, syncs: 0, fail: null };
   f.d = {
     id,
+    size,
     orphaned: false,
     file: {
       sync: async () => {
@@ -145,4 +146,61 @@ t.test('a failed fsync reaches the waiter, and the file is tried again', async (
   timers.fire();
   await g.flush();
   t.equal(f.syncs, 1, 'synced by the retry');
+});
+
+t.test(`a big file waits for its upload up to ${DEFER_MS} ms before its fsync`, async (t) => {
+  const timers = manualTimers();
+  const removed = new Set<number>();
+  const { g } = group(timers, removed);
+  const big = file(1, DEFER_MIN);
+  const small = file(2);
+  g.enlist(big.d);
+  g.enlist(small.d);
+  timers.fire(); // the window: the batch runs
+  await settle();
+  await settle();
+  t.equal(small.syncs, 1, 'the small file is synced with its batch');
+  t.equal(big.syncs, 0, 'the big one is not: it waits');
+  t.equal(g.deferred, 1);
+  g.enlist(big.d); // closed again meanwhile: its deadline does not move
+  timers.fire(); // the window again
+  await settle();
+  t.equal(big.syncs, 0, 'still waiting after another close');
+  timers.fire(); // DEFER_MS after its first close
+  timers.fire(); // the window of the batch it joins
+  await g.flush();
+  t.equal(big.syncs, 1, 'synced when its wait is over');
+  t.equal(g.deferred, 0);
+
+  const uploaded = file(3, 2 * DEFER_MIN);
+  g.enlist(uploaded.d);
+  timers.fire();
+  await settle();
+  await settle();
+  t.equal(g.deferred, 1);
+  removed.add(3); // its upload committed and its staging went
+  timers.fire();
+  await settle();
+  t.equal(uploaded.syncs, 0, 'uploaded before its deadline: never synced (never written to the disk)');
+  t.equal(g.deferred, 0);
+  t.equal(timers.armed, 0, 'no timer left');
+});
+
+t.test('fsync(2) and unmount make a waiting big file durable at once', async (t) => {
+  const timers = manualTimers();
+  const { g } = group(timers);
+  const big = file(1, DEFER_MIN);
+  g.enlist(big.d);
+  timers.fire();
+  await settle();
+  await settle();
+  t.equal(g.deferred, 1, 'waiting for its upload');
+  await g.flush();
+  t.equal(big.syncs, 1, 'durable when flush resolves');
+  t.equal(g.deferred, 0);
+  t.equal(timers.armed, 0, 'its deadline is cancelled');
+  const direct = file(2, DEFER_MIN);
+  g.enlist(direct.d);
+  await g.flush();
+  t.equal(direct.syncs, 1, 'a big file fsynced before its batch ran is synced at once');
 });
