@@ -75,40 +75,51 @@ t.test(
   },
 );
 
-t.test('an open file is still itself after it was moved and replaced elsewhere', async (t) => {
-  if (!server.url) await server.start();
-  const token = await server.addUser('kc2');
-  const api = new Api(server.url, token);
-  const old = Buffer.from('the file that was opened\n');
-  const rev = await putFile(api, '/o/f.txt', old);
-  const mnt = new MountProcess(server.url, token, {});
-  t.teardown(() => mnt.dispose());
-  await mnt.start();
-  const fd = openSync(mnt.p('o/f.txt'), 'r');
-  t.teardown(() => closeSync(fd));
-  const ino = fstatSync(fd).ino;
+// Loft's binding knows a file by its key wherever it moves; libfuse 2's high-level API (the
+// fuse-native backend) knows nodes by name, so there the newcomer takes the open file's node (README,
+// FUSE backends): this holds on the default backend only.
+const byKey = process.env.LOFT_FUSE_BACKEND !== 'fuse-native';
+t.test(
+  'an open file is still itself after it was moved and replaced elsewhere',
+  { skip: !byKey && 'fuse-native names nodes by path' },
+  async (t) => {
+    if (!server.url) await server.start();
+    const token = await server.addUser('kc2');
+    const api = new Api(server.url, token);
+    const old = Buffer.from('the file that was opened\n');
+    const rev = await putFile(api, '/o/f.txt', old);
+    const mnt = new MountProcess(server.url, token, {});
+    t.teardown(() => mnt.dispose());
+    await mnt.start();
+    const fd = openSync(mnt.p('o/f.txt'), 'r');
+    t.teardown(() => closeSync(fd));
+    const ino = fstatSync(fd).ino;
 
-  // Elsewhere: the file moves to g.txt and a new file takes its name. The kernel still knows the
-  // open file as f.txt until it looks g.txt up (this test never does).
-  t.equal((await api.post('/v1/move', { path: '/o/f.txt', parentRev: rev, toPath: '/o/g.txt' })).status, 200);
-  const newcomer = Buffer.from('a newcomer under the old name, longer than the first\n');
-  await putFile(api, '/o/f.txt', newcomer);
-  await waitFor(
-    'the newcomer',
-    async () => (await fs.stat(mnt.p('o/f.txt'))).size === newcomer.length,
-    10_000,
-    5,
-  );
-  t.not(statSync(mnt.p('o/f.txt')).ino, ino, 'f.txt is another file now');
+    // Elsewhere: the file moves to g.txt and a new file takes its name. The kernel still knows the
+    // open file as f.txt until it looks g.txt up (this test never does).
+    t.equal(
+      (await api.post('/v1/move', { path: '/o/f.txt', parentRev: rev, toPath: '/o/g.txt' })).status,
+      200,
+    );
+    const newcomer = Buffer.from('a newcomer under the old name, longer than the first\n');
+    await putFile(api, '/o/f.txt', newcomer);
+    await waitFor(
+      'the newcomer',
+      async () => (await fs.stat(mnt.p('o/f.txt')).catch(() => null))?.size === newcomer.length,
+      10_000,
+      5,
+    );
+    t.not(statSync(mnt.p('o/f.txt')).ino, ino, 'f.txt is another file now');
 
-  // Opened again through /proc (by node id, no lookup): the drive must open the file the
-  // descriptor holds, not the newcomer at its old name.
-  const again = readFileSync(`/proc/self/fd/${fd}`);
-  t.equal(
-    again.toString(),
-    old.toString(),
-    'reopened by node id: the same file, not the one now at its old name',
-  );
-  t.equal(fstatSync(fd).size, old.length, 'fstat: its own size');
-  t.equal(readFileSync(mnt.p('o/g.txt')).toString(), old.toString(), 'and it is g.txt now');
-});
+    t.equal(fstatSync(fd).size, old.length, 'fstat: its own size');
+    // Opened again through /proc (by node id, no lookup): the drive must open the file the
+    // descriptor holds, not the newcomer at its old name.
+    const again = readFileSync(`/proc/self/fd/${fd}`);
+    t.equal(
+      again.toString(),
+      old.toString(),
+      'reopened by node id: the same file, not the one now at its old name',
+    );
+    t.equal(readFileSync(mnt.p('o/g.txt')).toString(), old.toString(), 'and it is g.txt now');
+  },
+);

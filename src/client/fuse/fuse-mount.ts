@@ -264,9 +264,11 @@ export class FuseMount implements DriveMount {
     return {
       init: (cb: (code: number) => void) => cb(0),
       getattr: sync('getattr', (path): Stat => vfs.getattr(path)),
-      fgetattr: (path: string, _fd: number, cb: (code: number, st?: Stat) => void) => {
+      // fstat(2): the file the handle holds, even when libfuse's name for it is stale (moved
+      // elsewhere); by path only when the handle's file is gone.
+      fgetattr: (path: string, fd: number, cb: (code: number, st?: Stat) => void) => {
         try {
-          cb(0, vfs.getattr(path));
+          cb(0, vfs.fgetattr(fd) ?? vfs.getattr(path));
         } catch (err) {
           cb(this.#fail('fgetattr', path, err));
         }
