@@ -178,14 +178,11 @@ export class Vfs {
   }
 
   /** Where the file with local key `key` is now; null when it is gone. */
-  pathOfKey(key: number): string | null {
-    return this.#mirror.pathOf(key);
-  }
+  pathOfKey = (key: number): string | null => this.#mirror.pathOf(key);
 
   /** fstat(2): the file an open handle holds, wherever it is now; null when it is gone. */
   fgetattr(fh: number): Stat | null {
-    const h = this.#handles.find(fh);
-    const node = h && this.#mirror.node(h.id);
+    const node = this.#mirror.node(this.#handles.find(fh)?.id ?? -1);
     return node ? this.#stat(node) : null;
   }
 
