@@ -10,13 +10,14 @@
  * it is in the kernel's page cache and recovery replays it. A power loss can lose the changes of
  * the last batch that nobody fsynced (a few milliseconds), as on ext4; never an fsynced one.
  *
- * Big files (DEFER_MIN and up) wait longer for their fsync: up to DEFER_MS, ext4's commit
- * interval, and usually their upload commits first and removes the staging, which is then never
- * written to the disk at all. Otherwise a 1 GiB file was written to the same disk three times at
- * once (staging fsync, the server's copy, the drive's cache) and the commit waited for all of it
- * (issue 17 item 4). A power loss within DEFER_MS of such a close can cut the file's last writes,
- * as ext4 can; the restart reports it (StagingFile.open, lostBytes). fsync(2) and unmount still
- * make it durable at once.
+ * Big files (DEFER_MIN and up) wait longer for their fsync: up to DEFER_MS, the kernel's own
+ * write-back age for dirty data (dirty_expire_centisecs, 30 s), and usually their upload commits
+ * first and removes the staging, which is then never written to the disk at all: once the server
+ * holds the file it is durable there. Otherwise a 1 GiB file was written to the same disk three
+ * times at once (staging fsync, the server's copy, the drive's cache) and the commit waited for
+ * all of it (issue 17 item 4). A power loss before the upload commits and within DEFER_MS of such
+ * a close can cut the file's last writes, as ext4's delayed allocation can; the restart reports it
+ * (StagingFile.open, lostBytes). fsync(2) and unmount still make it durable at once.
  */
 import type { Timers } from '../../shared/clock.js';
 import { fsyncPath } from '../../shared/fsync-path.js';
@@ -32,8 +33,8 @@ const SYNC_LANES = 2;
 const RETRY_MS = 1000;
 /** Staging files at least this large wait up to DEFER_MS for their upload before their fsync. */
 export const DEFER_MIN = 64 * 1024 * 1024;
-/** How long a big file's closed writes may stay in the page cache only (ext4's commit interval). */
-export const DEFER_MS = 5000;
+/** How long a big file's closed writes may stay in the page cache only (the kernel's write-back age). */
+export const DEFER_MS = 30_000;
 
 export interface GroupSyncOptions {
   timers: Timers;
