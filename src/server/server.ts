@@ -10,6 +10,7 @@ import type { BlockStore } from '../blockstore/block-store.js';
 import type { MetadataStore } from '../metastore/metadata-store.js';
 import { SqliteMetadataStore } from '../metastore/sqlite/sqlite-metadata-store.js';
 import { systemClock, type Clock } from '../shared/clock.js';
+import { createLogger, logTo, type Logger } from '../shared/log.js';
 import { privateDir } from '../shared/private-dir.js';
 import {
   DEFAULT_GC_GRACE_MS,
@@ -99,6 +100,9 @@ export interface ServerOptions {
   host: string;
   port: number;
   clock?: Clock;
+  /** The process's logger (`loft serve` makes it: src/shared/log.ts). */
+  logger?: Logger;
+  /** Without `logger`: the level of the one made here (scripts that start a server in-process). */
   logLevel?: string;
   /** History retention and block garbage collection (defaults: 30 days, every hour, 24 h grace). */
   gc?: Partial<GcSettings>;
@@ -149,6 +153,8 @@ export interface RunningServer {
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { meta, blocks } = options.stores;
   const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(options.logLevel, 'loft-serve');
+  const log = logTo(logger);
   const metrics = new ServerMetrics();
   const hub = new JournalHub();
   const app = await buildApp({
@@ -159,7 +165,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     metrics,
     tls: options.tls,
     ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
-    ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+    logger,
   });
   const settings = gcSettings(options.gc);
   const gc = new GarbageCollector({
@@ -168,7 +174,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     clock,
     keepMs: keepDaysToMs(settings.keepDays),
     graceMs: settings.graceMs,
-    log: (level, msg, fields) => app.log[level](fields ?? {}, msg),
+    log,
     onRun: (report) => metrics.gcRun(report),
   });
   // Content search's background indexer, woken by every commit this server sees (content-indexer.ts).
@@ -176,13 +182,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     meta,
     blocks,
     ...(options.contentIndex ?? {}),
-    log: (level, msg, fields) => app.log[level](fields ?? {}, msg),
+    log,
   });
   const unlisten = hub.listen(() => indexer.wake());
   // Other servers' commits (PostgreSQL LISTEN/NOTIFY) wake this one's long-polls.
-  const wakeups = await crossServerWakeups(meta, hub, {
-    log: (level, msg, fields) => app.log[level](fields ?? {}, msg),
-  });
+  const wakeups = await crossServerWakeups(meta, hub, { log });
   try {
     await app.listen({ host: options.host, port: options.port });
   } catch (err) {

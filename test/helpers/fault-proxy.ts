@@ -16,6 +16,10 @@
  * held forever ('hold': the server did the work, the device waits) or its connection reset when the
  * answer comes ('reset'), once.
  *
+ * `stall(re)`: the next request whose head matches `re` is held in the proxy, not sent on
+ * (nor anything after it on that connection), until `release()` sends it: a request the server
+ * gets only after what the test does meanwhile (a push that arrives after its folder was taken).
+ *
  * `refuse(match)`: until `refuse(null)`, every request whose bytes contain `match` (say a file name
  * in a commit's body) never reaches the server: the proxy answers it with a 500 carrying an
  * INTERNAL error, as a server bug on that one request would.
@@ -32,6 +36,12 @@ export class FaultProxy {
   #loseAnswers = 0;
   #armed: { mode: Fault; match: string } | null = null;
   #refused: string | null = null;
+  #stallMatch: RegExp | null = null;
+  readonly #stalled: (() => void)[] = [];
+  /** Requests held by `stall` (released or not). */
+  stalledRequests = 0;
+  /** The method and target of each request `stall` held. */
+  readonly stalledTargets: string[] = [];
   /** Requests answered by `refuse`. */
   refusedRequests = 0;
   /** Requests that met an armed fault. */
@@ -82,6 +92,16 @@ export class FaultProxy {
     this.#armed = { mode, match };
   }
 
+  /** Holds the next request containing `match` (and what follows on its connection) until release(). */
+  stall(match: RegExp): void {
+    this.#stallMatch = match;
+  }
+
+  /** Sends on the requests held by `stall`. */
+  release(): void {
+    for (const send of this.#stalled.splice(0)) send();
+  }
+
   /** Answers every request containing `match` with a 500 (INTERNAL) until refuse(null). */
   refuse(match: string | null): void {
     this.#refused = match;
@@ -97,6 +117,8 @@ export class FaultProxy {
     const upstream = net.connect(this.upstreamPort, this.upstreamHost);
     this.#sockets.add(client).add(upstream);
     let fault: Fault | null = null;
+    /** Bytes held by `stall` on this connection, in order (null: not stalled). */
+    let held: Buffer[] | null = null;
     const end = () => {
       if (!client.destroyed) client.resetAndDestroy();
       if (!upstream.destroyed) upstream.destroy();
@@ -104,6 +126,19 @@ export class FaultProxy {
       this.#sockets.delete(upstream);
     };
     client.on('data', (d: Buffer) => {
+      if (held) return void held.push(d);
+      if (this.#stallMatch?.test(d.subarray(0, 400).toString('latin1'))) {
+        this.#stallMatch = null;
+        this.stalledRequests++;
+        this.stalledTargets.push(/^\S+ \S+/.exec(d.subarray(0, 400).toString('latin1'))?.[0] ?? '?');
+        held = [d];
+        this.#stalled.push(() => {
+          const bytes = held ?? [];
+          held = null;
+          for (const b of bytes) if (!upstream.destroyed) upstream.write(b);
+        });
+        return;
+      }
       if (this.#refused && d.includes(this.#refused)) {
         this.refusedRequests++;
         const body = JSON.stringify({ error: { code: 'INTERNAL', message: 'injected fault' } });

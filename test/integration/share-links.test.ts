@@ -6,7 +6,7 @@
  * on an injected clock.
  */
 import { execFile, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -215,6 +215,69 @@ t.test("a link to another user's file is impossible", async (t) => {
   t.equal((await curl(url)).status, 200, 'still served');
   t.equal(JSON.parse((await loft(['link', 'list', '--json'], bobTokenFile)).stdout).links.length, 0);
 });
+
+t.test(
+  'regression (share fuzz): a link to a file of a shared folder, by the path a member sees',
+  async (t) => {
+    // The link route looked the path up in the caller's home only: a shared folder's files (and
+    // the folder itself) were "no such file or folder" to their members, and to their owner too.
+    t.equal((await alice.writeFile('/club/notes.txt', [Buffer.from('club notes\n')])).status, 200);
+    t.equal((await alice.post('/v1/shares', { path: '/club', with: 'bob' })).status, 200);
+    const fileUrl = await makeLink(['/club/notes.txt'], bobTokenFile);
+    t.equal((await curl(fileUrl)).body.toString(), 'club notes\n', "the member's link serves the file");
+    const folderUrl = await makeLink(['/club'], aliceTokenFile);
+    t.match((await curl(folderUrl)).body.toString(), /notes\.txt/, "the owner's link to the folder lists it");
+  },
+);
+
+t.test(
+  "regression (share fuzz): a commit naming another user's block is refused as one naming no block",
+  async (t) => {
+    // A hash the server has never seen is "lost" to the durability check before the commit, which
+    // answered "must be uploaded again"; another user's block reached the store's possession check
+    // ("must be uploaded"). The difference told bob that someone stores that content.
+    const theirs = (await alice.get('/v1/node?path=/other/secret.txt')).body.blocks[0] as {
+      hash: string;
+      size: number;
+    };
+    const ghost = { hash: createHash('sha256').update('never stored').digest('hex'), size: theirs.size };
+    const commit = (blocks: { hash: string; size: number }[], p: string) =>
+      bob.post('/v1/commit', {
+        path: p,
+        parentRev: null,
+        blocks,
+        size: blocks.length * theirs.size,
+        mtime: 1,
+      });
+    const a = await commit([theirs], '/x1');
+    const b = await commit([ghost], '/x1');
+    t.equal(a.status, b.status);
+    t.same(a.body.error.code, 'BLOCK_UNUSABLE');
+    t.equal(a.body.error.message, b.body.error.message, 'the same message');
+    // Mixed with a block that is absent everywhere: both listed either way.
+    const c = await commit([theirs, ghost], '/x2');
+    t.same(c.body.error.missing, [theirs.hash, ghost.hash], 'theirs is listed as missing too');
+    const batch = async (blocks: { hash: string; size: number }[]) =>
+      (
+        await bob.post('/v1/batch', {
+          ops: [
+            {
+              op: 'commit',
+              path: '/x3',
+              parentRev: null,
+              blocks,
+              size: blocks.length * theirs.size,
+              mtime: 1,
+            },
+          ],
+        })
+      ).body.results[0].error;
+    const ba = await batch([theirs]);
+    const bb = await batch([ghost]);
+    t.equal(ba.message, bb.message, 'in a batch too');
+    t.same((await batch([theirs, ghost])).missing, [theirs.hash, ghost.hash]);
+  },
+);
 
 t.test('a password from stdin (never argv): 401 without it, 200 with it', async (t) => {
   const url = await makeLink(['/docs/sub/a.txt', '--password'], aliceTokenFile, 'pa ss:wörd\n');

@@ -21,7 +21,7 @@ import {
   type Device,
 } from '../helpers/devices.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
-import { ServerProcess } from '../helpers/server-process.js';
+import { runLoft, ServerProcess } from '../helpers/server-process.js';
 
 const server = new ServerProcess();
 const devices = new Devices(server);
@@ -211,3 +211,104 @@ t.test("a membership change wakes the member's long-polls: the folder comes and 
   t.comment(`after the command returned: the folder on the drive in ${appeared} ms, gone in ${gone} ms`);
   t.ok(gone < 1_000, `removal hides the folder within the bar of 1 s (${gone} ms)`);
 });
+
+/** The kept copy of folder `name` made for `user` on `device` (README "Shared folders"). */
+const copyOf = (name: string, user: string, device: string) =>
+  new RegExp(`^${name} \\(conflicted copy from ${user} on ${device} \\d{4}-\\d\\d-\\d\\d \\d{6}\\)$`);
+
+t.test('leaving with changes the server has not got: kept in the home, `loft status` lists it', async (t) => {
+  const owner = await devices.newUser('kit');
+  const member = await devices.newUser('lou');
+  t.equal((await owner.api.writeFile('/crew/plan.txt', [Buffer.from('v1 by kit\n')])).status, 200);
+  t.equal((await owner.api.writeFile('/crew/sub/old.txt', [Buffer.from('untouched\n')])).status, 200);
+  t.equal((await cliOf(owner)(['share', '/crew', '--with', 'lou'])).code, 0);
+  const ml = devices.mount(t, member, proxy.url);
+  await ml.start();
+  await waitFor('the shared folder on lou', async () =>
+    (await readFile(ml.p('crew/plan.txt'), 'utf8').catch(() => null)) === 'v1 by kit\n' ? true : null,
+  );
+
+  // lou's drive is cut off with two changes in the folder; lou leaves it from another machine
+  // (the CLI talks to the server directly).
+  proxy.offline();
+  await writeFile(ml.p('crew/plan.txt'), 'edited by lou offline\n');
+  await writeFile(ml.p('crew/sub/new.txt'), 'made by lou offline\n');
+  t.ok((await status(ml)).pending >= 2, 'queued on her drive');
+  const leave = await cliOf(member)(['share', 'leave', '/crew']);
+  t.equal(leave.code, 0, leave.stderr);
+
+  proxy.online();
+  const copy = await waitFor('the conflicted copy on lou', async () => {
+    const names = readdirSync(ml.mountpoint);
+    return !names.includes('crew') && names.find((n) => copyOf('crew', 'lou', 'lou-laptop').test(n));
+  });
+  t.pass(`kept as ${copy}`);
+  t.equal(await readFile(ml.p(`${copy}/plan.txt`), 'utf8'), 'edited by lou offline\n');
+  t.equal(await readFile(ml.p(`${copy}/sub/new.txt`), 'utf8'), 'made by lou offline\n');
+  const st = await settled(ml);
+  t.equal(st.stuck.length, 0, 'nothing set aside');
+  t.ok(st.conflicts.includes(`/${copy}`), 'the status lists the copy');
+  const cli = await runLoft(['status', '--state', ml.state]);
+  t.equal(cli.code, 0, cli.stderr);
+  t.ok(cli.stdout.includes(`! /${copy}`), '`loft status` lists it among the conflicts');
+  t.equal((await serverFile(member.api, `/${copy}/plan.txt`))?.toString(), 'edited by lou offline\n');
+  t.equal((await serverFile(owner.api, '/crew/plan.txt'))?.toString(), 'v1 by kit\n', "kit's is unchanged");
+  t.same(await serverNames(owner.api, '/crew/sub'), ['old.txt']);
+});
+
+t.test(
+  'removed while a push into the folder is in flight: kept in the home, nothing lands in the folder',
+  async (t) => {
+    const owner = await devices.newUser('max');
+    const member = await devices.newUser('ned');
+    t.equal((await owner.api.writeFile('/yard/plan.txt', [Buffer.from('v1 by max\n')])).status, 200);
+    t.equal((await cliOf(owner)(['share', '/yard', '--with', 'ned'])).code, 0);
+    const mn = devices.mount(t, member, proxy.url);
+    await mn.start();
+    await waitFor('the shared folder on ned', async () =>
+      (await readFile(mn.p('yard/plan.txt'), 'utf8').catch(() => null)) === 'v1 by max\n' ? true : null,
+    );
+    await settled(mn);
+
+    // The drive's next push is held in the proxy: the server gets it only after the removal.
+    proxy.stall(/^(POST \/v1\/(batch|commit|blocks\/missing)|PUT \/v1\/blocks\/)/);
+    await writeFile(mn.p('yard/plan.txt'), 'edited by ned, in flight\n');
+    await writeFile(mn.p('yard/new.txt'), 'made by ned, in flight\n');
+    await waitFor('the push held in the proxy', async () => proxy.stalledRequests === 1, 20_000, 20).catch(
+      (err: Error) => {
+        throw new Error(`${err.message}; requests: ${JSON.stringify([...proxy.requests])}`);
+      },
+    );
+    t.comment(`held: ${proxy.stalledTargets.join(', ')}`);
+    const polls = () => proxy.targets.filter((x) => x.startsWith('GET /v1/changes')).length;
+    const before = polls();
+    const rm = await cliOf(owner)(['share', 'remove', '/yard', '--with', 'ned']);
+    t.equal(rm.code, 0, rm.stderr);
+    // The drive's long-poll (not held) brings the removal and the drive polls again: it knows the
+    // folder is gone while its push is still under way. Then the push reaches the server.
+    await waitFor('the drive heard of the removal', async () => polls() > before, 20_000, 20);
+    t.comment(`on the drive at the release: ${JSON.stringify(readdirSync(mn.mountpoint))}`);
+    const sentBefore = proxy.targets.length;
+    proxy.release();
+
+    const copy = await waitFor('the conflicted copy on ned', async () => {
+      const names = readdirSync(mn.mountpoint);
+      return !names.includes('yard') && names.find((n) => copyOf('yard', 'ned', 'ned-laptop').test(n));
+    });
+    t.pass(`kept as ${copy}`);
+    const pushed = proxy.targets.slice(sentBefore).filter((x) => !x.startsWith('GET /v1/changes'));
+    t.comment(`sent after the release: ${pushed.join(', ')}`);
+    t.equal(await readFile(mn.p(`${copy}/plan.txt`), 'utf8'), 'edited by ned, in flight\n');
+    t.equal(await readFile(mn.p(`${copy}/new.txt`), 'utf8'), 'made by ned, in flight\n');
+    const st = await settled(mn);
+    t.equal(st.stuck.length, 0, 'nothing set aside');
+    t.ok(st.conflicts.includes(`/${copy}`), '`loft status` says where');
+    t.equal((await serverFile(member.api, `/${copy}/new.txt`))?.toString(), 'made by ned, in flight\n');
+
+    // Nothing of ned's reached the folder after his removal.
+    t.equal((await serverFile(owner.api, '/yard/plan.txt'))?.toString(), 'v1 by max\n', "max's is unchanged");
+    t.same(await serverNames(owner.api, '/yard'), ['plan.txt'], 'no new file in the folder');
+    const revs = (await owner.api.get('/v1/revisions?path=/yard/plan.txt')).body.revisions as unknown[];
+    t.equal(revs.length, 1, 'no revision by ned');
+  },
+);

@@ -95,7 +95,7 @@ export function registerServe(program: Command): void {
       process.env.LOFT_DATA ?? DEFAULT_DATA,
     )
     .option('--listen <host:port>', 'address to listen on (port 0 picks a free one)', DEFAULT_LISTEN)
-    .option('--log-level <level>', 'fatal|error|warn|info|debug', 'warn')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug (env LOFT_LOG; default warn)')
     .option(
       '--tls-cert <file>',
       'serve HTTPS: PEM certificate chain (with --tls-key)',
@@ -116,7 +116,7 @@ export function registerServe(program: Command): void {
           meta?: string;
           blocks?: string;
           listen: string;
-          logLevel: string;
+          logLevel?: string;
           gcInterval: string;
           tlsCert?: string;
           tlsKey?: string;
@@ -135,11 +135,14 @@ export function registerServe(program: Command): void {
         const trustProxy = opts.trustProxy === undefined ? undefined : parseTrustProxy(opts.trustProxy);
         // Loaded on use: `loft --help` and client commands should not pay for the server's modules.
         const { openStores, startServer } = await import('../../server/server.js');
+        const { createLogger } = await import('../../shared/log.js');
+        // The process's one logger: the HTTP app, GC, indexer and wake-ups all write to it.
+        const logger = createLogger(opts.logLevel, 'loft-serve');
         const server = await startServer({
           stores: await openStores(dataDir, { owner: true, meta: opts.meta, blocks: opts.blocks }),
           host,
           port,
-          logLevel: opts.logLevel,
+          logger,
           gc,
           ...(tls ? { tls } : {}),
           ...(trustProxy ? { trustProxy } : {}),

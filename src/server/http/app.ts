@@ -17,6 +17,7 @@ import { MeteredBlockStore } from '../../blockstore/metered-block-store.js';
 import type { Actor, MetadataStore, Principal, Role } from '../../metastore/metadata-store.js';
 import type { Clock } from '../../shared/clock.js';
 import { LoftError } from '../../shared/errors.js';
+import { silentLogger, type Logger } from '../../shared/log.js';
 import { MAX_BLOCK_SIZE } from '../../shared/protocol.js';
 import type { JournalHub } from '../journal-hub.js';
 import { ServerMetrics } from '../server-metrics.js';
@@ -52,7 +53,8 @@ export interface AppOptions {
   blocks: BlockStore;
   hub: JournalHub;
   clock: Clock;
-  logLevel?: string;
+  /** The server's logger (the process's one, src/shared/log.ts); default: silent. */
+  logger?: Logger;
   /** What GET /metrics reports (default: a registry of its own, without process metrics). */
   metrics?: ServerMetrics;
   /** Serve HTTPS with this certificate chain and key (PEM); default: plain HTTP. */
@@ -72,11 +74,12 @@ declare module 'fastify' {
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { meta, hub, clock } = options;
   const metrics = options.metrics ?? new ServerMetrics({ processMetrics: false });
+  const logger = options.logger ?? silentLogger();
   const blocks = new MeteredBlockStore(options.blocks, metrics);
   // With TLS fastify's instance is typed for an https.Server; the routes use nothing that differs.
   const app = Fastify({
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
-    logger: { level: options.logLevel ?? 'warn' },
+    loggerInstance: logger,
     ...(options.trustProxy ? { trustProxy: options.trustProxy } : {}),
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_JSON_BODY,
@@ -143,6 +146,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       checkCsrf(cookie, request.headers[CSRF_HEADER]);
     request.principal = principal;
     request.session = cookie;
+  });
+  // At debug level, one line per request: method, URL (a link's secret cut out), status, time.
+  // Never a header or a body: tokens, cookies and passwords travel there.
+  app.addHook('onResponse', async (request, reply) => {
+    if (!logger.isLevelEnabled('debug')) return;
+    logger.debug(
+      {
+        method: request.method,
+        url: loggedUrl(request.url),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
   });
   // After authentication: a refused long-poll is never counted as open.
   registerMetricsRoutes(app, metrics);

@@ -24,7 +24,7 @@ import type { TSchema } from '@sinclair/typebox';
 import type { BatchOp, BatchOutcome, BatchPlace, InlineBlock } from '../../metastore/metadata-store.js';
 import { LoftError } from '../../shared/errors.js';
 import { MAX_BATCH_BODY, MAX_BATCH_OPS, MAX_INLINE_SIZE } from '../../shared/protocol.js';
-import { lostBlocks, writeBlockBytes } from './block-routes.js';
+import { lostBlocks, unusableError, writeBlockBytes } from './block-routes.js';
 import { oneLine } from './request-fields.js';
 import { batchNamespaces } from './batch-view.js';
 import type { RouteContext } from './route-context.js';
@@ -122,20 +122,19 @@ export function registerBatchRoutes(app: FastifyInstance, ctx: RouteContext): vo
       // 3b. Every block a commit references durable first; one the store lost fails its op alone.
       const refs = ops.flatMap((op) => (op.op === 'commit' ? op.blocks.map((b) => b.hash) : []));
       const lost = await lostBlocks(ctx, refs);
-      if (lost.size)
-        ops.forEach((op, i) => {
-          const missing = op.op === 'commit' ? op.blocks.filter((b) => lost.has(b.hash)) : [];
-          if (missing.length) {
-            const error = new LoftError(
-              'BLOCK_UNUSABLE',
-              `${missing.length} block(s) must be uploaded again`,
-              {
-                details: { missing: [...new Set(missing.map((b) => b.hash))] },
-              },
-            );
-            ops[i] = { op: 'failed', ns: op.ns, error };
-          }
-        });
+      if (lost.size) {
+        for (let i = 0; i < ops.length; i++) {
+          const op = ops[i]!;
+          if (op.op !== 'commit' || !op.blocks.some((b) => lost.has(b.hash))) continue;
+          // The store's own refusal (block-routes.ts, durableBlocks says why).
+          const hashes = op.blocks.map((b) => b.hash);
+          ops[i] = {
+            op: 'failed',
+            ns: op.ns,
+            error: await unusableError(ctx, request.principal.userId, hashes, lost),
+          };
+        }
+      }
 
       // 4. One transaction; each namespace that changed wakes its long-polls once.
       const outcomes = await meta.batch(actor(request), ops);

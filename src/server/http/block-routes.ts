@@ -132,16 +132,33 @@ export async function writeBlockBytes(
  * unknown block does, for those the store lost (written before a crash and never synced), so the
  * client sends them again. Called before the commit's metadata transaction: a committed revision
  * never references a block that a power loss could lose.
+ *
+ * The refusal is the metadata store's own (block-ledger.ts `checkBlocks`): same message, and
+ * `missing` lists every block the caller cannot use, not only the lost ones. Otherwise a hash
+ * unknown to the server (absent: "lost") and one another user stored (present, not the caller's)
+ * would get different answers, and the answer would tell that someone has that content.
  */
 export async function durableBlocks(
-  ctx: Pick<RouteContext, 'blocks'>,
+  ctx: Pick<RouteContext, 'blocks' | 'meta'>,
+  userId: number,
   hashes: readonly string[],
 ): Promise<void> {
   const lost = await lostBlocks(ctx, hashes);
-  if (lost.size)
-    throw new LoftError('BLOCK_UNUSABLE', `${lost.size} block(s) must be uploaded again before this commit`, {
-      details: { missing: [...lost] },
-    });
+  if (lost.size) throw await unusableError(ctx, userId, hashes, lost);
+}
+
+/** BLOCK_UNUSABLE for the `hashes` (a commit's, in order) that are lost or not the user's to use. */
+export async function unusableError(
+  ctx: Pick<RouteContext, 'meta'>,
+  userId: number,
+  hashes: readonly string[],
+  lost: ReadonlySet<string>,
+): Promise<LoftError> {
+  const notUsable = new Set(await ctx.meta.missingBlocks(userId, hashes));
+  const missing = hashes.filter((h) => lost.has(h) || notUsable.has(h));
+  return new LoftError('BLOCK_UNUSABLE', `${missing.length} block(s) must be uploaded before this commit`, {
+    details: { missing: [...new Set(missing)] },
+  });
 }
 
 /** Of `hashes`, those the block store does not hold durably (see durableBlocks). */

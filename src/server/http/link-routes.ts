@@ -19,6 +19,7 @@ import {
 } from '../link-secrets.js';
 import { nodeRef } from './request-fields.js';
 import type { RouteContext } from './route-context.js';
+import { locate } from './user-view.js';
 
 /** The longest a link may live (10 years); longer is a typo. */
 const MAX_LINK_TTL_MS = 10 * 365 * 86_400_000;
@@ -47,11 +48,11 @@ export const RevokeLinkBody = Type.Object(
 export type RevokeLinkBody = Static<typeof RevokeLinkBody>;
 
 export function registerLinkRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  const { meta, clock, namespace } = ctx;
+  const { meta, clock } = ctx;
 
   app.post<{ Body: LinkBody }>('/v1/links', { schema: { body: LinkBody } }, async (request) => {
-    const b = request.body;
-    const ns = await namespace(request, b.ns, 'read');
+    // In the caller's tree (user-view.ts): a file of a shared folder by the path they see it at.
+    const { ns, b } = await locate(ctx, request, request.body, 'read');
     const node = await meta.getNode(ns, nodeRef(b));
     if (!node || node.deleted)
       throw new LoftError('NOT_FOUND', `${b.path ?? `node ${b.id}`}: no such file or folder`);

@@ -32,6 +32,7 @@ export function registerTreeRoutes(app: FastifyInstance, ctx: RouteContext): voi
     await ctx.quota.admit(ns, await growthOf(meta, ns, node, b.size));
     await durableBlocks(
       ctx,
+      request.principal.userId,
       b.blocks.map((x) => x.hash),
     );
     const rev = await meta.commitFile(actor(request), {

@@ -49,7 +49,6 @@ function sharedApp(): Promise<FastifyInstance> {
       blocks: delegate(() => live!.blocks),
       hub: delegate(() => live!.hub),
       clock: { now: () => live!.now() },
-      logLevel: 'silent',
     });
     await app.ready();
     return app;
