@@ -178,9 +178,12 @@ async function go(path, { focus = false, select = null, reload = false } = {}) {
     if (token !== state.nav) return;
     if (err instanceof ApiError && (err.code === 'NOT_FOUND' || err.code === 'NOT_DIR')) {
       // A link or an address naming a file (or a folder gone since): say which, then show its folder.
-      say(err.code === 'NOT_DIR' ? `${path} is a file, not a folder` : `${path} is not a folder here any more`, {
-        error: true,
-      });
+      say(
+        err.code === 'NOT_DIR' ? `${path} is a file, not a folder` : `${path} is not a folder here any more`,
+        {
+          error: true,
+        },
+      );
       if (path !== '/') return go(parentOf(path), { focus });
     }
     throw err;
