@@ -104,7 +104,11 @@ let allowPuts = Infinity;
 let dropOnce = -1;
 let puts = 0;
 await page.setRequestInterception(true);
+const origins = new Set<string>();
 page.on('request', (req: HTTPRequest) => {
+  // Only network requests count (data:, blob: and the PDF viewer's chrome-extension: are local).
+  const u = new URL(req.url());
+  if (u.protocol === 'http:' || u.protocol === 'https:') origins.add(u.origin);
   if (req.method() === 'PUT' && req.url().includes('/v1/blocks/')) {
     const n = puts++;
     if (n >= allowPuts || n === dropOnce) return void req.abort('connectionreset');
@@ -128,9 +132,29 @@ t.test('a connection dropped midway: the upload resumes, no block sent twice', a
   writeFileSync(file, pseudoRandom(size, 31));
   puts = 0;
   dropOnce = 3; // the fourth block's PUT is lost
+  // Every text the upload list shows, as it changes (per-file progress, the retry).
+  await page.evaluate(() => {
+    window.uploadTexts = [];
+    new window.MutationObserver(() => {
+      for (const li of document.querySelectorAll('#upload-list li span'))
+        window.uploadTexts.push(li.textContent);
+    }).observe(document.getElementById('upload-list'), {
+      subtree: true,
+      childList: true,
+      characterData: true,
+    });
+  });
   const in0 = await bytesIn();
   const result = await upload(page, file);
   dropOnce = -1;
+  const texts = (await page.evaluate(() => window.uploadTexts)) as string[];
+  t.ok(texts.includes('/resumed.bin — checking'), 'the file is hashed first');
+  t.ok(
+    texts.some((x) => /^\/resumed\.bin — sending [\d.]+ MiB of 12 MiB$/.test(x)),
+    'its progress: bytes sent of bytes to send',
+  );
+  t.ok(texts.includes('/resumed.bin — connection lost, resuming'), 'the drop is shown, and the resume');
+  t.equal(await page.$eval('#upload-all', (p: any) => p.value), 1, 'the overall bar is full');
   t.match(result, /^done: /, result);
   t.ok(puts > 4, `${puts} block PUTs, one of them dropped`);
   t.equal(
@@ -548,5 +572,10 @@ t.test(
     t.not(ring[1], 'none', `the focused ${ring[0]} shows an outline`);
     t.ok((ring[2] as number) >= 2, 'at least 2 px');
     t.same(pageErrors, [], 'no script errors in the page');
+    t.same(
+      [...origins].filter((o) => o !== server.url),
+      [],
+      'every request went to `loft serve` (no CDN)',
+    );
   },
 );
