@@ -314,6 +314,21 @@ t.test('conflicted copies are marked; keyboard navigation and sort', async (t) =
     ],
     'folders first, then by name; the conflicted copy marked',
   );
+  const cells = await page.$$eval('#rows tr', (rows) =>
+    rows.map((r: any) => [
+      r.querySelector('.col-size').textContent,
+      r.querySelector('.col-date').textContent,
+    ]),
+  );
+  t.same(
+    cells.map((c) => c[0]),
+    ['—', '25 B', '25 B', '3.5 KiB', '25 B'],
+    'sizes (a folder has none)',
+  );
+  t.ok(
+    cells.every((c) => /\d/.test(c[1]!)),
+    `dates (${cells[0]![1]})`,
+  );
   const selected = () => page.$eval('#rows tr[aria-selected="true"] a', (a) => a.textContent);
   await page.focus('#rows tr');
   await page.keyboard.press('ArrowDown');
@@ -338,6 +353,27 @@ t.test('conflicted copies are marked; keyboard navigation and sort', async (t) =
   );
   t.equal(bySize.at(-1), 'a.txt');
   await page.click('[data-sort="name"]');
+});
+
+t.test('a change without the right CSRF token: refused, and the page says what to do', async (t) => {
+  await page.goto(server.url + '/#/');
+  await waitRow(page, 'Keys');
+  // As when the session changed in another tab: the page holds a stale token.
+  await page.evaluate((src) => import(src).then((m: any) => m.setCsrf('stale')), '/assets/api.js');
+  await page.click('#new-folder');
+  await page.waitForSelector('#ask[open]', WAIT);
+  await page.$eval('#ask-input', (i: any) => (i.value = 'Never made'));
+  await page.click('#ask-ok');
+  t.match(await statusMatching(page, /^Error: /), /x-loft-csrf.*reload the page/, 'a clear message');
+  t.equal((await api.call('GET', '/v1/node?path=/Never made')).status, 404, 'nothing made');
+  await page.reload();
+  await waitRow(page, 'Keys');
+  await page.click('#new-folder');
+  await page.waitForSelector('#ask[open]', WAIT);
+  await page.$eval('#ask-input', (i: any) => (i.value = 'Made'));
+  await page.click('#ask-ok');
+  await waitRow(page, 'Made');
+  t.pass('after a reload, the fresh token works');
 });
 
 // A 1×1 PNG.
