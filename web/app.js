@@ -177,7 +177,13 @@ async function go(path, { focus = false, select = null, reload = false } = {}) {
   } catch (err) {
     if (token !== state.nav) return;
     if (err instanceof ApiError && (err.code === 'NOT_FOUND' || err.code === 'NOT_DIR')) {
-      say(`${path} is not a folder here any more`, { error: true });
+      // A link or an address naming a file (or a folder gone since): say which, then show its folder.
+      say(
+        err.code === 'NOT_DIR' ? `${path} is a file, not a folder` : `${path} is not a folder here any more`,
+        {
+          error: true,
+        },
+      );
       if (path !== '/') return go(parentOf(path), { focus });
     }
     throw err;

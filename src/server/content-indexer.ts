@@ -5,8 +5,9 @@
  * One slice: for a namespace whose journal runs past its content cursor (`contentBacklog`), one
  * journal page after the cursor is read. Within the page only each node's last entry counts (the
  * state the node has as of the page's end). For a live file of at most `maxBytes` whose block list
- * differs from what the index holds, the blocks are read from the BlockStore and decoded as UTF-8
- * (fatal: invalid UTF-8 or a NUL byte means binary, not indexed). Folders, deleted files, large and
+ * differs from what the index holds, the blocks are read from the BlockStore and the first
+ * `textBytes` (256 KiB) decoded as UTF-8 (fatal: invalid UTF-8 or a NUL byte means binary, not
+ * indexed). Folders, deleted files, large and
  * binary files get "no text". The docs and the new cursor are stored in one transaction
  * (`applyContentIndex`), so a crash loses nothing: the next start reads the same page again
  * (resumable). Overwrites, renames, deletes and restores are all journal entries, so the index
@@ -15,7 +16,7 @@
  * Never on a commit's path, and never much of the request thread (the SQLite statements run on
  * it): each slice's transaction is sized to take about SLICE_MS (SliceSizer over a cost of text
  * bytes + DOC_COST per text, from the measured time of the last ones; one file larger than the
- * budget still goes alone, up to `maxBytes`), and the indexer yields to the event loop between
+ * budget still goes alone, its text at most `textBytes`), and the indexer yields to the event loop between
  * slices.
  *
  * Yielding to write bursts: commits wake the indexer (`wake()`, from the JournalHub on every local
@@ -50,6 +51,14 @@ import { SliceSizer } from './garbage-collector.js';
 
 /** Largest file indexed: source, notes and configuration fit; logs and dumps past it are left out. */
 export const DEFAULT_CONTENT_MAX_BYTES = 1 << 20;
+/**
+ * Text indexed of one file: its first 256 KiB (cut at a character's boundary). One text is one
+ * FTS row, written in one transaction on the thread that serves requests; a whole 1 MiB text took
+ * ~80 ms there (trigram FTS5 indexes some 5-10 MiB/s under load), its first 256 KiB about a
+ * quarter of that, so no transaction holds requests over ~50 ms. The rest of a file between
+ * 256 KiB and 1 MiB is not searched (README, "Content search").
+ */
+export const DEFAULT_CONTENT_TEXT_BYTES = 256 << 10;
 /** Namespaces looked at per round (the backlog query stays short). */
 const NS_PER_ROUND = 16;
 /**
@@ -90,6 +99,8 @@ export interface ContentIndexerOptions {
   meta: MetadataStore;
   blocks: BlockStore;
   maxBytes?: number;
+  /** Bytes of a file's text indexed, from its start (default DEFAULT_CONTENT_TEXT_BYTES). */
+  textBytes?: number;
   pollMs?: number;
   /** Quiet time after the last commit before indexing (default DEFAULT_CONTENT_QUIET_MS). */
   quietMs?: number;
@@ -122,6 +133,18 @@ export function sniffText(bytes: Uint8Array): string | null {
   }
 }
 
+/**
+ * The text of the first `limit` bytes of `bytes` (sniffText's rules), cut before a character that
+ * the limit would split (so a UTF-8 text is not taken for binary at its cut).
+ */
+export function sniffTextPrefix(bytes: Uint8Array, limit: number): string | null {
+  if (bytes.length <= limit) return sniffText(bytes);
+  let end = limit;
+  // Back to the start of the character the cut falls in (at most 3 continuation bytes: 10xxxxxx).
+  while (end > limit - 3 && end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return sniffText(bytes.subarray(0, end));
+}
+
 /** What the indexer may do now, from the time of the last wake (see the diagram above). */
 type Mode = 'quiet' | 'deferring' | 'overdue';
 
@@ -129,6 +152,7 @@ export class ContentIndexer {
   readonly #meta: MetadataStore;
   readonly #blocks: BlockStore;
   readonly #maxBytes: number;
+  readonly #textBytes: number;
   readonly #pollMs: number;
   readonly #quietMs: number;
   readonly #maxDeferMs: number;
@@ -149,6 +173,7 @@ export class ContentIndexer {
     this.#meta = options.meta;
     this.#blocks = options.blocks;
     this.#maxBytes = options.maxBytes ?? DEFAULT_CONTENT_MAX_BYTES;
+    this.#textBytes = options.textBytes ?? DEFAULT_CONTENT_TEXT_BYTES;
     this.#pollMs = options.pollMs ?? DEFAULT_CONTENT_POLL_MS;
     this.#quietMs = options.quietMs ?? DEFAULT_CONTENT_QUIET_MS;
     this.#maxDeferMs = options.maxDeferMs ?? DEFAULT_CONTENT_MAX_DEFER_MS;
@@ -279,7 +304,7 @@ export class ContentIndexer {
         if (state) doc = { nodeId: e.id, rev: e.rev, key: null, text: null };
       } else {
         // A text that would take the slice past its budget waits for the next one (alone if need be).
-        if (docs.length > 0 && cost + e.size + DOC_COST > budget) break;
+        if (docs.length > 0 && cost + Math.min(e.size, this.#textBytes) + DOC_COST > budget) break;
         const text = await this.#readText(ns, e);
         doc = { nodeId: e.id, rev: e.rev, key: text === null ? null : wanted, text };
       }
@@ -297,16 +322,19 @@ export class ContentIndexer {
   }
   async #readText(ns: number, e: Revision): Promise<string | null> {
     const parts: Buffer[] = [];
+    let got = 0;
     try {
       for (const b of e.blocks ?? []) {
+        if (got > this.#textBytes) break; // the prefix indexed, and a byte past it (a split character)
         const data = await this.#blocks.get(b.hash);
         if (!data) return null; // collected meanwhile: a later entry (or none) decides
         parts.push(data);
+        got += data.length;
       }
     } catch (err) {
       this.#log('error', 'content indexing: a block could not be read', { ns, node: e.id, err });
       return null;
     }
-    return sniffText(Buffer.concat(parts));
+    return sniffTextPrefix(Buffer.concat(parts), this.#textBytes);
   }
 }

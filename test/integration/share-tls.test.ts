@@ -4,7 +4,7 @@
  * CLI verifying the certificate (refused without the CA, accepted with it) and a share link
  * downloaded over HTTPS with curl checking the same CA.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import t from 'tap';
 import { settled } from '../helpers/devices.js';
 import { MountProcess } from '../helpers/mount-process.js';
-import { runLoft, ServerProcess } from '../helpers/server-process.js';
+import { LOFT_BIN, runLoft, ServerProcess } from '../helpers/server-process.js';
 
 const execFileP = promisify(execFile);
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'loft-tls-'));
@@ -100,4 +100,19 @@ t.test('a real mount against the TLS server, with --ca', async (t) => {
   await execFileP('curl', ['-sf', '--cacert', f('ca.pem'), '-o', out, url]);
   t.ok(readFileSync(out).equals(data), 'the file went up over TLS and comes back byte-exact');
   await t.rejects(execFileP('curl', ['-sf', '-o', out, url]), 'curl without the CA refuses too');
+});
+
+t.test('web sign-in over TLS: the session cookie is Secure, HttpOnly and SameSite', async (t) => {
+  const child = spawn(process.execPath, [LOFT_BIN, 'user', 'passwd', 'alice', '--data', server.dataDir]);
+  child.stdin.end('a web password over tls\n');
+  t.equal(await new Promise((r) => child.on('exit', r)), 0);
+  const { stdout } = await execFileP('curl', [
+    '-sf', '--cacert', f('ca.pem'), '-D', '-', '-o', '/dev/null', '-H', 'content-type: application/json',
+    '--data', JSON.stringify({ user: 'alice', password: 'a web password over tls' }),
+    `${server.url}/v1/web/signin`,
+  ]); // prettier-ignore
+  const cookie = /^set-cookie: (.*)$/im.exec(stdout)?.[1] ?? '';
+  t.match(cookie, /^loft_session=loft_/);
+  for (const attr of ['Secure', 'HttpOnly', 'SameSite=Strict'])
+    t.match(cookie, new RegExp(`; ${attr}\\b`), attr);
 });

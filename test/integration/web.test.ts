@@ -633,6 +633,32 @@ t.test('a folder of 10,000 files: first screen painted, then every row', async (
   }
   await page.goto(server.url + '/#/');
   await waitRow(page, 'big');
+  // Counted in the page from the click on: the first screen's rows, the frames in which more rows
+  // arrived, and the longest gap between two frames.
+  await page.evaluate(() => {
+    const rows = document.getElementById('rows');
+    window.spread = null;
+    let frames = 0;
+    let longest = 0;
+    let first = -1;
+    let seen = 0;
+    let last = 0;
+    const tick = () => {
+      const now = performance.now();
+      if (document.querySelector('#crumbs [aria-current]')?.textContent === 'big') {
+        if (first < 0) seen = first = rows.children.length;
+        else {
+          longest = Math.max(longest, now - last);
+          if (rows.children.length > seen) frames++;
+          seen = rows.children.length;
+        }
+        last = now;
+        if (rows.dataset.complete === '1') return void (window.spread = { frames, longest, first });
+      }
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
   const ms = await page.evaluate(
     () =>
       new Promise<number>((resolve) => {
@@ -656,8 +682,19 @@ t.test('a folder of 10,000 files: first screen painted, then every row', async (
     'sorted: the first file first',
   );
   // Rows are added a few milliseconds a frame: on a loaded machine that takes long (27 s measured).
-  await page.waitForSelector('#rows[data-complete="1"]', { timeout: 300_000 });
+  await page.waitForFunction(() => window.spread !== null, { timeout: 300_000 });
+  const spread = (await page.evaluate(() => window.spread)) as {
+    frames: number;
+    longest: number;
+    first: number;
+  };
   t.equal(await page.$$eval('#rows tr', (r) => r.length), 10_000, 'every row, in the end');
+  t.ok(spread.first <= 100, `the first screen is ${spread.first} rows, not the whole folder`);
+  t.ok(
+    spread.frames >= 5,
+    `the other rows came over ${spread.frames} frames (at most 2,000 a frame), never in one long task`,
+  );
+  t.comment(`longest gap between two frames while rows were added: ${spread.longest.toFixed(0)} ms`);
   await page.goto(server.url + '/#/');
   await waitRow(page, 'Archive');
 });

@@ -10,7 +10,12 @@ import { MemoryBlockStore } from '../../../src/blockstore/memory-block-store.js'
 import type { ContentDoc } from '../../../src/metastore/content-store.js';
 import type { MetadataStore } from '../../../src/metastore/metadata-store.js';
 import { SqliteMetadataStore } from '../../../src/metastore/sqlite/sqlite-metadata-store.js';
-import { CONTENT_SLICE_MS, ContentIndexer } from '../../../src/server/content-indexer.js';
+import {
+  CONTENT_SLICE_MS,
+  ContentIndexer,
+  DEFAULT_CONTENT_TEXT_BYTES,
+  sniffTextPrefix,
+} from '../../../src/server/content-indexer.js';
 import type { Timers } from '../../../src/shared/clock.js';
 import { sha256hex } from '../../../src/shared/hash.js';
 
@@ -216,4 +221,37 @@ t.test('transactions are sized to their measured time (no long hold of the reque
   );
   const big = s.slices.find((x) => x.bytes >= 200 * 1024);
   t.equal(big?.docs, 1, 'the large text alone in its transaction');
+});
+
+t.test('a 1 MiB text: its first 256 KiB indexed, one transaction of at most that much text', async (t) => {
+  const s = await setup();
+  // 1 MiB: a word at the start, one just inside the first 256 KiB, one past it, one at the end.
+  const head = 'alpha_start '.padEnd(DEFAULT_CONTENT_TEXT_BYTES - 20, 'lorem ipsum ') + 'beta_inside ';
+  const big = head.padEnd(DEFAULT_CONTENT_TEXT_BYTES + 100, 'x') + ' gamma_past ';
+  await s.commit(big.padEnd((1 << 20) - 12, 'dolor sit ') + ' delta_end');
+  await s.indexer.drain();
+  t.equal(s.slices.length, 1);
+  t.ok(
+    s.slices[0]!.bytes <= DEFAULT_CONTENT_TEXT_BYTES,
+    `the transaction held ${s.slices[0]!.bytes} bytes of text (≤ 256 KiB)`,
+  );
+  t.equal(await s.find('alpha_start'), 1);
+  t.equal(await s.find('beta_inside'), 1, 'the whole first 256 KiB');
+  t.equal(await s.find('gamma_past'), 0, 'past the prefix: not searched (the README says so)');
+  t.equal(await s.find('delta_end'), 0);
+});
+
+t.test('the cut never splits a character: a UTF-8 text is still text', async (t) => {
+  for (const pad of [0, 1, 2, 3]) {
+    // "€" is 3 bytes, "😀" 4: the limit falls inside one at some padding.
+    const bytes = Buffer.from('a'.repeat(pad) + '€😀'.repeat(100));
+    for (let limit = 1; limit < 40; limit++) {
+      const text = sniffTextPrefix(bytes, limit);
+      t.ok(text !== null && Buffer.byteLength(text!) <= limit && bytes.toString().startsWith(text!));
+      if (text === null) return;
+    }
+  }
+  t.equal(sniffTextPrefix(Buffer.from('ab\0cd'), 10), null, 'a NUL: binary');
+  t.equal(sniffTextPrefix(Buffer.from('abcd\0'), 3), 'abc', 'past the prefix: not looked at');
+  t.equal(sniffTextPrefix(Buffer.from([0x61, 0xff, 0x62]), 10), null, 'invalid UTF-8: binary');
 });
