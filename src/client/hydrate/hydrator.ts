@@ -163,8 +163,27 @@ export class Hydrator {
     out: Buffer,
     state?: ReadState,
   ): Promise<number> {
-    const end = Math.min(offset + out.length, fileSize);
-    if (offset >= end) return 0;
+    const views = await this.views(extents, fileSize, offset, out.length, state);
+    let copied = 0;
+    for (const v of views) copied += v.copy(out, copied);
+    return copied;
+  }
+
+  /**
+   * Bytes [offset, offset+length) of the file described by `extents` (short at end of file), as
+   * views of the verified block buffers in order, without copying them: a reply made from them
+   * costs no allocation and no copy (the cold read's largest JavaScript costs after hashing). The
+   * views share memory with the hydrator's blocks: callers must not write to them.
+   */
+  async views(
+    extents: readonly BlockExtent[],
+    fileSize: number,
+    offset: number,
+    length: number,
+    state?: ReadState,
+  ): Promise<Buffer[]> {
+    const end = Math.min(offset + length, fileSize);
+    if (offset >= end) return [];
     const first = findExtent(extents, offset);
     // A handle's first read at offset 0 starts a stream (cat, cp, a thumbnailer): whole blocks.
     const random = !state || !(isSequential(state, offset) || (state.nextOffset < 0 && offset === 0));
@@ -183,17 +202,16 @@ export class Hydrator {
       pos = stop;
     }
     if (state) this.#readahead(extents, offset, end, first, state);
-    let copied = 0;
+    const views: Buffer[] = [];
     let pos = offset;
     for (const { ext, data } of parts) {
       const { bytes, base } = await data;
       const from = pos - ext.offset - base;
       const n = Math.min(ext.size - (pos - ext.offset), end - pos);
-      bytes.copy(out, copied, from, from + n);
-      copied += n;
+      views.push(bytes.subarray(from, from + n));
       pos += n;
     }
-    return copied;
+    return views;
   }
 
   /** The verified bytes of one block, from memory, the disk cache or the server. */
