@@ -18,8 +18,9 @@
 import PQueue from 'p-queue';
 import { sleepOn, systemTimers, type Timers } from '../../shared/clock.js';
 import { LoftError, isOfflineError } from '../../shared/errors.js';
-import { PIECE_SIZE, pieceHashes, sha256hex } from '../../shared/hash.js';
+import { PIECE_SIZE, pieceHashes } from '../../shared/hash.js';
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
+import { nodeBlockIo, type BlockIo } from './block-io.js';
 import type { BlockRangeAnswer } from '../../shared/protocol.js';
 import type { BlockExtent } from '../mirror/mirror.js';
 
@@ -91,6 +92,8 @@ export interface HydratorOptions {
   log?: (msg: string, fields?: Record<string, unknown>) => void;
   /** Time and timers of retries and follow-up prefetches (a simulated clock in tests). */
   timers?: Timers;
+  /** Hashing of downloaded blocks (default: node's, on this thread; block-io.ts). */
+  io?: Pick<BlockIo, 'sha256'>;
 }
 
 interface Flight {
@@ -123,8 +126,10 @@ export class Hydrator {
   readonly served = { memory: 0, disk: 0, inFlight: 0, fetched: 0, ranged: 0 };
 
   readonly #timers: Timers;
+  readonly #io: Pick<BlockIo, 'sha256'>;
 
   constructor(options: HydratorOptions) {
+    this.#io = options.io ?? nodeBlockIo;
     this.#source = options.source;
     this.#cache = options.cache;
     this.#net = options.connectivity;
@@ -314,7 +319,7 @@ export class Hydrator {
     this.downloadedBytes += got.data.length;
     this.#net.setOnline(true);
     if (got.whole) {
-      if (!isBlock(got.data, hash, size)) return null;
+      if (!(await this.#isBlock(got.data, hash, size))) return null;
       this.downloadedBlocks++;
       this.#keep(hash, got.data);
       return { bytes: got.data, base: 0 };
@@ -371,7 +376,7 @@ export class Hydrator {
         this.downloadedBytes += data.length;
         this.downloadedBlocks++;
         this.#net.setOnline(true);
-        if (isBlock(data, hash, size)) return data;
+        if (await this.#isBlock(data, hash, size)) return data;
         if (++mismatches >= 2) {
           this.#log('block failed verification twice', { hash });
           throw new LoftError('CORRUPT', `block ${hash} does not match its hash (fetched twice)`);
@@ -387,6 +392,11 @@ export class Hydrator {
         await sleepOn(this.#timers, Math.min(200 * 2 ** attempt, 1000));
       }
     }
+  }
+
+  /** Whether downloaded bytes are the block: its size and its SHA-256. */
+  async #isBlock(data: Buffer, hash: string, size: number): Promise<boolean> {
+    return data.length === size && (await this.#io.sha256(data)) === hash;
   }
 
   /** A verified block, kept in memory and written to the disk cache. */
@@ -448,21 +458,18 @@ export class Hydrator {
   }
 }
 
-/** Whether downloaded bytes are the block: its size and its SHA-256. */
-function isBlock(data: Buffer, hash: string, size: number): boolean {
-  return data.length === size && sha256hex(data) === hash;
-}
-
 /**
  * Whether a read at `offset` continues the handle's stream. The kernel issues several reads of one
  * stream at once and they may arrive slightly out of order, so "sequential" means "near where the
- * stream has got to", not "exactly at its end".
+ * stream has got to", not "exactly at its end". A read further on but inside the readahead window
+ * continues it too: the reads between were answered without the hydrator (the FUSE binding serves
+ * blocks of the window from the disk cache once they are written: fuse/cached-reads.ts).
  */
 function isSequential(state: ReadState, offset: number): boolean {
   return (
     state.nextOffset >= 0 &&
     offset >= state.nextOffset - SEQUENTIAL_SLACK &&
-    offset <= state.nextOffset + SEQUENTIAL_SLACK
+    offset <= state.nextOffset + Math.max(SEQUENTIAL_SLACK, state.window)
   );
 }
 

@@ -165,8 +165,10 @@ export class Vfs {
   watchCachedSpans(w: CachedSpanWatcher): () => void {
     this.#spanWatcher = w;
     const stop = this.#cache.watchRemovals((hash) => w.block(hash));
+    const stopWrites = this.#cache.watchWrites((hash) => w.written?.(hash));
     return () => {
       stop();
+      stopWrites();
       if (this.#spanWatcher === w) this.#spanWatcher = null;
     };
   }
