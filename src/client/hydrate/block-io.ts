@@ -63,5 +63,8 @@ export function nativeBlockIo(): BlockIo | null {
  * slower and cost the mount more CPU, not less; kept to measure again where cores are free.
  */
 export function defaultBlockIo(): BlockIo {
-  return (process.env.LOFT_NATIVE_BLOCK_IO === '1' && nativeBlockIo()) || nodeBlockIo;
+  const n = nativeBlockIo();
+  if (n && process.env.LOFT_NATIVE_BLOCK_IO === '1') return n;
+  if (n && process.env.LOFT_NATIVE_BLOCK_IO === 'write') return { ...nodeBlockIo, writeFile: n.writeFile };
+  return nodeBlockIo;
 }
