@@ -31,6 +31,10 @@ t.test(
     t.equal(defaultBlockIo().kind, 'node');
     process.env.LOFT_NATIVE_BLOCK_IO = '1';
     t.equal(defaultBlockIo().kind, 'native');
+    process.env.LOFT_NATIVE_BLOCK_IO = 'write';
+    const io = defaultBlockIo();
+    t.equal(io.sha256, nodeBlockIo.sha256, 'write: node hashes');
+    t.equal(io.writeFile, nativeBlockIo()!.writeFile, 'write: the binding writes');
   },
 );
 
