@@ -32,6 +32,11 @@
 #include <sys/statvfs.h>
 #include <vector>
 
+namespace loft {
+// native/block-io.cc: SHA-256 and cache-file writes on libuv's thread pool.
+void InitBlockIo(Napi::Env env, Napi::Object exports);
+}  // namespace loft
+
 namespace {
 
 enum Op {
@@ -1293,6 +1298,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("replyStatfs", Napi::Function::New(env, ReplyStatfs));
   exports.Set("replyXattr", Napi::Function::New(env, ReplyXattr));
   exports.Set("replyDir", Napi::Function::New(env, ReplyDir));
+  loft::InitBlockIo(env, exports);
   return exports;
 }
 

@@ -16,6 +16,7 @@ import { mirrorSnapshot } from './check/mirror-snapshot.js';
 import { ControlServer } from './control/control-server.js';
 import { createDriveMount, type FuseChoice } from './fuse/mount-backend.js';
 import { HydrationFirewall } from './fuse/hydration-firewall.js';
+import { defaultBlockIo, nodeBlockIo, type BlockIo } from './hydrate/block-io.js';
 import { Hydrator, READAHEAD, type Connectivity } from './hydrate/hydrator.js';
 import { Mirror, type MirrorDatabase } from './mirror/mirror.js';
 import { bindServer } from './server-binding.js';
@@ -177,6 +178,12 @@ export interface CoreOptions {
   transport?: Transport;
   /** PEM of a private CA the server's certificate chains to (besides the system's). */
   ca?: string;
+  /**
+   * Hashing of downloaded blocks and cache-file writes (hydrate/block-io.ts). Default: node's, or
+   * the binding's thread-pool jobs with LOFT_NATIVE_BLOCK_IO=1, but never with simulated timers (a
+   * thread-pool job would finish at a moment the simulation's schedule does not decide).
+   */
+  blockIo?: BlockIo;
   /** Chunks files for upload (default: a worker thread; the simulation chunks in-thread). */
   chunker?: Chunker & { close?(): Promise<void> };
   /**
@@ -224,7 +231,9 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     // its first shrink, at start, already keeps them.
     const pinned = new PinnedBlocks(mirror);
     const handles = new HandleTable(mirror);
+    const io = options.blockIo ?? (options.timers ? nodeBlockIo : defaultBlockIo());
     const cache = new DiskBlockCache({
+      writeFile: io.writeFile,
       dir: path.join(state, 'cache'),
       capBytes: options.cacheBytes,
       isPinned: pinned.has,
@@ -247,6 +256,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       cache,
       connectivity: online,
       timers,
+      io,
       log: (msg, fields) => log.warn(fields ?? {}, msg),
     });
     cleanups.push(() => hydrator.close());

@@ -30,6 +30,7 @@ const a1 = pseudoRandom(SIZE, 21);
 const a2 = pseudoRandom(SIZE, 22);
 const a3 = pseudoRandom(SIZE, 24);
 const other = pseudoRandom(24 * MiB, 23);
+const cold = pseudoRandom(8 * MiB, 25);
 
 if (process.env.LOFT_FUSE_BACKEND === 'fuse-native') {
   t.pass('reads answered in C exist on the libfuse 3 binding only');
@@ -63,6 +64,7 @@ t.before(async () => {
   api = new Api(server.url, token);
   await putFile(api, '/a.bin', a1);
   await putFile(api, '/other.bin', other);
+  await putFile(api, '/cold.bin', cold);
 });
 
 t.test('a re-read of cached blocks is answered without JavaScript, byte-exact', async (t) => {
@@ -174,4 +176,38 @@ t.test('a re-read of cached blocks is answered without JavaScript, byte-exact', 
     t.ok(after.downloadedBytes > mid.downloadedBytes, 'evicted blocks were fetched again');
     closeSync(r);
   });
+});
+
+t.test('a cold read: blocks the readahead has written are answered by the binding', async (t) => {
+  const m = new MountProcess(server.url, token, { cacheSize: '64M' });
+  mounts.push(m);
+  await m.start();
+  const fd = openDirect(m.p('cold.bin'));
+  t.teardown(() => closeSync(fd));
+  const read = (i: number) => {
+    const buf = Buffer.alloc(MiB);
+    t.equal(readSync(fd, buf, 0, MiB, i * MiB), MiB);
+    t.ok(buf.equals(cold.subarray(i * MiB, (i + 1) * MiB)), `MiB ${i}: right bytes`);
+  };
+  read(0); // JavaScript: starts the stream, whose readahead fetches the next blocks
+  // The readahead's blocks are fetched, verified, written to the cache, and published as they are
+  // written (no read of this handle comes to JavaScript in between).
+  await waitFor('blocks 1-2 published', async () => {
+    const s = await m.statusDirect();
+    return s.cache.usedBytes >= 3 * MiB && s.cache.writing === 0 && Number(s.fuse.cachedSpansPublished) >= 2;
+  });
+  const before = counts(await m.statusDirect());
+  read(1);
+  read(2);
+  const after = counts(await m.statusDirect());
+  t.equal(after.js, before.js, 'JavaScript answered none of them');
+  // (The kernel may split a 1 MiB O_DIRECT read in two requests.)
+  t.ok(
+    after.cached - before.cached >= 2,
+    `the binding answered both (${after.cached - before.cached} requests)`,
+  );
+  t.equal(after.downloaded, before.downloaded, 'nothing more downloaded for them');
+  // The stream goes on past them (the next read reaches JavaScript inside the readahead window).
+  for (let i = 3; i < 8; i++) read(i);
+  t.equal((await m.statusDirect()).downloadedBytes, cold.length, 'each block downloaded once');
 });

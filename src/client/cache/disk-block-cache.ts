@@ -80,6 +80,8 @@ export interface DiskBlockCacheOptions {
   minFreeRatio?: number;
   /** Free bytes of the disk under `dir` and its size (tests replace it). */
   diskSpace?: () => { free: number; total: number };
+  /** Writes a block's file (default: node's fs.writeFile; the binding's is one thread-pool job). */
+  writeFile?: (file: string, data: Buffer) => Promise<void>;
 }
 
 export function allocated(size: number): number {
@@ -108,6 +110,7 @@ export class DiskBlockCache {
   /** Blocks whose file this process has written or checked against its hash (see the top). */
   readonly #verified = new Set<string>();
   readonly #removalListeners = new Set<(hash: string) => void>();
+  readonly #writeListeners = new Set<(hash: string) => void>();
   /** Shard directories known to exist (see #shard). */
   readonly #shards = new Set<string>();
   #flushTimer: unknown = null;
@@ -115,6 +118,7 @@ export class DiskBlockCache {
 
   readonly #minFreeRatio: number;
   readonly #diskSpace: () => { free: number; total: number };
+  readonly #writeFile: (file: string, data: Buffer) => Promise<void>;
 
   constructor(options: DiskBlockCacheOptions) {
     this.#dir = options.dir;
@@ -124,6 +128,7 @@ export class DiskBlockCache {
     this.#now = options.now ?? Date.now;
     this.#onCorrupt = options.onCorrupt ?? (() => {});
     this.#minFreeRatio = options.minFreeRatio ?? 0.1;
+    this.#writeFile = options.writeFile ?? ((file, data) => fs.writeFile(file, data));
     this.#diskSpace =
       options.diskSpace ??
       (() => {
@@ -248,7 +253,7 @@ export class DiskBlockCache {
     // length and hash check in get(), and skipping the rename saves a syscall per block.
     const file = this.#path(hash);
     this.#shard(hash);
-    const write = fs.writeFile(file, data);
+    const write = this.#writeFile(file, data);
     const done = write.then(
       () => {},
       () => {},
@@ -272,7 +277,10 @@ export class DiskBlockCache {
       this.#remove(hash);
       return false;
     }
-    if (!this.#writing.has(hash)) this.#verified.add(hash);
+    if (!this.#writing.has(hash)) {
+      this.#verified.add(hash);
+      for (const fn of this.#writeListeners) fn(hash);
+    }
     return true;
   }
 
@@ -290,6 +298,12 @@ export class DiskBlockCache {
   watchRemovals(fn: (hash: string) => void): () => void {
     this.#removalListeners.add(fn);
     return () => this.#removalListeners.delete(fn);
+  }
+
+  /** Calls `fn(hash)` once a put has written a block's file (verifiedPath offers it from then on). */
+  watchWrites(fn: (hash: string) => void): () => void {
+    this.#writeListeners.add(fn);
+    return () => this.#writeListeners.delete(fn);
   }
 
   /** Counts a read of a cached block made without get() (reads answered by the FUSE binding). */

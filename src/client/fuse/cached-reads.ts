@@ -7,7 +7,13 @@
  *
  * Publishing. After this thread answers a read of a clean handle, the spans from that read's block
  * up to PUBLISH_AHEAD bytes further that verified cache files hold are published (those not yet
- * published); a handle that reads through a staging (local changes) publishes nothing.
+ * published); a handle that reads through a staging (local changes) publishes nothing. When the
+ * cache has written new blocks (a cold read's readahead), the same is done again for every handle
+ * this thread has answered a read of, from its last such read, once per turn of the event loop: the
+ * kernel's next reads of those blocks are answered by the binding. A stream's readahead still moves
+ * on: only blocks the cache holds are published, those lie inside the window the hydrator scheduled
+ * at the last read it saw, and the first read past them comes here and counts as sequential (it
+ * lands inside that window: hydrator.ts, isSequential).
  *
  * Withdrawing, before the change it answers takes effect (every call below is synchronous on the
  * JavaScript thread, and withdrawReads returns only once no FUSE thread still reads through what it
@@ -91,6 +97,7 @@ export class CachedReads implements CachedSpanWatcher {
     this.#timer = null;
     this.#session = null;
     this.#handles.clear();
+    this.#lastRead.clear();
     this.#byHash.clear();
   }
 
@@ -103,11 +110,26 @@ export class CachedReads implements CachedSpanWatcher {
 
   /** Publishes what can be answered from the cache around a read this thread just answered. */
   afterRead(fh: number, offset: number): void {
+    this.#lastRead.set(fh, offset);
     try {
       this.#publish(fh, offset);
     } catch (err) {
       this.#onError(err); // the read was answered; only its followers go to JavaScript
     }
+  }
+
+  /** Handle → offset of the last read this thread answered (the handles `written` publishes for). */
+  readonly #lastRead = new Map<number, number>();
+  #republishing = false;
+
+  written(): void {
+    if (this.#republishing || !this.#lastRead.size || !this.#session) return;
+    this.#republishing = true;
+    // Once for every block written in this turn of the event loop (a readahead writes several).
+    this.#timers.setTimeout(() => {
+      this.#republishing = false;
+      for (const [fh, offset] of this.#lastRead) this.afterRead(fh, offset);
+    }, 0);
   }
 
   #publish(fh: number, offset: number): void {
@@ -144,6 +166,7 @@ export class CachedReads implements CachedSpanWatcher {
   // ---- CachedSpanWatcher ------------------------------------------------------------------------
 
   handle(fh: number): void {
+    this.#lastRead.delete(fh);
     const p = this.#handles.get(fh);
     if (!p) return;
     this.#handles.delete(fh);

@@ -407,16 +407,17 @@ export class LowlevelMount implements DriveMount {
               return;
             }
           }
-          const buf = Buffer.allocUnsafe(b as number);
+          // Answered from views of the verified blocks: no buffer per request, no copy (one view
+          // is the usual case: a kernel request within one block).
           return this.#async(
             req,
             name,
             this.#table.pathOf(ino) ?? '?',
             caller,
             READ_TIMEOUT_MS,
-            () => this.#vfs.read(fh, buf, c as number),
-            (n) => {
-              this.#b.replyBuf(req, buf, n);
+            () => this.#vfs.readViews(fh, c as number, b as number),
+            (views) => {
+              this.#b.replyBuf(req, views.length === 1 ? views[0]! : Buffer.concat(views));
               this.#cached.afterRead(fh, c as number);
             },
           );

@@ -18,8 +18,9 @@
 import PQueue from 'p-queue';
 import { sleepOn, systemTimers, type Timers } from '../../shared/clock.js';
 import { LoftError, isOfflineError } from '../../shared/errors.js';
-import { PIECE_SIZE, pieceHashes, sha256hex } from '../../shared/hash.js';
+import { PIECE_SIZE, pieceHashes } from '../../shared/hash.js';
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
+import { nodeBlockIo, type BlockIo } from './block-io.js';
 import type { BlockRangeAnswer } from '../../shared/protocol.js';
 import type { BlockExtent } from '../mirror/mirror.js';
 
@@ -91,6 +92,8 @@ export interface HydratorOptions {
   log?: (msg: string, fields?: Record<string, unknown>) => void;
   /** Time and timers of retries and follow-up prefetches (a simulated clock in tests). */
   timers?: Timers;
+  /** Hashing of downloaded blocks (default: node's, on this thread; block-io.ts). */
+  io?: Pick<BlockIo, 'sha256'>;
 }
 
 interface Flight {
@@ -123,8 +126,10 @@ export class Hydrator {
   readonly served = { memory: 0, disk: 0, inFlight: 0, fetched: 0, ranged: 0 };
 
   readonly #timers: Timers;
+  readonly #io: Pick<BlockIo, 'sha256'>;
 
   constructor(options: HydratorOptions) {
+    this.#io = options.io ?? nodeBlockIo;
     this.#source = options.source;
     this.#cache = options.cache;
     this.#net = options.connectivity;
@@ -163,8 +168,27 @@ export class Hydrator {
     out: Buffer,
     state?: ReadState,
   ): Promise<number> {
-    const end = Math.min(offset + out.length, fileSize);
-    if (offset >= end) return 0;
+    const views = await this.views(extents, fileSize, offset, out.length, state);
+    let copied = 0;
+    for (const v of views) copied += v.copy(out, copied);
+    return copied;
+  }
+
+  /**
+   * Bytes [offset, offset+length) of the file described by `extents` (short at end of file), as
+   * views of the verified block buffers in order, without copying them: a reply made from them
+   * costs no allocation and no copy (the cold read's largest JavaScript costs after hashing). The
+   * views share memory with the hydrator's blocks: callers must not write to them.
+   */
+  async views(
+    extents: readonly BlockExtent[],
+    fileSize: number,
+    offset: number,
+    length: number,
+    state?: ReadState,
+  ): Promise<Buffer[]> {
+    const end = Math.min(offset + length, fileSize);
+    if (offset >= end) return [];
     const first = findExtent(extents, offset);
     // A handle's first read at offset 0 starts a stream (cat, cp, a thumbnailer): whole blocks.
     const random = !state || !(isSequential(state, offset) || (state.nextOffset < 0 && offset === 0));
@@ -183,17 +207,16 @@ export class Hydrator {
       pos = stop;
     }
     if (state) this.#readahead(extents, offset, end, first, state);
-    let copied = 0;
+    const views: Buffer[] = [];
     let pos = offset;
     for (const { ext, data } of parts) {
       const { bytes, base } = await data;
       const from = pos - ext.offset - base;
       const n = Math.min(ext.size - (pos - ext.offset), end - pos);
-      bytes.copy(out, copied, from, from + n);
-      copied += n;
+      views.push(bytes.subarray(from, from + n));
       pos += n;
     }
-    return copied;
+    return views;
   }
 
   /** The verified bytes of one block, from memory, the disk cache or the server. */
@@ -296,7 +319,7 @@ export class Hydrator {
     this.downloadedBytes += got.data.length;
     this.#net.setOnline(true);
     if (got.whole) {
-      if (!isBlock(got.data, hash, size)) return null;
+      if (!(await this.#isBlock(got.data, hash, size))) return null;
       this.downloadedBlocks++;
       this.#keep(hash, got.data);
       return { bytes: got.data, base: 0 };
@@ -353,7 +376,7 @@ export class Hydrator {
         this.downloadedBytes += data.length;
         this.downloadedBlocks++;
         this.#net.setOnline(true);
-        if (isBlock(data, hash, size)) return data;
+        if (await this.#isBlock(data, hash, size)) return data;
         if (++mismatches >= 2) {
           this.#log('block failed verification twice', { hash });
           throw new LoftError('CORRUPT', `block ${hash} does not match its hash (fetched twice)`);
@@ -369,6 +392,11 @@ export class Hydrator {
         await sleepOn(this.#timers, Math.min(200 * 2 ** attempt, 1000));
       }
     }
+  }
+
+  /** Whether downloaded bytes are the block: its size and its SHA-256. */
+  async #isBlock(data: Buffer, hash: string, size: number): Promise<boolean> {
+    return data.length === size && (await this.#io.sha256(data)) === hash;
   }
 
   /** A verified block, kept in memory and written to the disk cache. */
@@ -430,21 +458,18 @@ export class Hydrator {
   }
 }
 
-/** Whether downloaded bytes are the block: its size and its SHA-256. */
-function isBlock(data: Buffer, hash: string, size: number): boolean {
-  return data.length === size && sha256hex(data) === hash;
-}
-
 /**
  * Whether a read at `offset` continues the handle's stream. The kernel issues several reads of one
  * stream at once and they may arrive slightly out of order, so "sequential" means "near where the
- * stream has got to", not "exactly at its end".
+ * stream has got to", not "exactly at its end". A read further on but inside the readahead window
+ * continues it too: the reads between were answered without the hydrator (the FUSE binding serves
+ * blocks of the window from the disk cache once they are written: fuse/cached-reads.ts).
  */
 function isSequential(state: ReadState, offset: number): boolean {
   return (
     state.nextOffset >= 0 &&
     offset >= state.nextOffset - SEQUENTIAL_SLACK &&
-    offset <= state.nextOffset + SEQUENTIAL_SLACK
+    offset <= state.nextOffset + Math.max(SEQUENTIAL_SLACK, state.window)
   );
 }
 

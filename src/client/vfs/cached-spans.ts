@@ -25,12 +25,14 @@ export interface CachedSpan {
 /**
  * What makes cached spans untrue, called synchronously before the change takes effect: a handle's
  * bytes (`handle`), every handle of a file (`node`: a local write or truncate, a commit, a new
- * remote revision), a block file about to be removed (`block`).
+ * remote revision), a block file about to be removed (`block`). And what may make new ones true:
+ * a block's verified file has just been written to the cache (`written`).
  */
 export interface CachedSpanWatcher {
   handle(fh: number): void;
   node(id: number): void;
   block(hash: string): void;
+  written?(hash: string): void;
 }
 
 export class CachedSpans {

@@ -36,6 +36,7 @@ import { DirtyFiles, type DirtyFile } from './dirty-files.js';
 import { HandleTable, type CacheMode } from './handle-table.js';
 import { FileStates, type FileState } from './file-states.js';
 import { WritePath } from './write-path.js';
+import { ReadPath } from './read-path.js';
 import { parentOf, resolvePath } from './resolve.js';
 import {
   checkSize,
@@ -99,6 +100,7 @@ export class Vfs {
   readonly #onReleased: (hashes: string[]) => void;
   readonly #handles: HandleTable;
   readonly #writes: WritePath;
+  readonly #reads: ReadPath;
   readonly #states: FileStates;
   readonly #attrs: Attributes;
   readonly dirty: DirtyFiles;
@@ -125,6 +127,13 @@ export class Vfs {
       ...(options.timers ? { timers: options.timers } : {}),
     });
     this.#handles = options.handles ?? new HandleTable(this.#mirror);
+    this.#reads = new ReadPath({
+      handles: this.#handles,
+      dirty: this.dirty,
+      mirror: this.#mirror,
+      hydrator: this.#hydrator,
+      writes: this.#writes,
+    });
     this.#states = new FileStates(this.#mirror, this.dirty, this.#cache, options.uploading ?? { id: null });
     this.#attrs = new Attributes(this.#mirror, this.dirty, this.#owners, {
       groups: new Set([gid, ...(options.groups ?? process.getgroups?.() ?? [])]),
@@ -153,8 +162,10 @@ export class Vfs {
   watchCachedSpans(w: CachedSpanWatcher): () => void {
     this.#spanWatcher = w;
     const stop = this.#cache.watchRemovals((hash) => w.block(hash));
+    const stopWrites = this.#cache.watchWrites((hash) => w.written?.(hash));
     return () => {
       stop();
+      stopWrites();
       if (this.#spanWatcher === w) this.#spanWatcher = null;
     };
   }
@@ -310,24 +321,13 @@ export class Vfs {
     }
   }
 
-  async read(fh: number, out: Buffer, offset: number): Promise<number> {
-    const h = this.#handles.get(fh);
-    try {
-      const d = h.dirty && !h.dirty.orphaned ? h.dirty : (this.dirty.get(h.id) ?? h.dirty);
-      if (d) return await d.file.read(offset, out, this.#writes.baseReader(h.id));
-      // A handle's first read takes just the blocks it needs (a 20 GB file has 20,000): the whole
-      // list waits for the next read, or for the mirror to change it (MirrorWatcher.blocksChanging).
-      const extents =
-        h.extents ??
-        (h.state.nextOffset < 0
-          ? this.#mirror.blocksIn(h.id, offset, offset + out.length)
-          : this.#handles.extents(h));
-      return await this.#hydrator.read(extents, h.size, offset, out, h.state);
-    } catch (err) {
-      if (err instanceof FsError) throw err;
-      const reason = err instanceof LoftError ? err.message : String(err);
-      throw new FsError('EIO', `read failed: ${reason}`, { cause: err });
-    }
+  read(fh: number, out: Buffer, offset: number): Promise<number> {
+    return this.#reads.read(fh, out, offset);
+  }
+
+  /** read(2) without a copy: views of verified blocks, not to be written to (read-path.ts). */
+  readViews(fh: number, offset: number, length: number): Promise<Buffer[]> {
+    return this.#reads.views(fh, offset, length);
   }
 
   async write(fh: number, data: Buffer, offset: number): Promise<number> {

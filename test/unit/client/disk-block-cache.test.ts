@@ -564,3 +564,41 @@ t.test(
     t.same(seen, [], 'a closed cache tells nobody');
   },
 );
+
+t.test(
+  'writes go through the injected writeFile; watchWrites hears each block once its file is written',
+  async (t) => {
+    const dir = tmp();
+    const writes: string[] = [];
+    let fail = false;
+    const c = cache({
+      dir,
+      capBytes: 64 * K,
+      writeFile: async (file, data) => {
+        writes.push(path.basename(file));
+        if (fail) throw Object.assign(new Error('no space'), { code: 'ENOSPC' });
+        writeFileSync(file, data);
+      },
+    });
+    const heard: string[] = [];
+    const stop = c.watchWrites((hash) => {
+      heard.push(hash);
+      t.ok(c.verifiedPath(hash), 'offered by the time the listener hears of it');
+    });
+    const [a, b] = [block(5000), block(6000)];
+    t.ok(await c.put(a.hash, a.data));
+    t.same(writes, [a.hash]);
+    t.same(heard, [a.hash]);
+    t.same(readFileSync(filePath(dir, a.hash)), a.data);
+    fail = true;
+    t.notOk(await c.put(b.hash, b.data), 'a failed write declines the block');
+    t.notOk(c.has(b.hash));
+    t.equal(c.verifiedPath(b.hash), null);
+    t.same(heard, [a.hash], 'nothing heard of a block whose write failed');
+    t.equal(c.usage().usedBytes, alloc(5000), 'its space is given back');
+    stop();
+    fail = false;
+    t.ok(await c.put(b.hash, b.data));
+    t.same(heard, [a.hash], 'a listener that stopped hears nothing');
+  },
+);

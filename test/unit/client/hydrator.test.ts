@@ -397,6 +397,82 @@ t.test('with no memory cache, repeated reads still come from disk, not the sourc
   t.equal(source.calls.length, 2);
 });
 
+t.test('views(): the bytes as views of the verified blocks, in order, without a copy', async (t) => {
+  const { h, source } = setup(t);
+  const f = makeFile(source, [5000, 7000, 3000]);
+  const views = await h.views(f.extents, f.size, 4000, 5000);
+  t.same(
+    views.map((v) => v.length),
+    [1000, 4000],
+    'one view per block the range covers',
+  );
+  t.same(Buffer.concat(views), f.content.subarray(4000, 9000));
+  const again = await h.views(f.extents, f.size, 5000, 7000);
+  t.equal(again.length, 1);
+  t.equal(again[0]!.buffer, views[1]!.buffer, 'the same memory as the block kept in memory (no copy)');
+  t.same(await h.views(f.extents, f.size, f.size, 10), [], 'nothing at EOF');
+  const tail = await h.views(f.extents, f.size, 14_000, 5000);
+  t.same(Buffer.concat(tail), f.content.subarray(14_000), 'short at EOF');
+});
+
+t.test(
+  'blocks are verified with the injected SHA-256 (io), and one that does not match is never served',
+  async (t) => {
+    const dir = tmp();
+    const cache = new DiskBlockCache({ dir, capBytes: 64 * MiB });
+    const source = new FakeSource();
+    const f = makeFile(source, [4096, 4096]);
+    const bad = f.blocks[1]!.hash;
+    const hashed: number[] = [];
+    const h = new Hydrator({
+      source,
+      cache,
+      connectivity: new SimpleConnectivity(true),
+      io: {
+        // Asynchronous, as the binding's thread-pool job; lies about one block.
+        sha256: async (data) => {
+          hashed.push(data.length);
+          await sleep(1);
+          const real = (await import('../../../src/shared/hash.js')).sha256hex(data);
+          return real === bad ? '0'.repeat(64) : real;
+        },
+      },
+    });
+    t.teardown(async () => {
+      h.close();
+      await cache.close();
+    });
+    const { n, out } = await readAt(h, f, 0, 4096);
+    t.equal(n, 4096);
+    t.same(out, f.content.subarray(0, 4096));
+    t.ok(hashed.length >= 1, 'the injected hash ran');
+    await t.rejects(h.read(f.extents, f.size, 4096, Buffer.alloc(4096)), { code: 'CORRUPT' });
+    t.notOk(cache.has(bad), 'the block that did not verify is not cached');
+    t.equal(source.count(bad), 2, 'fetched twice, then refused');
+  },
+);
+
+t.test('a read further on but inside the readahead window continues the stream', async (t) => {
+  // The binding answers the reads in between from the cache (fuse/cached-reads.ts): the next read
+  // the hydrator sees lands past the slack of one block, inside the window it scheduled.
+  const { h, source } = setup(t);
+  const BS = 1024 * 1024;
+  const f = makeFile(source, Array(40).fill(BS));
+  const state = newReadState();
+  await readAt(h, f, 0, BS, state);
+  await readAt(h, f, BS, BS, state);
+  await readAt(h, f, 2 * BS, BS, state);
+  await waitFor(() => h.pending.blocks === 0, 5000, 'readahead to finish');
+  const window = state.window;
+  t.ok(window >= 4 * BS, `the window has grown (${window / BS} MiB)`);
+  const jump = 3 * BS + window - BS; // inside the window, well past SEQUENTIAL_SLACK
+  await readAt(h, f, jump, BS, state);
+  t.ok(state.window >= window, 'the window was not reset');
+  await waitFor(() => h.pending.blocks === 0, 5000, 'readahead to finish');
+  const past = f.blocks.slice(jump / BS + 1).filter((b) => source.count(b.hash) > 0).length;
+  t.ok(past > 0, `readahead went on past the jump (${past} blocks)`);
+});
+
 t.test('findExtent: binary search on edge offsets', async (t) => {
   const ext = (sizes: number[]): BlockExtent[] => {
     let o = 0;
