@@ -32,10 +32,10 @@ const SMOKES: Smoke[] = [
   },
   {
     bench: 'sync',
-    args: ['--runs', '1', '--changes', '5', '--only', 'loft'],
+    args: ['--runs', '1', '--changes', '5', '--only', 'loft,shared'],
     expect: [
-      /^\| metric \(ms\) \| Loft \| rclone \| floor \| bar \(issue 5\) \| met\? \|$/m,
-      /^\| close on A → visible on B, all changes, median \| [\d.,]+ \|/m,
+      /^\| metric \(ms\) \| Loft \| Loft, shared folder \| rclone \| floor \| bar \(issues 5, 13\) \| met\? \|$/m,
+      /^\| close on A → visible on B, all changes, median \| [\d.,]+ \| [\d.,]+ \|/m,
     ],
   },
   {
