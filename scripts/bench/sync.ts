@@ -75,7 +75,7 @@ import { apiCall, type ApiOptions, type Method } from './lib/http.js';
 import { LOFT_BIN, loftStatus, mountLoft, type LoftMount } from './lib/loft.js';
 import { runBench } from './lib/main.js';
 import { mountsBelow } from './lib/mounts.js';
-import { execFileP, messageOf, STOP_GRACE_MS, track, untrack } from './lib/proc.js';
+import { execFileP, messageOf, settlesWithin, STOP_GRACE_MS, track, untrack } from './lib/proc.js';
 import {
   mountRclone,
   NOT_INSTALLED,
@@ -342,8 +342,7 @@ async function startLoftServers(dir: string, scale: Scale | null, shared: boolea
       await balancer?.stop();
       for (const p of procs) {
         const stopped = p.stop();
-        if (!(await Promise.race([stopped.then(() => true), sleep(STOP_GRACE_MS).then(() => false)])))
-          await p.kill();
+        if (!(await settlesWithin(stopped, STOP_GRACE_MS))) await p.kill();
       }
     },
   };
@@ -468,8 +467,8 @@ async function runChanges(
   const dirName = `sync-r${run}`;
   const dA = path.join(sys.a, dirName);
   const dB = path.join(sys.b, dirName);
-  const cap = <T>(p: Promise<T>): Promise<T | number> =>
-    Promise.race([p, sleep(WAIT_CAP_MS + 1000).then(() => Infinity)]);
+  const cap = async <T>(p: Promise<T>): Promise<T | number> =>
+    (await settlesWithin(p, WAIT_CAP_MS + 1000)) ? p : Infinity;
 
   // ---- set-up: the directory, a pool of files B has read, seeds B has only listed ----
   const counts = Object.fromEntries(CYCLE.map((k) => [k, 0])) as Record<Kind, number>;
