@@ -753,14 +753,15 @@ async function rmRf(work: string, run: number, opts: Opts): Promise<RmResult[]> 
   let b: LoftMount | undefined;
   try {
     const tokenA = await deviceToken(data, 'add', 'bench');
-    const tokenB = await deviceToken(data, 'token', 'bench', 'devB');
-    const api: ServerApi = {
-      url: srv.url,
-      agent,
-      headers: { authorization: `Bearer ${await deviceToken(data, 'token', 'bench', 'watcher')}` },
-    };
-    a = await mountLoft({ url: srv.url, token: tokenA }, dir, 'A');
-    b = await mountLoft({ url: srv.url, token: tokenB }, dir, 'B');
+    const [tokenB, tokenWatch] = await Promise.all([
+      deviceToken(data, 'token', 'bench', 'devB'),
+      deviceToken(data, 'token', 'bench', 'watcher'),
+    ]);
+    const api: ServerApi = { url: srv.url, agent, headers: { authorization: `Bearer ${tokenWatch}` } };
+    [a, b] = await Promise.all([
+      mountLoft({ url: srv.url, token: tokenA }, dir, 'A'),
+      mountLoft({ url: srv.url, token: tokenB }, dir, 'B'),
+    ]);
     const cases = [RM_SMALL, { files: opts['rm-files'], folders: opts['rm-folders'] }];
     const out: RmResult[] = [];
     for (const [i, c] of cases.entries()) {

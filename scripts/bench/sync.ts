@@ -357,11 +357,15 @@ async function startLoftServers(dir: string, scale: Scale | null, shared: boolea
   const cli = procs[0]!;
   const bUser = shared ? 'owner' : 'bench';
   const tokenB = await cli.addUser(bUser, ['--device', 'devB', ...stores]);
-  const tokenA = shared
-    ? await cli.addUser('editor', ['--device', 'devA', ...stores])
-    : await cli.addToken(bUser, ['--device', 'devA', ...stores]);
-  const tokenWatch = await cli.addToken(bUser, ['--device', 'watcher', ...stores]);
-  const tokenFloor = await cli.addUser('floor', stores);
+  // The other tokens at once (each is a `loft user` process; the store waits on its busy timeout).
+  // The floor is measured in the home column only.
+  const [tokenA, tokenWatch, tokenFloor] = await Promise.all([
+    shared
+      ? cli.addUser('editor', ['--device', 'devA', ...stores])
+      : cli.addToken(bUser, ['--device', 'devA', ...stores]),
+    cli.addToken(bUser, ['--device', 'watcher', ...stores]),
+    shared ? '' : cli.addUser('floor', stores),
+  ]);
   return Object.assign(srv, {
     url: balancer?.url ?? urls[0]!,
     urlA: urls[0]!,
@@ -630,8 +634,11 @@ async function measureLoft(
       log(`${name} run ${run}: floor (long-poll wake-up, ${nChanges} commits)…`);
       floor = await measureFloor(srv, nChanges);
     }
-    a = await mountLoft({ url: srv.urlA, token: srv.tokenA }, dir, 'A');
-    b = await mountLoft({ url: srv.urlB, token: srv.tokenB }, dir, 'B');
+    // Both mounts at once (a stopped run stops whichever came up: lib/proc.ts tracks them).
+    [a, b] = await Promise.all([
+      mountLoft({ url: srv.urlA, token: srv.tokenA }, dir, 'A'),
+      mountLoft({ url: srv.urlB, token: srv.tokenB }, dir, 'B'),
+    ]);
     let prefix = '';
     if (shared) {
       // The owner (B) makes /shared and shares it with the editor (A), who sees it at its root.
@@ -716,8 +723,10 @@ async function measureRclone(
   const srv = await startRcloneServer(dir);
   let a, b;
   try {
-    a = await mountRclone(srv, dir, 'A', RCLONE_MOUNT_FLAGS);
-    b = await mountRclone(srv, dir, 'B', RCLONE_MOUNT_FLAGS);
+    [a, b] = await Promise.all([
+      mountRclone(srv, dir, 'A', RCLONE_MOUNT_FLAGS),
+      mountRclone(srv, dir, 'B', RCLONE_MOUNT_FLAGS),
+    ]);
     const be = (name: string): string => path.join(srv.backend, `sync-r${run}`, name);
     const landed = (ch: Change): (() => Promise<boolean>) => {
       if (ch.kind === 'delete') return async () => !(await exists(be(ch.name)));

@@ -1,9 +1,10 @@
 // The write benchmark: `loft mount` against `rclone mount --vfs-cache-mode writes` and against the
 // ceiling of a writable FUSE filesystem on fuse-native, on the same data, in the same run.
 // Usage: node scripts/bench/write.mjs [--runs 3] [--size 1G] [--files 20] [--only loft,rclone,ceiling]
+//          [--prepend 64M]
 //
 // Data (made once per invocation, in memory; big.bin also on local disk for the chunk row):
-// SIZE random bytes (big), 64 MiB random bytes (p64), a 1 MiB random patch, FILES × 1 MiB random.
+// SIZE random bytes (big), PREPEND (64 MiB) random bytes (p64), a 1 MiB random patch, FILES × 1 MiB random.
 // Every run starts each system from nothing: a fresh server data dir / backend dir, fresh state.
 //   Loft:    `loft serve --data <fresh>` on 127.0.0.1 and a user (lib/loft.ts), then
 //            `loft mount --state <fresh> --cache-size 2G`.
@@ -24,7 +25,7 @@
 //   mount 1 (fresh state):
 //     1. sequential write of big.bin: open, 1 MiB writes, fsync, close (as `dd bs=1M conv=fsync`);
 //        MB/s from open to close. Then the time until it is committed and the bytes uploaded.
-//     3. p64.bin written and committed; then rewritten from scratch (O_TRUNC) as 1 byte + the old
+//     3. p64.bin (PREPEND bytes) written and committed; then rewritten from scratch (O_TRUNC) as 1 byte + the old
 //        content: bytes uploaded, time from close to committed.
 //     4. FILES new 1 MiB files, one after another: time from close to committed, each.
 //   mount 2 (fresh state: big.bin is cloud-only on this device):
@@ -68,9 +69,8 @@ import {
 import { cpuPressure, median } from './lib/report.js';
 
 const USAGE =
-  'usage: node scripts/bench/write.mjs [--runs N] [--size SIZE] [--files N] [--only loft,rclone,ceiling]';
+  'usage: node scripts/bench/write.mjs [--runs N] [--size SIZE] [--files N] [--only loft,rclone,ceiling] [--prepend SIZE]';
 const WRITE_BUF = MiB; // one write(2) of 1 MiB at a time, like `dd bs=1M`
-const PREPEND_SIZE = 64 * MiB;
 const PATCH_SIZE = MiB;
 const NEW_FILE_SIZE = MiB;
 const CACHE_SIZE = '2G'; // Loft --cache-size and rclone --vfs-cache-max-size: the same cap
@@ -638,19 +638,22 @@ async function measureMachine(data: Data, work: string): Promise<Machine> {
 runBench('write', async ({ work, log }) => {
   const o = parseFlags(
     process.argv.slice(2),
-    { runs: 3, size: '1G', files: 20, only: [...SYSTEMS] as string[] },
+    { runs: 3, size: '1G', files: 20, only: [...SYSTEMS] as string[], prepend: '64M' },
     USAGE,
     { only: SYSTEMS },
   );
   const size = parseSize(o.size);
   if (!(size >= 16 * MiB) || size % MiB) throw new UsageError(`${USAGE} (size: a multiple of 1M, ≥ 16M)`);
+  const prependSize = parseSize(o.prepend);
+  if (!(prependSize >= MiB) || prependSize % MiB)
+    throw new UsageError(`${USAGE} (prepend: a multiple of 1M, ≥ 1M)`);
   const want = (s: System): boolean => o.only.includes(s);
 
-  log(`making ${fmtBytes(size)} + 64 MiB + ${o.files} MiB of random data…`);
+  log(`making ${fmtBytes(size)} + ${fmtBytes(prependSize)} + ${o.files} MiB of random data…`);
   const big = Buffer.allocUnsafe(size);
   for (let off = 0; off < big.length; off += 256 * MiB)
     randomFillSync(big, off, Math.min(256 * MiB, big.length - off));
-  const p64 = randomBytes(PREPEND_SIZE);
+  const p64 = randomBytes(prependSize);
   const p64pre = Buffer.concat([Buffer.from([0x4c]), p64]);
   const patch = randomBytes(PATCH_SIZE);
   const patchOffset = Math.floor(size / 2 / MiB) * MiB; // 512 MiB of 1 GiB
@@ -763,7 +766,7 @@ runBench('write', async ({ work, log }) => {
       met: (v) => v <= 1.5,
     },
     {
-      label: '3. 1 byte prepended to a committed 64 MiB file (rewritten from scratch): bytes uploaded',
+      label: `3. 1 byte prepended to a committed ${fmtBytes(prependSize)} file (rewritten from scratch): bytes uploaded`,
       get: (r) => r.prepend,
       fmt: fmtBytes,
       loftFmt: chunksNote,

@@ -18,11 +18,14 @@ const SMOKES: Smoke[] = [
       '20',
       '--big',
       '2M',
+      '--cp-files',
+      '50',
     ],
     expect: [
       /^\| workload \(s, median of 1\) \| ext4 \| Loft: returns \| Loft: all on the server \| rclone: returns \| rclone: all on the server \|$/m,
-      /^\| `git clone` of a local repository \(20 files\) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| (not installed|[\d.]+) \| (not installed|[\d.]+) \|$/m,
-      /^\| `cp -r` of 1,000 × 4 KiB files \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/m,
+      // rclone's clone may fail on a loaded machine (git's config lock on its mount): a result, not a bench bug.
+      /^\| `git clone` of a local repository \(20 files\) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| (not installed|[\d.]+|fails \(.*\)) \| (not installed|[\d.]+|—) \|$/m,
+      /^\| `cp -r` of 50 × 4 KiB files \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/m,
     ],
   },
   {
@@ -40,10 +43,11 @@ const SMOKES: Smoke[] = [
   },
   {
     bench: 'write',
-    args: ['--runs', '1', '--size', '16M', '--files', '1', '--only', 'loft'],
+    args: ['--runs', '1', '--size', '16M', '--files', '1', '--prepend', '2M', '--only', 'loft,ceiling'],
     expect: [
       /^\| metric \| Loft \| rclone \| ceiling \| bar \| met\? \|$/m,
-      /^\| 1\. sequential write, 16\.00 MiB, 1 MiB writes \+ fsync, open → close \(MB\/s\) \| \d+ \|/m,
+      /^\| 1\. sequential write, 16\.00 MiB, 1 MiB writes \+ fsync, open → close \(MB\/s\) \| \d+ \| — \| \d+ \|/m,
+      /^\| 3\. 1 byte prepended to a committed 2\.00 MiB file \(rewritten from scratch\): bytes uploaded \| [\d.]+ /m,
     ],
   },
 ];
