@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 
 // Benchmarks still in plain JavaScript (the rest are scripts/bench/*.ts, linted like src/; their
 // .mjs files are shims that run the compiled bench). Delete a name when its bench becomes TypeScript.
-const BENCH_NOT_YET_TS = ['content-stall', 'gc', 'scale', 'sync', 'write'].map((name) => `scripts/bench/${name}.mjs`);
+const BENCH_NOT_YET_TS = ['content-stall'].map((name) => `scripts/bench/${name}.mjs`);
 
 export default tseslint.config(
   { ignores: ['dist/', '.dist-*/', 'node_modules/', '.tap/', ...BENCH_NOT_YET_TS] },

@@ -1,7 +1,7 @@
 // Everyday bulk writes into the drive (issue 17): Loft vs local ext4 vs rclone mount, same data,
 // same run. Usage:
 //   node scripts/bench/smallfiles.mjs [--runs 3] [--only ext4,loft,rclone] [--workloads tar,git,cp,big]
-//                                     [--git-files 10000] [--big 1G] [--keep]
+//                                     [--git-files 10000] [--cp-files 1000] [--big 1G] [--keep]
 //
 // Workloads (sources made once per invocation in a temp dir on the local disk, read once so they
 // are in the page cache):
@@ -9,7 +9,7 @@
 //   git  `git clone -q file://SRC` of a local repository of GIT_FILES small text files (100 per
 //        folder, one commit; file:// so git transfers a pack and checks out every file, as from a
 //        server)
-//   cp   `cp -r` of a folder of 1,000 × 4 KiB random files
+//   cp   `cp -r` of a folder of CP_FILES (1,000) × 4 KiB random files
 //   big  a new file of BIG random bytes written with 1 MiB writes (open → close), then the time
 //        from close until it is committed on the server
 // Systems, fresh for every run:
@@ -52,13 +52,14 @@ const WORKLOADS = ['tar', 'git', 'cp', 'big'] as const;
 type System = (typeof SYSTEMS)[number];
 type Workload = (typeof WORKLOADS)[number];
 const USAGE =
-  'usage: node scripts/bench/smallfiles.mjs [--runs N] [--only ext4,loft,rclone] [--workloads tar,git,cp,big] [--git-files N] [--big SIZE] [--keep]';
+  'usage: node scripts/bench/smallfiles.mjs [--runs N] [--only ext4,loft,rclone] [--workloads tar,git,cp,big] [--git-files N] [--cp-files N] [--big SIZE] [--keep]';
 
 interface Options {
   runs: number;
   only: System[];
   workloads: Workload[];
   gitFiles: number;
+  cpFiles: number;
   big: number;
   keep: boolean;
 }
@@ -71,6 +72,7 @@ function parseArgs(argv: string[]): Options {
       only: [...SYSTEMS] as string[],
       workloads: [...WORKLOADS] as string[],
       'git-files': 10000,
+      'cp-files': 1000,
       big: '1G',
       keep: false,
     },
@@ -84,6 +86,7 @@ function parseArgs(argv: string[]): Options {
     only: o.only as System[],
     workloads: o.workloads as Workload[],
     gitFiles: o['git-files'],
+    cpFiles: o['cp-files'],
     big,
     keep: o.keep,
   };
@@ -149,7 +152,7 @@ async function prepare(work: string, o: Options, log: (m: string) => void): Prom
   if (o.workloads.includes('cp')) {
     fs.mkdirSync(src.cp);
     const b = Buffer.alloc(4096);
-    for (let i = 0; i < 1000; i++) fs.writeFileSync(path.join(src.cp, `f${i}`), randomFillSync(b));
+    for (let i = 0; i < o.cpFiles; i++) fs.writeFileSync(path.join(src.cp, `f${i}`), randomFillSync(b));
   }
   if (o.workloads.includes('big')) src.big = randomFillSync(Buffer.allocUnsafe(o.big));
   // Sources in the page cache: every system reads them the same way.
@@ -333,7 +336,7 @@ function report(results: RunResult[], src: Sources, o: Options, rcloneMissing: b
   const name: Record<Workload, string> = {
     tar: `\`tar x\` of /usr/share/doc (${src.tarFiles ?? '?'} files, ${f((src.tarBytes ?? NaN) / 1e6, 0)} MB)`,
     git: `\`git clone\` of a local repository (${o.gitFiles} files)`,
-    cp: '`cp -r` of 1,000 × 4 KiB files',
+    cp: `\`cp -r\` of ${o.cpFiles.toLocaleString('en-US')} × 4 KiB files`,
     big: `new ${(o.big / GiB).toFixed(o.big % GiB ? 2 : 0)} GiB file: write (open → close) / close → committed`,
   };
   const lines = [

@@ -12,6 +12,12 @@ import { firstLine, killChild, pollUntil, startChild, track, untrack, type Child
 
 /** The compiled passthrough-fs.js, next to this library's parent in dist/. */
 export const PASSTHROUGH = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'passthrough-fs.js');
+/** The compiled passthrough-rw-fs.js: the writable ceiling (write bench). */
+export const PASSTHROUGH_RW = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  'passthrough-rw-fs.js',
+);
 const MOUNT_READY_MS = 30_000;
 
 /** The drive's -o options on fuse-native; LOFT_BENCH_FUSE_OPTS (comma-separated) to try others. */
@@ -33,20 +39,25 @@ export interface CeilingFs {
 }
 
 /**
- * passthrough-fs of `src` at `mnt` (made if missing), `extraArgs` after its own (e.g. --write);
- * `env` adds to the environment (PASSTHROUGH_* switches, see passthrough-fs.ts).
+ * passthrough-fs of `src` at `mnt` (made if missing), `extraArgs` after its own;
+ * `env` adds to the environment (PASSTHROUGH_* switches, see passthrough-fs.ts); `program`: another
+ * ceiling with the same command line (PASSTHROUGH_RW).
  */
 export async function startCeilingFs(
   src: string,
   mnt: string,
-  { extraArgs = [], env = {} }: { extraArgs?: readonly string[]; env?: NodeJS.ProcessEnv } = {},
+  {
+    extraArgs = [],
+    env = {},
+    program = PASSTHROUGH,
+  }: { extraArgs?: readonly string[]; env?: NodeJS.ProcessEnv; program?: string } = {},
 ): Promise<CeilingFs> {
   fs.mkdirSync(mnt, { recursive: true });
   const options = await ceilingFuseOptions();
   const child = startChild(
     'ceiling fs',
     process.execPath,
-    [PASSTHROUGH, src, mnt, '--opts', options.join(','), ...extraArgs],
+    [program, src, mnt, '--opts', options.join(','), ...extraArgs],
     { env: { ...process.env, ...env } },
   );
   const c: CeilingFs = {

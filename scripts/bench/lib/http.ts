@@ -11,6 +11,8 @@ export interface ApiOptions {
   bytes?: Buffer;
   /** The connection pool (a bench keeps separate ones, e.g. for long-polls). */
   agent?: Dispatcher;
+  /** Aborts the request (e.g. a long-poll when the bench stops following the journal). */
+  signal?: AbortSignal;
 }
 
 export async function apiCall<T = unknown>(
@@ -18,7 +20,7 @@ export async function apiCall<T = unknown>(
   token: string | null,
   method: Method,
   urlPath: string,
-  { json, bytes, agent }: ApiOptions = {},
+  { json, bytes, agent, signal }: ApiOptions = {},
 ): Promise<T> {
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   let body: string | Buffer | undefined;
@@ -30,7 +32,7 @@ export async function apiCall<T = unknown>(
     headers['content-type'] = 'application/octet-stream';
     body = bytes;
   }
-  const res = await request(base + urlPath, { method, headers, body, dispatcher: agent });
+  const res = await request(base + urlPath, { method, headers, body, dispatcher: agent, signal });
   const text = await res.body.text();
   if (res.statusCode >= 300)
     throw new Error(`${method} ${urlPath} -> ${res.statusCode}: ${text.slice(0, 300)}`);

@@ -9,11 +9,10 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { MountProcess, type Status } from '../../../test/helpers/mount-process.js';
 import { ServerProcess } from '../../../test/helpers/server-process.js';
 import { unmount } from './mounts.js';
-import { httpJson, pollUntil, STOP_GRACE_MS, track, untrack } from './proc.js';
+import { httpJson, pollUntil, settlesWithin, STOP_GRACE_MS, track, untrack } from './proc.js';
 
 export { LOFT_BIN, REPO_ROOT } from '../../../test/helpers/server-process.js';
 export type { Status as LoftStatus };
@@ -42,8 +41,7 @@ export async function startLoftServer(dir: string, serveArgs: readonly string[] 
     stop: async () => {
       untrack(srv);
       const stopped = proc.stop();
-      if (!(await Promise.race([stopped.then(() => true), sleep(STOP_GRACE_MS).then(() => false)])))
-        await proc.kill();
+      if (!(await settlesWithin(stopped, STOP_GRACE_MS))) await proc.kill();
     },
   };
   track(srv);
@@ -82,8 +80,7 @@ export async function mountLoft(
       untrack(m);
       agents.get(m)?.destroy();
       const stopped = proc.stop();
-      if (!(await Promise.race([stopped.then(() => true), sleep(STOP_GRACE_MS).then(() => false)])))
-        await proc.stop('SIGKILL');
+      if (!(await settlesWithin(stopped, STOP_GRACE_MS))) await proc.stop('SIGKILL');
       if (!(await unmount(proc.mountpoint))) throw new Error(`could not unmount ${proc.mountpoint}`);
     },
   };

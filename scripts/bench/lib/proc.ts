@@ -78,10 +78,31 @@ export function startChild(
 
 export const alive = (c: Child): boolean => c.exit === null;
 
+/**
+ * True when `p` settles within `ms`, false otherwise. The timer is cleared as soon as `p` settles:
+ * a bare `Promise.race([p, sleep(ms)])` keeps the event loop (and so the bench's exit) waiting for
+ * the whole `ms` even after `p` won.
+ */
+export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([
+      p.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function killChild(c: Child, graceMs = STOP_GRACE_MS): Promise<void> {
   if (!alive(c)) return;
   c.proc.kill('SIGTERM');
-  if (await Promise.race([c.closed.then(() => true), sleep(graceMs).then(() => false)])) return;
+  if (await settlesWithin(c.closed, graceMs)) return;
   c.proc.kill('SIGKILL');
   await c.closed;
 }
