@@ -79,7 +79,10 @@ export interface DiskBlockCacheOptions {
   minFreeRatio?: number;
   /** Free bytes of the disk under `dir` and its size (tests replace it). */
   diskSpace?: () => { free: number; total: number };
-  /** The file system of the block files (default: the real one; the simulation's is in memory). */
+  /**
+   * The file system of the block files (default: the real one; the simulation's is in memory). A
+   * mount needs the real one: the FUSE binding reads `verifiedPath()`s from the disk itself.
+   */
   fs?: LocalFs;
   /** The index, opened and kept by the caller (not closed here), instead of `<dir>/index.db`. */
   indexDb?: Database.Database;
