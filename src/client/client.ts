@@ -7,6 +7,7 @@
  * empty drive that fills in later looks like data loss to a file manager.
  */
 import { systemTimers, type Timers } from '../shared/clock.js';
+import type { LocalFs } from '../shared/local-fs.js';
 import { privateDir } from '../shared/private-dir.js';
 import path from 'node:path';
 import type { Logger } from '../shared/log.js';
@@ -191,6 +192,12 @@ export interface CoreOptions {
    * simulation's in-memory one, which outlives the drive as the file would (see Mirror).
    */
   mirrorDb?: MirrorDatabase;
+  /**
+   * The file system of the staging files and the cache's block files (default: the real one), and
+   * the cache's index database kept by the caller: the simulation's, in memory (see LocalFs).
+   */
+  fs?: LocalFs;
+  cacheIndexDb?: MirrorDatabase;
 }
 
 /** Everything of the drive but FUSE: the VFS and what it stands on (also used in-process by tests). */
@@ -239,6 +246,8 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       isPinned: pinned.has,
       isHeld: (h) => handles.isHeld(h),
       ...(options.timers ? { timers: options.timers } : {}),
+      ...(options.fs ? { fs: options.fs } : {}),
+      ...(options.cacheIndexDb ? { indexDb: options.cacheIndexDb } : {}),
       onCorrupt: (hash, reason) =>
         log.warn({ hash, reason }, 'cache block damaged; it will be downloaded again'),
     });
@@ -295,6 +304,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
         pinner: pins,
         handles,
         stagingDir: path.join(state, 'staging'),
+        ...(options.fs ? { fs: options.fs } : {}),
         onQueued: () => outboxChanged.fire(),
         onReleased: released,
       },

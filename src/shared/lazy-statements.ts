@@ -10,6 +10,12 @@
  * query-plan test (test/unit/metastore/sqlite-query-plans.test.ts) prepares every statement of the
  * metadata store, and the mirror's tests run every statement of the mirror.
  *
+ * Statements outlive their owner: `release()` (the store's close) leaves them to the next owner that
+ * asks the same connection for the same SQL, instead of preparing them again. A connection that
+ * outlives its stores is the simulation's (a drive's in-memory mirror across its restarts and
+ * crashes, the server's across its restarts); in production a store closes its connection with it.
+ * Two live stores never share a statement (one busy iterating would fail the other).
+ *
  * A LazyStatement has the methods of better-sqlite3's Statement the stores use (run, get, all,
  * iterate, pluck, raw, source, reader, columns) and stands in for one in their types.
  */
@@ -18,11 +24,29 @@ import type Database from 'better-sqlite3';
 /** What statement files need of a connection. */
 export type Preparer = Pick<Database.Database, 'prepare'>;
 
-/** A Preparer whose statements are prepared on `db` on first use. */
-export function lazyPreparer(db: Database.Database): Preparer {
+/** A Preparer whose statements are prepared on `db` on first use; `release` gives them up. */
+export function lazyPreparer(db: Database.Database): Preparer & { release(): void } {
+  const made: LazyStatement[] = [];
   return {
-    prepare: ((source: string) => new LazyStatement(db, source)) as unknown as Database.Database['prepare'],
+    prepare: ((source: string) => {
+      const s = new LazyStatement(db, source);
+      made.push(s);
+      return s;
+    }) as unknown as Database.Database['prepare'],
+    release: () => {
+      for (const s of made) s.release();
+    },
   };
+}
+
+/** Statements whose owner has closed, by connection and SQL (see the top). */
+const spare = new WeakMap<Database.Database, Map<string, Database.Statement<unknown[]>[]>>();
+
+function takeSpare(db: Database.Database, source: string): Database.Statement<unknown[]> | undefined {
+  const s = spare.get(db)?.get(source)?.pop();
+  // Back to the modes it was prepared with (its last owner may have set others).
+  if (s?.reader) s.raw(false).pluck(false);
+  return s;
 }
 
 type Params = unknown[];
@@ -39,9 +63,21 @@ class LazyStatement {
 
   #s(): Database.Statement<Params> {
     if (this.#stmt) return this.#stmt;
-    const s = this.db.prepare<Params>(this.source);
+    const s = takeSpare(this.db, this.source) ?? this.db.prepare<Params>(this.source);
     for (const m of this.#modes) m(s);
     return (this.#stmt = s);
+  }
+
+  /** Leaves the prepared statement to the connection's next owner (this one is closed). */
+  release(): void {
+    const s = this.#stmt;
+    if (!s || !this.db.open) return;
+    this.#stmt = null;
+    let byDb = spare.get(this.db);
+    if (!byDb) spare.set(this.db, (byDb = new Map()));
+    let list = byDb.get(this.source);
+    if (!list) byDb.set(this.source, (list = []));
+    list.push(s);
   }
 
   #mode(m: (s: Database.Statement<Params>) => void): this {

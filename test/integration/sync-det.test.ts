@@ -22,9 +22,14 @@ const DEFAULT_EVENTS = 40;
  * Seeds that find bugs not fixed yet (each replays exactly; LOFT_DET_SEEDS=N LOFT_DET_SHRINK=1
  * shrinks one). Left out of the quick set and run with LOFT_DET_KNOWN_FAILING=1; fix, then move
  * the shrunk schedule into FIXED below.
- * (none today: 64934, 65064 and 80449, found by fresh soaks, are fixed, below in FIXED)
+ * (64934, 65064 and 80449, found by earlier fresh soaks, are fixed, below in FIXED)
  */
-export const KNOWN_FAILING_DET: number[] = [];
+export const KNOWN_FAILING_DET: number[] = [
+  // Found by session 14's fresh soak (scripts/soak 400001-410000 40); both fail the same way on the
+  // code before that session's changes (its simulation in memory changed no outcome). Not shrunk yet.
+  404273, // lost write: w8 of A (node 5) is in no revision (event 41)
+  407662, // sync: the drives did not settle (event 38)
+];
 
 /** The known failing seeds' schedules, shrunk (run with LOFT_DET_KNOWN_FAILING=1). */
 const KNOWN_FAILING_SCHEDULES: Record<number, DetEvent[]> = {};

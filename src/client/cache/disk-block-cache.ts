@@ -25,9 +25,8 @@
  * file is unlinked, so whoever reads it stops first; a file is never rewritten in place while it is
  * indexed (a new put of the same block follows a removal and makes a new file).
  */
-import { mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import type { Timers } from '../../shared/clock.js';
-import fs from 'node:fs/promises';
+import { nodeFs, type LocalFs } from '../../shared/local-fs.js';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { sha256hex } from '../../shared/hash.js';
@@ -82,6 +81,13 @@ export interface DiskBlockCacheOptions {
   diskSpace?: () => { free: number; total: number };
   /** Writes a block's file (default: node's fs.writeFile; the binding's is one thread-pool job). */
   writeFile?: (file: string, data: Buffer) => Promise<void>;
+  /**
+   * The file system of the block files (default: the real one; the simulation's is in memory). A
+   * mount needs the real one: the FUSE binding reads `verifiedPath()`s from the disk itself.
+   */
+  fs?: LocalFs;
+  /** The index, opened and kept by the caller (not closed here), instead of `<dir>/index.db`. */
+  indexDb?: Database.Database;
 }
 
 export function allocated(size: number): number {
@@ -119,8 +125,11 @@ export class DiskBlockCache {
   readonly #minFreeRatio: number;
   readonly #diskSpace: () => { free: number; total: number };
   readonly #writeFile: (file: string, data: Buffer) => Promise<void>;
+  readonly #fs: LocalFs;
+  readonly #ownsDb: boolean;
 
   constructor(options: DiskBlockCacheOptions) {
+    const fs = (this.#fs = options.fs ?? nodeFs);
     this.#dir = options.dir;
     this.#cap = options.capBytes;
     this.#isPinned = options.isPinned ?? (() => false);
@@ -129,18 +138,14 @@ export class DiskBlockCache {
     this.#onCorrupt = options.onCorrupt ?? (() => {});
     this.#minFreeRatio = options.minFreeRatio ?? 0.1;
     this.#writeFile = options.writeFile ?? ((file, data) => fs.writeFile(file, data));
-    this.#diskSpace =
-      options.diskSpace ??
-      (() => {
-        const s = statfsSync(this.#dir);
-        return { free: s.bavail * s.bsize, total: s.blocks * s.bsize };
-      });
+    this.#diskSpace = options.diskSpace ?? (() => fs.space(this.#dir));
     // Shard directories are made on their first block (see #shard): a mount starts without 256
     // mkdirs, and the orphan sweep reads only the shards that exist.
-    mkdirSync(path.join(this.#dir, 'blocks'), { recursive: true });
+    fs.mkdirSync(path.join(this.#dir, 'blocks'), { recursive: true });
     // Temp files were used by earlier versions; remove any left over.
-    rmSync(path.join(this.#dir, 'tmp'), { recursive: true, force: true });
-    this.#db = new Database(path.join(this.#dir, 'index.db'));
+    fs.rmSync(path.join(this.#dir, 'tmp'), { recursive: true, force: true });
+    this.#ownsDb = !options.indexDb;
+    this.#db = options.indexDb ?? new Database(path.join(this.#dir, 'index.db'));
     // Exclusive: only this process opens it. Set before WAL mode, it keeps the WAL index in heap
     // memory instead of a mmapped -shm file, whose pages fault with SIGBUS (killing the drive)
     // when the disk is full.
@@ -214,7 +219,7 @@ export class DiskBlockCache {
     if (!entry) return null;
     let data: Buffer;
     try {
-      data = await fs.readFile(this.#path(hash));
+      data = await this.#fs.readFile(this.#path(hash));
     } catch {
       this.#drop(hash, 'missing');
       return null;
@@ -270,7 +275,7 @@ export class DiskBlockCache {
     if (this.#entry(hash) !== entry) {
       // Evicted (or dropped) while the write was under way: its unlink ran before the file existed,
       // so remove the file now unless a newer put of the same block owns it.
-      if (!this.has(hash)) rmSync(file, { force: true });
+      if (!this.has(hash)) this.#fs.rmSync(file, { force: true });
       return true; // it was admitted; it has simply been evicted since
     }
     if (!ok) {
@@ -366,7 +371,7 @@ export class DiskBlockCache {
     this.#timers.clearTimeout(this.#flushTimer);
     this.#flushTimer = null;
     this.#flush();
-    if (this.#db.open) this.#db.close();
+    if (this.#db.open && this.#ownsDb) this.#db.close();
   }
 
   // ---- internals --------------------------------------------------------------------------------
@@ -380,7 +385,7 @@ export class DiskBlockCache {
     const shard = hash.slice(0, 2);
     if (this.#shards.has(shard)) return;
     try {
-      mkdirSync(path.join(this.#dir, 'blocks', shard), { recursive: true });
+      this.#fs.mkdirSync(path.join(this.#dir, 'blocks', shard), { recursive: true });
       this.#shards.add(shard);
     } catch {
       // A full disk: the write that follows fails and is handled as a failed write.
@@ -465,7 +470,7 @@ export class DiskBlockCache {
     // Unlinking is synchronous so that the space is really free before the caller writes. The file
     // goes first: on a full disk the index update itself may need the space (SQLITE_FULL); then it
     // is retried at the next flush, and a stale index row only names a missing file (a miss).
-    rmSync(this.#path(hash), { force: true });
+    this.#fs.rmSync(this.#path(hash), { force: true });
     try {
       this.#s.delete.run(hash);
     } catch {
@@ -502,16 +507,16 @@ export class DiskBlockCache {
   sweepOrphans(): number {
     let removed = 0;
     const root = path.join(this.#dir, 'blocks');
-    for (const shard of readdirSync(root, { withFileTypes: true })) {
+    for (const shard of this.#fs.readdirTypesSync(root)) {
       const dir = path.join(root, shard.name);
       if (!shard.isDirectory()) {
-        rmSync(dir, { recursive: true, force: true });
+        this.#fs.rmSync(dir, { recursive: true, force: true });
         removed++;
         continue;
       }
-      for (const name of readdirSync(dir)) {
+      for (const name of this.#fs.readdirSync(dir)) {
         if (!this.has(name)) {
-          rmSync(path.join(dir, name), { recursive: true, force: true });
+          this.#fs.rmSync(path.join(dir, name), { recursive: true, force: true });
           removed++;
         }
       }

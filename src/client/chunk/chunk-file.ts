@@ -19,8 +19,8 @@
  * Call it from a worker thread (ChunkWorkerPool) so the thread that answers FUSE stays free.
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { nodeFs, type LocalFs } from '../../shared/local-fs.js';
 import type { BlockRef } from '../../shared/protocol.js';
 import { DEFAULT_CHUNK_PARAMS, type ChunkParams } from './streaming-chunker.js';
 
@@ -77,6 +77,8 @@ export async function chunkFile(
   path: string,
   params: ChunkParams = DEFAULT_CHUNK_PARAMS,
   options: ChunkOptions = {},
+  /** The file system `path` is on (the real one but in the simulation). */
+  fs: LocalFs = nodeFs,
 ): Promise<ChunkedFile> {
   const room = params.max; // the carry is always shorter than max
   const region = room + READ_WINDOW;

@@ -89,7 +89,9 @@ export class MirrorTree {
     this.#ownsDb = typeof file === 'string';
     this.db = openMirrorDb(file);
     this.#tx = this.db.transaction((fn: () => unknown) => fn());
-    this.s = prepareStatements(lazyPreparer(this.db));
+    const preparer = lazyPreparer(this.db);
+    this.#release = preparer.release;
+    this.s = prepareStatements(preparer);
     this.ownDevice = this.device;
     const root = this.s.getMeta.get('rootId') as { value: string } | undefined;
     if (root) this.root = Number(root.value);
@@ -101,7 +103,10 @@ export class MirrorTree {
     return this.nextKey++;
   }
 
+  readonly #release: () => void;
+
   close(): void {
+    this.#release();
     if (this.#ownsDb && this.db.open) this.db.close();
   }
 

@@ -14,12 +14,10 @@
  * Writing into a cloud-only file therefore fetches nothing; `fill()` fetches exactly the holes
  * below baseLimit before an upload, and never overwrites present (locally written) bytes.
  */
-import { existsSync, renameSync, writeFileSync, writeSync } from 'node:fs';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ByteRanges, type Range } from '../../shared/byte-ranges.js';
 import { LoftError } from '../../shared/errors.js';
-import { fsyncPath } from '../../shared/fsync-path.js';
+import { nodeFs, type LocalFile, type LocalFs } from '../../shared/local-fs.js';
 
 /** Reads bytes of the base revision (the hydrator, in the drive). */
 export interface BaseReader {
@@ -42,12 +40,14 @@ const FILL_PIECE = 4 * 1024 * 1024;
 export class StagingFile {
   readonly path: string;
   readonly #meta: string;
-  readonly #fh: fs.FileHandle;
+  readonly #fh: LocalFile;
+  readonly #fs: LocalFs;
   #size: number;
   #baseLimit: number;
   readonly #present: ByteRanges;
 
-  private constructor(file: string, fh: fs.FileHandle, meta: Omit<Meta, 'version'>) {
+  private constructor(file: string, fh: LocalFile, meta: Omit<Meta, 'version'>, fs: LocalFs) {
+    this.#fs = fs;
     this.path = file;
     this.#meta = file + '.json';
     this.#fh = fh;
@@ -57,7 +57,12 @@ export class StagingFile {
   }
 
   /** A new staging file over a base revision of `baseSize` bytes (0 for a new file). */
-  static async create(dir: string, name: string, baseSize: number): Promise<StagingFile> {
+  static async create(
+    dir: string,
+    name: string,
+    baseSize: number,
+    fs: LocalFs = nodeFs,
+  ): Promise<StagingFile> {
     const file = path.join(dir, name);
     // The folder is made when missing, not before every file (one thread-pool hop less a create).
     const fh = await fs.open(file, 'w+').catch(async (err: NodeJS.ErrnoException) => {
@@ -65,7 +70,7 @@ export class StagingFile {
       await fs.mkdir(dir, { recursive: true });
       return fs.open(file, 'w+');
     });
-    const s = new StagingFile(file, fh, { size: baseSize, baseLimit: baseSize, present: [] });
+    const s = new StagingFile(file, fh, { size: baseSize, baseLimit: baseSize, present: [] }, fs);
     // A new file's first metadata is its first commit point's (close, fsync): without one, open()
     // finds none and the file is empty, as this one would say. One file write and rename less per
     // created file (a `tar x` makes thousands). Over a base, baseLimit must be on disk first.
@@ -78,11 +83,17 @@ export class StagingFile {
    * file made here and never uploaded, whose data file may have no metadata yet (see create): it
    * then reopens empty, as a crash before the first close or fsync leaves a new file on ext4.
    */
-  static async open(dir: string, name: string, newFile = false): Promise<StagingFile | null> {
+  static async open(
+    dir: string,
+    name: string,
+    newFile = false,
+    fs: LocalFs = nodeFs,
+  ): Promise<StagingFile | null> {
     const file = path.join(dir, name);
     let meta: Meta;
-    if (existsSync(file + '.json')) meta = JSON.parse(await fs.readFile(file + '.json', 'utf8')) as Meta;
-    else if (newFile && existsSync(file)) meta = { version: 1, size: 0, baseLimit: 0, present: [] };
+    if (fs.existsSync(file + '.json'))
+      meta = JSON.parse((await fs.readFile(file + '.json')).toString()) as Meta;
+    else if (newFile && fs.existsSync(file)) meta = { version: 1, size: 0, baseLimit: 0, present: [] };
     else return null;
     if (meta.version !== 1)
       throw new LoftError('CORRUPT', `staging metadata ${file}.json has unknown version`);
@@ -92,7 +103,7 @@ export class StagingFile {
     // length is then its size again (the upload chunks the data file as it is on disk).
     const length = (await fh.stat()).size;
     if (length > meta.size) await fh.truncate(meta.size);
-    const staging = new StagingFile(file, fh, meta);
+    const staging = new StagingFile(file, fh, meta, fs);
     if (length < meta.size) {
       // A power loss after the metadata reached the disk and before the data did (a write-back
       // order the group commit does not control between its batches): the bytes past `length` are
@@ -149,7 +160,7 @@ export class StagingFile {
       // for a thread-pool turn behind fsyncs (see #persist); a large one stays off this thread.
       done +=
         data.length <= SYNC_WRITE_MAX
-          ? writeSync(this.#fh.fd, data, done, data.length - done, offset + done)
+          ? this.#fh.writeSync(data, done, data.length - done, offset + done)
           : (await this.#fh.write(data, done, data.length - done, offset + done)).bytesWritten;
     }
     this.#present.add(offset, offset + data.length);
@@ -220,7 +231,7 @@ export class StagingFile {
     const run = this.#persisted.then(async () => {
       if (this.#removed) return;
       await this.#fh.sync();
-      await fsyncPath(this.#meta);
+      await this.#fs.fsyncPath(this.#meta);
     });
     this.#persisted = run.catch(() => undefined);
     return run;
@@ -239,15 +250,15 @@ export class StagingFile {
       // A few hundred bytes into the page cache, then a rename: done on this thread, as that takes
       // microseconds, while each async call waits its turn in the thread pool, behind the fsyncs of
       // the batches being made durable (a create of a small file took 5-40 ms that way: issue 17).
-      writeFileSync(tmp, JSON.stringify(meta));
-      renameSync(tmp, this.#meta);
+      this.#fs.writeFileSync(tmp, JSON.stringify(meta));
+      this.#fs.renameSync(tmp, this.#meta);
       return;
     }
-    await fs.writeFile(tmp, JSON.stringify(meta));
-    if (durable) await fsyncPath(tmp);
-    await fs.rename(tmp, this.#meta);
+    await this.#fs.writeFile(tmp, JSON.stringify(meta));
+    if (durable) await this.#fs.fsyncPath(tmp);
+    await this.#fs.rename(tmp, this.#meta);
     // The rename (and the data file's own entry, for a new file) must survive a power loss too.
-    if (durable) await fsyncPath(path.dirname(this.#meta));
+    if (durable) await this.#fs.fsyncPath(path.dirname(this.#meta));
   }
 
   async close(): Promise<void> {
@@ -258,7 +269,7 @@ export class StagingFile {
   async remove(): Promise<void> {
     this.#removed = true;
     await this.#fh.close().catch(() => {});
-    await removeStaging(this.path);
+    await removeStaging(this.path, this.#fs);
   }
 
   async #readFully(out: Buffer, offset: number): Promise<void> {
@@ -272,7 +283,7 @@ export class StagingFile {
 }
 
 /** Deletes a staging data file and its metadata, whichever exist (one unlink each, no stat). */
-export async function removeStaging(file: string): Promise<void> {
+export async function removeStaging(file: string, fs: LocalFs = nodeFs): Promise<void> {
   const gone = (err: NodeJS.ErrnoException) => {
     if (err.code !== 'ENOENT') throw err;
   };

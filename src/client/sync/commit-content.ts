@@ -3,7 +3,6 @@
  * all local, else re-chunked around the edits over the committed blocks), or the committed blocks
  * as they are (a metadata-only commit: chmod, utimens).
  */
-import fs from 'node:fs/promises';
 import { LoftError } from '../../shared/errors.js';
 import { rechunk } from '../chunk/rechunk.js';
 import { feedChunks } from '../upload/block-feed.js';
@@ -26,6 +25,7 @@ export async function dirtyContent(
   size: number,
 ): Promise<UploadContent> {
   const { mirror, vfs } = o;
+  const fs = vfs.dirty.fs;
   const d = vfs.dirty.get(node.id)!;
   const read = async (offset: number, n: number) => {
     const buf = Buffer.allocUnsafe(n);

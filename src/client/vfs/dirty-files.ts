@@ -14,6 +14,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
+import { nodeFs, type LocalFs } from '../../shared/local-fs.js';
 import { removeStaging, StagingFile } from '../staging/staging-file.js';
 
 export class DirtyFile {
@@ -46,7 +47,11 @@ export class DirtyFiles {
   /** Called when a node gets a staging (its readers read through it from now on). */
   onAttach: (id: number) => void = () => {};
 
-  constructor(dir: string) {
+  /** `fs`: the file system the staging files live on (the real one but in the simulation). */
+  constructor(
+    dir: string,
+    readonly fs: LocalFs = nodeFs,
+  ) {
     this.#dir = dir;
   }
 
@@ -76,7 +81,7 @@ export class DirtyFiles {
     mtime: number,
     name = this.newName(),
   ): Promise<DirtyFile> {
-    const file = await StagingFile.create(this.#dir, name, baseSize);
+    const file = await StagingFile.create(this.#dir, name, baseSize, this.fs);
     const d = new DirtyFile(id ?? 0, name, file, baseSize, mtime);
     if (id !== null) this.attach(d, id);
     return d;
@@ -95,7 +100,7 @@ export class DirtyFiles {
 
   /** Reopens the staging file a node records (after a restart); null when it is gone. */
   async reopen(id: number, name: string, mtime: number, newFile = false): Promise<DirtyFile | null> {
-    const file = await StagingFile.open(this.#dir, name, newFile);
+    const file = await StagingFile.open(this.#dir, name, newFile, this.fs);
     if (!file) return null;
     const d = new DirtyFile(id, name, file, file.size, mtime);
     d.reopened = true;
@@ -124,9 +129,9 @@ export class DirtyFiles {
         await this.drop(open.id);
         continue;
       }
-      const f = await StagingFile.open(this.#dir, name).catch(() => null);
+      const f = await StagingFile.open(this.#dir, name, false, this.fs).catch(() => null);
       if (f) await f.remove();
-      else await removeStaging(this.path(name)).catch(() => {}); // a new file never persisted
+      else await removeStaging(this.path(name), this.fs).catch(() => {}); // a new file never persisted
     }
   }
 

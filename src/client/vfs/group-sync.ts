@@ -20,7 +20,7 @@
  * (StagingFile.open, lostBytes). fsync(2) and unmount still make it durable at once.
  */
 import type { Timers } from '../../shared/clock.js';
-import { fsyncPath } from '../../shared/fsync-path.js';
+import { nodeFs, type LocalFs } from '../../shared/local-fs.js';
 import type { DirtyFile } from './dirty-files.js';
 
 /** How long changes wait for others to share their fsyncs (ms). */
@@ -40,6 +40,8 @@ export interface GroupSyncOptions {
   timers: Timers;
   /** The folder of the staging files (fsynced once per batch: their renames and new entries). */
   stagingDir: string;
+  /** The file system of the staging files (default: the real one). */
+  fs?: LocalFs;
   /** Makes the mirror's earlier transactions durable. */
   syncMirror: () => Promise<void> | void;
   /** True while the staging of `d` is still the node's (not uploaded and removed meanwhile). */
@@ -144,7 +146,7 @@ export class GroupSync {
     };
     await Promise.all(Array.from({ length: Math.min(SYNC_LANES, queue.length) }, lane));
     try {
-      await fsyncPath(this.#o.stagingDir);
+      await (this.#o.fs ?? nodeFs).fsyncPath(this.#o.stagingDir);
       // After the staging files: an op that the mirror keeps finds its data.
       await this.#o.syncMirror();
     } catch (err) {

@@ -68,8 +68,9 @@ export interface VfsOptions {
   hydrator: Hydrator;
   cache: DiskBlockCache;
   pinner: Pinner;
-  /** Directory for staging files. */
+  /** Directory for staging files, and the file system it is on (`fs`; default: the real one). */
   stagingDir: string;
+  fs?: import('../../shared/local-fs.js').LocalFs;
   uid?: number;
   gid?: number;
   /** Supplementary groups of the mounting user (chgrp to one of them is allowed). */
@@ -116,7 +117,7 @@ export class Vfs {
     this.#now = options.now ?? Date.now;
     this.#onQueued = options.onQueued ?? (() => {});
     this.#onReleased = options.onReleased ?? (() => {});
-    this.dirty = new DirtyFiles(options.stagingDir);
+    this.dirty = new DirtyFiles(options.stagingDir, options.fs);
     this.#writes = new WritePath({
       mirror: this.#mirror,
       dirty: this.dirty,

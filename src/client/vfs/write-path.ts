@@ -48,6 +48,7 @@ export class WritePath {
     this.#group = new GroupSync({
       timers: o.timers ?? unrefTimers,
       stagingDir: o.dirty.dir,
+      fs: o.dirty.fs,
       syncMirror: () => o.mirror.syncDurable(),
       current: (d) => o.dirty.get(d.id) === d && !d.orphaned,
     });

@@ -51,7 +51,9 @@ export class SqliteMetadataStore extends EngineMetadataStore {
     this.#db.pragma('foreign_keys = ON');
     migrate(this.#db);
     // Prepared on first use (shared/lazy-statements.ts): most runs use a part of them.
-    this.#stmt = prepareStatements(lazyPreparer(this.#db));
+    const preparer = lazyPreparer(this.#db);
+    this.#release = preparer.release;
+    this.#stmt = prepareStatements(preparer);
     this.#tx = new SqliteMetaTx(this.#stmt);
   }
 
@@ -81,7 +83,10 @@ export class SqliteMetadataStore extends EngineMetadataStore {
     if (this.#closed) throw new TypeError('The database connection is not open');
   }
 
+  readonly #release: () => void;
+
   async close(): Promise<void> {
+    if (!this.#closed) this.#release();
     this.#closed = true;
     if (this.#ownsDb && this.#db.open) this.#db.close();
   }

@@ -4,7 +4,9 @@
  * server app, in one process, driven by one seeded scheduler (scheduler.ts) on virtual time, so a
  * seed replays exactly. Events come from a schedule (schedule.ts): syscalls through the Vfs as FUSE
  * would make them, faults (a device offline, a lost answer, a clean restart, a crash = the process
- * dies at a quiescent point, the server restarting or down) and sync steps.
+ * dies at a quiescent point, the server restarting or down) and sync steps. A drive's staging and
+ * cache files are in its MemFs (mem-fs.ts) and its databases in memory, all kept across its
+ * restarts and crashes as its state dir would be.
  *
  * Checked at every step: a syscall that ran without waiting on the network must do to the device's
  * tree exactly what the reference model (model.ts) says, errno included. Checked at every sync
@@ -17,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
+import type { Logger } from '../../../src/shared/log.js';
 import { chunkFile } from '../../../src/client/chunk/chunk-file.js';
 import { openDriveCore, type DriveCore } from '../../../src/client/client.js';
 import { openMirrorDb } from '../../../src/client/mirror/mirror-schema.js';
@@ -25,6 +28,8 @@ import { FsError } from '../../../src/shared/errors.js';
 import { pseudoRandom } from '../fixtures.js';
 import { prng } from '../prng.js';
 import { cursorSeq } from '../sync-sim.js';
+import { DbPool } from './db-pool.js';
+import { MemFs } from './mem-fs.js';
 import { applyModel, diffModel, type ModelTree } from './model.js';
 import { SIM_EPOCH, SimScheduler } from './scheduler.js';
 import { describe, drawEvent, modelOp, type DetEvent } from './schedule.js';
@@ -87,6 +92,12 @@ export interface SimDevice {
    * `<state>/mirror.db` would (a crash falls between two steps, where no transaction is open).
    */
   mirrorDb: Database.Database;
+  /**
+   * The drive's staging and cache files, and the cache's index, in memory: kept across its crashes
+   * and restarts as its state dir would be (mem-fs.ts says what a crash keeps).
+   */
+  fs: MemFs;
+  cacheIndexDb: Database.Database;
   core: DriveCore | null;
   /** Incarnation: tasks and timers of a crashed process belong to an old one. */
   life: number;
@@ -155,7 +166,9 @@ export class DetSim {
         name,
         token: tokens.get(name)!,
         state: path.join(this.#dir, name),
-        mirrorDb: new Database(mirrorTemplate()),
+        mirrorDb: mirrorPool.take(),
+        fs: new MemFs(),
+        cacheIndexDb: cachePool.take(),
         core: null,
         life: 0,
         held: [],
@@ -183,15 +196,19 @@ export class DetSim {
         log: this.#logger(dev),
         timers: this.sched.timers(owner),
         transport: this.server.transport(dev.name, owner),
-        chunker: { chunk: (p) => chunkFile(p) },
+        chunker: { chunk: (p) => chunkFile(p, undefined, undefined, dev.fs) },
         mirrorDb: dev.mirrorDb,
+        fs: dev.fs,
+        cacheIndexDb: dev.cacheIndexDb,
       }),
     );
     if (core) dev.core = core;
   }
 
-  #logger(dev: SimDevice) {
+  #logger(dev: SimDevice): Logger {
     const level = this.options.driveLog ?? process.env.LOFT_DET_DRIVE_LOG ?? 'silent';
+    // Nothing to keep: one logger for every drive of the process (making one costs as much as a step).
+    if (level === 'silent') return (silent ??= pino({ level: 'silent' }));
     const stream = {
       write: (line: string) => {
         const {
@@ -631,7 +648,8 @@ export class DetSim {
         core.mirror.close();
         await core.cache.close().catch(() => {});
       }
-      d.mirrorDb.close();
+      mirrorPool.give(d.mirrorDb);
+      cachePool.give(d.cacheIndexDb);
     }
     await this.server.dispose().catch(() => {});
     rmSync(this.#dir, { recursive: true, force: true });
@@ -650,6 +668,8 @@ export class DetSim {
   }
 }
 
+let silent: Logger | null = null;
+
 /** An empty mirror database, migrated (made once per process; each drive opens a copy in memory). */
 let mirrorImage: Buffer | null = null;
 function mirrorTemplate(): Buffer {
@@ -661,10 +681,14 @@ function mirrorTemplate(): Buffer {
   return mirrorImage;
 }
 
+/** The drives' databases, reused by the next run in this process (db-pool.ts). */
+const mirrorPool = new DbPool(() => new Database(mirrorTemplate()));
+const cachePool = new DbPool(() => new Database(':memory:'));
+
 /**
- * Where runs keep their state dirs: LOFT_SIM_TMP, else tmpfs when it has room (the drives' staging
- * and cache fsyncs cost real time on a disk, nothing on tmpfs; their mirrors are in memory), else
- * the system's temp dir.
+ * Where runs keep their state dirs: LOFT_SIM_TMP, else tmpfs when it has room, else the system's
+ * temp dir. They hold nothing but their folders: the drives' staging and cache files are in their
+ * MemFs, their databases in memory.
  */
 function simTmp(): string {
   if (process.env.LOFT_SIM_TMP) return process.env.LOFT_SIM_TMP;

@@ -5,10 +5,10 @@
  * becomes a task the scheduler picks, one at a time, with its own random stream.
  *
  * A step runs one task and then waits until the process is quiescent: no microtask, no immediate
- * and no file-system request under way (libuv's thread pool). Real disk I/O still happens (staging
- * files, the mirror's SQLite), but nothing can overtake it: the next task starts only when every
- * consequence of the last one has landed or is parked on another task. So the same seed gives the
- * same sequence of tasks, and the same trace.
+ * and no file-system request under way (libuv's thread pool). The drives' files and databases are
+ * in memory (mem-fs.ts); a real file call left would be waited for too. The next task starts only
+ * when every consequence of the last one has landed or is parked on another task. So the same
+ * seed gives the same sequence of tasks, and the same trace.
  *
  * Ready tasks are ordered by label before the random pick (not by the order they were posted), so
  * a step in which two chains of the same device post concurrently still offers the same choices.
