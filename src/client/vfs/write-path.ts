@@ -104,7 +104,12 @@ export class WritePath {
     d.gen++;
   }
 
-  /** truncate(2) by path, then a commit point unless a handle still writes the file. */
+  /**
+   * truncate(2) by path, then a commit point, even while a handle still writes the file: the call
+   * has returned, so a crash must not lose it (seed 404273: a truncate beside a held writer, then a
+   * kill -9, came back at the size of the last close). The push still waits for the writer's close
+   * before it uploads (PushLoop #commit).
+   */
   async truncateByPath(d: DirtyFile, size: number): Promise<void> {
     // Held as a writer meanwhile: the push neither commits nor drops the staging under it.
     d.refs++;
@@ -119,7 +124,7 @@ export class WritePath {
       if (d.refs === 0) await this.#dirty.closeOrphan(d);
       return;
     }
-    if (d.writers === 0) await this.commitPoint(d);
+    await this.commitPoint(d);
   }
 
   /** Drops a staging made here that nothing wrote, holds or queued, and clears it from the node. */
