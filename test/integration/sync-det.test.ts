@@ -22,39 +22,12 @@ const DEFAULT_EVENTS = 40;
  * Seeds that find bugs not fixed yet (each replays exactly; LOFT_DET_SEEDS=N LOFT_DET_SHRINK=1
  * shrinks one). Left out of the quick set and run with LOFT_DET_KNOWN_FAILING=1; fix, then move
  * the shrunk schedule into FIXED below.
- * (64934, 65064 and 80449, found by earlier fresh soaks, are fixed, below in FIXED)
+ * (64934, 65064, 80449, 404273 and 407662, found by fresh soaks, are fixed, below in FIXED)
  */
-export const KNOWN_FAILING_DET: number[] = [
-  // Found by session 14's fresh soak (scripts/soak 400001-410000 40); it fails the same way on the
-  // code before that session. Shrunk below. (404273, from the same soak, is fixed: FIXED.)
-  407662, // sync: the drives did not settle: A keeps server node 4 in its resync set for ever
-];
+export const KNOWN_FAILING_DET: number[] = [];
 
 /** The known failing seeds' schedules, shrunk (run with LOFT_DET_KNOWN_FAILING=1). */
-const KNOWN_FAILING_SCHEDULES: Record<number, DetEvent[]> = {
-  // A overwrites /x.txt while C moves it into a folder C makes in /b, B renames /b to /a and
-  // removes it; A's commit conflicts, and its resync of the file never applies (node 4 stays in
-  // its resync set, nothing is pending, nothing is retried): the drives never settle.
-  407662: [
-    { k: 'create', d: 'B', p: '/y.txt', size: 1380, fill: 188811121 },
-    { k: 'run', n: 6 },
-    { k: 'restart', d: 'A' },
-    { k: 'run', n: 8 },
-    { k: 'unlink', d: 'B', p: '/y.txt' },
-    { k: 'create', d: 'B', p: '/y.txt', size: 953, fill: 443367434 },
-    { k: 'mkdir', d: 'A', p: '/b' },
-    { k: 'create', d: 'A', p: '/x.txt', size: 4652, fill: 724948806 },
-    { k: 'sync' },
-    { k: 'serverRestart' },
-    { k: 'run', n: 1 },
-    { k: 'overwrite', d: 'A', p: '/x.txt', size: 1057, fill: 659255857 },
-    { k: 'mkdir', d: 'C', p: '/b/a' },
-    { k: 'rename', d: 'B', from: '/b', to: '/a' },
-    { k: 'rename', d: 'C', from: '/x.txt', to: '/b/a/y.txt' },
-    { k: 'create', d: 'A', p: '/b/x.txt', size: 4354, fill: 883868607 },
-    { k: 'rmdir', d: 'B', p: '/a' },
-  ],
-};
+const KNOWN_FAILING_SCHEDULES: Record<number, DetEvent[]> = {};
 
 if (process.env.LOFT_DET_KNOWN_FAILING)
   for (const [seed, schedule] of Object.entries(KNOWN_FAILING_SCHEDULES))
@@ -454,6 +427,31 @@ const FIXED: Record<string, { seed: number; schedule: DetEvent[] }> = {
       { k: 'hold', d: 'A', p: '/a/w', size: 5210, fill: 165085987, for: 5 },
       { k: 'truncate', d: 'A', p: '/a/w', size: 7337 },
       { k: 'crash', d: 'A' },
+    ],
+  },
+  // A overwrites /x.txt while C moves it into a folder C makes in /b, and B renames /b to /a and
+  // removes it: A's resync of the file waited for its new folder, which the same pass then fetched,
+  // and the loop slept with the file still in its resync set (nothing woke it): never settled.
+  'seed 407662: a resync left waiting on a folder the same pass fetched runs again': {
+    seed: 407662,
+    schedule: [
+      { k: 'create', d: 'B', p: '/y.txt', size: 1380, fill: 188811121 },
+      { k: 'run', n: 6 },
+      { k: 'restart', d: 'A' },
+      { k: 'run', n: 8 },
+      { k: 'unlink', d: 'B', p: '/y.txt' },
+      { k: 'create', d: 'B', p: '/y.txt', size: 953, fill: 443367434 },
+      { k: 'mkdir', d: 'A', p: '/b' },
+      { k: 'create', d: 'A', p: '/x.txt', size: 4652, fill: 724948806 },
+      { k: 'sync' },
+      { k: 'serverRestart' },
+      { k: 'run', n: 1 },
+      { k: 'overwrite', d: 'A', p: '/x.txt', size: 1057, fill: 659255857 },
+      { k: 'mkdir', d: 'C', p: '/b/a' },
+      { k: 'rename', d: 'B', from: '/b', to: '/a' },
+      { k: 'rename', d: 'C', from: '/x.txt', to: '/b/a/y.txt' },
+      { k: 'create', d: 'A', p: '/b/x.txt', size: 4354, fill: 883868607 },
+      { k: 'rmdir', d: 'B', p: '/a' },
     ],
   },
   'seed 87756: a commit found already there takes the placement of that revision too': {

@@ -8,23 +8,20 @@
  *                   │ commit 409: merge text edits that do not overlap (merge.ts), else commit
  *                   │             ours as a conflicted copy and fetch the winner
  *
- * Order matters: each op carries the path it had when it was made, so replaying in order rebuilds
- * this device's tree on the server. A commit waits until no handle can still write the file (a file
- * still open is never uploaded half-written); if the file changed while it was read for upload, the
- * op runs again on the new content. Block uploads happen outside the SyncLock; the request that
- * changes the tree and the mirror update recording its answer happen inside it.
+ * Order matters: each op carries the path it had when it was made, so replaying in order rebuilds this
+ * device's tree on the server. A commit waits until no handle can still write the file (a file still open is
+ * never uploaded half-written); if the file changed while it was read for upload, the op runs again on the
+ * new content. Block uploads happen outside the SyncLock; the tree change and its record happen inside it.
  *
  * Ops that no longer apply (their node was removed here, the server no longer has it) are dropped;
- * no op that carries content is ever dropped: a commit that cannot go where it was meant to goes
- * beside it as a conflicted copy.
+ * no op that carries content is: a commit that cannot go where it was meant to goes beside it.
  *
  * No op blocks the queue. A commit whose file is still open for writing is held (its node waits,
  * later ops of other nodes go on) until a writer closes. An op that fails STUCK_AFTER_FAILURES
  * times in a row for a reason of its own (not offline, not a full disk) is set aside (stuck): it
  * stays queued with its data, later ops of other nodes go on, `loft status` lists it, and it is put
  * back in line at start, after every resync pass and every STUCK_RETRY_MS (one more failure sets
- * it aside again at once). A node's ops never pass each other: the ops of a held or stuck node wait
- * behind it.
+ * it aside again at once). A node's ops never pass each other (a held or stuck node's wait behind).
  */
 import { systemTimers, type Timers } from '../../shared/clock.js';
 import { isDiskFull, isLoftError, isOfflineError, LoftError } from '../../shared/errors.js';
@@ -128,9 +125,12 @@ export class PushLoop {
         try {
           const before = mirror.resyncIds().length;
           await this.#resync();
-          // Set-aside ops are tried again when the resync brought something new (not after every
-          // one: one that cannot finish, its nodes having queued ops, would retry them in a loop).
-          if (mirror.resyncIds().length < before) this.#unstick(clock());
+          // Progress: set-aside ops go back in line (not after every pass: a stuck one would loop),
+          // and what is left may wait on what this pass placed (its folder: seed 407662): again.
+          if (mirror.resyncIds().length < before) {
+            this.#unstick(clock());
+            if (!mirror.nextOp(this.#held) && mirror.resyncIds().length) continue;
+          }
           op = mirror.nextOp(this.#held);
         } catch (err) {
           if (signal.aborted) break;
