@@ -38,13 +38,14 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent } from 'undici';
+import { readAt } from '../../test/helpers/fixtures.js';
 import { startCeilingFs, type CeilingFs } from './lib/ceiling.js';
 import { KiB, MiB, parseFlags, parseSize, UsageError } from './lib/cli.js';
 import { apiCall } from './lib/http.js';
 import { loftStatus, mountLoft, startLoftServer, type LoftMount, type LoftServer } from './lib/loft.js';
 import { runBench } from './lib/main.js';
 import { unmount } from './lib/mounts.js';
-import { execFileP, firstLine, messageOf, timed as timedCommand } from './lib/proc.js';
+import { execFileP, firstLine, messageOf, timed as timedCommand, withTimeout } from './lib/proc.js';
 import {
   mountRclone,
   rcloneInstalled,
@@ -125,28 +126,6 @@ function fmtBytes(n: number): string {
   return `${n} B`;
 }
 
-/** Resolves with the promise's result, or tears things down with onTimeout and rejects after ms. */
-async function withTimeout<T>(
-  ms: number,
-  what: string,
-  promise: Promise<T>,
-  onTimeout?: () => Promise<unknown>,
-): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      Promise.resolve(onTimeout?.())
-        .catch(() => {})
-        .finally(() => reject(new Error(`${what} took longer than ${ms / 1000} s`)));
-    }, ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 // ---- measurements ------------------------------------------------------------------------------------
 
 /** Whether this process may drop the kernel's page cache (root). */
@@ -209,24 +188,13 @@ async function timeLs(dir: string): Promise<number> {
   return t.end - t.start;
 }
 
-async function readRange(file: string, offset: number, length: number): Promise<Buffer> {
-  const fh = await fsp.open(file, 'r');
-  try {
-    const buf = Buffer.alloc(length);
-    const { bytesRead } = await fh.read(buf, 0, length, offset);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Compares VERIFY_RANGES random 1 MiB ranges and the file's tail with the source. */
 async function verifySample(file: string, source: string, size: number): Promise<void> {
   const offsets = [Math.max(0, size - MiB)];
   for (let i = 0; i < VERIFY_RANGES; i++)
     offsets.push(Math.floor((Math.random() * Math.max(1, size - MiB)) / 4096) * 4096);
   for (const off of offsets) {
-    const [a, b] = await Promise.all([readRange(file, off, MiB), readRange(source, off, MiB)]);
+    const [a, b] = await Promise.all([readAt(file, off, MiB), readAt(source, off, MiB)]);
     if (!a.equals(b)) throw new Error(`wrong data in ${file} at offset ${off}`);
   }
 }
@@ -453,7 +421,7 @@ async function measureSystem(sys: System, server: Server[System], env: Env, run:
     const { ms, bytes } = await timed(m, 'first 4 KiB', firstRead(file, env.firstOffset));
     r.first4k = ms;
     if (sys !== 'ceiling') notes.fetched4k[sys].push(await fetched(m));
-    if (!bytes.equals(await readRange(data.big, env.firstOffset, FIRST_READ)))
+    if (!bytes.equals(await readAt(data.big, env.firstOffset, FIRST_READ)))
       throw new Error(`${sys}: wrong data in the 4 KiB at ${env.firstOffset}`);
     if (sys !== 'ceiling') {
       await sleep(SETTLE_MS);

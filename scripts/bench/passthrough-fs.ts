@@ -19,6 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadFuseNative, type FuseNativeOps } from '../../src/client/fuse/fuse-native-fork.js';
+import { passthroughArgs } from './lib/cli.js';
 
 const Fuse = loadFuseNative(); // Loft's fork (native/fuse-native/README.md), its ABI checked
 const errno = (name: string): number => Fuse[name] as number;
@@ -28,23 +29,11 @@ const EROFS = errno('EROFS');
 const EIO = errno('EIO');
 const EBADF = errno('EBADF');
 
-const usage = 'usage: node scripts/bench/passthrough-fs.mjs SRC_DIR MOUNTPOINT [--opts o1,o2,…]';
-const argv = process.argv.slice(2);
-// loft mount's on fuse-native (src/client/fuse/fuse-mount.ts MOUNT_OPTIONS), unless --opts says otherwise
-const { MOUNT_OPTIONS } = await import('../../src/client/fuse/fuse-mount.js');
-let fuseOpts = [...MOUNT_OPTIONS];
-const positional: string[] = [];
-for (let i = 0; i < argv.length; i++) {
-  const a = argv[i]!;
-  if (a === '--opts') fuseOpts = (argv[++i] ?? '').split(',').filter(Boolean);
-  else if (a.startsWith('--opts=')) fuseOpts = a.slice(7).split(',').filter(Boolean);
-  else positional.push(a);
-}
-if (positional.length !== 2) {
-  console.error(usage);
-  process.exit(2);
-}
-const [srcDir, mnt] = positional.map((p) => path.resolve(p)) as [string, string];
+const {
+  dir: srcDir,
+  mnt,
+  fuseOpts,
+} = await passthroughArgs('usage: node scripts/bench/passthrough-fs.mjs SRC_DIR MOUNTPOINT [--opts o1,o2,…]');
 const STATS = process.env.PASSTHROUGH_READ_STATS === '1';
 const XATTR = process.env.PASSTHROUGH_XATTR !== '0';
 const ASYNC_READ = process.env.PASSTHROUGH_READ === 'async';

@@ -14,24 +14,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadFuseNative, type FuseNativeOps } from '../../src/client/fuse/fuse-native-fork.js';
+import { passthroughArgs } from './lib/cli.js';
 
 const Fuse = loadFuseNative(); // Loft's fork (native/fuse-native/README.md), its ABI checked
-const usage = 'usage: node scripts/bench/passthrough-rw-fs.mjs BACKING_DIR MOUNTPOINT [--opts o1,o2,…]';
-const argv = process.argv.slice(2);
-const { MOUNT_OPTIONS } = await import('../../src/client/fuse/fuse-mount.js');
-let fuseOpts = [...MOUNT_OPTIONS];
-const positional: string[] = [];
-for (let i = 0; i < argv.length; i++) {
-  const a = argv[i]!;
-  if (a === '--opts') fuseOpts = (argv[++i] ?? '').split(',').filter(Boolean);
-  else if (a.startsWith('--opts=')) fuseOpts = a.slice(7).split(',').filter(Boolean);
-  else positional.push(a);
-}
-if (positional.length !== 2) {
-  console.error(usage);
-  process.exit(2);
-}
-const [backing, mnt] = positional.map((p) => path.resolve(p)) as [string, string];
+const {
+  dir: backing,
+  mnt,
+  fuseOpts,
+} = await passthroughArgs(
+  'usage: node scripts/bench/passthrough-rw-fs.mjs BACKING_DIR MOUNTPOINT [--opts o1,o2,…]',
+);
 const ASYNC_WRITE = process.env.LOFT_BENCH_CEILING_WRITE === 'async';
 
 type Cb = (code: number, ...rest: unknown[]) => void;

@@ -51,12 +51,13 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { chunkFile } from '../../src/client/chunk/chunk-file.js';
 import { DEFAULT_CHUNK_PARAMS, StreamingChunker } from '../../src/client/chunk/streaming-chunker.js';
+import { readAt } from '../../test/helpers/fixtures.js';
 import { PASSTHROUGH_RW, startCeilingFs } from './lib/ceiling.js';
 import { GiB, KiB, MiB, parseFlags, parseSize, UsageError } from './lib/cli.js';
 import { loftCommitted, loftStatus, mountLoft, startLoftServer, type LoftMount } from './lib/loft.js';
 import { runBench } from './lib/main.js';
 import { unmount } from './lib/mounts.js';
-import { messageOf, track, untrack } from './lib/proc.js';
+import { messageOf, track, untrack, withTimeout } from './lib/proc.js';
 import {
   mountRclone,
   NOT_INSTALLED,
@@ -113,28 +114,6 @@ const num = (v: number, d = 0): string =>
   Number.isFinite(v)
     ? v.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d })
     : 'n/a';
-
-/** Resolves with the promise's value, or runs onTimeout and rejects after ms. */
-async function withTimeout<T>(
-  ms: number,
-  what: string,
-  promise: Promise<T>,
-  onTimeout?: () => Promise<unknown>,
-): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      Promise.resolve(onTimeout?.())
-        .catch(() => {})
-        .finally(() => reject(new Error(`${what} took longer than ${ms / 1000} s`)));
-    }, ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 // ---- byte-counting TCP proxy ----------------------------------------------------------------------------
 
@@ -257,17 +236,6 @@ async function writeInPlace(
   return { closedAt, ms: closedAt - t0 };
 }
 
-async function readRange(file: string, offset: number, length: number): Promise<Buffer> {
-  const fh = await fsp.open(file, 'r');
-  try {
-    const buf = Buffer.alloc(length);
-    const { bytesRead } = await fh.read(buf, 0, length, offset);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
 const sizeOf = (file: string): number => {
   try {
     return fs.statSync(file).size;
@@ -277,7 +245,7 @@ const sizeOf = (file: string): number => {
 };
 const rangeIs = async (file: string, offset: number, expected: Buffer): Promise<boolean> => {
   try {
-    return (await readRange(file, offset, expected.length)).equals(expected);
+    return (await readAt(file, offset, expected.length)).equals(expected);
   } catch {
     return false;
   }
@@ -565,7 +533,7 @@ async function verifyTree(root: string, d: Data, where: string): Promise<void> {
   if (!(await rangeIs(big, 0, d.big.subarray(0, MiB)))) fail('big.bin: wrong first 1 MiB');
   const p64 = path.join(root, 'p64.bin');
   if (sizeOf(p64) !== d.p64pre.length) fail(`p64.bin has ${sizeOf(p64)} bytes, expected ${d.p64pre.length}`);
-  const got = await readRange(p64, 0, d.p64pre.length);
+  const got = await readAt(p64, 0, d.p64pre.length);
   if (!got.equals(d.p64pre)) fail('p64.bin: wrong content after the prepend');
   if (!(await rangeIs(path.join(root, 'new-00.bin'), 0, d.small[0]!))) fail('new-00.bin: wrong content');
 }

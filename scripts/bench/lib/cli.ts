@@ -4,6 +4,7 @@
  * boolean no value, an array a comma-separated list (checked against `choices` when given). A bad
  * flag throws the bench's usage line with what was wrong (the bench prints it and exits 2).
  */
+import path from 'node:path';
 export type FlagValue = number | string | boolean | string[];
 
 export class UsageError extends Error {
@@ -63,4 +64,30 @@ export function parseFlags<T extends Record<string, FlagValue>>(
     }
   }
   return opts as T;
+}
+
+/**
+ * The command line of a passthrough file system the benches mount as a ceiling:
+ * `DIR MOUNTPOINT [--opts o1,o2,…]`, the options loft mount's on fuse-native unless --opts says
+ * otherwise (src/client/fuse/fuse-mount.ts MOUNT_OPTIONS). Exits 2 with `usage` on anything else.
+ */
+export async function passthroughArgs(
+  usage: string,
+): Promise<{ dir: string; mnt: string; fuseOpts: string[] }> {
+  const argv = process.argv.slice(2);
+  const { MOUNT_OPTIONS } = await import('../../../src/client/fuse/fuse-mount.js');
+  let fuseOpts = [...MOUNT_OPTIONS];
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--opts') fuseOpts = (argv[++i] ?? '').split(',').filter(Boolean);
+    else if (a.startsWith('--opts=')) fuseOpts = a.slice(7).split(',').filter(Boolean);
+    else positional.push(a);
+  }
+  if (positional.length !== 2) {
+    console.error(usage);
+    process.exit(2);
+  }
+  const [dir, mnt] = positional.map((p) => path.resolve(p)) as [string, string];
+  return { dir, mnt, fuseOpts };
 }

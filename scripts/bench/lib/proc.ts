@@ -242,3 +242,25 @@ export async function shutdown(): Promise<void> {
   }
   for (const c of [...children]) await killChild(c, 5000);
 }
+
+/** Resolves with the promise's value, or tears things down with onTimeout and rejects after ms. */
+export async function withTimeout<T>(
+  ms: number,
+  what: string,
+  promise: Promise<T>,
+  onTimeout?: () => Promise<unknown>,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      Promise.resolve(onTimeout?.())
+        .catch(() => {})
+        .finally(() => reject(new Error(`${what} took longer than ${ms / 1000} s`)));
+    }, ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
