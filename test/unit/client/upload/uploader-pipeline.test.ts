@@ -47,6 +47,7 @@ class SteppedChunker implements Chunker {
   ) {}
   chunk(_path: string, _params?: unknown, options: ChunkOptions = {}): Promise<ChunkedFile> {
     this.started = true;
+    changed();
     this.#options = options;
     for (let i = 0; i < this.blocks.length; i += this.perWindow)
       this.#windows.push(this.blocks.slice(i, i + this.perWindow));
@@ -82,6 +83,7 @@ class FakeTarget implements UploadTarget {
   constructor(readonly has: Set<string> = new Set()) {}
   async missingBlocks(hashes: string[]): Promise<string[]> {
     this.questions.push(hashes);
+    changed();
     await (this.gate ?? Promise.resolve());
     return hashes.filter((h) => !this.has.has(h) && !this.stored.has(h));
   }
@@ -91,6 +93,7 @@ class FakeTarget implements UploadTarget {
     if (hash === this.failPut) throw new LoftError('UNAVAILABLE', 'server went away');
     if (createHash('sha256').update(data).digest('hex') !== hash) throw new Error('bytes do not match');
     this.stored.set(hash, data);
+    changed();
   }
   async commit(req: CommitRequest) {
     this.events.push('commit');
@@ -99,11 +102,19 @@ class FakeTarget implements UploadTarget {
   }
 }
 
-/** Runs the event loop until `cond` holds (bounded: the fakes answer in a few microtasks). */
+/**
+ * Waits until `cond` holds, looking again each time a fake records something (no count of event
+ * loop turns: the uploader reads the file through the thread pool, which takes as many turns as the
+ * machine's load makes it). One that never holds ends in tap's timeout.
+ */
 async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setImmediate(r));
-  if (!cond()) throw new Error('condition never held');
+  while (!cond()) await new Promise<void>((r) => waiters.push(r));
 }
+const waiters: (() => void)[] = [];
+/** A fake recorded something: every `until` looks again. */
+const changed = (): void => {
+  for (const w of waiters.splice(0)) w();
+};
 
 t.test('blocks are sent while the file is still being chunked; the commit lists them all', async (t) => {
   const f = makeFile('a', 12);
