@@ -240,7 +240,9 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     const handles = new HandleTable(mirror);
     const io = options.blockIo ?? (options.timers ? nodeBlockIo : defaultBlockIo());
     const cache = new DiskBlockCache({
-      writeFile: io.writeFile,
+      // Block files go where the cache reads them: through `options.fs` when one is given (the
+      // simulation's in-memory files), unless a BlockIo was asked for by name.
+      ...(options.fs && !options.blockIo ? {} : { writeFile: io.writeFile }),
       dir: path.join(state, 'cache'),
       capBytes: options.cacheBytes,
       isPinned: pinned.has,
