@@ -330,7 +330,7 @@ export function prepareStatements(db: Preparer) {
     ),
     headOp: db.prepare('SELECT * FROM ops WHERE into_seq IS NULL ORDER BY seq LIMIT 1'),
     allOps: db.prepare('SELECT * FROM ops WHERE into_seq IS NULL ORDER BY seq'),
-    opsFrom: db.prepare('SELECT * FROM ops WHERE into_seq IS NULL AND seq >= ? ORDER BY seq LIMIT ?'),
+    opsFrom: db.prepare('SELECT * FROM ops WHERE into_seq IS NULL AND seq >= ? ORDER BY seq LIMIT CAST(? AS INTEGER)'),
     opDone: db.prepare('DELETE FROM ops WHERE seq = ? OR into_seq = ?'),
     deleteNodeOps: db.prepare('DELETE FROM ops WHERE node_id = ?'),
     // Ops at or below a path (a shared folder that left the tree: Mirror #keepDeparted).
@@ -346,7 +346,7 @@ export function prepareStatements(db: Preparer) {
     stuckOps: db.prepare('SELECT * FROM ops WHERE stuck_since IS NOT NULL ORDER BY seq'),
     opCount: db.prepare('SELECT count(*) AS n FROM ops WHERE into_seq IS NULL'),
     tailOps: db.prepare(
-      'SELECT seq, kind, node_id, server_id, path FROM ops WHERE into_seq IS NULL AND seq < ? ORDER BY seq DESC LIMIT ?',
+      'SELECT seq, kind, node_id, server_id, path FROM ops WHERE into_seq IS NULL AND seq < ? ORDER BY seq DESC LIMIT CAST(? AS INTEGER)',
     ),
     opNode: db.prepare('SELECT node_id FROM ops WHERE seq = ?'),
     absorbedCount: db.prepare('SELECT count(*) AS n FROM ops WHERE into_seq = ?'),

@@ -15,7 +15,7 @@ export function prepareContentStatements(db: Preparer) {
     contentBacklog: db.prepare(
       `SELECT n.id AS ns_id, n.head_seq, coalesce(c.seq, 0) AS seq FROM namespaces n
          LEFT JOIN content_cursor c ON c.ns_id = n.id
-        WHERE n.head_seq > coalesce(c.seq, 0) LIMIT ?`,
+        WHERE n.head_seq > coalesce(c.seq, 0) LIMIT CAST(? AS INTEGER)`,
     ),
     contentBehind: db.prepare(
       `SELECT 1 FROM ns_members m JOIN namespaces n ON n.id = m.ns_id
@@ -45,7 +45,7 @@ export function prepareContentStatements(db: Preparer) {
          CROSS JOIN nodes n ON n.id = f.rowid
          JOIN ns_members m ON m.ns_id = n.ns_id AND m.user_id = ?
         WHERE content_fts MATCH ? AND n.deleted = 0 AND n.kind = 'file'
-        LIMIT ?`,
+        LIMIT CAST(? AS INTEGER)`,
     ),
   };
 }

@@ -53,7 +53,7 @@ export function prepareStatements(db: Preparer) {
          JOIN nodes n ON n.id = f.rowid
          JOIN ns_members m ON m.ns_id = n.ns_id AND m.user_id = ?
         WHERE nodes_fts MATCH ? AND n.deleted = 0 AND n.parent_id IS NOT NULL
-        LIMIT ?`,
+        LIMIT CAST(? AS INTEGER)`,
     ),
     // Common 1-2 character queries (held by many trigrams; sqlite-meta-tx.ts searchNames): a
     // scan of the node table itself, the caller's namespaces
@@ -64,7 +64,7 @@ export function prepareStatements(db: Preparer) {
       `SELECT n.* FROM nodes n
          CROSS JOIN ns_members m ON m.ns_id = n.ns_id AND m.user_id = ?
         WHERE n.name LIKE ? ESCAPE '\\' AND n.deleted = 0 AND n.parent_id IS NOT NULL
-        LIMIT ?`,
+        LIMIT CAST(? AS INTEGER)`,
     ),
     rootOf: db.prepare('SELECT root_id FROM namespaces WHERE id = ?'),
     nextSeq: db.prepare('UPDATE namespaces SET head_seq = head_seq + 1 WHERE id = ? RETURNING head_seq'),
@@ -87,7 +87,7 @@ export function prepareStatements(db: Preparer) {
       `SELECT r.*, d.name AS device FROM nodes n INDEXED BY nodes_ns_live
          JOIN revisions r ON r.ns_id = n.ns_id AND r.seq = n.rev
          LEFT JOIN devices d ON d.id = r.device_id
-        WHERE n.ns_id = ? AND n.deleted = 0 AND n.id > ? ORDER BY n.id LIMIT ?`,
+        WHERE n.ns_id = ? AND n.deleted = 0 AND n.id > ? ORDER BY n.id LIMIT CAST(? AS INTEGER)`,
     ),
     hasChild: db.prepare('SELECT 1 FROM nodes WHERE parent_id = ? AND deleted = 0 LIMIT 1'),
     setDeletedWith: db.prepare('UPDATE revisions SET deleted_with = ? WHERE ns_id = ? AND seq = ?'),
@@ -107,7 +107,7 @@ export function prepareStatements(db: Preparer) {
     ),
     journal: db.prepare(
       `SELECT r.*, d.name AS device FROM revisions r LEFT JOIN devices d ON d.id = r.device_id
-        WHERE r.ns_id = ? AND r.seq > ? ORDER BY r.seq LIMIT ?`,
+        WHERE r.ns_id = ? AND r.seq > ? ORDER BY r.seq LIMIT CAST(? AS INTEGER)`,
     ),
     insertContent: db.prepare(
       'INSERT INTO content_blocks (ns_id, seq, idx, hash, size) VALUES (?, ?, ?, ?, ?)',
@@ -121,7 +121,7 @@ export function prepareStatements(db: Preparer) {
     claimOf: db.prepare('SELECT 1 FROM gc_claims WHERE hash = ?'),
     scanCandidates: db.prepare(
       `SELECT c.hash, b.stored_size, b.touched_at FROM gc_candidates c LEFT JOIN blocks b ON b.hash = c.hash
-        WHERE c.hash > ? ORDER BY c.hash LIMIT ?`,
+        WHERE c.hash > ? ORDER BY c.hash LIMIT CAST(? AS INTEGER)`,
     ),
     addCandidate: db.prepare('INSERT INTO gc_candidates (hash) VALUES (?) ON CONFLICT DO NOTHING'),
     dropCandidate: db.prepare('DELETE FROM gc_candidates WHERE hash = ?'),
@@ -133,7 +133,7 @@ export function prepareStatements(db: Preparer) {
     deleteBlock: db.prepare('DELETE FROM blocks WHERE hash = ?'),
     deleteUserBlocks: db.prepare('DELETE FROM user_blocks WHERE hash = ?'),
     insertClaim: db.prepare('INSERT INTO gc_claims (hash, claimed_at) VALUES (?, ?)'),
-    staleClaims: db.prepare('SELECT hash FROM gc_claims WHERE claimed_at < ? ORDER BY hash LIMIT ?'),
+    staleClaims: db.prepare('SELECT hash FROM gc_claims WHERE claimed_at < ? ORDER BY hash LIMIT CAST(? AS INTEGER)'),
     renewClaim: db.prepare('UPDATE gc_claims SET claimed_at = ? WHERE hash = ?'),
     deleteClaim: db.prepare('DELETE FROM gc_claims WHERE hash = ?'),
     allChildren: db.prepare('SELECT * FROM nodes WHERE parent_id = ? ORDER BY name, id'),
@@ -149,12 +149,12 @@ export function prepareStatements(db: Preparer) {
     ),
     oldTombstones: db.prepare(
       `SELECT * FROM nodes WHERE deleted = 1 AND purged = 0 AND deleted_at <= ?
-        ORDER BY deleted_at LIMIT ?`,
+        ORDER BY deleted_at LIMIT CAST(? AS INTEGER)`,
     ),
     supersededRevs: db.prepare(
       `SELECT ns_id, seq, content_seq FROM revisions
         WHERE superseded_at IS NOT NULL AND kind = 'file' AND superseded_at <= ?
-        ORDER BY superseded_at LIMIT ?`,
+        ORDER BY superseded_at LIMIT CAST(? AS INTEGER)`,
     ),
     isSuperseded: db.prepare(
       `SELECT 1 FROM revisions WHERE ns_id = ? AND seq = ? AND kind = 'file' AND superseded_at <= ?`,

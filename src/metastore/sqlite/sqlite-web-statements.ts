@@ -17,22 +17,22 @@ export function prepareWebStatements(db: Preparer) {
     ),
     // A scan of the trigram vocabulary (distinct trigrams of all names: thousands to a few
     // hundred thousand short rows, not one per node); LIMIT ends it once the query is known common.
-    nameTrigrams: db.prepare("SELECT tri FROM name_trigrams WHERE tri LIKE ? ESCAPE '\\' LIMIT ?"),
+    nameTrigrams: db.prepare("SELECT tri FROM name_trigrams WHERE tri LIKE ? ESCAPE '\\' LIMIT CAST(? AS INTEGER)"),
     // A common 1-2 character query is answered by the first nodes: a scan of the oldest
     // SHORT_PROBE_NODES (a few milliseconds) that stops at the limit; when it finds fewer, the
     // trigram path below answers instead.
     searchNamesProbe: db.prepare(
-      `SELECT n.* FROM (SELECT * FROM nodes ORDER BY id LIMIT ?) n
+      `SELECT n.* FROM (SELECT * FROM nodes ORDER BY id LIMIT CAST(? AS INTEGER)) n
          CROSS JOIN ns_members m ON m.ns_id = n.ns_id AND m.user_id = ?
         WHERE n.name LIKE ? ESCAPE '\\' AND n.deleted = 0 AND n.parent_id IS NOT NULL
-        LIMIT ?`,
+        LIMIT CAST(? AS INTEGER)`,
     ),
     // Live names of 1-2 characters in the caller's namespaces (nodes_short_names).
     searchShortNames: db.prepare(
       `SELECT n.* FROM ns_members m
          JOIN nodes n INDEXED BY nodes_short_names ON n.ns_id = m.ns_id AND length(n.name) < 3 AND n.deleted = 0
         WHERE m.user_id = ? AND n.name LIKE ? ESCAPE '\\' AND n.parent_id IS NOT NULL
-        LIMIT ?`,
+        LIMIT CAST(? AS INTEGER)`,
     ),
   };
 }
