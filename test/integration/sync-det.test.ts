@@ -11,7 +11,8 @@
 import '../helpers/exit-promptly.js';
 import t from 'tap';
 import { parseSeeds } from '../helpers/prng.js';
-import { formatDetFailure, runDet, shrinkSchedule } from '../helpers/det-sim/det-check.js';
+import { formatDetFailure, runDet } from '../helpers/det-sim/det-check.js';
+import { runSeeds } from '../helpers/det-sim/run-seeds.js';
 import type { DetEvent } from '../helpers/det-sim/schedule.js';
 
 const DEFAULT_SEEDS = '1-200';
@@ -500,34 +501,14 @@ const seeds = process.env.LOFT_DET_KNOWN_FAILING
       (s) => process.env.LOFT_DET_SEEDS || !KNOWN_FAILING_DET.includes(s),
     );
 const events = Number(process.env.LOFT_DET_EVENTS ?? DEFAULT_EVENTS);
-const started = Date.now();
-const failed: number[] = [];
 t.test(`${seeds.length} random schedules × ${events} events`, async (t) => {
-  let steps = 0;
-  let done = 0;
-  for (const seed of seeds) {
-    const r = await runDet({ seed, events, verbose: !!process.env.LOFT_DET_VERBOSE });
-    steps += r.stats.steps;
-    // A long soak says where it is (its log holds failures only otherwise).
-    if (++done % 1000 === 0)
-      console.error(`sync-det: ${done} of ${seeds.length} schedules, ${failed.length} failed`);
-    if (r.ok) continue;
-    failed.push(seed);
-    console.error(formatDetFailure(r));
-    if (process.env.LOFT_DET_SHRINK) {
-      const s = await shrinkSchedule(seed, r.schedule, 400, (n, runs) =>
-        console.error(`shrink: ${n} events after ${runs} runs`),
-      );
-      console.error(`shrunk to ${s.schedule.length} events:\n${formatDetFailure(s.result)}`);
-    }
-    t.fail(`seed ${seed}: ${r.failures[0]?.split('\n')[0]}`);
-  }
-  const secs = (Date.now() - started) / 1000;
+  const r = await runSeeds(seeds, events, {
+    verbose: !!process.env.LOFT_DET_VERBOSE,
+    shrink: !!process.env.LOFT_DET_SHRINK,
+  });
+  for (const seed of r.failed) t.fail(`seed ${seed}: ${r.firstLines.get(seed)}`);
   t.comment(
-    `${seeds.length} schedules, ${steps} steps in ${secs.toFixed(1)} s (${Math.round((seeds.length / secs) * 60)} schedules/min)`,
+    `${seeds.length} schedules, ${r.steps} steps in ${r.secs.toFixed(1)} s (${Math.round((seeds.length / r.secs) * 60)} schedules/min)`,
   );
-  t.equal(failed.length, 0, `no failing schedule${failed.length ? ` (seeds ${failed.join(', ')})` : ''}`);
-  console.error(
-    `sync-det: ${seeds.length} seeds × ${events} events in ${Math.round(secs)} s, ${failed.length} failed${failed.length ? ` (seeds ${failed.join(', ')})` : ''}`,
-  );
+  t.equal(r.failed.length, 0, `no failing schedule${r.failed.length ? ` (seeds ${r.failed.join(', ')})` : ''}`);
 });
