@@ -15,7 +15,7 @@ import { formatDetFailure, runDet } from '../helpers/det-sim/det-check.js';
 import { runSeeds } from '../helpers/det-sim/run-seeds.js';
 import type { DetEvent } from '../helpers/det-sim/schedule.js';
 
-const DEFAULT_SEEDS = '1-200';
+const DEFAULT_SEEDS = '1-300';
 
 const DEFAULT_EVENTS = 40;
 
