@@ -1,19 +1,25 @@
 /** Puts files on the server through the HTTP API (fixed-size blocks), as another device would. */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import { Api } from './api.js';
 
 export const MiB = 1024 * 1024;
 
 /** Deterministic pseudo-random bytes (fast): a seed-derived pattern, distinct per block. */
 export function pseudoRandom(size: number, seed = 1): Buffer {
-  const out = Buffer.allocUnsafe(size);
+  // Unpooled, so the words are aligned for the Uint32Array view (the same bytes as writeUInt32LE
+  // on a little-endian machine, 4× faster: the simulation makes every write's content here).
+  const out = Buffer.allocUnsafeSlow(size);
+  const le = os.endianness() === 'LE';
+  const words = new Uint32Array(out.buffer, out.byteOffset, size >>> 2);
   let x = seed >>> 0 || 1;
-  for (let i = 0; i + 4 <= size; i += 4) {
+  for (let w = 0; w < words.length; w++) {
     x ^= x << 13;
     x ^= x >>> 17;
     x ^= x << 5;
-    out.writeUInt32LE(x >>> 0, i);
+    if (le) words[w] = x >>> 0;
+    else out.writeUInt32LE(x >>> 0, w * 4);
   }
   for (let i = size - (size % 4); i < size; i++) out[i] = i & 0xff;
   return out;

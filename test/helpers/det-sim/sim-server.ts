@@ -258,8 +258,11 @@ function toResponse(res: Injected): TransportResponse {
     statusCode: res.statusCode,
     headers: res.headers as TransportResponse['headers'],
     body: {
+      // The payload's own memory when it fills it (no copy); a slice of a pooled one otherwise.
       arrayBuffer: async () =>
-        data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer,
+        (data.byteOffset === 0 && data.byteLength === data.buffer.byteLength
+          ? data.buffer
+          : data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) as ArrayBuffer,
       async *[Symbol.asyncIterator]() {
         yield data;
       },
