@@ -2,7 +2,8 @@
  * Device tokens: 256 random bits, shown once, stored only as their SHA-256. A fast hash is right
  * here (unlike passwords): the token has full entropy, so there is nothing to brute-force.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sha256hex } from '../shared/hash.js';
 
 const TOKEN_PREFIX = 'loft_';
 /** "loft_" + 43 base64url characters (32 bytes). */
@@ -13,7 +14,7 @@ export function newToken(): string {
 }
 
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+  return sha256hex(token);
 }
 
 /** The token in an `Authorization: Bearer …` header, or null when the header is absent or malformed. */

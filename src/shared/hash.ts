@@ -1,11 +1,14 @@
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import { LoftError } from './errors.js';
 
 /** Blocks are addressed by the lower-case hex SHA-256 of their bytes. */
 export const HASH_RE = /^[0-9a-f]{64}$/;
 
-export function sha256hex(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+/** Node's one-shot digest (20.12+): half the cost of a Hash object for small inputs (tokens, names). */
+const oneShot = (crypto as { hash?: (alg: string, data: Uint8Array | string, enc: 'hex') => string }).hash;
+
+export function sha256hex(data: Uint8Array | string): string {
+  return oneShot ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
 }
 
 export function isHash(value: unknown): value is string {
