@@ -189,11 +189,22 @@ export class SimServer {
     return l;
   }
 
-  /** Requests answered directly, outside the schedule (the checkers, between steps). */
+  /**
+   * Requests answered directly, outside the schedule (the checkers, between steps). A checker's
+   * transport answers a GET it already asked from memory: between two steps the server does not
+   * change, and every device of the user reads the same tree.
+   */
   direct(): Transport {
+    const answers = new Map<string, Promise<Injected>>();
     return async (req) => {
       if (!this.#app) throw new Error('connect ECONNREFUSED (simulated: server down)');
-      return toResponse(await this.#app.inject(injectOptions(req)));
+      const key = req.method === 'GET' ? `${req.url} ${JSON.stringify(req.headers)}` : null;
+      let res = key ? answers.get(key) : undefined;
+      if (!res) {
+        res = this.#app.inject(injectOptions(req));
+        if (key) answers.set(key, res);
+      }
+      return toResponse(await res);
     };
   }
 
