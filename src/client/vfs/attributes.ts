@@ -29,7 +29,7 @@ export class Attributes {
     const full = (mode & 0o7777) | (node.mode & S_IFMT);
     // The same mode (tar's fchmod of every file it made): only the ctime moves, as on ext4; there
     // is nothing for the server, so no commit is queued (it was a transaction and an op lookup).
-    if (full === node.mode) return this.mirror.updateLocal(node.id, { ctime: this.o.now() });
+    if (full === node.mode) return this.#touch(node);
     this.#change(node, path, { mode: full, ctime: this.o.now() });
   }
 
@@ -73,7 +73,20 @@ export class Attributes {
         throw new FsError('EPERM', `${path}: only root may give files to other users or groups`);
     }
     this.owners.chown(node.id, uid, gid);
-    this.mirror.updateLocal(node.id, { ctime: this.o.now() });
+    this.#touch(node);
+  }
+
+  /**
+   * Moves only the ctime. Of a file being written (its last writer's close is a commit point, which
+   * writes the ctime), in memory, as a write moves it (stat.ts: the larger of the two is shown) and
+   * as a kill -9 before that close drops it with the writes; otherwise in the mirror. tar's fchown
+   * and fchmod of every file it makes were a mirror transaction each.
+   */
+  #touch(node: MirrorNode): void {
+    const now = this.o.now();
+    const d = node.kind === 'file' ? this.dirty.get(node.id) : undefined;
+    if (d && d.writers > 0 && d.modified) d.ctime = Math.max(d.ctime, now);
+    else this.mirror.updateLocal(node.id, { ctime: now });
   }
 
   #change(node: MirrorNode, path: string, f: { mode?: number; mtime?: number; ctime: number }): void {
