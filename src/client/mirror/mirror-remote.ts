@@ -330,12 +330,16 @@ export class MirrorRemote extends MirrorTree {
    */
   setServerId(id: number, serverId: number): string[] {
     const released: string[] = [];
+    // Only a merge or a removal (another node held the id) moves paths; the usual case changes the
+    // node's server id alone, and the path memo stays (a batch of a `tar x` records thousands).
+    let reshaped = false;
     this.transact(() => {
       this.s.opsServerId.run(serverId, id);
       const n = this.s.node.get(id) as NodeRow | undefined;
       if (!n || n.server_id === serverId) return;
       const other = this.s.byServer.get(serverId) as NodeRow | undefined;
       if (other) {
+        reshaped = true;
         if (this.isUnder(id, other.id)) {
           // Made here inside the folder it turns out to be (a move here put that folder above it
           // while another device moved the server's folder to this one's path: seed 64934). The
@@ -357,7 +361,8 @@ export class MirrorRemote extends MirrorTree {
       }
       this.s.setServerId.run(serverId, id);
     });
-    this.changed();
+    if (reshaped) this.changed();
+    else this.nodeCache.delete(id);
     return [...new Set(released)].filter((h) => !this.referenced(h));
   }
 

@@ -83,7 +83,10 @@ export class Mirror extends MirrorRemote {
       if (kind === 'dir') this.s.insertOp.run('mkdir', id, null, path, null, 0, this.now());
       return id;
     }, true);
-    this.changed();
+    // A new name changes no path that resolved before (the path memo holds no misses): only the
+    // folder's times moved. Clearing both memos here made every lookup of a `tar x` walk the whole
+    // path again, one query per component (profiled: issue 17).
+    this.nodeCache.delete(parentId);
     return this.node(id)!;
   }
 

@@ -19,14 +19,18 @@ export interface AttributeOptions {
 
 export class Attributes {
   constructor(
-    private readonly mirror: Pick<Mirror, 'updateLocal' | 'queueCommit' | 'setAtime'>,
+    private readonly mirror: Pick<Mirror, 'updateLocal' | 'queueCommit' | 'setAtime' | 'together'>,
     private readonly dirty: Pick<DirtyFiles, 'get'>,
     private readonly owners: Owners,
     private readonly o: AttributeOptions,
   ) {}
 
   chmod(node: MirrorNode, path: string, mode: number): void {
-    this.#change(node, path, { mode: (mode & 0o7777) | (node.mode & S_IFMT), ctime: this.o.now() });
+    const full = (mode & 0o7777) | (node.mode & S_IFMT);
+    // The same mode (tar's fchmod of every file it made): only the ctime moves, as on ext4; there
+    // is nothing for the server, so no commit is queued (it was a transaction and an op lookup).
+    if (full === node.mode) return this.#touch(node);
+    this.#change(node, path, { mode: full, ctime: this.o.now() });
   }
 
   /** Times in ms; null leaves that time unchanged (UTIME_OMIT). The atime is kept here only. */
@@ -35,6 +39,11 @@ export class Attributes {
     // a fraction passed on would make a commit that can never go through).
     if (atime !== null) atime = Math.floor(atime);
     if (mtime !== null) mtime = Math.floor(mtime);
+    // One mirror transaction for both times (one WAL commit: tar sets them on every file).
+    this.mirror.together(() => this.#utimens(node, path, atime, mtime));
+  }
+
+  #utimens(node: MirrorNode, path: string, atime: number | null, mtime: number | null): void {
     if (atime !== null) this.mirror.setAtime(node.id, atime);
     if (mtime === null) {
       this.mirror.updateLocal(node.id, { ctime: this.o.now() });
@@ -64,7 +73,20 @@ export class Attributes {
         throw new FsError('EPERM', `${path}: only root may give files to other users or groups`);
     }
     this.owners.chown(node.id, uid, gid);
-    this.mirror.updateLocal(node.id, { ctime: this.o.now() });
+    this.#touch(node);
+  }
+
+  /**
+   * Moves only the ctime. Of a file being written (its last writer's close is a commit point, which
+   * writes the ctime), in memory, as a write moves it (stat.ts: the larger of the two is shown) and
+   * as a kill -9 before that close drops it with the writes; otherwise in the mirror. tar's fchown
+   * and fchmod of every file it makes were a mirror transaction each.
+   */
+  #touch(node: MirrorNode): void {
+    const now = this.o.now();
+    const d = node.kind === 'file' ? this.dirty.get(node.id) : undefined;
+    if (d && d.writers > 0 && d.modified) d.ctime = Math.max(d.ctime, now);
+    else this.mirror.updateLocal(node.id, { ctime: now });
   }
 
   #change(node: MirrorNode, path: string, f: { mode?: number; mtime?: number; ctime: number }): void {

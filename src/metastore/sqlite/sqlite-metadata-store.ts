@@ -50,6 +50,13 @@ export class SqliteMetadataStore extends EngineMetadataStore {
     this.#db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     this.#db.pragma('foreign_keys = ON');
     migrate(this.#db);
+    // Statement and savepoint journals in memory (after the migrations, whose index builds may
+    // sort whole tables): a batch is one transaction with a savepoint per op, whose journal
+    // passed SQLite's 64 KiB spill size and then went to a temp file, page by page (a `tar x` of
+    // 2,400 entries: 115,000 writes to /var/tmp/etilqs_*, twice the WAL's). Every statement is
+    // bounded by an index and a page size (test/unit/metastore/sqlite-query-plans.test.ts), so
+    // nothing sorts a table in memory.
+    this.#db.pragma('temp_store = MEMORY');
     // Prepared on first use (shared/lazy-statements.ts): most runs use a part of them.
     const preparer = lazyPreparer(this.#db);
     this.#release = preparer.release;
