@@ -3,13 +3,13 @@
  *
  * Each chunk is hashed twice while it is still in the CPU's cache: into the SHA-256 of the whole
  * block (the hash the server verifies) and into the SHA-256 of its PIECE_SIZE piece (the stored
- * piece table, block-codec.ts); then it is copied into slabs of a pool that lives as long as the
- * process. Before, the server collected each body's chunks, joined them into a fresh buffer, hashed
- * it whole to verify it, then hashed it again piece by piece for the table. The fresh buffers were
- * the problem more than the copy: a GiB of uploads allocated a GiB of new memory outside V8's heap
- * that outlived the young generation (a PUT waits for its write on the thread pool), so V8 ran a
- * full mark-compact every ~64 MiB and touched new pages each time. A slab is reused as soon as its
- * block is written (`release`), so the socket's own chunks die young and cost only a scavenge.
+ * piece table, block-codec.ts); then it is copied into slabs of the server's SlabPool. Before, the
+ * server collected each body's chunks, joined them into a fresh buffer (new memory outside V8's
+ * heap for every request, page faults on it, and more for the GC to account), hashed it whole to
+ * verify it, then read it again to hash it piece by piece for the table. Now the socket's chunks
+ * are dropped as soon as they are copied and a slab is reused once its block is written
+ * (`release`). The HTTP parser's own chunk buffers remain (node allocates one per read): they are
+ * what still drives the server's GC during an upload.
  *
  * The hashes are this process's own: a BlockBody can only say what its bytes are, so a store may
  * trust `digest` instead of hashing the bytes again. `slabs` hands a store the bytes without a copy,
@@ -22,13 +22,31 @@ import { PIECE_SIZE } from '../shared/hash.js';
 const PIECE_HASH_SIZE = 32;
 /** Bytes per slab: 4 pieces; an average 1 MiB block takes 4, the 8 MiB limit 32 (one writev). */
 export const SLAB_SIZE = 256 * 1024;
-/** Free slabs kept for reuse (32 MiB: 8 uploads of 4 MiB blocks in flight); more are let go. */
+/** Free slabs a pool keeps by default (32 MiB: 8 uploads of 4 MiB blocks in flight); more are let go. */
 const POOL_MAX = 128;
 
-const pool: Buffer[] = [];
+/**
+ * Slabs for BlockBodies, reused once a body is released. One per server (block-routes.ts makes it
+ * with the parser): bounded by `max` free slabs, and a body takes new memory only while every slab
+ * is in use.
+ */
+export class SlabPool {
+  readonly #free: Buffer[] = [];
 
-function takeSlab(): Buffer {
-  return pool.pop() ?? Buffer.allocUnsafeSlow(SLAB_SIZE);
+  constructor(readonly max = POOL_MAX) {}
+
+  take(): Buffer {
+    return this.#free.pop() ?? Buffer.allocUnsafeSlow(SLAB_SIZE);
+  }
+
+  give(slab: Buffer): void {
+    if (this.#free.length < this.max) this.#free.push(slab);
+  }
+
+  /** Free slabs held (tests). */
+  get free(): number {
+    return this.#free.length;
+  }
 }
 
 export class BlockBody {
@@ -44,6 +62,9 @@ export class BlockBody {
   #size = 0;
   #digest: string | null = null;
 
+  /** `pool`: where slabs come from and go back to (a private one when none is given). */
+  constructor(private readonly pool: SlabPool = new SlabPool(0)) {}
+
   /** Adds the next bytes (copied: the caller may reuse `chunk`). */
   push(chunk: Uint8Array): void {
     if (this.#digest !== null) throw new LoftError('INTERNAL', 'block body pushed after it ended');
@@ -51,7 +72,7 @@ export class BlockBody {
     this.#whole.update(chunk);
     for (let at = 0; at < chunk.length;) {
       if (this.#slabs.length === 0 || this.#fill === SLAB_SIZE) {
-        this.#slabs.push(takeSlab());
+        this.#slabs.push(this.pool.take());
         this.#fill = 0;
       }
       const n = Math.min(SLAB_SIZE - this.#fill, chunk.length - at);
@@ -137,7 +158,7 @@ export class BlockBody {
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    for (const s of this.#slabs) if (pool.length < POOL_MAX) pool.push(s);
+    for (const s of this.#slabs) this.pool.give(s);
     this.#slabs = [];
   }
 
@@ -146,8 +167,8 @@ export class BlockBody {
   }
 
   /** A body of these bytes (tests). */
-  static of(data: Uint8Array): BlockBody {
-    const body = new BlockBody();
+  static of(data: Uint8Array, pool?: SlabPool): BlockBody {
+    const body = new BlockBody(pool);
     body.push(data);
     return body.end();
   }

@@ -4,7 +4,7 @@
  * range with the hashes of the pieces it covers).
  */
 import type { FastifyInstance } from 'fastify';
-import { BlockBody } from '../../blockstore/block-body.js';
+import { BlockBody, SlabPool } from '../../blockstore/block-body.js';
 import { putBody } from '../../blockstore/block-store.js';
 import type { BlockState } from '../../metastore/metadata-store.js';
 import { isLoftError, LoftError } from '../../shared/errors.js';
@@ -198,12 +198,13 @@ export async function lostBlocks(
  * TOO_LARGE, without reading the rest. The route releases the body once the block is written.
  */
 export function registerBlockBodyParser(app: FastifyInstance, limit: number): void {
+  const pool = new SlabPool();
   app.addContentTypeParser('application/octet-stream', (request, payload, done) => {
     const declared = Number(request.headers['content-length']);
     const tooLarge = () =>
       Object.assign(new Error(`request body is larger than ${limit} bytes`), { statusCode: 413 });
     if (declared > limit) return void done(tooLarge(), undefined);
-    const body = new BlockBody();
+    const body = new BlockBody(pool);
     let failed = false;
     const onData = (chunk: Buffer | string) => {
       const c = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { BlockBody, SLAB_SIZE } from '../../../src/blockstore/block-body.js';
+import { BlockBody, SLAB_SIZE, SlabPool } from '../../../src/blockstore/block-body.js';
 import { pieceHashes, PIECE_SIZE, sha256hex } from '../../../src/shared/hash.js';
 
 /** The body of `data` pushed in pieces of `step` bytes. */
@@ -38,16 +38,27 @@ t.test('the caller may reuse what it pushed: the body copies it', async (t) => {
 });
 
 t.test('after release the body refuses to be read, and a copy taken before stays intact', async (t) => {
+  const pool = new SlabPool(4);
   const data = randomBytes(SLAB_SIZE * 2);
-  const body = BlockBody.of(data);
+  const body = BlockBody.of(data, pool);
   const kept = body.bytes();
   body.release();
-  body.release(); // idempotent
+  body.release(); // idempotent: the slabs are given back once
+  t.equal(pool.free, 2, 'its slabs are back in the pool');
   t.throws(() => body.slabs(), { code: 'INTERNAL' });
   t.throws(() => body.bytes(), { code: 'INTERNAL' });
   // The slabs go to the next body: overwriting them must not touch the copy.
-  const next = BlockBody.of(Buffer.alloc(SLAB_SIZE * 2, 9));
+  const next = BlockBody.of(Buffer.alloc(SLAB_SIZE * 2, 9), pool);
+  t.equal(pool.free, 0, 'the next body took them');
   t.same(kept, data);
+  t.same(next.bytes(), Buffer.alloc(SLAB_SIZE * 2, 9));
   next.release();
   t.throws(() => next.push(Buffer.from('x')), { code: 'INTERNAL' }, 'no push after the end');
+});
+
+t.test('a pool keeps at most its bound of free slabs', async (t) => {
+  const pool = new SlabPool(3);
+  const bodies = [0, 1, 2, 3].map(() => BlockBody.of(randomBytes(SLAB_SIZE), pool));
+  for (const b of bodies) b.release();
+  t.equal(pool.free, 3);
 });
