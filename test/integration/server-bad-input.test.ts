@@ -674,6 +674,31 @@ t.test('a block over 8 MiB: 413 TOO_LARGE, nothing stored', async (t) => {
   await healthy(t);
 });
 
+t.test('a block PUT cut off mid-body: nothing stored, and the same block goes through after', async (t) => {
+  const before = await snapshot();
+  const block = randomBytes(MiB);
+  const hash = sha256hex(block);
+  const { hostname, port } = new URL(server.url);
+  const socket = net.connect(Number(port), hostname);
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  const head =
+    `PUT /v1/blocks/${hash} HTTP/1.1\r\nhost: ${hostname}\r\n` +
+    `authorization: Bearer ${alice.token}\r\ncontent-type: application/octet-stream\r\n` +
+    `content-length: ${block.length}\r\n\r\n`;
+  // Half the body (several socket reads on the server), then the connection is gone.
+  await new Promise<void>((resolve) => socket.write(Buffer.from(head, 'latin1'), () => resolve()));
+  await new Promise<void>((resolve) => socket.write(block.subarray(0, block.length / 2), () => resolve()));
+  socket.destroy();
+  await notStored(t, alice, [hash]);
+  await unchanged(t, before);
+  const put = await alice.putBlock(block);
+  t.equal(put.status, 201, 'the whole block is then accepted');
+  const back = await alice.get(`/v1/blocks/${hash}`);
+  t.ok(back.status === 200 && back.raw.equals(block), 'and read back intact');
+  await healthy(t);
+});
+
 t.test('a JSON body over 32 MiB (a batch over 16 MiB): 413 TOO_LARGE', async (t) => {
   const before = await snapshot();
   const headers = { authorization: `Bearer ${alice.token}`, 'content-type': 'application/json' };
