@@ -1,5 +1,6 @@
 import { LoftError } from '../shared/errors.js';
 import { assertHash, pieceHashes, verifyBlock } from '../shared/hash.js';
+import type { BlockBody } from './block-body.js';
 
 /**
  * BlockStore: immutable blocks addressed by the lower-case hex SHA-256 of their bytes.
@@ -40,6 +41,12 @@ export interface BlockRange {
 
 export interface BlockStore {
   put(hash: string, data: Uint8Array): Promise<PutResult>;
+  /**
+   * `put` of bytes hashed as they arrived (block-body.ts): same contract, but a store that has it
+   * writes the body's chunks and piece table as they are instead of joining and re-hashing them.
+   * Optional: `putBody` below falls back to `put`.
+   */
+  putBody?(hash: string, body: BlockBody): Promise<PutResult>;
   get(hash: string): Promise<Buffer | null>;
   getRange(hash: string, start: number, end: number): Promise<BlockRange | null>;
   has(hash: string): Promise<boolean>;
@@ -49,6 +56,22 @@ export interface BlockStore {
   /** Every stored hash, in no particular order (for garbage collection and checks). */
   list(): AsyncIterable<string>;
   close(): Promise<void>;
+}
+
+/** Puts a body into any store: through its `putBody` when it has one, else as one buffer. */
+export function putBody(store: BlockStore, hash: string, body: BlockBody): Promise<PutResult> {
+  return store.putBody ? store.putBody(hash, body) : store.put(hash, body.bytes());
+}
+
+/** checkBlock of a BlockBody: its own digest vouches for its bytes (no second hash). */
+export function checkBody(hash: string, body: BlockBody, maxBlockSize: number): void {
+  assertHash(hash);
+  if (body.size > maxBlockSize) {
+    throw new LoftError('TOO_LARGE', `block is ${body.size} bytes; the limit is ${maxBlockSize}`);
+  }
+  if (body.digest !== hash) {
+    throw new LoftError('HASH_MISMATCH', `block bytes hash to ${body.digest}, not ${hash}`);
+  }
 }
 
 /** [start, end) of a block of `size` bytes, clamped to it (empty past its end). */

@@ -26,6 +26,7 @@ import { MAX_BLOCK_SIZE } from '../shared/protocol.js';
 import {
   decodeBlock,
   encodeBlock,
+  encodeBody,
   MAX_HEAD_SIZE,
   parseHead,
   RAW,
@@ -39,7 +40,9 @@ import {
   type BlockStore,
   type PutResult,
   checkBlock,
+  checkBody,
 } from './block-store.js';
+import type { BlockBody } from './block-body.js';
 import { fsyncPath } from '../shared/fsync-path.js';
 import { BlockFlusher } from './block-flusher.js';
 
@@ -118,6 +121,16 @@ export class FsBlockStore implements BlockStore {
 
   async put(hash: string, data: Uint8Array): Promise<PutResult> {
     checkBlock(hash, data, this.#maxBlockSize);
+    return this.#putOnce(hash, () => encodeBlock(data, this.#compression));
+  }
+
+  /** put of a body hashed as it arrived: its chunks and piece table are written as they are. */
+  async putBody(hash: string, body: BlockBody): Promise<PutResult> {
+    checkBody(hash, body, this.#maxBlockSize);
+    return this.#putOnce(hash, () => encodeBody(body, this.#compression));
+  }
+
+  async #putOnce(hash: string, encode: () => Promise<Buffer[]>): Promise<PutResult> {
     const under = this.#writing.get(hash);
     if (under) {
       // The same block is being written: its bytes are the same; wait, then it is there.
@@ -127,7 +140,7 @@ export class FsBlockStore implements BlockStore {
       );
       if (ok) return { created: false, storedSize: 0 };
     }
-    const put = this.#put(hash, data);
+    const put = this.#put(hash, encode);
     this.#writing.set(hash, put);
     try {
       return await put;
@@ -136,15 +149,15 @@ export class FsBlockStore implements BlockStore {
     }
   }
 
-  async #put(hash: string, data: Uint8Array): Promise<PutResult> {
+  async #put(hash: string, encode: () => Promise<Buffer[]>): Promise<PutResult> {
     const final = this.#path(hash);
     if (this.#flusher?.location(hash) !== undefined || (await exists(final)))
       return { created: false, storedSize: 0 };
-    const parts = await encodeBlock(data, this.#compression);
+    const parts = await encode();
     const tmp = path.join(this.#tmp, randomBytes(12).toString('hex'));
     const fh = await fs.open(tmp, 'wx');
     try {
-      await fh.writev(parts);
+      await writeAll(fh, parts);
       if (this.#durable && !this.#flusher) await fh.sync();
     } catch (err) {
       await fh.close();
@@ -345,6 +358,30 @@ async function exists(p: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Writes every byte of `parts` from the start of the file (writev may write less than asked). */
+async function writeAll(fh: fs.FileHandle, parts: Buffer[]): Promise<void> {
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  let done = 0;
+  let rest = parts;
+  for (;;) {
+    // At most IOV_MAX (1024) buffers per call.
+    const { bytesWritten } = await fh.writev(rest.slice(0, 1024), done);
+    done += bytesWritten;
+    if (done >= total) return;
+    if (bytesWritten === 0) throw new LoftError('INTERNAL', 'block file write made no progress');
+    let skip = bytesWritten;
+    const next: Buffer[] = [];
+    for (const p of rest) {
+      if (skip >= p.length) skip -= p.length;
+      else {
+        next.push(skip > 0 ? p.subarray(skip) : p);
+        skip = 0;
+      }
+    }
+    rest = next;
   }
 }
 

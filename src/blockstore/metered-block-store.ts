@@ -2,7 +2,8 @@
  * MeteredBlockStore: a BlockStore that tells a meter how many block bytes went in and out (for the
  * server's /metrics), and otherwise passes every call through unchanged.
  */
-import type { BlockRange, BlockStore, PutResult } from './block-store.js';
+import type { BlockBody } from './block-body.js';
+import { putBody, type BlockRange, type BlockStore, type PutResult } from './block-store.js';
 
 export interface BlockMeter {
   /** A put of `n` bytes; `storedSize` newly written (0 when the block was there). */
@@ -20,6 +21,12 @@ export class MeteredBlockStore implements BlockStore {
   async put(hash: string, data: Uint8Array): Promise<PutResult> {
     const r = await this.inner.put(hash, data);
     this.meter.bytesIn(data.byteLength, r.storedSize);
+    return r;
+  }
+
+  async putBody(hash: string, body: BlockBody): Promise<PutResult> {
+    const r = await putBody(this.inner, hash, body);
+    this.meter.bytesIn(body.size, r.storedSize);
     return r;
   }
 

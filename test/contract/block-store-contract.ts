@@ -4,7 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Test } from 'tap';
-import type { BlockStore } from '../../src/blockstore/block-store.js';
+import { BlockBody } from '../../src/blockstore/block-body.js';
+import { putBody, type BlockStore } from '../../src/blockstore/block-store.js';
 import { PIECE_SIZE, sha256hex } from '../../src/shared/hash.js';
 
 export interface BlockStoreFactory {
@@ -144,6 +145,41 @@ export function blockStoreContract(
       const c = await store.getRange(sha256hex(text), PIECE_SIZE, 2 * PIECE_SIZE);
       t.same(c?.data, text.subarray(PIECE_SIZE, 2 * PIECE_SIZE), 'a compressible block too');
       t.same(c?.pieces, [sha256hex(text.subarray(PIECE_SIZE, 2 * PIECE_SIZE))]);
+    });
+
+    t.test('putBody: a body pushed in pieces of any size stores the same block as put', async (t) => {
+      const blocks = [
+        Buffer.alloc(0),
+        Buffer.from('y'),
+        randomBytes(3 * PIECE_SIZE + 123), // incompressible: raw
+        Buffer.alloc(Math.min(maxBlockSize, 600_000), 'abc'), // compressible
+      ];
+      for (const data of blocks) {
+        const hash = sha256hex(data);
+        const body = new BlockBody();
+        // Uneven pieces across piece (64 KiB) and slab boundaries, as a socket delivers them.
+        for (let at = 0, step = 1; at < data.length; at += step, step = (step * 7 + 13) % 90_001 || 1)
+          body.push(data.subarray(at, Math.min(at + step, data.length)));
+        try {
+          t.equal((await putBody(store, hash, body)).created, true);
+        } finally {
+          body.release();
+        }
+        t.same(await store.get(hash), data, `${data.length} bytes read back`);
+        if (data.length > PIECE_SIZE) {
+          const r = await store.getRange(hash, PIECE_SIZE, 2 * PIECE_SIZE);
+          t.same(r?.pieces, [sha256hex(data.subarray(PIECE_SIZE, 2 * PIECE_SIZE))], 'piece hashes');
+        }
+        const again = BlockBody.of(data);
+        t.equal((await putBody(store, hash, again)).created, false, 'idempotent');
+        again.release();
+      }
+      const wrong = BlockBody.of(Buffer.from('the bytes actually sent'));
+      const claimed = sha256hex(Buffer.from('other bytes'));
+      await t.rejects(putBody(store, claimed, wrong), { code: 'HASH_MISMATCH' });
+      t.equal(await store.has(claimed), false, 'a mismatching body stores nothing');
+      const big = randomBytes(maxBlockSize + 1);
+      await t.rejects(putBody(store, sha256hex(big), BlockBody.of(big)), { code: 'TOO_LARGE' });
     });
 
     t.test('list yields every stored hash once', async (t) => {

@@ -115,7 +115,7 @@ export class Uploader {
             },
             size,
             read: async (offset: number, n: number) => {
-              const data = Buffer.alloc(n);
+              const data = Buffer.allocUnsafe(n); // filled by the read, or refused
               const { bytesRead } = await fh.read(data, 0, n, offset);
               if (bytesRead !== n)
                 throw new LoftError('CONFLICT', `${req.file} changed while it was uploaded`);

@@ -24,7 +24,7 @@ import { ServerMetrics } from '../server-metrics.js';
 import { bearerToken, hashToken } from '../tokens.js';
 import { checkCsrf, CSRF_HEADER, sessionToken } from '../web/session.js';
 import { registerBatchRoutes } from './batch-routes.js';
-import { registerBlockRoutes } from './block-routes.js';
+import { registerBlockBodyParser, registerBlockRoutes } from './block-routes.js';
 import { registerContentSearchRoutes } from './content-search-routes.js';
 import { registerDeviceRoutes } from './device-routes.js';
 import { registerLinkRoutes } from './link-routes.js';
@@ -115,11 +115,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   }) as unknown as FastifyInstance;
 
-  app.addContentTypeParser(
-    'application/octet-stream',
-    { parseAs: 'buffer', bodyLimit: MAX_BLOCK_SIZE },
-    (_req, body, done) => done(null, body),
-  );
+  // A block PUT's body is hashed as it arrives, its chunks kept as they are (block-routes.ts).
+  registerBlockBodyParser(app, MAX_BLOCK_SIZE);
 
   app.setErrorHandler((err: unknown, request, reply) => sendError(app, request, reply, err));
   app.setNotFoundHandler((request, reply) =>

@@ -4,6 +4,8 @@
  * range with the hashes of the pieces it covers).
  */
 import type { FastifyInstance } from 'fastify';
+import { BlockBody, SlabPool } from '../../blockstore/block-body.js';
+import { putBody } from '../../blockstore/block-store.js';
 import type { BlockState } from '../../metastore/metadata-store.js';
 import { isLoftError, LoftError } from '../../shared/errors.js';
 import { assertHash } from '../../shared/hash.js';
@@ -20,7 +22,7 @@ const PUT_ATTEMPTS = 5;
 const PUT_RETRY_MS = 50;
 
 export function registerBlockRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  const { meta, blocks, clock, namespace } = ctx;
+  const { meta, blocks, namespace } = ctx;
   app.post<{ Body: MissingBody }>(
     '/v1/blocks/missing',
     { schema: { body: MissingBody } },
@@ -30,42 +32,25 @@ export function registerBlockRoutes(app: FastifyInstance, ctx: RouteContext): vo
     },
   );
 
-  app.put<{ Params: HashParams; Body: Buffer }>(
+  app.put<{ Params: HashParams; Body: BlockBody }>(
     '/v1/blocks/:hash',
     { schema: { params: HashParams }, bodyLimit: MAX_BLOCK_SIZE },
     async (request, reply) => {
       const { hash } = request.params;
-      assertHash(hash);
-      if (!Buffer.isBuffer(request.body) || !isOctetStream(request.headers['content-type'])) {
-        throw new LoftError(
-          'UNSUPPORTED_MEDIA_TYPE',
-          'send the block as Content-Type: application/octet-stream',
-        );
-      }
-      // Bytes first, record second; the state read first tells recordUpload whether the bytes were
-      // already there (garbage-collector.ts explains why this keeps uploads safe from collection).
-      for (let attempt = 1; ; attempt++) {
-        const seen = await meta.blockState(hash);
-        if (seen !== 'collecting') {
-          const result = await blocks.put(hash, request.body);
-          try {
-            // "created" is about this user: whether someone else stored the bytes first is not revealed.
-            const created = await meta.recordUpload(
-              request.principal.userId,
-              hash,
-              request.body.length,
-              result.storedSize,
-              clock.now(),
-              seen,
-            );
-            return reply.code(created ? 201 : 200).send({ hash, size: request.body.length, created });
-          } catch (err) {
-            if (!isLoftError(err, 'UNAVAILABLE') || attempt >= PUT_ATTEMPTS) throw err;
-          }
-        } else if (attempt >= PUT_ATTEMPTS) {
-          throw new LoftError('UNAVAILABLE', `block ${hash} is being garbage-collected; send it again`);
+      const body = request.body;
+      try {
+        assertHash(hash);
+        if (!(body instanceof BlockBody) || !isOctetStream(request.headers['content-type'])) {
+          throw new LoftError(
+            'UNSUPPORTED_MEDIA_TYPE',
+            'send the block as Content-Type: application/octet-stream',
+          );
         }
-        await new Promise((r) => setTimeout(r, PUT_RETRY_MS * attempt));
+        const { created } = await storeBlock(ctx, request.principal.userId, hash, body);
+        return reply.code(created ? 201 : 200).send({ hash, size: body.size, created });
+      } finally {
+        // The block is written (or refused): its slabs go back to the pool.
+        if (body instanceof BlockBody) body.release();
       }
     },
   );
@@ -105,6 +90,43 @@ export function registerBlockRoutes(app: FastifyInstance, ctx: RouteContext): vo
         .send(got.data);
     },
   );
+}
+
+/**
+ * Stores an uploaded block and records that `userId` holds it. Bytes first, record second; the
+ * state read first tells recordUpload whether the bytes were already there (garbage-collector.ts
+ * explains why this keeps uploads safe from collection). `created` is about this user: whether
+ * someone else stored the bytes first is not revealed.
+ */
+async function storeBlock(
+  ctx: RouteContext,
+  userId: number,
+  hash: string,
+  body: BlockBody,
+): Promise<{ created: boolean }> {
+  const { meta, blocks, clock } = ctx;
+  for (let attempt = 1; ; attempt++) {
+    const seen = await meta.blockState(hash);
+    if (seen !== 'collecting') {
+      const result = await putBody(blocks, hash, body);
+      try {
+        const created = await meta.recordUpload(
+          userId,
+          hash,
+          body.size,
+          result.storedSize,
+          clock.now(),
+          seen,
+        );
+        return { created };
+      } catch (err) {
+        if (!isLoftError(err, 'UNAVAILABLE') || attempt >= PUT_ATTEMPTS) throw err;
+      }
+    } else if (attempt >= PUT_ATTEMPTS) {
+      throw new LoftError('UNAVAILABLE', `block ${hash} is being garbage-collected; send it again`);
+    }
+    await new Promise((r) => setTimeout(r, PUT_RETRY_MS * attempt));
+  }
 }
 
 /**
@@ -167,6 +189,58 @@ export async function lostBlocks(
   hashes: readonly string[],
 ): Promise<Set<string>> {
   return new Set(hashes.length ? await ctx.blocks.makeDurable(hashes) : []);
+}
+
+/**
+ * Parses `application/octet-stream` bodies (block PUTs) into a BlockBody: each chunk is hashed as it
+ * arrives (whole block and 64 KiB pieces) and copied into pooled slabs, so the block is never read
+ * from memory a second time nor held in fresh memory (block-body.ts). Over `limit` bytes: 413
+ * TOO_LARGE, without reading the rest. The route releases the body once the block is written.
+ */
+export function registerBlockBodyParser(app: FastifyInstance, limit: number): void {
+  const pool = new SlabPool();
+  app.addContentTypeParser('application/octet-stream', (request, payload, done) => {
+    const declared = Number(request.headers['content-length']);
+    const tooLarge = () =>
+      Object.assign(new Error(`request body is larger than ${limit} bytes`), { statusCode: 413 });
+    if (declared > limit) return void done(tooLarge(), undefined);
+    const body = new BlockBody(pool);
+    let failed = false;
+    const onData = (chunk: Buffer | string) => {
+      const c = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      if (body.size + c.length > limit) {
+        stop();
+        failed = true;
+        body.release();
+        return void done(tooLarge(), undefined);
+      }
+      body.push(c);
+    };
+    const onEnd = (err?: Error & { statusCode?: number }) => {
+      stop();
+      if (failed) return;
+      if (err) {
+        body.release();
+        if (!(typeof err.statusCode === 'number' && err.statusCode >= 400)) err.statusCode = 400;
+        return void done(err, undefined);
+      }
+      if (!Number.isNaN(declared) && body.size !== declared) {
+        body.release();
+        const short = new Error('request body size did not match Content-Length');
+        return void done(Object.assign(short, { statusCode: 400 }), undefined);
+      }
+      done(null, body.end());
+    };
+    const stop = () => {
+      payload.removeListener('data', onData);
+      payload.removeListener('end', onEnd);
+      payload.removeListener('error', onEnd);
+    };
+    payload.on('data', onData);
+    payload.on('end', onEnd);
+    payload.on('error', onEnd);
+    payload.resume();
+  });
 }
 
 function isOctetStream(contentType: string | undefined): boolean {
