@@ -19,6 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadFuseNative, type FuseNativeOps } from '../../src/client/fuse/fuse-native-fork.js';
+import { CEILING_STATFS } from './lib/ceiling.js';
 import { passthroughArgs } from './lib/cli.js';
 
 const Fuse = loadFuseNative(); // Loft's fork (native/fuse-native/README.md), its ABI checked
@@ -160,19 +161,7 @@ const ops: FuseNativeOps = {
   },
   statfs(_p: string, cb: Cb) {
     count('statfs');
-    cb(0, {
-      bsize: 4096,
-      frsize: 4096,
-      blocks: 1 << 28,
-      bfree: 1 << 27,
-      bavail: 1 << 27,
-      files: 1e6,
-      ffree: 1e6,
-      favail: 1e6,
-      fsid: 0,
-      flag: 0,
-      namemax: 255,
-    });
+    cb(0, CEILING_STATFS);
   },
 };
 if (XATTR) {

@@ -20,6 +20,21 @@ export const PASSTHROUGH_RW = path.join(
 );
 const MOUNT_READY_MS = 30_000;
 
+/** What both ceiling file systems answer to statfs (a large, mostly free disk). */
+export const CEILING_STATFS = {
+  bsize: 4096,
+  frsize: 4096,
+  blocks: 1 << 28,
+  bfree: 1 << 27,
+  bavail: 1 << 27,
+  files: 1e6,
+  ffree: 1e6,
+  favail: 1e6,
+  fsid: 0,
+  flag: 0,
+  namemax: 255,
+};
+
 /** The drive's -o options on fuse-native; LOFT_BENCH_FUSE_OPTS (comma-separated) to try others. */
 export async function ceilingFuseOptions(): Promise<string[]> {
   if (process.env.LOFT_BENCH_FUSE_OPTS !== undefined)

@@ -104,26 +104,13 @@ async function storeBlock(
   hash: string,
   body: BlockBody,
 ): Promise<{ created: boolean }> {
-  const { meta, blocks, clock } = ctx;
   for (let attempt = 1; ; attempt++) {
-    const seen = await meta.blockState(hash);
-    if (seen !== 'collecting') {
-      const result = await putBody(blocks, hash, body);
-      try {
-        const created = await meta.recordUpload(
-          userId,
-          hash,
-          body.size,
-          result.storedSize,
-          clock.now(),
-          seen,
-        );
-        return { created };
-      } catch (err) {
-        if (!isLoftError(err, 'UNAVAILABLE') || attempt >= PUT_ATTEMPTS) throw err;
-      }
-    } else if (attempt >= PUT_ATTEMPTS) {
-      throw new LoftError('UNAVAILABLE', `block ${hash} is being garbage-collected; send it again`);
+    const { seen, storedSize } = await writeBlockBytes(ctx, hash, body);
+    try {
+      const created = await ctx.meta.recordUpload(userId, hash, body.size, storedSize, ctx.clock.now(), seen);
+      return { created };
+    } catch (err) {
+      if (!isLoftError(err, 'UNAVAILABLE') || attempt >= PUT_ATTEMPTS) throw err;
     }
     await new Promise((r) => setTimeout(r, PUT_RETRY_MS * attempt));
   }
@@ -137,11 +124,14 @@ async function storeBlock(
 export async function writeBlockBytes(
   ctx: RouteContext,
   hash: string,
-  data: Buffer,
+  data: Buffer | BlockBody,
 ): Promise<{ seen: BlockState; storedSize: number }> {
   for (let attempt = 1; ; attempt++) {
     const seen = await ctx.meta.blockState(hash);
-    if (seen !== 'collecting') return { seen, storedSize: (await ctx.blocks.put(hash, data)).storedSize };
+    if (seen !== 'collecting') {
+      const put = data instanceof BlockBody ? putBody(ctx.blocks, hash, data) : ctx.blocks.put(hash, data);
+      return { seen, storedSize: (await put).storedSize };
+    }
     if (attempt >= PUT_ATTEMPTS)
       throw new LoftError('UNAVAILABLE', `block ${hash} is being garbage-collected; send it again`);
     await new Promise((r) => setTimeout(r, PUT_RETRY_MS * attempt));
