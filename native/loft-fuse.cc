@@ -836,13 +836,15 @@ void FillEntry(const Napi::CallbackInfo &info, size_t i, fuse_entry_param *e) {
   e->entry_timeout = NumArg(info, i + 3);
 }
 
-// Open flags from JavaScript: bit 0 direct_io, bit 1 keep_cache.
+// Open flags from JavaScript: bit 0 direct_io, bit 1 keep_cache, bit 3 cache_readdir (an opendir:
+// the kernel keeps the listing in the folder's page cache; with keep_cache it outlives this handle).
 void FillOpen(double fh, double flags, fuse_file_info *fi) {
   memset(fi, 0, sizeof *fi);
   fi->fh = static_cast<uint64_t>(fh);
   int f = static_cast<int>(flags);
   fi->direct_io = (f & 1) ? 1 : 0;
   fi->keep_cache = (f & 2) ? 1 : 0;
+  fi->cache_readdir = (f & 8) ? 1 : 0;
 }
 
 Napi::Value ReplyErr(const Napi::CallbackInfo &info) {

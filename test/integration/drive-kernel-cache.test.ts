@@ -6,6 +6,7 @@
  */
 import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import t from 'tap';
 import { ATTR_TIMEOUT_S } from '../../src/client/fuse/fuse-mount.js';
 import { Api } from '../helpers/api.js';
@@ -120,4 +121,77 @@ if (byKey)
       'reopened by node id: the same file, not the one now at its old name',
     );
     t.equal(readFileSync(mnt.p('o/g.txt')).toString(), old.toString(), 'and it is g.txt now');
+  });
+
+// The kernel's readdir cache (fuse/dir-handles.ts): Loft's binding only (libfuse 2's high-level API
+// does not offer it).
+if (byKey)
+  t.test('a repeat listing is answered by the kernel; a change from anywhere still shows', async (t) => {
+    if (!server.url) await server.start();
+    const token = await server.addUser('kc3');
+    const api = new Api(server.url, token);
+    const names = Array.from({ length: 40 }, (_, i) => `f${String(i).padStart(2, '0')}.txt`);
+    for (const n of names) await putFile(api, `/l/${n}`, Buffer.from(n));
+    const mnt = new MountProcess(server.url, token, {});
+    t.teardown(() => mnt.dispose());
+    await mnt.start();
+    const dir = mnt.p('l');
+    const served = async () => (await mnt.status()).fuse.dirListings as number;
+    const list = async () => (await fs.readdir(dir)).sort();
+
+    t.same(await list(), names, 'first listing');
+    const before = await served();
+    const at = Date.now();
+    t.same(await list(), names);
+    t.same(await list(), names);
+    // The mount lets the kernel keep a listing for ATTR_TIMEOUT_S - 2 s (dir-handles.ts): only a
+    // machine stalled that long between the listings above could make them reach the drive.
+    if (Date.now() - at < (ATTR_TIMEOUT_S - 2) * 1000)
+      t.equal(await served(), before, 'two repeat listings: neither reached the drive');
+    else t.comment('the repeat listings took longer than the kernel may keep one: not counted');
+
+    // Elsewhere: a new file. Its name was never looked up here, so the kernel held no entry of it
+    // to drop, and dropping one would not touch the cached listing either: only the folder's
+    // listing version tells the next opendir.
+    await putFile(api, '/l/new.txt', Buffer.from('new'));
+    const withNew = [...names, 'new.txt'].sort();
+    await waitFor(
+      'the remote create in the listing',
+      async () => (await list()).join() === withNew.join(),
+      SHOWS_WITHIN_MS,
+      5,
+    );
+    t.pass('a listing after a remote create shows it');
+    t.ok((await served()) > before, 'that listing came from the drive');
+
+    // Elsewhere: a deleted file and a renamed one (names the kernel holds from the readdirplus).
+    const revOf = async (p: string) => (await api.get(`/v1/node?path=${p}`)).body.rev as number;
+    t.equal(
+      (await api.post('/v1/delete', { path: '/l/f00.txt', parentRev: await revOf('/l/f00.txt') })).status,
+      200,
+    );
+    t.equal(
+      (
+        await api.post('/v1/move', {
+          path: '/l/f01.txt',
+          parentRev: await revOf('/l/f01.txt'),
+          toPath: '/l/g01.txt',
+        })
+      ).status,
+      200,
+    );
+    const expected = [...withNew.filter((n) => n !== 'f00.txt' && n !== 'f01.txt'), 'g01.txt'].sort();
+    await waitFor(
+      'the remote changes in the listing',
+      async () => (await list()).join() === expected.join(),
+      SHOWS_WITHIN_MS,
+      5,
+    );
+    t.pass('a listing after a remote delete and rename shows them');
+
+    // Through the mount: the kernel resets its own cached listing.
+    await fs.writeFile(path.join(dir, 'local.txt'), 'here');
+    t.ok((await list()).includes('local.txt'), 'a file created through the mount is listed at once');
+    await fs.unlink(path.join(dir, 'local.txt'));
+    t.notOk((await list()).includes('local.txt'), 'and gone from the listing at once once removed');
   });

@@ -163,6 +163,8 @@ export const OPEN_DIRECT_IO = 1;
 export const OPEN_KEEP_CACHE = 2;
 /** Drop the kernel's attributes of the file before the open returns (they may be of another revision). */
 export const OPEN_INVAL_ATTR = 4;
+/** An opendir: the kernel keeps the folder's listing in its page cache (dir-handles.ts says when). */
+export const OPEN_CACHE_DIR = 8;
 
 /** Attribute array layout (native/loft-fuse.cc FillStat). */
 export const ATTR_LEN = 11;

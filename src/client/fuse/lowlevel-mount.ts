@@ -99,7 +99,7 @@ export class LowlevelMount implements DriveMount {
   init: Record<string, number> | null = null;
 
   readonly #table = new NodeTable();
-  readonly #dirs = new DirHandles();
+  readonly #dirs: DirHandles;
   /** Reads the binding answers from cache files by itself (cached-reads.ts). */
   readonly #cached: CachedReads;
 
@@ -109,6 +109,7 @@ export class LowlevelMount implements DriveMount {
     this.#vfs = options.vfs;
     this.#o = options;
     this.#now = options.now ?? Date.now;
+    this.#dirs = new DirHandles(this.#now, (ATTR_TIMEOUT_S - 2) * 1000); // see dir-handles.ts
     this.#onError = options.onError ?? (() => {});
     this.#kernelCache = new KernelCache({
       notifyEntry: (ino, name) =>
@@ -137,6 +138,7 @@ export class LowlevelMount implements DriveMount {
       protoMinor: this.init?.protoMinor ?? 0,
       nodes: this.#table.size,
       jsReads: this.#reads,
+      dirListings: this.#dirs.served,
       ...this.#cached.info(),
     };
   }
@@ -448,8 +450,8 @@ export class LowlevelMount implements DriveMount {
         }
         case OP.OPENDIR: {
           p = this.#table.path(ino);
-          this.#vfs.list(p); // ENOENT / ENOTDIR now, not at the first readdir
-          this.#b.replyOpen(req, this.#dirs.open(), 0);
+          const { fh, flags } = this.#dirs.open(ino, this.#vfs.listingStamp(p)); // ENOENT / ENOTDIR now
+          this.#b.replyOpen(req, fh, flags);
           return;
         }
         case OP.READDIR:

@@ -6,6 +6,7 @@
 import type { Database, Transaction } from 'better-sqlite3';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import { lazyPreparer } from '../../shared/lazy-statements.js';
+import { ListingVersions } from './listing-versions.js';
 import type { BlockRef } from '../../shared/protocol.js';
 import {
   openMirrorDb,
@@ -88,6 +89,7 @@ export class MirrorTree {
     this.now = () => clock.now();
     this.#ownsDb = typeof file === 'string';
     this.db = openMirrorDb(file);
+    this.#listings = new ListingVersions(this.db);
     this.#tx = this.db.transaction((fn: () => unknown) => fn());
     const preparer = lazyPreparer(this.db);
     this.#release = preparer.release;
@@ -96,6 +98,13 @@ export class MirrorTree {
     const root = this.s.getMeta.get('rootId') as { value: string } | undefined;
     if (root) this.root = Number(root.value);
     this.nextKey = Math.max(1, ((this.s.maxKey.get() as number | null) ?? 0) + 1);
+  }
+
+  readonly #listings: ListingVersions;
+
+  /** Folder `id`'s listing version: it changes whenever the folder's entries do (listing-versions.ts). */
+  listingVersion(id: number): number {
+    return this.#listings.of(id);
   }
 
   /** A new local key (see nextKey). */

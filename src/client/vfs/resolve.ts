@@ -37,3 +37,10 @@ export function parentOf(mirror: Lookup, path: string): { parent: MirrorNode; na
   if (parent.kind !== 'dir') throw new FsError('ENOTDIR', `${path.slice(0, cut)} is not a directory`);
   return { parent, name };
 }
+
+/** The folder at `path`; ENOTDIR when it is something else. */
+export function dirAt(mirror: Lookup, path: string): MirrorNode {
+  const dir = resolvePath(mirror, path);
+  if (dir.kind !== 'dir') throw new FsError('ENOTDIR', `${path} is not a directory`);
+  return dir;
+}

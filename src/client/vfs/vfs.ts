@@ -37,10 +37,10 @@ import { HandleTable, type CacheMode } from './handle-table.js';
 import { FileStates, type FileState } from './file-states.js';
 import { WritePath } from './write-path.js';
 import { ReadPath } from './read-path.js';
-import { parentOf, resolvePath } from './resolve.js';
+import { dirAt, parentOf, resolvePath } from './resolve.js';
+import { listOf, readdirOf, stampOf, type Listing, type ListingStamp } from './listing.js';
 import {
   checkSize,
-  fileMode,
   MAX_FILE_SIZE,
   packStat,
   packStatFs,
@@ -61,6 +61,7 @@ const O_RDONLY = 0;
 const O_TRUNC = 0o1000;
 
 export type { CacheMode } from './handle-table.js';
+export type { Listing, ListingStamp } from './listing.js';
 export type { CachedSpan, CachedSpanWatcher } from './cached-spans.js';
 
 export interface VfsOptions {
@@ -199,33 +200,17 @@ export class Vfs {
   }
 
   readdir(path: string): { names: string[]; stats: Stat[] } {
-    const dir = this.#dir(path);
-    const children = this.#mirror.children(dir.id);
-    const parent = dir.parentId === null ? dir : (this.#mirror.node(dir.parentId) ?? dir);
-    return {
-      names: ['.', '..', ...children.map((c) => c.name)],
-      stats: [this.#stat(dir), this.#stat(parent), ...children.map((c) => this.#stat(c))],
-    };
+    return readdirOf(this.#mirror, dirAt(this.#mirror, path), (n) => this.#stat(n));
   }
 
-  /**
-   * What a directory read through the kernel needs: the names and each entry's file type and
-   * permission bits (the kernel takes only the type from a listing; attributes come from lookups).
-   */
-  list(path: string): { names: string[]; modes: number[] } {
-    const dir = this.#dir(path);
-    const children = this.#mirror.entries(dir.id, path);
-    return {
-      names: ['.', '..', ...children.map((c) => c.name)],
-      modes: [S_IFDIR | 0o755, S_IFDIR | 0o755, ...children.map((c) => fileMode(c.kind, c.mode))],
-    };
+  /** What a directory read through the kernel needs: names and modes (listing.ts). */
+  list(path: string): Listing {
+    return listOf(this.#mirror, dirAt(this.#mirror, path), path);
   }
 
-  /** The folder at `path`; ENOTDIR when it is something else. */
-  #dir(path: string): MirrorNode {
-    const dir = this.#resolve(path);
-    if (dir.kind !== 'dir') throw new FsError('ENOTDIR', `${path} is not a directory`);
-    return dir;
+  /** While this is unchanged, so are the names and types `list(path)` gives (listing.ts). */
+  listingStamp(path: string): ListingStamp {
+    return stampOf(this.#mirror, dirAt(this.#mirror, path));
   }
 
   statfs(): StatFs {
