@@ -20,6 +20,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statfsSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -171,6 +172,10 @@ export function preflightMountpoint(
   let st;
   try {
     st = statSync(mountpoint);
+    // A mount whose server died answers stat from the kernel's attribute cache while it lasts (a
+    // listing from the kernel's readdir cache leaves the folder's attributes valid); statfs always
+    // asks the server, so it is what says ENOTCONN.
+    if (isMountpoint(mountpoint)) statfsSync(mountpoint);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOTCONN' || code === 'ECONNABORTED') {
