@@ -52,6 +52,7 @@ export function registerMount(program: Command): void {
       [] as string[],
     )
     .action(async (mountpoint: string, opts: MountOptions) => {
+      (await import('../../shared/heap-growth.js')).setHeapGrowth();
       const { defaultStateDir, readConfig, writeConfig } = await import('../../client/state-dir.js');
       const { startDrive } = await import('../../client/client.js');
       const { createLogger } = await import('../../shared/log.js');

@@ -123,6 +123,7 @@ export function registerServe(program: Command): void {
           trustProxy?: string;
         } & GcCliOptions,
       ) => {
+        (await import('../../shared/heap-growth.js')).setHeapGrowth();
         const { host, port } = parseListen(opts.listen);
         const gc = {
           keepDays: parseKeepDays(opts.keepDays),
