@@ -20,9 +20,17 @@ import v8 from 'node:v8';
 
 const GROWING_PERCENT = 300;
 
-export function setHeapGrowth(execArgv: readonly string[] = process.execArgv, env = process.env): void {
+/** Sets the growing factor unless node was given one; returns the flag it set, if any. */
+export function setHeapGrowth(
+  execArgv: readonly string[] = process.execArgv,
+  env: NodeJS.ProcessEnv = process.env,
+  setFlags: (flags: string) => void = (f) => v8.setFlagsFromString(f),
+): string | null {
   const given = [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) =>
     /^--heap[-_]growing[-_]percent(=|$)/.test(a),
   );
-  if (!given) v8.setFlagsFromString(`--heap-growing-percent=${GROWING_PERCENT}`);
+  if (given) return null;
+  const flag = `--heap-growing-percent=${GROWING_PERCENT}`;
+  setFlags(flag);
+  return flag;
 }
