@@ -11,7 +11,14 @@ import path from 'node:path';
 import t from 'tap';
 import type { ChunkedFile, ChunkOptions } from '../../../../src/client/chunk/chunk-file.js';
 import type { CommitRequest } from '../../../../src/client/remote/remote-client.js';
-import { Uploader, type Chunker, type UploadTarget } from '../../../../src/client/upload/uploader.js';
+import {
+  KEEP_EDGE,
+  KEEP_WHOLE_MAX,
+  keepsBlock,
+  Uploader,
+  type Chunker,
+  type UploadTarget,
+} from '../../../../src/client/upload/uploader.js';
 import { LoftError } from '../../../../src/shared/errors.js';
 import type { BlockRef } from '../../../../src/shared/protocol.js';
 
@@ -219,4 +226,41 @@ t.test('a chunker that does not stream still uploads everything', async (t) => {
   });
   t.equal(r.sentBlocks, 5);
   t.same(target.commits[0]!.blocks, f.blocks);
+});
+
+t.test('the cache copy of a sent file: all of a small one, only the edges of a big one', async (t) => {
+  const MiB = 1024 * 1024;
+  t.ok(keepsBlock(0, MiB, KEEP_WHOLE_MAX), 'a file up to the limit is kept whole');
+  t.ok(keepsBlock(KEEP_WHOLE_MAX / 2, MiB, KEEP_WHOLE_MAX));
+  const big = KEEP_WHOLE_MAX + 16 * MiB;
+  t.ok(keepsBlock(0, MiB, big), 'the first block');
+  t.ok(keepsBlock(KEEP_EDGE - 1, MiB, big), 'a block that starts in the head');
+  t.notOk(keepsBlock(KEEP_EDGE, MiB, big), 'the first block after the head');
+  t.notOk(keepsBlock(big / 2, MiB, big), 'the middle');
+  t.notOk(keepsBlock(big - KEEP_EDGE - MiB, MiB, big), 'the last block before the tail');
+  t.ok(keepsBlock(big - KEEP_EDGE - MiB + 1, MiB, big), 'a block that reaches into the tail');
+  t.ok(keepsBlock(big - MiB, MiB, big), 'the last block');
+
+  // Through an upload of a 251 MiB file of distinct blocks: every block is sent, and onBlock sees
+  // the edge ones only.
+  const block = (i: number) => Buffer.alloc(MiB, i);
+  const distinct = Array.from({ length: 251 }, (_, i) => ({
+    hash: createHash('sha256').update(block(i)).digest('hex'),
+    size: MiB,
+    offset: i * MiB,
+  }));
+  const size = distinct.length * MiB;
+  const target = new FakeTarget();
+  const kept: string[] = [];
+  const up = new Uploader(target, { chunk: async () => ({ blocks: [], size: 0 }) });
+  const r = await up.uploadContent(
+    { blocks: distinct, size, read: async (offset) => block(offset / MiB) },
+    { path: '/big', parentRev: null, mtime: 1, mode: 0o644 },
+    undefined,
+    (hash) => kept.push(hash),
+  );
+  t.equal(r.sentBlocks, distinct.length, 'every block is sent');
+  const edge = distinct.filter((b) => keepsBlock(b.offset, b.size, size)).map((b) => b.hash);
+  t.equal(edge.length, 8, 'four blocks at each end');
+  t.same(kept.sort(), edge.sort(), 'and only those are kept');
 });
