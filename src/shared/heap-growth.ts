@@ -4,14 +4,15 @@
  *
  * Their JavaScript heaps are small (~13 MB for a drive, ~20 MB for a server: SQLite lives outside
  * it) while bytes flow through them fast (an HTTP body chunk, a FUSE write, a block read back, each
- * a new object). With V8's defaults (node 20) the room it leaves above such a heap after a full GC
- * is about the size of the young generation, and V8 starts incremental marking whenever the room
- * left is no more than that; so during a 1 GiB upload both processes ran a full mark-compact every
- * ~150 ms (113 in the drive, 65 in the server, `--trace-gc`), freeing ~0.5 MB each time: ~25% of
- * the drive's CPU and ~17% of the server's (`perf`). A fixed growing factor of 3 leaves room to
- * spare: 2-6 full GCs per GiB, the same CPU work otherwise (README "Where a new 1 GiB file's time
- * goes"). Incremental and concurrent marking stay on (pauses measured ≤ 13 ms here); the cost is
- * a heap that may reach 3× its live size before a full GC, tens of MB for these processes.
+ * a new Buffer). With V8's defaults (node 20) both ran a full mark-compact every ~150 ms during a
+ * 1 GiB upload (113 in the drive, up to 65 in the server, `--trace-gc`), each started with the old
+ * generation well under its limit and freeing ~0.5 MB: ~25% of the drive's CPU and ~17% of the
+ * server's (`perf`). Most likely V8 counts the external memory allocated since the last full GC
+ * against the room it leaves above the heap, which for a heap this small is ~16 MB. Measured: a
+ * growing factor of 3 (~30 MB of room) still ran 66-69 in the drive; a factor of 4 runs 2-7 per
+ * GiB in each process (README "Where a new 1 GiB file's time goes", session 16). Incremental and
+ * concurrent marking stay on (pauses ≤ 13 ms measured); the cost is a heap that may reach 4× its
+ * live size before a full GC, tens of MB for these processes.
  *
  * `--heap-growing-percent` is read at each full GC, so setting it after start takes effect at the
  * next one. An explicit `--heap-growing-percent` in NODE_OPTIONS or on node's command line wins.
