@@ -18,7 +18,10 @@
  * Reads of cached blocks (whatever the caller), listings and stat are never refused. Refusals are
  * counted per name for `loft status` (at most MAX_REFUSALS names kept).
  *
- * Names are looked up only for reads that would download, and kept per pid for NAME_TTL_MS.
+ * Names are looked up for reads that would download, and kept per pid for NAME_TTL_MS. The FUSE
+ * glue also asks for them (prime) right after it answers an open: the walk up /proc (one file per
+ * ancestor, ~0.3 ms on the benchmark machine with the code still cold) then happens while the
+ * opener's read is on its way, not ahead of that read's download.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -121,6 +124,27 @@ export class HydrationFirewall {
       b.used += bytes;
     }
     return true;
+  }
+
+  /**
+   * Looks up the names of `pid` and its ancestors now, if no read did lately: called when the
+   * process opens a file, so that its first read finds them known.
+   */
+  prime(pid: number): void {
+    if (!this.open && pid > 0) this.#namesOf(pid);
+  }
+
+  /** prime(pid) once the current turn of the event loop is over (after the open's answer is sent). */
+  primeSoon(pid: number): void {
+    if (!this.open && pid > 0) setImmediate(() => this.prime(pid));
+  }
+
+  /**
+   * Whether a read by `pid` must be refused: `need` tells what it would download (asked only when
+   * rules are set), `file` names it for `loft status`. See allow.
+   */
+  refuses(pid: number, need: () => number, file: () => string): boolean {
+    return !this.open && !this.allow(pid, need(), file());
   }
 
   status(): {
