@@ -456,6 +456,7 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
     });
     await fuse.mount();
     cleanups.push(() => fuse.unmount());
+    void hydrator.warmUp();
     // The firewall needs each read's caller; fuse-native does not say who calls.
     const firewallActive = fuse.backend === 'lowlevel' && !firewall.open;
     if (!firewall.open && !firewallActive)
