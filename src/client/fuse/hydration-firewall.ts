@@ -18,7 +18,7 @@
  * Reads of cached blocks (whatever the caller), listings and stat are never refused. Refusals are
  * counted per name for `loft status` (at most MAX_REFUSALS names kept).
  *
- * Names are looked up for reads that would download, and kept per pid for NAME_TTL_MS. The FUSE
+ * Names are looked up for reads that would download, and kept per process for NAME_TTL_MS. The FUSE
  * glue also asks for them (prime) right after it answers an open: the walk up /proc (one file per
  * ancestor, ~0.3 ms on the benchmark machine with the code still cold) then happens while the
  * opener's read is on its way, not ahead of that read's download.
@@ -85,7 +85,7 @@ export class HydrationFirewall {
   readonly #budgets: Map<string, { name: string; bytes: number; used: number }>;
   readonly #now: () => number;
   readonly #proc: string;
-  readonly #names = new Map<number, { names: string[]; at: number }>();
+  readonly #names = new Map<number, { comm: string; ppid: number; at: number }>();
   readonly #refusals = new Map<string, Refusal>();
 
   constructor(options: FirewallOptions = {}) {
@@ -176,18 +176,30 @@ export class HydrationFirewall {
   /** The comm names of `pid` and its ancestors (what /proc still shows of them). */
   #namesOf(pid: number): string[] {
     const now = this.#now();
-    const hit = this.#names.get(pid);
-    if (hit && now - hit.at < NAME_TTL_MS) return hit.names;
     const names: string[] = [];
     for (let p = pid, depth = 0; p > 1 && depth <= MAX_DEPTH; depth++) {
-      const stat = this.#stat(p);
+      const stat = this.#procOf(p, now);
       if (!stat) break;
       names.push(stat.comm);
       p = stat.ppid;
     }
-    if (this.#names.size >= NAME_CACHE_MAX) this.#names.clear();
-    this.#names.set(pid, { names, at: now });
     return names;
+  }
+
+  /**
+   * One process's name and parent, kept per pid (each ancestor on its own: a new process, or
+   * another thread of one seen already, costs one /proc read, its ancestors are known). FUSE
+   * names the calling thread, not its process: a multi-threaded program opens in one thread and
+   * reads in another (node's file system calls run on its thread pool).
+   */
+  #procOf(pid: number, now: number): { comm: string; ppid: number } | null {
+    const hit = this.#names.get(pid);
+    if (hit && now - hit.at < NAME_TTL_MS) return hit;
+    const stat = this.#stat(pid);
+    if (!stat) return null;
+    if (this.#names.size >= NAME_CACHE_MAX) this.#names.clear();
+    this.#names.set(pid, { ...stat, at: now });
+    return stat;
   }
 
   /** comm and ppid from /proc/PID/stat ("pid (comm) state ppid …"; comm may hold spaces and ')'). */

@@ -102,3 +102,22 @@ t.test('prime: the names are looked up when the file is opened, not at its first
   );
   t.notOk(asked, 'and what the read would download is not even computed');
 });
+
+t.test(
+  'another thread of a process seen already costs one /proc read: its ancestors are known',
+  async (t) => {
+    // FUSE names the calling thread: node opens in one thread of its pool and reads in another.
+    const dir = proc({ 90: ['tumblerd', 1], 91: ['node', 90], 92: ['node', 90] });
+    const fw = new HydrationFirewall({ proc: dir, now: () => 0 });
+    fw.prime(91); // at the open
+    rmSync(path.join(dir, '90'), { recursive: true });
+    t.ok(
+      fw.refuses(
+        92,
+        () => 4096,
+        () => '/a.jpg',
+      ),
+      'the read from thread 92: its parent was read at the open',
+    );
+  },
+);
