@@ -342,7 +342,7 @@ export class Hydrator {
   }
 
   /**
-   * Readies the path of the first cold read (called once the drive is mounted): one ranged GET as
+   * Readies the path of the first cold read (called before the kernel mount appears): one ranged GET as
    * a random read makes (of WARM_HASH: answered 404, a few hundred bytes) and one piece hashed as a
    * range is verified. The keep-alive connection the first read will use is then open, and the code
    * of the request, its answer's body and the piece check has run once: run cold, the first time,
