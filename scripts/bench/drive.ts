@@ -3,6 +3,9 @@
 // Usage: node scripts/bench/drive.mjs [--runs 3] [--size 1G] [--files 10000] [--only loft,rclone,ceiling]
 //                                    [--parts a,b,c] (the mounts below to run: `--parts a` times only
 //                                    the first 4 KiB, a minute a run instead of several)
+//                                    [--settle MS] (mount A waits MS after the mount is up before its
+//                                    read, for every system: the read of a cold file on a drive that is
+//                                    done starting; default 0, the read right after the mount)
 //
 // Data (made once per invocation, served to every system): SIZE random (incompressible) bytes in
 // big.bin and FILES files of 1 KiB in small/, in a local source directory.
@@ -103,7 +106,7 @@ type System = (typeof SYSTEMS)[number];
 const PARTS = ['a', 'b', 'c'] as const;
 type Part = (typeof PARTS)[number];
 const USAGE =
-  'usage: node scripts/bench/drive.mjs [--runs N] [--size SIZE] [--files N] [--only loft,rclone,ceiling] [--parts a,b,c]';
+  'usage: node scripts/bench/drive.mjs [--runs N] [--size SIZE] [--files N] [--only loft,rclone,ceiling] [--parts a,b,c] [--settle MS]';
 
 interface Options {
   runs: number;
@@ -111,18 +114,28 @@ interface Options {
   files: number;
   only: System[];
   parts: Part[];
+  settleMs: number;
 }
 
 function parseArgs(argv: string[]): Options {
   const o = parseFlags(
     argv,
-    { runs: 3, size: '1G', files: 10_000, only: [...SYSTEMS] as string[], parts: [...PARTS] as string[] },
+    {
+      runs: 3,
+      size: '1G',
+      files: 10_000,
+      only: [...SYSTEMS] as string[],
+      parts: [...PARTS] as string[],
+      settle: '0',
+    },
     USAGE,
     { only: SYSTEMS, parts: PARTS },
   );
   const size = parseSize(o.size);
   if (!(size >= 64 * KiB)) throw new UsageError(`${USAGE} (bad size "${o.size}": at least 64K)`);
-  return { runs: o.runs, size, files: o.files, only: o.only as System[], parts: o.parts as Part[] };
+  const settleMs = Number(o.settle);
+  if (!/^\d+$/.test(o.settle)) throw new UsageError(`${USAGE} (bad settle "${o.settle}": milliseconds)`);
+  return { runs: o.runs, size, files: o.files, only: o.only as System[], parts: o.parts as Part[], settleMs };
 }
 
 function fmtBytes(n: number): string {
@@ -429,6 +442,7 @@ async function measureSystem(sys: System, server: Server[System], env: Env, run:
   if (part('a'))
     await withMount('a', async (m) => {
       const file = path.join(m.mnt, 'big.bin');
+      if (opts.settleMs) await sleep(opts.settleMs);
       const { ms, bytes } = await timed(m, 'first 4 KiB', firstRead(file, env.firstOffset));
       r.first4k = ms;
       if (sys !== 'ceiling') notes.fetched4k[sys].push(await fetched(m));
@@ -517,7 +531,8 @@ runBench('drive', async ({ work, log }) => {
   const firstOffset = Math.min(FIRST_READ_OFFSET, Math.floor((opts.size - FIRST_READ) / 4096) * 4096);
   const offsetLabel = firstOffset % MiB === 0 ? fmtBytes(firstOffset) : `${firstOffset / KiB} KiB`;
   ROWS.find((r) => r[0] === 'first4k')![1] =
-    `first ${FIRST_READ / KiB} KiB at offset ${offsetLabel} of a cold file (open + read)`;
+    `first ${FIRST_READ / KiB} KiB at offset ${offsetLabel} of a cold file (open + read)` +
+    (opts.settleMs ? `, ${opts.settleMs} ms after the mount is up` : '');
   const env: Env = { work, src, data, firstOffset, opts };
 
   const ctx: Ctx = {};
