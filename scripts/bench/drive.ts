@@ -1,6 +1,11 @@
 // The drive benchmark: `loft mount` against `rclone mount --vfs-cache-mode full` and against the
 // ceiling of a FUSE filesystem on fuse-native (scripts/bench/passthrough-fs.mjs), on the same data.
 // Usage: node scripts/bench/drive.mjs [--runs 3] [--size 1G] [--files 10000] [--only loft,rclone,ceiling]
+//                                    [--parts a,b,c] (the mounts below to run: `--parts a` times only
+//                                    the first 4 KiB, a minute a run instead of several)
+//                                    [--settle MS] (mount A waits MS after the mount is up before its
+//                                    read, for every system: the read of a cold file on a drive that is
+//                                    done starting; default 0, the read right after the mount)
 //
 // Data (made once per invocation, served to every system): SIZE random (incompressible) bytes in
 // big.bin and FILES files of 1 KiB in small/, in a local source directory.
@@ -97,23 +102,40 @@ const RCLONE_MOUNT_FLAGS = [
 ];
 const SYSTEMS = ['loft', 'rclone', 'ceiling'] as const;
 type System = (typeof SYSTEMS)[number];
+/** The measured mounts of a run (see the top of this file); D goes with C. */
+const PARTS = ['a', 'b', 'c'] as const;
+type Part = (typeof PARTS)[number];
 const USAGE =
-  'usage: node scripts/bench/drive.mjs [--runs N] [--size SIZE] [--files N] [--only loft,rclone,ceiling]';
+  'usage: node scripts/bench/drive.mjs [--runs N] [--size SIZE] [--files N] [--only loft,rclone,ceiling] [--parts a,b,c] [--settle MS]';
 
 interface Options {
   runs: number;
   size: number;
   files: number;
   only: System[];
+  parts: Part[];
+  settleMs: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o = parseFlags(argv, { runs: 3, size: '1G', files: 10_000, only: [...SYSTEMS] as string[] }, USAGE, {
-    only: SYSTEMS,
-  });
+  const o = parseFlags(
+    argv,
+    {
+      runs: 3,
+      size: '1G',
+      files: 10_000,
+      only: [...SYSTEMS] as string[],
+      parts: [...PARTS] as string[],
+      settle: '0',
+    },
+    USAGE,
+    { only: SYSTEMS, parts: PARTS },
+  );
   const size = parseSize(o.size);
   if (!(size >= 64 * KiB)) throw new UsageError(`${USAGE} (bad size "${o.size}": at least 64K)`);
-  return { runs: o.runs, size, files: o.files, only: o.only as System[] };
+  const settleMs = Number(o.settle);
+  if (!/^\d+$/.test(o.settle)) throw new UsageError(`${USAGE} (bad settle "${o.settle}": milliseconds)`);
+  return { runs: o.runs, size, files: o.files, only: o.only as System[], parts: o.parts as Part[], settleMs };
 }
 
 function fmtBytes(n: number): string {
@@ -415,31 +437,37 @@ async function measureSystem(sys: System, server: Server[System], env: Env, run:
     return m;
   };
 
+  const part = (p: Part) => opts.parts.includes(p);
   // A: first 4 KiB far into a cold file.
-  await withMount('a', async (m) => {
-    const file = path.join(m.mnt, 'big.bin');
-    const { ms, bytes } = await timed(m, 'first 4 KiB', firstRead(file, env.firstOffset));
-    r.first4k = ms;
-    if (sys !== 'ceiling') notes.fetched4k[sys].push(await fetched(m));
-    if (!bytes.equals(await readAt(data.big, env.firstOffset, FIRST_READ)))
-      throw new Error(`${sys}: wrong data in the 4 KiB at ${env.firstOffset}`);
-    if (sys !== 'ceiling') {
-      await sleep(SETTLE_MS);
-      notes.fetched4kSettled[sys].push(await fetched(m));
-    }
-  });
+  if (part('a'))
+    await withMount('a', async (m) => {
+      const file = path.join(m.mnt, 'big.bin');
+      if (opts.settleMs) await sleep(opts.settleMs);
+      const { ms, bytes } = await timed(m, 'first 4 KiB', firstRead(file, env.firstOffset));
+      r.first4k = ms;
+      if (sys !== 'ceiling') notes.fetched4k[sys].push(await fetched(m));
+      if (!bytes.equals(await readAt(data.big, env.firstOffset, FIRST_READ)))
+        throw new Error(`${sys}: wrong data in the 4 KiB at ${env.firstOffset}`);
+      if (sys !== 'ceiling') {
+        await sleep(SETTLE_MS);
+        notes.fetched4kSettled[sys].push(await fetched(m));
+      }
+    });
 
   // B: ls -l of the small-file directory, fresh mount, then again.
-  const mB = await withMount('b', async (m) => {
-    const dir = path.join(m.mnt, 'small');
-    r.lsFirst = await timed(m, 'ls -l (first)', timeLs(dir));
-    r.lsRepeat = await timed(m, 'ls -l (repeat)', timeLs(dir));
-    const names = (await fsp.readdir(dir)).sort();
-    if (names.length !== data.smallNames.length || names.some((n, i) => n !== data.smallNames[i]))
-      throw new Error(`${sys}: small/ lists ${names.length} names, expected ${data.smallNames.length}`);
-  });
-  if (sys === 'ceiling') notes.lsOps.push(ceilingStats(mB)?.ops);
+  if (part('b')) {
+    const mB = await withMount('b', async (m) => {
+      const dir = path.join(m.mnt, 'small');
+      r.lsFirst = await timed(m, 'ls -l (first)', timeLs(dir));
+      r.lsRepeat = await timed(m, 'ls -l (repeat)', timeLs(dir));
+      const names = (await fsp.readdir(dir)).sort();
+      if (names.length !== data.smallNames.length || names.some((n, i) => n !== data.smallNames[i]))
+        throw new Error(`${sys}: small/ lists ${names.length} names, expected ${data.smallNames.length}`);
+    });
+    if (sys === 'ceiling') notes.lsOps.push(ceilingStats(mB)?.ops);
+  }
 
+  if (!part('c')) return r;
   // C: cold then warm sequential read.
   const mC = await withMount('c', async (m) => {
     const file = path.join(m.mnt, 'big.bin');
@@ -503,7 +531,8 @@ runBench('drive', async ({ work, log }) => {
   const firstOffset = Math.min(FIRST_READ_OFFSET, Math.floor((opts.size - FIRST_READ) / 4096) * 4096);
   const offsetLabel = firstOffset % MiB === 0 ? fmtBytes(firstOffset) : `${firstOffset / KiB} KiB`;
   ROWS.find((r) => r[0] === 'first4k')![1] =
-    `first ${FIRST_READ / KiB} KiB at offset ${offsetLabel} of a cold file (open + read)`;
+    `first ${FIRST_READ / KiB} KiB at offset ${offsetLabel} of a cold file (open + read)` +
+    (opts.settleMs ? `, ${opts.settleMs} ms after the mount is up` : '');
   const env: Env = { work, src, data, firstOffset, opts };
 
   const ctx: Ctx = {};
@@ -552,9 +581,9 @@ runBench('drive', async ({ work, log }) => {
         const r = await measureSystem(sys, server, env, run);
         results[sys].push(r);
         log(
-          `run ${run}/${opts.runs}: ${sys}: cold ${r.cold?.toFixed(0)} MB/s, warm ${r.warm?.toFixed(0)} MB/s, ` +
+          `run ${run}/${opts.runs}: ${sys}: cold ${r.cold?.toFixed(0) ?? '-'} MB/s, warm ${r.warm?.toFixed(0) ?? '-'} MB/s, ` +
             `recached ${r.recached?.toFixed(0) ?? 'n/a'} MB/s, ` +
-            `4 KiB ${r.first4k?.toFixed(1)} ms, ls ${r.lsFirst?.toFixed(0)}/${r.lsRepeat?.toFixed(0)} ms`,
+            `4 KiB ${r.first4k?.toFixed(2) ?? '-'} ms, ls ${r.lsFirst?.toFixed(0) ?? '-'}/${r.lsRepeat?.toFixed(0) ?? '-'} ms`,
         );
       } catch (err) {
         log(`run ${run}/${opts.runs}: ${sys} failed: ${messageOf(err)}`);

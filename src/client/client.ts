@@ -116,6 +116,23 @@ export interface DriveStatus {
 const STATUS_QUEUE_MAX = 50;
 /** Cache space given back when the push loop finds the local disk full. */
 const DISK_FULL_GIVE_BACK = 64 * 1024 * 1024;
+/**
+ * How long a mount waits for its warm-up (Hydrator.warmUp: one round trip to the server, a few ms)
+ * before the kernel mount appears: bounded, so an unreachable server does not hold up mounting.
+ */
+const WARM_UP_WAIT_MS = 250;
+
+/** Resolves when `p` settles or after `ms`, whichever comes first (never rejects). */
+function settled(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    p.then(
+      () => (clearTimeout(timer), resolve()),
+      () => (clearTimeout(timer), resolve()),
+    );
+  });
+}
 
 export interface Drive {
   status(): DriveStatus;
@@ -439,6 +456,9 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
     const core = await openDriveCore(options);
     cleanups.push(() => core.close());
     const { vfs, mirror, cache, hydrator, pinner, online, push, uploader } = core;
+    // The first cold read's path readied before the kernel can send one (Hydrator.warmUp): a warm-up
+    // still in flight when the first read comes would hold the connection that read wants.
+    const warm = hydrator.warmUp();
 
     const firewall = options.firewall ?? new HydrationFirewall();
     const { mount: fuse, why: fuseWhy } = await createDriveMount(options.fuse ?? 'auto', {
@@ -454,6 +474,7 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
         options.onUnmounted?.();
       },
     });
+    await settled(warm, WARM_UP_WAIT_MS);
     await fuse.mount();
     cleanups.push(() => fuse.unmount());
     // The firewall needs each read's caller; fuse-native does not say who calls.

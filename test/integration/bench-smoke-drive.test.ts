@@ -14,6 +14,15 @@ const SMOKES: Smoke[] = [
       /^\| `ls -l` of 20 files, repeat \| ms \| [\d.,]+ \| .* \| [\d.,]+ \|/m,
     ],
   },
+  {
+    // --parts a: the first 4 KiB alone (the rows of the other mounts read n/a).
+    bench: 'drive',
+    args: ['--runs', '1', '--size', '2M', '--files', '20', '--only', 'loft', '--parts', 'a'],
+    expect: [
+      /^\| first 4 KiB at offset \d+ KiB of a cold file \(open \+ read\) \| ms \| [\d.,]+ \| — \|/m,
+      /^\| cold sequential read, 2 MiB, 1 MiB reads \(fresh mount, empty cache\) \| MB\/s \| n\/a \|/m,
+    ],
+  },
 ];
 
 for (const smoke of SMOKES) t.test(`${smoke.bench} bench at its smoke size`, (t) => smokeBench(t, smoke));

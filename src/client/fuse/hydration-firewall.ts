@@ -18,7 +18,10 @@
  * Reads of cached blocks (whatever the caller), listings and stat are never refused. Refusals are
  * counted per name for `loft status` (at most MAX_REFUSALS names kept).
  *
- * Names are looked up only for reads that would download, and kept per pid for NAME_TTL_MS.
+ * Names are looked up for reads that would download, and kept per process for NAME_TTL_MS. The FUSE
+ * glue also asks for them (prime) right after it answers an open: the walk up /proc (one file per
+ * ancestor, ~0.3 ms on the benchmark machine with the code still cold) then happens while the
+ * opener's read is on its way, not ahead of that read's download.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -82,7 +85,7 @@ export class HydrationFirewall {
   readonly #budgets: Map<string, { name: string; bytes: number; used: number }>;
   readonly #now: () => number;
   readonly #proc: string;
-  readonly #names = new Map<number, { names: string[]; at: number }>();
+  readonly #names = new Map<number, { comm: string; ppid: number; at: number }>();
   readonly #refusals = new Map<string, Refusal>();
 
   constructor(options: FirewallOptions = {}) {
@@ -123,6 +126,27 @@ export class HydrationFirewall {
     return true;
   }
 
+  /**
+   * Looks up the names of `pid` and its ancestors now, if no read did lately: called when the
+   * process opens a file, so that its first read finds them known.
+   */
+  prime(pid: number): void {
+    if (!this.open && pid > 0) this.#namesOf(pid);
+  }
+
+  /** prime(pid) once the current turn of the event loop is over (after the open's answer is sent). */
+  primeSoon(pid: number): void {
+    if (!this.open && pid > 0) setImmediate(() => this.prime(pid));
+  }
+
+  /**
+   * Whether a read by `pid` must be refused: `need` tells what it would download (asked only when
+   * rules are set), `file` names it for `loft status`. See allow.
+   */
+  refuses(pid: number, need: () => number, file: () => string): boolean {
+    return !this.open && !this.allow(pid, need(), file());
+  }
+
   status(): {
     noDownloadFor: string[];
     budgets: { name: string; bytes: number; used: number }[];
@@ -152,18 +176,30 @@ export class HydrationFirewall {
   /** The comm names of `pid` and its ancestors (what /proc still shows of them). */
   #namesOf(pid: number): string[] {
     const now = this.#now();
-    const hit = this.#names.get(pid);
-    if (hit && now - hit.at < NAME_TTL_MS) return hit.names;
     const names: string[] = [];
     for (let p = pid, depth = 0; p > 1 && depth <= MAX_DEPTH; depth++) {
-      const stat = this.#stat(p);
+      const stat = this.#procOf(p, now);
       if (!stat) break;
       names.push(stat.comm);
       p = stat.ppid;
     }
-    if (this.#names.size >= NAME_CACHE_MAX) this.#names.clear();
-    this.#names.set(pid, { names, at: now });
     return names;
+  }
+
+  /**
+   * One process's name and parent, kept per pid (each ancestor on its own: a new process, or
+   * another thread of one seen already, costs one /proc read, its ancestors are known). FUSE
+   * names the calling thread, not its process: a multi-threaded program opens in one thread and
+   * reads in another (node's file system calls run on its thread pool).
+   */
+  #procOf(pid: number, now: number): { comm: string; ppid: number } | null {
+    const hit = this.#names.get(pid);
+    if (hit && now - hit.at < NAME_TTL_MS) return hit;
+    const stat = this.#stat(pid);
+    if (!stat) return null;
+    if (this.#names.size >= NAME_CACHE_MAX) this.#names.clear();
+    this.#names.set(pid, { ...stat, at: now });
+    return stat;
   }
 
   /** comm and ppid from /proc/PID/stat ("pid (comm) state ppid …"; comm may hold spaces and ')'). */

@@ -368,7 +368,10 @@ export class LowlevelMount implements DriveMount {
             caller,
             META_TIMEOUT_MS,
             () => this.#vfs.open(path_, a as number),
-            (fh) => this.#b.replyOpen(req, fh, this.#openFlags(fh)),
+            (fh) => {
+              this.#b.replyOpen(req, fh, this.#openFlags(fh));
+              this.#o.firewall?.primeSoon(pid); // its first read then finds the opener's names known
+            },
           );
         }
         case OP.CREATE: {
@@ -401,14 +404,9 @@ export class LowlevelMount implements DriveMount {
         case OP.READ: {
           const fh = a as number;
           this.#reads++;
-          const fw = this.#o.firewall;
-          if (fw && !fw.open) {
-            const need = this.#vfs.spans.uncachedBytes(fh, c as number, b as number);
-            if (!fw.allow(pid, need, this.#table.pathOf(ino) ?? '?')) {
-              this.#b.replyErr(req, EIO); // see hydration-firewall.ts for why EIO
-              return;
-            }
-          }
+          const need = () => this.#vfs.spans.uncachedBytes(fh, c as number, b as number);
+          if (this.#o.firewall?.refuses(pid, need, () => this.#table.pathOf(ino) ?? '?'))
+            return this.#b.replyErr(req, EIO); // see hydration-firewall.ts for why EIO
           // Answered from views of the verified blocks: no buffer per request, no copy (one view
           // is the usual case: a kernel request within one block).
           return this.#async(

@@ -269,7 +269,7 @@ export class MirrorTree {
 
   /** The file's blocks that hold bytes [from, to) (a first read needs only these). */
   blocksIn(fileId: number, from: number, to: number): BlockExtent[] {
-    return this.s.blocksIn.all(fileId, to, from) as BlockExtent[];
+    return this.s.blocksIn.all({ id: fileId, from, to }) as BlockExtent[];
   }
 
   /** True when some live file still references the block. */

@@ -231,8 +231,9 @@ export class RemoteClient {
 
   /** The shared folders this user mounts (owned and joined): namespace and path in their tree. */
   async shares(signal?: AbortSignal): Promise<{ ns: number; path: string }[]> {
-    return (await this.#json<{ shares: { ns: number; path: string }[] }>('GET', '/v1/shares', undefined, signal))
-      .shares;
+    return (
+      await this.#json<{ shares: { ns: number; path: string }[] }>('GET', '/v1/shares', undefined, signal)
+    ).shares;
   }
 
   nodeById(id: number, signal?: AbortSignal): Promise<Revision> {
@@ -304,10 +305,9 @@ export class RemoteClient {
 
   /** Downloads one block's bytes (not verified here: the caller checks the hash). */
   async getBlock(hash: string, signal?: AbortSignal): Promise<Buffer> {
-    const res = await this.#send('GET', `/v1/blocks/${hash}`, undefined, signal);
-    const body = await readBody(res, hash, signal);
-    if (res.statusCode !== 200) throw errorFrom(res.statusCode, body);
-    return body;
+    const res = await this.#getBytes(hash, {}, signal);
+    if (res.statusCode !== 200) throw errorFrom(res.statusCode, res.body);
+    return res.body;
   }
 
   /**
@@ -320,10 +320,8 @@ export class RemoteClient {
     end: number,
     signal?: AbortSignal,
   ): Promise<BlockRangeAnswer> {
-    const res = await this.#send('GET', `/v1/blocks/${hash}`, undefined, signal, {
-      headers: { range: `bytes=${start}-${end - 1}` },
-    });
-    const body = await readBody(res, hash, signal);
+    const res = await this.#getBytes(hash, { range: `bytes=${start}-${end - 1}` }, signal);
+    const body = res.body;
     if (res.statusCode === 200) return { data: body, pieces: null, whole: true };
     if (res.statusCode !== 206) throw errorFrom(res.statusCode, body);
     const header = res.headers[PIECE_HASHES_HEADER];
@@ -332,6 +330,42 @@ export class RemoteClient {
     if (!got || Number(got[1]) !== start || Number(got[2]) + 1 - start !== body.length)
       throw new LoftError('CORRUPT', `block ${hash}: asked for bytes ${start}-${end - 1}, got another range`);
     return { data: body, pieces, whole: false };
+  }
+
+  /**
+   * GET of a block's bytes. On undici (no transport given) through its dispatch API: the answer's
+   * chunks are collected as they arrive, without the Readable stream `request` wraps them in and
+   * its async iterator (measured against `loft serve` on loopback, 64 KiB ranges, warm: 1.3-1.4 ms
+   * a request instead of 1.6-1.8 ms). A broken-off answer is UNAVAILABLE, as in #send.
+   */
+  async #getBytes(
+    hash: string,
+    headers: Record<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<{ statusCode: number; headers: TransportResponse['headers']; body: Buffer }> {
+    const path = `/v1/blocks/${hash}`;
+    if (!this.#agent) {
+      const res = await this.#send('GET', path, undefined, signal, { headers });
+      return { statusCode: res.statusCode, headers: res.headers, body: await readBody(res, hash, signal) };
+    }
+    try {
+      return await dispatchGet(
+        this.#agent,
+        new URL(this.url + path),
+        { ...headers, authorization: `Bearer ${this.#token}` },
+        signal,
+        this.#timeoutMs,
+      );
+    } catch (cause) {
+      if (signal?.aborted) throw cause;
+      throw new LoftError(
+        'UNAVAILABLE',
+        `download of block ${hash} from ${this.url} failed: ${(cause as Error).message}`,
+        {
+          cause,
+        },
+      );
+    }
   }
 
   async #json<T>(
@@ -402,6 +436,69 @@ async function undiciSend(agent: Dispatcher, req: TransportRequest): Promise<Tra
     signal,
     headersTimeout: req.timeoutMs,
     bodyTimeout: req.timeoutMs,
+  });
+}
+
+/**
+ * One GET on undici's dispatch API (see RemoteClient.#getBytes): status, headers and the whole
+ * body, its chunks copied once into one buffer. Rejects on a network failure, a timeout (no headers
+ * or no body bytes for `timeoutMs`) or when `signal` aborts.
+ */
+function dispatchGet(
+  agent: Dispatcher,
+  url: URL,
+  headers: Record<string, string>,
+  signal: AbortSignal | undefined,
+  timeoutMs: number,
+): Promise<{ statusCode: number; headers: TransportResponse['headers']; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let statusCode = 0;
+    let resHeaders: TransportResponse['headers'] = {};
+    let controller: Dispatcher.DispatchController | null = null;
+    let done = false;
+    const onAbort = () => controller?.abort(signal!.reason as Error);
+    const finish = (err: Error | null) => {
+      if (done) return;
+      done = true;
+      signal?.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else
+        resolve({
+          statusCode,
+          headers: resHeaders,
+          body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size),
+        });
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    agent.dispatch(
+      {
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method: 'GET',
+        headers,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      },
+      {
+        onRequestStart(c) {
+          controller = c;
+          if (signal?.aborted) c.abort(signal.reason as Error);
+        },
+        onResponseStart(_c, status, h) {
+          statusCode = status;
+          resHeaders = h;
+        },
+        onResponseData(_c, chunk) {
+          chunks.push(chunk);
+          size += chunk.length;
+        },
+        onResponseEnd: () => finish(null),
+        onResponseError: (_c, err) => finish(err),
+      },
+    );
   });
 }
 

@@ -6,7 +6,6 @@
  */
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
 import { findExtent } from '../hydrate/hydrator.js';
-import type { Mirror } from '../mirror/mirror.js';
 import type { DirtyFiles } from './dirty-files.js';
 import type { HandleTable } from './handle-table.js';
 
@@ -37,8 +36,7 @@ export interface CachedSpanWatcher {
 
 export class CachedSpans {
   constructor(
-    private readonly mirror: Pick<Mirror, 'blocksIn'>,
-    private readonly handles: Pick<HandleTable, 'find' | 'extents'>,
+    private readonly handles: Pick<HandleTable, 'find' | 'extents' | 'extentsIn'>,
     private readonly dirty: Pick<DirtyFiles, 'get'>,
     private readonly cache: Pick<DiskBlockCache, 'verifiedPath' | 'has' | 'touch'>,
   ) {}
@@ -74,7 +72,7 @@ export class CachedSpans {
     if (!h || h.dirty || this.dirty.get(h.id)) return 0;
     const end = Math.min(offset + length, h.size);
     if (offset >= end) return 0;
-    const extents = h.extents ?? this.mirror.blocksIn(h.id, offset, end);
+    const extents = this.handles.extentsIn(h, offset, end);
     let n = 0;
     for (let i = findExtent(extents, offset); i < extents.length && extents[i]!.offset < end; i++) {
       const e = extents[i]!;

@@ -9,7 +9,6 @@
  */
 import { FsError, LoftError } from '../../shared/errors.js';
 import type { Hydrator } from '../hydrate/hydrator.js';
-import type { Mirror } from '../mirror/mirror.js';
 import type { DirtyFiles } from './dirty-files.js';
 import type { HandleTable } from './handle-table.js';
 import type { WritePath } from './write-path.js';
@@ -17,7 +16,6 @@ import type { WritePath } from './write-path.js';
 export interface ReadPathOptions {
   handles: HandleTable;
   dirty: DirtyFiles;
-  mirror: Pick<Mirror, 'blocksIn'>;
   hydrator: Pick<Hydrator, 'views'>;
   writes: Pick<WritePath, 'baseReader'>;
 }
@@ -42,7 +40,7 @@ export class ReadPath {
 
   /** Into `out` for a handle reading local changes (a count), else views of verified blocks. */
   async #read(fh: number, offset: number, length: number, out: Buffer | null): Promise<number | Buffer[]> {
-    const { handles, dirty, mirror, hydrator, writes } = this.o;
+    const { handles, dirty, hydrator, writes } = this.o;
     const h = handles.get(fh);
     try {
       const d = h.dirty && !h.dirty.orphaned ? h.dirty : (dirty.get(h.id) ?? h.dirty);
@@ -54,8 +52,7 @@ export class ReadPath {
       // A handle's first read takes just the blocks it needs (a 20 GB file has 20,000): the whole
       // list waits for the next read, or for the mirror to change it (MirrorWatcher.blocksChanging).
       const extents =
-        h.extents ??
-        (h.state.nextOffset < 0 ? mirror.blocksIn(h.id, offset, offset + length) : handles.extents(h));
+        h.state.nextOffset < 0 ? handles.extentsIn(h, offset, offset + length) : handles.extents(h);
       return await hydrator.views(extents, h.size, offset, length, h.state);
     } catch (err) {
       if (err instanceof FsError) throw err;

@@ -132,7 +132,6 @@ export class Vfs {
     this.#reads = new ReadPath({
       handles: this.#handles,
       dirty: this.dirty,
-      mirror: this.#mirror,
       hydrator: this.#hydrator,
       writes: this.#writes,
     });
@@ -142,7 +141,7 @@ export class Vfs {
       now: this.#now,
       onQueued: this.#onQueued,
     });
-    this.spans = new CachedSpans(this.#mirror, this.#handles, this.dirty, this.#cache);
+    this.spans = new CachedSpans(this.#handles, this.dirty, this.#cache);
     this.#mirror.watch({
       blocksChanging: (id) => {
         this.#spanWatcher?.node(id);

@@ -1,5 +1,5 @@
 /** HydrationFirewall: names of the caller and its ancestors from a /proc the test writes. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { HydrationFirewall, parseBudgets } from '../../../src/client/fuse/hydration-firewall.js';
@@ -60,3 +60,64 @@ t.test('budgets: bytes allowed in all, then refused', async (t) => {
   t.same(fw.status().budgets, [{ name: 'rsync', bytes: 10, used: 10 }]);
   t.throws(() => parseBudgets(['nosize'], Number), /NAME=SIZE/);
 });
+
+t.test('prime: the names are looked up when the file is opened, not at its first read', async (t) => {
+  const dir = proc({ 50: ['bwrap', 1], 51: ['tumblerd', 50], 60: ['bash', 1], 61: ['cat', 60] });
+  const fw = new HydrationFirewall({ proc: dir, now: () => 0 });
+  fw.prime(51);
+  fw.primeSoon(61);
+  await new Promise((r) => setImmediate(r));
+  // /proc no longer tells anything: the answers below come from what prime read.
+  rmSync(dir, { recursive: true, force: true });
+  t.ok(
+    fw.refuses(
+      51,
+      () => 4096,
+      () => '/a.jpg',
+    ),
+    'the thumbnailer primed at open is refused',
+  );
+  t.notOk(
+    fw.refuses(
+      61,
+      () => 4096,
+      () => '/a.txt',
+    ),
+    'cat, primed after the open answer, is not',
+  );
+  t.same(
+    fw.status().refusals.map((r) => [r.name, r.pid]),
+    [['tumblerd', 51]],
+  );
+  const open = new HydrationFirewall({ proc: dir, noDownloadFor: [] });
+  open.prime(51);
+  let asked = false;
+  t.notOk(
+    open.refuses(
+      51,
+      () => ((asked = true), 1),
+      () => '/x',
+    ),
+    'no rules: nothing refused',
+  );
+  t.notOk(asked, 'and what the read would download is not even computed');
+});
+
+t.test(
+  'another thread of a process seen already costs one /proc read: its ancestors are known',
+  async (t) => {
+    // FUSE names the calling thread: node opens in one thread of its pool and reads in another.
+    const dir = proc({ 90: ['tumblerd', 1], 91: ['node', 90], 92: ['node', 90] });
+    const fw = new HydrationFirewall({ proc: dir, now: () => 0 });
+    fw.prime(91); // at the open
+    rmSync(path.join(dir, '90'), { recursive: true });
+    t.ok(
+      fw.refuses(
+        92,
+        () => 4096,
+        () => '/a.jpg',
+      ),
+      'the read from thread 92: its parent was read at the open',
+    );
+  },
+);

@@ -449,3 +449,30 @@ t.test('onRemotePath: each path a remote revision changes, as it was and as it i
   m.applyChanges([{ ...commit(8, 5, 'new', []), rev: 1 }], 'c6', false);
   t.same(seen, [], 'an older revision (our own echo) changes nothing');
 });
+
+t.test('blocksIn: the blocks over a byte range, as a scan of the whole list finds them', async (t) => {
+  const { m } = open();
+  // Blocks of uneven sizes (FastCDC's), plus a second file whose blocks must never show.
+  const sizes = [7, 100, 1, 64, 300, 2, 90, 4096, 5, 33];
+  const hashes = 'abcdefghij'.split('');
+  const blocks = sizes.map((size, i) => ({ hash: H(hashes[i]!), size }));
+  m.applyChanges(
+    [create(2, ROOT, 'f', blocks), create(3, ROOT, 'g', [{ hash: H('z'), size: 10_000 }])],
+    'c1',
+    false,
+  );
+  const id = m.lookup('/f')!.id;
+  const all = m.blocks(id);
+  const total = sizes.reduce((a, b) => a + b, 0);
+  let checked = 0;
+  for (let from = 0; from <= total + 3; from += 3)
+    for (const len of [1, 2, 50, 500, 5000]) {
+      const to = from + len;
+      const want = all.filter((e) => e.offset < to && e.offset + e.size > from);
+      t.same(m.blocksIn(id, from, to), want, `[${from}, ${to})`, { diagnostic: false });
+      checked++;
+    }
+  t.ok(checked > 1000);
+  t.same(m.blocksIn(m.lookup('/g')!.id, 9_999, 20_000), [{ hash: H('z'), offset: 0, size: 10_000 }]);
+  t.same(m.blocksIn(999, 0, 10), [], 'no such file');
+});
