@@ -6,38 +6,22 @@
 import path from 'node:path';
 import t from 'tap';
 import { Mirror } from '../../../src/client/mirror/mirror.js';
-import type { BlockRef, Revision, RevisionOp } from '../../../src/shared/protocol.js';
+import type { BlockRef, RevisionOp } from '../../../src/shared/protocol.js';
 import { tmpDirs } from './fake-block-source.js';
+import { revision } from './revisions.js';
 
 const tmp = tmpDirs(t, 'loft-listing-');
 const ROOT = 1;
 const H = (c: string) => c.repeat(64).slice(0, 64);
 
-let rev = 100;
-function r(
+const r = (
   op: RevisionOp,
   id: number,
   parentId: number,
   name: string,
   kind: 'file' | 'dir',
   blocks?: BlockRef[],
-): Revision {
-  return {
-    rev: ++rev,
-    id,
-    op,
-    parentId,
-    name,
-    kind,
-    deleted: op === 'delete',
-    size: blocks ? blocks.reduce((a, b) => a + b.size, 0) : 0,
-    mtime: 1_700_000_000_000 + rev,
-    mode: kind === 'dir' ? 0o755 : 0o644,
-    ...(blocks ? { blocks } : {}),
-    device: 'laptop',
-    time: 1_700_000_000_000 + rev,
-  };
-}
+) => revision(op, id, parentId, name, { kind, ...(blocks ? { blocks } : {}) });
 
 t.test('every change of a folder’s names or types moves its version, and nothing else does', async (t) => {
   const m = new Mirror(path.join(tmp(), 'mirror.db'));

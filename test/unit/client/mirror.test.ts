@@ -2,39 +2,15 @@
 import path from 'node:path';
 import t from 'tap';
 import { Mirror, type MirrorNode } from '../../../src/client/mirror/mirror.js';
-import type { BlockRef, Revision, RevisionOp } from '../../../src/shared/protocol.js';
+import type { BlockRef } from '../../../src/shared/protocol.js';
 import { tmpDirs } from './fake-block-source.js';
+import { revision } from './revisions.js';
 
 const tmp = tmpDirs(t, 'loft-mirror-');
 const ROOT = 1;
 const H = (c: string) => c.repeat(64).slice(0, 64); // fake hashes: 'aaaa…', 'bbbb…'
 
-let rev = 100;
-function r(
-  op: RevisionOp,
-  id: number,
-  parentId: number,
-  name: string,
-  extra: { blocks?: BlockRef[]; kind?: 'file' | 'dir'; deleted?: boolean; mode?: number } = {},
-): Revision {
-  const kind = extra.kind ?? (op === 'mkdir' ? 'dir' : 'file');
-  const blocks = extra.blocks;
-  return {
-    rev: ++rev,
-    id,
-    op,
-    parentId,
-    name,
-    kind,
-    deleted: extra.deleted ?? op === 'delete',
-    size: blocks ? blocks.reduce((a, b) => a + b.size, 0) : 0,
-    mtime: 1_700_000_000_000 + rev,
-    mode: extra.mode ?? (kind === 'dir' ? 0o755 : 0o644),
-    ...(blocks ? { blocks } : {}),
-    device: 'laptop',
-    time: 1_700_000_000_000 + rev,
-  };
-}
+const r = revision;
 const mkdir = (id: number, parent: number, name: string) => r('mkdir', id, parent, name);
 const create = (id: number, parent: number, name: string, blocks: BlockRef[]) =>
   r('create', id, parent, name, { blocks });
