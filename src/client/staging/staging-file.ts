@@ -5,6 +5,13 @@
  * `<name>.json` records {size, baseLimit, present} (format version 1), written atomically (temp +
  * rename) by `persist()`, which callers run at the durability points (close, fsync).
  *
+ * A staging with no base (a new file, or one over an empty revision: its name starts with NO_BASE)
+ * has no metadata file: every byte below its size is staged or zero, so its size says it all, and
+ * the size is the one the mirror records with the commit queued at each durability point (passed
+ * back to open()). That is a file write, a rename and an fsync less per small file (issue 17: a
+ * `tar x` made three files and two fsyncs per file it unpacked). Names without the prefix (a staging
+ * over a base, or made before this) keep the metadata file.
+ *
  * A byte at offset o < size is, in order:
  *   - the staged byte, when o is in `present` (written locally, or already fetched);
  *   - the base revision's byte, when o < baseLimit (never truncated away);
@@ -37,6 +44,11 @@ const SYNC_WRITE_MAX = 64 * 1024;
 /** Holes are fetched from the base in pieces of at most this many bytes. */
 const FILL_PIECE = 4 * 1024 * 1024;
 
+/** The name prefix of a staging with no base and no metadata file (see the top of this file). */
+export const NO_BASE = 'n-';
+
+const hasNoBase = (file: string): boolean => path.basename(file).startsWith(NO_BASE);
+
 export class StagingFile {
   readonly path: string;
   readonly #meta: string;
@@ -45,10 +57,19 @@ export class StagingFile {
   #size: number;
   #baseLimit: number;
   readonly #present: ByteRanges;
+  /** The metadata file exists (a staging over a base, or one opened from it). */
+  #metaOnDisk: boolean;
 
-  private constructor(file: string, fh: LocalFile, meta: Omit<Meta, 'version'>, fs: LocalFs) {
+  private constructor(
+    file: string,
+    fh: LocalFile,
+    meta: Omit<Meta, 'version'>,
+    fs: LocalFs,
+    metaOnDisk: boolean,
+  ) {
     this.#fs = fs;
     this.path = file;
+    this.#metaOnDisk = metaOnDisk;
     this.#meta = file + '.json';
     this.#fh = fh;
     this.#size = meta.size;
@@ -64,13 +85,18 @@ export class StagingFile {
     fs: LocalFs = nodeFs,
   ): Promise<StagingFile> {
     const file = path.join(dir, name);
+    if (baseSize > 0 && hasNoBase(file))
+      throw new LoftError(
+        'INTERNAL',
+        `staging ${name} is for a file without a base, not one of ${baseSize} bytes`,
+      );
     // The folder is made when missing, not before every file (one thread-pool hop less a create).
     const fh = await fs.open(file, 'w+').catch(async (err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
       await fs.mkdir(dir, { recursive: true });
       return fs.open(file, 'w+');
     });
-    const s = new StagingFile(file, fh, { size: baseSize, baseLimit: baseSize, present: [] }, fs);
+    const s = new StagingFile(file, fh, { size: baseSize, baseLimit: baseSize, present: [] }, fs, false);
     // A new file's first metadata is its first commit point's (close, fsync): without one, open()
     // finds none and the file is empty, as this one would say. One file write and rename less per
     // created file (a `tar x` makes thousands). Over a base, baseLimit must be on disk first.
@@ -82,17 +108,22 @@ export class StagingFile {
    * Reopens a staging file after a restart; null when there is none. `newFile`: it belongs to a
    * file made here and never uploaded, whose data file may have no metadata yet (see create): it
    * then reopens empty, as a crash before the first close or fsync leaves a new file on ext4.
+   * `size`: the size the mirror recorded with the last commit queued for it, which is a staging
+   * without a base's metadata (NO_BASE; 0 before its first close or fsync: it reopens empty).
    */
   static async open(
     dir: string,
     name: string,
     newFile = false,
     fs: LocalFs = nodeFs,
+    size = 0,
   ): Promise<StagingFile | null> {
     const file = path.join(dir, name);
     let meta: Meta;
-    if (fs.existsSync(file + '.json'))
-      meta = JSON.parse((await fs.readFile(file + '.json')).toString()) as Meta;
+    const metaOnDisk = fs.existsSync(file + '.json');
+    if (metaOnDisk) meta = JSON.parse((await fs.readFile(file + '.json')).toString()) as Meta;
+    else if (hasNoBase(file) && fs.existsSync(file))
+      meta = { version: 1, size, baseLimit: 0, present: size > 0 ? [[0, size]] : [] };
     else if (newFile && fs.existsSync(file)) meta = { version: 1, size: 0, baseLimit: 0, present: [] };
     else return null;
     if (meta.version !== 1)
@@ -103,7 +134,7 @@ export class StagingFile {
     // length is then its size again (the upload chunks the data file as it is on disk).
     const length = (await fh.stat()).size;
     if (length > meta.size) await fh.truncate(meta.size);
-    const staging = new StagingFile(file, fh, meta, fs);
+    const staging = new StagingFile(file, fh, meta, fs, metaOnDisk);
     if (length < meta.size) {
       // A power loss after the metadata reached the disk and before the data did (a write-back
       // order the group commit does not control between its batches): the bytes past `length` are
@@ -215,6 +246,9 @@ export class StagingFile {
    * land last.
    */
   persist(durable = false): Promise<void> {
+    // No base: nothing to write (its size goes to the mirror with the commit queued; durable()
+    // then fsyncs the data with the group: GroupSync).
+    if (!this.#metaOnDisk && hasNoBase(this.path)) return durable ? this.sync() : Promise.resolve();
     const run = this.#persisted.then(() => this.#persist(durable));
     this.#persisted = run.catch(() => undefined);
     return run;
@@ -224,14 +258,15 @@ export class StagingFile {
   #removed = false;
 
   /**
-   * Makes what the last persist() wrote durable: the data and the metadata file fsynced (their
-   * folder is the caller's: GroupSync fsyncs it once for a whole batch). In turn with persists.
+   * Makes what the last persist() wrote durable: the data and the metadata file (if any) fsynced
+   * (their folder is the caller's: GroupSync fsyncs it once for a whole batch). In turn with
+   * persists.
    */
   sync(): Promise<void> {
     const run = this.#persisted.then(async () => {
       if (this.#removed) return;
       await this.#fh.sync();
-      await this.#fs.fsyncPath(this.#meta);
+      if (this.#metaOnDisk) await this.#fs.fsyncPath(this.#meta);
     });
     this.#persisted = run.catch(() => undefined);
     return run;
@@ -252,11 +287,13 @@ export class StagingFile {
       // the batches being made durable (a create of a small file took 5-40 ms that way: issue 17).
       this.#fs.writeFileSync(tmp, JSON.stringify(meta));
       this.#fs.renameSync(tmp, this.#meta);
+      this.#metaOnDisk = true;
       return;
     }
     await this.#fs.writeFile(tmp, JSON.stringify(meta));
     if (durable) await this.#fs.fsyncPath(tmp);
     await this.#fs.rename(tmp, this.#meta);
+    this.#metaOnDisk = true;
     // The rename (and the data file's own entry, for a new file) must survive a power loss too.
     if (durable) await this.#fs.fsyncPath(path.dirname(this.#meta));
   }
@@ -269,7 +306,7 @@ export class StagingFile {
   async remove(): Promise<void> {
     this.#removed = true;
     await this.#fh.close().catch(() => {});
-    await removeStaging(this.path, this.#fs);
+    await removeStaging(this.path, this.#fs, this.#metaOnDisk || !hasNoBase(this.path));
   }
 
   async #readFully(out: Buffer, offset: number): Promise<void> {
@@ -282,11 +319,14 @@ export class StagingFile {
   }
 }
 
-/** Deletes a staging data file and its metadata, whichever exist (one unlink each, no stat). */
-export async function removeStaging(file: string, fs: LocalFs = nodeFs): Promise<void> {
+/**
+ * Deletes a staging data file and its metadata, whichever exist (one unlink each, no stat);
+ * `meta` false: there is no metadata file to delete (a staging without a base that never had one).
+ */
+export async function removeStaging(file: string, fs: LocalFs = nodeFs, meta = true): Promise<void> {
   const gone = (err: NodeJS.ErrnoException) => {
     if (err.code !== 'ENOENT') throw err;
   };
   await fs.unlink(file).catch(gone);
-  await fs.unlink(file + '.json').catch(gone);
+  if (meta) await fs.unlink(file + '.json').catch(gone);
 }

@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { nodeFs, type LocalFs } from '../../shared/local-fs.js';
-import { removeStaging, StagingFile } from '../staging/staging-file.js';
+import { NO_BASE, removeStaging, StagingFile } from '../staging/staging-file.js';
 
 export class DirtyFile {
   /** Open handles that reference this staging (readers and writers). */
@@ -79,7 +79,7 @@ export class DirtyFiles {
     id: number | null,
     baseSize: number,
     mtime: number,
-    name = this.newName(),
+    name = this.newName(baseSize === 0),
   ): Promise<DirtyFile> {
     const file = await StagingFile.create(this.#dir, name, baseSize, this.fs);
     const d = new DirtyFile(id ?? 0, name, file, baseSize, mtime);
@@ -87,9 +87,12 @@ export class DirtyFiles {
     return d;
   }
 
-  /** A fresh staging file name (recorded on a node before the file is made, see Vfs). */
-  newName(): string {
-    return randomUUID();
+  /**
+   * A fresh staging file name (recorded on a node before the file is made, see Vfs); `noBase`: for
+   * a file with no base revision bytes (a new or empty one), which needs no metadata file.
+   */
+  newName(noBase: boolean): string {
+    return noBase ? NO_BASE + randomUUID() : randomUUID();
   }
 
   attach(d: DirtyFile, id: number): void {
@@ -98,9 +101,18 @@ export class DirtyFiles {
     this.#byId.set(id, d);
   }
 
-  /** Reopens the staging file a node records (after a restart); null when it is gone. */
-  async reopen(id: number, name: string, mtime: number, newFile = false): Promise<DirtyFile | null> {
-    const file = await StagingFile.open(this.#dir, name, newFile, this.fs);
+  /**
+   * Reopens the staging file a node records (after a restart); null when it is gone. `size`: the
+   * node's size in the mirror (a staging without a base has no other record of it).
+   */
+  async reopen(
+    id: number,
+    name: string,
+    mtime: number,
+    newFile: boolean,
+    size: number,
+  ): Promise<DirtyFile | null> {
+    const file = await StagingFile.open(this.#dir, name, newFile, this.fs, size);
     if (!file) return null;
     const d = new DirtyFile(id, name, file, file.size, mtime);
     d.reopened = true;
@@ -129,9 +141,8 @@ export class DirtyFiles {
         await this.drop(open.id);
         continue;
       }
-      const f = await StagingFile.open(this.#dir, name, false, this.fs).catch(() => null);
-      if (f) await f.remove();
-      else await removeStaging(this.path(name), this.fs).catch(() => {}); // a new file never persisted
+      // Not open here: its files are only unlinked (a staging without a base has no metadata file).
+      await removeStaging(this.path(name), this.fs, !name.startsWith(NO_BASE)).catch(() => {});
     }
   }
 

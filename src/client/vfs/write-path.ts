@@ -76,14 +76,20 @@ export class WritePath {
 
   async #makeDirty(node: MirrorNode): Promise<DirtyFile> {
     if (node.staging) {
-      const again = await this.#dirty.reopen(node.id, node.staging, node.mtime, node.serverId === null);
+      const again = await this.#dirty.reopen(
+        node.id,
+        node.staging,
+        node.mtime,
+        node.serverId === null,
+        node.size,
+      );
       if (again) return again;
     }
     // The staging is recorded on the node before anything awaits: from then on the node holds a
     // local change, so a remote delete or move applied meanwhile is skipped (the edit wins) instead
     // of removing the node under the change this staging is made for.
     if (!this.#mirror.node(node.id)) throw new FsError('ENOENT', `${node.name} was removed`);
-    const name = this.#dirty.newName();
+    const name = this.#dirty.newName(node.size === 0);
     this.#mirror.updateLocal(node.id, { staging: name });
     try {
       return await this.#dirty.create(node.id, node.size, node.mtime, name);
@@ -197,7 +203,13 @@ export class WritePath {
     let n = 0;
     const lost: { path: string; bytes: number }[] = [];
     for (const node of this.#mirror.stagedNodes()) {
-      const d = await this.#dirty.reopen(node.id, node.staging!, node.mtime, node.serverId === null);
+      const d = await this.#dirty.reopen(
+        node.id,
+        node.staging!,
+        node.mtime,
+        node.serverId === null,
+        node.size,
+      );
       const path = this.#mirror.pathOf(node.id);
       if (!d || path === null) {
         this.#mirror.updateLocal(node.id, { staging: null });

@@ -3,7 +3,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync }
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { removeStaging, StagingFile, type BaseReader } from '../../../../src/client/staging/staging-file.js';
+import {
+  NO_BASE,
+  removeStaging,
+  StagingFile,
+  type BaseReader,
+} from '../../../../src/client/staging/staging-file.js';
 import { prng } from '../../../helpers/prng.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'loft-staging-'));
@@ -140,6 +145,60 @@ t.test('a new file writes no metadata before its first commit point; it reopens 
   t.notOk(existsSync(path.join(dir, 'over.json')), 'removeStaging deletes both files');
   await removeStaging(path.join(dir, 'over')); // and is quiet when they are gone
 });
+
+t.test(
+  'a staging without a base (NO_BASE) has no metadata file: the size the mirror recorded is its record',
+  async (t) => {
+    const name = NO_BASE + 'plain';
+    const meta = path.join(dir, name + '.json');
+    await t.rejects(StagingFile.create(dir, NO_BASE + 'based', 10), /without a base/, 'never over a base');
+    const s = await StagingFile.create(dir, name, 0);
+    const kept = randomBytes(5000);
+    await s.write(0, kept.subarray(0, 1000));
+    await s.write(3000, kept.subarray(3000)); // a hole at [1000, 3000): zeros
+    kept.fill(0, 1000, 3000);
+    await s.persist(); // close: nothing to write here (the mirror records size 5000 with the commit)
+    t.notOk(existsSync(meta), 'no metadata file at a commit point');
+    await s.sync(); // the group commit's fsync: the data only
+    t.notOk(existsSync(meta), 'nor after the fsync');
+    await s.write(5000, randomBytes(700)); // after the last commit point: the process dies here
+    await s.close();
+    t.equal(await StagingFile.open(dir, 'nope-' + name, false, undefined, 5000), null, 'no data file: none');
+    const again = (await StagingFile.open(dir, name, false, undefined, 5000))!;
+    t.equal(again.size, 5000, 'the recorded size');
+    t.equal(again.lostBytes, 0);
+    t.ok(again.complete);
+    const out = Buffer.alloc(5000);
+    t.equal(await again.read(0, out, baseOf(Buffer.alloc(0))), 5000);
+    t.same(out, kept, 'the content of the last commit point, hole and all; the later write dropped');
+    t.equal(statSync(again.path).size, 5000, 'the data file is its size again');
+    await again.truncate(0); // a base-less file truncated stays without metadata
+    await again.persist();
+    t.notOk(existsSync(meta));
+    await again.remove();
+    t.notOk(existsSync(again.path), 'removed');
+    // Before its first commit point the mirror records size 0: it reopens empty, as a new file does.
+    const fresh = await StagingFile.create(dir, name, 0);
+    await fresh.write(0, randomBytes(300));
+    await fresh.close();
+    const empty = (await StagingFile.open(dir, name, false, undefined, 0))!;
+    t.equal(empty.size, 0);
+    t.equal(statSync(empty.path).size, 0);
+    await empty.remove();
+    // A power loss that kept less than the recorded size: the lost bytes are reported and read as zeros.
+    const cut = await StagingFile.create(dir, name, 0);
+    await cut.write(0, randomBytes(4096));
+    await cut.close();
+    truncateSync(cut.path, 1024);
+    const short = (await StagingFile.open(dir, name, false, undefined, 4096))!;
+    t.equal(short.size, 4096);
+    t.equal(short.lostBytes, 3072);
+    const tail = Buffer.alloc(3072, 1);
+    await short.read(1024, tail, baseOf(Buffer.alloc(0)));
+    t.same(tail, Buffer.alloc(3072), 'zeros where the bytes were lost');
+    await short.remove();
+  },
+);
 
 t.test('writes after the last persist are dropped on reopen: the data file is its size again', async (t) => {
   const s = await StagingFile.create(dir, 'crashed', 0);
