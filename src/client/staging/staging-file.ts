@@ -90,12 +90,16 @@ export class StagingFile {
         'INTERNAL',
         `staging ${name} is for a file without a base, not one of ${baseSize} bytes`,
       );
-    // The folder is made when missing, not before every file (one thread-pool hop less a create).
-    const fh = await fs.open(file, 'w+').catch(async (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-      await fs.mkdir(dir, { recursive: true });
-      return fs.open(file, 'w+');
-    });
+    // Opened on this thread (LocalFs.openSync says why). The folder is made when missing, not
+    // before every file.
+    let fh: LocalFile;
+    try {
+      fh = fs.openSync(file, 'w+');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      fs.mkdirSync(dir, { recursive: true });
+      fh = fs.openSync(file, 'w+');
+    }
     const s = new StagingFile(file, fh, { size: baseSize, baseLimit: baseSize, present: [] }, fs, false);
     // A new file's first metadata is its first commit point's (close, fsync): without one, open()
     // finds none and the file is empty, as this one would say. One file write and rename less per

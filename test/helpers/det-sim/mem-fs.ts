@@ -151,6 +151,10 @@ export class MemFs implements LocalFs {
   }
 
   async open(p: string, flags: 'r' | 'r+' | 'w+'): Promise<LocalFile> {
+    return this.openSync(p, flags);
+  }
+
+  openSync(p: string, flags: 'r' | 'r+' | 'w+'): LocalFile {
     const f = flags === 'w+' ? this.#create(p, 'open') : this.#file(p, 'open');
     return new MemFile(f, flags !== 'r', p);
   }

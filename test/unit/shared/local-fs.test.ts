@@ -63,6 +63,33 @@ function contract(name: string, make: () => { fs: LocalFs; root: string; done: (
       await w.close();
     });
 
+    t.test('openSync: the same file as open; after close every call is EBADF', async (t) => {
+      fs.mkdirSync(p('s'), { recursive: true });
+      t.equal(await code(() => fs.openSync(p('s', 'missing', 'f'), 'w+')), 'ENOENT');
+      const f = fs.openSync(p('s', 'f'), 'w+');
+      t.equal(f.writeSync(Buffer.from('abc'), 0, 3, 0), 3);
+      const pending = f.write(Buffer.from('def'), 0, 3, 3); // in flight when close is called
+      const closed = f.close(); // waits for it
+      t.equal((await pending).bytesWritten, 3);
+      await closed;
+      t.same(await fs.readFile(p('s', 'f')), Buffer.from('abcdef'), 'the write in flight landed');
+      t.equal(await code(() => f.writeSync(Buffer.from('x'), 0, 1, 0)), 'EBADF');
+      t.equal(await code(f.write(Buffer.from('x'), 0, 1, 0)), 'EBADF');
+      t.equal(await code(f.read(Buffer.alloc(1), 0, 1, 0)), 'EBADF');
+      t.equal(await code(f.truncate(0)), 'EBADF');
+      t.equal(await code(f.stat()), 'EBADF');
+      t.equal(await code(f.sync()), 'EBADF');
+      t.equal(await code(f.close()), 'EBADF', 'closed once only');
+      const again = fs.openSync(p('s', 'f'), 'w+');
+      t.equal((await again.stat()).size, 0, 'w+ empties the file');
+      await again.truncate(2);
+      const out = Buffer.alloc(2, 9);
+      t.equal((await again.read(out, 0, 2, 0)).bytesRead, 2);
+      t.same(out, Buffer.alloc(2), 'a truncate extends with zeros');
+      await again.sync();
+      await again.close();
+    });
+
     t.test('writeFile, rename over, unlink; open handles keep their file', async (t) => {
       await fs.writeFile(p('a', 'm.tmp'), '{"v":1}');
       fs.writeFileSync(p('a', 'm2.tmp'), Buffer.from('{"v":2}'));
