@@ -1,7 +1,9 @@
 // loft-fuse: Loft's own binding of libfuse 3's low-level API (see native/README.md).
 //
-// Threads. fuse_session_loop_mt runs on a thread of its own and starts libfuse's worker threads.
-// A worker that receives a request copies what JavaScript needs into a Req, queues it on a
+// Threads. By default (jsLoop) the JavaScript thread reads the requests itself and calls the handler
+// directly ("the loop on the JavaScript thread" below); reads of published cache ranges go to reader
+// threads. Otherwise fuse_session_loop_mt runs on a thread of its own and starts libfuse's workers:
+// a worker that receives a request copies what JavaScript needs into a Req, queues it on a
 // thread-safe function and returns to the kernel at once: no FUSE thread ever waits for the
 // JavaScript thread. JavaScript answers later through reply*(req, ...), which calls fuse_reply_*
 // (libfuse allows a reply from any thread). A request JavaScript drops without an answer is answered
@@ -14,12 +16,17 @@
 // has ended and no request is waiting for an answer.
 #include <napi.h>
 #include <fuse_lowlevel.h>
+#include <uv.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
+#include <deque>
 #include <fcntl.h>
 #include <mutex>
+#include <optional>
+#include <thread>
 #include <unistd.h>
 #include <unordered_map>
 #include <cerrno>
@@ -92,6 +99,15 @@ struct Pub {
   std::vector<Seg> segs;    // sorted by start, not overlapping
 };
 
+// A read the JavaScript thread's loop hands to a reader thread (see "the loop on the JavaScript
+// thread" below).
+struct ReadJob {
+  fuse_req_t req;
+  fuse_ino_t ino;
+  uint64_t fh, off;
+  size_t size;
+};
+
 struct Session {
   uint32_t magic = SESSION_MAGIC;
   fuse_session *se = nullptr;
@@ -119,6 +135,19 @@ struct Session {
   std::mutex statsMu;
   std::unordered_map<std::string, uint64_t> hits;  // block hash -> reads served from its file
   uint64_t cachedReads = 0, cachedBytes = 0, cachedFallbacks = 0;
+  // The loop on the JavaScript thread (jsLoop; see there): its poll handle, the handler it calls
+  // directly, the buffer requests are read into, and the reader threads cached reads go to.
+  bool jsLoop = false;
+  uv_poll_t *poll = nullptr;
+  napi_env env = nullptr;
+  Napi::FunctionReference handler;
+  Napi::AsyncContext *asyncCtx = nullptr;
+  fuse_buf fbuf{};
+  std::mutex jobMu;
+  std::condition_variable jobCv;
+  std::deque<ReadJob> jobs;
+  std::vector<std::thread> readers;
+  bool stopping = false;
   Session() {
     pthread_rwlockattr_t a;
     pthread_rwlockattr_init(&a);
@@ -163,6 +192,13 @@ void ReplyErrDirect(Session *s, fuse_req_t req, int err) {
   pthread_rwlock_unlock(&s->lock);
 }
 
+// True on the JavaScript thread while its loop processes requests (jsLoop): a request is then
+// handed to JavaScript by a direct call, not through the thread-safe function.
+thread_local bool tlOnLoop = false;
+// The loop's callback scope (open once a request of the batch reached JavaScript) and its context.
+thread_local std::optional<Napi::CallbackScope> *tlScope = nullptr;
+thread_local Napi::AsyncContext *tlAsync = nullptr;
+
 void Deliver(Session *s, Req *r) {
   const fuse_ctx *ctx = fuse_req_ctx(r->req);
   r->pid = ctx->pid;
@@ -170,6 +206,11 @@ void Deliver(Session *s, Req *r) {
   r->gid = ctx->gid;
   r->s = s;
   s->queued++;
+  if (tlOnLoop) {
+    if (!tlScope->has_value()) tlScope->emplace(Napi::Env(s->env), *tlAsync);
+    CallJs(Napi::Env(s->env), s->handler.Value(), s, r);
+    return;
+  }
   napi_status st = s->tsfn.NonBlockingCall(r, [s](Napi::Env env, Napi::Function fn, Req *r) {
     CallJs(env, fn, s, r);
   });
@@ -436,8 +477,25 @@ void LlCreate(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, 
   Deliver(SessionOf(req), r);
 }
 
+bool HasPub(Session *s, uint64_t fh) {
+  if (s->pubCount.load(std::memory_order_acquire) == 0) return false;
+  pthread_rwlock_rdlock(&s->pubLock);
+  bool has = s->pubs.count(fh) > 0;
+  pthread_rwlock_unlock(&s->pubLock);
+  return has;
+}
+
 void LlRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info *fi) {
-  if (off >= 0 && ServeCached(SessionOf(req), req, fi->fh, size, static_cast<uint64_t>(off))) return;
+  Session *s = SessionOf(req);
+  if (tlOnLoop && off >= 0 && HasPub(s, fi->fh)) {
+    // Served from cache files by a reader thread, not on the JavaScript thread (a pread may wait
+    // for the disk); what it cannot serve it delivers as a worker would.
+    std::lock_guard<std::mutex> g(s->jobMu);
+    s->jobs.push_back({req, ino, fi->fh, static_cast<uint64_t>(off), size});
+    s->jobCv.notify_one();
+    return;
+  }
+  if (off >= 0 && ServeCached(s, req, fi->fh, size, static_cast<uint64_t>(off))) return;
   Req *r = NewReq(req, OP_READ, ino);
   r->fh = fi->fh;
   r->size = size;
@@ -589,9 +647,12 @@ const fuse_lowlevel_ops kOps = [] {
 void MaybeDestroy(Session *s) {
   if (s->destroyed || !s->exited || s->pending > 0 || s->queued.load() > 0) return;
   s->destroyed = true;
-  pthread_join(s->thread, nullptr);
+  if (!s->jsLoop) pthread_join(s->thread, nullptr);
   fuse_session_destroy(s->se);
   s->se = nullptr;
+  free(s->fbuf.mem);
+  s->fbuf.mem = nullptr;
+  s->handler.Reset();
   pthread_rwlock_wrlock(&s->pubLock);
   s->pubs.clear();
   s->pubCount.store(0);
@@ -1056,7 +1117,123 @@ Napi::Value ReplyDir(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), static_cast<double>(added));
 }
 
-// mount(mountpoint, args, handler, {readdirplus, writebackCache}) -> session
+// ---- the loop on the JavaScript thread (jsLoop) ------------------------------------------------------
+//
+// Instead of libfuse's worker threads, the JavaScript thread reads /dev/fuse itself (non-blocking,
+// polled by libuv) and calls the handler directly: a request then crosses two threads (kernel →
+// JavaScript → kernel) instead of three (kernel → worker → JavaScript through the thread-safe
+// function → kernel), which is most of a small request's cost on a 2-CPU VM. Reads of published
+// cache ranges still go to threads of their own (`readers`), so a pread that waits for the disk
+// never holds the JavaScript thread, and reads are served in parallel as before.
+
+void ReaderMain(Session *s) {
+  for (;;) {
+    ReadJob job;
+    {
+      std::unique_lock<std::mutex> g(s->jobMu);
+      s->jobCv.wait(g, [s] { return s->stopping || !s->jobs.empty(); });
+      if (s->jobs.empty()) return;  // stopping, nothing left
+      job = s->jobs.front();
+      s->jobs.pop_front();
+    }
+    if (ServeCached(s, job.req, job.fh, job.size, job.off)) continue;
+    Req *r = NewReq(job.req, OP_READ, job.ino);
+    r->fh = job.fh;
+    r->size = job.size;
+    r->off = static_cast<int64_t>(job.off);
+    Deliver(s, r);  // not on the loop thread: through the thread-safe function
+  }
+}
+
+void EndJsLoop(Session *s) {
+  uv_poll_stop(s->poll);
+  uv_close(reinterpret_cast<uv_handle_t *>(s->poll), [](uv_handle_t *h) {
+    Session *s = static_cast<Session *>(h->data);
+    delete s->asyncCtx;
+    s->asyncCtx = nullptr;
+    delete reinterpret_cast<uv_poll_t *>(h);
+  });
+  {
+    std::lock_guard<std::mutex> g(s->jobMu);
+    s->stopping = true;
+  }
+  s->jobCv.notify_all();
+  for (auto &t : s->readers) t.join();
+  s->readers.clear();
+  // As LoopMain does when libfuse's loop ends (the reads the readers delivered come first).
+  pthread_rwlock_wrlock(&s->lock);
+  s->closed = true;
+  fuse_session_unmount(s->se);
+  pthread_rwlock_unlock(&s->lock);
+  s->tsfn.NonBlockingCall(static_cast<Req *>(nullptr), [s](Napi::Env env, Napi::Function fn, Req *) {
+    if (env == nullptr) return;
+    s->exited = true;
+    fn.Call({Napi::Number::New(env, EV_EXIT), env.Null(), Napi::Number::New(env, 0),
+             Napi::Number::New(env, s->loopResult)});
+    MaybeDestroy(s);
+  });
+  s->tsfn.Release();
+}
+
+// Requests handled per poll event before libuv's other work gets its turn.
+const int LOOP_BATCH = 64;
+// Reader threads of cached reads (libfuse's own loop keeps 4 workers idle).
+const int READERS = 4;
+
+void OnFuseReadable(uv_poll_t *h, int status, int events) {
+  Session *s = static_cast<Session *>(h->data);
+  if (s->closed) return;
+  Napi::Env env(s->env);
+  bool ended = status < 0;
+  {
+    Napi::HandleScope hs(env);
+    // Promise reactions the handlers start run when this scope closes, as after any callback.
+    // Opened by the first request that reaches JavaScript (Deliver): none for those answered here.
+    std::optional<Napi::CallbackScope> cs;
+    tlScope = &cs;
+    tlAsync = s->asyncCtx;
+    tlOnLoop = true;
+    for (int i = 0; i < LOOP_BATCH && !ended; i++) {
+      int res = fuse_session_receive_buf(s->se, &s->fbuf);
+      if (res == -EINTR) continue;
+      if (res == -EAGAIN) break;
+      if (res <= 0) {
+        s->loopResult = res < 0 ? res : 0;
+        ended = true;
+        break;
+      }
+      fuse_session_process_buf(s->se, &s->fbuf);
+      if (fuse_session_exited(s->se)) ended = true;
+    }
+    tlOnLoop = false;
+  }
+  if (ended) EndJsLoop(s);
+}
+
+bool StartJsLoop(Napi::Env env, Session *s, Napi::Function handler) {
+  uv_loop_t *loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) return false;
+  int fd = fuse_session_fd(s->se);
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return false;
+  s->env = env;
+  s->handler = Napi::Persistent(handler);
+  s->asyncCtx = new Napi::AsyncContext(env, "loft-fuse");
+  s->poll = new uv_poll_t;
+  s->poll->data = s;
+  if (uv_poll_init(loop, s->poll, fd) != 0 || uv_poll_start(s->poll, UV_READABLE, OnFuseReadable) != 0) {
+    delete s->poll;  // never started: nothing refers to it
+    s->poll = nullptr;
+    delete s->asyncCtx;
+    s->asyncCtx = nullptr;
+    s->handler.Reset();
+    return false;
+  }
+  for (int i = 0; i < READERS; i++) s->readers.emplace_back(ReaderMain, s);
+  return true;
+}
+
+// mount(mountpoint, args, handler, {readdirplus, writebackCache, jsLoop}) -> session
 Napi::Value Mount(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsString() || !info[1].IsArray() || !info[2].IsFunction())
@@ -1070,6 +1247,7 @@ Napi::Value Mount(const Napi::CallbackInfo &info) {
     Napi::Object o = info[3].As<Napi::Object>();
     if (o.Has("readdirplus")) s->readdirplus = o.Get("readdirplus").ToBoolean().Value();
     if (o.Has("writebackCache")) s->writebackCache = o.Get("writebackCache").ToBoolean().Value();
+    if (o.Has("jsLoop")) s->jsLoop = o.Get("jsLoop").ToBoolean().Value();
   }
   std::vector<char *> argv;
   for (auto &a : args) argv.push_back(a.data());
@@ -1086,7 +1264,8 @@ Napi::Value Mount(const Napi::CallbackInfo &info) {
     throw Napi::Error::New(env, "mounting " + mountpoint + " failed (see the libfuse message above)");
   }
   s->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "loft-fuse", 0, 1);
-  if (pthread_create(&s->thread, nullptr, LoopMain, s) != 0) {
+  if (s->jsLoop ? !StartJsLoop(env, s, info[2].As<Napi::Function>())
+                : pthread_create(&s->thread, nullptr, LoopMain, s) != 0) {
     fuse_session_unmount(s->se);
     fuse_session_destroy(s->se);
     s->tsfn.Release();

@@ -51,7 +51,12 @@ export interface LowlevelBinding {
     mountpoint: string,
     args: string[],
     handler: RequestHandler,
-    options: { readdirplus?: boolean; writebackCache?: boolean },
+    options: {
+      readdirplus?: boolean;
+      writebackCache?: boolean;
+      /** Requests read and answered on the JavaScript thread (native/loft-fuse.cc, jsLoop). */
+      jsLoop?: boolean;
+    },
   ): Session;
   umountDetach(mountpoint: string): number;
   notifyInvalEntry(session: Session, parent: number, name: string): Promise<number>;

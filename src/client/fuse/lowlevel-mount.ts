@@ -13,16 +13,14 @@
  * ESTALE when the file is gone; it never serves another file. fstat(2) and ftruncate(2) name their
  * handle and are answered from it.
  *
- * Concurrency: requests arrive on the JavaScript thread one at a time (the binding queues them from
- * its FUSE threads and never blocks them); the tables change only synchronously in a handler, so a
- * reply and the table change it implies (a lookup count) happen in the same turn, before any later
- * forget is handled. Every request is answered exactly once: async handlers race a timeout
- * (READ_TIMEOUT_MS / META_TIMEOUT_MS, as fuse-native's) and a late result is dropped.
+ * Concurrency: requests arrive on the JavaScript thread one at a time (it reads them from /dev/fuse
+ * itself: native/README.md, "The request loop"); tables change only synchronously in a handler, so a
+ * reply and the table change it implies (a lookup count) happen in one turn, before a later forget.
+ * Every request is answered once: async handlers race a timeout and a late result is dropped.
  *
- * Options (see native/README.md for the measurements): max_write and max_pages 1 MiB (libfuse 3
- * negotiates 256 pages when the kernel allows it), readdirplus, atomic O_TRUNC, no auto_inval_data
- * (the drive decides per open: Vfs.cacheMode → keep_cache / direct_io), kernel invalidation always
- * on, so attributes are kept ATTR_TIMEOUT_S.
+ * Options (native/README.md has the measurements): max_write and max_pages 1 MiB, readdirplus, atomic
+ * O_TRUNC, no auto_inval_data (the drive decides per open: Vfs.cacheMode → keep_cache / direct_io),
+ * kernel invalidation always on, so attributes are kept ATTR_TIMEOUT_S.
  */
 import path from 'node:path';
 import type { Timers } from '../../shared/clock.js';
@@ -97,6 +95,8 @@ export class LowlevelMount implements DriveMount {
   #reads = 0;
   /** What INIT negotiated (max_write, capabilities): for tests and the startup log. */
   init: Record<string, number> | null = null;
+  /** The JavaScript thread reads the requests (native/README.md); LOFT_FUSE_LOOP=threads: not. */
+  readonly jsLoop = process.env.LOFT_FUSE_LOOP !== 'threads';
 
   readonly #table = new NodeTable();
   readonly #dirs: DirHandles;
@@ -133,6 +133,7 @@ export class LowlevelMount implements DriveMount {
 
   info(): Record<string, number | boolean> {
     return {
+      jsLoop: this.jsLoop,
       maxWrite: this.init?.maxWrite ?? 0,
       readaheadKb: this.#readaheadKb,
       protoMinor: this.init?.protoMinor ?? 0,
@@ -166,7 +167,8 @@ export class LowlevelMount implements DriveMount {
       };
     });
     try {
-      this.#session = this.#b.mount(this.mountpoint, args, this.#handle, { readdirplus: true });
+      const options = { readdirplus: true, jsLoop: this.jsLoop };
+      this.#session = this.#b.mount(this.mountpoint, args, this.#handle, options);
     } catch (err) {
       this.#onInit();
       throw new LoftError('BAD_REQUEST', `cannot mount ${this.mountpoint}: ${(err as Error).message}`);
