@@ -63,7 +63,7 @@ import { childPath, NodeTable, StaleNode } from './node-table.js';
 
 /** Attributes may be kept long: every remote change drops what it touched (kernel-cache.ts). */
 export const ATTR_TIMEOUT_S = 10;
-const EIO = 5;
+const [EIO, ENOENT] = [5, 2];
 /**
  * The kernel's readahead for the mount (KiB): one request of max_pages (1 MiB). The kernel starts a
  * FUSE mount at 128 KiB and INIT can only lower it, so as root the mount raises it through sysfs
@@ -97,7 +97,6 @@ export class LowlevelMount implements DriveMount {
   init: Record<string, number> | null = null;
   /** The JavaScript thread reads the requests (native/README.md); LOFT_FUSE_LOOP=threads: not. */
   readonly jsLoop = process.env.LOFT_FUSE_LOOP !== 'threads';
-
   readonly #table = new NodeTable();
   readonly #dirs: DirHandles;
   /** Reads the binding answers from cache files by itself (cached-reads.ts). */
@@ -287,7 +286,8 @@ export class LowlevelMount implements DriveMount {
         }
         case OP.LOOKUP: {
           p = childPath(this.#table.path(ino), a as string);
-          const st = this.#vfs.getattr(p);
+          const st = this.#vfs.lookupStat(p); // null: no such name (a `tar x` looks each name up first)
+          if (!st) return void this.#b.replyErr(req, ENOENT);
           const id = this.#table.looked(ino, a as string, st.ino);
           this.#b.replyEntry(req, id, packStat(st), ATTR_TIMEOUT_S, ENTRY_TIMEOUT_S);
           return;

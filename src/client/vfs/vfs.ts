@@ -24,6 +24,7 @@
  */
 import type { Timers } from '../../shared/clock.js';
 import { FsError, LoftError } from '../../shared/errors.js';
+import { MAX_NAME_BYTES } from '../../shared/paths.js';
 import type { DiskBlockCache } from '../cache/disk-block-cache.js';
 import type { Hydrator } from '../hydrate/hydrator.js';
 import { Attributes } from './attributes.js';
@@ -187,6 +188,17 @@ export class Vfs {
 
   getattr(path: string): Stat {
     return this.#stat(this.#resolve(path));
+  }
+
+  /**
+   * getattr for a lookup by name: null when nothing is there (no error is made: most lookups of a
+   * `tar x` or a build are of names not made yet); a name too long still throws (ENAMETOOLONG).
+   */
+  lookupStat(path: string): Stat | null {
+    const node = this.#mirror.lookup(path);
+    if (node) return this.#stat(node);
+    if (Buffer.byteLength(path.slice(path.lastIndexOf('/') + 1)) > MAX_NAME_BYTES) this.#resolve(path);
+    return null;
   }
 
   /** Where the file with local key `key` is now; null when it is gone. */

@@ -195,6 +195,22 @@ async function deleteOnServer(id: number) {
   return del.body.deleted;
 }
 
+t.test(
+  'lookupStat: the stat of what is there, null for a missing name, ENAMETOOLONG as getattr',
+  async (t) => {
+    const vfs = core.vfs;
+    await vfs.mkdir('/look', 0o755);
+    const fh = await vfs.create('/look/here', 0o640);
+    await vfs.release(fh);
+    t.same(vfs.lookupStat('/look/here'), vfs.getattr('/look/here'), 'the same stat as getattr');
+    t.equal(vfs.lookupStat('/look/missing'), null, 'a missing name: null, nothing thrown');
+    t.equal(vfs.lookupStat('/nowhere/missing'), null, 'in a missing folder too');
+    const long = '/look/' + 'x'.repeat(256);
+    t.throws(() => vfs.lookupStat(long), /name too long/);
+    t.throws(() => vfs.getattr(long), /name too long/, 'as getattr says');
+  },
+);
+
 t.test('utimens with a fraction of a millisecond: kept in whole ms, and it reaches the server', async (t) => {
   const id = await committedFile('/frac-time.txt', Buffer.from('x'));
   const mtime = Date.UTC(2025, 5, 1, 12, 0, 0) + 0.75;
