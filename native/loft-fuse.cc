@@ -794,6 +794,26 @@ void CallJs(Napi::Env env, Napi::Function fn, Session *s, Req *r) {
   }
 }
 
+// The mount is gone (the kernel aborted the connection), and the loop that read its requests has
+// ended (either kind). Closes the descriptor with no reply or notification in flight (later replies
+// then fail on fd -1 and only free their request); JavaScript hears EV_EXIT after every request
+// queued before it (the queue is unbounded: this never waits), and the session goes once no request
+// awaits an answer.
+void LoopEnded(Session *s) {
+  pthread_rwlock_wrlock(&s->lock);
+  s->closed = true;
+  fuse_session_unmount(s->se);
+  pthread_rwlock_unlock(&s->lock);
+  s->tsfn.NonBlockingCall(static_cast<Req *>(nullptr), [s](Napi::Env env, Napi::Function fn, Req *) {
+    if (env == nullptr) return;
+    s->exited = true;
+    fn.Call({Napi::Number::New(env, EV_EXIT), env.Null(), Napi::Number::New(env, 0),
+             Napi::Number::New(env, s->loopResult)});
+    MaybeDestroy(s);
+  });
+  s->tsfn.Release();
+}
+
 void *LoopMain(void *arg) {
   Session *s = static_cast<Session *>(arg);
   fuse_loop_config *cfg = fuse_loop_cfg_create();
@@ -803,20 +823,7 @@ void *LoopMain(void *arg) {
   fuse_loop_cfg_set_max_threads(cfg, 16);
   s->loopResult = fuse_session_loop_mt(s->se, cfg);
   fuse_loop_cfg_destroy(cfg);
-  // The mount is gone (the kernel aborted the connection). Close the descriptor with no reply or
-  // notification in flight; later replies then fail on fd -1 and only free their request.
-  pthread_rwlock_wrlock(&s->lock);
-  s->closed = true;
-  fuse_session_unmount(s->se);
-  pthread_rwlock_unlock(&s->lock);
-  s->tsfn.BlockingCall(static_cast<Req *>(nullptr), [s](Napi::Env env, Napi::Function fn, Req *) {
-    if (env == nullptr) return;
-    s->exited = true;
-    fn.Call({Napi::Number::New(env, EV_EXIT), env.Null(), Napi::Number::New(env, 0),
-             Napi::Number::New(env, s->loopResult)});
-    MaybeDestroy(s);
-  });
-  s->tsfn.Release();
+  LoopEnded(s);
   return nullptr;
 }
 
@@ -1160,19 +1167,7 @@ void EndJsLoop(Session *s) {
   s->jobCv.notify_all();
   for (auto &t : s->readers) t.join();
   s->readers.clear();
-  // As LoopMain does when libfuse's loop ends (the reads the readers delivered come first).
-  pthread_rwlock_wrlock(&s->lock);
-  s->closed = true;
-  fuse_session_unmount(s->se);
-  pthread_rwlock_unlock(&s->lock);
-  s->tsfn.NonBlockingCall(static_cast<Req *>(nullptr), [s](Napi::Env env, Napi::Function fn, Req *) {
-    if (env == nullptr) return;
-    s->exited = true;
-    fn.Call({Napi::Number::New(env, EV_EXIT), env.Null(), Napi::Number::New(env, 0),
-             Napi::Number::New(env, s->loopResult)});
-    MaybeDestroy(s);
-  });
-  s->tsfn.Release();
+  LoopEnded(s);  // after the reads the readers delivered
 }
 
 // Requests handled per poll event before libuv's other work gets its turn.
