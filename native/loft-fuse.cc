@@ -1216,8 +1216,15 @@ bool StartJsLoop(Napi::Env env, Session *s, Napi::Function handler) {
   s->asyncCtx = new Napi::AsyncContext(env, "loft-fuse");
   s->poll = new uv_poll_t;
   s->poll->data = s;
-  if (uv_poll_init(loop, s->poll, fd) != 0 || uv_poll_start(s->poll, UV_READABLE, OnFuseReadable) != 0) {
-    delete s->poll;  // never started: nothing refers to it
+  bool polled = uv_poll_init(loop, s->poll, fd) == 0;
+  if (!polled || uv_poll_start(s->poll, UV_READABLE, OnFuseReadable) != 0) {
+    // An initialized handle is libuv's until closed; one that is not can go at once.
+    if (polled) {
+      uv_close(reinterpret_cast<uv_handle_t *>(s->poll),
+               [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
+    } else {
+      delete s->poll;
+    }
     s->poll = nullptr;
     delete s->asyncCtx;
     s->asyncCtx = nullptr;
