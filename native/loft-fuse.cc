@@ -42,6 +42,8 @@
 namespace loft {
 // native/block-io.cc: SHA-256 and cache-file writes on libuv's thread pool.
 void InitBlockIo(Napi::Env env, Napi::Object exports);
+// native/cdc.cc: content-defined chunk boundaries (fastcdc 1.0.5's, faster than its wasm build).
+void InitCdc(Napi::Env env, Napi::Object exports);
 }  // namespace loft
 
 namespace {
@@ -1482,6 +1484,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("replyXattr", Napi::Function::New(env, ReplyXattr));
   exports.Set("replyDir", Napi::Function::New(env, ReplyDir));
   loft::InitBlockIo(env, exports);
+  loft::InitCdc(env, exports);
   return exports;
 }
 

@@ -1,5 +1,6 @@
 // Chunk + hash throughput of the write path (FastCDC 256K/1M/4M + SHA-256) against the machine's
-// limits on the same data: reading the file, SHA-256 alone, FastCDC alone. Medians of --runs.
+// limits on the same data: reading the file, SHA-256 alone, FastCDC alone; each chunking engine
+// (chunk/cdc.ts: the binding's and fastcdc-wasm) in the same run. Medians of --runs.
 // Usage: node scripts/bench/chunk.mjs [--runs 5] [--size 1024]   (size in MiB; needs npx tsc -p .)
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -7,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { chunkFile } from '../../src/client/chunk/chunk-file.js';
 import { ChunkWorkerPool } from '../../src/client/chunk/chunk-worker-pool.js';
-import { chunkStarts, DEFAULT_CHUNK_PARAMS } from '../../src/client/chunk/streaming-chunker.js';
+import { defaultCdc, nativeCdc, wasmCdc } from '../../src/client/chunk/cdc.js';
+import { DEFAULT_CHUNK_PARAMS } from '../../src/client/chunk/streaming-chunker.js';
 import { parseFlags } from './lib/cli.js';
 import { runBench } from './lib/main.js';
 import { machineLoad } from './lib/report.js';
@@ -36,10 +38,16 @@ runBench('chunk', async ({ work }) => {
           .update(data.subarray(o, o + (1 << 20)))
           .digest();
     },
-    'FastCDC alone (whole buffer in wasm)': () => chunkStarts(data, DEFAULT_CHUNK_PARAMS).length,
-    'Loft chunkFile: streaming chunk + hash': () => chunkFile(file),
-    'Loft ChunkWorkerPool (worker thread, started beforehand)': () => pool.chunk(file),
+    'FastCDC alone, fastcdc-wasm (whole buffer)': () => wasmCdc.starts(data, DEFAULT_CHUNK_PARAMS).length,
+    'Loft chunkFile, fastcdc-wasm: streaming chunk + hash': () => chunkFile(file, undefined, { cdc: wasmCdc }),
   };
+  const native = nativeCdc();
+  if (native) {
+    rows['FastCDC alone, native (whole buffer)'] = () => native.starts(data, DEFAULT_CHUNK_PARAMS).length;
+    rows['Loft chunkFile, native: streaming chunk + hash'] = () => chunkFile(file, undefined, { cdc: native });
+  }
+  rows[`Loft ChunkWorkerPool (worker thread, started beforehand; ${defaultCdc().kind})`] = () =>
+    pool.chunk(file);
   try {
     await pool.chunk(file); // start the worker and load its wasm outside the timings
     console.log(`Chunk + hash, ${sizeMiB} MiB random file, ${runs} runs (median MB/s)\n`);

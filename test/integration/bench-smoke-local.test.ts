@@ -19,7 +19,9 @@ const SMOKES: Smoke[] = [
     args: ['--runs', '1', '--size', '4'],
     expect: [
       /^\| what \| median MB\/s \| runs \|$/m,
-      /^\| Loft chunkFile: streaming chunk \+ hash \| \d+ \| \d+ \|$/m,
+      /^\| Loft chunkFile, fastcdc-wasm: streaming chunk \+ hash \| \d+ \| \d+ \|$/m,
+      /^\| Loft chunkFile, native: streaming chunk \+ hash \| \d+ \| \d+ \|$/m,
+      /^\| Loft ChunkWorkerPool \(worker thread, started beforehand; native\) \| \d+ \| \d+ \|$/m,
     ],
   },
   {

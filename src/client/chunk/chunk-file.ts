@@ -1,15 +1,16 @@
 /**
  * chunkFile: FastCDC chunks of a file with their SHA-256, streaming with bounded memory.
  *
- * The file is read straight into a region of the chunker's wasm memory laid out as
- * [carry room | window] and chunked in place: no copy into and out of wasm per window (the stock
- * glue copies the whole window in and back out, and the streaming wrapper concatenates the carry:
- * together ~30% of the thread's time, profiled). Chunk finality follows the same rule as
+ * The file is read straight into a region laid out as [carry room | window] and chunked in place:
+ * a Buffer the native chunker reads (cdc.ts), or, with the wasm engine, a region of the chunker's
+ * wasm memory, so that no window is copied into and out of wasm (the stock glue copies the whole
+ * window in and back out, and the streaming wrapper concatenates the carry: together ~30% of the
+ * thread's time, profiled). Chunk finality follows the same rule as
  * StreamingChunker (a chunk is final once `max` bytes follow its start, or at end of file), so the
  * boundaries equal whole-buffer chunking; the carried tail (< max bytes) is moved to the front.
  *
  * The next window is read on the thread pool while this one is chunked and hashed (SHA-256 on this
- * thread, straight from wasm memory: WebCrypto's async digest measured slower, its per-call copy
+ * thread, straight from the region: WebCrypto's async digest measured slower, its per-call copy
  * and job setup costing as much as hashing). Memory: two regions of (max + window) bytes.
  *
  * StreamingChunker is the same rule for any stream of bytes; this is its specialisation for files,
@@ -22,6 +23,7 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { nodeFs, type LocalFs } from '../../shared/local-fs.js';
 import type { BlockRef } from '../../shared/protocol.js';
+import { defaultCdc, type Cdc } from './cdc.js';
 import { DEFAULT_CHUNK_PARAMS, type ChunkParams } from './streaming-chunker.js';
 
 /** Bytes read per step: a few max-size chunks, so most of each window is final. */
@@ -58,6 +60,33 @@ function startsInPlace(ptr: number, len: number, p: ChunkParams): number[] {
   }
 }
 
+/** A region a file window is read into and chunked in place. */
+interface Region {
+  /** Its bytes now: wasm memory is replaced when it grows, so take a new view after any wasm call. */
+  view(): Uint8Array;
+  /** Chunk starts of view()[at, at + len) as a whole input. */
+  starts(at: number, len: number, p: ChunkParams): number[];
+  free(): void;
+}
+
+function wasmRegion(size: number): Region {
+  const ptr = wasm.__wbindgen_malloc(size);
+  return {
+    view: () => new Uint8Array(wasm.memory.buffer, ptr, size),
+    starts: (at, len, p) => startsInPlace(ptr + at, len, p),
+    free: () => wasm.__wbindgen_free(ptr, size),
+  };
+}
+
+function bufferRegion(size: number, cdc: Cdc): Region {
+  const buf = Buffer.allocUnsafeSlow(size);
+  return {
+    view: () => buf,
+    starts: (at, len, p) => cdc.starts(buf.subarray(at, at + len), p),
+    free: () => {},
+  };
+}
+
 export interface ChunkedFile {
   blocks: BlockRef[];
   size: number;
@@ -71,6 +100,8 @@ export interface ChunkOptions {
   onBlocks?: (blocks: BlockRef[]) => void;
   /** Stops between windows (the upload it served was given up); the promise rejects. */
   signal?: AbortSignal;
+  /** The chunking engine (default: cdc.ts's defaultCdc). */
+  cdc?: Cdc;
 }
 
 export async function chunkFile(
@@ -81,17 +112,19 @@ export async function chunkFile(
   fs: LocalFs = nodeFs,
 ): Promise<ChunkedFile> {
   const room = params.max; // the carry is always shorter than max
-  const region = room + READ_WINDOW;
+  const regionSize = room + READ_WINDOW;
+  const cdc = options.cdc ?? defaultCdc();
+  const region = () => (cdc.kind === 'wasm' ? wasmRegion(regionSize) : bufferRegion(regionSize, cdc));
   // Two regions: the next window is read (thread pool) while this one is chunked and hashed.
-  const regions = [wasm.__wbindgen_malloc(region), wasm.__wbindgen_malloc(region)];
+  const regions = [region(), region()] as const;
   const fh = await fs.open(path, 'r');
   const blocks: BlockRef[] = [];
 
   /** Reads up to one window at `offset` into region `r`; re-reads if wasm memory moved meanwhile. */
-  const readWindow = async (r: number, offset: number): Promise<number> => {
+  const readWindow = async (r: Region, offset: number): Promise<number> => {
     for (;;) {
-      const buffer = wasm.memory.buffer;
-      const window = new Uint8Array(buffer, r + room, READ_WINDOW);
+      const bytes = r.view();
+      const window = bytes.subarray(room, room + READ_WINDOW);
       let got = 0;
       while (got < READ_WINDOW) {
         const { bytesRead } = await fh.read(window, got, READ_WINDOW - got, offset + got);
@@ -100,7 +133,7 @@ export async function chunkFile(
       }
       // Growing wasm memory replaces its ArrayBuffer; bytes read into the old one must be read
       // again (never chunk or hash a window that might not hold the file's bytes).
-      if (wasm.memory.buffer === buffer) return got;
+      if (r.view().buffer === bytes.buffer) return got;
     }
   };
 
@@ -108,18 +141,19 @@ export async function chunkFile(
   let carry = 0;
   let cur = 0;
   try {
-    let reading = readWindow(regions[0]!, 0);
+    let reading = readWindow(regions[0], 0);
     for (;;) {
       const got = await reading;
       options.signal?.throwIfAborted();
       size += got;
       const eof = got < READ_WINDOW;
       if (!eof) reading = readWindow(regions[cur ^ 1]!, size);
-      const start = regions[cur]! + room - carry;
+      const here = regions[cur]!;
+      const start = room - carry;
       const len = carry + got;
       if (len === 0) break;
-      const starts = startsInPlace(start, len, params);
-      const mem = new Uint8Array(wasm.memory.buffer, start, len);
+      const starts = here.starts(start, len, params);
+      const mem = here.view().subarray(start, start + len);
       let keepFrom = len;
       const found = blocks.length;
       for (let i = 0; i < starts.length; i++) {
@@ -135,16 +169,12 @@ export async function chunkFile(
       if (eof) break;
       // Move the carried tail in front of the next window (already being read into the other region).
       carry = len - keepFrom;
-      const next = regions[cur ^ 1]! + room - carry;
-      new Uint8Array(wasm.memory.buffer).set(
-        new Uint8Array(wasm.memory.buffer, start + keepFrom, carry),
-        next,
-      );
+      regions[cur ^ 1]!.view().set(mem.subarray(keepFrom), room - carry);
       cur ^= 1;
     }
   } finally {
     await fh.close();
-    for (const r of regions) wasm.__wbindgen_free(r, region);
+    for (const r of regions) r.free();
   }
   return { blocks, size };
 }

@@ -179,8 +179,11 @@ export const ENODATA = 61;
 export const ETIMEDOUT = 110;
 export const ENOSYS = 38;
 
-/** Where the binding is built (native/build/Release), found from this file in src/ or dist/src/. */
-function bindingPath(): string | null {
+/**
+ * Where the binding is built (native/build/Release), found from this file in src/ or dist/src/.
+ * Also what loads its block I/O (hydrate/block-io.ts) and chunker (chunk/cdc.ts).
+ */
+export function bindingPath(): string | null {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
     const candidate = path.join(dir, 'native', 'build', 'Release', 'loft_fuse.node');

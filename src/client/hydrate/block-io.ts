@@ -8,12 +8,10 @@
  * open/write/close ~10% more (profile in the README, "Cold sequential read"); moving them to the
  * thread pool did not pay on 2 cores (see defaultBlockIo).
  */
-import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sha256hex } from '../../shared/hash.js';
+import { bindingPath } from '../fuse/lowlevel-binding.js';
 
 export interface BlockIo {
   /** Lower-case hex SHA-256 of the bytes. */
@@ -42,17 +40,13 @@ let native: BlockIo | null | undefined;
 export function nativeBlockIo(): BlockIo | null {
   if (native !== undefined) return native;
   native = null;
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++, dir = path.dirname(dir)) {
-    const file = path.join(dir, 'native', 'build', 'Release', 'loft_fuse.node');
-    if (!existsSync(file)) continue;
-    try {
-      const { sha256, writeFile } = createRequire(import.meta.url)(file) as NativeBlockIo;
-      if (sha256 && writeFile) native = { sha256, writeFile, kind: 'native' };
-    } catch {
-      // Not loadable here (no libfuse 3): node's
-    }
-    break;
+  const file = bindingPath();
+  if (!file) return native;
+  try {
+    const { sha256, writeFile } = createRequire(import.meta.url)(file) as NativeBlockIo;
+    if (sha256 && writeFile) native = { sha256, writeFile, kind: 'native' };
+  } catch {
+    // Not loadable here (no libfuse 3): node's
   }
   return native;
 }
