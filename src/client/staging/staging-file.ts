@@ -47,7 +47,8 @@ const FILL_PIECE = 4 * 1024 * 1024;
 /** The name prefix of a staging with no base and no metadata file (see the top of this file). */
 export const NO_BASE = 'n-';
 
-const hasNoBase = (file: string): boolean => path.basename(file).startsWith(NO_BASE);
+/** Whether a staging file (path or name) has no base, so no metadata file (NO_BASE). */
+export const hasNoBase = (file: string): boolean => path.basename(file).startsWith(NO_BASE);
 
 export class StagingFile {
   readonly path: string;
@@ -59,6 +60,8 @@ export class StagingFile {
   readonly #present: ByteRanges;
   /** The metadata file exists (a staging over a base, or one opened from it). */
   #metaOnDisk: boolean;
+  /** Named NO_BASE: its size is its whole metadata (see the top of this file). */
+  readonly #noBase: boolean;
 
   private constructor(
     file: string,
@@ -70,6 +73,7 @@ export class StagingFile {
     this.#fs = fs;
     this.path = file;
     this.#metaOnDisk = metaOnDisk;
+    this.#noBase = hasNoBase(file);
     this.#meta = file + '.json';
     this.#fh = fh;
     this.#size = meta.size;
@@ -252,7 +256,7 @@ export class StagingFile {
   persist(durable = false): Promise<void> {
     // No base: nothing to write (its size goes to the mirror with the commit queued; durable()
     // then fsyncs the data with the group: GroupSync).
-    if (!this.#metaOnDisk && hasNoBase(this.path)) return durable ? this.sync() : Promise.resolve();
+    if (!this.#metaOnDisk && this.#noBase) return durable ? this.sync() : Promise.resolve();
     const run = this.#persisted.then(() => this.#persist(durable));
     this.#persisted = run.catch(() => undefined);
     return run;
@@ -310,7 +314,7 @@ export class StagingFile {
   async remove(): Promise<void> {
     this.#removed = true;
     await this.#fh.close().catch(() => {});
-    await removeStaging(this.path, this.#fs, this.#metaOnDisk || !hasNoBase(this.path));
+    await removeStaging(this.path, this.#fs, this.#metaOnDisk || !this.#noBase);
   }
 
   async #readFully(out: Buffer, offset: number): Promise<void> {

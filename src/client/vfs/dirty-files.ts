@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { nodeFs, type LocalFs } from '../../shared/local-fs.js';
-import { NO_BASE, removeStaging, StagingFile } from '../staging/staging-file.js';
+import { hasNoBase, NO_BASE, removeStaging, StagingFile } from '../staging/staging-file.js';
 
 export class DirtyFile {
   /** Open handles that reference this staging (readers and writers). */
@@ -142,7 +142,7 @@ export class DirtyFiles {
         continue;
       }
       // Not open here: its files are only unlinked (a staging without a base has no metadata file).
-      await removeStaging(this.path(name), this.fs, !name.startsWith(NO_BASE)).catch(() => {});
+      await removeStaging(this.path(name), this.fs, !hasNoBase(name)).catch(() => {});
     }
   }
 
