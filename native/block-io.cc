@@ -7,10 +7,13 @@
 #include <openssl/evp.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <fcntl.h>
 #include <string>
 #include <unistd.h>
+#include <utility>
+#include <vector>
 
 namespace loft {
 
@@ -56,6 +59,81 @@ class Sha256Job : public BufferJob {
 
  private:
   std::string hex_;
+};
+
+// hashBlock(buffers, pieceSize) -> Promise<{hash, pieces}>: the lowercase hex SHA-256 of the
+// buffers' bytes in order, and the 32-byte SHA-256 of each pieceSize piece of them, concatenated
+// (the server's piece table, block-codec.ts). The server hashes uploaded blocks here, off its
+// JavaScript thread (blockstore/block-body.ts). The buffers are held until the job is done.
+class HashBlockJob : public Napi::AsyncWorker {
+ public:
+  HashBlockJob(Napi::Env env, Napi::Array buffers, size_t pieceSize)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        ref_(Napi::Persistent(buffers)),
+        pieceSize_(pieceSize) {
+    for (uint32_t i = 0; i < buffers.Length(); i++) {
+      auto b = buffers.Get(i).As<Napi::Buffer<uint8_t>>();
+      parts_.push_back({b.Data(), b.Length()});
+    }
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    EVP_MD_CTX *whole = EVP_MD_CTX_new();
+    EVP_MD_CTX *piece = EVP_MD_CTX_new();
+    bool ok = whole && piece && EVP_DigestInit_ex(whole, EVP_sha256(), nullptr) == 1;
+    size_t inPiece = 0;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    for (const auto &part : parts_) {
+      for (size_t at = 0; ok && at < part.second;) {
+        if (inPiece == 0) ok = EVP_DigestInit_ex(piece, EVP_sha256(), nullptr) == 1;
+        size_t take = std::min(pieceSize_ - inPiece, part.second - at);
+        ok = ok && EVP_DigestUpdate(whole, part.first + at, take) == 1 &&
+             EVP_DigestUpdate(piece, part.first + at, take) == 1;
+        at += take;
+        inPiece += take;
+        if (ok && inPiece == pieceSize_) {
+          ok = EVP_DigestFinal_ex(piece, md, &n) == 1;
+          pieces_.append(reinterpret_cast<char *>(md), n);
+          inPiece = 0;
+        }
+      }
+    }
+    if (ok && inPiece > 0) {
+      ok = EVP_DigestFinal_ex(piece, md, &n) == 1;
+      pieces_.append(reinterpret_cast<char *>(md), n);
+    }
+    ok = ok && EVP_DigestFinal_ex(whole, md, &n) == 1;
+    EVP_MD_CTX_free(whole);
+    EVP_MD_CTX_free(piece);
+    if (!ok) {
+      SetError("SHA-256 failed");
+      return;
+    }
+    static const char digits[] = "0123456789abcdef";
+    hex_.resize(n * 2);
+    for (unsigned int i = 0; i < n; i++) {
+      hex_[2 * i] = digits[md[i] >> 4];
+      hex_[2 * i + 1] = digits[md[i] & 15];
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("hash", Napi::String::New(env, hex_));
+    o.Set("pieces", Napi::Buffer<char>::Copy(env, pieces_.data(), pieces_.size()));
+    deferred_.Resolve(o);
+  }
+  void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Napi::Reference<Napi::Array> ref_;
+  std::vector<std::pair<const uint8_t *, size_t>> parts_;
+  size_t pieceSize_;
+  std::string hex_;
+  std::string pieces_;
 };
 
 // writeFile(path, buffer) -> Promise<void>: creates or truncates the file and writes the buffer;
@@ -108,6 +186,21 @@ Napi::Value Sha256(const Napi::CallbackInfo &info) {
   return p;
 }
 
+Napi::Value HashBlock(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsNumber())
+    throw Napi::TypeError::New(env, "hashBlock: expected an array of Buffers and a piece size");
+  auto buffers = info[0].As<Napi::Array>();
+  for (uint32_t i = 0; i < buffers.Length(); i++)
+    if (!buffers.Get(i).IsBuffer()) throw Napi::TypeError::New(env, "hashBlock: expected an array of Buffers");
+  double pieceSize = info[1].As<Napi::Number>().DoubleValue();
+  if (!(pieceSize >= 1 && pieceSize <= 1 << 30)) throw Napi::RangeError::New(env, "hashBlock: bad piece size");
+  auto *job = new HashBlockJob(env, buffers, static_cast<size_t>(pieceSize));
+  Napi::Promise p = job->Promise();
+  job->Queue();
+  return p;
+}
+
 Napi::Value WriteFile(const Napi::CallbackInfo &info) {
   if (info.Length() < 2 || !info[0].IsString() || !info[1].IsBuffer())
     throw Napi::TypeError::New(info.Env(), "writeFile: expected a path and a Buffer");
@@ -121,6 +214,7 @@ Napi::Value WriteFile(const Napi::CallbackInfo &info) {
 
 void InitBlockIo(Napi::Env env, Napi::Object exports) {
   exports.Set("sha256", Napi::Function::New(env, Sha256));
+  exports.Set("hashBlock", Napi::Function::New(env, HashBlock));
   exports.Set("writeFile", Napi::Function::New(env, WriteFile));
 }
 

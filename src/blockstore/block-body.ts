@@ -11,6 +11,12 @@
  * (`release`). The HTTP parser's own chunk buffers remain (node allocates one per read): they are
  * what still drives the server's GC during an upload.
  *
+ * With a BlockHasher (the server's, where the native binding is built: native/block-io.cc
+ * `hashBlock`), a body is not hashed as it arrives but once it has all arrived (`finish`), on libuv's
+ * thread pool: the server's JavaScript thread, which parses every upload, was the one busy thread
+ * of a big upload's send phase (a third of the machine idle meanwhile, issue 17), and hashing was
+ * ~40% of its work per block. The bytes are then read once more, from the slabs.
+ *
  * The hashes are this process's own: a BlockBody can only say what its bytes are, so a store may
  * trust `digest` instead of hashing the bytes again. `slabs` hands a store the bytes without a copy,
  * valid until `release`; `bytes` is a copy the caller may keep.
@@ -18,6 +24,19 @@
 import { createHash, type Hash } from 'node:crypto';
 import { LoftError } from '../shared/errors.js';
 import { PIECE_SIZE } from '../shared/hash.js';
+import { optionalBinding } from '../shared/native-binding.js';
+
+/** Hashes a block's bytes (in order) whole and by `pieceSize` piece, off this thread. */
+export type BlockHasher = (
+  buffers: Buffer[],
+  pieceSize: number,
+) => Promise<{ hash: string; pieces: Buffer }>;
+
+/** The binding's hasher (native/block-io.cc), or null where it is not built or does not load. */
+export function nativeBlockHasher(): BlockHasher | null {
+  const { hashBlock } = (optionalBinding() ?? {}) as { hashBlock?: BlockHasher };
+  return hashBlock ?? null;
+}
 
 const PIECE_HASH_SIZE = 32;
 /** Bytes per slab: 4 pieces; an average 1 MiB block takes 4, the 8 MiB limit 32 (one writev). */
@@ -54,22 +73,32 @@ export class BlockBody {
   #slabs: Buffer[] = [];
   #fill = 0;
   #released = false;
-  readonly #whole: Hash = createHash('sha256');
+  readonly #whole: Hash | null;
   readonly #pieces: Buffer[] = [];
+  /** The piece table, when a hasher made it (else the concatenation of #pieces). */
+  #table: Buffer | null = null;
   #piece: Hash | null = null;
   /** Bytes in the current piece. */
   #inPiece = 0;
   #size = 0;
   #digest: string | null = null;
 
-  /** `pool`: where slabs come from and go back to (a private one when none is given). */
-  constructor(private readonly pool: SlabPool = new SlabPool(0)) {}
+  /**
+   * `pool`: where slabs come from and go back to (a private one when none is given). `hasher`: hash
+   * at `finish` with it instead of as the bytes arrive.
+   */
+  constructor(
+    private readonly pool: SlabPool = new SlabPool(0),
+    private readonly hasher: BlockHasher | null = null,
+  ) {
+    this.#whole = hasher ? null : createHash('sha256');
+  }
 
   /** Adds the next bytes (copied: the caller may reuse `chunk`). */
   push(chunk: Uint8Array): void {
     if (this.#digest !== null) throw new LoftError('INTERNAL', 'block body pushed after it ended');
     if (chunk.length === 0) return;
-    this.#whole.update(chunk);
+    this.#whole?.update(chunk);
     for (let at = 0; at < chunk.length;) {
       if (this.#slabs.length === 0 || this.#fill === SLAB_SIZE) {
         this.#slabs.push(this.pool.take());
@@ -81,6 +110,10 @@ export class BlockBody {
       at += n;
     }
     this.#size += chunk.length;
+    if (this.#whole) this.#hashPieces(chunk);
+  }
+
+  #hashPieces(chunk: Uint8Array): void {
     for (let at = 0; at < chunk.length;) {
       this.#piece ??= createHash('sha256');
       const n = Math.min(PIECE_SIZE - this.#inPiece, chunk.length - at);
@@ -89,6 +122,23 @@ export class BlockBody {
       this.#inPiece += n;
       if (this.#inPiece === PIECE_SIZE) this.#endPiece();
     }
+  }
+
+  /**
+   * Ends the body and hashes it with the hasher, off this thread (without one, as `end`). A hasher
+   * that fails leaves the hashing to this thread: the body is never left unhashed.
+   */
+  async finish(): Promise<this> {
+    if (this.#digest !== null || !this.hasher) return this.end();
+    this.#live();
+    try {
+      const { hash, pieces } = await this.hasher(this.#views(), PIECE_SIZE);
+      this.#digest ??= hash;
+      this.#table ??= pieces;
+    } catch {
+      // hashed below
+    }
+    return this.end();
   }
 
   #endPiece(): void {
@@ -100,6 +150,17 @@ export class BlockBody {
   /** Ends the body: no more bytes. Idempotent. */
   end(): this {
     if (this.#digest === null) {
+      if (!this.#whole) {
+        // Deferred to a hasher that was not asked (or failed): hashed here, from the slabs.
+        const whole = createHash('sha256');
+        for (const v of this.#views()) {
+          whole.update(v);
+          this.#hashPieces(v);
+        }
+        if (this.#inPiece > 0) this.#endPiece();
+        this.#digest = whole.digest('hex');
+        return this;
+      }
       if (this.#inPiece > 0) this.#endPiece();
       this.#digest = this.#whole.digest('hex');
     }
@@ -119,13 +180,17 @@ export class BlockBody {
   slabs(): Buffer[] {
     this.#live();
     this.end();
+    return this.#views();
+  }
+
+  #views(): Buffer[] {
     return this.#slabs.map((s, i) => (i === this.#slabs.length - 1 ? s.subarray(0, this.#fill) : s));
   }
 
   /** The SHA-256 of each PIECE_SIZE piece, concatenated: block-codec.ts's piece table (ends it). */
   pieceTable(): Buffer {
     this.end();
-    return Buffer.concat(this.#pieces, this.#pieces.length * PIECE_HASH_SIZE);
+    return this.#table ?? Buffer.concat(this.#pieces, this.#pieces.length * PIECE_HASH_SIZE);
   }
 
   /** The bytes as one new buffer the caller may keep (ends it). */

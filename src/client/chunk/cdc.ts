@@ -13,7 +13,7 @@
  */
 import { createCipheriv } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { bindingPath } from '../fuse/lowlevel-binding.js';
+import { optionalBinding } from '../../shared/native-binding.js';
 import type { ChunkParams } from './streaming-chunker.js';
 
 export interface Cdc {
@@ -54,15 +54,8 @@ let native: Cdc | null | undefined;
 export function nativeCdc(): Cdc | null {
   if (native !== undefined) return native;
   native = null;
-  const file = bindingPath();
-  if (!file) return native;
-  let cdcStarts: CdcStarts | undefined;
-  try {
-    ({ cdcStarts } = require(file) as { cdcStarts?: CdcStarts });
-  } catch {
-    return native; // not loadable here (no libfuse 3): the wasm engine
-  }
-  if (!cdcStarts) return native; // an older build
+  const { cdcStarts } = (optionalBinding() ?? {}) as { cdcStarts?: CdcStarts };
+  if (!cdcStarts) return native; // not built, not loadable here (no libfuse 3), or an older build
   const gear = gearTable();
   const starts = cdcStarts;
   native = { kind: 'native', starts: (data, p) => Array.from(starts(data, p.min, p.avg, p.max, gear)) };

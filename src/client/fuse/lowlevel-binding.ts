@@ -3,11 +3,9 @@
  * request codes, flags and attribute layout, and the loader that checks it is built and speaks this
  * file's ABI. lowlevel-mount.ts drives it.
  */
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { LoftError } from '../../shared/errors.js';
+import { bindingPath } from '../../shared/native-binding.js';
 import type { Stat } from '../vfs/vfs.js';
 
 /** The binding's interface version this file speaks (native/loft-fuse.cc `abi`). */
@@ -178,20 +176,6 @@ export const ERANGE = 34;
 export const ENODATA = 61;
 export const ETIMEDOUT = 110;
 export const ENOSYS = 38;
-
-/**
- * Where the binding is built (native/build/Release), found from this file in src/ or dist/src/.
- * Also what loads its block I/O (hydrate/block-io.ts) and chunker (chunk/cdc.ts).
- */
-export function bindingPath(): string | null {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = path.join(dir, 'native', 'build', 'Release', 'loft_fuse.node');
-    if (existsSync(candidate)) return candidate;
-    dir = path.dirname(dir);
-  }
-  return null;
-}
 
 let loaded: LowlevelBinding | null = null;
 

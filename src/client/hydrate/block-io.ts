@@ -9,9 +9,8 @@
  * thread pool did not pay on 2 cores (see defaultBlockIo).
  */
 import fs from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { sha256hex } from '../../shared/hash.js';
-import { bindingPath } from '../fuse/lowlevel-binding.js';
+import { optionalBinding } from '../../shared/native-binding.js';
 
 export interface BlockIo {
   /** Lower-case hex SHA-256 of the bytes. */
@@ -40,14 +39,8 @@ let native: BlockIo | null | undefined;
 export function nativeBlockIo(): BlockIo | null {
   if (native !== undefined) return native;
   native = null;
-  const file = bindingPath();
-  if (!file) return native;
-  try {
-    const { sha256, writeFile } = createRequire(import.meta.url)(file) as NativeBlockIo;
-    if (sha256 && writeFile) native = { sha256, writeFile, kind: 'native' };
-  } catch {
-    // Not loadable here (no libfuse 3): node's
-  }
+  const { sha256, writeFile } = (optionalBinding() ?? {}) as NativeBlockIo;
+  if (sha256 && writeFile) native = { sha256, writeFile, kind: 'native' };
   return native;
 }
 

@@ -4,7 +4,7 @@
  * range with the hashes of the pieces it covers).
  */
 import type { FastifyInstance } from 'fastify';
-import { BlockBody, SlabPool } from '../../blockstore/block-body.js';
+import { BlockBody, nativeBlockHasher, SlabPool } from '../../blockstore/block-body.js';
 import { putBody } from '../../blockstore/block-store.js';
 import type { BlockState } from '../../metastore/metadata-store.js';
 import { isLoftError, LoftError } from '../../shared/errors.js';
@@ -182,19 +182,22 @@ export async function lostBlocks(
 }
 
 /**
- * Parses `application/octet-stream` bodies (block PUTs) into a BlockBody: each chunk is hashed as it
- * arrives (whole block and 64 KiB pieces) and copied into pooled slabs, so the block is never read
- * from memory a second time nor held in fresh memory (block-body.ts). Over `limit` bytes: 413
- * TOO_LARGE, without reading the rest. The route releases the body once the block is written.
+ * Parses `application/octet-stream` bodies (block PUTs) into a BlockBody: each chunk is copied into
+ * pooled slabs, so the block is never held in fresh memory, and hashed (whole block and 64 KiB
+ * pieces): on libuv's thread pool once the body has arrived where the native binding is built
+ * (block-body.ts says why; `LOFT_SERVER_HASH=js` keeps it on this thread), else as each chunk
+ * arrives. Over `limit` bytes: 413 TOO_LARGE, without reading the rest. The route releases the body
+ * once the block is written.
  */
 export function registerBlockBodyParser(app: FastifyInstance, limit: number): void {
   const pool = new SlabPool();
+  const hasher = process.env.LOFT_SERVER_HASH === 'js' ? null : nativeBlockHasher();
   app.addContentTypeParser('application/octet-stream', (request, payload, done) => {
     const declared = Number(request.headers['content-length']);
     const tooLarge = () =>
       Object.assign(new Error(`request body is larger than ${limit} bytes`), { statusCode: 413 });
     if (declared > limit) return void done(tooLarge(), undefined);
-    const body = new BlockBody(pool);
+    const body = new BlockBody(pool, hasher);
     let failed = false;
     const onData = (chunk: Buffer | string) => {
       const c = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
@@ -219,7 +222,10 @@ export function registerBlockBodyParser(app: FastifyInstance, limit: number): vo
         const short = new Error('request body size did not match Content-Length');
         return void done(Object.assign(short, { statusCode: 400 }), undefined);
       }
-      done(null, body.end());
+      void body.finish().then(
+        (b) => done(null, b),
+        (err: Error) => done(err, undefined),
+      );
     };
     const stop = () => {
       payload.removeListener('data', onData);

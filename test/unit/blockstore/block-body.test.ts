@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
-import { BlockBody, SLAB_SIZE, SlabPool } from '../../../src/blockstore/block-body.js';
+import {
+  BlockBody,
+  nativeBlockHasher,
+  SLAB_SIZE,
+  SlabPool,
+  type BlockHasher,
+} from '../../../src/blockstore/block-body.js';
 import { pieceHashes, PIECE_SIZE, sha256hex } from '../../../src/shared/hash.js';
 
 /** The body of `data` pushed in pieces of `step` bytes. */
@@ -26,6 +32,42 @@ t.test('digest and piece table are those of the whole bytes, however they arrive
       body.release();
     }
   }
+});
+
+t.test('hashed at finish by a hasher (the native one off this thread): the same digest and table', async (t) => {
+  const native = nativeBlockHasher();
+  t.ok(native, 'the binding has a block hasher (scripts/setup builds it)');
+  let calls = 0;
+  const counting: BlockHasher = (buffers, pieceSize) => (calls++, native!(buffers, pieceSize));
+  const failing: BlockHasher = () => Promise.reject(new Error('no thread pool today'));
+  for (const size of [0, 1, PIECE_SIZE, PIECE_SIZE + 1, SLAB_SIZE + 5, 4 * SLAB_SIZE + 3]) {
+    const data = randomBytes(size);
+    const expect = size ? pieceHashes(data, 0, size)!.join('') : '';
+    for (const [name, hasher] of [
+      ['native', counting],
+      ['failing (hashed on this thread instead)', failing],
+    ] as const) {
+      const pool = new SlabPool(8);
+      const body = new BlockBody(pool, hasher);
+      for (let at = 0; at < data.length; at += 65_341) body.push(data.subarray(at, at + 65_341));
+      const before = calls;
+      t.equal(await body.finish(), body);
+      if (hasher === counting) t.equal(calls, before + 1, `${name}: one hashing job`);
+      t.equal(body.digest, sha256hex(data), `${name}: digest of ${size} bytes`);
+      t.equal(body.pieceTable().toString('hex'), expect, `${name}: piece table of ${size} bytes`);
+      t.same(body.bytes(), data, `${name}: bytes`);
+      t.equal(await body.finish(), body, 'finish again: nothing more to do');
+      body.release();
+    }
+  }
+  // Ended without finish (a caller that reads the digest at once): hashed here, from the slabs.
+  const data = randomBytes(SLAB_SIZE + 77);
+  const body = new BlockBody(new SlabPool(0), counting);
+  const before = calls;
+  body.push(data);
+  t.equal(body.digest, sha256hex(data));
+  t.equal(body.pieceTable().toString('hex'), pieceHashes(data, 0, data.length)!.join(''));
+  t.equal(calls, before, 'the hasher was not asked');
 });
 
 t.test('the caller may reuse what it pushed: the body copies it', async (t) => {
