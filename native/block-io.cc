@@ -6,10 +6,12 @@
 #include <napi.h>
 #include <openssl/evp.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <string>
 #include <unistd.h>
 #include <utility>
@@ -178,6 +180,121 @@ class WriteFileJob : public BufferJob {
   int err_ = 0;
 };
 
+// The steps of a block store's write, each one job on the thread pool instead of one round trip
+// through node's fs per system call (blockstore/fs-block-store.ts, block-flusher.ts). A job
+// resolves undefined or rejects with an Error whose `code` is the errno's name and whose message
+// names the call and the path, as node's fs errors do.
+class FileStepJob : public Napi::AsyncWorker {
+ public:
+  FileStepJob(Napi::Env env, std::string a, std::string b = "")
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), a_(std::move(a)), b_(std::move(b)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_ == 0) return deferred_.Resolve(env.Undefined());
+    const char *name = strerrorname_np(err_) ? strerrorname_np(err_) : "EIO";
+    Napi::Error e = Napi::Error::New(env, std::string(name) + ": " + strerror(err_) + ", " + call_ + " '" + where_ + "'");
+    e.Set("code", Napi::String::New(env, name));
+    e.Set("errno", Napi::Number::New(env, -err_));
+    e.Set("syscall", Napi::String::New(env, call_));
+    deferred_.Reject(e.Value());
+  }
+
+ protected:
+  // Records the first failure (errno now) of `call` on `where`; returns false so callers can chain.
+  bool Fail(const char *call, const std::string &where, int err = errno) {
+    if (err_ == 0) {
+      err_ = err;
+      call_ = call;
+      where_ = where;
+    }
+    return false;
+  }
+  bool Close(int fd, const std::string &where) {
+    if (close(fd) != 0 && errno != EINTR) return Fail("close", where);
+    return true;
+  }
+  Napi::Promise::Deferred deferred_;
+  std::string a_, b_;
+  int err_ = 0;
+  std::string call_, where_;
+};
+
+// writeNew(path, buffers) -> Promise<void>: creates the file (it must not exist; mode 0600) and
+// writes the buffers in order. A partial file is left for the caller to remove.
+class WriteNewJob : public FileStepJob {
+ public:
+  WriteNewJob(Napi::Env env, std::string file, Napi::Array buffers)
+      : FileStepJob(env, std::move(file)), ref_(Napi::Persistent(buffers)) {
+    for (uint32_t i = 0; i < buffers.Length(); i++) {
+      auto b = buffers.Get(i).As<Napi::Buffer<uint8_t>>();
+      if (b.Length() > 0) iov_.push_back({b.Data(), b.Length()});
+    }
+  }
+  void Execute() override {
+    int fd = open(a_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return (void)Fail("open", a_);
+    size_t first = 0;
+    while (first < iov_.size()) {
+      ssize_t n = writev(fd, iov_.data() + first, static_cast<int>(std::min<size_t>(iov_.size() - first, IOV_MAX)));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        Fail("write", a_, n < 0 ? errno : EIO);
+        break;
+      }
+      // Skip what was written: whole iovecs, then the front of a partly written one.
+      for (size_t left = static_cast<size_t>(n); left > 0;) {
+        if (left >= iov_[first].iov_len) {
+          left -= iov_[first].iov_len;
+          first++;
+        } else {
+          iov_[first].iov_base = static_cast<uint8_t *>(iov_[first].iov_base) + left;
+          iov_[first].iov_len -= left;
+          left = 0;
+        }
+      }
+    }
+    Close(fd, a_);
+  }
+
+ private:
+  Napi::Reference<Napi::Array> ref_;
+  std::vector<iovec> iov_;
+};
+
+// syncInto(tmp, final) -> Promise<void>: fdatasyncs the temp file, then renames it to its final
+// path, making that path's folder (and the one above it) first if it is missing. The folder entry
+// is not synced here (fsyncDir, once per folder of a group).
+class SyncIntoJob : public FileStepJob {
+ public:
+  using FileStepJob::FileStepJob;
+  void Execute() override {
+    int fd = open(a_.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return (void)Fail("open", a_);
+    bool ok = fdatasync(fd) == 0 || Fail("fdatasync", a_);
+    if (!Close(fd, a_) || !ok) return;
+    if (rename(a_.c_str(), b_.c_str()) == 0) return;
+    if (errno != ENOENT) return (void)Fail("rename", b_);
+    std::string dir = b_.substr(0, b_.rfind('/'));
+    std::string parent = dir.substr(0, dir.rfind('/'));
+    if (mkdir(parent.c_str(), 0777) != 0 && errno != EEXIST) return (void)Fail("mkdir", parent);
+    if (mkdir(dir.c_str(), 0777) != 0 && errno != EEXIST) return (void)Fail("mkdir", dir);
+    if (rename(a_.c_str(), b_.c_str()) != 0) Fail("rename", b_);
+  }
+};
+
+// fsyncDir(dir) -> Promise<void>: makes the folder's entries durable.
+class FsyncDirJob : public FileStepJob {
+ public:
+  using FileStepJob::FileStepJob;
+  void Execute() override {
+    int fd = open(a_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return (void)Fail("open", a_);
+    if (fsync(fd) != 0) Fail("fsync", a_);
+    Close(fd, a_);
+  }
+};
+
 Napi::Value Sha256(const Napi::CallbackInfo &info) {
   if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(info.Env(), "sha256: expected a Buffer");
   auto *job = new Sha256Job(info.Env(), info[0].As<Napi::Buffer<uint8_t>>());
@@ -201,6 +318,38 @@ Napi::Value HashBlock(const Napi::CallbackInfo &info) {
   return p;
 }
 
+Napi::Value WriteNew(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsArray())
+    throw Napi::TypeError::New(env, "writeNew: expected a path and an array of Buffers");
+  auto buffers = info[1].As<Napi::Array>();
+  for (uint32_t i = 0; i < buffers.Length(); i++)
+    if (!buffers.Get(i).IsBuffer()) throw Napi::TypeError::New(env, "writeNew: expected an array of Buffers");
+  auto *job = new WriteNewJob(env, info[0].As<Napi::String>(), buffers);
+  Napi::Promise p = job->Promise();
+  job->Queue();
+  return p;
+}
+
+Napi::Value SyncInto(const Napi::CallbackInfo &info) {
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString())
+    throw Napi::TypeError::New(info.Env(), "syncInto: expected a temp path and a final path");
+  std::string fin = info[1].As<Napi::String>();
+  if (fin.find('/') == std::string::npos) throw Napi::TypeError::New(info.Env(), "syncInto: the final path needs a folder");
+  auto *job = new SyncIntoJob(info.Env(), info[0].As<Napi::String>(), fin);
+  Napi::Promise p = job->Promise();
+  job->Queue();
+  return p;
+}
+
+Napi::Value FsyncDir(const Napi::CallbackInfo &info) {
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "fsyncDir: expected a path");
+  auto *job = new FsyncDirJob(info.Env(), info[0].As<Napi::String>());
+  Napi::Promise p = job->Promise();
+  job->Queue();
+  return p;
+}
+
 Napi::Value WriteFile(const Napi::CallbackInfo &info) {
   if (info.Length() < 2 || !info[0].IsString() || !info[1].IsBuffer())
     throw Napi::TypeError::New(info.Env(), "writeFile: expected a path and a Buffer");
@@ -215,6 +364,9 @@ Napi::Value WriteFile(const Napi::CallbackInfo &info) {
 void InitBlockIo(Napi::Env env, Napi::Object exports) {
   exports.Set("sha256", Napi::Function::New(env, Sha256));
   exports.Set("hashBlock", Napi::Function::New(env, HashBlock));
+  exports.Set("writeNew", Napi::Function::New(env, WriteNew));
+  exports.Set("syncInto", Napi::Function::New(env, SyncInto));
+  exports.Set("fsyncDir", Napi::Function::New(env, FsyncDir));
   exports.Set("writeFile", Napi::Function::New(env, WriteFile));
 }
 

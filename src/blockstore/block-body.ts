@@ -27,10 +27,7 @@ import { PIECE_SIZE } from '../shared/hash.js';
 import { optionalBinding } from '../shared/native-binding.js';
 
 /** Hashes a block's bytes (in order) whole and by `pieceSize` piece, off this thread. */
-export type BlockHasher = (
-  buffers: Buffer[],
-  pieceSize: number,
-) => Promise<{ hash: string; pieces: Buffer }>;
+export type BlockHasher = (buffers: Buffer[], pieceSize: number) => Promise<{ hash: string; pieces: Buffer }>;
 
 /** The binding's hasher (native/block-io.cc), or null where it is not built or does not load. */
 export function nativeBlockHasher(): BlockHasher | null {

@@ -50,6 +50,7 @@ export function openDataDir(dataDir: string, options: { owner?: boolean } = {}):
     tmpMaxAgeMs: options.owner ? 0 : FOREIGN_TMP_AGE_MS,
     // The server's PUTs answer before their block is durable; commits wait (block-flusher.ts).
     syncInGroups: options.owner ?? false,
+    nativeIo: process.env.LOFT_SERVER_NATIVE !== '0', // block-flusher.ts StoreFileIo
   });
   return { meta, blocks };
 }
@@ -77,6 +78,7 @@ export async function openStores(
       verifyOnGet: false,
       tmpMaxAgeMs: options.owner ? 0 : FOREIGN_TMP_AGE_MS,
       syncInGroups: options.owner ?? false,
+      nativeIo: process.env.LOFT_SERVER_NATIVE !== '0', // block-flusher.ts StoreFileIo
     });
   }
   let meta: MetadataStore;

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { HEADER_SIZE } from '../../../src/blockstore/block-codec.js';
+import { nativeStoreFileIo } from '../../../src/blockstore/block-flusher.js';
 import { FsBlockStore } from '../../../src/blockstore/fs-block-store.js';
 import { PIECE_SIZE, sha256hex } from '../../../src/shared/hash.js';
 import { blockStoreContract } from '../../contract/block-store-contract.js';
@@ -144,78 +145,99 @@ t.test('a tool opening beside a running server keeps recent temp files (uploads 
   t.same(readdirSync(path.join(root, 'tmp')), [], 'the owner removes every leftover');
 });
 
-blockStoreContract(
-  t,
-  'FsBlockStore (synced in groups)',
-  async () => new FsBlockStore({ root: tmp(), maxBlockSize: MAX, syncInGroups: true }),
-  MAX,
-);
-
-t.test('synced in groups: a pending block is read from its temp file, then lands in place', async (t) => {
-  const root = tmp();
-  const store = new FsBlockStore({ root, syncInGroups: true, compression: 'none' });
-  const blocks = Array.from({ length: 40 }, (_, i) => randomBytes(10_000 + i));
-  const hashes = blocks.map((b) => sha256hex(b));
-  await Promise.all(blocks.map((b, i) => store.put(hashes[i]!, b)));
-  // Readable at once, wherever its bytes are (temp file, or in place if its group already ran).
-  for (const [i, h] of hashes.entries()) {
-    t.equal(await store.has(h), true);
-    t.same(await store.get(h), blocks[i]);
-    t.same((await store.getRange(h, 5, 50))!.data, blocks[i]!.subarray(5, 50));
-  }
-  const listed: string[] = [];
-  for await (const h of store.list()) listed.push(h);
-  t.same(listed.sort(), [...hashes].sort(), 'each block listed once, pending or not');
-  t.same(await store.makeDurable(hashes), []);
-  for (const h of hashes) t.ok(existsSync(blockPath(root, h)), 'durable = in its final place');
-  t.same(readdirSync(path.join(root, 'tmp')), [], 'no temp file left');
-  t.equal((await store.put(hashes[0]!, blocks[0]!)).created, false);
-  await store.close();
+// The server's mode, through the native binding's file steps and through node's fs.
+t.test('the binding has the file steps (scripts/setup builds it)', async (t) => {
+  t.ok(nativeStoreFileIo(), 'writeNew, syncInto and fsyncDir');
 });
+for (const nativeIo of [true, false]) {
+  const io = nativeIo ? 'native file steps' : "node's fs";
+  blockStoreContract(
+    t,
+    `FsBlockStore (synced in groups, ${io})`,
+    async () => new FsBlockStore({ root: tmp(), maxBlockSize: MAX, syncInGroups: true, nativeIo }),
+    MAX,
+  );
 
-t.test('synced in groups: a block lost in a crash is reported absent, and can be sent again', async (t) => {
-  const root = tmp();
-  const store = new FsBlockStore({ root, syncInGroups: true });
-  const data = randomBytes(50_000);
-  const hash = sha256hex(data);
-  await store.put(hash, data);
-  await store.close();
-  t.ok(existsSync(blockPath(root, hash)), 'close makes everything durable');
-  // What a power loss leaves of a block that was never synced: nothing in place (the temp file is
-  // removed at open, or was never there).
-  rmSync(blockPath(root, hash));
-  const reopened = new FsBlockStore({ root, syncInGroups: true });
-  t.same(await reopened.makeDurable([hash]), [hash]);
-  t.equal((await reopened.put(hash, data)).created, true);
-  t.same(await reopened.makeDurable([hash]), []);
-  await reopened.close();
-});
+  t.test(
+    `synced in groups (${io}): a pending block is read from its temp file, then lands in place`,
+    async (t) => {
+      const root = tmp();
+      const store = new FsBlockStore({ root, syncInGroups: true, nativeIo, compression: 'none' });
+      const blocks = Array.from({ length: 40 }, (_, i) => randomBytes(10_000 + i));
+      const hashes = blocks.map((b) => sha256hex(b));
+      await Promise.all(blocks.map((b, i) => store.put(hashes[i]!, b)));
+      // Readable at once, wherever its bytes are (temp file, or in place if its group already ran).
+      for (const [i, h] of hashes.entries()) {
+        t.equal(await store.has(h), true);
+        t.same(await store.get(h), blocks[i]);
+        t.same((await store.getRange(h, 5, 50))!.data, blocks[i]!.subarray(5, 50));
+      }
+      const listed: string[] = [];
+      for await (const h of store.list()) listed.push(h);
+      t.same(listed.sort(), [...hashes].sort(), 'each block listed once, pending or not');
+      t.same(await store.makeDurable(hashes), []);
+      for (const h of hashes) t.ok(existsSync(blockPath(root, h)), 'durable = in its final place');
+      t.same(readdirSync(path.join(root, 'tmp')), [], 'no temp file left');
+      t.equal((await store.put(hashes[0]!, blocks[0]!)).created, false);
+      await store.close();
+    },
+  );
 
-t.test('synced in groups: a block deleted while pending stays deleted', async (t) => {
-  const root = tmp();
-  const store = new FsBlockStore({ root, syncInGroups: true });
-  const data = randomBytes(30_000);
-  const hash = sha256hex(data);
-  await store.put(hash, data);
-  await store.delete(hash);
-  await store.close();
-  t.equal(existsSync(blockPath(root, hash)), false);
-  t.equal(await store.has(hash), false);
-  t.same(await store.makeDurable([hash]), [hash]);
-});
+  t.test(
+    `synced in groups (${io}): a block lost in a crash is reported absent, and can be sent again`,
+    async (t) => {
+      const root = tmp();
+      const store = new FsBlockStore({ root, syncInGroups: true, nativeIo });
+      const data = randomBytes(50_000);
+      const hash = sha256hex(data);
+      await store.put(hash, data);
+      await store.close();
+      t.ok(existsSync(blockPath(root, hash)), 'close makes everything durable');
+      // What a power loss leaves of a block that was never synced: nothing in place (the temp file is
+      // removed at open, or was never there).
+      rmSync(blockPath(root, hash));
+      const reopened = new FsBlockStore({ root, syncInGroups: true, nativeIo });
+      t.same(await reopened.makeDurable([hash]), [hash]);
+      t.equal((await reopened.put(hash, data)).created, true);
+      t.same(await reopened.makeDurable([hash]), []);
+      await reopened.close();
+    },
+  );
 
-t.test('synced in groups: a block that cannot be synced is dropped and reported absent', async (t) => {
-  const root = tmp();
-  const dropped: string[] = [];
-  const store = new FsBlockStore({ root, syncInGroups: true, onDropped: (h) => dropped.push(h) });
-  const data = randomBytes(20_000);
-  const hash = sha256hex(data);
-  // The shard folder cannot be made (a file stands where it should be): the rename fails.
-  writeFileSync(path.join(root, hash.slice(0, 2)), 'in the way');
-  await store.put(hash, data);
-  t.same(await store.makeDurable([hash]), [hash]);
-  t.same(dropped, [hash]);
-  t.equal(await store.has(hash), false);
-  t.same(readdirSync(path.join(root, 'tmp')), []);
-  await store.close();
-});
+  t.test(`synced in groups (${io}): a block deleted while pending stays deleted`, async (t) => {
+    const root = tmp();
+    const store = new FsBlockStore({ root, syncInGroups: true, nativeIo });
+    const data = randomBytes(30_000);
+    const hash = sha256hex(data);
+    await store.put(hash, data);
+    await store.delete(hash);
+    await store.close();
+    t.equal(existsSync(blockPath(root, hash)), false);
+    t.equal(await store.has(hash), false);
+    t.same(await store.makeDurable([hash]), [hash]);
+  });
+
+  t.test(
+    `synced in groups (${io}): a block that cannot be synced is dropped and reported absent`,
+    async (t) => {
+      const root = tmp();
+      const dropped: string[] = [];
+      const store = new FsBlockStore({
+        root,
+        syncInGroups: true,
+        nativeIo,
+        onDropped: (h) => dropped.push(h),
+      });
+      const data = randomBytes(20_000);
+      const hash = sha256hex(data);
+      // The shard folder cannot be made (a file stands where it should be): the rename fails.
+      writeFileSync(path.join(root, hash.slice(0, 2)), 'in the way');
+      await store.put(hash, data);
+      t.same(await store.makeDurable([hash]), [hash]);
+      t.same(dropped, [hash]);
+      t.equal(await store.has(hash), false);
+      t.same(readdirSync(path.join(root, 'tmp')), []);
+      await store.close();
+    },
+  );
+}
