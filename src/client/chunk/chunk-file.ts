@@ -78,12 +78,22 @@ function wasmRegion(size: number): Region {
   };
 }
 
+/**
+ * Free buffers of bufferRegion, by size: a worker chunks file after file (a `tar x` of small files
+ * is thousands), and two fresh 20 MiB buffers per file cost page faults, munmaps and GCs (V8 counts
+ * them as external memory). At most two are kept per size: one chunkFile's pair.
+ */
+const spare = new Map<number, Buffer[]>();
+
 function bufferRegion(size: number, cdc: Cdc): Region {
-  const buf = Buffer.allocUnsafeSlow(size);
+  const buf = spare.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
   return {
     view: () => buf,
     starts: (at, len, p) => cdc.starts(buf.subarray(at, at + len), p),
-    free: () => {},
+    free: () => {
+      const kept = spare.get(size) ?? [];
+      if (kept.length < 2) spare.set(size, [...kept, buf]);
+    },
   };
 }
 
