@@ -295,40 +295,42 @@ class FsyncDirJob : public FileStepJob {
   }
 };
 
-Napi::Value Sha256(const Napi::CallbackInfo &info) {
-  if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(info.Env(), "sha256: expected a Buffer");
-  auto *job = new Sha256Job(info.Env(), info[0].As<Napi::Buffer<uint8_t>>());
+// Queues a job and returns its promise.
+template <class Job>
+Napi::Value Start(Job *job) {
   Napi::Promise p = job->Promise();
   job->Queue();
   return p;
+}
+
+// The array at info[i] if every element is a Buffer, else a TypeError naming `what`.
+Napi::Array BufferArray(const Napi::CallbackInfo &info, size_t i, const char *what) {
+  if (info.Length() <= i || !info[i].IsArray()) throw Napi::TypeError::New(info.Env(), what);
+  auto buffers = info[i].As<Napi::Array>();
+  for (uint32_t k = 0; k < buffers.Length(); k++)
+    if (!buffers.Get(k).IsBuffer()) throw Napi::TypeError::New(info.Env(), what);
+  return buffers;
+}
+
+Napi::Value Sha256(const Napi::CallbackInfo &info) {
+  if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(info.Env(), "sha256: expected a Buffer");
+  return Start(new Sha256Job(info.Env(), info[0].As<Napi::Buffer<uint8_t>>()));
 }
 
 Napi::Value HashBlock(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsNumber())
-    throw Napi::TypeError::New(env, "hashBlock: expected an array of Buffers and a piece size");
-  auto buffers = info[0].As<Napi::Array>();
-  for (uint32_t i = 0; i < buffers.Length(); i++)
-    if (!buffers.Get(i).IsBuffer()) throw Napi::TypeError::New(env, "hashBlock: expected an array of Buffers");
+  auto buffers = BufferArray(info, 0, "hashBlock: expected an array of Buffers and a piece size");
+  if (info.Length() < 2 || !info[1].IsNumber())
+    throw Napi::TypeError::New(info.Env(), "hashBlock: expected an array of Buffers and a piece size");
   double pieceSize = info[1].As<Napi::Number>().DoubleValue();
-  if (!(pieceSize >= 1 && pieceSize <= 1 << 30)) throw Napi::RangeError::New(env, "hashBlock: bad piece size");
-  auto *job = new HashBlockJob(env, buffers, static_cast<size_t>(pieceSize));
-  Napi::Promise p = job->Promise();
-  job->Queue();
-  return p;
+  if (!(pieceSize >= 1 && pieceSize <= 1 << 30)) throw Napi::RangeError::New(info.Env(), "hashBlock: bad piece size");
+  return Start(new HashBlockJob(info.Env(), buffers, static_cast<size_t>(pieceSize)));
 }
 
 Napi::Value WriteNew(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsArray())
-    throw Napi::TypeError::New(env, "writeNew: expected a path and an array of Buffers");
-  auto buffers = info[1].As<Napi::Array>();
-  for (uint32_t i = 0; i < buffers.Length(); i++)
-    if (!buffers.Get(i).IsBuffer()) throw Napi::TypeError::New(env, "writeNew: expected an array of Buffers");
-  auto *job = new WriteNewJob(env, info[0].As<Napi::String>(), buffers);
-  Napi::Promise p = job->Promise();
-  job->Queue();
-  return p;
+  if (info.Length() < 1 || !info[0].IsString())
+    throw Napi::TypeError::New(info.Env(), "writeNew: expected a path and an array of Buffers");
+  auto buffers = BufferArray(info, 1, "writeNew: expected a path and an array of Buffers");
+  return Start(new WriteNewJob(info.Env(), info[0].As<Napi::String>(), buffers));
 }
 
 Napi::Value SyncInto(const Napi::CallbackInfo &info) {
@@ -336,27 +338,18 @@ Napi::Value SyncInto(const Napi::CallbackInfo &info) {
     throw Napi::TypeError::New(info.Env(), "syncInto: expected a temp path and a final path");
   std::string fin = info[1].As<Napi::String>();
   if (fin.find('/') == std::string::npos) throw Napi::TypeError::New(info.Env(), "syncInto: the final path needs a folder");
-  auto *job = new SyncIntoJob(info.Env(), info[0].As<Napi::String>(), fin);
-  Napi::Promise p = job->Promise();
-  job->Queue();
-  return p;
+  return Start(new SyncIntoJob(info.Env(), info[0].As<Napi::String>(), fin));
 }
 
 Napi::Value FsyncDir(const Napi::CallbackInfo &info) {
   if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "fsyncDir: expected a path");
-  auto *job = new FsyncDirJob(info.Env(), info[0].As<Napi::String>());
-  Napi::Promise p = job->Promise();
-  job->Queue();
-  return p;
+  return Start(new FsyncDirJob(info.Env(), info[0].As<Napi::String>()));
 }
 
 Napi::Value WriteFile(const Napi::CallbackInfo &info) {
   if (info.Length() < 2 || !info[0].IsString() || !info[1].IsBuffer())
     throw Napi::TypeError::New(info.Env(), "writeFile: expected a path and a Buffer");
-  auto *job = new WriteFileJob(info.Env(), info[1].As<Napi::Buffer<uint8_t>>(), info[0].As<Napi::String>());
-  Napi::Promise p = job->Promise();
-  job->Queue();
-  return p;
+  return Start(new WriteFileJob(info.Env(), info[1].As<Napi::Buffer<uint8_t>>(), info[0].As<Napi::String>()));
 }
 
 }  // namespace

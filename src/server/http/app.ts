@@ -12,6 +12,7 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
+import { nativeBlockHasher, type BlockHasher } from '../../blockstore/block-body.js';
 import type { BlockStore } from '../../blockstore/block-store.js';
 import { MeteredBlockStore } from '../../blockstore/metered-block-store.js';
 import type { Actor, MetadataStore, Principal, Role } from '../../metastore/metadata-store.js';
@@ -61,6 +62,13 @@ export interface AppOptions {
   tls?: { cert: Buffer; key: Buffer } | undefined;
   /** Balancers whose X-Forwarded-For gives `request.ip` (src/server/trust-proxy.ts). */
   trustProxy?: string[];
+  /**
+   * How block PUTs are hashed (block-body.ts): on the thread pool by this hasher once a body has
+   * arrived, or, with null, on this thread as it arrives. Default: the binding's, where it is built
+   * (`LOFT_SERVER_NATIVE=0`: null). The deterministic simulation passes null: when a thread-pool job
+   * ends is not the simulation's to schedule.
+   */
+  blockHasher?: BlockHasher | null;
 }
 
 declare module 'fastify' {
@@ -116,7 +124,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   }) as unknown as FastifyInstance;
 
   // A block PUT's body is hashed as it arrives, its chunks kept as they are (block-routes.ts).
-  registerBlockBodyParser(app, MAX_BLOCK_SIZE);
+  registerBlockBodyParser(
+    app,
+    MAX_BLOCK_SIZE,
+    options.blockHasher !== undefined
+      ? options.blockHasher
+      : process.env.LOFT_SERVER_NATIVE === '0'
+        ? null
+        : nativeBlockHasher(),
+  );
 
   app.setErrorHandler((err: unknown, request, reply) => sendError(app, request, reply, err));
   app.setNotFoundHandler((request, reply) =>

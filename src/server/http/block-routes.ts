@@ -4,7 +4,7 @@
  * range with the hashes of the pieces it covers).
  */
 import type { FastifyInstance } from 'fastify';
-import { BlockBody, nativeBlockHasher, SlabPool } from '../../blockstore/block-body.js';
+import { BlockBody, SlabPool, type BlockHasher } from '../../blockstore/block-body.js';
 import { putBody } from '../../blockstore/block-store.js';
 import type { BlockState } from '../../metastore/metadata-store.js';
 import { isLoftError, LoftError } from '../../shared/errors.js';
@@ -184,14 +184,16 @@ export async function lostBlocks(
 /**
  * Parses `application/octet-stream` bodies (block PUTs) into a BlockBody: each chunk is copied into
  * pooled slabs, so the block is never held in fresh memory, and hashed (whole block and 64 KiB
- * pieces): on libuv's thread pool once the body has arrived where the native binding is built
- * (block-body.ts says why; `LOFT_SERVER_NATIVE=0` keeps it on this thread), else as each chunk
- * arrives. Over `limit` bytes: 413 TOO_LARGE, without reading the rest. The route releases the body
+ * pieces): by `hasher` on libuv's thread pool once the body has arrived (block-body.ts says why;
+ * app.ts picks it), else as each chunk arrives. Over `limit` bytes: 413 TOO_LARGE, without reading the rest. The route releases the body
  * once the block is written.
  */
-export function registerBlockBodyParser(app: FastifyInstance, limit: number): void {
+export function registerBlockBodyParser(
+  app: FastifyInstance,
+  limit: number,
+  hasher: BlockHasher | null = null,
+): void {
   const pool = new SlabPool();
-  const hasher = process.env.LOFT_SERVER_NATIVE === '0' ? null : nativeBlockHasher();
   app.addContentTypeParser('application/octet-stream', (request, payload, done) => {
     const declared = Number(request.headers['content-length']);
     const tooLarge = () =>

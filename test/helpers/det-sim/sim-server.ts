@@ -49,6 +49,8 @@ function sharedApp(): Promise<FastifyInstance> {
       blocks: delegate(() => live!.blocks),
       hub: delegate(() => live!.hub),
       clock: { now: () => live!.now() },
+      // Hashed as bytes arrive: a thread-pool job's end is not the simulation's to schedule.
+      blockHasher: null,
     });
     await app.ready();
     return app;

@@ -14,6 +14,7 @@ import {
   nodeBlockIo,
   type BlockIo,
 } from '../../../src/client/hydrate/block-io.js';
+import { scopedEnv } from '../../helpers/env.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'loft-block-io-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,16 +23,12 @@ t.test(
   "the binding offers block I/O (scripts/setup builds it); a mount uses node's unless asked",
   async (t) => {
     t.equal(nativeBlockIo()?.kind, 'native');
-    const was = process.env.LOFT_NATIVE_BLOCK_IO;
-    t.teardown(() => {
-      if (was === undefined) delete process.env.LOFT_NATIVE_BLOCK_IO;
-      else process.env.LOFT_NATIVE_BLOCK_IO = was;
-    });
-    delete process.env.LOFT_NATIVE_BLOCK_IO;
+    const setFlag = scopedEnv(t, 'LOFT_NATIVE_BLOCK_IO');
+    setFlag(undefined);
     t.equal(defaultBlockIo().kind, 'node');
-    process.env.LOFT_NATIVE_BLOCK_IO = '1';
+    setFlag('1');
     t.equal(defaultBlockIo().kind, 'native');
-    process.env.LOFT_NATIVE_BLOCK_IO = 'write';
+    setFlag('write');
     const io = defaultBlockIo();
     t.equal(io.sha256, nodeBlockIo.sha256, 'write: node hashes');
     t.equal(io.writeFile, nativeBlockIo()!.writeFile, 'write: the binding writes');

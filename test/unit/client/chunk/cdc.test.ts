@@ -14,6 +14,7 @@ import t from 'tap';
 import { defaultCdc, gearTable, nativeCdc, wasmCdc } from '../../../../src/client/chunk/cdc.js';
 import { chunkFile } from '../../../../src/client/chunk/chunk-file.js';
 import { DEFAULT_CHUNK_PARAMS, type ChunkParams } from '../../../../src/client/chunk/streaming-chunker.js';
+import { scopedEnv } from '../../../helpers/env.js';
 import { prng } from '../../../helpers/prng.js';
 
 const { get_chunks } = createRequire(import.meta.url)('fastcdc-wasm') as {
@@ -27,14 +28,10 @@ function wasmStarts(data: Uint8Array, p: ChunkParams): number[] {
 
 t.test('the binding has a chunker (scripts/setup builds it) and chunking uses it by default', async (t) => {
   t.equal(nativeCdc()?.kind, 'native');
-  const was = process.env.LOFT_CDC;
-  t.teardown(() => {
-    if (was === undefined) delete process.env.LOFT_CDC;
-    else process.env.LOFT_CDC = was;
-  });
-  delete process.env.LOFT_CDC;
+  const setFlag = scopedEnv(t, 'LOFT_CDC');
+  setFlag(undefined);
   t.equal(defaultCdc().kind, 'native');
-  process.env.LOFT_CDC = 'wasm';
+  setFlag('wasm');
   t.equal(defaultCdc().kind, 'wasm');
 });
 
