@@ -123,7 +123,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     },
   }) as unknown as FastifyInstance;
 
-  // A block PUT's body is hashed as it arrives, its chunks kept as they are (block-routes.ts).
+  // A block PUT's body is kept in pooled slabs as it arrives, and hashed (block-routes.ts).
   registerBlockBodyParser(
     app,
     MAX_BLOCK_SIZE,

@@ -185,8 +185,8 @@ export async function lostBlocks(
  * Parses `application/octet-stream` bodies (block PUTs) into a BlockBody: each chunk is copied into
  * pooled slabs, so the block is never held in fresh memory, and hashed (whole block and 64 KiB
  * pieces): by `hasher` on libuv's thread pool once the body has arrived (block-body.ts says why;
- * app.ts picks it), else as each chunk arrives. Over `limit` bytes: 413 TOO_LARGE, without reading the rest. The route releases the body
- * once the block is written.
+ * app.ts picks it), else as each chunk arrives. Over `limit` bytes: 413 TOO_LARGE, without reading
+ * the rest. The route releases the body once the block is written.
  */
 export function registerBlockBodyParser(
   app: FastifyInstance,
