@@ -1,7 +1,8 @@
 /**
  * Where Loft's native binding (native/, `loft_fuse.node`) is built, and its exports for the parts
  * that only speed things up: the drive's block I/O (client/hydrate/block-io.ts), its chunker
- * (client/chunk/cdc.ts) and the server's block hashing (blockstore/block-body.ts). Each has a
+ * (client/chunk/cdc.ts), and the server's block hashing and file steps (blockstore/block-body.ts,
+ * block-flusher.ts). Each has a
  * JavaScript fallback, used where the binding is not built or does not load (no libfuse 3).
  */
 import { existsSync } from 'node:fs';
