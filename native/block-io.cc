@@ -21,6 +21,17 @@ namespace loft {
 
 namespace {
 
+// Lowercase hex of a digest.
+std::string Hex(const unsigned char *md, unsigned int n) {
+  static const char digits[] = "0123456789abcdef";
+  std::string hex(n * 2, '0');
+  for (unsigned int i = 0; i < n; i++) {
+    hex[2 * i] = digits[md[i] >> 4];
+    hex[2 * i + 1] = digits[md[i] & 15];
+  }
+  return hex;
+}
+
 class BufferJob : public Napi::AsyncWorker {
  public:
   BufferJob(Napi::Env env, Napi::Buffer<uint8_t> buf)
@@ -49,12 +60,7 @@ class Sha256Job : public BufferJob {
       SetError("SHA-256 failed");
       return;
     }
-    static const char digits[] = "0123456789abcdef";
-    hex_.resize(n * 2);
-    for (unsigned int i = 0; i < n; i++) {
-      hex_[2 * i] = digits[md[i] >> 4];
-      hex_[2 * i + 1] = digits[md[i] & 15];
-    }
+    hex_ = Hex(md, n);
   }
   void OnOK() override { deferred_.Resolve(Napi::String::New(Env(), hex_)); }
   void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
@@ -113,12 +119,7 @@ class HashBlockJob : public Napi::AsyncWorker {
       SetError("SHA-256 failed");
       return;
     }
-    static const char digits[] = "0123456789abcdef";
-    hex_.resize(n * 2);
-    for (unsigned int i = 0; i < n; i++) {
-      hex_[2 * i] = digits[md[i] >> 4];
-      hex_[2 * i + 1] = digits[md[i] & 15];
-    }
+    hex_ = Hex(md, n);
   }
   void OnOK() override {
     Napi::Env env = Env();
