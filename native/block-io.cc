@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -221,46 +222,130 @@ class FileStepJob : public Napi::AsyncWorker {
   std::string call_, where_;
 };
 
-// writeNew(path, buffers) -> Promise<void>: creates the file (it must not exist; mode 0600) and
-// writes the buffers in order. A partial file is left for the caller to remove.
+// A new block file's bytes go to the device by direct I/O, past the page cache, when the block is
+// at least kDirectMin bytes: measured here (1 GiB as 1,024 files of 1 MiB, each fdatasynced, a C
+// test), the kernel spent 2.2 s of CPU on buffered writes and their writeback against 0.1 s direct,
+// and that was most of the server's CPU for a big upload (README "A new 1 GiB file"). The front of
+// the file, a multiple of kDirectAlign, is copied into a per-thread aligned buffer and written
+// direct; the tail (< kDirectAlign bytes) goes through the page cache (O_DIRECT is cleared); the
+// later fdatasync (syncInto) makes both durable. A file system that refuses O_DIRECT (EINVAL at the
+// open or a write) gets the rest written buffered, as smaller blocks always are.
+constexpr size_t kDirectAlign = 4096;
+constexpr size_t kDirectMin = 64 * 1024;
+
+// One aligned buffer per pool thread, grown to the biggest block it has written (8 MiB at most:
+// the block size limit), kept for the next.
+struct AlignedBuffer {
+  uint8_t *data = nullptr;
+  size_t cap = 0;
+  ~AlignedBuffer() { free(data); }
+  bool Reserve(size_t n) {
+    if (n <= cap) return true;
+    void *p = nullptr;
+    if (posix_memalign(&p, kDirectAlign, n) != 0) return false;
+    free(data);
+    data = static_cast<uint8_t *>(p);
+    cap = n;
+    return true;
+  }
+};
+thread_local AlignedBuffer bounce;
+
+// writeNew(path, buffers) -> Promise<number>: creates the file (it must not exist; mode 0600) and
+// writes the buffers in order; resolves the number of bytes written by direct I/O (tests, and 0
+// where the file system refused it). A partial file is left for the caller to remove.
 class WriteNewJob : public FileStepJob {
  public:
   WriteNewJob(Napi::Env env, std::string file, Napi::Array buffers)
       : FileStepJob(env, std::move(file)), ref_(Napi::Persistent(buffers)) {
     for (uint32_t i = 0; i < buffers.Length(); i++) {
       auto b = buffers.Get(i).As<Napi::Buffer<uint8_t>>();
-      if (b.Length() > 0) iov_.push_back({b.Data(), b.Length()});
+      if (b.Length() > 0) {
+        iov_.push_back({b.Data(), b.Length()});
+        total_ += b.Length();
+      }
     }
   }
   void Execute() override {
-    int fd = open(a_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC;
+    size_t aligned = total_ / kDirectAlign * kDirectAlign;
+    bool direct = total_ >= kDirectMin && bounce.Reserve(aligned);
+    int fd = open(a_.c_str(), flags | (direct ? O_DIRECT : 0), 0600);
+    if (fd < 0 && direct && errno == EINVAL) {
+      direct = false;
+      fd = open(a_.c_str(), flags, 0600);
+    }
     if (fd < 0) return (void)Fail("open", a_);
-    size_t first = 0;
-    while (first < iov_.size()) {
-      ssize_t n = writev(fd, iov_.data() + first, static_cast<int>(std::min<size_t>(iov_.size() - first, IOV_MAX)));
+    if (direct) {
+      Gather(bounce.data, aligned);
+      size_t done = 0;
+      while (done < aligned) {
+        ssize_t n = write(fd, bounce.data + done, aligned - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINVAL && ClearDirect(fd)) break;  // refused: the rest goes buffered
+        if (n <= 0) {
+          Fail("write", a_, n < 0 ? errno : EIO);
+          Close(fd, a_);
+          return;
+        }
+        done += static_cast<size_t>(n);
+      }
+      direct_ = done;
+      Advance(done);
+      if (done == aligned && aligned < total_ && !ClearDirect(fd)) {
+        Fail("fcntl", a_);
+        Close(fd, a_);
+        return;
+      }
+    }
+    while (first_ < iov_.size()) {
+      ssize_t n = writev(fd, iov_.data() + first_, static_cast<int>(std::min<size_t>(iov_.size() - first_, IOV_MAX)));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         Fail("write", a_, n < 0 ? errno : EIO);
         break;
       }
-      // Skip what was written: whole iovecs, then the front of a partly written one.
-      for (size_t left = static_cast<size_t>(n); left > 0;) {
-        if (left >= iov_[first].iov_len) {
-          left -= iov_[first].iov_len;
-          first++;
-        } else {
-          iov_[first].iov_base = static_cast<uint8_t *>(iov_[first].iov_base) + left;
-          iov_[first].iov_len -= left;
-          left = 0;
-        }
-      }
+      Advance(static_cast<size_t>(n));
     }
     Close(fd, a_);
   }
+  void OnOK() override {
+    if (err_ == 0) return deferred_.Resolve(Napi::Number::New(Env(), static_cast<double>(direct_)));
+    FileStepJob::OnOK();
+  }
 
  private:
+  // Copies the first n bytes of the iovecs to out.
+  void Gather(uint8_t *out, size_t n) const {
+    for (size_t i = 0; n > 0; i++) {
+      size_t k = std::min(n, iov_[i].iov_len);
+      memcpy(out, iov_[i].iov_base, k);
+      out += k;
+      n -= k;
+    }
+  }
+  // Skips n written bytes: whole iovecs, then the front of a partly written one.
+  void Advance(size_t n) {
+    while (n > 0) {
+      if (n >= iov_[first_].iov_len) {
+        n -= iov_[first_].iov_len;
+        first_++;
+      } else {
+        iov_[first_].iov_base = static_cast<uint8_t *>(iov_[first_].iov_base) + n;
+        iov_[first_].iov_len -= n;
+        n = 0;
+      }
+    }
+  }
+  static bool ClearDirect(int fd) {
+    int fl = fcntl(fd, F_GETFL);
+    return fl >= 0 && fcntl(fd, F_SETFL, fl & ~O_DIRECT) == 0;
+  }
   Napi::Reference<Napi::Array> ref_;
   std::vector<iovec> iov_;
+  size_t first_ = 0;
+  size_t total_ = 0;
+  size_t direct_ = 0;
 };
 
 // syncInto(tmp, final) -> Promise<void>: fdatasyncs the temp file, then renames it to its final

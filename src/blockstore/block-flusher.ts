@@ -37,8 +37,11 @@ import { optionalBinding } from '../shared/native-binding.js';
  * open + fsync + close in its group), and that thread is what a big upload waits for (issue 17).
  */
 export interface StoreFileIo {
-  /** Creates `file` (it must not exist) holding the parts in order. */
-  writeNew(file: string, parts: Buffer[]): Promise<void>;
+  /**
+   * Creates `file` (it must not exist) holding the parts in order; resolves how many of its bytes
+   * went to the device by direct I/O, past the page cache (block-io.cc says when and why).
+   */
+  writeNew(file: string, parts: Buffer[]): Promise<number>;
   /** fdatasyncs `tmp`, then renames it to `final` (making final's folder and its parent if missing). */
   syncInto(tmp: string, final: string): Promise<void>;
   /** fsyncs a folder. */

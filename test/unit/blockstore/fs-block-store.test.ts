@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import {
+  closeSync,
+  constants,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -241,3 +244,63 @@ for (const nativeIo of [true, false]) {
     },
   );
 }
+
+// writeNew sends a block of 64 KiB or more past the page cache (direct I/O, block-io.cc): its
+// aligned front from an aligned copy, its tail (< 4 KiB) buffered. The bytes must be exact whatever
+// the sizes and the parts' boundaries, and it must really go direct where the file system allows.
+t.test(
+  'writeNew: exact bytes at every size around the direct I/O limits, direct where allowed',
+  async (t) => {
+    const io = nativeStoreFileIo()!;
+    const dir = tmp();
+    let directOk = true;
+    try {
+      const fd = openSync(
+        path.join(dir, 'probe'),
+        constants.O_CREAT | constants.O_WRONLY | constants.O_DIRECT,
+        0o600,
+      );
+      closeSync(fd);
+    } catch {
+      directOk = false; // this file system refuses O_DIRECT: writeNew writes buffered, still exact
+    }
+    const K = 1024;
+    const sizes = [
+      0,
+      1,
+      4095,
+      4096,
+      64 * K - 1,
+      64 * K,
+      64 * K + 1,
+      64 * K + 4095,
+      1024 * K,
+      1024 * K + 123,
+      8 * 1024 * K - 7,
+    ];
+    let n = 0;
+    for (const size of sizes) {
+      for (const split of [1, 3, 17]) {
+        const data = randomBytes(size);
+        // Parts of uneven lengths, some empty, none aligned (as a header and slabs are).
+        const parts: Buffer[] = [];
+        for (let at = 0, i = 0; at < size || i === 0; i++) {
+          const len = Math.min(size - at, Math.ceil(size / split) + (i % 3) * 517);
+          parts.push(data.subarray(at, at + len), Buffer.alloc(0));
+          at += len;
+        }
+        const file = path.join(dir, `b${n++}`);
+        const direct = await io.writeNew(file, parts);
+        t.ok(readFileSync(file).equals(data), `${size} bytes in ${split} part(s): exact`);
+        const want = size >= 64 * K && directOk ? size - (size % 4096) : 0;
+        t.equal(direct, want, `${size} bytes: ${want} of them direct`);
+        t.equal(statSync(file).mode & 0o777, 0o600);
+      }
+    }
+    await t.rejects(
+      io.writeNew(path.join(dir, 'b0'), [randomBytes(70_000)]),
+      { code: 'EEXIST' },
+      'never replaces a file',
+    );
+  },
+);
