@@ -34,6 +34,7 @@ import {
   type MountRecord,
 } from './state-dir.js';
 import { ChunkWorkerPool } from './chunk/chunk-worker-pool.js';
+import { ChunkAhead } from './upload/chunk-ahead.js';
 import { PullLoop } from './sync/pull-loop.js';
 import { PushLoop } from './sync/push-loop.js';
 import { SyncLock } from './sync/sync-lock.js';
@@ -86,6 +87,8 @@ export interface DriveStatus {
   uploading: number;
   /** Block payload bytes sent since the mount started. */
   uploadedBytes: number;
+  /** New files chunked while they were written (chunk-ahead.ts), and how many uploads used that. */
+  chunkedAhead: { started: number; used: number };
   /** The upload under way: path, size, payload bytes the server asked for and sent so far. */
   uploads: { path: string; size: number; toSend: number; sent: number }[];
   /** The queued changes, oldest first (at most STATUS_QUEUE_MAX). */
@@ -227,6 +230,8 @@ export interface DriveCore {
   pull: PullLoop;
   push: PushLoop;
   uploader: Uploader;
+  /** New files chunked while written (absent in the simulation). */
+  chunkAhead?: ChunkAhead;
   scheduler: UploadScheduler;
   online: Connectivity & { reason: string | null };
   close(): Promise<void>;
@@ -335,6 +340,16 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     const lock = new SyncLock();
     const chunkPool = options.chunker ?? new ChunkWorkerPool(1);
     cleanups.push(() => chunkPool.close?.());
+    // New files written in order are chunked while written, on a worker of their own (not in the
+    // simulation, whose chunker runs in its own time: options.chunker).
+    let chunkAhead: ChunkAhead | undefined;
+    if (!options.chunker) {
+      const aheadPool = new ChunkWorkerPool(1);
+      const ahead = (chunkAhead = new ChunkAhead((p, o) => aheadPool.chunk(p, undefined, o)));
+      vfs.dirty.onCreate = (file) => ahead.watch(file);
+      cleanups.push(() => aheadPool.close());
+      cleanups.push(() => ahead.close());
+    }
     const scheduler = new UploadScheduler({
       timers,
       bwlimit: options.bwlimit ?? 0,
@@ -382,6 +397,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       vfs,
       uploader,
       chunkFile: (p, o) => chunkPool.chunk(p, undefined, o),
+      chunkAhead,
       lock,
       connectivity: online,
       device: async () => (await whoami()).device,
@@ -425,6 +441,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
       pull,
       push,
       uploader,
+      chunkAhead,
       scheduler,
       online,
       close: () => cleanups.run(),
@@ -455,7 +472,7 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
     }
     const core = await openDriveCore(options);
     cleanups.push(() => core.close());
-    const { vfs, mirror, cache, hydrator, pinner, online, push, uploader } = core;
+    const { vfs, mirror, cache, hydrator, pinner, online, push, uploader, chunkAhead } = core;
     // The first cold read's path readied before the kernel can send one (Hydrator.warmUp): a warm-up
     // still in flight when the first read comes would hold the connection that read wants.
     const warm = hydrator.warmUp();
@@ -511,6 +528,7 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
         pending: mirror.pendingOps,
         uploading: push.status.current ? 1 : 0,
         uploadedBytes: uploader.sentBytes,
+        chunkedAhead: { ...(chunkAhead?.stats ?? { started: 0, used: 0 }) },
         uploads: push.status.current ? [{ ...push.status.current }] : [],
         // The head of the queue only: a status poll costs the same with 5 or 50,000 ops queued.
         queue: mirror.opsFrom(0, STATUS_QUEUE_MAX).map((o) => ({

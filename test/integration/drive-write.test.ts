@@ -104,6 +104,48 @@ t.test('a new 3 MiB file: committed byte-identical, each byte sent once', async 
   await m.stop();
 });
 
+// A new file written in order is chunked while it is written (upload/chunk-ahead.ts); one written
+// otherwise is chunked at its close. Either way the server must hold exactly its bytes.
+t.test('new big files: chunked while written when in order, at close when not; both exact', async (t) => {
+  const a = await newUser('ahead');
+  const m = mount(t, a);
+  await m.start();
+  const inOrder = pseudoRandom(40 * MiB + 4321, 13);
+  await fs.writeFile(m.p('in-order.bin'), inOrder);
+  let s = await settled(m);
+  t.same(s.chunkedAhead, { started: 1, used: 1 }, 'the file in order was chunked while written');
+  // Back to front in 1 MiB pieces, then its start rewritten: never in order.
+  const scattered = pseudoRandom(24 * MiB + 99, 14);
+  const fh = await fs.open(m.p('scattered.bin'), 'w');
+  try {
+    for (let at = Math.floor(scattered.length / MiB) * MiB; at >= 0; at -= MiB)
+      await fh.write(scattered, at, Math.min(MiB, scattered.length - at), at);
+  } finally {
+    await fh.close();
+  }
+  // Written in order to 20 MiB (chunking started), then its start overwritten: chunking ahead ends.
+  const rewritten = pseudoRandom(30 * MiB, 15);
+  const rh = await fs.open(m.p('rewritten.bin'), 'w');
+  try {
+    for (let at = 0; at < 20 * MiB; at += MiB) await rh.write(pseudoRandom(MiB, at), 0, MiB, at);
+    await rh.write(rewritten, 0, rewritten.length, 0);
+  } finally {
+    await rh.close();
+  }
+  s = await settled(m);
+  t.same(s.chunkedAhead, { started: 2, used: 1 }, 'out of order: chunked at close');
+  t.same(s.conflicts, [], 'no conflicted copy');
+  const names = ['in-order.bin', 'scattered.bin', 'rewritten.bin'];
+  const want = [inOrder, scattered, rewritten];
+  for (const [i, name] of names.entries())
+    t.equal(
+      sha256((await serverFile(a.api, `/${name}`))!),
+      sha256(want[i]!),
+      `${name}: the server holds its bytes`,
+    );
+  await m.stop();
+});
+
 t.test('1 MiB overwritten in the middle of a 64 MiB file: at most 4 MiB travel', async (t) => {
   const a = await newUser('edit');
   const m = mount(t, a);

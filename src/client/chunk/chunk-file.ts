@@ -24,6 +24,8 @@ import { createRequire } from 'node:module';
 import { nodeFs, type LocalFs } from '../../shared/local-fs.js';
 import type { BlockRef } from '../../shared/protocol.js';
 import { defaultCdc, type Cdc } from './cdc.js';
+import type { Frontier } from './frontier.js';
+import { LoftError } from '../../shared/errors.js';
 import { DEFAULT_CHUNK_PARAMS, type ChunkParams } from './streaming-chunker.js';
 
 /** Bytes read per step: a few max-size chunks, so most of each window is final. */
@@ -112,6 +114,12 @@ export interface ChunkOptions {
   signal?: AbortSignal;
   /** The chunking engine (default: cdc.ts's defaultCdc). */
   cdc?: Cdc;
+  /**
+   * The file is still being written (chunk-ahead.ts): only bytes below the frontier are read, each
+   * window once they are final, and the file ends where the frontier finishes (CONFLICT if it is
+   * shorter then). Without one, the file ends at its end of file.
+   */
+  frontier?: Frontier;
 }
 
 export async function chunkFile(
@@ -130,14 +138,20 @@ export async function chunkFile(
   const fh = await fs.open(path, 'r');
   const blocks: BlockRef[] = [];
 
+  const { frontier } = options;
   /** Reads up to one window at `offset` into region `r`; re-reads if wasm memory moved meanwhile. */
   const readWindow = async (r: Region, offset: number): Promise<number> => {
+    let want = READ_WINDOW;
+    if (frontier) {
+      await frontier.wait(offset + READ_WINDOW);
+      want = Math.max(0, Math.min(READ_WINDOW, frontier.at - offset)); // < READ_WINDOW: final
+    }
     for (;;) {
       const bytes = r.view();
       const window = bytes.subarray(room, room + READ_WINDOW);
       let got = 0;
-      while (got < READ_WINDOW) {
-        const { bytesRead } = await fh.read(window, got, READ_WINDOW - got, offset + got);
+      while (got < want) {
+        const { bytesRead } = await fh.read(window, got, want - got, offset + got);
         if (bytesRead === 0) break;
         got += bytesRead;
       }
@@ -151,13 +165,19 @@ export async function chunkFile(
   let carry = 0;
   let cur = 0;
   try {
-    let reading = readWindow(regions[0], 0);
+    // A read not awaited yet may fail first (a frontier that failed): handled where it is awaited.
+    const read = (r: Region, offset: number) => {
+      const p = readWindow(r, offset);
+      p.catch(() => {});
+      return p;
+    };
+    let reading = read(regions[0], 0);
     for (;;) {
       const got = await reading;
       options.signal?.throwIfAborted();
       size += got;
       const eof = got < READ_WINDOW;
-      if (!eof) reading = readWindow(regions[cur ^ 1]!, size);
+      if (!eof) reading = read(regions[cur ^ 1]!, size);
       const here = regions[cur]!;
       const start = room - carry;
       const len = carry + got;
@@ -186,5 +206,10 @@ export async function chunkFile(
     await fh.close();
     for (const r of regions) r.free();
   }
+  if (frontier && size !== frontier.at)
+    throw new LoftError(
+      'CONFLICT',
+      `${path} ended at ${size} bytes, not ${frontier.at}, while it was chunked`,
+    );
   return { blocks, size };
 }

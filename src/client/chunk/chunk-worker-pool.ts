@@ -4,13 +4,18 @@
  * FIFO (bounded by its callers: the upload queue hands over at most `size` files at once).
  *
  * A job may stream: its worker posts each window's final blocks as found (`onBlocks`), so an upload
- * sends them while the rest of the file is chunked; an aborted job stops between windows.
+ * sends them while the rest of the file is chunked; an aborted job stops between windows. A job
+ * with a `frontier` (a file still being written) gets its moves as messages, at most one per
+ * FRONTIER_STEP bytes and its end.
  */
 import { Worker } from 'node:worker_threads';
 import { LoftError } from '../../shared/errors.js';
 import type { BlockRef } from '../../shared/protocol.js';
 import type { ChunkedFile, ChunkOptions } from './chunk-file.js';
 import type { ChunkParams } from './streaming-chunker.js';
+
+/** Frontier moves smaller than this are not posted to the worker (it reads 16 MiB windows). */
+const FRONTIER_STEP = 1024 * 1024;
 
 interface Job {
   id: number;
@@ -75,6 +80,7 @@ export class ChunkWorkerPool {
       if (msg.blocks) return void slot.job?.options.onBlocks?.(msg.blocks);
       const job = slot.job;
       slot.job = null;
+      if (job?.options.frontier) job.options.frontier.onChange = null;
       if (job) {
         if (msg.error) job.reject(Object.assign(new Error(msg.error.message), { code: msg.error.code }));
         else job.resolve(msg.result!);
@@ -103,12 +109,22 @@ export class ChunkWorkerPool {
       if (slot.job || this.#queue.length === 0) continue;
       const job = this.#queue.shift()!;
       slot.job = job;
+      const { frontier } = job.options;
       slot.worker.postMessage({
         id: job.id,
         path: job.path,
         params: job.params,
         stream: job.options.onBlocks !== undefined,
+        frontier: frontier ? { at: frontier.at, final: frontier.final } : undefined,
       });
+      if (frontier) {
+        let posted = frontier.at;
+        frontier.onChange = (at, final) => {
+          if (!final && at - posted < FRONTIER_STEP) return;
+          posted = at;
+          slot.worker.postMessage({ frontier: job.id, at, final });
+        };
+      }
     }
   }
 }

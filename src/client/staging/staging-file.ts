@@ -25,6 +25,7 @@ import path from 'node:path';
 import { ByteRanges, type Range } from '../../shared/byte-ranges.js';
 import { LoftError } from '../../shared/errors.js';
 import { nodeFs, type LocalFile, type LocalFs } from '../../shared/local-fs.js';
+import { InOrder } from './in-order.js';
 
 /** Reads bytes of the base revision (the hydrator, in the drive). */
 export interface BaseReader {
@@ -62,6 +63,8 @@ export class StagingFile {
   #metaOnDisk: boolean;
   /** Named NO_BASE: its size is its whole metadata (see the top of this file). */
   readonly #noBase: boolean;
+  /** A new file's bytes written in order from its start (chunk-ahead.ts); null over a base or reopened. */
+  readonly inOrder: InOrder | null;
 
   private constructor(
     file: string,
@@ -69,7 +72,9 @@ export class StagingFile {
     meta: Omit<Meta, 'version'>,
     fs: LocalFs,
     metaOnDisk: boolean,
+    inOrder = false,
   ) {
+    this.inOrder = inOrder ? new InOrder() : null;
     this.#fs = fs;
     this.path = file;
     this.#metaOnDisk = metaOnDisk;
@@ -104,7 +109,14 @@ export class StagingFile {
       fs.mkdirSync(dir, { recursive: true });
       fh = fs.openSync(file, 'w+');
     }
-    const s = new StagingFile(file, fh, { size: baseSize, baseLimit: baseSize, present: [] }, fs, false);
+    const s = new StagingFile(
+      file,
+      fh,
+      { size: baseSize, baseLimit: baseSize, present: [] },
+      fs,
+      false,
+      baseSize === 0,
+    );
     // A new file's first metadata is its first commit point's (close, fsync): without one, open()
     // finds none and the file is empty, as this one would say. One file write and rename less per
     // created file (a `tar x` makes thousands). Over a base, baseLimit must be on disk first.
@@ -193,21 +205,29 @@ export class StagingFile {
 
   async write(offset: number, data: Buffer): Promise<number> {
     if (data.length === 0) return 0;
+    const ended = this.inOrder?.begin(offset, data.length);
     let done = 0;
-    while (done < data.length) {
-      // A small write goes into the page cache on this thread (microseconds) rather than waiting
-      // for a thread-pool turn behind fsyncs (see #persist); a large one stays off this thread.
-      done +=
-        data.length <= SYNC_WRITE_MAX
-          ? this.#fh.writeSync(data, done, data.length - done, offset + done)
-          : (await this.#fh.write(data, done, data.length - done, offset + done)).bytesWritten;
+    try {
+      while (done < data.length) {
+        // A small write goes into the page cache on this thread (microseconds) rather than waiting
+        // for a thread-pool turn behind fsyncs (see #persist); a large one stays off this thread.
+        done +=
+          data.length <= SYNC_WRITE_MAX
+            ? this.#fh.writeSync(data, done, data.length - done, offset + done)
+            : (await this.#fh.write(data, done, data.length - done, offset + done)).bytesWritten;
+      }
+    } catch (err) {
+      this.inOrder?.break(); // some of its bytes may be there
+      throw err;
     }
+    ended?.();
     this.#present.add(offset, offset + data.length);
     this.#size = Math.max(this.#size, offset + data.length);
     return data.length;
   }
 
   async truncate(size: number): Promise<void> {
+    this.inOrder?.truncated(size);
     await this.#fh.truncate(size);
     this.#present.truncate(size);
     this.#baseLimit = Math.min(this.#baseLimit, size);
@@ -239,6 +259,7 @@ export class StagingFile {
         const piece = Buffer.alloc(Math.min(FILL_PIECE, e - at));
         const got = await base.read(at, piece);
         if (got !== piece.length) throw new LoftError('CORRUPT', `base revision ended early at ${at + got}`);
+        this.inOrder?.break();
         await this.#fh.write(piece, 0, piece.length, at);
         this.#present.add(at, at + piece.length);
       }
@@ -313,6 +334,7 @@ export class StagingFile {
   /** Deletes the staging file and its metadata (after a successful upload). */
   async remove(): Promise<void> {
     this.#removed = true;
+    this.inOrder?.break();
     await this.#fh.close().catch(() => {});
     await removeStaging(this.path, this.#fs, this.#metaOnDisk || !this.#noBase);
   }

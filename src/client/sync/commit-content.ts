@@ -13,13 +13,14 @@ import type { PushLoopOptions } from './push-loop.js';
 /**
  * Files at least this large that are all local are sent while they are chunked (BlockFeed): above
  * one chunker window (16 MiB) the first blocks are on their way before the file is read through.
+ * A new file written in order was chunked while it was written (ChunkAhead, same size).
  * Smaller ones (and every file push-batch.ts sends, CHUNKED_MAX = 4 MiB) are chunked first.
  */
 const STREAM_MIN = 16 * 1024 * 1024;
 
 /** The content of a dirty file: chunked whole in a worker when it is all local, else around the edits. */
 export async function dirtyContent(
-  o: Pick<PushLoopOptions, 'mirror' | 'vfs' | 'chunkFile'>,
+  o: Pick<PushLoopOptions, 'mirror' | 'vfs' | 'chunkFile' | 'chunkAhead'>,
   node: MirrorNode,
   stagingPath: string,
   size: number,
@@ -35,7 +36,8 @@ export async function dirtyContent(
   };
   if (d.file.complete && size >= STREAM_MIN) {
     const fh = await fs.open(stagingPath, 'r');
-    const { feed, stop } = feedChunks(o.chunkFile, stagingPath, size);
+    // Chunked while it was written (chunk-ahead.ts) when it was written in order; else from here.
+    const { feed, stop } = o.chunkAhead?.take(d.file, size) ?? feedChunks(o.chunkFile, stagingPath, size);
     return {
       get blocks() {
         if (!feed.complete)

@@ -1,4 +1,5 @@
 /** What the push loop is given (its remote, the mirror, the Vfs, …) and what it reports. */
+import type { ChunkAhead } from '../upload/chunk-ahead.js';
 import type { Timers } from '../../shared/clock.js';
 import type { Revision } from '../../shared/protocol.js';
 import type { ChunkedFile, ChunkOptions } from '../chunk/chunk-file.js';
@@ -36,6 +37,8 @@ export interface PushLoopOptions {
   uploader: Uploader;
   /** Chunks a complete local file off this thread (telling `options.onBlocks` as it goes). */
   chunkFile: (path: string, options?: ChunkOptions) => Promise<ChunkedFile>;
+  /** New files chunked while they are written (none: every file is chunked when it is sent). */
+  chunkAhead?: ChunkAhead;
   lock: SyncLock;
   connectivity: Connectivity;
   /** This device's name, for conflicted copies. */

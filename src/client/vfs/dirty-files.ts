@@ -46,6 +46,8 @@ export class DirtyFiles {
   readonly #byId = new Map<number, DirtyFile>();
   /** Called when a node gets a staging (its readers read through it from now on). */
   onAttach: (id: number) => void = () => {};
+  /** Called with each new staging file (chunk-ahead.ts follows a new file's writes). */
+  onCreate: (file: StagingFile) => void = () => {};
 
   /** `fs`: the file system the staging files live on (the real one but in the simulation). */
   constructor(
@@ -82,6 +84,7 @@ export class DirtyFiles {
     name = this.newName(baseSize === 0),
   ): Promise<DirtyFile> {
     const file = await StagingFile.create(this.#dir, name, baseSize, this.fs);
+    this.onCreate(file);
     const d = new DirtyFile(id ?? 0, name, file, baseSize, mtime);
     if (id !== null) this.attach(d, id);
     return d;

@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { chunkFile } from '../../../../src/client/chunk/chunk-file.js';
 import { ChunkWorkerPool } from '../../../../src/client/chunk/chunk-worker-pool.js';
+import { Frontier } from '../../../../src/client/chunk/frontier.js';
 import { chunkStarts, DEFAULT_CHUNK_PARAMS } from '../../../../src/client/chunk/streaming-chunker.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'loft-chunk-'));
@@ -120,4 +121,60 @@ t.test('an aborted chunking stops at the next window; the pool drops queued jobs
   writeFileSync(small, 'next');
   t.equal((await pool.chunk(small)).size, 4);
   await t.rejects(pool.chunk(p, undefined, { signal: AbortSignal.abort() }));
+});
+
+// A file still being written (chunk-ahead.ts): chunked only as far as the frontier says, window by
+// window as it grows, with the same blocks as the whole file chunked at once.
+t.test('chunkFile with a frontier: reads only final bytes, same blocks as the whole file', async (t) => {
+  const data = randomBytes(45 * 1024 * 1024 + 777);
+  const step = 3 * 1024 * 1024 + 11;
+  for (const via of ['this thread', 'a worker'] as const) {
+    const p = path.join(dir, `growing-${via.replace(' ', '-')}`);
+    writeFileSync(p, Buffer.alloc(0));
+    const fd = openSync(p, 'r+');
+    const frontier = new Frontier();
+    const pool = via === 'a worker' ? new ChunkWorkerPool(1) : null;
+    const streamed: number[] = [];
+    const options = { frontier, onBlocks: (b: unknown[]) => void streamed.push(b.length) };
+    const job = pool ? pool.chunk(p, undefined, options) : chunkFile(p, undefined, options);
+    // Past the frontier the file holds garbage that is about to be overwritten: never read.
+    for (let at = 0; at < data.length; at += step) {
+      const end = Math.min(at + step, data.length);
+      writeSync(fd, data, at, end - at, at);
+      writeSync(fd, randomBytes(1024), 0, 1024, end);
+      frontier.advance(end);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    ftruncateSync(fd, data.length);
+    closeSync(fd);
+    frontier.finish(data.length);
+    const got = await job;
+    t.equal(got.size, data.length, `${via}: size`);
+    t.same(got.blocks, reference(data), `${via}: blocks`);
+    t.ok(streamed.length > 1, `${via}: blocks were told window by window (${streamed.length} times)`);
+    await pool?.close();
+  }
+});
+
+t.test('chunkFile with a frontier: a file shorter than its final size, a failed frontier', async (t) => {
+  const p = path.join(dir, 'short');
+  writeFileSync(p, randomBytes(100_000));
+  const frontier = new Frontier();
+  frontier.finish(200_000);
+  await t.rejects(
+    chunkFile(p, undefined, { frontier }),
+    { code: 'CONFLICT' },
+    'CONFLICT, not blocks of a different file',
+  );
+  const stopped = new Frontier();
+  const job = chunkFile(p, undefined, { frontier: stopped });
+  stopped.fail(new Error('chunking ahead stopped'));
+  await t.rejects(job, /stopped/, 'a waiting chunker ends when its frontier fails');
+  const pool = new ChunkWorkerPool(1);
+  const abort = new AbortController();
+  const inWorker = pool.chunk(p, undefined, { frontier: new Frontier(), signal: abort.signal });
+  setTimeout(() => abort.abort(new Error('given up')), 20);
+  await t.rejects(inWorker, 'a worker waiting on its frontier stops when the job is aborted');
+  t.same((await pool.chunk(p)).size, 100_000, 'and the worker takes the next job');
+  await pool.close();
 });
