@@ -87,8 +87,11 @@ export interface DriveStatus {
   uploading: number;
   /** Block payload bytes sent since the mount started. */
   uploadedBytes: number;
-  /** New files chunked while they were written (chunk-ahead.ts), and how many uploads used that. */
-  chunkedAhead: { started: number; used: number };
+  /**
+   * New files chunked while they were written (chunk-ahead.ts), how many uploads used that, and the
+   * block bytes sent ahead of a close (also counted in uploadedBytes).
+   */
+  chunkedAhead: { started: number; used: number; sentBytes: number };
   /** The upload under way: path, size, payload bytes the server asked for and sent so far. */
   uploads: { path: string; size: number; toSend: number; sent: number }[];
   /** The queued changes, oldest first (at most STATUS_QUEUE_MAX). */
@@ -340,22 +343,25 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     const lock = new SyncLock();
     const chunkPool = options.chunker ?? new ChunkWorkerPool(1);
     cleanups.push(() => chunkPool.close?.());
-    // New files written in order are chunked while written, on a worker of their own (not in the
-    // simulation, whose chunker runs in its own time: options.chunker).
-    let chunkAhead: ChunkAhead | undefined;
-    if (!options.chunker) {
-      const aheadPool = new ChunkWorkerPool(1);
-      const ahead = (chunkAhead = new ChunkAhead((p, o) => aheadPool.chunk(p, undefined, o)));
-      vfs.dirty.onCreate = (file) => ahead.watch(file);
-      cleanups.push(() => aheadPool.close());
-      cleanups.push(() => ahead.close());
-    }
     const scheduler = new UploadScheduler({
       timers,
       bwlimit: options.bwlimit ?? 0,
       readsActive: () => hydrator.demandActive,
     });
     const uploader = new Uploader(remote, chunkPool, scheduler);
+    // New files written in order are chunked while written, on a worker of their own, and their
+    // blocks sent ahead (not in the simulation, whose chunker runs in its own time: options.chunker).
+    let chunkAhead: ChunkAhead | undefined;
+    if (!options.chunker) {
+      const aheadPool = new ChunkWorkerPool(1);
+      const ahead = (chunkAhead = new ChunkAhead((p, o) => aheadPool.chunk(p, undefined, o), {
+        send: (blocks, read, signal) =>
+          uploader.presend(blocks, read, signal, (hash, data) => void cache.put(hash, data).catch(() => {})),
+      }));
+      vfs.dirty.onCreate = (file) => ahead.watch(file);
+      cleanups.push(() => aheadPool.close());
+      cleanups.push(() => ahead.close());
+    }
     const pull = new PullLoop({
       timers,
       lock,
@@ -528,7 +534,7 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
         pending: mirror.pendingOps,
         uploading: push.status.current ? 1 : 0,
         uploadedBytes: uploader.sentBytes,
-        chunkedAhead: { ...(chunkAhead?.stats ?? { started: 0, used: 0 }) },
+        chunkedAhead: { ...(chunkAhead?.stats ?? { started: 0, used: 0, sentBytes: 0 }) },
         uploads: push.status.current ? [{ ...push.status.current }] : [],
         // The head of the queue only: a status poll costs the same with 5 or 50,000 ops queued.
         queue: mirror.opsFrom(0, STATUS_QUEUE_MAX).map((o) => ({

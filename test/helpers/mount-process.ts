@@ -16,7 +16,7 @@ export interface Status {
   pending: number;
   uploading: number;
   uploadedBytes: number;
-  chunkedAhead: { started: number; used: number };
+  chunkedAhead: { started: number; used: number; sentBytes: number };
   downloadedBytes: number;
   /** Where demanded blocks came from; `ranged`: reads served by fetching only their pieces. */
   served: { memory: number; disk: number; inFlight: number; fetched: number; ranged: number };

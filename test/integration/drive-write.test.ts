@@ -110,10 +110,29 @@ t.test('new big files: chunked while written when in order, at close when not; b
   const a = await newUser('ahead');
   const m = mount(t, a);
   await m.start();
-  const inOrder = pseudoRandom(40 * MiB + 4321, 13);
-  await fs.writeFile(m.p('in-order.bin'), inOrder);
+  const inOrder = pseudoRandom(272 * MiB + 4321, 13);
+  const wh = await fs.open(m.p('in-order.bin'), 'w');
+  try {
+    await wh.write(inOrder, 0, 264 * MiB, 0);
+    // Still open, past 256 MiB (SEND_AHEAD_MIN): its blocks are chunked and sent, nothing committed.
+    const early = await waitFor(
+      'blocks sent ahead of the close',
+      async () => {
+        const st = await status(m);
+        return st.chunkedAhead.sentBytes >= 12 * MiB && st;
+      },
+      60_000,
+      5,
+    );
+    t.ok(early.uploadedBytes >= 12 * MiB, `uploadedBytes counts them (${early.uploadedBytes})`);
+    t.same(await serverNames(a.api), [], 'nothing committed while the file is open');
+    await wh.write(inOrder, 264 * MiB, inOrder.length - 264 * MiB, 264 * MiB);
+  } finally {
+    await wh.close();
+  }
   let s = await settled(m);
-  t.same(s.chunkedAhead, { started: 1, used: 1 }, 'the file in order was chunked while written');
+  t.match(s.chunkedAhead, { started: 1, used: 1 }, 'the file in order was chunked while written');
+  t.equal(s.uploadedBytes, inOrder.length, 'each block sent once, ahead or at the close');
   // Back to front in 1 MiB pieces, then its start rewritten: never in order.
   const scattered = pseudoRandom(24 * MiB + 99, 14);
   const fh = await fs.open(m.p('scattered.bin'), 'w');
@@ -133,7 +152,7 @@ t.test('new big files: chunked while written when in order, at close when not; b
     await rh.close();
   }
   s = await settled(m);
-  t.same(s.chunkedAhead, { started: 2, used: 1 }, 'out of order: chunked at close');
+  t.match(s.chunkedAhead, { started: 2, used: 1 }, 'out of order: chunked at close');
   t.same(s.conflicts, [], 'no conflicted copy');
   const names = ['in-order.bin', 'scattered.bin', 'rewritten.bin'];
   const want = [inOrder, scattered, rewritten];
@@ -145,6 +164,40 @@ t.test('new big files: chunked while written when in order, at close when not; b
     );
   await m.stop();
 });
+
+t.test(
+  'kill -9 right after closing a file whose blocks were sent ahead: committed once, exact',
+  async (t) => {
+    const a = await newUser('ahead-crash');
+    const m = mount(t, a);
+    await m.start();
+    const data = pseudoRandom(288 * MiB + 17, 16);
+    const wh = await fs.open(m.p('video.bin'), 'w');
+    try {
+      await wh.write(data, 0, 280 * MiB, 0);
+      await waitFor(
+        'blocks sent ahead',
+        async () => (await status(m)).chunkedAhead.sentBytes >= 32 * MiB,
+        60_000,
+        5,
+      );
+      await wh.write(data, 280 * MiB, data.length - 280 * MiB, 280 * MiB);
+    } finally {
+      await wh.close();
+    }
+    await m.crash();
+    await restart(m);
+    const s = await settled(m);
+    t.same(s.conflicts, [], 'no conflicted copy');
+    t.ok(
+      s.uploadedBytes < data.length - 16 * MiB,
+      `blocks sent ahead were not sent again (${s.uploadedBytes})`,
+    );
+    t.same(await serverNames(a.api), ['video.bin'], 'server listing');
+    t.equal(sha256((await serverFile(a.api, '/video.bin'))!), sha256(data), 'the server holds its bytes');
+    await m.stop();
+  },
+);
 
 t.test('1 MiB overwritten in the middle of a 64 MiB file: at most 4 MiB travel', async (t) => {
   const a = await newUser('edit');

@@ -36,8 +36,11 @@ export async function dirtyContent(
   };
   if (d.file.complete && size >= STREAM_MIN) {
     const fh = await fs.open(stagingPath, 'r');
-    // Chunked while it was written (chunk-ahead.ts) when it was written in order; else from here.
-    const { feed, stop } = o.chunkAhead?.take(d.file, size) ?? feedChunks(o.chunkFile, stagingPath, size);
+    // Chunked (and partly sent) while it was written, when it was written in order (chunk-ahead.ts);
+    // the sends ahead end before the upload asks the server what it lacks.
+    const ahead = o.chunkAhead?.take(d.file, size);
+    if (ahead) await ahead.sent;
+    const { feed, stop } = ahead ?? feedChunks(o.chunkFile, stagingPath, size);
     return {
       get blocks() {
         if (!feed.complete)

@@ -21,7 +21,7 @@ import type { BlockRef, Revision } from '../../shared/protocol.js';
 import type { ChunkedFile, ChunkOptions } from '../chunk/chunk-file.js';
 import type { ChunkParams } from '../chunk/streaming-chunker.js';
 import type { CommitRequest } from '../remote/remote-client.js';
-import { feedChunks } from './block-feed.js';
+import { feedChunks, type PlacedRef } from './block-feed.js';
 import { UploadScheduler } from './upload-scheduler.js';
 
 /** Files up to this size upload ahead of larger ones. */
@@ -248,6 +248,24 @@ export class Uploader {
     await content.ready;
     const hashes = [...new Set(content.blocks.map((b) => b.hash))].filter((h) => missing.has(h));
     return this.#send(content, placesOf(content), hashes, signal, { toSend: 0, sent: 0 }, onBlock);
+  }
+
+  /**
+   * Sends, of these blocks of a file still being written (chunk-ahead.ts), those the server lacks,
+   * so that the file's upload at its close finds them there. Nothing is committed. The file's size
+   * is not known yet: `onBlock` sees only blocks at its start (keepsBlock's front edge).
+   */
+  async presend(
+    blocks: readonly PlacedRef[],
+    read: UploadContent['read'],
+    signal?: AbortSignal,
+    onBlock?: (hash: string, data: Buffer) => void,
+  ): Promise<{ bytes: number; blocks: number }> {
+    const where: Places = new Map();
+    for (const b of blocks) where.set(b.hash, { offset: b.offset, size: b.size });
+    const missing = await this.target.missingBlocks([...where.keys()], signal);
+    const content = { blocks, size: Infinity, read };
+    return this.#send(content, where, missing, signal, { toSend: 0, sent: 0 }, onBlock);
   }
 
   /** Of `hashes`, those the server asks for (the question `sendBlocks` asks for one file). */

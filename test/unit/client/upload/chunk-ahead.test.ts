@@ -59,7 +59,7 @@ t.test('a file written in order: chunked while written, taken whole at its size'
     reference(data),
     'the blocks of the whole file',
   );
-  t.same(a.stats, { started: 1, used: 1 });
+  t.same(a.stats, { started: 1, used: 1, sentBytes: 0 });
   t.equal(a.take(f, data.length), null, 'taken once');
   t.same(readFileSync(f.path), data);
   await f.close();
@@ -79,7 +79,7 @@ t.test('a write elsewhere, a truncate, a size that differs: the upload chunks it
     await writeInOrder(f, data);
     const size = await act(f, data);
     t.equal(a.take(f, size), null, `${name}: nothing to take`);
-    t.same(a.stats, { started: 1, used: 0 }, name);
+    t.same(a.stats, { started: 1, used: 0, sentBytes: 0 }, name);
     await f.close().catch(() => {});
   }
 });
@@ -115,5 +115,95 @@ t.test('small files are never chunked ahead', async (t) => {
   await writeInOrder(f, randomBytes(3 * MiB));
   t.equal(started.length, 0);
   t.equal(a.take(f, 3 * MiB), null);
+  await f.close();
+});
+
+t.test(
+  'blocks are sent ahead window by window; the upload takes over from the window under way',
+  async (t) => {
+    const calls: { offsets: number[]; bytes: number }[] = [];
+    const held: { release: (() => void) | null } = { release: null };
+    const gate = () => new Promise<void>((r) => (held.release = r));
+    let hold = false;
+    const a = new ChunkAhead((p, o) => chunkFile(p, undefined, o), {
+      min: 4 * MiB,
+      sendMin: 20 * MiB,
+      send: async (blocks, read) => {
+        if (hold) await gate();
+        const bytes = (await Promise.all(blocks.map((b) => read(b.offset, b.size)))).reduce(
+          (n, b) => n + b.length,
+          0,
+        );
+        calls.push({ offsets: blocks.map((b) => b.offset), bytes });
+        return { bytes, blocks: blocks.length };
+      },
+    });
+    const f = await StagingFile.create(dir, `n-${n++}`, 0);
+    a.watch(f);
+    const data = randomBytes(60 * MiB);
+    await writeInOrder(f, data.subarray(0, 16 * MiB));
+    for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+    t.equal(calls.length, 0, 'nothing sent before the file passes sendMin');
+    for (let at = 16 * MiB; at < 40 * MiB; at += MiB) await f.write(at, data.subarray(at, at + MiB));
+    // Let the chunker catch up with the frontier (it reads 16 MiB windows): poll, no clock.
+    while (calls.length < 1) await new Promise((r) => setImmediate(r));
+    t.equal(calls[0]!.offsets[0], 0, 'from the start of the file');
+    const sentEarly = calls.reduce((n, c) => n + c.bytes, 0);
+    hold = true;
+    for (let at = 40 * MiB; at < data.length; at += MiB) await f.write(at, data.subarray(at, at + MiB));
+    while (held.release === null) await new Promise((r) => setImmediate(r));
+    const got = a.take(f, data.length)!;
+    let sentDone = false;
+    void got.sent.then(() => (sentDone = true));
+    await new Promise((r) => setImmediate(r));
+    t.notOk(sentDone, 'the window under way is waited for');
+    hold = false;
+    held.release();
+    await got.sent;
+    await got.feed.done;
+    const sent = calls.flatMap((c) => c.offsets);
+    t.same(
+      sent,
+      [...sent].sort((x, y) => x - y),
+      'in file order, each once',
+    );
+    t.ok(new Set(sent).size === sent.length);
+    t.ok(
+      sentEarly > 0 && sent.length < got.feed.all.length,
+      'part of the file sent ahead, the rest left to the upload',
+    );
+    t.same(
+      got.feed.all.map(({ hash, size }) => ({ hash, size })),
+      reference(data),
+      'the blocks of the whole file',
+    );
+    await f.close();
+  },
+);
+
+t.test('a failed send stops sending ahead, and the chunking goes on', async (t) => {
+  let sends = 0;
+  const a = new ChunkAhead((p, o) => chunkFile(p, undefined, o), {
+    min: 4 * MiB,
+    sendMin: 20 * MiB,
+    send: async () => {
+      sends++;
+      throw new Error('offline');
+    },
+  });
+  const f = await StagingFile.create(dir, `n-${n++}`, 0);
+  a.watch(f);
+  const data = randomBytes(50 * MiB);
+  await writeInOrder(f, data);
+  while (sends < 1) await new Promise((r) => setImmediate(r));
+  const got = a.take(f, data.length)!;
+  await got.sent;
+  await got.feed.done;
+  t.equal(sends, 1, 'no send after the first failure');
+  t.equal(
+    got.feed.all.reduce((s, b) => s + b.size, 0),
+    data.length,
+  );
+  t.same(a.stats.sentBytes, 0);
   await f.close();
 });
