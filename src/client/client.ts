@@ -353,13 +353,22 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
     // blocks sent ahead (not in the simulation, whose chunker runs in its own time: options.chunker).
     let chunkAhead: ChunkAhead | undefined;
     if (!options.chunker) {
-      const aheadPool = new ChunkWorkerPool(1);
-      const ahead = (chunkAhead = new ChunkAhead((p, o) => aheadPool.chunk(p, undefined, o), {
-        send: (blocks, read, signal) =>
-          uploader.presend(blocks, read, signal, (hash, data) => void cache.put(hash, data).catch(() => {})),
-      }));
+      // Its worker starts with the first big file (a mount that never writes one pays nothing).
+      let aheadPool: ChunkWorkerPool | null = null;
+      const ahead = (chunkAhead = new ChunkAhead(
+        (p, o) => (aheadPool ??= new ChunkWorkerPool(1)).chunk(p, undefined, o),
+        {
+          send: (blocks, read, signal) =>
+            uploader.presend(
+              blocks,
+              read,
+              signal,
+              (hash, data) => void cache.put(hash, data).catch(() => {}),
+            ),
+        },
+      ));
       vfs.dirty.onCreate = (file) => ahead.watch(file);
-      cleanups.push(() => aheadPool.close());
+      cleanups.push(() => aheadPool?.close());
       cleanups.push(() => ahead.close());
     }
     const pull = new PullLoop({

@@ -90,6 +90,7 @@ export class ChunkWorkerPool {
     // A crashed (or otherwise exited) worker fails its job and is replaced.
     const replace = (err: Error) => {
       if (this.#slots.indexOf(slot) < 0) return;
+      if (slot.job?.options.frontier) slot.job.options.frontier.onChange = null;
       slot.job?.reject(err);
       slot.job = null;
       if (!this.#closed) {
