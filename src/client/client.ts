@@ -422,6 +422,7 @@ export async function openDriveCore(options: CoreOptions): Promise<DriveCore> {
         return shared.rootOf(p) ? conflictAuthor(w.user, w.device) : w.device;
       },
       onBlockSent: (hash, data) => void cache.put(hash, data).catch(() => {}),
+      adoptBlock: (hash, size, file) => cache.adopt(hash, size, file),
       onReleased: released,
       onDiskFull: () => void cache.shrink(DISK_FULL_GIVE_BACK),
       readBlock: (hash, size) => hydrator.block(hash, size, READAHEAD),

@@ -473,6 +473,62 @@ t.test('cp -r of 300 small files in 10 folders: sent in batches, all on the serv
   await m.stop();
 });
 
+t.test(
+  'a small new file: chmod and mtime set while it is written travel with it; its staging file becomes its cache file',
+  async (t) => {
+    await ensureServer();
+    const a = await newUser('adopt');
+    const m = mount(t, a);
+    await m.start();
+    const staging = path.join(m.state, 'staging');
+    const data = pseudoRandom(9000, 71);
+    const fh = await fs.open(m.p('small.bin'), 'w', 0o644);
+    await fh.write(data.subarray(0, 4000), 0, 4000, 0);
+    // tar's order: the attributes by another call while its writer still holds the file open.
+    await execFileP('chmod', ['600', m.p('small.bin')]);
+    await execFileP('touch', ['-m', '-d', '@1600000000', m.p('small.bin')]);
+    const during = await fs.stat(m.p('small.bin'));
+    t.equal(during.mode & 0o7777, 0o600, 'stat shows the new mode while the file is written');
+    t.equal(during.mtimeMs, 1600000000_000, 'and the new mtime');
+    await fh.write(data.subarray(4000), 0, data.length - 4000, 4000);
+    await execFileP('touch', ['-m', '-d', '@1600000000', m.p('small.bin')]); // the write moved it
+    const made = (await fs.readdir(staging)).filter((n) => !n.endsWith('.json'));
+    t.equal(made.length, 1, 'one staging file');
+    const ino = (await fs.stat(path.join(staging, made[0]!))).ino;
+    await fh.close();
+    await settled(m);
+    t.same(
+      (await fs.readdir(staging)).filter((n) => !n.endsWith('.json')),
+      [],
+      'no staging file left once committed',
+    );
+    const hash = sha256(data);
+    const cached = path.join(m.state, 'cache', 'blocks', hash.slice(0, 2), hash);
+    t.equal((await fs.stat(cached)).ino, ino, 'the staging file is the cache file now (moved, not copied)');
+    await m.stop();
+
+    // The server has the mode and the mtime: a second device sees them.
+    const dev = await otherDevice(a, 'adopt-2');
+    const m2 = mount(t, dev);
+    await m2.start();
+    const st = await fs.stat(m2.p('small.bin'));
+    t.equal(st.mode & 0o7777, 0o600, 'the mode reached the server');
+    t.equal(st.mtimeMs, 1600000000_000, 'the mtime reached the server');
+    t.equal(sha256(await fs.readFile(m2.p('small.bin'))), hash, 'byte-identical');
+    await m2.stop();
+
+    // The first device reads it from its cache, offline.
+    await m.start();
+    await server.stop();
+    try {
+      t.equal(sha256(await fs.readFile(m.p('small.bin'))), hash, 'read offline from the moved file');
+    } finally {
+      await ensureServer();
+    }
+    await m.stop();
+  },
+);
+
 t.test('a server whose batch route fails: the changes go one by one, none is set aside', async (t) => {
   await ensureServer();
   const a = await newUser('batch-fails');

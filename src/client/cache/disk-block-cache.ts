@@ -247,18 +247,59 @@ export class DiskBlockCache {
       this.#touch(hash);
       return true;
     }
-    const need = allocated(data.length);
-    if (!this.#evictUntil(need, true)) return false;
-    if (!this.#diskRoomFor(need)) return false;
-    // Space is reserved synchronously, before the first await.
-    const entry: Entry = { hash, size: data.length, hits: 1, lastAccess: this.#now() };
-    this.#insert(entry);
-    this.#s.upsert.run(hash, entry.size, entry.hits, entry.lastAccess);
+    const entry = this.#reserve(hash, data.length);
+    if (!entry) return false;
     // Written in place, without temp file + rename: a torn file (crash mid-write) is caught by the
     // length and hash check in get(), and skipping the rename saves a syscall per block.
+    return this.#make(entry, true, (file) => this.#writeFile(file, data));
+  }
+
+  /**
+   * Admits a block whose bytes are already in a file of this file system by moving that file in: a
+   * new file that went to the server as one block, whose staging file becomes its cache file. That
+   * is one rename instead of a new file written and the staging file deleted (issue 17: on ext4
+   * without a journal every inode freed in the last seconds slows each new one, and a `tar x` freed
+   * one per file). `file` must hold exactly the block's `size` bytes and nothing may write it any
+   * more. The file is not offered to others (verifiedPath) until a get() has read it back and
+   * checked its hash: this process did not write it from bytes it hashed.
+   *
+   * Null when the cache does not take it (the block is cached already, or there is no room): the
+   * file is still the caller's. Otherwise the space is reserved and the entry made before this
+   * returns (a get() from then on waits for the move), and the promise resolves true once the file
+   * is the cache's (moved, perhaps evicted since), false when the rename failed (still the caller's).
+   */
+  adopt(hash: string, size: number, file: string): Promise<boolean> | null {
+    if (this.has(hash)) {
+      this.#touch(hash);
+      return null;
+    }
+    const entry = this.#reserve(hash, size);
+    if (!entry) return null;
+    return this.#make(entry, false, (to) => this.#fs.rename(file, to));
+  }
+
+  /** Room for a new block, made now (evicting others) and indexed; null when there is none. */
+  #reserve(hash: string, size: number): Entry | null {
+    const need = allocated(size);
+    if (!this.#evictUntil(need, true)) return null;
+    if (!this.#diskRoomFor(need)) return null;
+    // Space is reserved synchronously, before the caller's first await.
+    const entry: Entry = { hash, size, hits: 1, lastAccess: this.#now() };
+    this.#insert(entry);
+    this.#s.upsert.run(hash, entry.size, entry.hits, entry.lastAccess);
+    return entry;
+  }
+
+  /**
+   * Makes the file of a reserved block with `make`: true when it is cached (or was, and has been
+   * evicted since); false when `make` failed (the entry is removed). `verified`: the file is made
+   * from bytes this process hashed.
+   */
+  async #make(entry: Entry, verified: boolean, make: (file: string) => Promise<void>): Promise<boolean> {
+    const { hash } = entry;
     const file = this.#path(hash);
     this.#shard(hash);
-    const write = this.#writeFile(file, data);
+    const write = make(file);
     const done = write.then(
       () => {},
       () => {},
@@ -275,6 +316,7 @@ export class DiskBlockCache {
     if (this.#entry(hash) !== entry) {
       // Evicted (or dropped) while the write was under way: its unlink ran before the file existed,
       // so remove the file now unless a newer put of the same block owns it.
+      if (!ok) return false;
       if (!this.has(hash)) this.#fs.rmSync(file, { force: true });
       return true; // it was admitted; it has simply been evicted since
     }
@@ -282,7 +324,7 @@ export class DiskBlockCache {
       this.#remove(hash);
       return false;
     }
-    if (!this.#writing.has(hash)) {
+    if (verified && !this.#writing.has(hash)) {
       this.#verified.add(hash);
       for (const fn of this.#writeListeners) fn(hash);
     }

@@ -331,11 +331,18 @@ export class StagingFile {
     await this.#fh.close();
   }
 
-  /** Deletes the staging file and its metadata (after a successful upload). */
-  async remove(): Promise<void> {
+  /**
+   * Deletes the staging file and its metadata (after a successful upload). `keep`: offered the data
+   * file first, when it is the whole file with no metadata beside it (a staging without a base),
+   * synchronously, before anything is awaited; it resolves true when it took the file (moved it
+   * away: the block cache adopts a file that went up as one block), false to have it deleted.
+   */
+  async remove(keep?: (file: string) => Promise<boolean>): Promise<void> {
     this.#removed = true;
     this.inOrder?.break();
+    const kept = keep && this.#noBase && !this.#metaOnDisk ? keep(this.path) : null;
     await this.#fh.close().catch(() => {});
+    if (kept && (await kept.catch(() => false))) return;
     await removeStaging(this.path, this.#fs, this.#metaOnDisk || !this.#noBase);
   }
 

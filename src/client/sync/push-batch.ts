@@ -21,6 +21,7 @@ import type { BlockRef, Revision } from '../../shared/protocol.js';
 import type { MirrorNode, Op } from '../mirror/mirror.js';
 import type { BatchOpRequest, BatchOpResult } from '../remote/remote-client.js';
 import { dirtyContent } from './commit-content.js';
+import { holdingOneBlock, type RecordCommit } from './hold-one-block.js';
 import type { PushLoopOptions } from './push-options.js';
 import type { UploadContent } from '../upload/uploader.js';
 
@@ -62,23 +63,21 @@ interface Planned {
   gen?: number;
   /** A file sent by block reference: its blocks, once sent (#sendBlocks). */
   blocks?: BlockRef[];
+  /** A file sent by block reference as one block: its bytes, held for the record (holdingOneBlock). */
+  held?: Buffer;
 }
 
 export class BatchPush {
   readonly #o: Options;
   readonly #signal: AbortSignal;
-  readonly #recordCommit: (id: number, rev: Revision, blocks: BlockRef[], size: number, gen: number) => void;
+  readonly #recordCommit: RecordCommit;
   /** Off after the server refused a batch as a whole (an older server: no batch route). */
   #off = false;
   #failures = 0;
   /** Ops a batch could not apply: each is replayed alone first (seq). */
   readonly #alone = new Set<number>();
 
-  constructor(
-    options: Options,
-    signal: AbortSignal,
-    recordCommit: (id: number, rev: Revision, blocks: BlockRef[], size: number, gen: number) => void,
-  ) {
+  constructor(options: Options, signal: AbortSignal, recordCommit: RecordCommit) {
     this.#o = options;
     this.#signal = signal;
     this.#recordCommit = recordCommit;
@@ -264,7 +263,9 @@ export class BatchPush {
         [...contents].map(async ([i, content]) => {
           const p = plan[i]!;
           try {
-            await uploader.sendMissing(content, missing, this.#signal, this.#o.onBlockSent);
+            const hold = holdingOneBlock(this.#o.onBlockSent, content, vfs.dirty.get(p.node.id));
+            await uploader.sendMissing(content, missing, this.#signal, hold.onBlockSent);
+            p.held = hold.held();
             p.blocks = content.blocks.map((b) => ({ hash: b.hash, size: b.size }));
             p.req = { ...(p.req as Extract<BatchOpRequest, { op: 'commit' }>), blocks: p.blocks };
           } catch (err) {
@@ -293,12 +294,13 @@ export class BatchPush {
       mirror.setRev(p.node.id, at);
     } else {
       let blocks = p.blocks;
+      let inline = p.held;
       if (!blocks) {
         const data = p.data!;
         blocks = data.length ? [{ hash: sha256hex(data), size: data.length }] : [];
-        for (const b of blocks) this.#o.onBlockSent?.(b.hash, data);
+        if (data.length) inline = data;
       }
-      this.#recordCommit(p.node.id, rev, blocks, p.size!, p.gen!);
+      this.#recordCommit(p.node.id, rev, blocks, p.size!, p.gen!, inline);
     }
     mirror.adoptPlacement(p.node.id, rev.parentId, rev.name, p.op.seq);
   }

@@ -25,12 +25,13 @@
  */
 import { systemTimers, type Timers } from '../../shared/clock.js';
 import { isDiskFull, isLoftError, isOfflineError, LoftError } from '../../shared/errors.js';
-import type { BlockRef, Revision } from '../../shared/protocol.js';
+import type { Revision } from '../../shared/protocol.js';
 import type { MirrorNode, Op } from '../mirror/mirror.js';
 import type { UploadDestination } from '../upload/uploader.js';
 import { byFolderOrPath } from './by-folder.js';
 import { committedContent, dirtyContent } from './commit-content.js';
 import { ConflictResolver } from './conflict-resolver.js';
+import { holdingOneBlock, retireStaging, type RecordCommit } from './hold-one-block.js';
 import { mergeTree } from './merge-tree.js';
 import { Linger } from './linger.js';
 import { BATCH_MAX, BatchPush } from './push-batch.js';
@@ -511,7 +512,8 @@ export class PushLoop {
       this.status.current = progress;
       const signal = this.#abort.signal;
       // Blocks first, outside the lock; then the commit and its record, inside it.
-      await uploader.sendBlocks(content, signal, progress, this.#o.onBlockSent);
+      const hold = holdingOneBlock(this.#o.onBlockSent, content, d);
+      await uploader.sendBlocks(content, signal, progress, hold.onBlockSent);
       return await this.#o.lock.run(async () => {
         const now = mirror.node(op.nodeId);
         if (!now) return true; // removed while its blocks were sent
@@ -532,7 +534,7 @@ export class PushLoop {
         let result;
         try {
           const send = (to: UploadDestination) =>
-            uploader.commitContent(content, to, progress, this.#o.onBlockSent);
+            uploader.commitContent(content, to, progress, hold.onBlockSent);
           result = await byFolderOrPath(inFolder && (() => send(dest)), () =>
             send(inFolder ? { ...dest, parentId: undefined, path: mirror.pathOf(now.id) ?? op.path } : dest),
           );
@@ -569,7 +571,7 @@ export class PushLoop {
             return true;
           } else throw err;
         }
-        this.#recordCommit(now.id, result.node, result.blocks, content.size, gen);
+        this.#recordCommit(now.id, result.node, result.blocks, content.size, gen, hold.held());
         // Made by path (a new folder here, or folders deleted there and made again): the server may
         // have put it elsewhere than it sits here; its own revision is skipped here as an echo, so
         // its placement is adopted now (or resynced once the folder is known here).
@@ -582,19 +584,16 @@ export class PushLoop {
     }
   }
 
-  /**
-   * After a commit of node `id` (a key): the mirror takes the new revision; a node made here gets
-   * its server id (a conflicted copy a new one).
-   */
-  #recordCommit(id: number, rev: Revision, blocks: BlockRef[], size: number, gen: number): void {
+  /** After a commit (RecordCommit): the mirror takes it; a node made here gets its server id. */
+  readonly #recordCommit: RecordCommit = (id, rev, blocks, size, gen, inline) => {
     const { mirror, vfs } = this.#o;
     this.#o.trace?.('committed', { id, as: rev.id, rev: rev.rev, parentId: rev.parentId, name: rev.name });
     const released = mirror.serverIdOf(id) === rev.id ? [] : mirror.setServerId(id, rev.id);
     const d = vfs.dirty.get(id);
     const clean = !d || (d.gen === gen && d.writers === 0 && !d.modified);
     released.push(...mirror.committed(id, rev.rev, blocks, size, clean));
-    if (clean && d) void vfs.dirty.drop(id);
+    retireStaging(this.#o, id, clean, blocks, size, inline);
     vfs.committed(id);
     if (released.length) this.#o.onReleased?.(released);
-  }
+  };
 }

@@ -51,6 +51,12 @@ export interface PushLoopOptions {
   conflictAuthor?: (path: string) => Promise<string>;
   /** Sees the bytes of every block sent (the drive caches them). */
   onBlockSent?: (hash: string, data: Buffer) => void;
+  /**
+   * Offered the staging file of a committed new file that went up as one block, instead of its
+   * deletion (the drive's cache moves it in: DiskBlockCache.adopt). Null: not taken, delete it;
+   * else it resolves true once taken, false if the move failed (then deleted).
+   */
+  adoptBlock?: (hash: string, size: number, file: string) => Promise<boolean> | null;
   /** Block hashes no file references any more. */
   onReleased?: (hashes: string[]) => void;
   /** The verified bytes of a committed block (the hydrator): for three-way merges of text files. */

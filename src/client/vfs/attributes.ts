@@ -6,7 +6,7 @@
  */
 import { FsError } from '../../shared/errors.js';
 import type { Mirror, MirrorNode } from '../mirror/mirror.js';
-import type { DirtyFiles } from './dirty-files.js';
+import type { DirtyFile, DirtyFiles } from './dirty-files.js';
 import { ID_UNCHANGED, type OwnerCaller, type Owners } from './owners.js';
 import { S_IFMT } from './stat.js';
 
@@ -26,10 +26,18 @@ export class Attributes {
   ) {}
 
   chmod(node: MirrorNode, path: string, mode: number): void {
-    const full = (mode & 0o7777) | (node.mode & S_IFMT);
+    const d = this.#beingWritten(node);
+    const now = d?.mode ?? node.mode;
+    const full = (mode & 0o7777) | (now & S_IFMT);
     // The same mode (tar's fchmod of every file it made): only the ctime moves, as on ext4; there
     // is nothing for the server, so no commit is queued (it was a transaction and an op lookup).
-    if (full === node.mode) return this.#touch(node);
+    if (full === now) return this.#touch(node);
+    if (d) {
+      // Kept with the file's writes until its close (see #beingWritten).
+      d.mode = full;
+      d.ctime = Math.max(d.ctime, this.o.now());
+      return;
+    }
     this.#change(node, path, { mode: full, ctime: this.o.now() });
   }
 
@@ -39,8 +47,28 @@ export class Attributes {
     // a fraction passed on would make a commit that can never go through).
     if (atime !== null) atime = Math.floor(atime);
     if (mtime !== null) mtime = Math.floor(mtime);
+    const d = atime === null ? this.#beingWritten(node) : undefined;
+    if (d) {
+      // tar's futimens of the file it is writing (the mtime alone): kept with its writes.
+      if (mtime !== null) d.mtime = mtime;
+      d.ctime = Math.max(d.ctime, this.o.now());
+      return;
+    }
     // One mirror transaction for both times (one WAL commit: tar sets them on every file).
     this.mirror.together(() => this.#utimens(node, path, atime, mtime));
+  }
+
+  /**
+   * The staging of a file being written, whose last writer's close is a commit point: that commit
+   * point records the file's size, mtime, mode and ctime as the staging holds them (write-path.ts),
+   * so a change of those stays in memory until then, where stat reads it (stat.ts), as a write's
+   * does, and a kill -9 before that close drops it with the writes (the file comes back as its last
+   * commit point left it). tar's fchmod and futimens of every file it makes were a mirror
+   * transaction each (issue 17). Undefined for anything else: its change is recorded now.
+   */
+  #beingWritten(node: MirrorNode): DirtyFile | undefined {
+    const d = node.kind === 'file' ? this.dirty.get(node.id) : undefined;
+    return d && d.writers > 0 && d.modified ? d : undefined;
   }
 
   #utimens(node: MirrorNode, path: string, atime: number | null, mtime: number | null): void {
@@ -84,8 +112,8 @@ export class Attributes {
    */
   #touch(node: MirrorNode): void {
     const now = this.o.now();
-    const d = node.kind === 'file' ? this.dirty.get(node.id) : undefined;
-    if (d && d.writers > 0 && d.modified) d.ctime = Math.max(d.ctime, now);
+    const d = this.#beingWritten(node);
+    if (d) d.ctime = Math.max(d.ctime, now);
     else this.mirror.updateLocal(node.id, { ctime: now });
   }
 

@@ -31,6 +31,11 @@ export class DirtyFile {
   reopened = false;
   /** Last write or truncate here (ms; 0: none since the staging was opened): the file's ctime. */
   ctime = 0;
+  /**
+   * A mode set while the file was being written, not yet recorded: its next commit point records it
+   * (vfs/attributes.ts). Undefined: the node's.
+   */
+  mode: number | undefined = undefined;
 
   constructor(
     public id: number,
@@ -124,8 +129,11 @@ export class DirtyFiles {
     return d;
   }
 
-  /** Forgets the node's staging and deletes its files now, or on the last release if still open. */
-  async drop(id: number): Promise<void> {
+  /**
+   * Forgets the node's staging and deletes its files now, or on the last release if still open.
+   * `keep`: offered the data file first when it is not open (StagingFile.remove).
+   */
+  async drop(id: number, keep?: (file: string) => Promise<boolean>): Promise<void> {
     const d = this.#byId.get(id);
     if (!d) return;
     this.#byId.delete(id);
@@ -133,7 +141,7 @@ export class DirtyFiles {
       d.orphaned = true;
       return;
     }
-    await d.file.remove();
+    await d.file.remove(keep);
   }
 
   /** Deletes staging files by name (nodes removed from the tree while not open). */

@@ -54,7 +54,8 @@ export function fileMode(kind: NodeKind, mode: number): number {
 }
 
 /**
- * Packs a node's stat: `dirty` is its local changes (size, mtime, ctime move with writes at once),
+ * Packs a node's stat: `dirty` is its local changes (size, mtime, ctime move with writes at once,
+ * and the mode set while it is written),
  * `subdirs` how many folders a folder holds (its nlink), uid/gid the mount owner's.
  */
 export function packStat(
@@ -69,7 +70,7 @@ export function packStat(
   const isDir = node.kind === 'dir';
   const size = isDir ? 4096 : d ? d.size : node.size;
   return {
-    mode: fileMode(node.kind, node.mode),
+    mode: fileMode(node.kind, d?.mode ?? node.mode),
     size,
     // A folder: its own entry, its "." and each subfolder's "..", as on ext4 (find relies on it).
     nlink: isDir ? 2 + subdirs : 1,

@@ -151,9 +151,17 @@ export class WritePath {
     await this.spaceRetry(() => d.file.persist());
     d.modified = false;
     const now = this.#now();
+    const mode = d.mode; // set while it was written (vfs/attributes.ts)
     await this.spaceRetry(() =>
-      this.#mirror.queueCommit(d.id, path, { size: d.size, mtime: d.mtime, ctime: now, staging: d.name }),
+      this.#mirror.queueCommit(d.id, path, {
+        size: d.size,
+        mtime: d.mtime,
+        ctime: now,
+        staging: d.name,
+        ...(mode === undefined ? {} : { mode }),
+      }),
     );
+    if (d.mode === mode) d.mode = undefined; // the node's now
     this.#group.enlist(d);
     this.#onQueued();
   }

@@ -95,3 +95,30 @@ t.test('utimens writes both times in one transaction', async (t) => {
   attrs.utimens(node, '/f', 1234.9, 2345.2);
   t.same(calls, ['together', 'setAtime 7 1234 @1', 'queueCommit 7 {"mtime":2345,"ctime":5000} @1', 'queued']);
 });
+
+t.test('chmod and futimens of a file being written stay in memory until its close', async (t) => {
+  const { calls, attrs, node, d, tick } = setup({ writers: 1, modified: true, ctime: 4000, mtime: 4500 });
+  attrs.chmod(node, '/f', 0o600);
+  attrs.utimens(node, '/f', null, 2345.7);
+  t.same(calls, [], 'no mirror write: the close is a commit point, which records mode and mtime');
+  t.equal(d!.mode, S_IFREG | 0o600, 'the mode stat shows (stat.ts)');
+  t.equal(d!.mtime, 2345);
+  t.equal(d!.ctime, 5000);
+  tick(10);
+  attrs.chmod(node, '/f', 0o600);
+  t.same(calls, [], 'the same mode again: nothing');
+  t.equal(d!.ctime, 5010);
+  attrs.utimens(node, '/f', 1111, 2222);
+  t.same(
+    calls,
+    ['together', 'setAtime 7 1111 @1', 'queueCommit 7 {"mtime":2222,"ctime":5010} @1', 'queued'],
+    'with an atime: recorded now (the atime is the mirror’s only)',
+  );
+});
+
+t.test('chmod of a file no close will commit is recorded now', async (t) => {
+  const { calls, attrs, node, d } = setup({ writers: 1, modified: false });
+  attrs.chmod(node, '/f', 0o600);
+  t.same(calls, [`queueCommit 7 {"mode":${S_IFREG | 0o600},"ctime":5000} @0`, 'queued']);
+  t.equal(d!.mode, undefined);
+});

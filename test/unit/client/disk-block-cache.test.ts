@@ -602,3 +602,49 @@ t.test(
     t.same(heard, [a.hash], 'a listener that stopped hears nothing');
   },
 );
+
+t.test('adopt: a file moved in is the block (no copy), checked before it is offered to others', async (t) => {
+  const dir = tmp();
+  const c = cache({ dir, capBytes: 1 << 20, now: ticker() });
+  const a = block(10_000);
+  const staged = path.join(dir, 'staged-a');
+  writeFileSync(staged, a.data);
+  const ino = statSync(staged).ino;
+  const took = c.adopt(a.hash, a.data.length, staged);
+  t.ok(took, 'taken');
+  t.ok(c.has(a.hash), 'indexed before the move ends (a get waits for it)');
+  t.equal(c.usage().usedBytes, alloc(a.data.length), 'its room is reserved at once');
+  t.equal(await took, true);
+  t.notOk(existsSync(staged), 'moved, not copied');
+  t.equal(statSync(filePath(dir, a.hash)).ino, ino, 'the same file');
+  t.equal(c.verifiedPath(a.hash), null, 'not offered before this process has checked its bytes');
+  t.same(await c.get(a.hash), a.data);
+  t.equal(c.verifiedPath(a.hash), filePath(dir, a.hash), 'offered once a get checked it');
+  assertConsistent(t, dir, c, [a]);
+});
+
+t.test(
+  'adopt declines a cached block and one with no room; a failed move leaves nothing indexed',
+  async (t) => {
+    const dir = tmp();
+    const c = cache({ dir, capBytes: 3 * K, now: ticker(), isPinned: () => true });
+    const a = block(5000);
+    t.ok(await c.put(a.hash, a.data));
+    const again = path.join(dir, 'staged-again');
+    writeFileSync(again, a.data);
+    t.equal(c.adopt(a.hash, a.data.length, again), null, 'cached already: the file stays the caller’s');
+    t.ok(existsSync(again));
+    const b = block(8000);
+    const big = path.join(dir, 'staged-b');
+    writeFileSync(big, b.data);
+    t.equal(c.adopt(b.hash, b.data.length, big), null, 'no room (everything else pinned)');
+    t.ok(existsSync(big));
+    const c2 = cache({ dir: tmp(), capBytes: 1 << 20, now: ticker() });
+    const m = block(100);
+    const took = c2.adopt(m.hash, m.data.length, path.join(dir, 'no-such-file'));
+    t.ok(took);
+    t.equal(await took, false, 'the rename failed');
+    t.notOk(c2.has(m.hash), 'nothing left indexed');
+    t.equal(c2.usage().usedBytes, 0);
+  },
+);
