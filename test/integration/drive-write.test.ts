@@ -529,6 +529,36 @@ t.test(
   },
 );
 
+t.test('spare staging files: made ahead of creates, deleted at unmount, swept after a kill -9', async (t) => {
+  await ensureServer();
+  const a = await newUser('spares');
+  const m = mount(t, a);
+  await m.start();
+  const staging = path.join(m.state, 'staging');
+  const files = async () => (await fs.readdir(staging).catch(() => [] as string[])).sort();
+  for (let i = 0; i < 5; i++) await fs.writeFile(m.p(`f${i}.txt`), `file ${i}\n`);
+  await settled(m);
+  const spares = await waitFor(
+    'spares made',
+    async () => ((await files()).length > 0 ? files() : false),
+    30_000,
+  );
+  t.ok(spares.length > 0 && spares.length <= 16, `${spares.length} spare staging files made ahead`);
+  await m.crash();
+  await restart(m);
+  await settled(m);
+  t.same(await files(), [], 'the restart deleted what the killed mount had made ahead');
+  await fs.writeFile(m.p('after.txt'), 'made after the restart\n');
+  await settled(m);
+  await m.stop();
+  t.same(await files(), [], 'an unmount deletes its spares');
+  t.same(
+    await serverNames(a.api),
+    ['after.txt', 'f0.txt', 'f1.txt', 'f2.txt', 'f3.txt', 'f4.txt'],
+    'every file on the server',
+  );
+});
+
 t.test('a server whose batch route fails: the changes go one by one, none is set aside', async (t) => {
   await ensureServer();
   const a = await newUser('batch-fails');

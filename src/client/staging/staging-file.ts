@@ -86,12 +86,16 @@ export class StagingFile {
     this.#present = new ByteRanges(meta.present);
   }
 
-  /** A new staging file over a base revision of `baseSize` bytes (0 for a new file). */
+  /**
+   * A new staging file over a base revision of `baseSize` bytes (0 for a new file). `made`: the
+   * file, already made empty and opened read-write (a spare made ahead: DirtyFiles).
+   */
   static async create(
     dir: string,
     name: string,
     baseSize: number,
     fs: LocalFs = nodeFs,
+    made?: LocalFile,
   ): Promise<StagingFile> {
     const file = path.join(dir, name);
     if (baseSize > 0 && hasNoBase(file))
@@ -103,7 +107,7 @@ export class StagingFile {
     // before every file.
     let fh: LocalFile;
     try {
-      fh = fs.openSync(file, 'w+');
+      fh = made ?? fs.openSync(file, 'w+');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       fs.mkdirSync(dir, { recursive: true });

@@ -210,7 +210,9 @@ export class WritePath {
   async recover(): Promise<{ queued: number; lost: { path: string; bytes: number }[] }> {
     let n = 0;
     const lost: { path: string; bytes: number }[] = [];
+    const recorded = new Set<string>();
     for (const node of this.#mirror.stagedNodes()) {
+      recorded.add(node.staging!);
       const d = await this.#dirty.reopen(
         node.id,
         node.staging!,
@@ -227,6 +229,7 @@ export class WritePath {
       this.#mirror.queueCommit(node.id, path, { size: d.file.size });
       n++;
     }
+    this.#dirty.sweep(recorded);
     if (n) this.#onQueued();
     return { queued: n, lost };
   }
