@@ -286,10 +286,7 @@ export class DiskBlockCache {
     // Space is reserved synchronously, before the caller's first await.
     const entry: Entry = { hash, size, hits: 1, lastAccess: this.#now() };
     this.#insert(entry);
-    // Indexed with the next flush, as recency is: a crash before it leaves a file the index does
-    // not know, removed at the next open (one SQLite commit less per block: a `tar x` puts one per
-    // file it makes).
-    this.#dirty.add(hash);
+    this.#s.upsert.run(hash, entry.size, entry.hits, entry.lastAccess);
     return entry;
   }
 
