@@ -473,6 +473,52 @@ t.test('cp -r of 300 small files in 10 folders: sent in batches, all on the serv
   await m.stop();
 });
 
+// Batches are pipelined (push-batch.ts): while one batch's request is on the server, the next one's
+// files are read and their blocks sent. A file written again after it was read ahead goes as it is
+// now, not as it was read.
+t.test(
+  'the next batch is read ahead while one is on the server; a file written since goes as it is now',
+  async (t) => {
+    await ensureServer();
+    const a = await newUser('ahead');
+    const proxy = new FaultProxy(Number(new URL(server.url).port));
+    proxies.push(proxy);
+    await proxy.start();
+    const m = mount(t, a, proxy.url);
+    await m.start();
+    proxy.offline(); // the whole tree queued, in this order, before anything is sent
+    await fs.mkdir(m.p('d'));
+    const want: Tree = { '/d': { kind: 'dir', size: 0 } };
+    const late = 'f150.bin'; // in the second batch (100 ops a batch), by block reference (> 16 KiB)
+    const entry = (data: Buffer) => ({ kind: 'file' as const, size: data.length, sha256: sha256(data) });
+    for (let i = 0; i < 180; i++) {
+      const name = `f${i}.bin`;
+      const data = pseudoRandom(name === late ? 20_000 : 200 + i, 500 + i);
+      await fs.writeFile(m.p(`d/${name}`), data);
+      want[`/d/${name}`] = entry(data);
+    }
+    proxy.stall(/^POST \/v1\/batch /);
+    proxy.online();
+    await waitFor('the first batch held', async () => proxy.stalledRequests === 1, 60_000);
+    // The late file's block goes while the first batch is held: the second batch was read ahead.
+    const puts = () => proxy.requests.get('PUT /v1/blocks/:hash') ?? 0;
+    await waitFor('a block of the second batch sent ahead', async () => puts() >= 1, 60_000);
+    t.equal(
+      proxy.requests.get('POST /v1/batch') ?? 0,
+      0,
+      'while the first batch was still held in the proxy',
+    );
+    const again = pseudoRandom(20_000, 9999); // the same size: only its generation tells
+    await fs.writeFile(m.p(`d/${late}`), again);
+    want[`/d/${late}`] = entry(again);
+    proxy.release();
+    await settled(m);
+    t.same(await serverTree(a.api), want, 'the server holds the tree, the late file as it was written last');
+    t.equal(puts(), 2, 'its new block sent too');
+    await m.stop();
+  },
+);
+
 t.test(
   'a small new file: chmod and mtime set while it is written travel with it; its staging file becomes its cache file',
   async (t) => {

@@ -175,7 +175,7 @@ export class PushLoop {
       const wakes = this.#wakes;
       try {
         // Many new small things at the head of the outbox: one request for all of them.
-        const batched = this.#linger.sent(await this.#batch.run(op, this.#held));
+        const batched = await this.#batch.run(op, this.#held);
         const finished = batched > 0 ? null : await this.#do(op);
         if (finished) {
           mirror.opDone(op.seq);

@@ -1,6 +1,6 @@
 /**
- * Linger: the push loop waits for more of a burst of changes (to send them in one batch), never for
- * an isolated change, never past LINGER_MAX_MS, never with a full batch queued.
+ * Linger: the push loop holds a burst of changes while it runs (whatever is queued, full batches
+ * too), never an isolated change, never past LINGER_MAX_MS; after the cap it catches up at once.
  */
 import t from 'tap';
 import { Linger, LINGER_MAX_MS, LINGER_QUIET_MS } from '../../../../src/client/sync/linger.js';
@@ -12,47 +12,66 @@ t.test('an isolated change goes at once', async (t) => {
   t.equal(l.wait(1000, 3), 0, 'a create and its commit');
 });
 
-t.test('a burst waits for quiet, up to LINGER_MAX_MS in all', async (t) => {
+t.test('a burst is held until it stops, full batches queued or not', async (t) => {
   const l = new Linger(100);
   let now = 1000;
   l.changed(now);
   t.equal(l.wait(now, 10), LINGER_QUIET_MS, 'changes just came: wait for quiet');
   now += 5;
   t.equal(l.wait(now, 10), LINGER_QUIET_MS - 5, 'the rest of the quiet period');
+  for (let i = 0; i < 100; i++) {
+    now += 20;
+    l.changed(now);
+    t.equal(l.wait(now, 10 + 50 * i), LINGER_QUIET_MS, `held with ${10 + 50 * i} ops queued`);
+  }
   now += LINGER_QUIET_MS;
-  t.equal(l.wait(now, 10), 0, 'quiet: send');
-  // Changes that never stop: sent after LINGER_MAX_MS.
+  t.equal(l.wait(now, 5000), 0, 'quiet: send');
+  t.equal(l.wait(now + 1, 4900), 0, 'and the next batch at once: the burst is over');
+});
+
+t.test('a burst that never stops is held LINGER_MAX_MS, then caught up with, then held again', async (t) => {
+  const l = new Linger(100);
+  let now = 0;
   const start = now;
-  let waited = 0;
+  let pending = 10;
+  // Changes that never stop, 10 a millisecond apart.
   for (;;) {
     l.changed(now);
-    const ms = l.wait(now, 50);
-    if (ms === 0) break;
-    waited += 1;
+    pending += 1;
+    if (l.wait(now, pending) === 0) break;
     now += 1;
   }
   t.equal(now - start, LINGER_MAX_MS, 'sent after the cap');
-  t.ok(waited > 0);
+  // Catching up: every batch goes at once while more than a quarter of a batch is queued, even
+  // as changes keep coming.
+  let batches = 0;
+  while (pending > 25) {
+    l.changed(now);
+    t.equal(l.wait(now, pending), 0, `caught up with at once (${pending} queued)`);
+    pending -= 100;
+    batches++;
+    now += 1;
+  }
+  t.ok(batches > 1, `${batches} batches back to back`);
   l.changed(now);
-  t.equal(l.wait(now, 50), LINGER_QUIET_MS, 'a new wait starts after a send');
+  t.equal(l.wait(now, 20), LINGER_QUIET_MS, 'caught up: a new hold begins');
+  now += LINGER_MAX_MS - 1;
+  l.changed(now);
+  t.equal(l.wait(now, 500), 1, 'for LINGER_MAX_MS again');
 });
 
-t.test('after a big batch (a backlog) the next goes at once; after a small one it waits', async (t) => {
+t.test('a pause ends the catching up', async (t) => {
   const l = new Linger(100);
-  l.changed(0);
-  t.equal(l.sent(25), 25);
-  t.equal(l.wait(0, 50), 0, 'the push is what is slow: no waiting');
-  l.sent(24);
-  t.equal(l.wait(0, 50), LINGER_QUIET_MS, 'a small batch: gather more');
-  l.sent(0);
-  t.equal(l.wait(0, 50), LINGER_QUIET_MS, 'a single op: gather more');
-});
-
-t.test('a full batch goes at once', async (t) => {
-  const l = new Linger(100);
-  l.changed(0);
-  t.equal(l.wait(0, 100), 0);
-  t.equal(l.wait(0, 5000), 0);
+  let now = 0;
+  l.changed(now);
+  t.equal(l.wait(now, 1000), LINGER_QUIET_MS, 'held');
+  now += LINGER_MAX_MS;
+  l.changed(now);
+  t.equal(l.wait(now, 1000), 0, 'the cap: catching up');
+  now += LINGER_QUIET_MS; // the burst stopped: sent anyway
+  t.equal(l.wait(now, 900), 0);
+  l.changed(now); // a new burst: held again, however much is queued
+  t.equal(l.wait(now, 800), LINGER_QUIET_MS);
 });
 
 t.test('hold sleeps for the wait and says so', async (t) => {
