@@ -480,7 +480,7 @@ t.test(
   'the next batch is read ahead while one is on the server; a file written since goes as it is now',
   async (t) => {
     await ensureServer();
-    const a = await newUser('ahead');
+    const a = await newUser('batch-read-ahead');
     const proxy = new FaultProxy(Number(new URL(server.url).port));
     proxies.push(proxy);
     await proxy.start();
