@@ -105,6 +105,8 @@ export interface DriveStatus {
   stuck: { op: string; path: string; error: string | null; since: number; attempts: number }[];
   /** Changes are queued but none can run now (each waits for a writer, or is stuck). */
   blocked: boolean;
+  /** The queued changes are held while a burst of them runs (up to 10 s; sync/linger.ts). */
+  holding: boolean;
   /** Files with local changes (staged content). */
   dirtyFiles: number;
   downloadedBytes: number;
@@ -562,6 +564,7 @@ export async function startDrive(options: DriveOptions): Promise<Drive> {
           attempts: o.attempts,
         })),
         blocked: push.status.blocked,
+        holding: push.status.holding && mirror.pendingOps > 0,
         dirtyFiles: vfs.dirty.count,
         downloadedBytes: hydrator.downloadedBytes,
         downloads: hydrator.pending,

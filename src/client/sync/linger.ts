@@ -56,9 +56,18 @@ export class Linger {
     return Math.min(LINGER_QUIET_MS - quietFor, left);
   }
 
-  /** Waits on `sleep` when wait() says so; true when it did (look at the outbox again). */
-  async hold(now: number, pending: number, sleep: { sleep(ms: number): Promise<void> }): Promise<boolean> {
+  /**
+   * Waits on `sleep` when wait() says so; true when it did (look at the outbox again). `shown.holding`
+   * says whether it is holding (`loft status`).
+   */
+  async hold(
+    now: number,
+    pending: number,
+    sleep: { sleep(ms: number): Promise<void> },
+    shown: { holding: boolean } = { holding: false },
+  ): Promise<boolean> {
     const ms = this.wait(now, pending);
+    shown.holding = ms > 0;
     if (ms <= 0) return false;
     await sleep.sleep(ms);
     return true;

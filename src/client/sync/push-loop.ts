@@ -59,7 +59,7 @@ export class PushLoop {
   readonly #abort = new AbortController();
   #loop: Promise<void> | null = null;
   #idleWaiters: (() => void)[] = [];
-  readonly status: PushStatus = { current: null, lastError: null, blocked: false };
+  readonly status: PushStatus = { current: null, lastError: null, blocked: false, holding: false };
   /** Nodes whose commit waits for a writer to close the file (cleared at every wake). */
   readonly #held = new Set<number>();
   /** Ops that were set aside once: one more failure sets them aside again. */
@@ -155,7 +155,7 @@ export class PushLoop {
       }
       this.status.blocked = false;
       // A burst of changes under way: wait for more of it, to send them in one batch (linger.ts).
-      if (await this.#linger.hold(clock(), mirror.pendingOps, this.#sleep)) continue;
+      if (await this.#linger.hold(clock(), mirror.pendingOps, this.#sleep, this.status)) continue;
       // Remote changes first (a folder moved elsewhere moves the paths of queued creates).
       const pulling = this.#o.whenPulled?.();
       if (pulling) {

@@ -88,4 +88,6 @@ export interface PushStatus {
    * aside (stuck) until its next retry.
    */
   blocked: boolean;
+  /** The queued changes are held while a burst of them runs (linger.ts; read with pending > 0). */
+  holding: boolean;
 }

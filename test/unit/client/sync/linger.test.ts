@@ -78,8 +78,13 @@ t.test('hold sleeps for the wait and says so', async (t) => {
   const l = new Linger(100);
   const slept: number[] = [];
   const sleep = { sleep: async (ms: number) => void slept.push(ms) };
+  const shown = { holding: false };
   l.changed(0);
-  t.equal(await l.hold(0, 1, sleep), false);
-  t.equal(await l.hold(0, 20, sleep), true);
+  t.equal(await l.hold(0, 1, sleep, shown), false);
+  t.equal(shown.holding, false, 'an isolated change is not held');
+  t.equal(await l.hold(0, 20, sleep, shown), true);
+  t.equal(shown.holding, true, 'a burst is shown as held');
   t.same(slept, [LINGER_QUIET_MS]);
+  t.equal(await l.hold(LINGER_QUIET_MS, 20, sleep, shown), false);
+  t.equal(shown.holding, false, 'and no longer once it is sent');
 });
