@@ -51,6 +51,9 @@ t.test('migrate an installation with history; the drive keeps working without a 
     await fs.mkdir(a.p(`d${d}`));
     for (let f = 0; f < FILES / 10; f++) await fs.writeFile(a.p(`d${d}/f${f}.txt`), `file ${d}/${f}\n`);
   }
+  // On the server before they are edited: an edit of a new file still queued folds into its one
+  // commit (a burst is held while it runs: sync/linger.ts), and the edits must make history.
+  await settled(a);
   for (let i = 0; i < 20; i++) await fs.writeFile(a.p(`d0/f${i}.txt`), `file 0/${i}, edited\n`);
   for (let i = 0; i < 10; i++) await fs.unlink(a.p(`d1/f${i}.txt`));
   for (let i = 0; i < 5; i++) await fs.rename(a.p(`d2/f${i}.txt`), a.p(`d3/moved${i}.txt`));
