@@ -154,7 +154,7 @@ export class PushLoop {
         continue;
       }
       this.status.blocked = false;
-      // A burst of changes under way: wait for more of it, to send them in one batch (linger.ts).
+      // A burst of changes under way: held while it runs, then sent in full batches (linger.ts).
       if (await this.#linger.hold(clock(), mirror.pendingOps, this.#sleep, this.status)) continue;
       // Remote changes first (a folder moved elsewhere moves the paths of queued creates).
       const pulling = this.#o.whenPulled?.();
