@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { DriveStatus } from '../../client/client.js';
+import { LINGER_MAX_MS } from '../../client/sync/linger.js';
 import { formatBytes } from '../../shared/size.js';
 import { control, findMount } from '../control-client.js';
 
@@ -20,7 +21,7 @@ export function render(s: DriveStatus): string {
     `  cache:     ${formatBytes(s.cache.usedBytes)} of ${formatBytes(s.cache.capBytes)} ${bar(s.cache.usedBytes, s.cache.capBytes)} (${s.cache.blocks} blocks)`,
     `  downloads: ${s.downloads.blocks ? `${s.downloads.blocks} blocks (${formatBytes(s.downloads.bytes)}) in flight; ` : 'none in flight; '}${formatBytes(s.downloadedBytes)} since mount`,
     `  pins:      ${s.pins.files ? `${s.pins.files} files, ${formatBytes(s.pins.cachedBytes)} of ${formatBytes(s.pins.totalBytes)} local ${bar(s.pins.cachedBytes, s.pins.totalBytes)}${s.pins.error ? ` (waiting: ${s.pins.error})` : ''}` : 'none'}`,
-    `  uploads:   ${s.pending ? `${s.pending} pending${s.holding ? ' (held while a burst of changes runs, up to 10 s)' : ''}, ${s.uploading} uploading` : 'nothing pending'}; ${formatBytes(s.uploadedBytes)} since mount${s.chunkedAhead?.sentBytes ? ` (${formatBytes(s.chunkedAhead.sentBytes)} sent while files were still being written)` : ''}${s.dirtyFiles ? `; ${s.dirtyFiles} files with local changes` : ''}`,
+    `  uploads:   ${s.pending ? `${s.pending} pending${s.holding ? ` (held while a burst of changes runs, up to ${LINGER_MAX_MS / 1000} s)` : ''}, ${s.uploading} uploading` : 'nothing pending'}; ${formatBytes(s.uploadedBytes)} since mount${s.chunkedAhead?.sentBytes ? ` (${formatBytes(s.chunkedAhead.sentBytes)} sent while files were still being written)` : ''}${s.dirtyFiles ? `; ${s.dirtyFiles} files with local changes` : ''}`,
   ];
   for (const u of s.uploads)
     lines.push(
