@@ -16,6 +16,9 @@
 // has ended and no request is waiting for an answer.
 #include <napi.h>
 #include <fuse_lowlevel.h>
+#include <linux/fuse.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -127,6 +130,11 @@ struct Session {
            protoMinor = 0, maxBackground = 0;
   bool readdirplus = true;
   bool writebackCache = false;
+  // Passthrough (see "Passthrough" below): asked for by JavaScript, offered by the kernel at INIT,
+  // and then negotiated (our INIT reply patched by IoWritev).
+  bool ptWanted = false;
+  std::atomic<bool> ptOffered{false}, ptEnabled{false};
+  std::atomic<uint64_t> initUnique{0};
   // Reads answered here (see below). `pubLock` guards `pubs`: FUSE workers hold it for reading
   // from the lookup until their pread is done; JavaScript holds it for writing to publish or
   // withdraw, so once a withdrawal returns no worker is still reading through what it removed.
@@ -318,6 +326,116 @@ bool ServeCached(Session *s, fuse_req_t req, uint64_t fh, size_t size, uint64_t 
   return true;
 }
 
+// ---- Passthrough ---------------------------------------------------------------------------------------
+//
+// Linux 6.9+ can send a file's reads and writes straight to a "backing" file of another file system,
+// without a request to the server (FUSE_PASSTHROUGH): the drive gives a new file's staging file as
+// its backing, so writing a new file costs the JavaScript thread its create and its close, not a
+// request per write (issue 17). libfuse 3.14 knows nothing of it: the binding reads and writes
+// /dev/fuse through fuse_session_custom_io, notes whether the kernel's INIT offers passthrough, and
+// adds it (FUSE_INIT_EXT, flags2 bit 5, max_stack_depth 1) to libfuse's INIT reply when JavaScript
+// asked for it. A backing file is registered with an ioctl on /dev/fuse (CAP_SYS_ADMIN) and named by
+// its id in the open or create reply (fuse_open_out's last field), which the binding then writes
+// itself with fuse_reply_iov. Everything else is as before.
+const uint32_t INIT_FLAG_EXT = 1u << 30;        // FUSE_INIT_EXT: flags2 is read
+const uint32_t INIT_FLAG2_PASSTHROUGH = 1u << 5;  // FUSE_PASSTHROUGH (1ULL << 37) in flags2
+const uint32_t OPEN_PASSTHROUGH = 1u << 7;        // FOPEN_PASSTHROUGH
+// fuse_init_out.max_stack_depth (7.40): the first of the older headers' unused words, after flags2.
+const size_t INIT_OUT_STACK_DEPTH = offsetof(fuse_init_out, unused);
+struct BackingMap {
+  int32_t fd;
+  uint32_t flags;
+  uint64_t padding;
+};
+#define LOFT_IOC_BACKING_OPEN _IOW(229, 1, BackingMap)
+#define LOFT_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
+
+ssize_t IoRead(int fd, void *buf, size_t len, void *userdata) {
+  ssize_t n = read(fd, buf, len);
+  if (n >= static_cast<ssize_t>(sizeof(fuse_in_header) + sizeof(fuse_init_in))) {
+    const fuse_in_header *h = static_cast<const fuse_in_header *>(buf);
+    if (h->opcode == FUSE_INIT) {
+      Session *s = static_cast<Session *>(userdata);
+      const fuse_init_in *in = reinterpret_cast<const fuse_init_in *>(h + 1);
+      s->ptOffered = (in->flags & INIT_FLAG_EXT) != 0 && (in->flags2 & INIT_FLAG2_PASSTHROUGH) != 0;
+      s->initUnique = h->unique;
+    }
+  }
+  return n;
+}
+
+ssize_t IoWritev(int fd, struct iovec *iov, int count, void *userdata) {
+  Session *s = static_cast<Session *>(userdata);
+  uint64_t init = s->initUnique.load();
+  if (init != 0 && count >= 2 && iov[0].iov_len >= sizeof(fuse_out_header)) {
+    const fuse_out_header *oh = static_cast<const fuse_out_header *>(iov[0].iov_base);
+    if (oh->unique == init) {
+      s->initUnique = 0;
+      // libfuse's reply (its own 64-byte fuse_init_out, on its stack until this returns).
+      // (ptEnabled was decided by LlInit, which libfuse calls before it replies.)
+      if (oh->error == 0 && iov[1].iov_len >= INIT_OUT_STACK_DEPTH + 4 && s->ptEnabled) {
+        uint8_t *p = static_cast<uint8_t *>(iov[1].iov_base);
+        fuse_init_out *o = reinterpret_cast<fuse_init_out *>(p);
+        o->flags |= INIT_FLAG_EXT;
+        o->flags2 |= INIT_FLAG2_PASSTHROUGH;
+        uint32_t depth = 1;
+        memcpy(p + INIT_OUT_STACK_DEPTH, &depth, sizeof depth);
+      } else {
+        s->ptEnabled = false;
+      }
+    }
+  }
+  return writev(fd, iov, count);
+}
+
+const fuse_custom_io kIo = {IoWritev, IoRead, nullptr, nullptr};
+
+void FillAttrOut(const struct stat &st, fuse_attr *a) {
+  memset(a, 0, sizeof *a);
+  a->ino = st.st_ino;
+  a->mode = st.st_mode;
+  a->nlink = static_cast<uint32_t>(st.st_nlink);
+  a->uid = st.st_uid;
+  a->gid = st.st_gid;
+  a->rdev = static_cast<uint32_t>(st.st_rdev);
+  a->size = static_cast<uint64_t>(st.st_size);
+  a->blocks = static_cast<uint64_t>(st.st_blocks);
+  a->blksize = static_cast<uint32_t>(st.st_blksize);
+  a->atime = static_cast<uint64_t>(st.st_atim.tv_sec);
+  a->atimensec = static_cast<uint32_t>(st.st_atim.tv_nsec);
+  a->mtime = static_cast<uint64_t>(st.st_mtim.tv_sec);
+  a->mtimensec = static_cast<uint32_t>(st.st_mtim.tv_nsec);
+  a->ctime = static_cast<uint64_t>(st.st_ctim.tv_sec);
+  a->ctimensec = static_cast<uint32_t>(st.st_ctim.tv_nsec);
+}
+
+void SplitTimeout(double t, uint64_t *sec, uint32_t *nsec) {
+  if (!(t > 0)) {
+    *sec = 0;
+    *nsec = 0;
+    return;
+  }
+  double whole = std::floor(t);
+  *sec = static_cast<uint64_t>(whole);
+  *nsec = static_cast<uint32_t>(std::min(999999999.0, (t - whole) * 1e9));
+}
+
+fuse_open_out OpenOut(const fuse_file_info &fi, int32_t backingId) {
+  fuse_open_out o;
+  memset(&o, 0, sizeof o);
+  o.fh = fi.fh;
+  if (fi.direct_io) o.open_flags |= FOPEN_DIRECT_IO;
+  if (fi.keep_cache) o.open_flags |= FOPEN_KEEP_CACHE;
+  if (fi.cache_readdir) o.open_flags |= FOPEN_CACHE_DIR;
+  if (backingId > 0) {
+    // Direct I/O and the page cache are the backing file's business then.
+    o.open_flags &= ~(FOPEN_DIRECT_IO | FOPEN_KEEP_CACHE);
+    o.open_flags |= OPEN_PASSTHROUGH;
+    memcpy(&o.padding, &backingId, sizeof backingId);  // backing_id (7.40)
+  }
+  return o;
+}
+
 // ---- low-level operations (FUSE worker threads) ------------------------------------------------------
 
 void LlInit(void *userdata, fuse_conn_info *conn) {
@@ -342,6 +460,8 @@ void LlInit(void *userdata, fuse_conn_info *conn) {
   // Readahead and async reads in flight at once (each is one JavaScript request).
   conn->max_background = 64;
   conn->congestion_threshold = 48;
+  // Passthrough excludes the writeback cache (the kernel refuses both at once).
+  s->ptEnabled = s->ptWanted && s->ptOffered && (conn->want & FUSE_CAP_WRITEBACK_CACHE) == 0;
   s->capable = conn->capable;
   s->want = conn->want;
   s->maxWrite = conn->max_write;
@@ -360,6 +480,7 @@ void LlInit(void *userdata, fuse_conn_info *conn) {
     info.Set("maxReadahead", s->maxReadahead);
     info.Set("protoMajor", s->protoMajor);
     info.Set("protoMinor", s->protoMinor);
+    info.Set("passthrough", s->ptEnabled.load());
     info.Set("maxBackground", s->maxBackground);
     fn.Call({Napi::Number::New(env, EV_INIT), env.Null(), Napi::Number::New(env, 0), info});
   });
@@ -954,7 +1075,22 @@ Napi::Value ReplyCreate(const Napi::CallbackInfo &info) {
     r->replied = false;
     throw;
   }
-  return Answer(info, r, [&] { return fuse_reply_create(r->req, &e, &fi); });
+  int32_t backing = info.Length() > 7 && info[7].IsNumber() ? info[7].As<Napi::Number>().Int32Value() : 0;
+  if (backing <= 0) return Answer(info, r, [&] { return fuse_reply_create(r->req, &e, &fi); });
+  // Passthrough: the reply libfuse would write, with the backing file's id in it.
+  struct {
+    fuse_entry_out entry;
+    fuse_open_out open;
+  } out;
+  memset(&out, 0, sizeof out);
+  out.entry.nodeid = e.ino;
+  out.entry.generation = e.generation;
+  SplitTimeout(e.entry_timeout, &out.entry.entry_valid, &out.entry.entry_valid_nsec);
+  SplitTimeout(e.attr_timeout, &out.entry.attr_valid, &out.entry.attr_valid_nsec);
+  FillAttrOut(e.attr, &out.entry.attr);
+  out.open = OpenOut(fi, backing);
+  struct iovec iov = {&out, sizeof out};
+  return Answer(info, r, [&] { return fuse_reply_iov(r->req, &iov, 1); });
 }
 
 Napi::Value ReplyAttr(const Napi::CallbackInfo &info) {
@@ -995,10 +1131,52 @@ Napi::Value ReplyOpen(const Napi::CallbackInfo &info) {
   // returns, so the opener's next fstat or read past the old size asks again. Attributes only
   // (offset -1): no page lock is taken, so this cannot wait on a request of this process.
   bool inval = (static_cast<int>(NumArg(info, 2)) & 4) != 0;
+  // An id from backingOpen: the kernel reads and writes this file's backing file itself.
+  int32_t backing = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : 0;
   return Answer(info, r, [&] {
     if (inval && !r->s->closed && r->s->se != nullptr) fuse_lowlevel_notify_inval_inode(r->s->se, r->ino, -1, 0);
+    if (backing > 0) {
+      fuse_open_out out = OpenOut(fi, backing);
+      struct iovec iov = {&out, sizeof out};
+      return fuse_reply_iov(r->req, &iov, 1);
+    }
     return fuse_reply_open(r->req, &fi);
   });
+}
+
+// backingOpen(session, fd) -> id > 0 | -errno: registers an open file as a backing file for
+// passthrough (see "Passthrough"); the kernel holds its own reference to the file from then on.
+Napi::Value BackingOpen(const Napi::CallbackInfo &info) {
+  Session *s = SessionArg(info, 0);
+  int fd = static_cast<int>(NumArg(info, 1));
+  int res = -EOPNOTSUPP;
+  if (s->ptEnabled) {
+    BackingMap map = {fd, 0, 0};
+    pthread_rwlock_rdlock(&s->lock);
+    if (s->closed || s->se == nullptr) {
+      res = -EBADF;
+    } else {
+      res = ioctl(fuse_session_fd(s->se), LOFT_IOC_BACKING_OPEN, &map);
+      if (res < 0) res = -errno;
+    }
+    pthread_rwlock_unlock(&s->lock);
+  }
+  return Napi::Number::New(info.Env(), res);
+}
+
+// backingClose(session, id) -> 0 | -errno: the id is no longer named in replies (files opened with
+// it keep their backing file until released).
+Napi::Value BackingClose(const Napi::CallbackInfo &info) {
+  Session *s = SessionArg(info, 0);
+  uint32_t id = static_cast<uint32_t>(NumArg(info, 1));
+  int res = -EBADF;
+  pthread_rwlock_rdlock(&s->lock);
+  if (!s->closed && s->se != nullptr) {
+    res = ioctl(fuse_session_fd(s->se), LOFT_IOC_BACKING_CLOSE, &id);
+    if (res < 0) res = -errno;
+  }
+  pthread_rwlock_unlock(&s->lock);
+  return Napi::Number::New(info.Env(), res);
 }
 
 Napi::Value ReplyWrite(const Napi::CallbackInfo &info) {
@@ -1252,6 +1430,7 @@ Napi::Value Mount(const Napi::CallbackInfo &info) {
     if (o.Has("readdirplus")) s->readdirplus = o.Get("readdirplus").ToBoolean().Value();
     if (o.Has("writebackCache")) s->writebackCache = o.Get("writebackCache").ToBoolean().Value();
     if (o.Has("jsLoop")) s->jsLoop = o.Get("jsLoop").ToBoolean().Value();
+    if (o.Has("passthrough")) s->ptWanted = o.Get("passthrough").ToBoolean().Value();
   }
   std::vector<char *> argv;
   for (auto &a : args) argv.push_back(a.data());
@@ -1267,6 +1446,8 @@ Napi::Value Mount(const Napi::CallbackInfo &info) {
     delete s;
     throw Napi::Error::New(env, "mounting " + mountpoint + " failed (see the libfuse message above)");
   }
+  // Our own reads and writes of /dev/fuse (the passthrough negotiation: see "Passthrough").
+  if (s->ptWanted && fuse_session_custom_io(s->se, &kIo, fuse_session_fd(s->se)) != 0) s->ptWanted = false;
   s->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "loft-fuse", 0, 1);
   if (s->jsLoop ? !StartJsLoop(env, s, info[2].As<Napi::Function>())
                 : pthread_create(&s->thread, nullptr, LoopMain, s) != 0) {
@@ -1461,7 +1642,7 @@ Napi::Value DrainReads(const Napi::CallbackInfo &info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("abi", Napi::Number::New(env, 2));
+  exports.Set("abi", Napi::Number::New(env, 3));
   exports.Set("libfuseVersion", Napi::Number::New(env, fuse_version()));
   exports.Set("mount", Napi::Function::New(env, Mount));
   exports.Set("umountDetach", Napi::Function::New(env, UmountDetach));
@@ -1471,6 +1652,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("publishReads", Napi::Function::New(env, PublishReads));
   exports.Set("withdrawReads", Napi::Function::New(env, WithdrawReads));
   exports.Set("drainReads", Napi::Function::New(env, DrainReads));
+  exports.Set("backingOpen", Napi::Function::New(env, BackingOpen));
+  exports.Set("backingClose", Napi::Function::New(env, BackingClose));
   exports.Set("replyErr", Napi::Function::New(env, ReplyErr));
   exports.Set("replyNone", Napi::Function::New(env, ReplyNone));
   exports.Set("replyEntry", Napi::Function::New(env, ReplyEntry));

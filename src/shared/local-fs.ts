@@ -46,6 +46,8 @@ export interface LocalFile {
   /** fsync(2). */
   sync(): Promise<void>;
   close(): Promise<void>;
+  /** The open descriptor (undefined: closed, or not a real file, as in the simulation). */
+  readonly fd?: number;
 }
 
 /** An entry of a folder (readdir with file types). */
@@ -83,6 +85,9 @@ export interface LocalFs {
 
 class NodeFile implements LocalFile {
   constructor(private readonly fh: fs.FileHandle) {}
+  get fd(): number | undefined {
+    return this.fh.fd >= 0 ? this.fh.fd : undefined;
+  }
   read(buffer: Uint8Array, offset: number, length: number, position: number) {
     return this.fh.read(buffer, offset, length, position);
   }
@@ -122,6 +127,10 @@ class FdFile implements LocalFile {
 
   constructor(fd: number) {
     this.#fd = fd;
+  }
+
+  get fd(): number | undefined {
+    return this.#closed ? undefined : this.#fd;
   }
 
   #run<T>(syscall: string, call: (fd: number, done: (err: Error | null, v?: T) => void) => void): Promise<T> {

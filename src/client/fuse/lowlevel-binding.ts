@@ -9,7 +9,7 @@ import { bindingPath } from '../../shared/native-binding.js';
 import type { Stat } from '../vfs/vfs.js';
 
 /** The binding's interface version this file speaks (native/loft-fuse.cc `abi`). */
-const ABI = 2;
+const ABI = 3;
 
 export type Handle = object;
 export type Session = object;
@@ -54,8 +54,14 @@ export interface LowlevelBinding {
       writebackCache?: boolean;
       /** Requests read and answered on the JavaScript thread (native/loft-fuse.cc, jsLoop). */
       jsLoop?: boolean;
+      /** Negotiate passthrough at INIT where the kernel offers it (passthrough.ts). */
+      passthrough?: boolean;
     },
   ): Session;
+  /** Registers an open file as a passthrough backing file: its id (> 0), or -errno. */
+  backingOpen(session: Session, fd: number): number;
+  /** Forgets a backing id (files opened with it keep their backing file): 0 or -errno. */
+  backingClose(session: Session, id: number): number;
   umountDetach(mountpoint: string): number;
   notifyInvalEntry(session: Session, parent: number, name: string): Promise<number>;
   notifyInvalInode(session: Session, ino: number): Promise<number>;
@@ -95,10 +101,12 @@ export interface LowlevelBinding {
     entryTimeout: number,
     fh: number,
     openFlags: number,
+    /** A backingOpen id: the kernel reads and writes the file's backing file itself. */
+    backingId?: number,
   ): number;
   replyAttr(req: Handle, attr: Float64Array, timeout: number): number;
   replyReadlink(req: Handle, target: string): number;
-  replyOpen(req: Handle, fh: number, openFlags: number): number;
+  replyOpen(req: Handle, fh: number, openFlags: number, backingId?: number): number;
   replyWrite(req: Handle, count: number): number;
   replyBuf(req: Handle, buf: Buffer | null, length?: number): number;
   replyStatfs(req: Handle, values: Float64Array): number;

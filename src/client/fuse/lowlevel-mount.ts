@@ -37,6 +37,7 @@ import {
 } from './fuse-common.js';
 import { answerOnce } from './answer-once.js';
 import { CachedReads } from './cached-reads.js';
+import { Passthrough } from './passthrough.js';
 import { KernelCache } from './kernel-cache.js';
 import {
   ENODATA,
@@ -101,6 +102,7 @@ export class LowlevelMount implements DriveMount {
   readonly #dirs: DirHandles;
   /** Reads the binding answers from cache files by itself (cached-reads.ts). */
   readonly #cached: CachedReads;
+  readonly #pt: Passthrough;
 
   constructor(options: FuseMountOptions & { now?: () => number; timers?: Timers }) {
     this.#b = loadLowlevelBinding();
@@ -124,6 +126,7 @@ export class LowlevelMount implements DriveMount {
       timers: options.timers ?? unrefTimers,
       onError: (err) => this.#onError('cached-reads', this.mountpoint, err),
     });
+    this.#pt = new Passthrough({ binding: this.#b, vfs: this.#vfs, now: this.#now });
   }
 
   get kernelCache(): KernelCache {
@@ -140,6 +143,7 @@ export class LowlevelMount implements DriveMount {
       jsReads: this.#reads,
       dirListings: this.#dirs.served,
       ...this.#cached.info(),
+      ...this.#pt.info(),
     };
   }
 
@@ -166,7 +170,7 @@ export class LowlevelMount implements DriveMount {
       };
     });
     try {
-      const options = { readdirplus: true, jsLoop: this.jsLoop };
+      const options = { readdirplus: true, jsLoop: this.jsLoop, passthrough: this.#pt.policy !== 'off' };
       this.#session = this.#b.mount(this.mountpoint, args, this.#handle, options);
     } catch (err) {
       this.#onInit();
@@ -371,7 +375,7 @@ export class LowlevelMount implements DriveMount {
             META_TIMEOUT_MS,
             () => this.#vfs.open(path_, a as number),
             (fh) => {
-              this.#b.replyOpen(req, fh, this.#openFlags(fh));
+              this.#b.replyOpen(req, fh, this.#openFlags(fh), this.#pt.open(fh, ino));
               this.#o.firewall?.primeSoon(pid); // its first read then finds the opener's names known
             },
           );
@@ -399,6 +403,7 @@ export class LowlevelMount implements DriveMount {
                 ENTRY_TIMEOUT_S,
                 fh,
                 this.#openFlags(fh),
+                this.#pt.create(this.#session, fh, id),
               );
             },
           );
@@ -443,7 +448,7 @@ export class LowlevelMount implements DriveMount {
               ? () => this.#vfs.flush(fh)
               : op === OP.FSYNC
                 ? () => this.#vfs.fsync(fh)
-                : () => this.#vfs.release(fh);
+                : () => this.#vfs.release(fh).finally(() => this.#pt.released(this.#session, fh));
           return this.#async(req, name, this.#table.pathOf(ino) ?? '?', caller, READ_TIMEOUT_MS, run, () =>
             this.#b.replyErr(req, 0),
           );
@@ -511,6 +516,7 @@ export class LowlevelMount implements DriveMount {
   #event(op: number, a: unknown): void {
     if (op === OP.EV_INIT) {
       this.init = a as Record<string, number>;
+      this.#pt.negotiated((a as { passthrough?: boolean }).passthrough === true);
       this.#onInit();
     } else if (op === OP.EV_EXIT) {
       const gone = !this.#unmounting;

@@ -21,6 +21,7 @@
  * Writing into a cloud-only file therefore fetches nothing; `fill()` fetches exactly the holes
  * below baseLimit before an upload, and never overwrites present (locally written) bytes.
  */
+import { fstatSync } from 'node:fs';
 import path from 'node:path';
 import { ByteRanges, type Range } from '../../shared/byte-ranges.js';
 import { LoftError } from '../../shared/errors.js';
@@ -183,6 +184,39 @@ export class StagingFile {
 
   get size(): number {
     return this.#size;
+  }
+
+  /**
+   * The data file's descriptor, for the kernel to read and write it itself (passthrough: see
+   * fuse/passthrough.ts); null over a base (whose missing bytes are not in the file) or when it is
+   * not a real file.
+   */
+  get fd(): number | null {
+    const fd = this.#fh.fd;
+    return this.#noBase && fd !== undefined ? fd : null;
+  }
+
+  /** The data file's mtime (ns) when adoptExternal last looked; -1: never. */
+  #externalMtime = -1n;
+
+  /**
+   * Takes the data file as the kernel left it after writing it itself (passthrough; a staging with
+   * no base only): its length is the size, and every byte below it is staged (holes read as zeros,
+   * as they would anyway). Returns whether its size or mtime changed since the last call: a write
+   * within the file system's timestamp granularity of the last look may change neither.
+   */
+  adoptExternal(): boolean {
+    const fd = this.fd;
+    if (fd === null) return false;
+    const st = fstatSync(fd, { bigint: true });
+    const size = Number(st.size);
+    if (size === this.#size && st.mtimeNs === this.#externalMtime) return false;
+    this.#externalMtime = st.mtimeNs;
+    this.inOrder?.break(); // its writes were never seen here
+    this.#present.truncate(0);
+    if (size > 0) this.#present.add(0, size);
+    this.#size = size;
+    return true;
   }
 
   /** Bytes from this offset on never come from the base (truncated away). */

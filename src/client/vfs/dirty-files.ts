@@ -36,6 +36,11 @@ export class DirtyFile {
    * (vfs/attributes.ts). Undefined: the node's.
    */
   mode: number | undefined = undefined;
+  /**
+   * Open handles whose reads and writes the kernel makes to the staging file itself (passthrough,
+   * fuse/passthrough.ts): while any is open, size and content are what the file says (Vfs.#external).
+   */
+  passthrough = 0;
 
   constructor(
     public id: number,

@@ -34,6 +34,8 @@ export interface Handle {
    * the hydration firewall's look at a read and the read itself cost one query, not two.
    */
   probe: { from: number; to: number; extents: BlockExtent[] } | null;
+  /** The kernel reads and writes this handle's staging file itself (fuse/passthrough.ts). */
+  passthrough?: boolean;
 }
 
 /** How the kernel may cache the pages of a handle just opened (see HandleTable.cacheMode). */
