@@ -20,43 +20,23 @@
  *
  * Options (native/README.md has the measurements): max_write and max_pages 1 MiB, readdirplus, atomic
  * O_TRUNC, no auto_inval_data (the drive decides per open: Vfs.cacheMode → keep_cache / direct_io),
- * kernel invalidation always on, so attributes are kept ATTR_TIMEOUT_S.
+ * kernel invalidation always on, so attributes are kept ATTR_TIMEOUT_S. Passthrough: a new file made
+ * in a burst of creates is read and written by the kernel in its staging file (passthrough.ts).
  */
 import path from 'node:path';
 import type { Timers } from '../../shared/clock.js';
 import { errnoOf, FsError, LoftError } from '../../shared/errors.js';
 import type { Stat, Vfs } from '../vfs/vfs.js';
-import {
-  ENTRY_TIMEOUT_S,
-  errnoNumber,
-  META_TIMEOUT_MS,
-  READ_TIMEOUT_MS,
-  type Caller,
-  type DriveMount,
-  type FuseMountOptions,
-} from './fuse-common.js';
+import { ENTRY_TIMEOUT_S, errnoNumber, META_TIMEOUT_MS, READ_TIMEOUT_MS } from './fuse-common.js';
+import type { Caller, DriveMount, FuseMountOptions } from './fuse-common.js';
 import { answerOnce } from './answer-once.js';
 import { CachedReads } from './cached-reads.js';
 import { Passthrough } from './passthrough.js';
 import { KernelCache } from './kernel-cache.js';
-import {
-  ENODATA,
-  ENOSYS,
-  ERANGE,
-  ESTALE,
-  ETIMEDOUT,
-  loadLowlevelBinding,
-  OP,
-  OP_NAMES,
-  OPEN_DIRECT_IO,
-  OPEN_INVAL_ATTR,
-  OPEN_KEEP_CACHE,
-  packStat,
-  type Handle,
-  type RequestHandler,
-  type LowlevelBinding,
-  type Session,
-} from './lowlevel-binding.js';
+import { ENODATA, ENOSYS, ERANGE, ESTALE, ETIMEDOUT, OP, OP_NAMES } from './lowlevel-binding.js';
+import { loadLowlevelBinding, packStat } from './lowlevel-binding.js';
+import { OPEN_DIRECT_IO, OPEN_INVAL_ATTR, OPEN_KEEP_CACHE } from './lowlevel-binding.js';
+import type { Handle, RequestHandler, LowlevelBinding, Session } from './lowlevel-binding.js';
 import { DirHandles } from './dir-handles.js';
 import { applySetattr } from './lowlevel-setattr.js';
 import { fusermountUnmount, setReadahead, unrefTimers } from './mount-os.js';
@@ -126,7 +106,7 @@ export class LowlevelMount implements DriveMount {
       timers: options.timers ?? unrefTimers,
       onError: (err) => this.#onError('cached-reads', this.mountpoint, err),
     });
-    this.#pt = new Passthrough({ binding: this.#b, vfs: this.#vfs, now: this.#now });
+    this.#pt = new Passthrough({ binding: this.#b, vfs: this.#vfs.external, now: this.#now });
   }
 
   get kernelCache(): KernelCache {

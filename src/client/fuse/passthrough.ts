@@ -6,11 +6,12 @@
  * a request per write (issue 17: 30,000 of a `tar x`'s 66,000 requests were writes).
  *
  * Which files (LOFT_PASSTHROUGH):
- * - `burst` (the default): a file created less than BURST_MS after the previous create. A file
- *   made alone (a copy of one big file) is written through the drive as before, which follows its
- *   writes in order and sends a big file's blocks while it is still being written
- *   (staging/in-order.ts, sync/chunk-ahead.ts): the drive does not see passthrough writes, so a big
- *   file written that way is chunked at close.
+ * - `burst` (the default): a file created less than BURST_MS after the previous create, while the
+ *   file that one made is still small (< BURST_FILE_MAX): a burst of small files (`tar x`, a
+ *   checkout, `cp -r`). A file made alone or after a big one (copies of big files) is written
+ *   through the drive as before, which follows its writes in order and sends a big file's blocks
+ *   while it is still being written (staging/in-order.ts, upload/chunk-ahead.ts): the drive does not
+ *   see passthrough writes, so a big file written that way is chunked at close.
  * - `always`: every new file; `off`: none (the binding then does not ask for passthrough at all).
  *
  * The kernel's rule: while an inode has a file open in passthrough, every open of it must name the
@@ -21,12 +22,18 @@
  *
  * Needs CAP_SYS_ADMIN (the backing file ioctl): a mount by another user, or a kernel without
  * passthrough, writes through the drive as before; `loft status --json` says which (`passthrough`).
- * What the kernel wrote is taken in at each getattr, setattr, open and close (Vfs.#external).
+ * What the kernel wrote is taken in at each getattr, setattr, open and close (external-writes.ts).
  */
+import { AHEAD_MIN } from '../upload/chunk-ahead.js';
 import type { LowlevelBinding, Session } from './lowlevel-binding.js';
 
-/** A create this soon after the previous one is part of a burst (ms). */
+/** A create this soon after the previous one is part of a burst (ms)... */
 export const BURST_MS = 1000;
+/**
+ * ...if the file the previous one made is still smaller than this: the size from which the drive
+ * chunks a new file while it is written (upload/chunk-ahead.ts).
+ */
+export const BURST_FILE_MAX = AHEAD_MIN;
 
 export type PassthroughPolicy = 'off' | 'burst' | 'always';
 
@@ -34,9 +41,12 @@ export function passthroughPolicy(env: string | undefined = process.env.LOFT_PAS
   return env === 'off' || env === '0' ? 'off' : env === 'always' ? 'always' : 'burst';
 }
 
+/** Vfs.external (vfs/external-writes.ts). */
 interface PassthroughVfs {
-  passthroughFd(fh: number): number | null;
-  passedThrough(fh: number): void;
+  fd(fh: number): number | null;
+  passed(fh: number): void;
+  node(fh: number): number;
+  size(node: number): number;
 }
 
 export class Passthrough {
@@ -49,6 +59,8 @@ export class Passthrough {
   /** Handle → kernel node id, for the handles answered with a backing id. */
   readonly #handles = new Map<number, number>();
   #lastCreate = -Infinity;
+  /** The node the previous create made (its local key; -1: none yet). */
+  #lastNode = -1;
   /** Why passthrough is not used on this mount ('' while it may be). */
   #unavailable = '';
   /** Files opened through passthrough so far. */
@@ -84,10 +96,12 @@ export class Passthrough {
   /** The backing id to answer a create of node `ino` with (0: none). */
   create(session: Session | null, fh: number, ino: number): number {
     const now = this.#now();
-    const burst = now - this.#lastCreate < BURST_MS;
+    const soon = now - this.#lastCreate < BURST_MS;
+    const burst = soon && this.#lastNode >= 0 && this.#vfs.size(this.#lastNode) < BURST_FILE_MAX;
     this.#lastCreate = now;
+    this.#lastNode = this.#vfs.node(fh);
     if (this.#unavailable || !session || (this.policy === 'burst' && !burst)) return 0;
-    const fd = this.#vfs.passthroughFd(fh);
+    const fd = this.#vfs.fd(fh);
     if (fd === null) return 0;
     const id = this.#b.backingOpen(session, fd);
     if (id <= 0) {
@@ -109,7 +123,7 @@ export class Passthrough {
     b.files++;
     this.#files++;
     this.#handles.set(fh, ino);
-    this.#vfs.passedThrough(fh);
+    this.#vfs.passed(fh);
     return b.id;
   }
 
@@ -124,4 +138,3 @@ export class Passthrough {
     if (session) this.#b.backingClose(session, b.id);
   }
 }
-

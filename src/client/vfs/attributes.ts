@@ -15,6 +15,8 @@ export interface AttributeOptions {
   groups: ReadonlySet<number>;
   now: () => number;
   onQueued: () => void;
+  /** Takes in what the kernel wrote to the node's staging itself (external-writes.ts), first. */
+  external?: (node: MirrorNode) => void;
 }
 
 export class Attributes {
@@ -26,6 +28,7 @@ export class Attributes {
   ) {}
 
   chmod(node: MirrorNode, path: string, mode: number): void {
+    this.o.external?.(node);
     const d = this.#beingWritten(node);
     const now = d?.mode ?? node.mode;
     const full = (mode & 0o7777) | (now & S_IFMT);
@@ -43,6 +46,7 @@ export class Attributes {
 
   /** Times in ms; null leaves that time unchanged (UTIME_OMIT). The atime is kept here only. */
   utimens(node: MirrorNode, path: string, atime: number | null, mtime: number | null): void {
+    this.o.external?.(node); // before: an mtime set here must stay
     // Whole milliseconds, as the mirror and the server keep them (the server refuses fractions:
     // a fraction passed on would make a commit that can never go through).
     if (atime !== null) atime = Math.floor(atime);
@@ -91,6 +95,7 @@ export class Attributes {
    * checked here, as the kernel checks nothing without default_permissions.
    */
   chown(node: MirrorNode, path: string, uid: number, gid: number, caller?: OwnerCaller): void {
+    this.o.external?.(node);
     const me = this.owners.owner.uid;
     const who = caller?.uid ?? me;
     if (who === me && who !== 0) {

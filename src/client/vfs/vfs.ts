@@ -31,6 +31,7 @@ import { Attributes } from './attributes.js';
 import { Owners, type OwnerCaller } from './owners.js';
 import { CachedSpans, type CachedSpanWatcher } from './cached-spans.js';
 import type { Mirror, MirrorNode } from '../mirror/mirror.js';
+import { ExternalWrites } from './external-writes.js';
 import type { Pinner } from '../pins/pinner.js';
 import type { StagingFile } from '../staging/staging-file.js';
 import { DirtyFiles, type DirtyFile } from './dirty-files.js';
@@ -40,18 +41,8 @@ import { WritePath } from './write-path.js';
 import { ReadPath } from './read-path.js';
 import { dirAt, parentOf, resolvePath } from './resolve.js';
 import { listOf, readdirOf, stampOf, type Listing, type ListingStamp } from './listing.js';
-import {
-  checkSize,
-  MAX_FILE_SIZE,
-  packStat,
-  packStatFs,
-  S_IFDIR,
-  S_IFLNK,
-  S_IFMT,
-  S_IFREG,
-  type Stat,
-  type StatFs,
-} from './stat.js';
+import { checkSize, MAX_FILE_SIZE, packStat, packStatFs, S_IFDIR, S_IFLNK, S_IFMT } from './stat.js';
+import { S_IFREG, type Stat, type StatFs } from './stat.js';
 
 export { MAX_FILE_SIZE, S_IFDIR, S_IFLNK, S_IFREG, type Stat, type StatFs } from './stat.js';
 
@@ -107,6 +98,8 @@ export class Vfs {
   readonly #states: FileStates;
   readonly #attrs: Attributes;
   readonly dirty: DirtyFiles;
+  /** Staging files the kernel writes itself (passthrough: external-writes.ts). */
+  readonly external: ExternalWrites;
 
   constructor(options: VfsOptions) {
     this.#mirror = options.mirror;
@@ -130,6 +123,8 @@ export class Vfs {
       ...(options.timers ? { timers: options.timers } : {}),
     });
     this.#handles = options.handles ?? new HandleTable(this.#mirror);
+    const external = { handles: this.#handles, dirty: this.dirty, mirror: this.#mirror, now: this.#now };
+    this.external = new ExternalWrites(external);
     this.#reads = new ReadPath({
       handles: this.#handles,
       dirty: this.dirty,
@@ -141,6 +136,7 @@ export class Vfs {
       groups: new Set([gid, ...(options.groups ?? process.getgroups?.() ?? [])]),
       now: this.#now,
       onQueued: this.#onQueued,
+      external: (node) => this.external.takeNode(node),
     });
     this.spans = new CachedSpans(this.#handles, this.dirty, this.#cache);
     this.#mirror.watch({
@@ -272,7 +268,7 @@ export class Vfs {
     // The handle holds the staging before anything awaits again (a commit recorded meanwhile would
     // otherwise find the file clean and drop it).
     const fh = this.#handles.add(node, write, dirty);
-    if (dirty) this.#external(dirty, false);
+    this.external.take(dirty);
     if (dirty && flags & O_TRUNC && (dirty.size > 0 || dirty.file.size > 0)) {
       try {
         await this.#writes.truncate(dirty, 0);
@@ -343,7 +339,7 @@ export class Vfs {
 
   async ftruncate(fh: number, size: number): Promise<void> {
     const h = this.#handles.get(fh);
-    if (h.dirty) this.#external(h.dirty, false);
+    this.external.take(h.dirty);
     // ftruncate(2) of a descriptor not open for writing is EINVAL on Linux (the kernel answers it
     // before the drive sees it; in-process callers get the same).
     if (!h.write || !h.dirty) throw new FsError('EINVAL', 'file is not open for writing');
@@ -355,7 +351,7 @@ export class Vfs {
     const node = this.#resolve(path);
     if (node.kind === 'dir') throw new FsError('EISDIR', `${path} is a directory`);
     checkSize(size);
-    this.#externalOf(node);
+    this.external.takeNode(node);
     await this.#writes.truncateByPath(await this.#acquire(node), size);
   }
 
@@ -374,7 +370,7 @@ export class Vfs {
   /** close(2) of a handle that may write: its changes are recorded and queued before close returns. */
   async flush(fh: number): Promise<void> {
     const h = this.#handles.find(fh);
-    if (h?.passthrough && h.dirty) this.#external(h.dirty, h.write);
+    this.external.closing(h);
     // Only a handle that may write makes a commit point: a reader's close must not record what a
     // writer still holding the file open has written so far (seed 86315).
     if (h?.write && h.dirty && h.dirty.modified && !h.dirty.orphaned) await this.#writes.commitPoint(h.dirty);
@@ -397,10 +393,7 @@ export class Vfs {
     if (!h) return;
     const d = h.dirty;
     if (!d) return;
-    if (h.passthrough) {
-      this.#external(d, h.write);
-      d.passthrough--;
-    }
+    this.external.closing(h, true);
     d.refs--;
     if (h.write) d.writers--;
     if (d.orphaned) return this.dirty.closeOrphan(d);
@@ -408,48 +401,6 @@ export class Vfs {
       if (h.write) await this.#writes.commitPoint(d); // a reader's close records nothing (see flush)
     } else await this.#writes.dropIfUnused(d); // opened for writing, never written: the node is clean again
     if (d.writers === 0) this.#onQueued(); // the push loop may have been waiting for this close
-  }
-
-  /**
-   * The descriptor of the staging file behind a handle just opened or created, when the kernel may
-   * read and write that file itself (passthrough: a staging with no base, fuse/passthrough.ts);
-   * null otherwise.
-   */
-  passthroughFd(fh: number): number | null {
-    const d = this.#handles.find(fh)?.dirty;
-    return d && !d.orphaned ? d.file.fd : null;
-  }
-
-  /** The kernel reads and writes handle `fh`'s staging file itself from now on (passthroughFd). */
-  passedThrough(fh: number): void {
-    const h = this.#handles.get(fh);
-    if (!h.dirty || h.passthrough) return;
-    h.passthrough = true;
-    h.dirty.passthrough++;
-  }
-
-  /**
-   * Takes in what the kernel wrote to a staging file itself (passthrough) before anything reads or
-   * records the file's size or content: getattr, setattr, truncate, open, and each close. A close
-   * of a writer (`closing`) counts as a change even when the file shows none: a write within the
-   * timestamp granularity of the last look may change neither size nor mtime.
-   */
-  #external(d: DirtyFile, closing: boolean): void {
-    if (d.passthrough === 0) return;
-    const changed = d.file.adoptExternal();
-    if (changed) {
-      d.size = d.file.size;
-      d.mtime = d.ctime = this.#now();
-    }
-    if (changed || closing) {
-      d.gen++;
-      d.modified = true;
-    }
-  }
-
-  #externalOf(node: MirrorNode): void {
-    const d = node.kind === 'file' ? this.dirty.get(node.id) : undefined;
-    if (d) this.#external(d, false);
   }
 
   /** Size of the file behind an open handle, as it is now (O_APPEND positions writes there). */
@@ -545,23 +496,16 @@ export class Vfs {
   }
 
   async chmod(path: string, mode: number): Promise<void> {
-    this.#attrs.chmod(this.#settled(path), path, mode);
+    this.#attrs.chmod(this.#resolve(path), path, mode);
   }
 
   /** Times in ms; null leaves that time unchanged (UTIME_OMIT). */
   async utimens(path: string, atime: number | null, mtime: number | null): Promise<void> {
-    this.#attrs.utimens(this.#settled(path), path, atime, mtime);
+    this.#attrs.utimens(this.#resolve(path), path, atime, mtime);
   }
 
   async chown(path: string, uid: number, gid: number, caller?: OwnerCaller): Promise<void> {
-    this.#attrs.chown(this.#settled(path), path, uid, gid, caller);
-  }
-
-  /** The node at `path`, with what the kernel wrote to it itself taken in (an mtime set next stays). */
-  #settled(path: string): MirrorNode {
-    const node = this.#resolve(path);
-    this.#externalOf(node);
-    return node;
+    this.#attrs.chown(this.#resolve(path), path, uid, gid, caller);
   }
 
   async symlink(target: string, path: string, caller?: OwnerCaller): Promise<void> {
@@ -644,7 +588,7 @@ export class Vfs {
 
   #stat(node: MirrorNode): Stat {
     const d = node.kind === 'file' ? this.dirty.get(node.id) : undefined;
-    if (d) this.#external(d, false);
+    this.external.take(d);
     const subdirs = node.kind === 'dir' ? this.#mirror.subdirCount(node.id) : 0;
     const owner = this.#owners.of(node.id);
     return packStat(node, d, subdirs, owner.uid, owner.gid);

@@ -282,3 +282,36 @@ t.test(
     await again.remove();
   },
 );
+
+t.test('passthrough: what the kernel wrote to a new file is taken from the file itself', async (t) => {
+  const s = await StagingFile.create(dir, NO_BASE + 'external', 0);
+  const fd = s.fd;
+  if (fd === null) return t.fail('a staging with no base has a descriptor');
+  const { writeSync, ftruncateSync } = await import('node:fs');
+  const none = baseOf(Buffer.alloc(0));
+  writeSync(fd, Buffer.from('hello world'), 0, 11, 0);
+  t.equal(s.size, 0, 'the writes went around it');
+  t.equal(s.adoptExternal(), true, 'a change is seen');
+  t.equal(s.size, 11);
+  const out = Buffer.alloc(11);
+  t.equal(await s.read(0, out, none), 11);
+  t.equal(out.toString(), 'hello world', 'read back through the staging');
+  t.equal(s.adoptExternal(), false, 'nothing written since: no change');
+  writeSync(fd, Buffer.from('!'), 0, 1, 20); // a hole from 11 to 20
+  t.equal(s.adoptExternal(), true);
+  const all = Buffer.alloc(21);
+  t.equal(await s.read(0, all, none), 21);
+  t.ok(all.subarray(11, 20).equals(Buffer.alloc(9)), 'the hole reads as zeros');
+  t.equal(all.subarray(20).toString(), '!');
+  ftruncateSync(fd, 5);
+  t.equal(s.adoptExternal(), true, 'a shorter file is seen too');
+  t.equal(s.size, 5);
+  t.same(s.written, [[0, 5]], 'staged: exactly the file');
+  t.equal(s.complete, true);
+  await s.remove();
+
+  const over = await StagingFile.create(dir, 'over-a-base', 100);
+  t.equal(over.fd, null, 'a staging over a base is never handed to the kernel (its base is not in it)');
+  t.equal(over.adoptExternal(), false);
+  await over.remove();
+});

@@ -1,0 +1,84 @@
+/**
+ * ExternalWrites: staging files that the kernel reads and writes itself (FUSE passthrough,
+ * fuse/passthrough.ts). Such a handle's writes never reach the Vfs, so what the kernel wrote is
+ * taken in from the file (StagingFile.adoptExternal) before anything reads or records the file's
+ * size or content: each getattr, setattr, truncate and open of the node, and each close (flush,
+ * fsync, release) of one of its passthrough handles.
+ *
+ * Only a staging with no base is handed to the kernel (a new file: every byte of the file is in
+ * it), and the push never reads a file while a writer holds it open (Vfs.writersOf), so a commit
+ * sees the file as its last close left it.
+ */
+import type { Mirror, MirrorNode } from '../mirror/mirror.js';
+import type { DirtyFile, DirtyFiles } from './dirty-files.js';
+import type { Handle, HandleTable } from './handle-table.js';
+
+export class ExternalWrites {
+  constructor(
+    private readonly o: {
+      handles: HandleTable;
+      dirty: DirtyFiles;
+      mirror: Pick<Mirror, 'node'>;
+      now: () => number;
+    },
+  ) {}
+
+  /** The local key of the node behind an open handle. */
+  node(fh: number): number {
+    return this.o.handles.get(fh).id;
+  }
+
+  /** A file's size now, what the kernel wrote to it included (0: gone). */
+  size(node: number): number {
+    const d = this.o.dirty.get(node);
+    this.take(d);
+    return d?.size ?? this.o.mirror.node(node)?.size ?? 0;
+  }
+
+  /**
+   * The descriptor of the staging file behind a handle just opened or created, when the kernel may
+   * read and write that file itself (a staging with no base); null otherwise.
+   */
+  fd(fh: number): number | null {
+    const d = this.o.handles.find(fh)?.dirty;
+    return d && !d.orphaned ? d.file.fd : null;
+  }
+
+  /** The kernel reads and writes handle `fh`'s staging file itself from now on. */
+  passed(fh: number): void {
+    const h = this.o.handles.get(fh);
+    if (!h.dirty || h.passthrough) return;
+    h.passthrough = true;
+    h.dirty.passthrough++;
+  }
+
+  /**
+   * Takes in what the kernel wrote to `d`'s staging file, if it has passthrough handles. A writer's
+   * close (`closing`) counts as a change even when the file shows none: a write within the file
+   * system's timestamp granularity of the last look may change neither size nor mtime.
+   */
+  take(d: DirtyFile | null | undefined, closing = false): void {
+    if (!d || d.passthrough === 0) return;
+    const changed = d.file.adoptExternal();
+    if (changed) {
+      d.size = d.file.size;
+      d.mtime = d.ctime = this.o.now();
+    }
+    if (changed || closing) {
+      d.gen++;
+      d.modified = true;
+    }
+  }
+
+  /** A close (flush, fsync; `released`: the release) of handle `h`. */
+  closing(h: Handle | undefined, released = false): void {
+    if (!h?.passthrough) return;
+    this.take(h.dirty, h.write);
+    if (released && h.dirty) h.dirty.passthrough--;
+  }
+
+  /** take() for the node's staging, if it has one. */
+  takeNode(node: MirrorNode): void {
+    if (node.kind === 'file') this.take(this.o.dirty.get(node.id));
+  }
+}
