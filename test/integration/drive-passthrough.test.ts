@@ -94,6 +94,33 @@ t.test(
 );
 
 t.test(
+  'a reader holds a file the kernel wrote across its commit; an append meanwhile reaches the server',
+  async (t) => {
+    const a = await devices.newUser('pt-held');
+    const m = mount(t, a);
+    await m.start();
+    const w = await fs.open(m.p('held.txt'), 'w');
+    await w.write('first\n');
+    const r = await fs.open(m.p('held.txt'), 'r'); // passed through too: the kernel's rule
+    await w.close();
+    await settled(m); // committed while the reader still holds the staging file
+    t.equal(
+      (await serverFile(a.api, '/held.txt'))?.toString(),
+      'first\n',
+      'the first version is on the server',
+    );
+    // A writer now: the staging the kernel holds must still be the file's, or this append goes nowhere.
+    await fs.appendFile(m.p('held.txt'), 'second\n');
+    t.equal((await r.readFile()).toString(), 'first\nsecond\n', 'the reader sees the append');
+    await r.close();
+    await settled(m);
+    t.equal((await serverFile(a.api, '/held.txt'))?.toString(), 'first\nsecond\n', 'and so does the server');
+    t.equal(await fs.readFile(m.p('held.txt'), 'utf8'), 'first\nsecond\n', 'and a later open');
+    await m.stop();
+  },
+);
+
+t.test(
   'kill -9 after fsync of a file the kernel wrote: its bytes survive and reach the server',
   async (t) => {
     const a = await devices.newUser('pt-crash');

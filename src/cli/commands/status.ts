@@ -16,7 +16,7 @@ function bar(done: number, total: number, width = 20): string {
 export function render(s: DriveStatus): string {
   const lines = [
     `Loft drive at ${s.mountpoint}: ${s.user} @ ${s.server} — ${s.online ? 'online' : `OFFLINE (${s.offlineReason})`}`,
-    `  fuse:      ${s.fuse ? `${s.fuse.backend} (${s.fuse.why})${s.fuse.allowOther ? ', allow_other' : ''}` : 'unknown'}`,
+    `  fuse:      ${s.fuse ? `${s.fuse.backend} (${s.fuse.why})${s.fuse.allowOther ? ', allow_other' : ''}${s.fuse.passthrough === true ? `, new files written by the kernel (passthrough: ${s.fuse.passthroughFiles} so far)` : ''}` : 'unknown'}`,
     `  tree:      ${s.files} files, ${s.synced ? 'synced' : 'first sync in progress'}`,
     `  cache:     ${formatBytes(s.cache.usedBytes)} of ${formatBytes(s.cache.capBytes)} ${bar(s.cache.usedBytes, s.cache.capBytes)} (${s.cache.blocks} blocks)`,
     `  downloads: ${s.downloads.blocks ? `${s.downloads.blocks} blocks (${formatBytes(s.downloads.bytes)}) in flight; ` : 'none in flight; '}${formatBytes(s.downloadedBytes)} since mount`,

@@ -13,6 +13,8 @@
  *   while it is still being written (staging/in-order.ts, upload/chunk-ahead.ts): the drive does not
  *   see passthrough writes, so a big file written that way is chunked at close.
  * - `always`: every new file; `off`: none (the binding then does not ask for passthrough at all).
+ * Either way only while the disk has room to spare (ExternalWrites.roomy): the kernel's writes get
+ * ENOSPC from the disk itself, without the cache giving space back first as it does for the drive's.
  *
  * The kernel's rule: while an inode has a file open in passthrough, every open of it must name the
  * same backing file (otherwise the open fails with EIO), and a passthrough open fails while it has
@@ -44,9 +46,11 @@ export function passthroughPolicy(env: string | undefined = process.env.LOFT_PAS
 /** Vfs.external (vfs/external-writes.ts). */
 interface PassthroughVfs {
   fd(fh: number): number | null;
+  staging(fh: number): string | null;
   passed(fh: number): void;
   node(fh: number): number;
   size(node: number): number;
+  roomy(): boolean;
 }
 
 export class Passthrough {
@@ -55,7 +59,7 @@ export class Passthrough {
   readonly #vfs: PassthroughVfs;
   readonly #now: () => number;
   /** Kernel node id → its backing id and how many of its open files use it. */
-  readonly #byNode = new Map<number, { id: number; files: number }>();
+  readonly #byNode = new Map<number, { id: number; files: number; staging: string | null }>();
   /** Handle → kernel node id, for the handles answered with a backing id. */
   readonly #handles = new Map<number, number>();
   #lastCreate = -Infinity;
@@ -100,7 +104,7 @@ export class Passthrough {
     const burst = soon && this.#lastNode >= 0 && this.#vfs.size(this.#lastNode) < BURST_FILE_MAX;
     this.#lastCreate = now;
     this.#lastNode = this.#vfs.node(fh);
-    if (this.#unavailable || !session || (this.policy === 'burst' && !burst)) return 0;
+    if (this.#unavailable || !session || (this.policy === 'burst' && !burst) || !this.#vfs.roomy()) return 0;
     const fd = this.#vfs.fd(fh);
     if (fd === null) return 0;
     const id = this.#b.backingOpen(session, fd);
@@ -109,13 +113,22 @@ export class Passthrough {
       this.#unavailable = `backing file refused (errno ${-id})`;
       return 0;
     }
-    this.#byNode.set(ino, { id, files: 0 });
+    this.#byNode.set(ino, { id, files: 0, staging: this.#vfs.staging(fh) });
     return this.#use(fh, ino);
   }
 
-  /** The backing id to answer an open of node `ino` with: its passthrough files' (0: none). */
+  /**
+   * The backing id to answer an open of node `ino` with: its passthrough files' (0: none). The
+   * push keeps a staging the kernel holds as the node's (external-writes.ts), so the handle's is
+   * that one; were it another, the kernel's writes would miss it: the open is then answered without
+   * the id, which the kernel refuses with EIO (never a write into a file the drive no longer reads).
+   */
   open(fh: number, ino: number): number {
-    return this.#byNode.has(ino) ? this.#use(fh, ino) : 0;
+    const b = this.#byNode.get(ino);
+    if (!b) return 0;
+    const staging = this.#vfs.staging(fh);
+    if (staging !== null && staging !== b.staging) return 0;
+    return this.#use(fh, ino);
   }
 
   #use(fh: number, ino: number): number {

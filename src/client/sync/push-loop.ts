@@ -590,7 +590,8 @@ export class PushLoop {
     this.#o.trace?.('committed', { id, as: rev.id, rev: rev.rev, parentId: rev.parentId, name: rev.name });
     const released = mirror.serverIdOf(id) === rev.id ? [] : mirror.setServerId(id, rev.id);
     const d = vfs.dirty.get(id);
-    const clean = !d || (d.gen === gen && d.writers === 0 && !d.modified);
+    // A staging the kernel still reads or writes itself stays the node's (vfs/external-writes.ts).
+    const clean = !d || (d.gen === gen && d.writers === 0 && !d.modified && d.passthrough === 0);
     released.push(...mirror.committed(id, rev.rev, blocks, size, clean));
     retireStaging(this.#o, id, clean, blocks, size, inline);
     vfs.committed(id);

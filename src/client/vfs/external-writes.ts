@@ -9,9 +9,15 @@
  * it), and the push never reads a file while a writer holds it open (Vfs.writersOf), so a commit
  * sees the file as its last close left it.
  */
+import { statfsSync } from 'node:fs';
 import type { Mirror, MirrorNode } from '../mirror/mirror.js';
 import type { DirtyFile, DirtyFiles } from './dirty-files.js';
 import type { Handle, HandleTable } from './handle-table.js';
+
+/** Free space under which new files are not handed to the kernel (see roomy()). */
+export const ROOM_MIN_BYTES = 1024 ** 3;
+/** The same as a share of the disk: the block cache's own reserve (DiskBlockCache minFreeRatio). */
+export const ROOM_MIN_RATIO = 0.1;
 
 export class ExternalWrites {
   constructor(
@@ -22,6 +28,29 @@ export class ExternalWrites {
       now: () => number;
     },
   ) {}
+
+  #room = { at: -Infinity, ok: false };
+
+  /**
+   * Whether the staging files' disk has room to spare (ROOM_MIN_BYTES and ROOM_MIN_RATIO free; looked
+   * at once a second at most). A write the kernel makes itself gets ENOSPC from the disk directly,
+   * while a write through the drive first makes the cache give space back (WritePath.spaceRetry):
+   * so a new file is handed to the kernel only while the disk is far from full.
+   */
+  roomy(): boolean {
+    const now = this.o.now();
+    if (now - this.#room.at < 1000) return this.#room.ok;
+    let ok = false;
+    try {
+      const st = statfsSync(this.o.dirty.dir);
+      const free = st.bavail * st.bsize;
+      ok = free >= ROOM_MIN_BYTES && free >= st.blocks * st.bsize * ROOM_MIN_RATIO;
+    } catch {
+      ok = false;
+    }
+    this.#room = { at: now, ok };
+    return ok;
+  }
 
   /** The local key of the node behind an open handle. */
   node(fh: number): number {
@@ -42,6 +71,11 @@ export class ExternalWrites {
   fd(fh: number): number | null {
     const d = this.o.handles.find(fh)?.dirty;
     return d && !d.orphaned ? d.file.fd : null;
+  }
+
+  /** The path of the staging behind a handle (null: none, it reads the committed revision). */
+  staging(fh: number): string | null {
+    return this.o.handles.find(fh)?.dirty?.file.path ?? null;
   }
 
   /** The kernel reads and writes handle `fh`'s staging file itself from now on. */

@@ -399,7 +399,7 @@ export class Vfs {
     if (d.orphaned) return this.dirty.closeOrphan(d);
     if (d.modified) {
       if (h.write) await this.#writes.commitPoint(d); // a reader's close records nothing (see flush)
-    } else await this.#writes.dropIfUnused(d); // opened for writing, never written: the node is clean again
+    } else await this.#writes.dropIfUnused(d, h.passthrough); // never written (or committed): clean again
     if (d.writers === 0) this.#onQueued(); // the push loop may have been waiting for this close
   }
 

@@ -133,9 +133,14 @@ export class WritePath {
     await this.commitPoint(d);
   }
 
-  /** Drops a staging made here that nothing wrote, holds or queued, and clears it from the node. */
-  async dropIfUnused(d: DirtyFile): Promise<void> {
-    if (d.refs || d.writers || d.gen || d.modified || d.reopened || this.#dirty.get(d.id) !== d) return;
+  /**
+   * Drops a staging made here that nothing wrote, holds or queued, and clears it from the node.
+   * `committed`: written, but every write is committed (the last close of a file the kernel wrote
+   * itself, whose staging the push kept while the kernel held it: vfs/external-writes.ts).
+   */
+  async dropIfUnused(d: DirtyFile, committed = false): Promise<void> {
+    if (d.refs || d.writers || (d.gen && !committed) || d.modified || d.reopened) return;
+    if (this.#dirty.get(d.id) !== d) return;
     if (this.#mirror.hasOps(d.id)) return;
     if (this.#mirror.node(d.id)?.staging === d.name) this.#mirror.updateLocal(d.id, { staging: null });
     await this.#dirty.drop(d.id);

@@ -1,5 +1,6 @@
 /**
- * `loft status`: the uploads line says when queued changes are held while a burst of them runs.
+ * `loft status`: the uploads line says when queued changes are held while a burst of them runs; the
+ * fuse line whether new files are written by the kernel itself.
  */
 import t from 'tap';
 import type { DriveStatus } from '../../../src/client/client.js';
@@ -45,4 +46,16 @@ t.test('held changes are said to be held; others are not', async (t) => {
     uploads(status({ pending: 40, holding: true })),
     `40 pending (held while a burst of changes runs, up to ${LINGER_MAX_MS / 1000} s), 0 uploading`,
   );
+});
+
+t.test('the fuse line says when the kernel writes new files itself (passthrough)', async (t) => {
+  const fuse = (f: Record<string, unknown>) =>
+    render(status({ fuse: { backend: 'lowlevel', why: 'default', allowOther: false, ...f } } as never))
+      .split('\n')
+      .find((l) => l.startsWith('  fuse:'))!;
+  t.equal(
+    fuse({ passthrough: true, passthroughFiles: 12 }),
+    '  fuse:      lowlevel (default), new files written by the kernel (passthrough: 12 so far)',
+  );
+  t.equal(fuse({ passthrough: false, passthroughFiles: 0 }), '  fuse:      lowlevel (default)');
 });

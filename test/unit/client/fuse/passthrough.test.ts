@@ -20,6 +20,8 @@ function setup(policy: 'off' | 'burst' | 'always', backingOpen: (fd: number) => 
   const calls = { opened: [] as number[], closed: [] as number[], passed: [] as number[] };
   const fds = new Map<number, number | null>();
   const sizes = new Map<number, number>(); // node → size (0 unless set)
+  const room = { ok: true };
+  const stagings = new Map<number, string | null>(); // fh → staging path ('the-staging' unless set)
   const pt = new Passthrough({
     policy,
     now: () => clock,
@@ -39,10 +41,12 @@ function setup(policy: 'off' | 'burst' | 'always', backingOpen: (fd: number) => 
       passed: (fh) => calls.passed.push(fh),
       node: (fh) => 1000 + fh,
       size: (node) => sizes.get(node) ?? 0,
+      roomy: () => room.ok,
+      staging: (fh) => (stagings.has(fh) ? stagings.get(fh)! : 'the-staging'),
     },
   });
   pt.negotiated(true);
-  return { pt, calls, fds, sizes, tick: (ms: number) => (clock += ms) };
+  return { pt, calls, fds, sizes, room, stagings, tick: (ms: number) => (clock += ms) };
 }
 
 t.test('burst: a lone create goes through the drive; one soon after another passes through', async (t) => {
@@ -109,6 +113,18 @@ t.test(
 );
 
 t.test(
+  'an open whose staging is not the backing file is not passed through (the kernel refuses it)',
+  async (t) => {
+    const { pt, stagings } = setup('always');
+    const id = pt.create(session, 1, 11);
+    stagings.set(2, null);
+    t.equal(pt.open(2, 11), id, 'a reader of the committed revision (no staging): the same backing');
+    stagings.set(3, 'another-staging');
+    t.equal(pt.open(3, 11), 0, 'a handle on another staging: never the backing of the first');
+  },
+);
+
+t.test(
   'a refused backing file turns passthrough off for the mount; a staging without a descriptor is skipped',
   async (t) => {
     const eperm = setup('always', () => -1);
@@ -124,6 +140,17 @@ t.test(
     t.equal(noFd.pt.create(session, 1, 11), 0, 'no descriptor (a staging over a base): through the drive');
     t.same(noFd.calls.opened, []);
     t.ok(noFd.pt.create(session, 2, 12) > 0, 'and the next file may still pass through');
+
+    const full = setup('always');
+    full.room.ok = false;
+    t.equal(
+      full.pt.create(session, 1, 11),
+      0,
+      'a disk short of room: through the drive (its cache yields space)',
+    );
+    t.same(full.calls.opened, []);
+    full.room.ok = true;
+    t.ok(full.pt.create(session, 2, 12) > 0, 'room again: through the kernel');
 
     const notOffered = setup('always');
     notOffered.pt.negotiated(false);
