@@ -253,6 +253,7 @@ export class LowlevelMount implements DriveMount {
 
   readonly #handle: RequestHandler = (op, req, ino, a, b, c, d, pid = 0, uid = 0, gid = 0) => {
     if (req === null) return this.#event(op, a);
+    this.#vfs.external.request();
     const caller: Caller = { pid, uid, gid };
     const name = OP_NAMES.get(op) ?? String(op);
     let p = '';

@@ -196,8 +196,8 @@ export class StagingFile {
     return this.#noBase && fd !== undefined ? fd : null;
   }
 
-  /** The data file's mtime (ns) when adoptExternal last looked; -1: never. */
-  #externalMtime = -1n;
+  /** The data file's mtime (ms, with its fraction) when adoptExternal last looked; -1: never. */
+  #externalMtime = -1;
 
   /**
    * Takes the data file as the kernel left it after writing it itself (passthrough; a staging with
@@ -208,10 +208,10 @@ export class StagingFile {
   adoptExternal(): boolean {
     const fd = this.fd;
     if (fd === null) return false;
-    const st = fstatSync(fd, { bigint: true });
-    const size = Number(st.size);
-    if (size === this.#size && st.mtimeNs === this.#externalMtime) return false;
-    this.#externalMtime = st.mtimeNs;
+    const st = fstatSync(fd); // not bigint: a tenth of a microsecond is fine enough here, and cheaper
+    const size = st.size;
+    if (size === this.#size && st.mtimeMs === this.#externalMtime) return false;
+    this.#externalMtime = st.mtimeMs;
     this.inOrder?.break(); // its writes were never seen here
     this.#present.truncate(0);
     if (size > 0) this.#present.add(0, size);

@@ -86,6 +86,21 @@ export class ExternalWrites {
     h.dirty.passthrough++;
   }
 
+  /** Kernel requests so far (0: none counted, as in-process: every take looks at the file). */
+  #request = 0;
+  /** The request during which each staging was last looked at. */
+  readonly #looked = new WeakMap<DirtyFile, number>();
+
+  /**
+   * A kernel request begins (the FUSE glue calls this for each). A staging looked at since the
+   * latest request began is not looked at again: what that look saw is a state during every request
+   * still being answered (setattr looks, then its reply's attributes would look again: a tar x made
+   * twelve fstat(2) calls per file).
+   */
+  request(): void {
+    this.#request++;
+  }
+
   /**
    * Takes in what the kernel wrote to `d`'s staging file, if it has passthrough handles. A writer's
    * close (`closing`) counts as a change even when the file shows none: a write within the file
@@ -93,7 +108,9 @@ export class ExternalWrites {
    */
   take(d: DirtyFile | null | undefined, closing = false): void {
     if (!d || d.passthrough === 0) return;
-    const changed = d.file.adoptExternal();
+    const fresh = this.#request > 0 && this.#looked.get(d) === this.#request;
+    this.#looked.set(d, this.#request);
+    const changed = !fresh && d.file.adoptExternal();
     if (changed) {
       d.size = d.file.size;
       d.mtime = d.ctime = this.o.now();

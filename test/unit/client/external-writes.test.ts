@@ -70,6 +70,23 @@ t.test(
   },
 );
 
+t.test('within one kernel request a staging is looked at once; the next request looks again', async (t) => {
+  const { ext, d, tick } = await setup(t);
+  const fd = ext.fd(1)!;
+  ext.passed(1);
+  ext.request();
+  fs.writeSync(fd, Buffer.from('abc'), 0, 3, 0);
+  ext.take(d);
+  t.equal(d.size, 3, 'the first look of the request');
+  tick(1);
+  fs.writeSync(fd, Buffer.from('defg'), 0, 4, 3);
+  ext.take(d);
+  t.equal(d.size, 3, 'the same request: not looked at again (what it saw was a state during it)');
+  ext.request();
+  ext.take(d);
+  t.equal(d.size, 7, 'a later request sees the later write');
+});
+
 t.test('roomy: the staging disk is looked at once a second at most', async (t) => {
   const { ext, dirty, tick } = await setup(t);
   const st = fs.statfsSync(dirty.dir);
