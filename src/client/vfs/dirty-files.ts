@@ -38,7 +38,8 @@ export class DirtyFile {
   mode: number | undefined = undefined;
   /**
    * Open handles whose reads and writes the kernel makes to the staging file itself (passthrough,
-   * fuse/passthrough.ts): while any is open, size and content are what the file says (Vfs.#external).
+   * fuse/passthrough.ts): while any is open, size and content are what the file says
+   * (vfs/external-writes.ts).
    */
   passthrough = 0;
 

@@ -103,8 +103,9 @@ export class ExternalWrites {
 
   /**
    * Takes in what the kernel wrote to `d`'s staging file, if it has passthrough handles. A writer's
-   * close (`closing`) counts as a change even when the file shows none: a write within the file
-   * system's timestamp granularity of the last look may change neither size nor mtime.
+   * close(2) (`closing`: its flush or fsync) counts as a change even when the file shows none: a
+   * write within the file system's timestamp granularity of the last look may change neither size
+   * nor mtime, and the close must still make a commit point.
    */
   take(d: DirtyFile | null | undefined, closing = false): void {
     if (!d || d.passthrough === 0) return;
@@ -121,10 +122,15 @@ export class ExternalWrites {
     }
   }
 
-  /** A close (flush, fsync; `released`: the release) of handle `h`. */
+  /**
+   * A close (flush, fsync; `released`: the release) of handle `h`. The release only looks: its
+   * flush made the commit point (forcing one here too made a second commit point, a mirror
+   * transaction, per file), and what a later write through a duplicated descriptor left is read by
+   * the upload, which waits for the last writer's release (Vfs.writersOf).
+   */
   closing(h: Handle | undefined, released = false): void {
     if (!h?.passthrough) return;
-    this.take(h.dirty, h.write);
+    this.take(h.dirty, h.write && !released);
     if (released && h.dirty) h.dirty.passthrough--;
   }
 

@@ -66,6 +66,7 @@ t.test(
     t.equal(ext.size(7), 3, 'size() of the node');
     t.equal(ext.size(99), 1234, "a node with no staging: the mirror's size");
     ext.closing(h, true);
+    t.equal(d.gen, gen + 2, 'the release only looks (its flush made the commit point)');
     t.equal(d.passthrough, 0, 'released');
   },
 );
